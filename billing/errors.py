@@ -1,0 +1,147 @@
+"""The single error tree of the billing engine.
+
+Every exception the engine raises on purpose is one of these. Outside exceptions (httpx, cryptography,
+pydantic, Temporal) are mapped once, where they enter, to the most specific class here, with
+``raise ... from exc`` so the cause is kept.
+
+Declines are *values*, not exceptions: a provider that definitely refused a payment returns an outcome
+carrying a :class:`~providers.base.ProviderFailure`. An exception means "this attempt did not conclude"
+or "the caller asked for something invalid".
+
+::
+
+    BillingError
+    ├── InputError                      bad input from a caller; nothing was changed
+    │   ├── MoneyError                  amounts and currencies
+    │   │   ├── UnknownCurrencyError
+    │   │   ├── InvalidAmountError      not a decimal, float, NaN, too many decimals, <= 0 where positive
+    │   │   └── CurrencyMismatchError   arithmetic or comparison across currencies
+    │   ├── ConflictError               same idempotency key (order id, refund id) with other parameters
+    │   ├── NotFoundError               no such order / subscription / refund
+    │   └── InvalidStateError           operation not allowed in the current state
+    ├── ConfigurationError              settings or keys unusable; raised at startup, names the setting
+    ├── ProviderError                   talking to a payment provider went wrong
+    │   ├── OutcomeUnknownError         the call MAY have taken effect: reconcile by inquiry, never guess
+    │   │   ├── ProviderTimeoutError    no complete answer in time
+    │   │   ├── ProviderConnectionError the connection failed or broke
+    │   │   ├── ProviderServerError     5xx, or a provider "unknown status" code (Waffo E-class)
+    │   │   └── ResponseVerificationError  response signature missing or invalid, or body unreadable
+    │   ├── ProviderRequestError        the request could not be built or signed; nothing was sent
+    │   └── UnsupportedOperationError   the provider has no such operation
+    └── NotificationError               an inbound provider notification is unusable; nothing is signalled
+        ├── SignatureVerificationError  missing or invalid signature over the raw body
+        └── MalformedNotificationError  verified, but not the shape the provider documents
+"""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+class InputError(BillingError):
+    """Bad input from a caller. ``field`` names the offending input when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class MoneyError(InputError):
+    """A problem with an amount or a currency."""
+
+
+class UnknownCurrencyError(MoneyError):
+    """The currency is not an ISO 4217 code the engine knows the exponent of."""
+
+
+class InvalidAmountError(MoneyError):
+    """The amount is not an exact decimal the currency can carry (float, NaN, too many decimals...)."""
+
+
+class CurrencyMismatchError(MoneyError):
+    """Arithmetic or comparison between different currencies."""
+
+
+class ConflictError(InputError):
+    """An idempotency key was reused with different parameters."""
+
+
+class NotFoundError(InputError):
+    """The referenced order, subscription or refund does not exist."""
+
+
+class InvalidStateError(InputError):
+    """The operation is not allowed in the current state (e.g. capture of an unauthorized order)."""
+
+
+class ConfigurationError(BillingError):
+    """Settings or keys are unusable. Raised at startup, naming the setting."""
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(f"{setting}: {message}" if setting else message)
+        self.setting = setting
+
+
+class ProviderError(BillingError):
+    """Talking to a payment provider went wrong. ``provider`` and ``operation`` say where."""
+
+    def __init__(self, message: str, *, provider: str, operation: str) -> None:
+        super().__init__(f"{provider} {operation}: {message}")
+        self.provider = provider
+        self.operation = operation
+
+
+class OutcomeUnknownError(ProviderError):
+    """The call may have taken effect at the provider. Reconcile by inquiry with the same request id."""
+
+
+class ProviderTimeoutError(OutcomeUnknownError):
+    """No complete answer within the timeout."""
+
+
+class ProviderConnectionError(OutcomeUnknownError):
+    """The connection could not be made or broke mid-way."""
+
+
+class ProviderServerError(OutcomeUnknownError):
+    """The provider answered 5xx, or with a code that means "status unknown" (Waffo E0001)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        operation: str,
+        status_code: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation)
+        self.status_code = status_code
+        self.code = code
+
+
+class ResponseVerificationError(OutcomeUnknownError):
+    """The response's signature is missing or invalid, or its body cannot be read. Never trusted."""
+
+
+class ProviderRequestError(ProviderError):
+    """The request could not be built or signed, so nothing was sent."""
+
+
+class UnsupportedOperationError(ProviderError):
+    """The provider does not offer this operation."""
+
+
+class NotificationError(BillingError):
+    """An inbound provider notification is unusable; nothing may be signalled from it."""
+
+
+class SignatureVerificationError(NotificationError):
+    """The notification's signature is missing or does not verify over the raw body."""
+
+
+class MalformedNotificationError(NotificationError):
+    """The notification verified but does not have the documented shape."""

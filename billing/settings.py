@@ -1,0 +1,69 @@
+"""Settings, from environment variables with the one prefix ``BILLING_``.
+
+Each concern has its own group and sub-prefix (``BILLING_TEMPORAL_*``, ``BILLING_WAFFO_*``,
+``BILLING_HTTP_*``, ``BILLING_DEV_*``). Secrets are ``SecretStr``: they never print, log or reach
+workflow history. ``docs/configuration.md`` lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TemporalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_TEMPORAL_", extra="ignore")
+
+    address: str = Field(default="127.0.0.1:7233", description="Temporal frontend host:port")
+    namespace: str = "default"
+    task_queue: str = "billing"
+    api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
+    tls: bool = False
+
+
+class WaffoSettings(BaseSettings):
+    """Waffo merchant credentials. Keys are Base64 DER (PKCS#8 private, SPKI public) or PEM text."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLING_WAFFO_", extra="ignore")
+
+    base_url: str = Field(default="https://api-sandbox.waffo.com/api/v1", description="ends with /api/v1")
+    api_key: SecretStr | None = None
+    merchant_id: str | None = None
+    private_key: SecretStr | None = Field(default=None, description="merchant private key")
+    public_key: str | None = Field(default=None, description="Waffo's public key (not secret)")
+    #: Seconds. Waffo's SDK uses 10 s connect / 30 s read.
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    #: Require X-SIGNATURE on every API response. Waffo's own SDKs skip verification when the header is
+    #: absent; a missing signature on a response is then treated as an unknown outcome.
+    require_response_signature: bool = True
+    #: Where Waffo should POST notifications for orders and subscriptions (our HTTP service).
+    notify_url: str | None = None
+    refund_notify_url: str | None = None
+
+    def configured(self) -> bool:
+        return bool(self.api_key and self.merchant_id and self.private_key and self.public_key)
+
+
+class HttpServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_HTTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: The URL providers reach this service at (notifyUrl is built from it).
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class DevSettings(BaseSettings):
+    """The local stack started by ``billing dev``."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLING_DEV_", extra="ignore")
+
+    data_dir: Path = Path("var/dev")
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    emulator_port: int = 8070
+    http_port: int = 8000
+    host: str = "127.0.0.1"
