@@ -104,6 +104,11 @@ class Money(BaseModel):
         match = _DECIMAL_TEXT.match(text.strip())
         if match is None:
             raise InvalidAmountError(f"{text!r} is not a plain decimal number such as '10.00'", field=field)
+        exponent = currency_exponent(code)
+        if match.group(2) is not None and len(match.group(2)) > exponent:
+            raise InvalidAmountError(
+                f"{text.strip()} has more decimals than {code} allows ({exponent})", field=field
+            )
         return cls.from_decimal(Decimal(text.strip()), code, field=field)
 
     @classmethod
