@@ -155,6 +155,8 @@ class PaymentOutcome(_Model):
     status: PaymentStatus = PaymentStatus.PENDING
     idempotency_key: str | None = None
     provider_reference: str | None = None
+    #: The merchant's order id as the provider echoes it (routes notifications without a path hint).
+    merchant_reference: str | None = None
     #: The provider's own status word, kept for the timeline.
     provider_status: str | None = None
     amount: Money | None = None

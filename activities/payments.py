@@ -1,0 +1,147 @@
+"""Payment activities: thin calls to the provider named in the input. No retries, no decisions.
+
+Dependencies are injected (a registry of configured providers and the public callback URL), so tests
+run them against emulators and the worker against real providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+
+from activities.errors import translate_errors
+from billing.errors import ConfigurationError
+from billing.gateway import (
+    CancelPayment,
+    CapturePayment,
+    CreatePayment,
+    CreateRefund,
+    PaymentOutcome,
+    PaymentRef,
+    RefundOutcome,
+    RefundRef,
+)
+from providers.base import PaymentProvider
+
+
+class _Call(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+
+
+class CreatePaymentCall(_Call):
+    order_id: str
+    request: CreatePayment
+
+
+class PaymentCall(_Call):
+    payment: PaymentRef
+
+
+class CancelPaymentCall(_Call):
+    request: CancelPayment
+
+
+class CapturePaymentCall(_Call):
+    request: CapturePayment
+
+
+class RefundCall(_Call):
+    order_id: str
+    request: CreateRefund
+
+
+class RefundInquiryCall(_Call):
+    refund: RefundRef
+
+
+class ProviderRegistry:
+    """The providers this worker is configured for, by name."""
+
+    def __init__(self, providers: Mapping[str, PaymentProvider]) -> None:
+        self._providers = dict(providers)
+
+    def get(self, name: str) -> PaymentProvider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"provider {name!r} is not configured on this worker", setting=f"BILLING_{name.upper()}_*"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._providers)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+
+
+class CallbackUrls:
+    """Where providers send notifications: our HTTP service, with the order in the path for routing."""
+
+    def __init__(self, public_url: str) -> None:
+        self.public_url = public_url.rstrip("/")
+
+    def order(self, provider: str, order_id: str) -> str:
+        return f"{self.public_url}/webhooks/{provider}/orders/{order_id}"
+
+
+class PaymentActivities:
+    def __init__(self, providers: ProviderRegistry, callbacks: CallbackUrls) -> None:
+        self.providers = providers
+        self.callbacks = callbacks
+
+    @activity.defn(name="payments.create")
+    @translate_errors
+    async def create_payment(self, call: CreatePaymentCall) -> PaymentOutcome:
+        request = call.request
+        if request.notify_url is None:
+            request = request.model_copy(
+                update={"notify_url": self.callbacks.order(call.provider, call.order_id)}
+            )
+        return await self.providers.get(call.provider).create_payment(request)
+
+    @activity.defn(name="payments.inquire")
+    @translate_errors
+    async def inquire_payment(self, call: PaymentCall) -> PaymentOutcome:
+        return await self.providers.get(call.provider).inquire_payment(call.payment)
+
+    @activity.defn(name="payments.cancel")
+    @translate_errors
+    async def cancel_payment(self, call: CancelPaymentCall) -> PaymentOutcome:
+        return await self.providers.get(call.provider).cancel_payment(call.request)
+
+    @activity.defn(name="payments.capture")
+    @translate_errors
+    async def capture_payment(self, call: CapturePaymentCall) -> PaymentOutcome:
+        return await self.providers.get(call.provider).capture_payment(call.request)
+
+    @activity.defn(name="refunds.create")
+    @translate_errors
+    async def refund(self, call: RefundCall) -> RefundOutcome:
+        request = call.request
+        if request.notify_url is None:
+            request = request.model_copy(
+                update={"notify_url": self.callbacks.order(call.provider, call.order_id)}
+            )
+        return await self.providers.get(call.provider).refund(request)
+
+    @activity.defn(name="refunds.inquire")
+    @translate_errors
+    async def inquire_refund(self, call: RefundInquiryCall) -> RefundOutcome:
+        return await self.providers.get(call.provider).inquire_refund(call.refund)
+
+    def all(self) -> list[object]:
+        """Every activity of this class, for ``Worker(activities=...)``."""
+        return [
+            self.create_payment,
+            self.inquire_payment,
+            self.cancel_payment,
+            self.capture_payment,
+            self.refund,
+            self.inquire_refund,
+        ]

@@ -1,0 +1,40 @@
+"""Deterministic provider request ids, derived from business keys.
+
+The same business key always gives the same id, so a retry, a worker crash or a continue-as-new reuses
+the request id the provider has already seen; a new id is minted only by changing the business key (for
+example the attempt number, once the previous attempt is known final). Ids fit every provider's limit
+(Waffo: 32 characters, ``[A-Za-z0-9_-]``) and reveal nothing about the order or the customer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+MAX_LENGTH = 32
+
+
+def derive_key(kind: str, *parts: str | int) -> str:
+    """``kind`` (a short lowercase tag such as ``pay``) + ``_`` + a hash of ``parts``, 32 chars at most."""
+    if not kind.isalnum() or not kind.islower() or len(kind) > 8:
+        raise ValueError(f"kind must be a short lowercase tag, got {kind!r}")
+    material = "\x1f".join(str(part) for part in parts).encode()
+    digest = hashlib.sha256(kind.encode() + b"\x1e" + material).hexdigest()
+    return f"{kind}_{digest[: MAX_LENGTH - len(kind) - 1]}"
+
+
+def payment_key(order_id: str, attempt: int = 1) -> str:
+    """The provider request id of an order's payment attempt."""
+    return derive_key("pay", order_id, attempt)
+
+
+def capture_key(order_id: str, capture_no: int) -> str:
+    return derive_key("cap", order_id, capture_no)
+
+
+def refund_key(order_id: str, refund_id: str) -> str:
+    return derive_key("ref", order_id, refund_id)
+
+
+def subscription_key(subscription_id: str, generation: int = 1) -> str:
+    """The provider request id of a subscription (a plan change makes a new generation)."""
+    return derive_key("sub", subscription_id, generation)

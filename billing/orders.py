@@ -1,0 +1,480 @@
+"""One-time orders: the normalized payment state machine, pure and deterministic.
+
+``OrderWorkflow`` holds one :class:`Order` and asks it every question: may this refund be accepted, what
+does this provider statement change, what is refundable. Nothing here does I/O or reads the clock, so
+the same rules run in workflows, in tests and in replay.
+
+::
+
+    CREATED -> PENDING (customer must act) -> PAID | FAILED | EXPIRED | CANCELLED
+    PENDING -> AUTHORIZED (manual capture) -> PAID (captured) | CANCELLED (voided)
+    any non-final -> UNKNOWN (the provider call did not conclude) -> reconciled by inquiry
+    UNKNOWN -> NEEDS_REVIEW when inquiry is exhausted (an operator resolves it)
+    PAID -> PARTIALLY_REFUNDED -> REFUNDED
+
+Final states win: a late or duplicate statement is recorded in the timeline and never moves a final
+state backwards. The one exception is money: a verified success after the order expired, failed or was
+cancelled means the customer paid, so the order becomes PAID, flagged late.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from billing.errors import ConflictError, InvalidAmountError, InvalidStateError
+from billing.gateway import (
+    CaptureMode,
+    Customer,
+    CustomerAction,
+    PaymentOutcome,
+    PaymentStatus,
+    ProviderFailure,
+    RefundOutcome,
+    RefundStatus,
+)
+from billing.money import Money
+
+#: Merchant-chosen ids: letters, digits and ``._:-``, starting with a letter or digit.
+MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+
+PROVIDERS = ("waffo",)
+
+
+def order_workflow_id(order_id: str) -> str:
+    """The workflow id of an order: one workflow per merchant order id, ever."""
+    return f"order-{order_id}"
+
+
+class OrderStatus(StrEnum):
+    CREATED = "CREATED"
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+
+
+#: Money was received (refunds may follow).
+PAID_STATUSES = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED})
+#: Closed without money received.
+CLOSED_STATUSES = frozenset({OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED})
+FINAL_STATUSES = PAID_STATUSES | CLOSED_STATUSES
+#: Waiting for the provider or the customer.
+OPEN_STATUSES = frozenset({OrderStatus.CREATED, OrderStatus.PENDING, OrderStatus.UNKNOWN})
+
+
+class LatePaymentPolicy(StrEnum):
+    """What to do with a payment that succeeded after the order expired or was cancelled."""
+
+    KEEP = "keep"
+    REFUND = "refund"
+
+
+class ClosingReason(StrEnum):
+    CANCEL = "cancel"
+    DEADLINE = "deadline"
+    CAPTURE_WINDOW = "capture_window"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderPolicy(_Frozen):
+    """Timing and policy knobs of one order. Defaults suit production; tests shrink them."""
+
+    #: How long the customer has to pay.
+    payment_window: timedelta = timedelta(minutes=30)
+    #: Waits between inquiries while no notification arrives; the last one repeats.
+    inquiry_schedule: tuple[timedelta, ...] = (
+        timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=5),
+        timedelta(minutes=10), timedelta(minutes=30),
+    )  # fmt: skip
+    #: Inquiries of an unknown outcome (after the deadline) before an operator must decide.
+    unknown_inquiry_limit: int = Field(default=12, ge=1)
+    #: How long an authorization waits for capture before it is voided.
+    capture_window: timedelta = timedelta(days=7)
+    #: How long the order stays open for refunds after it is final.
+    refund_window: timedelta = timedelta(days=180)
+    late_payment: LatePaymentPolicy = LatePaymentPolicy.KEEP
+    #: Start-to-close timeout of one provider call.
+    provider_call_timeout: timedelta = timedelta(seconds=60)
+
+    @field_validator("inquiry_schedule")
+    @classmethod
+    def _non_empty_positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if not value or any(step <= timedelta(0) for step in value):
+            raise ValueError("inquiry_schedule needs at least one positive wait")
+        return value
+
+    def inquiry_wait(self, inquiries_done: int) -> timedelta:
+        return self.inquiry_schedule[min(inquiries_done, len(self.inquiry_schedule) - 1)]
+
+
+class CreateOrder(_Frozen):
+    """What a merchant asks for. Identical repeats return the same order; different ones conflict."""
+
+    order_id: MerchantId
+    provider: str
+    amount: Money
+    customer: Customer
+    description: str | None = Field(default=None, max_length=128)
+    capture_mode: CaptureMode = CaptureMode.AUTOMATIC
+    payment_method: str | None = None
+    success_url: str | None = None
+    failure_url: str | None = None
+    cancel_url: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    policy: OrderPolicy = OrderPolicy()
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; expected one of {', '.join(PROVIDERS)}")
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Money) -> Money:
+        if not value.is_positive():
+            raise InvalidAmountError(f"must be greater than zero, got {value}", field="amount")
+        return value
+
+    @property
+    def summary(self) -> str:
+        return f"Order {self.order_id} · {self.amount} · {self.provider}"
+
+
+class CaptureRequest(_Frozen):
+    #: None captures the whole authorized amount.
+    amount: Money | None = None
+
+
+class CancelRequest(_Frozen):
+    reason: str | None = Field(default=None, max_length=256)
+
+
+class RefundRequest(_Frozen):
+    refund_id: MerchantId
+    amount: Money
+    reason: str | None = Field(default=None, max_length=256)
+
+
+class ResolveRequest(_Frozen):
+    """An operator's audited decision about an order in NEEDS_REVIEW."""
+
+    operator: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=512)
+    status: OrderStatus
+
+    @model_validator(mode="after")
+    def _final_target(self) -> ResolveRequest:
+        if self.status not in {OrderStatus.PAID, OrderStatus.FAILED, OrderStatus.CANCELLED}:
+            raise ValueError("status must be PAID, FAILED or CANCELLED")
+        return self
+
+
+class RefundState(StrEnum):
+    PENDING = "PENDING"  # sent; waiting for the provider's final statement
+    UNKNOWN = "UNKNOWN"  # the call did not conclude; reconciled by refund inquiry
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"  # definitely not refunded; the amount is refundable again
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+
+
+OPEN_REFUND_STATES = frozenset({RefundState.PENDING, RefundState.UNKNOWN, RefundState.NEEDS_REVIEW})
+
+
+class Refund(BaseModel):
+    refund_id: str
+    amount: Money
+    reason: str | None = None
+    status: RefundState = RefundState.PENDING
+    #: Our provider request id for this refund (derived from the order and refund ids).
+    request_key: str
+    provider_reference: str | None = None
+    failure: ProviderFailure | None = None
+    requested_at: datetime
+    completed_at: datetime | None = None
+    inquiries: int = 0
+    #: Issued by the engine (late-payment policy), not by the merchant.
+    automatic: bool = False
+
+    def same_request(self, request: RefundRequest) -> bool:
+        return self.amount == request.amount and self.reason == request.reason
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    detail: str = ""
+    status: OrderStatus | None = None
+
+
+class Review(BaseModel):
+    reason: str
+    since: datetime
+    resolved_by: str | None = None
+    resolution_reason: str | None = None
+    resolved_at: datetime | None = None
+
+
+class Order(BaseModel):
+    """The whole state of one order; also what the ``status`` query returns."""
+
+    order_id: str
+    provider: str
+    status: OrderStatus = OrderStatus.CREATED
+    amount: Money
+    capture_mode: CaptureMode
+    customer_id: str
+    description: str | None = None
+    payment_key: str
+    provider_reference: str | None = None
+    provider_status: str | None = None
+    customer_action: CustomerAction | None = None
+    #: What the provider says the customer paid, when it differs from ``amount`` (fees, FX).
+    paid_amount: Money | None = None
+    authorized_amount: Money | None = None
+    captured_amount: Money | None = None
+    #: Capture requests sent so far (each gets its own provider request id) and the latest amount.
+    captures_requested: int = 0
+    capture_requested: Money | None = None
+    failure: ProviderFailure | None = None
+    late_payment: bool = False
+    #: Why the engine is closing the order at the provider: a merchant cancel or the deadline.
+    closing: ClosingReason | None = None
+    refunds: list[Refund] = Field(default_factory=list)
+    review: Review | None = None
+    created_at: datetime
+    deadline: datetime
+    authorized_at: datetime | None = None
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    # -- derived ----------------------------------------------------------------------------------
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def refunded(self) -> Money:
+        return self._sum(r.amount for r in self.refunds if r.status is RefundState.SUCCEEDED)
+
+    @property
+    def refund_reserved(self) -> Money:
+        return self._sum(r.amount for r in self.refunds if r.status in OPEN_REFUND_STATES)
+
+    @property
+    def refundable(self) -> Money:
+        if self.status not in PAID_STATUSES or self.captured_amount is None:
+            return Money.zero(self.amount.currency)
+        return self.captured_amount - self.refunded - self.refund_reserved
+
+    def _sum(self, amounts: object) -> Money:
+        total = Money.zero(self.amount.currency)
+        for amount in amounts:  # type: ignore[attr-defined]
+            total = total + amount
+        return total
+
+    def refund(self, refund_id: str) -> Refund | None:
+        return next((r for r in self.refunds if r.refund_id == refund_id), None)
+
+    def open_refunds(self) -> list[Refund]:
+        return [r for r in self.refunds if r.status in (RefundState.PENDING, RefundState.UNKNOWN)]
+
+    # -- recording --------------------------------------------------------------------------------
+
+    def note(self, at: datetime, event: str, detail: str = "") -> None:
+        self.timeline.append(TimelineEntry(at=at, event=event, detail=detail, status=self.status))
+
+    def move(self, status: OrderStatus, at: datetime, event: str, detail: str = "") -> None:
+        previous = self.status
+        self.status = status
+        if status in PAID_STATUSES and self.paid_at is None:
+            self.paid_at = at
+        if status in FINAL_STATUSES and self.closed_at is None:
+            self.closed_at = at
+        self.note(at, event, f"{previous} -> {status}" + (f": {detail}" if detail else ""))
+
+    def flag_for_review(self, reason: str, at: datetime) -> None:
+        self.review = Review(reason=reason, since=at)
+        self.move(OrderStatus.NEEDS_REVIEW, at, "needs_review", reason)
+
+    # -- provider statements ----------------------------------------------------------------------
+
+    def apply_payment(self, outcome: PaymentOutcome, *, source: str, at: datetime) -> bool:
+        """Apply a verified provider statement. Returns True when the status changed."""
+        before = self.status
+        if outcome.provider_reference and not self.provider_reference:
+            self.provider_reference = outcome.provider_reference
+        if outcome.customer_action is not None and self.customer_action is None:
+            self.customer_action = outcome.customer_action
+        if outcome.paid_amount is not None and outcome.paid_amount.currency == self.amount.currency:
+            self.paid_amount = outcome.paid_amount
+        self.provider_status = outcome.provider_status or self.provider_status
+        label = outcome.provider_status or outcome.status.value
+        status = outcome.status
+
+        if outcome.amount is not None and outcome.amount != self.amount and status in (
+            PaymentStatus.SUCCEEDED, PaymentStatus.AUTHORIZED,
+        ):  # fmt: skip
+            self.note(at, source, f"{label} for {outcome.amount}, expected {self.amount}")
+            if self.status is not OrderStatus.NEEDS_REVIEW:
+                self.flag_for_review(f"provider reports {outcome.amount}, order is {self.amount}", at)
+            return True
+
+        if self.status in PAID_STATUSES or (
+            self.status is OrderStatus.AUTHORIZED and status is PaymentStatus.AUTHORIZED
+        ):
+            self.note(at, source, f"{label} (no change: order is {self.status})")
+            return False
+
+        if status is PaymentStatus.SUCCEEDED:
+            late = self.status in CLOSED_STATUSES or self.closing is not None
+            if self.status is OrderStatus.NEEDS_REVIEW and self.review is not None:
+                self.review.resolution_reason = f"provider statement via {source}"
+                self.review.resolved_at = at
+            if self.captured_amount is None:
+                self.captured_amount = self.capture_requested or self.authorized_amount or self.amount
+            self.late_payment = self.late_payment or late
+            self.move(OrderStatus.PAID, at, source, label + (" (late)" if late else ""))
+            return True
+
+        if self.status in CLOSED_STATUSES:
+            self.note(at, source, f"{label} (no change: order is {self.status})")
+            return False
+
+        if status is PaymentStatus.AUTHORIZED:
+            self.authorized_amount = outcome.amount or self.amount
+            self.authorized_at = at
+            self.move(OrderStatus.AUTHORIZED, at, source, label)
+        elif status is PaymentStatus.DECLINED:
+            self.failure = outcome.failure
+            self.move(OrderStatus.FAILED, at, source, _failure_text(outcome.failure, label))
+        elif status is PaymentStatus.CLOSED:
+            self.failure = outcome.failure or self.failure
+            self.move(self._closed_status(at, outcome), at, source, _failure_text(outcome.failure, label))
+        elif self.status in (OrderStatus.CREATED, OrderStatus.UNKNOWN):
+            self.move(OrderStatus.PENDING, at, source, label)
+        else:
+            self.note(at, source, label)
+        return self.status is not before
+
+    def _closed_status(self, at: datetime, outcome: PaymentOutcome) -> OrderStatus:
+        if self.closing in (ClosingReason.CANCEL, ClosingReason.CAPTURE_WINDOW):
+            return OrderStatus.CANCELLED
+        if outcome.failure is not None:
+            return OrderStatus.FAILED
+        if self.closing is ClosingReason.DEADLINE or at >= self.deadline:
+            return OrderStatus.EXPIRED
+        return OrderStatus.FAILED
+
+    def mark_unknown(self, reason: str, at: datetime) -> None:
+        if self.status in (OrderStatus.CREATED, OrderStatus.PENDING):
+            self.move(OrderStatus.UNKNOWN, at, "outcome_unknown", reason)
+        else:
+            self.note(at, "outcome_unknown", reason)
+
+    # -- merchant commands: validation (no side effects) ------------------------------------------
+
+    def check_capture(self, request: CaptureRequest) -> Money:
+        if self.status is not OrderStatus.AUTHORIZED:
+            raise InvalidStateError(f"only an AUTHORIZED order can be captured; order is {self.status}")
+        authorized = self.authorized_amount or self.amount
+        amount = request.amount or authorized
+        if amount.currency != authorized.currency:
+            raise InvalidAmountError(f"currency must be {authorized.currency}", field="amount")
+        if not amount.is_positive():
+            raise InvalidAmountError("must be greater than zero", field="amount")
+        if amount > authorized:
+            raise InvalidAmountError(f"{amount} is more than the authorized {authorized}", field="amount")
+        return amount
+
+    def check_cancel(self) -> None:
+        if self.status not in (*OPEN_STATUSES, OrderStatus.AUTHORIZED):
+            raise InvalidStateError(f"only an unpaid order can be cancelled; order is {self.status}")
+
+    def check_refund(self, request: RefundRequest) -> Refund | None:
+        """Validate a refund. Returns the existing refund for an identical replay."""
+        existing = self.refund(request.refund_id)
+        if existing is not None:
+            if existing.same_request(request):
+                return existing
+            raise ConflictError(
+                f"refund {request.refund_id} exists with amount {existing.amount}", field="refund_id"
+            )
+        if self.status not in PAID_STATUSES:
+            raise InvalidStateError(f"only a paid order can be refunded; order is {self.status}")
+        if request.amount.currency != self.amount.currency:
+            raise InvalidAmountError(f"currency must be {self.amount.currency}", field="amount")
+        if not request.amount.is_positive():
+            raise InvalidAmountError("must be greater than zero", field="amount")
+        if request.amount > self.refundable:
+            raise InvalidAmountError(
+                f"{request.amount} is more than the refundable {self.refundable}", field="amount"
+            )
+        return None
+
+    def check_resolve(self, request: ResolveRequest) -> None:
+        if self.status is not OrderStatus.NEEDS_REVIEW:
+            raise InvalidStateError(f"only an order in NEEDS_REVIEW can be resolved; order is {self.status}")
+
+    # -- refunds ----------------------------------------------------------------------------------
+
+    def add_refund(self, refund: Refund, at: datetime) -> None:
+        self.refunds.append(refund)
+        self.note(at, "refund_requested", f"{refund.refund_id}: {refund.amount}")
+
+    def apply_refund(self, refund: Refund, outcome: RefundOutcome, *, source: str, at: datetime) -> bool:
+        """Apply a provider statement about one refund. Final refund states never move back."""
+        if outcome.provider_reference and not refund.provider_reference:
+            refund.provider_reference = outcome.provider_reference
+        label = outcome.provider_status or outcome.status.value
+        if refund.status in (RefundState.SUCCEEDED, RefundState.FAILED):
+            self.note(at, source, f"refund {refund.refund_id}: {label} (no change: {refund.status})")
+            return False
+        if outcome.status is RefundStatus.SUCCEEDED:
+            refund.status = RefundState.SUCCEEDED
+            refund.completed_at = at
+        elif outcome.status is RefundStatus.FAILED:
+            refund.status = RefundState.FAILED
+            refund.failure = outcome.failure
+            refund.completed_at = at
+        else:
+            if refund.status is RefundState.UNKNOWN:
+                refund.status = RefundState.PENDING
+            self.note(at, source, f"refund {refund.refund_id}: {label}")
+            return False
+        self.note(at, source, f"refund {refund.refund_id}: {label}")
+        self._settle_refund_status(at)
+        return True
+
+    def _settle_refund_status(self, at: datetime) -> None:
+        if self.status not in PAID_STATUSES or self.captured_amount is None:
+            return
+        refunded = self.refunded
+        if refunded.is_zero():
+            target = OrderStatus.PAID
+        elif refunded >= self.captured_amount:
+            target = OrderStatus.REFUNDED
+        else:
+            target = OrderStatus.PARTIALLY_REFUNDED
+        if target is not self.status:
+            self.move(target, at, "refunds", f"refunded {refunded} of {self.captured_amount}")
+
+
+def _failure_text(failure: ProviderFailure | None, label: str) -> str:
+    return f"{label}: {failure.code} {failure.message}" if failure else label

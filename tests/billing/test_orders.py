@@ -1,0 +1,167 @@
+"""The order state machine, without Temporal: what each provider statement and command does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing.errors import ConflictError, InvalidAmountError, InvalidStateError
+from billing.gateway import (
+    CaptureMode,
+    Customer,
+    PaymentOutcome,
+    PaymentStatus,
+    RefundOutcome,
+    RefundStatus,
+)
+from billing.idempotency import derive_key, payment_key, refund_key
+from billing.money import Money
+from billing.orders import (
+    CaptureRequest,
+    ClosingReason,
+    CreateOrder,
+    Order,
+    OrderStatus,
+    Refund,
+    RefundRequest,
+    RefundState,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def usd(text: str) -> Money:
+    return Money.parse(text, "USD")
+
+
+def new_order(capture: CaptureMode = CaptureMode.AUTOMATIC) -> Order:
+    return Order(order_id="ORD-1", provider="waffo", amount=usd("10.00"), capture_mode=capture,
+                 customer_id="C1", payment_key=payment_key("ORD-1"), created_at=T0,
+                 deadline=T0 + timedelta(minutes=30))  # fmt: skip
+
+
+def paid_order() -> Order:
+    order = new_order()
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED), source="test", at=T0)
+    return order
+
+
+def test_success_pays_and_records_timeline() -> None:
+    order = new_order()
+    assert order.apply_payment(PaymentOutcome(status=PaymentStatus.PENDING), source="create", at=T0)
+    assert order.status is OrderStatus.PENDING
+    assert order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED, provider_status="PAY_SUCCESS"),
+                               source="notification", at=T0)  # fmt: skip
+    assert order.status is OrderStatus.PAID
+    assert order.captured_amount == usd("10.00")
+    assert order.refundable == usd("10.00")
+    assert [e.event for e in order.timeline] == ["create", "notification"]
+
+
+def test_final_states_never_move_backwards() -> None:
+    order = paid_order()
+    for status in (PaymentStatus.CLOSED, PaymentStatus.DECLINED, PaymentStatus.PENDING, PaymentStatus.AUTHORIZED):
+        assert not order.apply_payment(PaymentOutcome(status=status), source="late", at=T0)
+        assert order.status is OrderStatus.PAID
+    assert "no change" in order.timeline[-1].detail
+
+
+def test_success_after_expiry_is_money_received_and_flagged_late() -> None:
+    order = new_order()
+    order.closing = ClosingReason.DEADLINE
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.CLOSED), source="inquiry", at=T0 + timedelta(hours=1))
+    assert order.status is OrderStatus.EXPIRED
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED), source="notification", at=T0)
+    assert order.status is OrderStatus.PAID
+    assert order.late_payment
+
+
+def test_closed_maps_to_cancelled_expired_or_failed() -> None:
+    cancelled = new_order()
+    cancelled.closing = ClosingReason.CANCEL
+    cancelled.apply_payment(PaymentOutcome(status=PaymentStatus.CLOSED), source="x", at=T0)
+    assert cancelled.status is OrderStatus.CANCELLED
+    failed = new_order()
+    failed.apply_payment(PaymentOutcome(status=PaymentStatus.DECLINED), source="x", at=T0)
+    assert failed.status is OrderStatus.FAILED
+
+
+def test_amount_mismatch_needs_review() -> None:
+    order = new_order()
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED, amount=usd("1.00")), source="n", at=T0)
+    assert order.status is OrderStatus.NEEDS_REVIEW
+    assert order.review is not None and "1.00 USD" in order.review.reason
+
+
+def test_refund_validation() -> None:
+    order = paid_order()
+    with pytest.raises(InvalidAmountError, match="more than the refundable"):
+        order.check_refund(RefundRequest(refund_id="R1", amount=usd("10.01")))
+    with pytest.raises(InvalidAmountError, match="greater than zero"):
+        order.check_refund(RefundRequest(refund_id="R1", amount=usd("0")))
+    with pytest.raises(InvalidAmountError, match="currency"):
+        order.check_refund(RefundRequest(refund_id="R1", amount=Money.parse("1", "EUR")))
+    assert order.check_refund(RefundRequest(refund_id="R1", amount=usd("4.00"))) is None
+    with pytest.raises(InvalidStateError):
+        new_order().check_refund(RefundRequest(refund_id="R1", amount=usd("1.00")))
+
+
+def test_refunds_reserve_and_settle() -> None:
+    order = paid_order()
+    r1 = Refund(refund_id="R1", amount=usd("4.00"), request_key=refund_key("ORD-1", "R1"), requested_at=T0)
+    order.add_refund(r1, T0)
+    assert order.refundable == usd("6.00"), "a pending refund reserves its amount"
+    assert order.check_refund(RefundRequest(refund_id="R1", amount=usd("4.00"))) is r1, "identical replay"
+    with pytest.raises(ConflictError):
+        order.check_refund(RefundRequest(refund_id="R1", amount=usd("5.00")))
+    with pytest.raises(InvalidAmountError):
+        order.check_refund(RefundRequest(refund_id="R2", amount=usd("6.01")))
+    order.apply_refund(r1, RefundOutcome(status=RefundStatus.SUCCEEDED), source="n", at=T0)
+    assert order.status is OrderStatus.PARTIALLY_REFUNDED
+    assert order.refunded == usd("4.00")
+    r2 = Refund(refund_id="R2", amount=usd("6.00"), request_key=refund_key("ORD-1", "R2"), requested_at=T0)
+    order.add_refund(r2, T0)
+    order.apply_refund(r2, RefundOutcome(status=RefundStatus.FAILED), source="n", at=T0)
+    assert r2.status is RefundState.FAILED
+    assert order.refundable == usd("6.00"), "a failed refund releases its reservation"
+    r3 = Refund(refund_id="R3", amount=usd("6.00"), request_key=refund_key("ORD-1", "R3"), requested_at=T0)
+    order.add_refund(r3, T0)
+    order.apply_refund(r3, RefundOutcome(status=RefundStatus.SUCCEEDED), source="n", at=T0)
+    assert order.status is OrderStatus.REFUNDED
+    assert not order.apply_refund(r3, RefundOutcome(status=RefundStatus.FAILED), source="late", at=T0)
+    assert r3.status is RefundState.SUCCEEDED
+
+
+def test_capture_checks() -> None:
+    order = new_order(CaptureMode.MANUAL)
+    with pytest.raises(InvalidStateError, match="AUTHORIZED"):
+        order.check_capture(CaptureRequest())
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.AUTHORIZED), source="n", at=T0)
+    assert order.check_capture(CaptureRequest()) == usd("10.00")
+    assert order.check_capture(CaptureRequest(amount=usd("3.00"))) == usd("3.00")
+    with pytest.raises(InvalidAmountError, match="more than the authorized"):
+        order.check_capture(CaptureRequest(amount=usd("10.01")))
+    order.capture_requested = usd("3.00")
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED), source="n", at=T0)
+    assert order.captured_amount == usd("3.00")
+    assert order.refundable == usd("3.00")
+
+
+def test_create_order_validation_names_fields() -> None:
+    customer = Customer(customer_id="C1")
+    with pytest.raises(InvalidAmountError, match="amount: must be greater than zero"):
+        CreateOrder(order_id="O1", provider="waffo", amount=usd("0"), customer=customer)
+    with pytest.raises(ValueError, match="unknown provider"):
+        CreateOrder(order_id="O1", provider="stripe", amount=usd("1"), customer=customer)
+    with pytest.raises(ValueError, match="order_id"):
+        CreateOrder(order_id="bad id!", provider="waffo", amount=usd("1"), customer=customer)
+
+
+def test_derived_keys_fit_providers_and_are_stable() -> None:
+    key = payment_key("ORD-" + "x" * 60)
+    assert len(key) <= 32 and key == payment_key("ORD-" + "x" * 60)
+    assert payment_key("A", 1) != payment_key("A", 2) != refund_key("A", "1")
+    assert derive_key("sub", "S1").startswith("sub_")
+    with pytest.raises(ValueError, match="kind"):
+        derive_key("Bad Kind", "x")
