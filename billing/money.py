@@ -19,16 +19,66 @@ from billing.errors import CurrencyMismatchError, InvalidAmountError, UnknownCur
 #: ISO 4217 minor-unit exponents. Currencies not listed are refused rather than guessed.
 CURRENCY_EXPONENTS: dict[str, int] = {
     # 2 decimals
-    "USD": 2, "EUR": 2, "GBP": 2, "HKD": 2, "SGD": 2, "IDR": 2, "PHP": 2, "THB": 2, "MYR": 2,
-    "CNY": 2, "KHR": 2, "SOS": 2, "KES": 2, "ETB": 2, "AUD": 2, "CAD": 2, "NZD": 2, "CHF": 2,
-    "INR": 2, "TWD": 2, "AED": 2, "SAR": 2, "ZAR": 2, "BRL": 2, "MXN": 2, "EGP": 2, "NGN": 2,
-    "TZS": 2, "MOP": 2, "LKR": 2, "BDT": 2, "PKR": 2, "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "HKD": 2,
+    "SGD": 2,
+    "IDR": 2,
+    "PHP": 2,
+    "THB": 2,
+    "MYR": 2,
+    "CNY": 2,
+    "KHR": 2,
+    "SOS": 2,
+    "KES": 2,
+    "ETB": 2,
+    "AUD": 2,
+    "CAD": 2,
+    "NZD": 2,
+    "CHF": 2,
+    "INR": 2,
+    "TWD": 2,
+    "AED": 2,
+    "SAR": 2,
+    "ZAR": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "EGP": 2,
+    "NGN": 2,
+    "TZS": 2,
+    "MOP": 2,
+    "LKR": 2,
+    "BDT": 2,
+    "PKR": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
     # 0 decimals
-    "JPY": 0, "KRW": 0, "VND": 0, "DJF": 0, "CLP": 0, "ISK": 0, "UGX": 0, "XAF": 0, "XOF": 0,
-    "RWF": 0, "PYG": 0, "GNF": 0, "KMF": 0, "VUV": 0,
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "DJF": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "UGX": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "RWF": 0,
+    "PYG": 0,
+    "GNF": 0,
+    "KMF": 0,
+    "VUV": 0,
     # 3 decimals
-    "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3, "IQD": 3, "LYD": 3,
-}  # fmt: skip
+    "KWD": 3,
+    "BHD": 3,
+    "OMR": 3,
+    "JOD": 3,
+    "TND": 3,
+    "IQD": 3,
+    "LYD": 3,
+}
 
 _DECIMAL_TEXT = re.compile(r"^[+-]?(\d+)(?:\.(\d+))?$")
 
@@ -179,12 +229,14 @@ class Money(BaseModel):
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money(amount_minor=self.amount_minor + self._same_currency(other).amount_minor,
-                     currency=self.currency)  # fmt: skip
+        return Money(
+            amount_minor=self.amount_minor + self._same_currency(other).amount_minor, currency=self.currency
+        )
 
     def __sub__(self, other: Money) -> Money:
-        return Money(amount_minor=self.amount_minor - self._same_currency(other).amount_minor,
-                     currency=self.currency)  # fmt: skip
+        return Money(
+            amount_minor=self.amount_minor - self._same_currency(other).amount_minor, currency=self.currency
+        )
 
     def __neg__(self) -> Money:
         return Money(amount_minor=-self.amount_minor, currency=self.currency)

@@ -96,9 +96,13 @@ class OrderPolicy(_Frozen):
     payment_window: timedelta = timedelta(minutes=30)
     #: Waits between inquiries while no notification arrives; the last one repeats.
     inquiry_schedule: tuple[timedelta, ...] = (
-        timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=5),
-        timedelta(minutes=10), timedelta(minutes=30),
-    )  # fmt: skip
+        timedelta(seconds=30),
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=5),
+        timedelta(minutes=10),
+        timedelta(minutes=30),
+    )
     #: Inquiries of an unknown outcome (after the deadline) before an operator must decide.
     unknown_inquiry_limit: int = Field(default=12, ge=1)
     #: How long an authorization waits for capture before it is voided.
@@ -328,9 +332,15 @@ class Order(BaseModel):
         label = outcome.provider_status or outcome.status.value
         status = outcome.status
 
-        if outcome.amount is not None and outcome.amount != self.amount and status in (
-            PaymentStatus.SUCCEEDED, PaymentStatus.AUTHORIZED,
-        ):  # fmt: skip
+        if (
+            outcome.amount is not None
+            and outcome.amount != self.amount
+            and status
+            in (
+                PaymentStatus.SUCCEEDED,
+                PaymentStatus.AUTHORIZED,
+            )
+        ):
             self.note(at, source, f"{label} for {outcome.amount}, expected {self.amount}")
             if self.status is not OrderStatus.NEEDS_REVIEW:
                 self.flag_for_review(f"provider reports {outcome.amount}, order is {self.amount}", at)

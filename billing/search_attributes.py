@@ -26,8 +26,15 @@ ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
 )
 
 #: The spelling `temporal server start-dev --search-attribute` and `temporal operator` expect.
-_CLI_TYPES = {"KEYWORD": "Keyword", "INT": "Int", "DATETIME": "Datetime", "TEXT": "Text",
-              "BOOL": "Bool", "FLOAT": "Double", "KEYWORD_LIST": "KeywordList"}  # fmt: skip
+_CLI_TYPES = {
+    "KEYWORD": "Keyword",
+    "INT": "Int",
+    "DATETIME": "Datetime",
+    "TEXT": "Text",
+    "BOOL": "Bool",
+    "FLOAT": "Double",
+    "KEYWORD_LIST": "KeywordList",
+}
 
 
 def cli_definitions() -> list[str]:

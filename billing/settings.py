@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.errors import ConfigurationError
 
 
 class TemporalSettings(BaseSettings):
@@ -32,7 +34,10 @@ class WaffoSettings(BaseSettings):
     api_key: SecretStr | None = None
     merchant_id: str | None = None
     private_key: SecretStr | None = Field(default=None, description="merchant private key")
+    #: Alternatively, a file holding the merchant private key (mounted secret).
+    private_key_file: Path | None = None
     public_key: str | None = Field(default=None, description="Waffo's public key (not secret)")
+    public_key_file: Path | None = None
     #: Seconds. Waffo's SDK uses 10 s connect / 30 s read.
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -43,8 +48,23 @@ class WaffoSettings(BaseSettings):
     notify_url: str | None = None
     refund_notify_url: str | None = None
 
+    @model_validator(mode="after")
+    def _read_key_files(self) -> WaffoSettings:
+        if self.private_key is None and self.private_key_file is not None:
+            self.private_key = SecretStr(_read(self.private_key_file, "BILLING_WAFFO_PRIVATE_KEY_FILE"))
+        if self.public_key is None and self.public_key_file is not None:
+            self.public_key = _read(self.public_key_file, "BILLING_WAFFO_PUBLIC_KEY_FILE")
+        return self
+
     def configured(self) -> bool:
         return bool(self.api_key and self.merchant_id and self.private_key and self.public_key)
+
+
+def _read(path: Path, setting: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}", setting=setting) from exc
 
 
 class HttpServiceSettings(BaseSettings):
@@ -54,6 +74,14 @@ class HttpServiceSettings(BaseSettings):
     port: int = 8000
     #: The URL providers reach this service at (notifyUrl is built from it).
     public_url: str = "http://127.0.0.1:8000"
+
+
+class EmulatorSettings(BaseSettings):
+    """Where the CLI finds the emulators' control API (``billing emulators pay ...``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLING_EMULATORS_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8070"
 
 
 class DevSettings(BaseSettings):

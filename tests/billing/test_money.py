@@ -17,9 +17,24 @@ from billing.errors import (
 from billing.money import CURRENCY_EXPONENTS, Money, currency_exponent
 
 REQUIRED = {
-    "USD": 2, "EUR": 2, "HKD": 2, "SGD": 2, "IDR": 2, "PHP": 2, "THB": 2, "MYR": 2, "CNY": 2,
-    "KHR": 2, "SOS": 2, "KES": 2, "ETB": 2, "DJF": 0, "JPY": 0, "KWD": 3, "BHD": 3,
-}  # fmt: skip
+    "USD": 2,
+    "EUR": 2,
+    "HKD": 2,
+    "SGD": 2,
+    "IDR": 2,
+    "PHP": 2,
+    "THB": 2,
+    "MYR": 2,
+    "CNY": 2,
+    "KHR": 2,
+    "SOS": 2,
+    "KES": 2,
+    "ETB": 2,
+    "DJF": 0,
+    "JPY": 0,
+    "KWD": 3,
+    "BHD": 3,
+}
 
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 minor_amounts = st.integers(min_value=-(10**15), max_value=10**15)
@@ -150,8 +165,11 @@ def test_formatted_text_has_exactly_the_currency_decimals(minor: int, currency: 
     assert Decimal(text) == Decimal(minor).scaleb(-exponent)
 
 
-@given(whole=st.integers(min_value=0, max_value=10**9), frac=st.integers(min_value=0, max_value=10**6),
-       currency=currencies)  # fmt: skip
+@given(
+    whole=st.integers(min_value=0, max_value=10**9),
+    frac=st.integers(min_value=0, max_value=10**6),
+    currency=currencies,
+)
 def test_parse_accepts_exactly_the_representable_decimals(whole: int, frac: int, currency: str) -> None:
     text = f"{whole}.{frac:06d}".rstrip("0").rstrip(".")
     exact = Decimal(text).scaleb(currency_exponent(currency))

@@ -36,9 +36,16 @@ def usd(text: str) -> Money:
 
 
 def new_order(capture: CaptureMode = CaptureMode.AUTOMATIC) -> Order:
-    return Order(order_id="ORD-1", provider="waffo", amount=usd("10.00"), capture_mode=capture,
-                 customer_id="C1", payment_key=payment_key("ORD-1"), created_at=T0,
-                 deadline=T0 + timedelta(minutes=30))  # fmt: skip
+    return Order(
+        order_id="ORD-1",
+        provider="waffo",
+        amount=usd("10.00"),
+        capture_mode=capture,
+        customer_id="C1",
+        payment_key=payment_key("ORD-1"),
+        created_at=T0,
+        deadline=T0 + timedelta(minutes=30),
+    )
 
 
 def paid_order() -> Order:
@@ -51,8 +58,11 @@ def test_success_pays_and_records_timeline() -> None:
     order = new_order()
     assert order.apply_payment(PaymentOutcome(status=PaymentStatus.PENDING), source="create", at=T0)
     assert order.status is OrderStatus.PENDING
-    assert order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED, provider_status="PAY_SUCCESS"),
-                               source="notification", at=T0)  # fmt: skip
+    assert order.apply_payment(
+        PaymentOutcome(status=PaymentStatus.SUCCEEDED, provider_status="PAY_SUCCESS"),
+        source="notification",
+        at=T0,
+    )
     assert order.status is OrderStatus.PAID
     assert order.captured_amount == usd("10.00")
     assert order.refundable == usd("10.00")
@@ -61,7 +71,12 @@ def test_success_pays_and_records_timeline() -> None:
 
 def test_final_states_never_move_backwards() -> None:
     order = paid_order()
-    for status in (PaymentStatus.CLOSED, PaymentStatus.DECLINED, PaymentStatus.PENDING, PaymentStatus.AUTHORIZED):
+    for status in (
+        PaymentStatus.CLOSED,
+        PaymentStatus.DECLINED,
+        PaymentStatus.PENDING,
+        PaymentStatus.AUTHORIZED,
+    ):
         assert not order.apply_payment(PaymentOutcome(status=status), source="late", at=T0)
         assert order.status is OrderStatus.PAID
     assert "no change" in order.timeline[-1].detail
@@ -70,7 +85,9 @@ def test_final_states_never_move_backwards() -> None:
 def test_success_after_expiry_is_money_received_and_flagged_late() -> None:
     order = new_order()
     order.closing = ClosingReason.DEADLINE
-    order.apply_payment(PaymentOutcome(status=PaymentStatus.CLOSED), source="inquiry", at=T0 + timedelta(hours=1))
+    order.apply_payment(
+        PaymentOutcome(status=PaymentStatus.CLOSED), source="inquiry", at=T0 + timedelta(hours=1)
+    )
     assert order.status is OrderStatus.EXPIRED
     order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED), source="notification", at=T0)
     assert order.status is OrderStatus.PAID

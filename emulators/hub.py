@@ -1,0 +1,76 @@
+"""All provider emulators behind one ASGI app, each under its own prefix (``/waffo/...``).
+
+``billing emulators serve`` and ``billing dev`` serve this on one loopback port; tests can mount it
+in-process through ``httpx.ASGITransport``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route
+
+from emulators.waffo import WaffoEmulator, WaffoEmulatorConfig, create_app
+
+
+@dataclass(frozen=True)
+class MerchantRegistration:
+    api_key: str
+    merchant_id: str
+    public_key_pem: bytes
+
+
+@dataclass
+class EmulatorHub:
+    waffo: WaffoEmulator
+    app: Starlette
+
+    async def aclose(self) -> None:
+        await self.waffo.aclose()
+
+
+def build_hub(
+    *,
+    public_base_url: str,
+    waffo_private_key_pem: bytes | None = None,
+    waffo_merchants: Sequence[MerchantRegistration] = (),
+    notify_time_scale: float = 1.0,
+) -> EmulatorHub:
+    base = public_base_url.rstrip("/")
+    waffo = WaffoEmulator(
+        WaffoEmulatorConfig(
+            public_base_url=f"{base}/waffo",
+            waffo_private_key_pem=waffo_private_key_pem,
+            notify_time_scale=notify_time_scale,
+        )
+    )
+    for merchant in waffo_merchants:
+        waffo.register_merchant(merchant.api_key, merchant.merchant_id, merchant.public_key_pem)
+
+    async def index(_: Request) -> HTMLResponse:
+        return HTMLResponse(
+            "<h1>Payment provider emulators</h1><ul>"
+            f'<li>Waffo: API <code>{base}/waffo/api/v1</code>, ledger <a href="{base}/waffo/control/ledger">'
+            "/waffo/control/ledger</a></li></ul>"
+        )
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "emulators": ["waffo"]})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await waffo.aclose()
+
+    app = Starlette(
+        routes=[Route("/", index), Route("/healthz", healthz), Mount("/waffo", app=create_app(waffo))],
+        lifespan=lifespan,
+    )
+    return EmulatorHub(waffo=waffo, app=app)

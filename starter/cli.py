@@ -1,0 +1,377 @@
+"""The ``billing`` command line: the local stack, the emulators, and (as they land) orders and subscriptions.
+
+Human-readable output by default, ``--json`` for scripts, non-zero exit codes on errors. Settings come
+from ``BILLING_*`` environment variables (see docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+
+from billing import errors
+from billing.settings import DevSettings, EmulatorSettings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="billing",
+    help="Workflow-as-code payment and subscription billing engine on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+emulators_app = typer.Typer(help="Offline provider emulators.", no_args_is_help=True)
+app.add_typer(emulators_app, name="emulators")
+order_app = typer.Typer(help="Create, inspect and command one-time orders.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def run(action: Callable[[], Awaitable[T]]) -> T:
+    """Run an async CLI action; the engine's errors become a message and a non-zero exit."""
+    try:
+        return asyncio.run(action())  # type: ignore[arg-type]
+    except errors.InputError as exc:
+        raise fail(str(exc), 2) from None
+    except errors.ConfigurationError as exc:
+        raise fail(str(exc), 78) from None
+    except errors.BillingError as exc:
+        raise fail(str(exc), 1) from None
+    except ValidationError as exc:
+        from starter.client import input_error_from_validation
+
+        raise fail(str(input_error_from_validation(exc)), 2) from None
+    except TimeoutError as exc:
+        raise fail(f"timed out: {exc}", 4) from None
+    except httpx.HTTPError as exc:
+        raise fail(f"HTTP error: {exc}", 1) from None
+
+
+def emit(value: BaseModel | dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        human()
+
+
+async def _billing():  # type: ignore[no-untyped-def]
+    from starter.client import BillingClient
+
+    return await BillingClient.connect()
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [env BILLING_DEV_DATA_DIR]")] = None,
+    temporal_port: Annotated[
+        int | None, typer.Option(help="Temporal gRPC port [BILLING_DEV_TEMPORAL_PORT]")
+    ] = None,
+    ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port [BILLING_DEV_UI_PORT]")] = None,
+    emulator_port: Annotated[
+        int | None, typer.Option(help="Emulators port [BILLING_DEV_EMULATOR_PORT]")
+    ] = None,
+) -> None:
+    """Run the whole local stack in the foreground; Ctrl-C stops everything."""
+    from starter.devstack import run_dev_stack
+
+    overrides = {
+        key: value
+        for key, value in {
+            "data_dir": data_dir,
+            "temporal_port": temporal_port,
+            "ui_port": ui_port,
+            "emulator_port": emulator_port,
+        }.items()
+        if value is not None
+    }
+    settings = DevSettings(**overrides)  # type: ignore[arg-type]
+    try:
+        asyncio.run(run_dev_stack(settings, console))
+    except KeyboardInterrupt:
+        pass
+
+
+@emulators_app.command("serve")
+def emulators_serve(
+    host: Annotated[str, typer.Option(help="Loopback address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8070,
+    data_dir: Annotated[Path, typer.Option(help="Where the dev keys live")] = Path("var/dev"),
+    notify_time_scale: Annotated[float, typer.Option(help="Multiplier of webhook retry delays")] = 1.0,
+) -> None:
+    """Serve every provider emulator on one port (Waffo under /waffo)."""
+    from emulators.hub import MerchantRegistration, build_hub
+    from starter import devkeys
+    from starter.serving import AppServer
+
+    keys = devkeys.DevKeys.load(data_dir)
+    base = f"http://{host}:{port}"
+    hub = build_hub(
+        public_base_url=base,
+        waffo_private_key_pem=keys.waffo.private_pem,
+        waffo_merchants=[
+            MerchantRegistration(
+                devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem
+            )
+        ],
+        notify_time_scale=notify_time_scale,
+    )
+
+    async def serve() -> None:
+        server = AppServer(hub.app, host=host, port=port)
+        await server.start()
+        console.print(f"Emulators on {base} (Waffo API {base}/waffo/api/v1). Ctrl-C stops.")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: every workflow and activity, settings from BILLING_* variables."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP service: provider webhooks and health, settings from BILLING_HTTP_*."""
+    import logging
+
+    from webhooks.main import serve as serve_http
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve_http())
+
+
+# -- orders -----------------------------------------------------------------------------------------
+
+
+@order_app.command("create")
+def order_create(
+    order_id: Annotated[str, typer.Option("--order-id", help="Your order id (idempotency key)")],
+    amount: Annotated[str, typer.Option(help="Decimal amount in major units, e.g. 10.00")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. USD")],
+    customer_id: Annotated[str, typer.Option("--customer-id", help="Your customer id (no personal data)")],
+    provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
+    customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
+    description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
+    capture: Annotated[str, typer.Option(help="automatic or manual")] = "automatic",
+    payment_window: Annotated[int, typer.Option(help="Minutes the customer has to pay")] = 30,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an order and its payment; prints where the customer pays."""
+    from datetime import timedelta
+
+    from billing.gateway import CaptureMode, Customer
+    from billing.money import Money
+    from billing.orders import CreateOrder, OrderPolicy
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        capture_mode = {"automatic": CaptureMode.AUTOMATIC, "manual": CaptureMode.MANUAL}.get(capture.lower())
+        if capture_mode is None:
+            raise errors.InputError("must be automatic or manual", field="capture")
+        try:
+            request = CreateOrder(
+                order_id=order_id,
+                provider=provider,
+                amount=Money.parse(amount, currency, field="amount"),
+                customer=Customer(customer_id=customer_id, email=customer_email),
+                description=description,
+                capture_mode=capture_mode,
+                policy=OrderPolicy(payment_window=timedelta(minutes=payment_window)),
+            )
+        except ValidationError as exc:
+            from starter.client import input_error_from_validation
+
+            raise input_error_from_validation(exc) from None
+        billing = await _billing()
+        return await billing.create_order(request)
+
+    order = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+
+
+@order_app.command("show")
+def order_show(
+    order_id: Annotated[str, typer.Argument(help="Order id")], as_json: JsonOption = False
+) -> None:
+    """State, amounts, refunds, provider references and timeline of an order."""
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).get_order(order_id)
+
+    order = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+
+
+@order_app.command("capture")
+def order_capture(
+    order_id: Annotated[str, typer.Argument(help="Order id")],
+    amount: Annotated[str | None, typer.Option(help="Amount to capture (default: all authorized)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Capture an AUTHORIZED order, fully or partly."""
+    from billing.money import Money
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        billing = await _billing()
+        money = None
+        if amount is not None:
+            current = await billing.get_order(order_id)
+            money = Money.parse(amount, current.amount.currency, field="amount")
+        return await billing.capture(order_id, money)
+
+    order = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+
+
+@order_app.command("cancel")
+def order_cancel(
+    order_id: Annotated[str, typer.Argument(help="Order id")],
+    reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel an unpaid order (voids an authorization)."""
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).cancel(order_id, reason)
+
+    order = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+
+
+@order_app.command("refund")
+def order_refund(
+    order_id: Annotated[str, typer.Argument(help="Order id")],
+    amount: Annotated[str, typer.Option(help="Amount to refund, e.g. 2.50")],
+    refund_id: Annotated[str, typer.Option("--refund-id", help="Your refund id (idempotency key)")],
+    reason: Annotated[str | None, typer.Option(help="Why")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Refund part or all of a paid order. Repeating the same refund id is safe."""
+    from billing.money import Money
+    from billing.orders import RefundRequest
+    from starter.render import refunds_table
+
+    async def action():  # type: ignore[no-untyped-def]
+        billing = await _billing()
+        current = await billing.get_order(order_id)
+        request = RefundRequest(
+            refund_id=refund_id,
+            amount=Money.parse(amount, current.amount.currency, field="amount"),
+            reason=reason,
+        )
+        return await billing.refund(order_id, request)
+
+    refund = run(action)
+    emit(refund, as_json, lambda: console.print(refunds_table([refund])))
+
+
+@order_app.command("resolve")
+def order_resolve(
+    order_id: Annotated[str, typer.Argument(help="Order id")],
+    status: Annotated[str, typer.Option(help="PAID, FAILED or CANCELLED")],
+    operator: Annotated[str, typer.Option(help="Who decides (recorded)")],
+    reason: Annotated[str, typer.Option(help="Why (recorded)")],
+    as_json: JsonOption = False,
+) -> None:
+    """Settle an order in NEEDS_REVIEW (operators only; audited in the timeline)."""
+    from billing.orders import OrderStatus, ResolveRequest
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        try:
+            target = OrderStatus(status.upper())
+        except ValueError:
+            raise errors.InputError("must be PAID, FAILED or CANCELLED", field="status") from None
+        request = ResolveRequest(operator=operator, reason=reason, status=target)
+        return await (await _billing()).resolve(order_id, request)
+
+    order = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+
+
+# -- emulator customer actions ----------------------------------------------------------------------
+
+_CUSTOMER_ACTIONS = ("pay", "fail", "abandon")
+
+
+def _customer_action(action: str, provider: str, order_id: str, as_json: bool) -> None:
+    from billing.idempotency import payment_key
+
+    if provider != "waffo":
+        raise fail(f"provider: no emulator for {provider!r}; expected waffo", 2)
+    base = EmulatorSettings().url.rstrip("/")
+
+    async def call() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(f"{base}/{provider}/control/orders/{payment_key(order_id)}/{action}")
+        if response.status_code == 404:
+            raise errors.NotFoundError(f"the emulator has no payment for order {order_id}", field="order_id")
+        if response.status_code >= 400:
+            raise errors.InvalidStateError(f"emulator refused: {response.text}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    result = run(call)
+    emit(
+        result,
+        as_json,
+        lambda: console.print(f"{provider} emulator: customer did [bold]{action}[/] order {order_id}"),
+    )
+
+
+@emulators_app.command("pay")
+def emulators_pay(provider: str, order_id: str, as_json: JsonOption = False) -> None:
+    """Act as the customer: pay the order on the emulator's checkout."""
+    _customer_action("pay", provider, order_id, as_json)
+
+
+@emulators_app.command("fail")
+def emulators_fail(provider: str, order_id: str, as_json: JsonOption = False) -> None:
+    """Act as the customer: the payment fails on the emulator's checkout."""
+    _customer_action("fail", provider, order_id, as_json)
+
+
+@emulators_app.command("abandon")
+def emulators_abandon(provider: str, order_id: str, as_json: JsonOption = False) -> None:
+    """Act as the customer: leave the emulator's checkout without paying."""
+    _customer_action("abandon", provider, order_id, as_json)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

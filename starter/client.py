@@ -1,0 +1,220 @@
+"""BillingClient: the typed, async Python API merchant applications use.
+
+Every method validates its input before anything is sent and raises the engine's own errors
+(:mod:`billing.errors`) with the offending field named; Temporal's exceptions never leak out.
+
+    async with await BillingClient.connect() as billing:
+        order = await billing.create_order(CreateOrder(...))
+        print(order.customer_action.url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, NoReturn, Self
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from billing import errors
+from billing import search_attributes as sa
+from billing.money import Money
+from billing.orders import (
+    CancelRequest,
+    CaptureRequest,
+    CreateOrder,
+    Order,
+    OrderStatus,
+    Refund,
+    RefundRequest,
+    ResolveRequest,
+    order_workflow_id,
+)
+from billing.settings import TemporalSettings
+from billing.temporal import connect
+from workflows.order import OrderWorkflow
+
+_INPUT_ERRORS: dict[str, type[errors.InputError]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.InputError,
+        errors.MoneyError,
+        errors.UnknownCurrencyError,
+        errors.InvalidAmountError,
+        errors.CurrencyMismatchError,
+        errors.ConflictError,
+        errors.NotFoundError,
+        errors.InvalidStateError,
+    )
+}
+
+
+def input_error_from_validation(exc: ValidationError, prefix: str = "") -> errors.InputError:
+    """The first problem pydantic found, as an InputError naming the field."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    if prefix and field:
+        field = f"{prefix}.{field}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return errors.InputError(message, field=field or prefix or None)
+
+
+def _raise_from_update(exc: WorkflowUpdateFailedError, order_id: str) -> NoReturn:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        cls = _INPUT_ERRORS.get(cause.type or "")
+        if cls is not None:
+            field = cause.details[0] if cause.details and isinstance(cause.details[0], str) else None
+            raise cls(cause.message, field=field) from exc
+        if cause.type == "ValidationError":
+            raise errors.InputError(cause.message) from exc
+    raise errors.BillingError(f"order {order_id}: {cause or exc}") from exc
+
+
+class BillingClient:
+    """Create and command orders. One instance per application; safe to share across tasks."""
+
+    def __init__(self, client: Client, *, task_queue: str = "billing") -> None:
+        self.temporal = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, settings: TemporalSettings | None = None) -> Self:
+        settings = settings or TemporalSettings()
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:
+            raise errors.ConfigurationError(
+                f"cannot reach Temporal at {settings.address}: {exc}", setting="BILLING_TEMPORAL_ADDRESS"
+            ) from exc
+        return cls(client, task_queue=settings.task_queue)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    # -- orders ---------------------------------------------------------------------------------------
+
+    async def create_order(self, request: CreateOrder) -> Order:
+        """Create the order and its payment at the provider; returns the customer action with the state.
+
+        Idempotent by ``order_id``: the same request again returns the same order; a different request
+        with the same ``order_id`` raises ConflictError.
+        """
+        operation = WithStartWorkflowOperation(
+            OrderWorkflow.run,
+            request,
+            id=order_workflow_id(request.order_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=request.summary,
+            static_details=(
+                f"Customer `{request.customer.customer_id}` · capture {request.capture_mode.value.lower()}"
+            ),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.BILLING_STATUS, OrderStatus.CREATED.value),
+                    SearchAttributePair(sa.PROVIDER, request.provider),
+                    SearchAttributePair(sa.CUSTOMER_ID, request.customer.customer_id),
+                    SearchAttributePair(sa.AMOUNT_MINOR, request.amount.amount_minor),
+                    SearchAttributePair(sa.CURRENCY, request.amount.currency),
+                ]
+            ),
+        )
+        try:
+            return await self.temporal.execute_update_with_start_workflow(
+                OrderWorkflow.submit, request, start_workflow_operation=operation
+            )
+        except WorkflowUpdateFailedError as exc:
+            _raise_from_update(exc, request.order_id)
+        except WorkflowAlreadyStartedError:
+            # The order's workflow has closed (its refund window ended): answer from its final state.
+            existing = await self.get_order(request.order_id)
+            if existing.amount != request.amount or existing.provider != request.provider:
+                raise errors.ConflictError(
+                    f"order {request.order_id} exists with different parameters", field="order_id"
+                ) from None
+            return existing
+
+    async def get_order(self, order_id: str) -> Order:
+        handle = self.temporal.get_workflow_handle(order_workflow_id(order_id))
+        try:
+            return await handle.query(OrderWorkflow.status)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no order {order_id}", field="order_id") from exc
+            raise
+        except WorkflowQueryFailedError as exc:
+            raise errors.BillingError(f"order {order_id}: {exc}") from exc
+
+    async def capture(self, order_id: str, amount: Money | None = None) -> Order:
+        return await self._update(order_id, OrderWorkflow.capture, CaptureRequest(amount=amount))
+
+    async def cancel(self, order_id: str, reason: str | None = None) -> Order:
+        return await self._update(order_id, OrderWorkflow.cancel, CancelRequest(reason=reason))
+
+    async def refund(self, order_id: str, request: RefundRequest) -> Refund:
+        return await self._update(order_id, OrderWorkflow.refund, request)
+
+    async def resolve(self, order_id: str, request: ResolveRequest) -> Order:
+        return await self._update(order_id, OrderWorkflow.resolve, request)
+
+    async def check_now(self, order_id: str) -> None:
+        """Ask the order to inquire at its provider now (e.g. after an unsigned redirect)."""
+        await self._handle(order_id).signal(OrderWorkflow.check_now)
+
+    async def wait_for_status(
+        self,
+        order_id: str,
+        statuses: Iterable[OrderStatus],
+        *,
+        timeout: timedelta = timedelta(seconds=30),
+        poll_interval: timedelta = timedelta(milliseconds=200),
+    ) -> Order:
+        """Poll until the order reaches one of ``statuses``; TimeoutError with the last state otherwise."""
+        wanted = set(statuses)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while True:
+            order = await self.get_order(order_id)
+            if order.status in wanted:
+                return order
+            if loop.time() >= deadline:
+                raise TimeoutError(f"order {order_id} is {order.status}, not {sorted(wanted)}")
+            await asyncio.sleep(poll_interval.total_seconds())
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _handle(self, order_id: str) -> Any:
+        return self.temporal.get_workflow_handle(order_workflow_id(order_id))
+
+    async def _update(self, order_id: str, update: Any, argument: Any) -> Any:
+        try:
+            return await self._handle(order_id).execute_update(update, argument)
+        except WorkflowUpdateFailedError as exc:
+            _raise_from_update(exc, order_id)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no open order {order_id}", field="order_id") from exc
+            raise

@@ -1,0 +1,218 @@
+"""``billing dev``: the whole local stack in the foreground, stopped cleanly by Ctrl-C.
+
+It starts the Temporal dev server (SQLite file in the data directory, Web UI, our search attributes
+registered) as a child process in its own session, and serves the provider emulators in-process. Every
+child is stopped by its process id when the stack stops; nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+from temporalio.client import Client
+
+from billing import search_attributes
+from billing.settings import DevSettings
+from emulators.hub import EmulatorHub, MerchantRegistration, build_hub
+from starter import devkeys
+from starter.binaries import temporal_cli
+from starter.serving import AppServer, ChildProcess, wait_for_port
+
+
+def temporal_dev_server_argv(settings: DevSettings, data_dir: Path) -> list[str]:
+    argv = [
+        str(temporal_cli()),
+        "server",
+        "start-dev",
+        "--ip",
+        settings.host,
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
+    ]
+    for definition in search_attributes.cli_definitions():
+        argv += ["--search-attribute", definition]
+    return argv
+
+
+@dataclass
+class DevStack:
+    settings: DevSettings
+    console: Console = field(default_factory=Console)
+    temporal: ChildProcess | None = None
+    http: ChildProcess | None = None
+    worker: ChildProcess | None = None
+    emulators: EmulatorHub | None = None
+    emulator_server: AppServer | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        data_dir = self.settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        keys = devkeys.DevKeys.load(data_dir)
+        host = self.settings.host
+
+        self.console.print("[bold]Starting[/] Temporal dev server ...")
+        self.temporal = ChildProcess(
+            "temporal", temporal_dev_server_argv(self.settings, data_dir), log_path=data_dir / "temporal.log"
+        )
+        self.temporal.start()
+        await wait_for_port(host, self.settings.temporal_port, timeout=60)
+        await self._wait_for_temporal(f"{host}:{self.settings.temporal_port}")
+
+        self.console.print("[bold]Starting[/] provider emulators ...")
+        emulator_url = f"http://{host}:{self.settings.emulator_port}"
+        self.emulators = build_hub(
+            public_base_url=emulator_url,
+            waffo_private_key_pem=keys.waffo.private_pem,
+            waffo_merchants=[
+                MerchantRegistration(
+                    devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem
+                )
+            ],
+        )
+        self.emulator_server = AppServer(self.emulators.app, host=host, port=self.settings.emulator_port)
+        await self.emulator_server.start()
+
+        env = self.service_environment(data_dir, emulator_url)
+        http_url = env["BILLING_HTTP_PUBLIC_URL"]
+        self.console.print("[bold]Starting[/] HTTP service and worker ...")
+        self.http = ChildProcess(
+            "http", [sys.executable, "-m", "starter.cli", "serve"], log_path=data_dir / "http.log", env=env
+        )
+        self.worker = ChildProcess(
+            "worker",
+            [sys.executable, "-m", "starter.cli", "worker"],
+            log_path=data_dir / "worker.log",
+            env=env,
+        )
+        self.http.start()
+        self.worker.start()
+        await wait_for_port(host, self.settings.http_port, timeout=30)
+        await self._wait_for_worker(f"{host}:{self.settings.temporal_port}")
+
+        self.urls = {
+            "Temporal UI": f"http://{host}:{self.settings.ui_port}",
+            "Temporal frontend": f"{host}:{self.settings.temporal_port}",
+            "HTTP service (webhooks)": http_url,
+            "Emulators": emulator_url,
+            "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
+            "Logs and data": str(data_dir),
+        }
+
+    def service_environment(self, data_dir: Path, emulator_url: str) -> dict[str, str]:
+        """Settings for the HTTP service and the worker, pointing them at the local stack."""
+        host, keys = self.settings.host, data_dir / "keys"
+        http_url = f"http://{host}:{self.settings.http_port}"
+        return {
+            **os.environ,
+            "BILLING_TEMPORAL_ADDRESS": f"{host}:{self.settings.temporal_port}",
+            "BILLING_WAFFO_BASE_URL": f"{emulator_url}/waffo/api/v1",
+            "BILLING_WAFFO_API_KEY": devkeys.DEV_WAFFO_API_KEY,
+            "BILLING_WAFFO_MERCHANT_ID": devkeys.DEV_WAFFO_MERCHANT_ID,
+            "BILLING_WAFFO_PRIVATE_KEY_FILE": str(keys / "merchant.key"),
+            "BILLING_WAFFO_PUBLIC_KEY_FILE": str(keys / "waffo-emulator.pub"),
+            "BILLING_HTTP_HOST": host,
+            "BILLING_HTTP_PORT": str(self.settings.http_port),
+            "BILLING_HTTP_PUBLIC_URL": http_url,
+        }
+
+    async def _wait_for_worker(self, address: str, timeout: float = 60.0) -> None:
+        """Wait until a worker polls the task queue, so the first order is picked up at once."""
+        client = await Client.connect(address)
+        request = DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=TaskQueue(name="billing"),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (await client.workflow_service.describe_task_queue(request)).pollers:
+            if self.worker is not None and not self.worker.running():
+                raise RuntimeError(f"the worker exited; see {self.settings.data_dir / 'worker.log'}")
+            if loop.time() > deadline:
+                raise TimeoutError("no worker polls the billing task queue")
+            await asyncio.sleep(0.2)
+
+    async def _wait_for_temporal(self, address: str, timeout: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self.temporal is not None and not self.temporal.running():
+                raise RuntimeError(
+                    f"the Temporal dev server exited; see {self.settings.data_dir / 'temporal.log'}"
+                )
+            try:
+                client = await Client.connect(address)
+                await client.workflow_service.get_system_info(GetSystemInfoRequest())
+                return
+            except Exception:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
+
+    def print_urls(self) -> None:
+        table = Table(title="billing dev: local stack", show_header=False)
+        for name, url in self.urls.items():
+            table.add_row(name, url)
+        self.console.print(table)
+        self.console.print(
+            "Try: [bold]billing order create --order-id ORD-1 --amount 10.00 --currency USD "
+            "--customer-id C1[/], then [bold]billing emulators pay waffo ORD-1[/] and "
+            "[bold]billing order show ORD-1[/]."
+        )
+        self.console.print("Press [bold]Ctrl-C[/] to stop everything.")
+
+    async def stop(self) -> None:
+        for child in (self.worker, self.http):
+            if child is not None:
+                await asyncio.to_thread(child.stop)
+        if self.emulator_server is not None:
+            await self.emulator_server.stop()
+        if self.emulators is not None:
+            await self.emulators.aclose()
+        if self.temporal is not None:
+            await asyncio.to_thread(self.temporal.stop)
+        self.console.print("Stopped.")
+
+
+async def run_dev_stack(settings: DevSettings, console: Console | None = None) -> None:
+    """Start the stack, wait for SIGINT/SIGTERM, stop everything."""
+    stack = DevStack(settings, console=console or Console())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        start = asyncio.create_task(stack.start())
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({start, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if start in done:
+            start.result()
+            stack.print_urls()
+            await stopper
+        else:
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await stack.stop()

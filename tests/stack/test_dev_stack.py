@@ -1,0 +1,120 @@
+"""`billing dev` starts the local stack on the configured ports and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from billing import search_attributes
+from starter.serving import free_port
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes (its parent has not reaped it yet).
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} not printed; output so far:\n{''.join(seen)}")
+
+
+async def test_dev_stack_starts_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT")}
+    env = dict(
+        os.environ,
+        BILLING_DEV_DATA_DIR=str(tmp_path / "dev"),
+        COLUMNS="200",
+        **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "starter.cli", "dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output = _wait_for_line(proc, "Ctrl-C", timeout=90)
+        assert f"127.0.0.1:{ports['UI_PORT']}" in output
+        children = _children(proc.pid)
+        assert children, "the Temporal dev server should run as a child process"
+
+        client = await Client.connect(f"127.0.0.1:{ports['TEMPORAL_PORT']}")
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        for key in search_attributes.ALL:
+            assert key.name in listed.custom_attributes, key.name
+
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{ports['EMULATOR_PORT']}/healthz")
+            assert health.status_code == 200
+            ui = await http.get(f"http://127.0.0.1:{ports['UI_PORT']}/")
+            assert ui.status_code == 200
+        assert (tmp_path / "dev" / "temporal.db").exists()
+        assert (tmp_path / "dev" / "keys" / "merchant.key").stat().st_mode & 0o077 == 0
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in children), "a child outlived billing dev"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_cli_help_lists_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, COLUMNS="120"),
+    )
+    assert result.returncode == 0
+    assert "dev" in result.stdout and "emulators" in result.stdout
+
+
+@pytest.mark.parametrize("argv", [["order"], ["dev", "--temporal-port", "notaport"]])
+def test_cli_bad_usage_exits_non_zero(argv: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "starter.cli", *argv], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0

@@ -1,0 +1,159 @@
+"""The order stack for tests: Waffo emulator and webhook service on loopback, a worker on a fresh queue.
+
+Everything is real: HTTP between our client and the emulator, RSA signatures both ways, notifications
+delivered by the emulator to our HTTP service, signals into Temporal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.payments import CallbackUrls, ProviderRegistry
+from billing.idempotency import payment_key
+from billing.orders import CreateOrder, Order, order_workflow_id
+from emulators.hub import EmulatorHub, MerchantRegistration, build_hub
+from providers.waffo import WaffoClient, WaffoNotifications
+from starter.client import BillingClient
+from starter.serving import AppServer, free_port
+from tests.support.keys import merchant_keys, waffo_keys
+from webhooks.app import WebhookService, create_app
+from worker import WorkerSettings, build_worker
+
+
+class RecordingBillingClient(BillingClient):
+    """Remembers the orders it created, so a test can terminate them when it ends.
+
+    Leftover running workflows would hold the time-skipping server's clock for the next test.
+    """
+
+    def __init__(self, client: Client, *, task_queue: str) -> None:
+        super().__init__(client, task_queue=task_queue)
+        self.created: set[str] = set()
+
+    async def create_order(self, request: CreateOrder) -> Order:
+        self.created.add(request.order_id)
+        return await super().create_order(request)
+
+    async def terminate_all(self) -> None:
+        for order_id in self.created:
+            with contextlib.suppress(RPCError):
+                await self.temporal.get_workflow_handle(order_workflow_id(order_id)).terminate(
+                    "test finished"
+                )
+
+
+API_KEY = "test-api-key"
+MERCHANT_ID = "MID-TEST-1"
+
+
+@dataclass
+class OrderStack:
+    client: Client
+    task_queue: str
+    hub: EmulatorHub
+    emulator_url: str
+    webhook_url: str
+    webhooks: WebhookService
+    billing: RecordingBillingClient
+    control: httpx.AsyncClient
+
+    async def customer(self, order_id: str, action: str) -> httpx.Response:
+        """Act as the customer on the emulator's checkout: pay, fail or abandon."""
+        response = await self.control.post(f"/orders/{payment_key(order_id)}/{action}")
+        response.raise_for_status()
+        return response
+
+    async def fault(self, operation: str, kind: str, count: int = 1, **params: Any) -> None:
+        response = await self.control.post(
+            "/faults", json={"operation": operation, "kind": kind, "count": count, "params": params}
+        )
+        response.raise_for_status()
+
+    async def ledger(self, kind: str | None = None) -> list[dict[str, Any]]:
+        response = await self.control.get("/ledger")
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return [e for e in entries if kind is None or e["kind"] == kind]
+
+    async def notifications(self) -> list[dict[str, Any]]:
+        response = await self.control.get("/notifications")
+        response.raise_for_status()
+        body = response.json()
+        return body if isinstance(body, list) else body.get("deliveries", body.get("notifications", []))
+
+
+def waffo_client(emulator_url: str, **overrides: Any) -> WaffoClient:
+    options: dict[str, Any] = {
+        "base_url": f"{emulator_url}/waffo/api/v1",
+        "api_key": API_KEY,
+        "merchant_id": MERCHANT_ID,
+        "merchant_private_key": merchant_keys().private_b64,
+        "waffo_public_key": waffo_keys().public_b64,
+        "read_timeout": 5.0,
+        "connect_timeout": 2.0,
+    }
+    options.update(overrides)
+    return WaffoClient(**options)
+
+
+@contextlib.asynccontextmanager
+async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple[EmulatorHub, AppServer]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    hub = build_hub(
+        public_base_url=url,
+        waffo_private_key_pem=waffo_keys().private_pem,
+        waffo_merchants=[MerchantRegistration(API_KEY, MERCHANT_ID, merchant_keys().public_pem)],
+        notify_time_scale=notify_time_scale,
+    )
+    server = AppServer(hub.app, port=port)
+    await server.start()
+    try:
+        yield hub, server
+    finally:
+        await server.stop()
+        await hub.aclose()
+
+
+@contextlib.asynccontextmanager
+async def order_stack(client: Client, *, read_timeout: float = 5.0) -> AsyncIterator[OrderStack]:
+    task_queue = f"orders-{uuid.uuid4().hex[:12]}"
+    async with emulator_hub() as (hub, emulator_server):
+        service = WebhookService(
+            client, {"waffo": WaffoNotifications(waffo_keys().public_b64, merchant_keys().private_b64)}
+        )
+        webhook_server = AppServer(create_app(service))
+        await webhook_server.start()
+        providers = ProviderRegistry({"waffo": waffo_client(emulator_server.url, read_timeout=read_timeout)})
+        worker = build_worker(
+            client,
+            task_queue=task_queue,
+            providers=providers,
+            callbacks=CallbackUrls(webhook_server.url),
+            settings=WorkerSettings(grace_seconds=0),
+        )
+        billing = RecordingBillingClient(client, task_queue=task_queue)
+        try:
+            async with worker, httpx.AsyncClient(base_url=f"{emulator_server.url}/waffo/control") as control:
+                yield OrderStack(
+                    client=client,
+                    task_queue=task_queue,
+                    hub=hub,
+                    emulator_url=emulator_server.url,
+                    webhook_url=webhook_server.url,
+                    webhooks=service,
+                    billing=billing,
+                    control=control,
+                )
+        finally:
+            await billing.terminate_all()
+            await webhook_server.stop()
+            await providers.aclose()

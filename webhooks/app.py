@@ -1,0 +1,144 @@
+"""The HTTP service: provider notifications in, Temporal signals out.
+
+``POST /webhooks/{provider}/orders/{order_id}`` (the notify URL every order gives its provider) and
+``POST /webhooks/{provider}`` (a portal-configured fallback):
+
+1. read the raw body and verify its signature before anything else (401 if it fails: nothing is
+   signalled);
+2. parse it into a normalized event (400 if it is not the documented shape);
+3. signal the order's workflow and wait until Temporal accepted the signal;
+4. only then reply exactly as the provider requires. If Temporal cannot be reached, reply so that the
+   provider retries later (503 with the provider's failure body): a webhook is never lost.
+
+Events for an order that does not exist (or whose workflow has closed) are acknowledged and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from billing.errors import MalformedNotificationError, SignatureVerificationError
+from billing.gateway import (
+    NotificationReply,
+    PaymentEvent,
+    ProviderEvent,
+    RefundEvent,
+    UnknownEvent,
+)
+from billing.orders import order_workflow_id
+from providers.base import NotificationVerifier
+from workflows.order import OrderWorkflow
+
+log = logging.getLogger("billing.webhooks")
+
+
+@dataclass
+class WebhookCounters:
+    """What the service has seen; exported as metrics by the telemetry layer."""
+
+    received: int = 0
+    signalled: int = 0
+    rejected_signature: int = 0
+    malformed: int = 0
+    unroutable: int = 0
+    temporal_unavailable: int = 0
+
+
+def _reply(reply: NotificationReply, status_code: int | None = None) -> Response:
+    return Response(reply.body, status_code=status_code or reply.status_code, headers=reply.headers)
+
+
+class WebhookService:
+    def __init__(
+        self,
+        client: Client | Callable[[], Awaitable[Client]],
+        verifiers: Mapping[str, NotificationVerifier],
+    ) -> None:
+        self._client = client
+        self.verifiers = dict(verifiers)
+        self.counters = WebhookCounters()
+
+    async def client(self) -> Client:
+        if isinstance(self._client, Client):
+            return self._client
+        self._client = await self._client()
+        return self._client
+
+    async def receive(self, request: Request) -> Response:
+        provider = request.path_params["provider"]
+        verifier = self.verifiers.get(provider)
+        if verifier is None:
+            return JSONResponse({"error": f"unknown provider {provider!r}"}, status_code=404)
+        self.counters.received += 1
+        body = await request.body()
+        try:
+            event = verifier.parse_notification(body, dict(request.headers))
+        except SignatureVerificationError as exc:
+            self.counters.rejected_signature += 1
+            log.warning("rejected %s notification: %s", provider, exc)
+            return _reply(verifier.failure_reply(), 401)
+        except MalformedNotificationError as exc:
+            self.counters.malformed += 1
+            log.warning("malformed %s notification: %s", provider, exc)
+            return _reply(verifier.failure_reply(), 400)
+
+        order_id = request.path_params.get("order_id")
+        try:
+            delivered = await self._route(event, order_id)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                delivered = False
+            else:
+                self.counters.temporal_unavailable += 1
+                log.error("could not signal for %s notification (%s); provider will retry", provider, exc)
+                return _reply(verifier.failure_reply(), 503)
+        except (OSError, RuntimeError) as exc:
+            self.counters.temporal_unavailable += 1
+            log.error("Temporal unreachable for %s notification (%s); provider will retry", provider, exc)
+            return _reply(verifier.failure_reply(), 503)
+        if delivered:
+            self.counters.signalled += 1
+        else:
+            self.counters.unroutable += 1
+            log.warning("%s %s notification has no open workflow; acknowledged", provider, event.kind)
+        return _reply(verifier.success_reply())
+
+    async def _route(self, event: ProviderEvent, order_id: str | None) -> bool:
+        if isinstance(event, UnknownEvent):
+            log.info("acknowledged unhandled event type %s", event.provider_event_type)
+            return True
+        if order_id is None and isinstance(event, PaymentEvent):
+            order_id = event.outcome.merchant_reference
+        if order_id is None:
+            return False
+        client = await self.client()
+        handle = client.get_workflow_handle(order_workflow_id(order_id))
+        if isinstance(event, PaymentEvent):
+            await handle.signal(OrderWorkflow.payment_event, event)
+            return True
+        if isinstance(event, RefundEvent):
+            await handle.signal(OrderWorkflow.refund_event, event)
+            return True
+        return False
+
+    async def healthz(self, _: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "providers": sorted(self.verifiers)})
+
+
+def create_app(service: WebhookService) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/healthz", service.healthz),
+            Route("/webhooks/{provider}", service.receive, methods=["POST"]),
+            Route("/webhooks/{provider}/orders/{order_id}", service.receive, methods=["POST"]),
+        ]
+    )

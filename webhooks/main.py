@@ -1,0 +1,52 @@
+"""Run the HTTP service from ``BILLING_*`` settings: ``billing serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from billing.settings import HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.temporal import connect
+from providers.base import NotificationVerifier
+from starter.serving import AppServer
+from webhooks.app import WebhookService, create_app
+
+log = logging.getLogger("billing.webhooks")
+
+
+def build_verifiers(waffo: WaffoSettings | None = None) -> dict[str, NotificationVerifier]:
+    """A notification verifier for every configured provider. Bad keys fail here, at start-up."""
+    from providers.waffo import WaffoNotifications
+
+    verifiers: dict[str, NotificationVerifier] = {}
+    waffo = waffo or WaffoSettings()
+    if waffo.configured():
+        assert waffo.public_key is not None and waffo.private_key is not None
+        verifiers["waffo"] = WaffoNotifications(waffo.public_key, waffo.private_key)
+    return verifiers
+
+
+async def serve(stop: asyncio.Event | None = None) -> None:
+    http = HttpServiceSettings()
+    temporal = TemporalSettings()
+    verifiers = build_verifiers()
+    if not verifiers:
+        log.warning("no provider is configured (BILLING_WAFFO_*): every notification will get 404")
+
+    async def lazy_client():  # type: ignore[no-untyped-def]
+        # Connect on first use, so the service starts (and answers /healthz) while Temporal is down.
+        return await connect(temporal)
+
+    service = WebhookService(lazy_client, verifiers)
+    server = AppServer(create_app(service), host=http.host, port=http.port)
+    await server.start()
+    log.info("HTTP service on %s (providers: %s)", server.url, ", ".join(sorted(verifiers)) or "none")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,102 @@
+"""The billing worker: every workflow and activity on one task queue, settings from ``BILLING_*``.
+
+Run any number of replicas against the same task queue. SIGINT/SIGTERM shut it down cleanly: no new
+tasks are polled and running activities get ``BILLING_WORKER_GRACE_SECONDS`` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
+from billing.settings import HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.temporal import connect
+from providers.base import PaymentProvider
+from workflows.order import OrderWorkflow
+
+log = logging.getLogger("billing.worker")
+
+WORKFLOWS = [OrderWorkflow]
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_WORKER_", extra="ignore")
+
+    grace_seconds: float = Field(default=30.0, ge=0)
+    max_cached_workflows: int = Field(default=2000, ge=0)
+
+
+def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
+    """Every provider whose settings are complete. Bad keys fail here, at start-up."""
+    from providers.waffo import WaffoClient
+
+    providers: dict[str, PaymentProvider] = {}
+    waffo = waffo or WaffoSettings()
+    if waffo.configured():
+        providers["waffo"] = WaffoClient.from_settings(waffo)
+    return ProviderRegistry(providers)
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    providers: ProviderRegistry,
+    callbacks: CallbackUrls,
+    settings: WorkerSettings | None = None,
+) -> Worker:
+    settings = settings or WorkerSettings()
+    payments = PaymentActivities(providers, callbacks)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=payments.all(),
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
+    )
+
+
+async def run_worker(stop: asyncio.Event | None = None) -> None:
+    temporal = TemporalSettings()
+    providers = build_providers()
+    if not providers.names():
+        log.warning("no provider is configured (BILLING_WAFFO_*); provider calls will fail")
+    client = await connect(temporal)
+    worker = build_worker(
+        client,
+        task_queue=temporal.task_queue,
+        providers=providers,
+        callbacks=CallbackUrls(HttpServiceSettings().public_url),
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker polling %s on %s (providers: %s)",
+        temporal.task_queue,
+        temporal.address,
+        ", ".join(providers.names()) or "none",
+    )
+    async with worker:
+        await stop.wait()
+        log.info("shutting down")
+    await providers.aclose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_worker())
+
+
+if __name__ == "__main__":
+    main()
