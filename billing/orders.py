@@ -25,7 +25,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from billing.errors import ConflictError, InvalidAmountError, InvalidStateError
+from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CaptureMode,
     Customer,
@@ -42,6 +42,8 @@ from billing.money import Money
 MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 
 PROVIDERS = ("waffo",)
+#: Customer fields a provider refuses to work without (Waffo: userInfo.userEmail).
+REQUIRED_CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {"waffo": ("email",)}
 
 
 def order_workflow_id(order_id: str) -> str:
@@ -153,6 +155,13 @@ class CreateOrder(_Frozen):
         if not value.is_positive():
             raise InvalidAmountError(f"must be greater than zero, got {value}", field="amount")
         return value
+
+    @model_validator(mode="after")
+    def _provider_requirements(self) -> CreateOrder:
+        for name in REQUIRED_CUSTOMER_FIELDS.get(self.provider, ()):
+            if not getattr(self.customer, name):
+                raise InputError(f"required by {self.provider}", field=f"customer.{name}")
+        return self
 
     @property
     def summary(self) -> str:

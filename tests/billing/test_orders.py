@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing.errors import ConflictError, InvalidAmountError, InvalidStateError
+from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CaptureMode,
     Customer,
@@ -166,7 +166,9 @@ def test_capture_checks() -> None:
 
 
 def test_create_order_validation_names_fields() -> None:
-    customer = Customer(customer_id="C1")
+    customer = Customer(customer_id="C1", email="c1@example.com")
+    with pytest.raises(InputError, match=r"customer\.email: required by waffo"):
+        CreateOrder(order_id="O1", provider="waffo", amount=usd("1"), customer=Customer(customer_id="C1"))
     with pytest.raises(InvalidAmountError, match="amount: must be greater than zero"):
         CreateOrder(order_id="O1", provider="waffo", amount=usd("0"), customer=customer)
     with pytest.raises(ValueError, match="unknown provider"):

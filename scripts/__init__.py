@@ -1,0 +1,1 @@
+"""Operational scripts (benchmarks) run from the repository root."""

@@ -1,0 +1,144 @@
+"""End to end with the real processes: `billing dev` (Temporal dev server, emulators, HTTP service,
+worker) and the `billing` CLI as a merchant and a customer would use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from starter.serving import free_port
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} not printed; output so far:\n{''.join(seen)}")
+
+
+class Cli:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "starter.cli", *argv],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"billing {' '.join(argv)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def json(self, *argv: str) -> Any:
+        return json.loads(self.run(*argv, "--json").stdout)
+
+    def wait_for(self, order_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.json("order", "show", order_id)
+            if order["status"] == status or time.monotonic() > deadline:
+                assert order["status"] == status, order["timeline"]
+                return dict(order)
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT", "HTTP_PORT")}
+    data_dir = tmp_path_factory.mktemp("dev")
+    env = dict(os.environ, BILLING_DEV_DATA_DIR=str(data_dir), COLUMNS="200",
+               **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "starter.cli", "dev"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for_line(proc, "Ctrl-C", timeout=120)
+        cli_env = dict(
+            os.environ,
+            COLUMNS="200",
+            BILLING_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}",
+            BILLING_EMULATORS_URL=f"http://127.0.0.1:{ports['EMULATOR_PORT']}",
+        )
+        yield Cli(cli_env)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        print((Path(data_dir) / "worker.log").read_text()[-3000:] if (Path(data_dir) / "worker.log").exists() else "")
+
+
+def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> None:
+    created = dev_stack.run(
+        "order", "create", "--provider", "waffo", "--order-id", "E2E-1", "--amount", "10.00",
+        "--currency", "USD", "--customer-id", "cust-e2e", "--customer-email", "e2e@example.com",
+    ).stdout  # fmt: skip
+    assert "PENDING" in created
+    assert "/checkout/" in created
+
+    dev_stack.run("emulators", "pay", "waffo", "E2E-1")
+    paid = dev_stack.wait_for("E2E-1", "PAID")
+    assert any(entry["event"] == "notification" for entry in paid["timeline"]), "paid by the signed webhook"
+
+    refund = dev_stack.json("order", "refund", "E2E-1", "--amount", "2.50", "--refund-id", "R-1", "--reason", "late")
+    assert refund["amount"] == {"amount_minor": 250, "currency": "USD"}
+    partly = dev_stack.wait_for("E2E-1", "PARTIALLY_REFUNDED")
+    assert partly["refunds"][0]["status"] == "SUCCEEDED"
+
+    shown = dev_stack.run("order", "show", "E2E-1").stdout
+    assert "PARTIALLY_REFUNDED" in shown
+    assert "Timeline" in shown
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["order", "create", "--order-id", "BAD-0", "--amount", "1", "--currency", "USD", "--customer-id", "c"],
+         "customer.email: required by waffo"),
+        (["order", "create", "--order-id", "BAD-1", "--amount", "0", "--currency", "USD", "--customer-id", "c"],
+         "amount: must be greater than zero"),
+        (["order", "create", "--order-id", "BAD-2", "--amount", "1.001", "--currency", "USD", "--customer-id", "c"],
+         "amount: 1.001 has more decimals than USD allows (2)"),
+        (["order", "create", "--order-id", "BAD-3", "--amount", "1", "--currency", "XYZ", "--customer-id", "c"],
+         "currency: unknown currency 'XYZ'"),
+        (["order", "create", "--order-id", "BAD-4", "--amount", "1", "--currency", "USD", "--customer-id", "c",
+          "--provider", "stripe"], "provider"),
+        (["order", "refund", "E2E-1", "--amount", "100.00", "--refund-id", "R-big"], "refundable"),
+        (["order", "capture", "E2E-1"], "only an AUTHORIZED order can be captured"),
+        (["order", "show", "NOPE"], "no order NOPE"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(dev_stack: Cli, argv: list[str], needle: str) -> None:
+    before = dev_stack.json("order", "show", "E2E-1") if "E2E-1" in argv else None
+    result = dev_stack.run(*argv, check=False)
+    assert result.returncode != 0
+    assert needle in result.stderr
+    if before is not None:
+        assert dev_stack.json("order", "show", "E2E-1") == before
+    if argv[1] == "create":
+        missing = dev_stack.run("order", "show", argv[3], check=False)
+        assert missing.returncode != 0, "a refused create starts nothing"
