@@ -737,7 +737,9 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                 return samples
 
             def baselines(kind: str, n: int) -> list[BaselineSample]:
-                samples = [BaselineSample(workflow_id=f"bench-{prefix}-baseline-{kind}-{i:05d}") for i in range(n)]
+                samples = [
+                    BaselineSample(workflow_id=f"bench-{prefix}-baseline-{kind}-{i:05d}") for i in range(n)
+                ]
                 baseline_ids.extend(s.workflow_id for s in samples)
                 return samples
 
@@ -750,17 +752,31 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
             if args.warmup:
                 # Not measured: first sandbox imports, connection pools, server caches.
                 async with progress.phase("warm-up", 2 * args.warmup):
-                    await pool(baselines("warmup", args.warmup), args.concurrency, baseline, progress, budget())
+                    await pool(
+                        baselines("warmup", args.warmup), args.concurrency, baseline, progress, budget()
+                    )
                     await pool(orders("warmup", args.warmup), args.concurrency, order, progress, budget())
 
             base_samples = baselines("run", args.orders)
             base_phase = await measured(
-                "baseline", base_samples, args.concurrency, baseline, progress, budget(), server_pid,
+                "baseline",
+                base_samples,
+                args.concurrency,
+                baseline,
+                progress,
+                budget(),
+                server_pid,
                 lambda s: s.done,
             )
             order_samples = orders("run", args.orders)
             order_phase = await measured(
-                "orders", order_samples, args.concurrency, order, progress, budget(), server_pid,
+                "orders",
+                order_samples,
+                args.concurrency,
+                order,
+                progress,
+                budget(),
+                server_pid,
                 lambda s: s.paid,
             )
 
@@ -815,9 +831,7 @@ def report_data(
         type_totals.update(s.event_types)
     base_done = [s for s in baselines if s.done is not None]
     base_events = [s.history_events for s in base_done if s.history_events is not None]
-    ratio = (
-        order_phase.rate / base_phase.rate if order_phase.rate and base_phase.rate else None
-    )
+    ratio = order_phase.rate / base_phase.rate if order_phase.rate and base_phase.rate else None
     events_max = max(counts) if counts else None
     example = next((s for s in paid if s.events_to_paid is not None), None)
 
@@ -830,7 +844,9 @@ def report_data(
             "timed_out": phase.timed_out,
             "cpu_bench_process_ms_per_workflow": 1000 * phase.cpu_self_s / max(phase.completed, 1),
             "cpu_dev_server_ms_per_workflow": (
-                1000 * phase.cpu_server_s / max(phase.completed, 1) if phase.cpu_server_s is not None else None
+                1000 * phase.cpu_server_s / max(phase.completed, 1)
+                if phase.cpu_server_s is not None
+                else None
             ),
         }
 
@@ -865,9 +881,9 @@ def report_data(
             "events_at_fetch_mean": (
                 statistics.fmean(s.history_events for s in paid if s.history_events) if paid else None
             ),
-            "event_types_mean": {
-                name: total / len(counts) for name, total in type_totals.most_common()
-            } if counts else {},
+            "event_types_mean": {name: total / len(counts) for name, total in type_totals.most_common()}
+            if counts
+            else {},
             "example_order": example.order_id if example else None,
             "baseline_events_mean": statistics.fmean(base_events) if base_events else None,
         },
@@ -939,11 +955,19 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         "server clock",
     )
     h = latency["webhook_handler"]
-    table.add_row("  of which webhook handler (verify + signal), p50 / p95", f"{_ms(h['p50_ms'])} / {_ms(h['p95_ms'])}", "")
+    table.add_row(
+        "  of which webhook handler (verify + signal), p50 / p95",
+        f"{_ms(h['p50_ms'])} / {_ms(h['p95_ms'])}",
+        "",
+    )
     p = latency["pay_to_webhook_receipt"]
-    table.add_row("customer pays → webhook receipt, p50 / p95", f"{_ms(p['p50_ms'])} / {_ms(p['p95_ms'])}", "")
+    table.add_row(
+        "customer pays → webhook receipt, p50 / p95", f"{_ms(p['p50_ms'])} / {_ms(p['p95_ms'])}", ""
+    )
     c = latency["create_order"]
-    table.add_row("create_order (update-with-start), p50 / p95", f"{_ms(c['p50_ms'])} / {_ms(c['p95_ms'])}", "")
+    table.add_row(
+        "create_order (update-with-start), p50 / p95", f"{_ms(c['p50_ms'])} / {_ms(c['p95_ms'])}", ""
+    )
     t = latency["create_to_paid"]
     table.add_row("create → PAID per order, p50 / p95", f"{_ms(t['p50_ms'])} / {_ms(t['p95_ms'])}", "")
     table.add_row("status queries per order until PAID (mean)", _num(data["queries_until_paid_mean"], 2), "")
@@ -996,7 +1020,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "the orders/s ÷ baseline/s ratio."
         )
     )
-    parser.add_argument("--orders", "-n", type=int, default=200, help="orders (and baseline workflows) to run")
+    parser.add_argument(
+        "--orders", "-n", type=int, default=200, help="orders (and baseline workflows) to run"
+    )
     parser.add_argument("--concurrency", "-c", type=int, default=20, help="orders in flight at once")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders and baselines run first")
     parser.add_argument(
@@ -1027,9 +1053,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the whole run may take")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    parser.add_argument(
-        "--check", action="store_true", help="exit with status 3 when a target is missed"
-    )
+    parser.add_argument("--check", action="store_true", help="exit with status 3 when a target is missed")
     args = parser.parse_args(argv)
     if args.orders < 1 or args.concurrency < 1 or args.warmup < 0:
         parser.error("--orders and --concurrency must be positive, --warmup non-negative")

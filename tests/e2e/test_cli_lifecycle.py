@@ -89,7 +89,11 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-        print((Path(data_dir) / "worker.log").read_text()[-3000:] if (Path(data_dir) / "worker.log").exists() else "")
+        print(
+            (Path(data_dir) / "worker.log").read_text()[-3000:]
+            if (Path(data_dir) / "worker.log").exists()
+            else ""
+        )
 
 
 def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> None:
@@ -104,7 +108,9 @@ def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> No
     paid = dev_stack.wait_for("E2E-1", "PAID")
     assert any(entry["event"] == "notification" for entry in paid["timeline"]), "paid by the signed webhook"
 
-    refund = dev_stack.json("order", "refund", "E2E-1", "--amount", "2.50", "--refund-id", "R-1", "--reason", "late")
+    refund = dev_stack.json(
+        "order", "refund", "E2E-1", "--amount", "2.50", "--refund-id", "R-1", "--reason", "late"
+    )
     assert refund["amount"] == {"amount_minor": 250, "currency": "USD"}
     partly = dev_stack.wait_for("E2E-1", "PARTIALLY_REFUNDED")
     assert partly["refunds"][0]["status"] == "SUCCEEDED"
@@ -117,16 +123,83 @@ def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> No
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["order", "create", "--order-id", "BAD-0", "--amount", "1", "--currency", "USD", "--customer-id", "c"],
-         "customer.email: required by waffo"),
-        (["order", "create", "--order-id", "BAD-1", "--amount", "0", "--currency", "USD", "--customer-id", "c"],
-         "amount: must be greater than zero"),
-        (["order", "create", "--order-id", "BAD-2", "--amount", "1.001", "--currency", "USD", "--customer-id", "c"],
-         "amount: 1.001 has more decimals than USD allows (2)"),
-        (["order", "create", "--order-id", "BAD-3", "--amount", "1", "--currency", "XYZ", "--customer-id", "c"],
-         "currency: unknown currency 'XYZ'"),
-        (["order", "create", "--order-id", "BAD-4", "--amount", "1", "--currency", "USD", "--customer-id", "c",
-          "--provider", "stripe"], "provider"),
+        (
+            [
+                "order",
+                "create",
+                "--order-id",
+                "BAD-0",
+                "--amount",
+                "1",
+                "--currency",
+                "USD",
+                "--customer-id",
+                "c",
+            ],
+            "customer.email: required by waffo",
+        ),
+        (
+            [
+                "order",
+                "create",
+                "--order-id",
+                "BAD-1",
+                "--amount",
+                "0",
+                "--currency",
+                "USD",
+                "--customer-id",
+                "c",
+            ],
+            "amount: must be greater than zero",
+        ),
+        (
+            [
+                "order",
+                "create",
+                "--order-id",
+                "BAD-2",
+                "--amount",
+                "1.001",
+                "--currency",
+                "USD",
+                "--customer-id",
+                "c",
+            ],
+            "amount: 1.001 has more decimals than USD allows (2)",
+        ),
+        (
+            [
+                "order",
+                "create",
+                "--order-id",
+                "BAD-3",
+                "--amount",
+                "1",
+                "--currency",
+                "XYZ",
+                "--customer-id",
+                "c",
+            ],
+            "currency: unknown currency 'XYZ'",
+        ),
+        (
+            [
+                "order",
+                "create",
+                "--order-id",
+                "BAD-4",
+                "--amount",
+                "1",
+                "--currency",
+                "USD",
+                "--customer-id",
+                "c",
+                "--provider",
+                "stripe",
+            ],
+            "provider",
+        ),
         (["order", "refund", "E2E-1", "--amount", "100.00", "--refund-id", "R-big"], "refundable"),
         (["order", "capture", "E2E-1"], "only an AUTHORIZED order can be captured"),
         (["order", "show", "NOPE"], "no order NOPE"),

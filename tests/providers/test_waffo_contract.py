@@ -766,6 +766,53 @@ async def test_a_class_subscription_operations_on_inactive_subscriptions(env: Wa
     assert change.failure is not None and change.failure.code == "A0010"
     with pytest.raises(NotFoundError):
         await env.client.inquire_subscription(SubscriptionRef(idempotency_key=harness.new_key()))
+    with pytest.raises(NotFoundError):
+        await env.client.manage_subscription(
+            ManageSubscription(subscription=SubscriptionRef(idempotency_key=harness.new_key()))
+        )
+
+
+async def test_subscription_first_payment_failure_closes_it(env: WaffoEnv) -> None:
+    created = await env.client.create_subscription(WaffoHarness(env).subscription_request())
+    await env.act(f"/subscriptions/{created.provider_reference}/fail")
+    closed = await env.client.inquire_subscription(sub_ref(created))
+    assert (closed.status, closed.provider_status) == (SubscriptionStatus.CLOSED, "CLOSE")
+    assert closed.failure is not None
+    assert (closed.failure.code, closed.failure.category) == ("K024", FailureCategory.PROVIDER)
+    assert [(p.period, p.status, p.amount) for p in closed.payments] == [
+        (1, PaymentStatus.CLOSED, usd("25.00"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "code"),
+    [
+        ({"merchant_id": "MID-SOMEONE-ELSE"}, 401, "A0004"),
+        ({"api_key": "no-such-key"}, 401, "A0001"),
+        ("wrong-private-key", 401, "A0002"),
+    ],
+)
+async def test_a_class_refusals_of_our_own_requests_are_declined_values(
+    env: WaffoEnv, other_keys: KeyPair, overrides: Any, status: int, code: str
+) -> None:
+    if overrides == "wrong-private-key":
+        overrides = {"merchant_private_key": other_keys.private_b64}
+    client = waffo_client(env.url, **overrides)
+    try:
+        request = payment_request(env)
+        outcome = await client.create_payment(request)
+    finally:
+        await client.aclose()
+    assert outcome.status is PaymentStatus.DECLINED
+    assert outcome.failure is not None
+    assert (outcome.failure.code, outcome.failure.category, outcome.failure.hard) == (
+        code,
+        FailureCategory.MERCHANT,
+        True,
+    )
+    assert outcome.provider_reference is None
+    with pytest.raises(NotFoundError):
+        await env.client.inquire_payment(PaymentRef(idempotency_key=request.idempotency_key))
 
 
 @pytest.mark.parametrize(

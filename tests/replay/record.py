@@ -1,0 +1,133 @@
+"""Record workflow histories for the replay test: ``python -m tests.replay.record``.
+
+Runs representative order lifecycles through the real stack (time-skipping server, Waffo emulator,
+webhook service, worker) and writes each history as JSON under ``tests/replay/histories/``. Commit the
+files: the replay test then fails on any change to the workflow code that is not deterministic against
+histories already in production. Re-record only for a deliberate, versioned change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from billing.gateway import CaptureMode, Customer
+from billing.money import Money
+from billing.orders import (
+    CreateOrder,
+    OrderPolicy,
+    OrderStatus,
+    RefundRequest,
+    ResolveRequest,
+    order_workflow_id,
+)
+from starter.binaries import temporal_test_server
+from tests.support.stack import OrderStack, order_stack
+
+HISTORIES = Path(__file__).parent / "histories"
+POLICY = OrderPolicy(
+    payment_window=timedelta(minutes=10),
+    inquiry_schedule=(timedelta(seconds=30), timedelta(minutes=1)),
+    unknown_inquiry_limit=3,
+    refund_window=timedelta(days=1),
+    provider_call_timeout=timedelta(seconds=10),
+)
+
+
+def request(order_id: str, **overrides: object) -> CreateOrder:
+    fields: dict[str, object] = {
+        "order_id": order_id, "provider": "waffo", "amount": Money.parse("10.00", "USD"),
+        "customer": Customer(customer_id="cust-replay", email="replay@example.com"), "policy": POLICY,
+    }  # fmt: skip
+    fields.update(overrides)
+    return CreateOrder.model_validate(fields)
+
+
+async def paid_and_refunded(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-paid"))
+    await stack.customer("replay-paid", "pay")
+    await stack.billing.wait_for_status("replay-paid", {OrderStatus.PAID})
+    await stack.billing.refund(
+        "replay-paid", RefundRequest(refund_id="r1", amount=Money.parse("4.00", "USD"))
+    )
+    await stack.billing.wait_for_status("replay-paid", {OrderStatus.PARTIALLY_REFUNDED})
+    return "replay-paid"
+
+
+async def unknown_then_reconciled(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.fault("order/create", "e0001")
+    await stack.billing.create_order(request("replay-e0001"))
+    await env.sleep(timedelta(seconds=35))
+    await stack.billing.wait_for_status("replay-e0001", {OrderStatus.PENDING})
+    await stack.customer("replay-e0001", "pay")
+    await stack.billing.wait_for_status("replay-e0001", {OrderStatus.PAID})
+    return "replay-e0001"
+
+
+async def partial_capture(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-capture", capture_mode=CaptureMode.MANUAL))
+    await stack.customer("replay-capture", "pay")
+    await env.sleep(timedelta(seconds=35))
+    await stack.billing.wait_for_status("replay-capture", {OrderStatus.AUTHORIZED})
+    await stack.billing.capture("replay-capture", Money.parse("6.00", "USD"))
+    await stack.billing.wait_for_status("replay-capture", {OrderStatus.PAID})
+    return "replay-capture"
+
+
+async def expired(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-expired"))
+    await env.sleep(timedelta(minutes=11))
+    await stack.billing.wait_for_status("replay-expired", {OrderStatus.EXPIRED})
+    return "replay-expired"
+
+
+async def review_resolved(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.fault("*", "e0001", count=1000)
+    await stack.fault("notify", "drop", count=1000)
+    await stack.billing.create_order(request("replay-review"))
+    await env.sleep(timedelta(minutes=20))
+    await stack.billing.wait_for_status("replay-review", {OrderStatus.NEEDS_REVIEW})
+    await stack.billing.resolve(
+        "replay-review", ResolveRequest(operator="ops", reason="checked in portal", status=OrderStatus.FAILED)
+    )
+    return "replay-review"
+
+
+async def cancelled(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-cancel"))
+    await stack.billing.cancel("replay-cancel", reason="customer asked")
+    return "replay-cancel"
+
+
+SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
+    paid_and_refunded, unknown_then_reconciled, partial_capture, expired, review_resolved, cancelled,
+]  # fmt: skip
+
+
+async def main() -> None:
+    from billing.temporal import data_converter
+    from tests.conftest import register_search_attributes
+
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server()), data_converter=data_converter()
+    )
+    await register_search_attributes(env)
+    try:
+        for scenario in SCENARIOS:
+            async with order_stack(env.client) as stack:
+                order_id = await scenario(env, stack)
+                history = await env.client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
+                path = HISTORIES / f"order_{scenario.__name__}.json"
+                path.write_text(history.to_json())
+                print(f"recorded {path.name}: {len(history.events)} events")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
