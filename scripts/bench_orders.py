@@ -117,7 +117,7 @@ class PingActivity:
     @activity.defn(name="bench_ping")
     async def ping(self, url: str) -> int:
         response = await self.http.get(url)
-        future = self.returned.get(activity.info().workflow_id)
+        future = self.returned.get(activity.info().workflow_id or "")
         if future is not None and not future.done():
             # Resolved after this coroutine returns and the SDK reports the completion.
             asyncio.get_running_loop().call_soon(future.set_result, None)
@@ -662,7 +662,9 @@ def billing_status(event: Any, converter: PayloadConverter) -> str | None:
     if payload is None:
         return None
     value = converter.from_payload(payload)
-    return value[0] if isinstance(value, list) and value else value
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
 
 
 async def read_order_history(client: Client, sample: OrderSample) -> None:
@@ -715,7 +717,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
     run_started = time.monotonic()
 
     def budget() -> float:
-        return args.timeout - (time.monotonic() - run_started)
+        return float(args.timeout) - (time.monotonic() - run_started)
 
     console.print("Starting the Temporal dev server (in memory) and the order stack…", highlight=False)
     env = await WorkflowEnvironment.start_local(
@@ -807,7 +809,11 @@ def report_data(
 ) -> dict[str, Any]:
     hooks = stack.webhooks
     paid = [s for s in orders if s.paid is not None]
-    receipt_to_paid = [s.paid - hooks.received[s.order_id][0] for s in paid if s.order_id in hooks.received]
+    receipt_to_paid = [
+        s.paid - hooks.received[s.order_id][0]
+        for s in paid
+        if s.paid is not None and s.order_id in hooks.received
+    ]
     receipt_to_event = [
         s.paid_event_wall - hooks.received[s.order_id][1]
         for s in paid
@@ -824,7 +830,7 @@ def report_data(
         if s.pay_sent is not None and s.order_id in hooks.received
     ]
     create = [s.created - s.started for s in orders if s.created is not None]
-    create_to_paid = [s.paid - s.started for s in paid]
+    create_to_paid = [s.paid - s.started for s in paid if s.paid is not None]
     counts = [s.events_to_paid for s in paid if s.events_to_paid is not None]
     type_totals: Counter[str] = Counter()
     for s in paid:
@@ -855,6 +861,7 @@ def report_data(
         "concurrency": args.concurrency,
         "warmup": args.warmup,
         "emulator": args.emulator,
+        "bytecode_cache": args.bytecode_cache,
         "baseline_start": args.baseline_start,
         "baseline_module": args.baseline_module,
         "python": platform.python_version(),
@@ -921,7 +928,7 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     table.add_row(
         "setup",
         f"N={data['orders']} · concurrency {data['concurrency']} · warm-up {data['warmup']}",
-        f"emulator {data['emulator']}",
+        f"emulator {data['emulator']}, bytecode {data['bytecode_cache']}",
     )
     table.add_row(
         "versions",
@@ -1044,6 +1051,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
+        "--bytecode",
+        choices=["cache", "as-is"],
+        default="cache",
+        help=(
+            "cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory so the "
+            "sandbox does not compile workflow modules from source on every run; as-is: leave it"
+        ),
+    )
+    parser.add_argument(
         "--emulator",
         choices=["inprocess", "process"],
         default="inprocess",
@@ -1060,10 +1076,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def enable_bytecode_cache() -> str:
+    """Let imports read and write bytecode in a temporary directory, outside the repository.
+
+    The workflow sandbox imports a workflow's module afresh for every workflow run; without bytecode
+    (``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``) every run compiles ``workflows/order.py``
+    from source, which is not what a deployed worker with compiled bytecode does.
+    """
+    if not sys.flags.dont_write_bytecode and sys.pycache_prefix is None:
+        return "default"
+    sys.pycache_prefix = tempfile.mkdtemp(prefix="bench-pycache-")
+    sys.dont_write_bytecode = False
+    return "temporary"
+
+
 def main(argv: list[str] | None = None) -> int:
     import logging
 
     args = parse_args(argv)
+    args.bytecode_cache = (
+        enable_bytecode_cache()
+        if args.bytecode == "cache"
+        else ("off" if sys.flags.dont_write_bytecode else "default")
+    )
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
     console = Console(stderr=True)
     data = asyncio.run(benchmark(args, console))

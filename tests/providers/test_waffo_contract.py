@@ -397,7 +397,7 @@ async def test_order_capture_partial(env: WaffoEnv) -> None:
     assert settled.amount == usd("25.00")
     assert settled.paid_amount == usd("10.00")
     assert [
-        (e["kind"], e["amount"]) for e in await env.ledger(acquiringOrderId=created.provider_reference)
+        (e["kind"], e["amount"]) for e in await env.ledger(acquiringOrderId=created.provider_reference or "")
     ] == [
         ("authorization", "25.00"),
         ("capture", "10.00"),
@@ -1207,8 +1207,8 @@ async def test_notifications_are_retried_until_the_reply_is_exactly_right(
 
         # Every delivery verified and parsed into the same payment statement.
         assert all(d.error is None for d in flaky_receiver.deliveries)
-        events = [d.event for d in flaky_receiver.deliveries]
-        assert all(isinstance(e, PaymentEvent) for e in events)
+        events = [d.event for d in flaky_receiver.deliveries if isinstance(d.event, PaymentEvent)]
+        assert len(events) == len(flaky_receiver.deliveries)
         assert len({e.event_key for e in events}) == 1
         outcome = events[0].outcome
         assert outcome.status is PaymentStatus.SUCCEEDED
