@@ -191,6 +191,8 @@ class CreateRefund(_Model):
 class RefundRef(_Model):
     idempotency_key: IdempotencyKey
     provider_reference: str | None = None
+    #: The payment's currency: some providers (Waffo) state refund amounts without one.
+    currency: str | None = None
 
 
 class RefundOutcome(_Model):

@@ -19,6 +19,7 @@ cancelled means the customer paid, so the order becomes PAID, flagged late.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -166,6 +167,17 @@ class CreateOrder(_Frozen):
     @property
     def summary(self) -> str:
         return f"Order {self.order_id} · {self.amount} · {self.provider}"
+
+    def fingerprint(self) -> str:
+        """A digest of every parameter: equal requests, equal fingerprints."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class SubmitOrder(_Frozen):
+    """The update that accompanies an order's start: which request the caller meant."""
+
+    order_id: str
+    fingerprint: str
 
 
 class CaptureRequest(_Frozen):

@@ -44,6 +44,7 @@ from billing.orders import (
     Refund,
     RefundRequest,
     ResolveRequest,
+    SubmitOrder,
     order_workflow_id,
 )
 from billing.settings import TemporalSettings
@@ -144,7 +145,9 @@ class BillingClient:
         )
         try:
             return await self.temporal.execute_update_with_start_workflow(
-                OrderWorkflow.submit, request, start_workflow_operation=operation
+                OrderWorkflow.submit,
+                SubmitOrder(order_id=request.order_id, fingerprint=request.fingerprint()),
+                start_workflow_operation=operation,
             )
         except WorkflowUpdateFailedError as exc:
             _raise_from_update(exc, request.order_id)

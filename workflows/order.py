@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         RefundRequest,
         RefundState,
         ResolveRequest,
+        SubmitOrder,
     )
     from workflows.common import OutcomeUnknown, describe, is_outcome_unknown, rejected
 
@@ -81,6 +82,7 @@ class OrderWorkflow:
     def __init__(self, request: CreateOrder) -> None:
         now = workflow.now()
         self.request = request
+        self.fingerprint = request.fingerprint()
         self.policy = request.policy
         self.order = Order(
             order_id=request.order_id,
@@ -345,7 +347,9 @@ class OrderWorkflow:
                 RefundInquiryCall(
                     provider=self.request.provider,
                     refund=RefundRef(
-                        idempotency_key=refund.request_key, provider_reference=refund.provider_reference
+                        idempotency_key=refund.request_key,
+                        provider_reference=refund.provider_reference,
+                        currency=refund.amount.currency,
                     ),
                 ),
                 retry=INQUIRY_RETRY,
@@ -411,14 +415,16 @@ class OrderWorkflow:
         self.check_requested = True
 
     @workflow.update
-    async def submit(self, request: CreateOrder) -> Order:
+    async def submit(self, request: SubmitOrder) -> Order:
         """Creation (update-with-start): returns once the provider call concluded, with the action."""
         await workflow.wait_condition(lambda: self.created)
         return self.order
 
     @submit.validator
-    def _validate_submit(self, request: CreateOrder) -> None:
-        if request != self.request:
+    def _validate_submit(self, request: SubmitOrder) -> None:
+        # The start carries the whole request; the update only its fingerprint, to spot a different
+        # request reusing this order id.
+        if request.fingerprint != self.fingerprint:
             raise rejected(
                 ConflictError(f"order {request.order_id} exists with different parameters", field="order_id")
             )
@@ -585,6 +591,11 @@ class OrderWorkflow:
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""
         order = self.order
+        if self._published is None:
+            # Set at start by the client (see BillingClient.create_order)? Then only changes follow.
+            started_with = workflow.info().typed_search_attributes.get(sa.BILLING_STATUS)
+            if started_with is not None:
+                self._published = OrderStatus(started_with)
         if self._published is None:
             workflow.upsert_search_attributes(
                 [

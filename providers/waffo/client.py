@@ -317,7 +317,9 @@ class WaffoClient:
                 failure=answer.failure,
             )
         data = self._parse(REFUND_INQUIRY, wire.RefundDetails, answer.data)
-        return transform.refund_outcome(data, idempotency_key=refund.idempotency_key)
+        return transform.refund_outcome(
+            data, currency=refund.currency, idempotency_key=refund.idempotency_key
+        )
 
     # -- subscriptions --------------------------------------------------------------------------
 

@@ -418,7 +418,7 @@ async def test_order_refund_and_refund_inquiry(env: WaffoEnv) -> None:
     assert refund.remaining_refundable == usd("19.50")
     assert refund.failure is None
 
-    inquired = await env.client.inquire_refund(RefundRef(idempotency_key=key))
+    inquired = await env.client.inquire_refund(RefundRef(idempotency_key=key, currency="USD"))
     assert inquired.status is RefundStatus.SUCCEEDED
     assert inquired.provider_status == "ORDER_PARTIALLY_REFUNDED"
     assert inquired.provider_reference == refund.provider_reference
@@ -431,19 +431,11 @@ async def test_order_refund_and_refund_inquiry(env: WaffoEnv) -> None:
         await env.client.inquire_refund(RefundRef(idempotency_key=WaffoHarness.new_key()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "WaffoClient.inquire_refund drops the refund amounts: refund/inquiry carries no currency and "
-        "RefundRef has none, so refund_outcome gets currency=None and amount / remaining_refundable "
-        "come back None although the answer holds refundAmount and remainingRefundAmount"
-    ),
-)
 async def test_refund_inquiry_reports_amounts_as_money(env: WaffoEnv) -> None:
     payment = await paid_payment(env, "25.00")
     key = WaffoHarness.new_key()
     await env.client.refund(WaffoHarness(env).refund_request(payment, usd("5.50"), key=key))
-    inquired = await env.client.inquire_refund(RefundRef(idempotency_key=key))
+    inquired = await env.client.inquire_refund(RefundRef(idempotency_key=key, currency="USD"))
     assert inquired.amount == usd("5.50")
     assert inquired.remaining_refundable == usd("19.50")
 
