@@ -112,10 +112,13 @@ def dev(
 
 @emulators_app.command("serve")
 def emulators_serve(
-    host: Annotated[str, typer.Option(help="Loopback address to bind")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless in a container)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8070,
     data_dir: Annotated[Path, typer.Option(help="Where the dev keys live")] = Path("var/dev"),
     notify_time_scale: Annotated[float, typer.Option(help="Multiplier of webhook retry delays")] = 1.0,
+    public_url: Annotated[
+        str | None, typer.Option(help="URL browsers reach the emulators at (checkout links)")
+    ] = None,
 ) -> None:
     """Serve every provider emulator on one port (Waffo under /waffo)."""
     from emulators.hub import MerchantRegistration, build_hub
@@ -123,7 +126,7 @@ def emulators_serve(
     from starter.serving import AppServer
 
     keys = devkeys.DevKeys.load(data_dir)
-    base = f"http://{host}:{port}"
+    base = public_url or f"http://{host}:{port}"
     hub = build_hub(
         public_base_url=base,
         waffo_private_key_pem=keys.waffo.private_pem,

@@ -175,8 +175,8 @@ class DevStack:
         self.console.print(table)
         self.console.print(
             "Try: [bold]billing order create --order-id ORD-1 --amount 10.00 --currency USD "
-            "--customer-id C1[/], then [bold]billing emulators pay waffo ORD-1[/] and "
-            "[bold]billing order show ORD-1[/]."
+            "--customer-id C1 --customer-email c1@example.com[/], then "
+            "[bold]billing emulators pay waffo ORD-1[/] and [bold]billing order show ORD-1[/]."
         )
         self.console.print("Press [bold]Ctrl-C[/] to stop everything.")
 

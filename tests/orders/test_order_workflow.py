@@ -177,9 +177,11 @@ async def test_late_payment_policy_refund(time_skipping_env: WorkflowEnvironment
     assert len(await stack.ledger("refund")) == 1
 
 
-async def test_manual_capture_full(stack: OrderStack) -> None:
+async def test_manual_capture_full(time_skipping_env: WorkflowEnvironment, stack: OrderStack) -> None:
     await stack.billing.create_order(order_request("ord-cap-full", capture_mode=CaptureMode.MANUAL))
     await stack.customer("ord-cap-full", "pay")
+    # Waffo does not push AUTHED_WAITING_CAPTURE: the next scheduled inquiry finds the authorization.
+    await time_skipping_env.sleep(timedelta(seconds=35))
     await stack.billing.wait_for_status("ord-cap-full", {OrderStatus.AUTHORIZED})
     assert not await stack.ledger("charge")
     await stack.billing.capture("ord-cap-full")
@@ -190,11 +192,14 @@ async def test_manual_capture_full(stack: OrderStack) -> None:
     assert captures[0]["amount"] == "10.00"
 
 
-async def test_manual_capture_partial_then_refund_limited_to_captured(stack: OrderStack) -> None:
+async def test_manual_capture_partial_then_refund_limited_to_captured(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
     await stack.billing.create_order(order_request("ord-cap-part", capture_mode=CaptureMode.MANUAL))
     with pytest.raises(errors.InvalidStateError):
         await stack.billing.capture("ord-cap-part")
     await stack.customer("ord-cap-part", "pay")
+    await time_skipping_env.sleep(timedelta(seconds=35))
     await stack.billing.wait_for_status("ord-cap-part", {OrderStatus.AUTHORIZED})
     with pytest.raises(errors.InvalidAmountError) as info:
         await stack.billing.capture("ord-cap-part", usd("10.01"))
