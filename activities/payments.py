@@ -7,6 +7,7 @@ run them against emulators and the worker against real providers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
@@ -24,6 +25,8 @@ from billing.gateway import (
     RefundRef,
 )
 from providers.base import PaymentProvider
+
+_Notified = TypeVar("_Notified", CreatePayment, CreateRefund)
 
 
 class _Call(BaseModel):
@@ -95,14 +98,16 @@ class PaymentActivities:
         self.providers = providers
         self.callbacks = callbacks
 
+    def _with_notify_url(self, request: _Notified, provider: str, order_id: str) -> _Notified:
+        """The order's own notification URL unless the request names one."""
+        if request.notify_url is not None:
+            return request
+        return request.model_copy(update={"notify_url": self.callbacks.order(provider, order_id)})
+
     @activity.defn(name="payments.create")
     @translate_errors
     async def create_payment(self, call: CreatePaymentCall) -> PaymentOutcome:
-        request = call.request
-        if request.notify_url is None:
-            request = request.model_copy(
-                update={"notify_url": self.callbacks.order(call.provider, call.order_id)}
-            )
+        request = self._with_notify_url(call.request, call.provider, call.order_id)
         return await self.providers.get(call.provider).create_payment(request)
 
     @activity.defn(name="payments.inquire")
@@ -123,11 +128,7 @@ class PaymentActivities:
     @activity.defn(name="refunds.create")
     @translate_errors
     async def refund(self, call: RefundCall) -> RefundOutcome:
-        request = call.request
-        if request.notify_url is None:
-            request = request.model_copy(
-                update={"notify_url": self.callbacks.order(call.provider, call.order_id)}
-            )
+        request = self._with_notify_url(call.request, call.provider, call.order_id)
         return await self.providers.get(call.provider).refund(request)
 
     @activity.defn(name="refunds.inquire")

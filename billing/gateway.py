@@ -249,10 +249,9 @@ class SubscriptionRef(_Model):
     provider_reference: str | None = None
 
 
-class CreateSubscription(_Model):
-    idempotency_key: IdempotencyKey  # Waffo subscriptionRequest
-    merchant_subscription_id: str = Field(min_length=1, max_length=64)
-    plan: SubscriptionPlan
+class _SubscriptionCheckout(_Model):
+    """Where the customer authorizes a subscription and where the provider reports back."""
+
     customer: Customer
     notify_url: str | None = None
     success_url: str | None = None
@@ -260,8 +259,14 @@ class CreateSubscription(_Model):
     cancel_url: str | None = None
     management_url: str | None = None
     payment_method: str | None = None
-    expires_at: datetime | None = None
     requested_at: datetime
+
+
+class CreateSubscription(_SubscriptionCheckout):
+    idempotency_key: IdempotencyKey  # Waffo subscriptionRequest
+    merchant_subscription_id: str = Field(min_length=1, max_length=64)
+    plan: SubscriptionPlan
+    expires_at: datetime | None = None
 
 
 class SubscriptionPayment(_Model):
@@ -308,21 +313,13 @@ class ChangeStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
-class ChangeSubscription(_Model):
+class ChangeSubscription(_SubscriptionCheckout):
     idempotency_key: IdempotencyKey  # the new subscription's request id
     original: SubscriptionRef
     merchant_subscription_id: str | None = None
     new_plan: SubscriptionPlan
     #: Credit from the unused part of the old plan, computed by the engine's proration.
     remaining_credit: Money
-    customer: Customer
-    notify_url: str | None = None
-    success_url: str | None = None
-    failure_url: str | None = None
-    cancel_url: str | None = None
-    management_url: str | None = None
-    payment_method: str | None = None
-    requested_at: datetime
 
 
 class InquireSubscriptionChange(_Model):

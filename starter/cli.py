@@ -373,7 +373,24 @@ def emulators_abandon(provider: str, order_id: str, as_json: JsonOption = False)
 
 
 def main() -> None:
-    app()
+    """Run the CLI and leave without interpreter finalization.
+
+    The Temporal client's native runtime keeps threads that can abort a finalizing Python 3.11
+    interpreter ("PyGILState_Release ... finalizing"), turning a successful command into exit code -6.
+    Everything the command does is finished and flushed here, so the process ends with its real code.
+    """
+    import logging
+    import os
+
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -16,22 +16,7 @@ from typing import Any
 import pytest
 
 from starter.serving import free_port
-
-
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError(f"{needle!r} not printed; output so far:\n{''.join(seen)}")
+from tests.support.processes import wait_for_line
 
 
 class Cli:
@@ -71,7 +56,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        _wait_for_line(proc, "Ctrl-C", timeout=120)
+        wait_for_line(proc, "Ctrl-C", timeout=120)
         cli_env = dict(
             os.environ,
             COLUMNS="200",

@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from billing import search_attributes
 from starter.serving import free_port
+from tests.support.processes import wait_for_line
 
 
 def _children(pid: int) -> list[int]:
@@ -31,22 +32,6 @@ def _alive(pid: int) -> bool:
     # A zombie is gone for our purposes (its parent has not reaped it yet).
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
-
-
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError(f"{needle!r} not printed; output so far:\n{''.join(seen)}")
 
 
 async def test_dev_stack_starts_and_stops_cleanly(tmp_path: Path) -> None:
@@ -66,7 +51,7 @@ async def test_dev_stack_starts_and_stops_cleanly(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        output = _wait_for_line(proc, "Ctrl-C", timeout=90)
+        output = wait_for_line(proc, "Ctrl-C", timeout=90)
         assert f"127.0.0.1:{ports['UI_PORT']}" in output
         children = _children(proc.pid)
         assert children, "the Temporal dev server should run as a child process"
