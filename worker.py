@@ -17,14 +17,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
+from activities.subscriptions import SubscriptionActivities
 from billing.settings import HttpServiceSettings, TemporalSettings, WaffoSettings
 from billing.temporal import connect
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow]
+WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 
 
 class WorkerSettings(BaseSettings):
@@ -55,11 +57,12 @@ def build_worker(
 ) -> Worker:
     settings = settings or WorkerSettings()
     payments = PaymentActivities(providers, callbacks)
+    subscriptions = SubscriptionActivities(providers, callbacks)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=payments.all(),
+        activities=[*payments.all(), *subscriptions.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
     )

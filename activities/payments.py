@@ -92,6 +92,9 @@ class CallbackUrls:
     def order(self, provider: str, order_id: str) -> str:
         return f"{self.public_url}/webhooks/{provider}/orders/{order_id}"
 
+    def subscription(self, provider: str, subscription_id: str) -> str:
+        return f"{self.public_url}/webhooks/{provider}/subscriptions/{subscription_id}"
+
 
 class PaymentActivities:
     def __init__(self, providers: ProviderRegistry, callbacks: CallbackUrls) -> None:

@@ -168,9 +168,7 @@ class BillingCalendar(BaseModel):
     @model_validator(mode="after")
     def _trial_after_anchor(self) -> Self:
         if self.trial_end is not None and self.trial_end <= self.anchor:
-            raise InputError(
-                f"must be after the anchor {self.anchor}, got {self.trial_end}", field="trial_end"
-            )
+            raise InputError(f"must be after the anchor {self.anchor}, got {self.trial_end}", field="trial_end")
         return self
 
     # -- boundaries -------------------------------------------------------------------------------

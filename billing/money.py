@@ -156,9 +156,7 @@ class Money(BaseModel):
             raise InvalidAmountError(f"{text!r} is not a plain decimal number such as '10.00'", field=field)
         exponent = currency_exponent(code)
         if match.group(2) is not None and len(match.group(2)) > exponent:
-            raise InvalidAmountError(
-                f"{text.strip()} has more decimals than {code} allows ({exponent})", field=field
-            )
+            raise InvalidAmountError(f"{text.strip()} has more decimals than {code} allows ({exponent})", field=field)
         return cls.from_decimal(Decimal(text.strip()), code, field=field)
 
     @classmethod
@@ -174,9 +172,7 @@ class Money(BaseModel):
         except (InvalidOperation, ValueError, OverflowError) as exc:
             raise InvalidAmountError(f"{value!r} is not a usable amount", field=field) from exc
         if scaled != minor:
-            raise InvalidAmountError(
-                f"{value} has more decimals than {code} allows ({exponent})", field=field
-            )
+            raise InvalidAmountError(f"{value} has more decimals than {code} allows ({exponent})", field=field)
         return cls(amount_minor=minor, currency=code)
 
     @classmethod
@@ -223,20 +219,14 @@ class Money(BaseModel):
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:
-            raise CurrencyMismatchError(
-                f"cannot combine {self.currency} with {other.currency}", field="currency"
-            )
+            raise CurrencyMismatchError(f"cannot combine {self.currency} with {other.currency}", field="currency")
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money(
-            amount_minor=self.amount_minor + self._same_currency(other).amount_minor, currency=self.currency
-        )
+        return Money(amount_minor=self.amount_minor + self._same_currency(other).amount_minor, currency=self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(
-            amount_minor=self.amount_minor - self._same_currency(other).amount_minor, currency=self.currency
-        )
+        return Money(amount_minor=self.amount_minor - self._same_currency(other).amount_minor, currency=self.currency)
 
     def __neg__(self) -> Money:
         return Money(amount_minor=-self.amount_minor, currency=self.currency)

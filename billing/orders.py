@@ -444,9 +444,7 @@ class Order(BaseModel):
         if existing is not None:
             if existing.same_request(request):
                 return existing
-            raise ConflictError(
-                f"refund {request.refund_id} exists with amount {existing.amount}", field="refund_id"
-            )
+            raise ConflictError(f"refund {request.refund_id} exists with amount {existing.amount}", field="refund_id")
         if self.status not in PAID_STATUSES:
             raise InvalidStateError(f"only a paid order can be refunded; order is {self.status}")
         if request.amount.currency != self.amount.currency:
@@ -454,9 +452,7 @@ class Order(BaseModel):
         if not request.amount.is_positive():
             raise InvalidAmountError("must be greater than zero", field="amount")
         if request.amount > self.refundable:
-            raise InvalidAmountError(
-                f"{request.amount} is more than the refundable {self.refundable}", field="amount"
-            )
+            raise InvalidAmountError(f"{request.amount} is more than the refundable {self.refundable}", field="amount")
         return None
 
     def check_resolve(self, request: ResolveRequest) -> None:

@@ -72,17 +72,13 @@ class Proration(BaseModel):
     @classmethod
     def _exact_fraction(cls, value: Any) -> Any:
         if isinstance(value, float):
-            raise InputError(
-                "must be an exact fraction such as '1/3', not a float", field="fraction_remaining"
-            )
+            raise InputError("must be an exact fraction such as '1/3', not a float", field="fraction_remaining")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if not Fraction(0) <= self.fraction_remaining <= Fraction(1):
-            raise InputError(
-                f"must be between 0 and 1, got {self.fraction_remaining}", field="fraction_remaining"
-            )
+            raise InputError(f"must be between 0 and 1, got {self.fraction_remaining}", field="fraction_remaining")
         if self.credit.is_positive():
             raise InvalidAmountError(f"must not be positive, got {self.credit}", field="credit")
         if self.charge.is_negative():

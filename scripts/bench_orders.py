@@ -89,9 +89,7 @@ class BaselineWorkflow:
 
     @workflow.run
     async def run(self, url: str) -> int:
-        status = await workflow.execute_activity(
-            "bench_ping", url, start_to_close_timeout=timedelta(seconds=60)
-        )
+        status = await workflow.execute_activity("bench_ping", url, start_to_close_timeout=timedelta(seconds=60))
         self.called = True
         await workflow.wait_condition(lambda: self.signalled)
         return int(status)
@@ -278,9 +276,7 @@ class KeyPair:
             key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             ),
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ),
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
         )
 
     @property
@@ -468,9 +464,7 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
     run_id = uuid.uuid4().hex[:8]
     task_queue, baseline_queue = f"bench-orders-{run_id}", f"bench-baseline-{run_id}"
     async with emulator(args.emulator, (merchant, waffo), console) as (emulator_url, (api_key, mid)):
-        webhooks = TimingWebhookService(
-            client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)}
-        )
+        webhooks = TimingWebhookService(client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)})
         webhook_server = AppServer(create_app(webhooks))
         await webhook_server.start()
         providers = ProviderRegistry(
@@ -739,9 +733,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                 return samples
 
             def baselines(kind: str, n: int) -> list[BaselineSample]:
-                samples = [
-                    BaselineSample(workflow_id=f"bench-{prefix}-baseline-{kind}-{i:05d}") for i in range(n)
-                ]
+                samples = [BaselineSample(workflow_id=f"bench-{prefix}-baseline-{kind}-{i:05d}") for i in range(n)]
                 baseline_ids.extend(s.workflow_id for s in samples)
                 return samples
 
@@ -754,9 +746,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
             if args.warmup:
                 # Not measured: first sandbox imports, connection pools, server caches.
                 async with progress.phase("warm-up", 2 * args.warmup):
-                    await pool(
-                        baselines("warmup", args.warmup), args.concurrency, baseline, progress, budget()
-                    )
+                    await pool(baselines("warmup", args.warmup), args.concurrency, baseline, progress, budget())
                     await pool(orders("warmup", args.warmup), args.concurrency, order, progress, budget())
 
             base_samples = baselines("run", args.orders)
@@ -810,9 +800,7 @@ def report_data(
     hooks = stack.webhooks
     paid = [s for s in orders if s.paid is not None]
     receipt_to_paid = [
-        s.paid - hooks.received[s.order_id][0]
-        for s in paid
-        if s.paid is not None and s.order_id in hooks.received
+        s.paid - hooks.received[s.order_id][0] for s in paid if s.paid is not None and s.order_id in hooks.received
     ]
     receipt_to_event = [
         s.paid_event_wall - hooks.received[s.order_id][1]
@@ -850,9 +838,7 @@ def report_data(
             "timed_out": phase.timed_out,
             "cpu_bench_process_ms_per_workflow": 1000 * phase.cpu_self_s / max(phase.completed, 1),
             "cpu_dev_server_ms_per_workflow": (
-                1000 * phase.cpu_server_s / max(phase.completed, 1)
-                if phase.cpu_server_s is not None
-                else None
+                1000 * phase.cpu_server_s / max(phase.completed, 1) if phase.cpu_server_s is not None else None
             ),
         }
 
@@ -968,13 +954,9 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         "",
     )
     p = latency["pay_to_webhook_receipt"]
-    table.add_row(
-        "customer pays → webhook receipt, p50 / p95", f"{_ms(p['p50_ms'])} / {_ms(p['p95_ms'])}", ""
-    )
+    table.add_row("customer pays → webhook receipt, p50 / p95", f"{_ms(p['p50_ms'])} / {_ms(p['p95_ms'])}", "")
     c = latency["create_order"]
-    table.add_row(
-        "create_order (update-with-start), p50 / p95", f"{_ms(c['p50_ms'])} / {_ms(c['p95_ms'])}", ""
-    )
+    table.add_row("create_order (update-with-start), p50 / p95", f"{_ms(c['p50_ms'])} / {_ms(c['p95_ms'])}", "")
     t = latency["create_to_paid"]
     table.add_row("create → PAID per order, p50 / p95", f"{_ms(t['p50_ms'])} / {_ms(t['p95_ms'])}", "")
     table.add_row("status queries per order until PAID (mean)", _num(data["queries_until_paid_mean"], 2), "")
@@ -990,8 +972,7 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     for label, phase in (("orders", orders), ("baseline", base)):
         table.add_row(
             f"CPU per {label} workflow: bench process / dev server",
-            f"{_num(phase['cpu_bench_process_ms_per_workflow'])} / "
-            f"{_num(phase['cpu_dev_server_ms_per_workflow'])} ms",
+            f"{_num(phase['cpu_bench_process_ms_per_workflow'])} / {_num(phase['cpu_dev_server_ms_per_workflow'])} ms",
             "",
         )
     console.print(table)
@@ -1027,9 +1008,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "the orders/s ÷ baseline/s ratio."
         )
     )
-    parser.add_argument(
-        "--orders", "-n", type=int, default=200, help="orders (and baseline workflows) to run"
-    )
+    parser.add_argument("--orders", "-n", type=int, default=200, help="orders (and baseline workflows) to run")
     parser.add_argument("--concurrency", "-c", type=int, default=20, help="orders in flight at once")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders and baselines run first")
     parser.add_argument(
@@ -1095,9 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     args.bytecode_cache = (
-        enable_bytecode_cache()
-        if args.bytecode == "cache"
-        else ("off" if sys.flags.dont_write_bytecode else "default")
+        enable_bytecode_cache() if args.bytecode == "cache" else ("off" if sys.flags.dont_write_bytecode else "default")
     )
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
     console = Console(stderr=True)

@@ -82,13 +82,9 @@ async def _billing():  # type: ignore[no-untyped-def]
 @app.command()
 def dev(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory [env BILLING_DEV_DATA_DIR]")] = None,
-    temporal_port: Annotated[
-        int | None, typer.Option(help="Temporal gRPC port [BILLING_DEV_TEMPORAL_PORT]")
-    ] = None,
+    temporal_port: Annotated[int | None, typer.Option(help="Temporal gRPC port [BILLING_DEV_TEMPORAL_PORT]")] = None,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port [BILLING_DEV_UI_PORT]")] = None,
-    emulator_port: Annotated[
-        int | None, typer.Option(help="Emulators port [BILLING_DEV_EMULATOR_PORT]")
-    ] = None,
+    emulator_port: Annotated[int | None, typer.Option(help="Emulators port [BILLING_DEV_EMULATOR_PORT]")] = None,
 ) -> None:
     """Run the whole local stack in the foreground; Ctrl-C stops everything."""
     from starter.devstack import run_dev_stack
@@ -116,9 +112,7 @@ def emulators_serve(
     port: Annotated[int, typer.Option(help="Port to bind")] = 8070,
     data_dir: Annotated[Path, typer.Option(help="Where the dev keys live")] = Path("var/dev"),
     notify_time_scale: Annotated[float, typer.Option(help="Multiplier of webhook retry delays")] = 1.0,
-    public_url: Annotated[
-        str | None, typer.Option(help="URL browsers reach the emulators at (checkout links)")
-    ] = None,
+    public_url: Annotated[str | None, typer.Option(help="URL browsers reach the emulators at (checkout links)")] = None,
 ) -> None:
     """Serve every provider emulator on one port (Waffo under /waffo)."""
     from emulators.hub import MerchantRegistration, build_hub
@@ -131,9 +125,7 @@ def emulators_serve(
         public_base_url=base,
         waffo_private_key_pem=keys.waffo.private_pem,
         waffo_merchants=[
-            MerchantRegistration(
-                devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem
-            )
+            MerchantRegistration(devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem)
         ],
         notify_time_scale=notify_time_scale,
     )
@@ -222,9 +214,7 @@ def order_create(
 
 
 @order_app.command("show")
-def order_show(
-    order_id: Annotated[str, typer.Argument(help="Order id")], as_json: JsonOption = False
-) -> None:
+def order_show(order_id: Annotated[str, typer.Argument(help="Order id")], as_json: JsonOption = False) -> None:
     """State, amounts, refunds, provider references and timeline of an order."""
     from starter.render import print_order
 

@@ -11,7 +11,7 @@ Every method validates its input before anything is sent and raises the engine's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, NoReturn, Self
@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from billing import errors
 from billing import search_attributes as sa
+from billing.gateway import ManagementLink, SubscriptionPlan
 from billing.money import Money
 from billing.orders import (
     CancelRequest,
@@ -47,9 +48,21 @@ from billing.orders import (
     SubmitOrder,
     order_workflow_id,
 )
+from billing.proration import Proration
 from billing.settings import TemporalSettings
+from billing.subscriptions import (
+    CancelSubscriptionRequest,
+    ManagementLinkRequest,
+    ResumeSubscriptionRequest,
+    StartSubscription,
+    SubmitSubscription,
+    Subscription,
+    SubscriptionStatus,
+    subscription_workflow_id,
+)
 from billing.temporal import connect
 from workflows.order import OrderWorkflow
+from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
 
 _INPUT_ERRORS: dict[str, type[errors.InputError]] = {
     cls.__name__: cls
@@ -76,7 +89,7 @@ def input_error_from_validation(exc: ValidationError, prefix: str = "") -> error
     return errors.InputError(message, field=field or prefix or None)
 
 
-def _raise_from_update(exc: WorkflowUpdateFailedError, order_id: str) -> NoReturn:
+def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn:
     cause = exc.cause
     if isinstance(cause, ApplicationError):
         cls = _INPUT_ERRORS.get(cause.type or "")
@@ -85,7 +98,7 @@ def _raise_from_update(exc: WorkflowUpdateFailedError, order_id: str) -> NoRetur
             raise cls(cause.message, field=field) from exc
         if cause.type == "ValidationError":
             raise errors.InputError(cause.message) from exc
-    raise errors.BillingError(f"order {order_id}: {cause or exc}") from exc
+    raise errors.BillingError(f"{subject}: {cause or exc}") from exc
 
 
 class BillingClient:
@@ -206,6 +219,100 @@ class BillingClient:
             if loop.time() >= deadline:
                 raise TimeoutError(f"order {order_id} is {order.status}, not {sorted(wanted)}")
             await asyncio.sleep(poll_interval.total_seconds())
+
+    # -- subscriptions ----------------------------------------------------------------------------------
+
+    async def create_subscription(self, request: StartSubscription) -> Subscription:
+        """Create the subscription at its provider; returns the customer's authorization action.
+
+        Idempotent by ``subscription_id`` like orders.
+        """
+        operation = WithStartWorkflowOperation(
+            SubscriptionWorkflow.run,
+            SubscriptionInput(request=request),
+            id=subscription_workflow_id(request.subscription_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=request.summary,
+            static_details=f"Customer `{request.customer.customer_id}` · {request.mode.value.replace('_', '-')}",
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.BILLING_STATUS, SubscriptionStatus.INCOMPLETE.value),
+                    SearchAttributePair(sa.PROVIDER, request.provider),
+                    SearchAttributePair(sa.CUSTOMER_ID, request.customer.customer_id),
+                    SearchAttributePair(sa.AMOUNT_MINOR, request.plan.amount.amount_minor),
+                    SearchAttributePair(sa.CURRENCY, request.plan.amount.currency),
+                ]
+            ),
+        )
+        submit = SubmitSubscription(subscription_id=request.subscription_id, fingerprint=request.fingerprint())
+        try:
+            return await self.temporal.execute_update_with_start_workflow(
+                SubscriptionWorkflow.submit, submit, start_workflow_operation=operation
+            )
+        except WorkflowUpdateFailedError as exc:
+            _raise_from_update(exc, request.subscription_id)
+        except WorkflowAlreadyStartedError:
+            return await self.get_subscription(request.subscription_id)
+
+    async def get_subscription(self, subscription_id: str) -> Subscription:
+        handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
+        try:
+            return await handle.query(SubscriptionWorkflow.status)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no subscription {subscription_id}", field="subscription_id") from exc
+            raise
+
+    async def cancel_subscription(
+        self, subscription_id: str, *, at_period_end: bool = False, reason: str | None = None
+    ) -> Subscription:
+        request = CancelSubscriptionRequest(at_period_end=at_period_end, reason=reason)
+        return await self._subscription_update(subscription_id, SubscriptionWorkflow.cancel, request)
+
+    async def resume_subscription(self, subscription_id: str, reason: str | None = None) -> Subscription:
+        return await self._subscription_update(
+            subscription_id, SubscriptionWorkflow.resume, ResumeSubscriptionRequest(reason=reason)
+        )
+
+    async def preview_change(self, subscription_id: str, plan: SubscriptionPlan) -> Proration:
+        return await self._subscription_update(subscription_id, SubscriptionWorkflow.preview_change, plan)
+
+    async def management_link(self, subscription_id: str) -> ManagementLink:
+        return await self._subscription_update(
+            subscription_id, SubscriptionWorkflow.management_link, ManagementLinkRequest()
+        )
+
+    async def wait_for_subscription(
+        self,
+        subscription_id: str,
+        done: Callable[[Subscription], bool],
+        *,
+        timeout: timedelta = timedelta(seconds=30),
+        poll_interval: timedelta = timedelta(milliseconds=200),
+    ) -> Subscription:
+        """Poll until ``done(subscription)``; TimeoutError otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        while True:
+            subscription = await self.get_subscription(subscription_id)
+            if done(subscription):
+                return subscription
+            if loop.time() >= deadline:
+                raise TimeoutError(f"subscription {subscription_id} is {subscription.status}")
+            await asyncio.sleep(poll_interval.total_seconds())
+
+    async def _subscription_update(self, subscription_id: str, update: Any, argument: Any) -> Any:
+        handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
+        try:
+            return await handle.execute_update(update, argument)
+        except WorkflowUpdateFailedError as exc:
+            _raise_from_update(exc, subscription_id)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no open subscription {subscription_id}", field="subscription_id") from exc
+            raise
 
     # -- helpers --------------------------------------------------------------------------------------
 

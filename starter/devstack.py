@@ -83,9 +83,7 @@ class DevStack:
             public_base_url=emulator_url,
             waffo_private_key_pem=keys.waffo.private_pem,
             waffo_merchants=[
-                MerchantRegistration(
-                    devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem
-                )
+                MerchantRegistration(devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem)
             ],
         )
         self.emulator_server = AppServer(self.emulators.app, host=host, port=self.settings.emulator_port)
@@ -156,9 +154,7 @@ class DevStack:
         deadline = loop.time() + timeout
         while True:
             if self.temporal is not None and not self.temporal.running():
-                raise RuntimeError(
-                    f"the Temporal dev server exited; see {self.settings.data_dir / 'temporal.log'}"
-                )
+                raise RuntimeError(f"the Temporal dev server exited; see {self.settings.data_dir / 'temporal.log'}")
             try:
                 client = await Client.connect(address)
                 await client.workflow_service.get_system_info(GetSystemInfoRequest())

@@ -42,11 +42,7 @@ def order_table(order: Order) -> Group:
     if order.provider_reference:
         summary.add_row("Provider ref", order.provider_reference)
     waiting = order.status in (OrderStatus.CREATED, OrderStatus.PENDING, OrderStatus.UNKNOWN)
-    if (
-        waiting
-        and order.customer_action is not None
-        and (order.customer_action.url or order.customer_action.qr)
-    ):
+    if waiting and order.customer_action is not None and (order.customer_action.url or order.customer_action.qr):
         summary.add_row("Pay at", order.customer_action.url or order.customer_action.qr or "")
     if order.failure is not None:
         summary.add_row("Failure", f"{order.failure.code} {order.failure.message}")

@@ -40,9 +40,7 @@ class AppServer:
         self.host = host
         self.port = port or free_port(host)
         self._server = _InProcessServer(
-            uvicorn.Config(
-                app, host=host, port=self.port, log_level="warning", lifespan="on", access_log=False
-            )
+            uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on", access_log=False)
         )
         self._task: asyncio.Task[None] | None = None
 

@@ -32,11 +32,14 @@ from billing.gateway import (
     PaymentEvent,
     ProviderEvent,
     RefundEvent,
+    SubscriptionEvent,
     UnknownEvent,
 )
 from billing.orders import order_workflow_id
+from billing.subscriptions import subscription_workflow_id
 from providers.base import NotificationVerifier
 from workflows.order import OrderWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.webhooks")
 
@@ -92,8 +95,9 @@ class WebhookService:
             return _reply(verifier.failure_reply(), 400)
 
         order_id = request.path_params.get("order_id")
+        subscription_id = request.path_params.get("subscription_id")
         try:
-            delivered = await self._route(event, order_id)
+            delivered = await self._route(event, order_id, subscription_id)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 delivered = False
@@ -112,10 +116,12 @@ class WebhookService:
             log.warning("%s %s notification has no open workflow; acknowledged", provider, event.kind)
         return _reply(verifier.success_reply())
 
-    async def _route(self, event: ProviderEvent, order_id: str | None) -> bool:
+    async def _route(self, event: ProviderEvent, order_id: str | None, subscription_id: str | None) -> bool:
         if isinstance(event, UnknownEvent):
             log.info("acknowledged unhandled event type %s", event.provider_event_type)
             return True
+        if subscription_id is not None:
+            return await self._route_subscription(event, subscription_id)
         if order_id is None and isinstance(event, PaymentEvent):
             order_id = event.outcome.merchant_reference
         if order_id is None:
@@ -130,6 +136,19 @@ class WebhookService:
             return True
         return False
 
+    async def _route_subscription(self, event: ProviderEvent, subscription_id: str) -> bool:
+        client = await self.client()
+        handle = client.get_workflow_handle(subscription_workflow_id(subscription_id))
+        if isinstance(event, PaymentEvent):
+            await handle.signal(SubscriptionWorkflow.payment_event, event)
+            return True
+        if isinstance(event, SubscriptionEvent):
+            await handle.signal(SubscriptionWorkflow.subscription_event, event)
+            return True
+        # Plan changes are followed through the subscription's own status statements.
+        log.info("recorded %s event for subscription %s", event.kind, subscription_id)
+        return True
+
     async def healthz(self, _: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "providers": sorted(self.verifiers)})
 
@@ -140,5 +159,6 @@ def create_app(service: WebhookService) -> Starlette:
             Route("/healthz", service.healthz),
             Route("/webhooks/{provider}", service.receive, methods=["POST"]),
             Route("/webhooks/{provider}/orders/{order_id}", service.receive, methods=["POST"]),
+            Route("/webhooks/{provider}/subscriptions/{subscription_id}", service.receive, methods=["POST"]),
         ]
     )

@@ -171,9 +171,7 @@ class OrderWorkflow:
                 # Closing was requested and not yet confirmed: confirm by inquiry on the schedule.
                 await self._wait_then_inquire(self.policy.inquiry_wait(self.inquiries))
                 if self.inquiries >= self.policy.unknown_inquiry_limit and not self._final():
-                    self.order.flag_for_review(
-                        f"no final statement after {self.inquiries} inquiries", workflow.now()
-                    )
+                    self.order.flag_for_review(f"no final statement after {self.inquiries} inquiries", workflow.now())
                     self._publish()
                 continue
             wait = min(self.policy.inquiry_wait(self.inquiries), self.order.deadline - now)
@@ -226,9 +224,7 @@ class OrderWorkflow:
                     retry=MONEY_RETRY,
                     summary=f"cancel payment ({reason.value})",
                 )
-                self.order.note(
-                    workflow.now(), "provider.cancel", outcome.provider_status or outcome.status.value
-                )
+                self.order.note(workflow.now(), "provider.cancel", outcome.provider_status or outcome.status.value)
                 if outcome.failure is not None:
                     self.order.note(
                         workflow.now(), "provider.cancel", f"{outcome.failure.code} {outcome.failure.message}"
@@ -278,9 +274,7 @@ class OrderWorkflow:
                 wait = self.policy.inquiry_wait(min(r.inquiries for r in open_refunds))
             else:
                 wait = closes_at - now
-            if await self._refunds_changed_within(
-                wait, "await refund result" if open_refunds else "refund window"
-            ):
+            if await self._refunds_changed_within(wait, "await refund result" if open_refunds else "refund window"):
                 continue
             for refund in self.order.open_refunds():
                 await self._inquire_refund(refund)
@@ -296,10 +290,7 @@ class OrderWorkflow:
         before = (len(self.order.refunds), len(self.order.open_refunds()))
         try:
             await workflow.wait_condition(
-                lambda: (
-                    (len(self.order.refunds), len(self.order.open_refunds())) != before
-                    or self.check_requested
-                ),
+                lambda: (len(self.order.refunds), len(self.order.open_refunds())) != before or self.check_requested,
                 timeout=wait,
                 timeout_summary=summary,
             )
@@ -356,9 +347,7 @@ class OrderWorkflow:
                 summary=f"inquire refund {refund.refund_id}",
             )
         except (OutcomeUnknown, ActivityError) as exc:
-            self.order.note(
-                workflow.now(), "refund_inquiry", f"{refund.refund_id}: no answer: {describe(exc)}"
-            )
+            self.order.note(workflow.now(), "refund_inquiry", f"{refund.refund_id}: no answer: {describe(exc)}")
             return
         self.order.apply_refund(refund, outcome, source="refund_inquiry", at=workflow.now())
         self._publish()
@@ -555,9 +544,7 @@ class OrderWorkflow:
     # -- helpers ----------------------------------------------------------------------------------------
 
     def _payment_ref(self) -> PaymentRef:
-        return PaymentRef(
-            idempotency_key=self.order.payment_key, provider_reference=self.order.provider_reference
-        )
+        return PaymentRef(idempotency_key=self.order.payment_key, provider_reference=self.order.provider_reference)
 
     def _final(self) -> bool:
         return self.order.status in FINAL_STATUSES

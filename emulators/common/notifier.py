@@ -168,9 +168,7 @@ class RetryingNotifier:
             return
         self._enqueue(notification)
         if kind == "duplicate":
-            duplicate = replace(
-                notification, id=self.new_id(), attempts=0, notes=[f"duplicate of {notification.id}"]
-            )
+            duplicate = replace(notification, id=self.new_id(), attempts=0, notes=[f"duplicate of {notification.id}"])
             self.notifications.append(duplicate)
             self._enqueue(duplicate)
         if self._held is not None:

@@ -32,9 +32,7 @@ def _page(
     links: list[tuple[str, str]] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    table = "".join(
-        f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows if v is not None
-    )
+    table = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows if v is not None)
     buttons = "".join(
         f'<form method="post" action="{escape(url)}"><button type="submit">{escape(label)}</button></form>'
         for label, url in actions
@@ -188,9 +186,7 @@ async def subscription_checkout_action(request: Request) -> HTMLResponse:
 
 
 async def manage_page(request: Request) -> HTMLResponse:
-    return _subscription_page(
-        _emu(request), _prefix(request), request.path_params["subscription_id"], manage=True
-    )
+    return _subscription_page(_emu(request), _prefix(request), request.path_params["subscription_id"], manage=True)
 
 
 async def manage_action(request: Request) -> HTMLResponse:

@@ -150,9 +150,7 @@ async def order_action(request: Request) -> Any:
     if action == "pay":
         emu.orders.customer_pay(order, _opt_str(body, "payMethodName"))
     elif action == "fail":
-        emu.orders.customer_fail(
-            order, _opt_str(body, "orderFailedCode"), _opt_str(body, "orderFailedDescription")
-        )
+        emu.orders.customer_fail(order, _opt_str(body, "orderFailedCode"), _opt_str(body, "orderFailedDescription"))
     elif action == "abandon":
         emu.orders.customer_abandon(order)
     elif action == "expire":

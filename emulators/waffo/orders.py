@@ -81,9 +81,7 @@ class OrderService:
         if self.emu.config.check_merchant_id and claimed not in (None, "", merchant.merchant_id):
             raise WaffoApiError("A0004", f"{path} does not belong to this API key")
 
-    def check_idempotency(
-        self, kind: str, merchant: m.Merchant, request_id: str, payload: dict[str, Any]
-    ) -> bool:
+    def check_idempotency(self, kind: str, merchant: m.Merchant, request_id: str, payload: dict[str, Any]) -> bool:
         """True if `request_id` was already used with the same business payload; A0011 if different.
 
         "Same" compares the whole request except the per-call timestamps (orderRequestedAt,
@@ -370,9 +368,7 @@ class OrderService:
         )
         order.refund_reserved += amount
         self._store.refunds[refund.acquiring_refund_order_id] = refund
-        self._store.refund_by_request[(merchant.merchant_id, refund_request_id)] = (
-            refund.acquiring_refund_order_id
-        )
+        self._store.refund_by_request[(merchant.merchant_id, refund_request_id)] = refund.acquiring_refund_order_id
         self.remember("refund", merchant, refund_request_id, payload)
         response = views.refund_created_view(refund, order, m.REFUND_IN_PROGRESS)
         delay = self.emu.config.refund_delay_s
@@ -405,9 +401,7 @@ class OrderService:
             order.refund_reserved -= refund.amount
             refund.status = m.ORDER_REFUND_FAILED
             refund.failed_reason = failed_reason(code or "R0001", description or "refund failed")
-        self.emu.notify(
-            refund.merchant_id, refund.notify_url, "REFUND_NOTIFICATION", views.refund_view(refund, order)
-        )
+        self.emu.notify(refund.merchant_id, refund.notify_url, "REFUND_NOTIFICATION", views.refund_view(refund, order))
 
     def refund_inquiry(self, merchant: m.Merchant, payload: dict[str, Any]) -> dict[str, Any]:
         refund_request_id = v.optional_str(payload, "refundRequestId", v.REQUEST_ID_MAX)
@@ -482,9 +476,7 @@ class OrderService:
             order.collected = amount
             order.final_deal_amount = amount
         else:
-            order.failed_reason = failed_reason(
-                code or DEFAULT_FAIL_CODE, description or DEFAULT_FAIL_DESCRIPTION
-            )
+            order.failed_reason = failed_reason(code or DEFAULT_FAIL_CODE, description or DEFAULT_FAIL_DESCRIPTION)
         self._store.orders[order.acquiring_order_id] = order
         subscription.charge_order_ids.append(order.acquiring_order_id)
         if succeed and amount > 0:

@@ -52,9 +52,7 @@ class SubscriptionService:
         subscription.updated_at = self.emu.timestamp()
 
     def _notify(self, subscription: m.Subscription, event_type: str) -> None:
-        self.emu.notify(
-            subscription.merchant_id, subscription.notify_url, event_type, self.view(subscription)
-        )
+        self.emu.notify(subscription.merchant_id, subscription.notify_url, event_type, self.view(subscription))
 
     def _notify_status(self, subscription: m.Subscription) -> None:
         self._notify(subscription, "SUBSCRIPTION_STATUS_NOTIFICATION")
@@ -146,9 +144,7 @@ class SubscriptionService:
             scheduled_amounts=self._scheduled_amounts(product_info, "scheduledAmounts", currency),
         )
         self._store.subscriptions[subscription.subscription_id] = subscription
-        self._store.subscription_by_request[(merchant.merchant_id, subscription_request)] = (
-            subscription.subscription_id
-        )
+        self._store.subscription_by_request[(merchant.merchant_id, subscription_request)] = subscription.subscription_id
         return subscription
 
     def _validate_parties(self, merchant: m.Merchant, payload: dict[str, Any]) -> None:
@@ -255,10 +251,7 @@ class SubscriptionService:
         new_scheduled = self._scheduled_amounts(payload, "productInfo.scheduledAmounts", currency)
 
         def scheduled_view(amounts: dict[int, Decimal]) -> list[dict[str, str]] | None:
-            items = [
-                {"period": str(p), "amount": views.amount_text(a, currency)}
-                for p, a in sorted(amounts.items())
-            ]
+            items = [{"period": str(p), "amount": views.amount_text(a, currency)} for p, a in sorted(amounts.items())]
             return items or None
 
         def text(value: Decimal | None) -> str | None:
@@ -366,9 +359,7 @@ class SubscriptionService:
         change = self._store.changes.get(subscription.change_key) if subscription.change_key else None
         origin = self._origin(change) if change else None
         if change is not None and (origin is None or origin.status != m.SUB_ACTIVE):
-            self._close_first(
-                subscription, "S0001", "original subscription is no longer active", charge=False
-            )
+            self._close_first(subscription, "S0001", "original subscription is no longer active", charge=False)
             return
         subscription.pay_method_name = (
             pay_method_name
@@ -395,9 +386,7 @@ class SubscriptionService:
     ) -> None:
         if subscription.status not in m.SUB_AWAITING_AUTHORIZATION:
             raise StateConflict(f"subscription is {subscription.status}, not awaiting authorization")
-        self._close_first(
-            subscription, code or DEFAULT_FAIL_CODE, description or "payment failed", charge=True
-        )
+        self._close_first(subscription, code or DEFAULT_FAIL_CODE, description or "payment failed", charge=True)
 
     def abandon(self, subscription: m.Subscription) -> None:
         """The customer leaves the checkout without paying."""
@@ -405,9 +394,7 @@ class SubscriptionService:
             raise StateConflict(f"subscription is {subscription.status}, not awaiting authorization")
         self._close_first(subscription, *ABANDON_REASON, charge=False)
 
-    def _close_first(
-        self, subscription: m.Subscription, code: str, description: str, *, charge: bool
-    ) -> None:
+    def _close_first(self, subscription: m.Subscription, code: str, description: str, *, charge: bool) -> None:
         if charge:
             amount = max(subscription.amount_for_period(1) - subscription.first_period_credit, Decimal(0))
             self.emu.orders.create_subscription_charge(
@@ -469,9 +456,7 @@ class SubscriptionService:
                 self._close_first(subscription, *EXPIRY_REASON, charge=False)
 
     def _origin(self, change: m.SubscriptionChange) -> m.Subscription | None:
-        origin_id = self._store.subscription_by_request.get(
-            (change.merchant_id, change.origin_subscription_request)
-        )
+        origin_id = self._store.subscription_by_request.get((change.merchant_id, change.origin_subscription_request))
         return self._store.subscriptions.get(origin_id or "")
 
     def _notify_change(self, change: m.SubscriptionChange, new: m.Subscription) -> None:

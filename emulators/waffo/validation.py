@@ -82,9 +82,7 @@ def require_currency(payload: Mapping[str, Any], path: str) -> str:
     return value
 
 
-def require_amount(
-    payload: Mapping[str, Any], path: str, currency: str, *, allow_zero: bool = False
-) -> Decimal:
+def require_amount(payload: Mapping[str, Any], path: str, currency: str, *, allow_zero: bool = False) -> Decimal:
     value = lookup(payload, path)
     if value is None or value == "":
         raise invalid(path, "is required")

@@ -159,16 +159,10 @@ def product_info_view(subscription: Subscription) -> dict[str, Any]:
     view = dict(subscription.product_info)
     start = subscription.start
     if start is None:
-        view.update(
-            {"currentPeriod": None, "startDateTime": None, "endDateTime": None, "nextPaymentDateTime": None}
-        )
+        view.update({"currentPeriod": None, "startDateTime": None, "endDateTime": None, "nextPaymentDateTime": None})
         return view
     pt, interval = subscription.period_type, subscription.period_interval
-    end = (
-        period_boundary(start, pt, interval, subscription.number_of_period)
-        if subscription.number_of_period
-        else None
-    )
+    end = period_boundary(start, pt, interval, subscription.number_of_period) if subscription.number_of_period else None
     has_next = subscription.status == "ACTIVE" and (
         subscription.number_of_period is None or subscription.current_period < subscription.number_of_period
     )

@@ -154,9 +154,7 @@ class WaffoClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
-            raise ConfigurationError(
-                "must be an http(s) URL ending with /api/v1", setting="BILLING_WAFFO_BASE_URL"
-            )
+            raise ConfigurationError("must be an http(s) URL ending with /api/v1", setting="BILLING_WAFFO_BASE_URL")
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value():
             raise ConfigurationError("is empty", setting="BILLING_WAFFO_API_KEY")
@@ -317,9 +315,7 @@ class WaffoClient:
                 failure=answer.failure,
             )
         data = self._parse(REFUND_INQUIRY, wire.RefundDetails, answer.data)
-        return transform.refund_outcome(
-            data, currency=refund.currency, idempotency_key=refund.idempotency_key
-        )
+        return transform.refund_outcome(data, currency=refund.currency, idempotency_key=refund.idempotency_key)
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -340,9 +336,7 @@ class WaffoClient:
         return outcome.model_copy(update={"amount": outcome.amount or request.plan.amount})
 
     async def inquire_subscription(self, subscription: SubscriptionRef) -> SubscriptionOutcome:
-        answer = await self._exchange(
-            SUBSCRIPTION_INQUIRY, transform.subscription_inquiry_request(subscription)
-        )
+        answer = await self._exchange(SUBSCRIPTION_INQUIRY, transform.subscription_inquiry_request(subscription))
         if answer.failure is not None:
             self._raise_if_not_found(SUBSCRIPTION_INQUIRY, answer.failure, "subscription")
             return SubscriptionOutcome(
@@ -364,9 +358,7 @@ class WaffoClient:
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_CANCEL, wire.SubscriptionCancelData, answer.data)
-        return transform.subscription_cancel_outcome(
-            data, idempotency_key=request.subscription.idempotency_key
-        )
+        return transform.subscription_cancel_outcome(data, idempotency_key=request.subscription.idempotency_key)
 
     async def manage_subscription(self, request: ManageSubscription) -> ManagementLink:
         answer = await self._exchange(SUBSCRIPTION_MANAGE, transform.subscription_manage_request(request))
@@ -427,9 +419,7 @@ class WaffoClient:
         answer = await self._exchange(MERCHANT_CONFIG_INQUIRY, wire_request)
         if answer.failure is not None:
             return MerchantConfig(merchant_id=self._merchant_id, failure=answer.failure)
-        return transform.merchant_config(
-            self._parse(MERCHANT_CONFIG_INQUIRY, wire.MerchantConfigData, answer.data)
-        )
+        return transform.merchant_config(self._parse(MERCHANT_CONFIG_INQUIRY, wire.MerchantConfigData, answer.data))
 
     async def inquire_pay_method_config(self) -> PayMethodConfig:
         wire_request = transform.pay_method_config_request(merchant_id=self._merchant_id)

@@ -174,9 +174,7 @@ class WaffoNotifications:
             ids = [subscription.subscription_id, subscription.subscription_request]
             if event_type == wire.SUBSCRIPTION_STATUS_NOTIFICATION:
                 event = SubscriptionEventType.STATUS
-                key = _event_key(
-                    "subscription-status", ids, subscription.subscription_status, period, body=body
-                )
+                key = _event_key("subscription-status", ids, subscription.subscription_status, period, body=body)
             else:
                 event = SubscriptionEventType.PERIOD_CHANGED
                 # The period's own result tells a successful renewal from a failed one in the same status.

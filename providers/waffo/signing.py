@@ -54,9 +54,7 @@ def _der_from_base64(text: str) -> bytes | None:
         return None
 
 
-def load_private_key(
-    key: str | bytes | SecretStr, *, setting: str = PRIVATE_KEY_SETTING
-) -> rsa.RSAPrivateKey:
+def load_private_key(key: str | bytes | SecretStr, *, setting: str = PRIVATE_KEY_SETTING) -> rsa.RSAPrivateKey:
     """Load an RSA private key from Base64 DER (PKCS#8, or PKCS#1) or PEM text."""
     text = _key_text(key).strip()
     if not text:
@@ -67,17 +65,14 @@ def load_private_key(
         else:
             der = _der_from_base64(text)
             if der is None:
-                raise ConfigurationError(
-                    "the private key is neither PEM text nor Base64 DER", setting=setting
-                )
+                raise ConfigurationError("the private key is neither PEM text nor Base64 DER", setting=setting)
             # cryptography tries PKCS#8 first and falls back to PKCS#1 ("traditional OpenSSL").
             loaded = serialization.load_der_private_key(der, password=None)
     except ConfigurationError:
         raise
     except (ValueError, TypeError, UnsupportedAlgorithm, UnicodeEncodeError) as exc:
         raise ConfigurationError(
-            "the private key cannot be loaded; expected an unencrypted RSA private key "
-            "(Base64 PKCS#8 DER or PEM)",
+            "the private key cannot be loaded; expected an unencrypted RSA private key (Base64 PKCS#8 DER or PEM)",
             setting=setting,
         ) from exc
     if not isinstance(loaded, rsa.RSAPrivateKey):

@@ -96,9 +96,7 @@ def require_request_id(value: str | None, *, field: str, max_length: int = MAX_R
     return value
 
 
-def optional_request_id(
-    value: str | None, *, field: str, max_length: int = MAX_REQUEST_ID_LENGTH
-) -> str | None:
+def optional_request_id(value: str | None, *, field: str, max_length: int = MAX_REQUEST_ID_LENGTH) -> str | None:
     return None if value is None else require_request_id(value, field=field, max_length=max_length)
 
 
@@ -393,15 +391,11 @@ def customer_action(action: wire.Action | None) -> CustomerAction | None:
     data = action.action_data
     expires_at = parse_timestamp(data.payment_expiry_time) if data else None
     if (action.action_type or "").upper() == "DEEPLINK" and action.deeplink_url:
-        return CustomerAction(
-            kind=CustomerActionKind.DEEPLINK, url=action.deeplink_url, expires_at=expires_at
-        )
+        return CustomerAction(kind=CustomerActionKind.DEEPLINK, url=action.deeplink_url, expires_at=expires_at)
     if action.web_url:
         return CustomerAction(kind=CustomerActionKind.REDIRECT, url=action.web_url, expires_at=expires_at)
     if action.deeplink_url:
-        return CustomerAction(
-            kind=CustomerActionKind.DEEPLINK, url=action.deeplink_url, expires_at=expires_at
-        )
+        return CustomerAction(kind=CustomerActionKind.DEEPLINK, url=action.deeplink_url, expires_at=expires_at)
     if data and (data.payment_qr or data.payment_code):
         return CustomerAction(
             kind=CustomerActionKind.QR, qr=data.payment_qr or data.payment_code, expires_at=expires_at
@@ -478,9 +472,7 @@ def subscription_payment(detail: wire.PaymentDetail) -> SubscriptionPayment | No
     )
 
 
-def subscription_outcome(
-    data: wire.SubscriptionData, *, idempotency_key: str | None = None
-) -> SubscriptionOutcome:
+def subscription_outcome(data: wire.SubscriptionData, *, idempotency_key: str | None = None) -> SubscriptionOutcome:
     """A SubscriptionOutcome from a create response, an inquiry or a subscription notification."""
     status, cancelled_by = subscription_status(data.subscription_status)
     outcome = SubscriptionOutcome(
@@ -494,9 +486,7 @@ def subscription_outcome(
     if not isinstance(data, wire.SubscriptionDetails):
         return outcome
     product = data.product_info
-    payments = tuple(
-        payment for payment in map(subscription_payment, data.payment_details) if payment is not None
-    )
+    payments = tuple(payment for payment in map(subscription_payment, data.payment_details) if payment is not None)
     failure = failure_from_reason(data.failed_reason)
     return outcome.model_copy(
         update={
@@ -562,9 +552,7 @@ def order_create_request(
             capture_mode=MANUAL_CAPTURE if request.capture_mode is CaptureMode.MANUAL else None,
         ),
         goods_info=wire.GoodsInfo(goods_name=goods_name(request.description)),
-        order_expired_at=(
-            format_timestamp(request.expires_at, field="expires_at") if request.expires_at else None
-        ),
+        order_expired_at=(format_timestamp(request.expires_at, field="expires_at") if request.expires_at else None),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
         cancel_redirect_url=request.cancel_url,
@@ -581,9 +569,7 @@ def order_cancel_request(request: CancelPayment, *, merchant_id: str) -> wire.Or
     return wire.OrderCancelRequest(
         merchant_id=merchant_id,
         order_requested_at=format_timestamp(request.requested_at),
-        payment_request_id=require_request_id(
-            request.payment.idempotency_key, field="payment.idempotency_key"
-        ),
+        payment_request_id=require_request_id(request.payment.idempotency_key, field="payment.idempotency_key"),
     )
 
 
@@ -593,12 +579,8 @@ def order_capture_request(request: CapturePayment, *, merchant_id: str) -> wire.
         merchant_id=merchant_id,
         capture_requested_at=format_timestamp(request.requested_at),
         capture_amount=amount_to_wire(request.amount),
-        payment_request_id=require_request_id(
-            request.payment.idempotency_key, field="payment.idempotency_key"
-        ),
-        acquiring_order_id=optional_request_id(
-            request.payment.provider_reference, field="payment.provider_reference"
-        ),
+        payment_request_id=require_request_id(request.payment.idempotency_key, field="payment.idempotency_key"),
+        acquiring_order_id=optional_request_id(request.payment.provider_reference, field="payment.provider_reference"),
     )
 
 
@@ -607,9 +589,7 @@ def order_refund_request(
 ) -> wire.OrderRefundRequest:
     return wire.OrderRefundRequest(
         refund_request_id=require_request_id(request.idempotency_key, field="idempotency_key"),
-        acquiring_order_id=require_request_id(
-            request.payment.provider_reference, field="payment.provider_reference"
-        ),
+        acquiring_order_id=require_request_id(request.payment.provider_reference, field="payment.provider_reference"),
         merchant_id=merchant_id,
         requested_at=format_timestamp(request.requested_at),
         refund_amount=amount_to_wire(request.amount),
@@ -647,24 +627,18 @@ def subscription_create_request(
         failed_redirect_url=request.failure_url,
         cancel_redirect_url=request.cancel_url,
         subscription_management_url=request.management_url,
-        order_expired_at=(
-            format_timestamp(request.expires_at, field="expires_at") if request.expires_at else None
-        ),
+        order_expired_at=(format_timestamp(request.expires_at, field="expires_at") if request.expires_at else None),
     )
 
 
 def subscription_inquiry_request(subscription: SubscriptionRef) -> wire.SubscriptionInquiryRequest:
     return wire.SubscriptionInquiryRequest(
-        subscription_request=require_request_id(
-            subscription.idempotency_key, field="subscription.idempotency_key"
-        ),
+        subscription_request=require_request_id(subscription.idempotency_key, field="subscription.idempotency_key"),
         payment_details=1,
     )
 
 
-def subscription_cancel_request(
-    request: CancelSubscription, *, merchant_id: str
-) -> wire.SubscriptionCancelRequest:
+def subscription_cancel_request(request: CancelSubscription, *, merchant_id: str) -> wire.SubscriptionCancelRequest:
     require_request_id(request.subscription.idempotency_key, field="subscription.idempotency_key")
     return wire.SubscriptionCancelRequest(
         subscription_id=require_request_id(

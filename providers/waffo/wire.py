@@ -426,9 +426,7 @@ class SubscriptionDetails(SubscriptionData):
     updated_at: str | None = None
     failed_reason: LenientFailureReason = None
     subscription_management_url: str | None = None
-    payment_details: Annotated[list[PaymentDetail], BeforeValidator(_none_as_empty_list)] = Field(
-        default_factory=list
-    )
+    payment_details: Annotated[list[PaymentDetail], BeforeValidator(_none_as_empty_list)] = Field(default_factory=list)
 
 
 class SubscriptionCancelData(WaffoModel):

@@ -20,9 +20,7 @@ MONTH = BillingInterval.MONTH
 YEAR = BillingInterval.YEAR
 
 
-def utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
-) -> datetime:
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
@@ -274,9 +272,7 @@ def test_days_in_month(year: int, month: int, days: int) -> None:
 
 # -- properties ------------------------------------------------------------------------------------
 
-anchors = st.datetimes(
-    min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31), timezones=st.just(UTC)
-)
+anchors = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31), timezones=st.just(UTC))
 
 
 @st.composite
@@ -371,12 +367,8 @@ def test_fixed_terms_end_after_their_periods(calendar: BillingCalendar, periods:
         calendar.period(periods + 1)
 
 
-@given(
-    anchor=anchors, interval=st.sampled_from(BillingInterval), count=st.integers(min_value=1, max_value=24)
-)
-def test_add_interval_is_computed_from_the_anchor(
-    anchor: datetime, interval: BillingInterval, count: int
-) -> None:
+@given(anchor=anchors, interval=st.sampled_from(BillingInterval), count=st.integers(min_value=1, max_value=24))
+def test_add_interval_is_computed_from_the_anchor(anchor: datetime, interval: BillingInterval, count: int) -> None:
     assert add_interval(anchor, interval, count, 0) == anchor
     for n in range(1, 13):
         current = add_interval(anchor, interval, count, n)

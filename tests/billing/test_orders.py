@@ -85,9 +85,7 @@ def test_final_states_never_move_backwards() -> None:
 def test_success_after_expiry_is_money_received_and_flagged_late() -> None:
     order = new_order()
     order.closing = ClosingReason.DEADLINE
-    order.apply_payment(
-        PaymentOutcome(status=PaymentStatus.CLOSED), source="inquiry", at=T0 + timedelta(hours=1)
-    )
+    order.apply_payment(PaymentOutcome(status=PaymentStatus.CLOSED), source="inquiry", at=T0 + timedelta(hours=1))
     assert order.status is OrderStatus.EXPIRED
     order.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED), source="notification", at=T0)
     assert order.status is OrderStatus.PAID

@@ -17,9 +17,7 @@ from billing.money import CURRENCY_EXPONENTS, Money
 from billing.proration import Proration, Settlement, prorate, round_half_even
 
 
-def utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
-) -> datetime:
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
@@ -131,9 +129,7 @@ def test_prorate_matches_hand_computed_lines(
     ("new", "settlement", "due", "carried"),
     [(2000, Settlement.CHARGE, 500, 0), (0, Settlement.CREDIT, 0, 500), (1000, Settlement.NONE, 0, 0)],
 )
-def test_settlement_says_what_the_net_leaves_to_do(
-    new: int, settlement: Settlement, due: int, carried: int
-) -> None:
+def test_settlement_says_what_the_net_leaves_to_do(new: int, settlement: Settlement, due: int, carried: int) -> None:
     result = prorate(money(1000), money(new), APRIL, utc(2024, 4, 16))
     assert result.settlement is settlement
     assert result.amount_due == money(due)
@@ -240,9 +236,7 @@ def changes(draw: st.DrawFn) -> tuple[Money, Money, Period, datetime, datetime]:
     start = draw(starts)
     length = draw(durations)
     first, second = sorted(draw(st.lists(st.integers(min_value=0, max_value=length), min_size=2, max_size=2)))
-    period = Period(
-        number=draw(st.integers(min_value=0, max_value=500)), start=start, end=start + _us(length)
-    )
+    period = Period(number=draw(st.integers(min_value=0, max_value=500)), start=start, end=start + _us(length))
     return (
         money(draw(prices), currency),
         money(draw(prices), currency),
@@ -283,9 +277,7 @@ def test_the_lines_sum_to_the_net_and_stay_within_the_prices(
     # Rounded once: each line is within half a minor unit of the exact value.
     assert abs(-result.credit.amount_minor - _exact(old, result.fraction_remaining)) <= Fraction(1, 2)
     assert abs(result.charge.amount_minor - _exact(new, result.fraction_remaining)) <= Fraction(1, 2)
-    assert result.fraction_remaining == Fraction(
-        (period.end - at) // _us(1), (period.end - period.start) // _us(1)
-    )
+    assert result.fraction_remaining == Fraction((period.end - at) // _us(1), (period.end - period.start) // _us(1))
     assert result.settlement is (
         Settlement.CHARGE if result.net.is_positive() else Settlement.CREDIT if result.net.is_negative() else
         Settlement.NONE

@@ -74,11 +74,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-        print(
-            (Path(data_dir) / "worker.log").read_text()[-3000:]
-            if (Path(data_dir) / "worker.log").exists()
-            else ""
-        )
+        print((Path(data_dir) / "worker.log").read_text()[-3000:] if (Path(data_dir) / "worker.log").exists() else "")
 
 
 def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> None:
@@ -93,9 +89,7 @@ def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> No
     paid = dev_stack.wait_for("E2E-1", "PAID")
     assert any(entry["event"] == "notification" for entry in paid["timeline"]), "paid by the signed webhook"
 
-    refund = dev_stack.json(
-        "order", "refund", "E2E-1", "--amount", "2.50", "--refund-id", "R-1", "--reason", "late"
-    )
+    refund = dev_stack.json("order", "refund", "E2E-1", "--amount", "2.50", "--refund-id", "R-1", "--reason", "late")
     assert refund["amount"] == {"amount_minor": 250, "currency": "USD"}
     partly = dev_stack.wait_for("E2E-1", "PARTIALLY_REFUNDED")
     assert partly["refunds"][0]["status"] == "SUCCEEDED"

@@ -105,9 +105,7 @@ async def test_sigkill_between_commit_and_completion_charges_once(
                 (await control.post("/faults", json=fault)).raise_for_status()
                 capture = asyncio.create_task(billing.capture(order.order_id))
                 for _ in range(100):
-                    if [
-                        e for e in (await control.get("/ledger")).json()["entries"] if e["kind"] == "capture"
-                    ]:
+                    if [e for e in (await control.get("/ledger")).json()["entries"] if e["kind"] == "capture"]:
                         break
                     await asyncio.sleep(0.1)
                 else:
@@ -119,9 +117,7 @@ async def test_sigkill_between_commit_and_completion_charges_once(
                 second.start()
                 captured = await asyncio.wait_for(capture, timeout=60)
                 assert captured.captures_requested == 1
-                paid = await billing.wait_for_status(
-                    order.order_id, {OrderStatus.PAID}, timeout=timedelta(seconds=60)
-                )
+                paid = await billing.wait_for_status(order.order_id, {OrderStatus.PAID}, timeout=timedelta(seconds=60))
                 assert paid.captured_amount == Money.parse("25.00", "USD")
                 entries = (await control.get("/ledger")).json()["entries"]
                 captures = [e for e in entries if e["kind"] == "capture"]

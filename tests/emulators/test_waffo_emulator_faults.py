@@ -82,9 +82,7 @@ async def test_bad_signature(waffo: WaffoApi) -> None:
     payload = order_payload()
     response = await waffo.raw("order/create", compact(payload))
     assert json.loads(response.content)["code"] == "0"
-    assert not verify(
-        response.content, response.headers["x-signature"], waffo.emulator.waffo_public_key_b64()
-    )
+    assert not verify(response.content, response.headers["x-signature"], waffo.emulator.waffo_public_key_b64())
     assert await _status(waffo, payload["paymentRequestId"]) == "AUTHORIZATION_REQUIRED"
 
 
@@ -215,9 +213,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 10)
 
 
-async def test_served_over_loopback_with_uvicorn(
-    merchant_key: rsa.RSAPrivateKey, waffo_key: rsa.RSAPrivateKey
-) -> None:
+async def test_served_over_loopback_with_uvicorn(merchant_key: rsa.RSAPrivateKey, waffo_key: rsa.RSAPrivateKey) -> None:
     receiver = Receiver(merchant_key=merchant_key, waffo_public_b64=public_b64(waffo_key))
     receiver_app = Starlette(routes=[Route("/webhooks/waffo", receiver.endpoint, methods=["POST"])])
     async with serve(receiver_app) as receiver_url:
@@ -261,8 +257,6 @@ async def test_served_over_loopback_with_uvicorn(
                 json={"operation": "order/inquiry", "kind": "timeout_after_commit", "params": {"ms": 800}},
             )
             with pytest.raises(httpx.ReadTimeout):
-                await http.post(
-                    "/api/v1/order/inquiry", content=inquiry, headers=inquiry_headers, timeout=0.3
-                )
+                await http.post("/api/v1/order/inquiry", content=inquiry, headers=inquiry_headers, timeout=0.3)
             ok = await http.post("/api/v1/order/inquiry", content=inquiry, headers=inquiry_headers)
             assert json.loads(ok.content)["data"]["orderStatus"] == "PAY_SUCCESS"

@@ -116,9 +116,7 @@ async def test_notification_retried_until_reply_is_exactly_right(waffo: WaffoApi
     assert len({body for body, _ in receiver.raw}) == 1
 
 
-async def test_notification_permanently_fails_after_eight_attempts(
-    waffo: WaffoApi, receiver: Receiver
-) -> None:
+async def test_notification_permanently_fails_after_eight_attempts(waffo: WaffoApi, receiver: Receiver) -> None:
     receiver.replies = ["http_500"] * 20
     created = await _create(waffo)
     await _pay(waffo, created["acquiringOrderId"])
@@ -137,9 +135,7 @@ async def test_retry_delays_follow_waffo_schedule(waffo_config: WaffoEmulatorCon
 
 async def test_customer_failure_closes_order_with_reason_string(waffo: WaffoApi, receiver: Receiver) -> None:
     created = await _create(waffo)
-    response = await waffo.control(
-        "POST", f"/orders/{created['acquiringOrderId']}/fail", {"orderFailedCode": "K024"}
-    )
+    response = await waffo.control("POST", f"/orders/{created['acquiringOrderId']}/fail", {"orderFailedCode": "K024"})
     assert response.json()["orderStatus"] == "ORDER_CLOSE"
     reason = response.json()["orderFailedReason"]
     assert isinstance(reason, str)
@@ -306,9 +302,7 @@ async def test_refunds_track_the_remaining_amount(waffo: WaffoApi, receiver: Rec
     assert unknown["code"] == "A0009"
 
 
-async def test_refund_notification_falls_back_to_order_notify_url(
-    waffo: WaffoApi, receiver: Receiver
-) -> None:
+async def test_refund_notification_falls_back_to_order_notify_url(waffo: WaffoApi, receiver: Receiver) -> None:
     created = await _create(waffo)
     await _pay(waffo, created["acquiringOrderId"])
     payload = _refund_payload(created["acquiringOrderId"], "1.00")
@@ -325,9 +319,7 @@ async def test_refund_left_in_progress_can_fail(waffo_config: WaffoEmulatorConfi
     refund = await waffo.ok("order/refund", _refund_payload(created["acquiringOrderId"], "10.00"))
     inquiry = await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]})
     assert inquiry["refundStatus"] == "REFUND_IN_PROGRESS"
-    assert (await waffo.call("order/refund", _refund_payload(created["acquiringOrderId"], "0.01")))[
-        "code"
-    ] == "A0014"
+    assert (await waffo.call("order/refund", _refund_payload(created["acquiringOrderId"], "0.01")))["code"] == "A0014"
     failed = await waffo.control("POST", f"/refunds/{refund['refundRequestId']}/fail")
     assert failed.json()["refundStatus"] == "ORDER_REFUND_FAILED"
     assert json.loads(failed.json()["refundFailedReason"])
@@ -342,16 +334,12 @@ async def test_refund_completes_after_configured_delay(waffo: WaffoApi) -> None:
     created = await _create(waffo)
     await _pay(waffo, created["acquiringOrderId"])
     refund = await waffo.ok("order/refund", _refund_payload(created["acquiringOrderId"], "5.00"))
-    status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))[
-        "refundStatus"
-    ]
+    status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))["refundStatus"]
     assert status == "REFUND_IN_PROGRESS"
     import asyncio
 
     await asyncio.sleep(0.2)
-    status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))[
-        "refundStatus"
-    ]
+    status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))["refundStatus"]
     assert status == "ORDER_PARTIALLY_REFUNDED"
 
 

@@ -23,9 +23,7 @@ async def _create(waffo: WaffoApi, **overrides: Any) -> dict[str, Any]:
     return await waffo.ok("subscription/create", subscription_payload(**overrides))
 
 
-async def _control(
-    waffo: WaffoApi, ref: str, action: str, body: Any = None, status: int = 200
-) -> dict[str, Any]:
+async def _control(waffo: WaffoApi, ref: str, action: str, body: Any = None, status: int = 200) -> dict[str, Any]:
     response = await waffo.control("POST", f"/subscriptions/{ref}/{action}", body)
     assert response.status_code == status, response.text
     data: dict[str, Any] = response.json()
@@ -38,20 +36,14 @@ async def _active(waffo: WaffoApi, **overrides: Any) -> dict[str, Any]:
 
 
 async def _inquiry(waffo: WaffoApi, subscription_id: str, details: int = 1) -> dict[str, Any]:
-    return await waffo.ok(
-        "subscription/inquiry", {"subscriptionId": subscription_id, "paymentDetails": details}
-    )
+    return await waffo.ok("subscription/inquiry", {"subscriptionId": subscription_id, "paymentDetails": details})
 
 
 def _events(receiver: Receiver) -> list[tuple[str, str]]:
     out = []
     for event in receiver.received:
         result = event["result"]
-        status = (
-            result.get("orderStatus")
-            or result.get("subscriptionStatus")
-            or result.get("subscriptionChangeStatus")
-        )
+        status = result.get("orderStatus") or result.get("subscriptionStatus") or result.get("subscriptionChangeStatus")
         out.append((event["eventType"], status))
     return out
 
@@ -60,10 +52,7 @@ async def test_first_payment_activates_and_notifies(waffo: WaffoApi, receiver: R
     payload = subscription_payload()
     created = await waffo.ok("subscription/create", payload)
     assert created["subscriptionStatus"] == "AUTHORIZATION_REQUIRED"
-    assert (
-        created["subscriptionAction"]
-        == f"http://waffo.test/checkout/subscription/{created['subscriptionId']}"
-    )
+    assert created["subscriptionAction"] == f"http://waffo.test/checkout/subscription/{created['subscriptionId']}"
     assert (await _inquiry(waffo, created["subscriptionId"]))["paymentDetails"] is None
 
     active = await _control(waffo, payload["subscriptionRequest"], "pay")
@@ -208,9 +197,7 @@ async def test_cancel_and_manage_only_when_active(waffo: WaffoApi, receiver: Rec
     cancelled = await waffo.ok("subscription/cancel", cancel)
     assert cancelled["orderStatus"] == "MERCHANT_CANCELLED"
     assert (await waffo.ok("subscription/cancel", cancel))["orderStatus"] == "MERCHANT_CANCELLED"
-    assert (await waffo.call("subscription/manage", {"subscriptionId": created["subscriptionId"]}))[
-        "code"
-    ] == "A0010"
+    assert (await waffo.call("subscription/manage", {"subscriptionId": created["subscriptionId"]}))["code"] == "A0010"
     await _control(waffo, created["subscriptionId"], "renew", {"succeed": True}, status=409)
     assert await waffo.emulator.drain_notifications(timeout_s=5)
     assert _events(receiver)[-1] == ("SUBSCRIPTION_STATUS_NOTIFICATION", "MERCHANT_CANCELLED")
@@ -257,9 +244,7 @@ async def test_change_replaces_the_original(waffo: WaffoApi, receiver: Receiver)
     assert change["subscriptionAction"].endswith(f"/checkout/subscription/{change['subscriptionId']}")
     replay = await waffo.ok("subscription/change", {**payload, "requestedAt": "2026-01-15T10:01:00.000Z"})
     assert replay["subscriptionId"] == change["subscriptionId"]
-    assert (await waffo.call("subscription/change", {**payload, "remainingAmount": "6.00"}))[
-        "code"
-    ] == "A0011"
+    assert (await waffo.call("subscription/change", {**payload, "remainingAmount": "6.00"}))["code"] == "A0011"
     inquiry_body = {
         "originSubscriptionRequest": original["subscriptionRequest"],
         "subscriptionRequest": payload["subscriptionRequest"],

@@ -34,9 +34,7 @@ def new_key() -> rsa.RSAPrivateKey:
 
 
 def public_b64(key: rsa.RSAPrivateKey) -> str:
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(der).decode()
 
 
@@ -158,9 +156,7 @@ class Receiver:
         if mode == "missing_signature":
             return Response(ok, media_type="application/json")
         if mode == "bad_signature":
-            return Response(
-                ok, media_type="application/json", headers={"X-SIGNATURE": sign(b"x", self.merchant_key)}
-            )
+            return Response(ok, media_type="application/json", headers={"X-SIGNATURE": sign(b"x", self.merchant_key)})
         if mode == "http_500":
             return Response(ok, status_code=500, media_type="application/json", headers=signed)
         if mode == "charset":

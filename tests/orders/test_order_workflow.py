@@ -83,9 +83,7 @@ async def test_create_is_idempotent_and_conflicts_on_different_parameters(stack:
     assert info.value.field == "order_id"
 
 
-async def test_paid_by_inquiry_after_lost_webhook(
-    time_skipping_env: WorkflowEnvironment, stack: OrderStack
-) -> None:
+async def test_paid_by_inquiry_after_lost_webhook(time_skipping_env: WorkflowEnvironment, stack: OrderStack) -> None:
     await stack.billing.create_order(order_request("ord-lost"))
     await stack.fault("notify", "drop", count=5)
     await stack.customer("ord-lost", "pay")
@@ -134,9 +132,7 @@ async def test_customer_failure_fails_the_order(stack: OrderStack) -> None:
     assert failed.failure is not None
 
 
-async def test_deadline_cancels_then_confirms(
-    time_skipping_env: WorkflowEnvironment, stack: OrderStack
-) -> None:
+async def test_deadline_cancels_then_confirms(time_skipping_env: WorkflowEnvironment, stack: OrderStack) -> None:
     await stack.billing.create_order(order_request("ord-expire"))
     await time_skipping_env.sleep(timedelta(minutes=11))
     expired = await stack.billing.wait_for_status("ord-expire", {OrderStatus.EXPIRED})
@@ -243,8 +239,7 @@ async def test_concurrent_refunds_never_exceed_the_captured_amount(stack: OrderS
     await stack.customer("ord-conc", "pay")
     await stack.billing.wait_for_status("ord-conc", PAID)
     attempts = [
-        stack.billing.refund("ord-conc", RefundRequest(refund_id=f"c{i}", amount=usd("4.00")))
-        for i in range(4)
+        stack.billing.refund("ord-conc", RefundRequest(refund_id=f"c{i}", amount=usd("4.00"))) for i in range(4)
     ]
     results = await asyncio.gather(*attempts, return_exceptions=True)
     accepted = [r for r in results if not isinstance(r, BaseException)]
@@ -275,9 +270,7 @@ async def test_duplicate_and_reordered_notifications_never_move_final_state(stac
     assert settled.refunded == usd("3.00")
 
 
-async def test_needs_review_then_operator_resolves(
-    time_skipping_env: WorkflowEnvironment, stack: OrderStack
-) -> None:
+async def test_needs_review_then_operator_resolves(time_skipping_env: WorkflowEnvironment, stack: OrderStack) -> None:
     # Every call answers "unknown" and no notification arrives: nothing can be concluded, so an
     # operator must decide.
     await stack.fault("*", "e0001", count=1000)
@@ -299,9 +292,7 @@ async def test_needs_review_then_operator_resolves(
     assert resolved.review is not None
     assert resolved.review.resolved_by == "ops-ana"
     with pytest.raises(errors.InvalidStateError):
-        await stack.billing.resolve(
-            "ord-review", ResolveRequest(operator="x", reason="y", status=OrderStatus.PAID)
-        )
+        await stack.billing.resolve("ord-review", ResolveRequest(operator="x", reason="y", status=OrderStatus.PAID))
 
 
 async def test_bad_commands_change_nothing(stack: OrderStack) -> None:

@@ -53,9 +53,7 @@ class KeyPair:
     @property
     def public_b64(self) -> str:
         """Base64 SubjectPublicKeyInfo DER on one line."""
-        der = self.public_key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        der = self.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         return base64.b64encode(der).decode()
 
     @property

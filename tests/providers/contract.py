@@ -122,24 +122,18 @@ class ProviderHarness(ABC):
             requested_at=datetime.now(UTC),
         )
 
-    def refund_request(
-        self, payment: PaymentOutcome, amount: Money, *, key: str | None = None
-    ) -> CreateRefund:
+    def refund_request(self, payment: PaymentOutcome, amount: Money, *, key: str | None = None) -> CreateRefund:
         assert payment.idempotency_key is not None
         return CreateRefund(
             idempotency_key=key or self.new_key(),
-            payment=PaymentRef(
-                idempotency_key=payment.idempotency_key, provider_reference=payment.provider_reference
-            ),
+            payment=PaymentRef(idempotency_key=payment.idempotency_key, provider_reference=payment.provider_reference),
             amount=amount,
             reason="contract test refund",
             notify_url=self.notify_url,
             requested_at=datetime.now(UTC),
         )
 
-    def subscription_request(
-        self, *, key: str | None = None, amount: Money | None = None
-    ) -> CreateSubscription:
+    def subscription_request(self, *, key: str | None = None, amount: Money | None = None) -> CreateSubscription:
         key = key or self.new_key()
         return CreateSubscription(
             idempotency_key=key,
@@ -192,9 +186,7 @@ def _ref(outcome: PaymentOutcome) -> PaymentRef:
 
 def _sub_ref(outcome: SubscriptionOutcome) -> SubscriptionRef:
     assert outcome.idempotency_key is not None
-    return SubscriptionRef(
-        idempotency_key=outcome.idempotency_key, provider_reference=outcome.provider_reference
-    )
+    return SubscriptionRef(idempotency_key=outcome.idempotency_key, provider_reference=outcome.provider_reference)
 
 
 def _requires(harness: ProviderHarness, *capabilities: str) -> None:
@@ -314,9 +306,7 @@ class PaymentProviderContract:
             Movement("refund", harness.money(15)),
         ]
 
-    async def test_refund_above_the_remaining_amount_is_a_failure_value(
-        self, harness: ProviderHarness
-    ) -> None:
+    async def test_refund_above_the_remaining_amount_is_a_failure_value(self, harness: ProviderHarness) -> None:
         _requires(harness, "partial_refund")
         payment = await self._paid(harness)
         first = await harness.provider.refund(harness.refund_request(payment, harness.money(20)))
@@ -357,9 +347,7 @@ class PaymentProviderContract:
 
     async def test_manual_capture(self, harness: ProviderHarness) -> None:
         _requires(harness, "manual_capture")
-        created = await harness.provider.create_payment(
-            harness.payment_request(capture_mode=CaptureMode.MANUAL)
-        )
+        created = await harness.provider.create_payment(harness.payment_request(capture_mode=CaptureMode.MANUAL))
         await harness.customer_pays(created)
         authorized = await harness.provider.inquire_payment(_ref(created))
         assert authorized.status is PaymentStatus.AUTHORIZED
@@ -383,9 +371,7 @@ class PaymentProviderContract:
 
     async def test_partial_capture_releases_the_rest(self, harness: ProviderHarness) -> None:
         _requires(harness, "manual_capture", "partial_capture")
-        created = await harness.provider.create_payment(
-            harness.payment_request(capture_mode=CaptureMode.MANUAL)
-        )
+        created = await harness.provider.create_payment(harness.payment_request(capture_mode=CaptureMode.MANUAL))
         await harness.customer_pays(created)
         await harness.provider.capture_payment(
             CapturePayment(

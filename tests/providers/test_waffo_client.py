@@ -61,9 +61,7 @@ CUSTOMER = Customer(customer_id="cust-1", email="payer@example.com")
 
 
 @pytest.fixture
-async def client(
-    responder: WaffoResponder, merchant_keys: KeyPair, waffo_keys: KeyPair
-) -> AsyncIterator[WaffoClient]:
+async def client(responder: WaffoResponder, merchant_keys: KeyPair, waffo_keys: KeyPair) -> AsyncIterator[WaffoClient]:
     waffo = WaffoClient(
         base_url=BASE_URL,
         api_key="test-api-key",
@@ -268,9 +266,7 @@ async def test_e0001_is_an_unknown_outcome(client: WaffoClient, responder: Waffo
     assert caught.value.operation == "order/create"
 
 
-async def test_undocumented_code_class_is_an_unknown_outcome(
-    client: WaffoClient, responder: WaffoResponder
-) -> None:
+async def test_undocumented_code_class_is_an_unknown_outcome(client: WaffoClient, responder: WaffoResponder) -> None:
     responder.answer(code="X1234", msg="?")
     with pytest.raises(ProviderServerError):
         await client.create_payment(create_payment())
@@ -418,18 +414,14 @@ async def test_inquiry_reads_the_full_order(client: WaffoClient, responder: Waff
     assert (outcome.subscription_reference, outcome.subscription_period) == ("SC1", 2)
 
 
-async def test_inquiry_of_an_unknown_order_is_not_found(
-    client: WaffoClient, responder: WaffoResponder
-) -> None:
+async def test_inquiry_of_an_unknown_order_is_not_found(client: WaffoClient, responder: WaffoResponder) -> None:
     responder.answer(code="A0009", msg="Order does not exist", status=400)
     with pytest.raises(NotFoundError):
         await client.inquire_payment(PaymentRef(idempotency_key="pay_req_1"))
 
 
 async def test_cancel(client: WaffoClient, responder: WaffoResponder) -> None:
-    responder.answer(
-        {"paymentRequestId": "pay_req_1", "acquiringOrderId": "A1", "orderStatus": "ORDER_CLOSE"}
-    )
+    responder.answer({"paymentRequestId": "pay_req_1", "acquiringOrderId": "A1", "orderStatus": "ORDER_CLOSE"})
     outcome = await client.cancel_payment(
         CancelPayment(payment=PaymentRef(idempotency_key="pay_req_1"), requested_at=NOW)
     )
@@ -444,9 +436,7 @@ async def test_cancel(client: WaffoClient, responder: WaffoResponder) -> None:
 async def test_cancel_of_a_paid_order_says_it_is_paid(client: WaffoClient, responder: WaffoResponder) -> None:
     responder.answer(code="A0013", msg="Payment has succeeded", status=400)
     outcome = await client.cancel_payment(
-        CancelPayment(
-            payment=PaymentRef(idempotency_key="pay_req_1", provider_reference="A1"), requested_at=NOW
-        )
+        CancelPayment(payment=PaymentRef(idempotency_key="pay_req_1", provider_reference="A1"), requested_at=NOW)
     )
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert outcome.provider_reference == "A1"
@@ -622,9 +612,7 @@ async def test_subscription_inquiry_cancel_and_manage(client: WaffoClient, respo
     }
     assert (cancelled.status, cancelled.cancelled_by) == (SubscriptionStatus.CANCELLED, CancelledBy.MERCHANT)
 
-    responder.answer(
-        {"managementUrl": "https://manage.waffo.test/1", "expiredAt": "2026-03-01T10:00:00.000Z"}
-    )
+    responder.answer({"managementUrl": "https://manage.waffo.test/1", "expiredAt": "2026-03-01T10:00:00.000Z"})
     link = await client.manage_subscription(ManageSubscription(subscription=ref))
     assert link.url == "https://manage.waffo.test/1"
 

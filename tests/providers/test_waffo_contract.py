@@ -301,9 +301,7 @@ def ref(outcome: PaymentOutcome) -> PaymentRef:
 
 def sub_ref(outcome: SubscriptionOutcome) -> SubscriptionRef:
     assert outcome.idempotency_key is not None
-    return SubscriptionRef(
-        idempotency_key=outcome.idempotency_key, provider_reference=outcome.provider_reference
-    )
+    return SubscriptionRef(idempotency_key=outcome.idempotency_key, provider_reference=outcome.provider_reference)
 
 
 async def paid_payment(env: WaffoEnv, amount: str = "25.00") -> PaymentOutcome:
@@ -396,9 +394,7 @@ async def test_order_capture_partial(env: WaffoEnv) -> None:
     assert settled.status is PaymentStatus.SUCCEEDED
     assert settled.amount == usd("25.00")
     assert settled.paid_amount == usd("10.00")
-    assert [
-        (e["kind"], e["amount"]) for e in await env.ledger(acquiringOrderId=created.provider_reference or "")
-    ] == [
+    assert [(e["kind"], e["amount"]) for e in await env.ledger(acquiringOrderId=created.provider_reference or "")] == [
         ("authorization", "25.00"),
         ("capture", "10.00"),
         ("void", "15.00"),
@@ -450,9 +446,7 @@ async def test_subscription_create_inquiry_manage_cancel(env: WaffoEnv) -> None:
     assert created.provider_reference is not None and created.provider_reference.startswith("SC")
     assert created.amount == usd("25.00")
     assert created.customer_action is not None
-    assert (
-        created.customer_action.url == f"{env.url}/waffo/checkout/subscription/{created.provider_reference}"
-    )
+    assert created.customer_action.url == f"{env.url}/waffo/checkout/subscription/{created.provider_reference}"
 
     pending = await env.client.inquire_subscription(sub_ref(created))
     assert (pending.status, pending.payments, pending.current_period) == (
@@ -470,9 +464,7 @@ async def test_subscription_create_inquiry_manage_cancel(env: WaffoEnv) -> None:
     assert active.amount == usd("25.00")
     assert active.current_period == 1
     assert active.next_payment_at is not None
-    assert [(p.period, p.status, p.amount) for p in active.payments] == [
-        (1, PaymentStatus.SUCCEEDED, usd("25.00"))
-    ]
+    assert [(p.period, p.status, p.amount) for p in active.payments] == [(1, PaymentStatus.SUCCEEDED, usd("25.00"))]
     assert active.failure is None
 
     link = await env.client.manage_subscription(ManageSubscription(subscription=sub_ref(created)))
@@ -639,9 +631,7 @@ async def test_tampered_body_is_rejected(env: WaffoEnv) -> None:
     signature = merchant_sign(body)
     tampered = body.replace(b'"orderAmount":"25.00"', b'"orderAmount":"2.50"')
     assert tampered != body
-    response, document = await raw_post(
-        env, "order/create", tampered, headers_for(tampered, signature=signature)
-    )
+    response, document = await raw_post(env, "order/create", tampered, headers_for(tampered, signature=signature))
     assert (response.status_code, document["code"], document.get("data")) == (401, "A0002", None)
     with pytest.raises(NotFoundError):
         await env.client.inquire_payment(PaymentRef(idempotency_key=key))
@@ -672,9 +662,7 @@ async def test_reserialized_body_is_rejected(env: WaffoEnv) -> None:
     body, key = order_create_body(env)
     spaced = json.dumps(json.loads(body), ensure_ascii=False).encode()  # ", " and ": " separators
     assert spaced != body and json.loads(spaced) == json.loads(body)
-    response, document = await raw_post(
-        env, "order/create", spaced, headers_for(spaced, signature=merchant_sign(body))
-    )
+    response, document = await raw_post(env, "order/create", spaced, headers_for(spaced, signature=merchant_sign(body)))
     assert (response.status_code, document["code"]) == (401, "A0002")
     with pytest.raises(NotFoundError):
         await env.client.inquire_payment(PaymentRef(idempotency_key=key))
@@ -771,9 +759,7 @@ async def test_subscription_first_payment_failure_closes_it(env: WaffoEnv) -> No
     assert (closed.status, closed.provider_status) == (SubscriptionStatus.CLOSED, "CLOSE")
     assert closed.failure is not None
     assert (closed.failure.code, closed.failure.category) == ("K024", FailureCategory.PROVIDER)
-    assert [(p.period, p.status, p.amount) for p in closed.payments] == [
-        (1, PaymentStatus.CLOSED, usd("25.00"))
-    ]
+    assert [(p.period, p.status, p.amount) for p in closed.payments] == [(1, PaymentStatus.CLOSED, usd("25.00"))]
 
 
 @pytest.mark.parametrize(
@@ -993,12 +979,8 @@ async def test_dropped_connection_is_a_connection_error(env: WaffoEnv, operation
 
 
 @pytest.mark.parametrize("kind", ["e0001", "http_500", "bad_signature", "drop_connection"])
-@pytest.mark.parametrize(
-    "operation", ["order/cancel", "order/capture", "subscription/cancel", "subscription/change"]
-)
-async def test_every_unknown_outcome_raises_never_a_failure_value(
-    env: WaffoEnv, operation: str, kind: str
-) -> None:
+@pytest.mark.parametrize("operation", ["order/cancel", "order/capture", "subscription/cancel", "subscription/change"])
+async def test_every_unknown_outcome_raises_never_a_failure_value(env: WaffoEnv, operation: str, kind: str) -> None:
     harness = WaffoHarness(env)
     call: Any
     if operation.startswith("order/"):
@@ -1089,9 +1071,7 @@ async def test_same_refund_request_twice_is_one_refund_on_the_ledger(env: WaffoE
     assert second.provider_reference == first.provider_reference
     assert second.failure is None
     refunds = await env.ledger(kind="refund", refundRequestId=key)
-    assert [(e["amount"], e["acquiringRefundOrderId"]) for e in refunds] == [
-        ("7.00", first.provider_reference)
-    ]
+    assert [(e["amount"], e["acquiringRefundOrderId"]) for e in refunds] == [("7.00", first.provider_reference)]
     all_for_order = await env.ledger(acquiringOrderId=payment.provider_reference or "")
     assert [(e["kind"], e["amount"]) for e in all_for_order] == [("charge", "25.00"), ("refund", "7.00")]
 
@@ -1121,9 +1101,7 @@ class FlakyReceiver:
         success = self.codec.success_reply()
         if kind == "wrong-body":
             body = b'{"status":"success"}'
-            return Response(
-                body, headers={"Content-Type": "application/json", SIGNATURE_HEADER: merchant_sign(body)}
-            )
+            return Response(body, headers={"Content-Type": "application/json", SIGNATURE_HEADER: merchant_sign(body)})
         if kind == "text-plain":
             return Response(
                 success.body,
@@ -1134,9 +1112,7 @@ class FlakyReceiver:
             return Response(success.body, headers={"Content-Type": "application/json"})
         if kind == "wrong-key":
             signature = sign_bytes(success.body, self.wrong_key.private_key)
-            return Response(
-                success.body, headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature}
-            )
+            return Response(success.body, headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature})
         return starlette_reply(success.status_code, success.headers, success.body)
 
     async def endpoint(self, request: Request) -> Response:
@@ -1223,10 +1199,7 @@ async def test_acknowledged_notifications_are_delivered_once_and_parse(env: Waff
     ours = [
         r.event
         for r in received
-        if (
-            isinstance(r.event, PaymentEvent)
-            and r.event.outcome.provider_reference == payment.provider_reference
-        )
+        if (isinstance(r.event, PaymentEvent) and r.event.outcome.provider_reference == payment.provider_reference)
         or (isinstance(r.event, RefundEvent) and r.event.outcome.idempotency_key == key)
     ]
     assert [type(e).__name__ for e in ours] == ["PaymentEvent", "RefundEvent"]

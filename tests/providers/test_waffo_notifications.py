@@ -112,11 +112,7 @@ def test_payment_notification(notifications: WaffoNotifications, waffo_keys: Key
 def test_subscription_payment_notification_carries_the_period(
     notifications: WaffoNotifications, waffo_keys: KeyPair
 ) -> None:
-    result = {
-        key: value
-        for key, value in PAYMENT_RESULT.items()
-        if key not in ("paymentRequestId", "merchantOrderId")
-    }
+    result = {key: value for key, value in PAYMENT_RESULT.items() if key not in ("paymentRequestId", "merchantOrderId")}
     result["paymentInfo"] = {"productName": "SUBSCRIPTION", "payMethodType": "CREDITCARD"}
     result["subscriptionInfo"] = {
         "subscriptionId": "SC2026001",
@@ -131,9 +127,7 @@ def test_subscription_payment_notification_carries_the_period(
     assert event.event_key.endswith(":PAY_SUCCESS:3")
 
 
-def test_failed_payment_with_json_string_reason(
-    notifications: WaffoNotifications, waffo_keys: KeyPair
-) -> None:
+def test_failed_payment_with_json_string_reason(notifications: WaffoNotifications, waffo_keys: KeyPair) -> None:
     result = dict(
         PAYMENT_RESULT,
         orderStatus="ORDER_CLOSE",
@@ -212,9 +206,7 @@ def test_subscription_cancellations(
     assert (event.outcome.status, event.outcome.cancelled_by) == (SubscriptionStatus.CANCELLED, cancelled_by)
 
 
-def test_subscription_period_changed_notification(
-    notifications: WaffoNotifications, waffo_keys: KeyPair
-) -> None:
+def test_subscription_period_changed_notification(notifications: WaffoNotifications, waffo_keys: KeyPair) -> None:
     event = notifications.parse_notification(
         *signed(waffo_keys, "SUBSCRIPTION_PERIOD_CHANGED_NOTIFICATION", SUBSCRIPTION_RESULT)
     )
@@ -270,9 +262,7 @@ def test_the_same_statement_redelivered_has_the_same_key(
     assert first.event_key == again.event_key == later.event_key
 
 
-def test_different_statements_have_different_keys(
-    notifications: WaffoNotifications, waffo_keys: KeyPair
-) -> None:
+def test_different_statements_have_different_keys(notifications: WaffoNotifications, waffo_keys: KeyPair) -> None:
     keys = {
         notifications.parse_notification(*signed(waffo_keys, event_type, result)).event_key
         for event_type, result in [

@@ -36,9 +36,7 @@ def test_public_key_forms_load_and_verify(merchant_keys: KeyPair, form: str) -> 
 
 
 def test_keys_accept_secret_str_and_wrapped_base64(merchant_keys: KeyPair) -> None:
-    wrapped = "\n".join(
-        merchant_keys.private_b64[i : i + 64] for i in range(0, len(merchant_keys.private_b64), 64)
-    )
+    wrapped = "\n".join(merchant_keys.private_b64[i : i + 64] for i in range(0, len(merchant_keys.private_b64), 64))
     assert isinstance(load_private_key(SecretStr(wrapped)), rsa.RSAPrivateKey)
 
 
@@ -87,9 +85,7 @@ def test_signature_without_padding_is_rejected(merchant_keys: KeyPair) -> None:
     assert not verify_bytes(BODY, signature.rstrip("="), merchant_keys.public_key)
 
 
-@pytest.mark.parametrize(
-    "text", ["", "   ", "not a key", "QUJD", "-----BEGIN PRIVATE KEY-----\nQUJD\n-----END"]
-)
+@pytest.mark.parametrize("text", ["", "   ", "not a key", "QUJD", "-----BEGIN PRIVATE KEY-----\nQUJD\n-----END"])
 def test_unusable_private_key_names_the_setting(text: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         BodySigner(text)
@@ -113,9 +109,7 @@ def test_private_key_where_public_expected_does_not_leak_it(merchant_keys: KeyPa
 
 def test_non_rsa_key_is_refused() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    der = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     with pytest.raises(ConfigurationError, match="not an RSA key"):
         load_private_key(base64.b64encode(der).decode())
 
@@ -123,9 +117,7 @@ def test_non_rsa_key_is_refused() -> None:
 def test_short_rsa_key_is_refused() -> None:
     # A deliberately weak key: the loader must refuse it.
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     with pytest.raises(ConfigurationError, match="2048"):
         load_public_key(pem.decode())
 

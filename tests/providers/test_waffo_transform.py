@@ -59,9 +59,7 @@ def test_unrepresentable_wire_amounts_are_left_out(text: str | None, currency: s
 
 
 def test_wire_amounts_given_as_json_numbers_are_read_exactly() -> None:
-    order = wire.OrderDetails.model_validate(
-        {"orderAmount": 100, "orderCurrency": "USD", "orderStatus": "PAY_SUCCESS"}
-    )
+    order = wire.OrderDetails.model_validate({"orderAmount": 100, "orderCurrency": "USD", "orderStatus": "PAY_SUCCESS"})
     assert order.order_amount == "100"
 
 

@@ -51,9 +51,7 @@ async def paid_and_refunded(env: WorkflowEnvironment, stack: OrderStack) -> str:
     await stack.billing.create_order(request("replay-paid"))
     await stack.customer("replay-paid", "pay")
     await stack.billing.wait_for_status("replay-paid", {OrderStatus.PAID})
-    await stack.billing.refund(
-        "replay-paid", RefundRequest(refund_id="r1", amount=Money.parse("4.00", "USD"))
-    )
+    await stack.billing.refund("replay-paid", RefundRequest(refund_id="r1", amount=Money.parse("4.00", "USD")))
     await stack.billing.wait_for_status("replay-paid", {OrderStatus.PARTIALLY_REFUNDED})
     return "replay-paid"
 

@@ -57,9 +57,7 @@ async def test_dev_stack_starts_and_stops_cleanly(tmp_path: Path) -> None:
         assert children, "the Temporal dev server should run as a child process"
 
         client = await Client.connect(f"127.0.0.1:{ports['TEMPORAL_PORT']}")
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace="default")
-        )
+        listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
         for key in search_attributes.ALL:
             assert key.name in listed.custom_attributes, key.name
 
@@ -99,7 +97,5 @@ def test_cli_help_lists_commands() -> None:
 
 @pytest.mark.parametrize("argv", [["order"], ["dev", "--temporal-port", "notaport"]])
 def test_cli_bad_usage_exits_non_zero(argv: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "starter.cli", *argv], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-m", "starter.cli", *argv], capture_output=True, text=True, check=False)
     assert result.returncode != 0

@@ -45,9 +45,7 @@ class RecordingBillingClient(BillingClient):
     async def terminate_all(self) -> None:
         for order_id in self.created:
             with contextlib.suppress(RPCError):
-                await self.temporal.get_workflow_handle(order_workflow_id(order_id)).terminate(
-                    "test finished"
-                )
+                await self.temporal.get_workflow_handle(order_workflow_id(order_id)).terminate("test finished")
 
 
 API_KEY = "test-api-key"

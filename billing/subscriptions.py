@@ -1,0 +1,418 @@
+"""Subscriptions: the normalized lifecycle, pure and deterministic.
+
+``SubscriptionWorkflow`` holds one :class:`Subscription` and asks it what every provider statement and
+merchant command means. Nothing here does I/O or reads the clock.
+
+::
+
+    INCOMPLETE (first payment / authorization pending) -> TRIALING -> ACTIVE
+    ACTIVE -> PAST_DUE (a renewal failed; the provider or the engine retries) -> ACTIVE | UNPAID | CANCELLED
+    ACTIVE -> CANCELLED (now, or at period end: resumable until then) | EXPIRED (fixed term done)
+
+Billing modes, chosen by provider capability:
+
+* ``provider_managed`` (Waffo native subscriptions): the provider charges every period; the engine
+  mirrors each period from its notifications (a payment notification per attempt, a period-changed
+  notification per period), with a deadline per period after which it inquires.
+* ``engine_charged`` / ``engine_invoiced``: the engine charges or invoices each period through a child
+  order (for providers without native subscriptions).
+
+Benefits are granted once per period, however many notifications report the same period paid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from billing.calendar import BillingCalendar, Period
+from billing.errors import InvalidAmountError, InvalidStateError
+from billing.gateway import (
+    CancelledBy,
+    Customer,
+    CustomerAction,
+    PaymentOutcome,
+    PaymentStatus,
+    SubscriptionOutcome,
+    SubscriptionPlan,
+)
+from billing.gateway import (
+    SubscriptionStatus as ProviderSubscriptionStatus,
+)
+from billing.money import Money
+from billing.orders import MerchantId
+from billing.proration import Proration, prorate
+
+SUBSCRIPTION_PROVIDERS = ("waffo",)
+
+
+def subscription_workflow_id(subscription_id: str) -> str:
+    """One workflow per merchant subscription id, for the subscription's whole life."""
+    return f"subscription-{subscription_id}"
+
+
+class SubscriptionStatus(StrEnum):
+    INCOMPLETE = "INCOMPLETE"
+    TRIALING = "TRIALING"
+    ACTIVE = "ACTIVE"
+    PAST_DUE = "PAST_DUE"
+    UNPAID = "UNPAID"
+    PAUSED = "PAUSED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+FINAL_SUBSCRIPTION_STATUSES = frozenset({SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED})
+LIVE_STATUSES = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
+
+
+class BillingMode(StrEnum):
+    PROVIDER_MANAGED = "provider_managed"
+    ENGINE_CHARGED = "engine_charged"
+    ENGINE_INVOICED = "engine_invoiced"
+
+
+#: How each provider's subscriptions are billed.
+BILLING_MODES: dict[str, BillingMode] = {"waffo": BillingMode.PROVIDER_MANAGED}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SubscriptionPolicy(_Frozen):
+    """Timing knobs of one subscription; they travel with it across continue-as-new."""
+
+    #: How long the customer has for the first payment / authorization.
+    authorization_window: timedelta = timedelta(hours=4)
+    #: After a period's expected payment date, how long to wait for the provider's statement before
+    #: inquiring.
+    renewal_grace: timedelta = timedelta(hours=6)
+    #: Waits between inquiries while a statement is overdue; the last one repeats.
+    inquiry_schedule: tuple[timedelta, ...] = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
+    #: Start-to-close timeout of one provider call.
+    provider_call_timeout: timedelta = timedelta(seconds=60)
+    #: After the subscription ended, how long it stays open to record late provider statements (a renewal
+    #: charge that raced the cancel is money received and must be seen).
+    final_watch: timedelta = timedelta(days=30)
+
+    @field_validator("inquiry_schedule")
+    @classmethod
+    def _non_empty_positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if not value or any(step <= timedelta(0) for step in value):
+            raise ValueError("inquiry_schedule needs at least one positive wait")
+        return value
+
+    def inquiry_wait(self, inquiries_done: int) -> timedelta:
+        return self.inquiry_schedule[min(inquiries_done, len(self.inquiry_schedule) - 1)]
+
+
+class StartSubscription(_Frozen):
+    """What a merchant asks for. Identical repeats return the same subscription."""
+
+    subscription_id: MerchantId
+    provider: str
+    plan: SubscriptionPlan
+    customer: Customer
+    policy: SubscriptionPolicy = SubscriptionPolicy()
+    success_url: str | None = None
+    failure_url: str | None = None
+    cancel_url: str | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in SUBSCRIPTION_PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; expected one of {', '.join(SUBSCRIPTION_PROVIDERS)}")
+        return value
+
+    @field_validator("plan")
+    @classmethod
+    def _priced(cls, value: SubscriptionPlan) -> SubscriptionPlan:
+        if not value.amount.is_positive():
+            raise InvalidAmountError("must be greater than zero", field="plan.amount")
+        return value
+
+    @property
+    def mode(self) -> BillingMode:
+        return BILLING_MODES[self.provider]
+
+    @property
+    def summary(self) -> str:
+        plan = self.plan
+        every = f"{plan.interval_count} {plan.interval.value}s" if plan.interval_count > 1 else plan.interval.value
+        return f"Subscription {self.subscription_id} · {plan.amount} / {every} · {self.provider}"
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class SubmitSubscription(_Frozen):
+    subscription_id: str
+    fingerprint: str
+
+
+class CancelSubscriptionRequest(_Frozen):
+    #: True cancels at the end of the current period (resumable until then); False cancels now.
+    at_period_end: bool = False
+    reason: str | None = Field(default=None, max_length=256)
+
+
+class ResumeSubscriptionRequest(_Frozen):
+    reason: str | None = Field(default=None, max_length=256)
+
+
+class ManagementLinkRequest(_Frozen):
+    """Ask for the provider's customer management page (no parameters yet)."""
+
+
+class PeriodStatus(StrEnum):
+    PENDING = "PENDING"  # not charged yet, or the charge is in flight
+    PAID = "PAID"
+    FAILED = "FAILED"  # the latest attempt failed; more may follow
+
+
+class BillingPeriodRecord(BaseModel):
+    number: int
+    start: datetime | None = None
+    end: datetime | None = None
+    amount: Money | None = None
+    status: PeriodStatus = PeriodStatus.PENDING
+    attempts: int = 0
+    provider_reference: str | None = None
+    paid_at: datetime | None = None
+    #: Benefits for this period were granted (exactly once).
+    granted: bool = False
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    detail: str = ""
+    status: SubscriptionStatus | None = None
+
+
+class Subscription(BaseModel):
+    """The whole state of one subscription; also what the ``status`` query returns."""
+
+    subscription_id: str
+    provider: str
+    mode: BillingMode
+    status: SubscriptionStatus = SubscriptionStatus.INCOMPLETE
+    plan: SubscriptionPlan
+    customer_id: str
+    #: Our provider request id for the current generation (a plan change makes a new one).
+    request_key: str
+    generation: int = 1
+    provider_reference: str | None = None
+    provider_status: str | None = None
+    customer_action: CustomerAction | None = None
+    management_url: str | None = None
+    calendar: BillingCalendar | None = None
+    #: The last period the provider or the engine reported on (0 before activation).
+    current_period: int = 0
+    periods: list[BillingPeriodRecord] = Field(default_factory=list)
+    next_billing_at: datetime | None = None
+    cancel_at_period_end: bool = False
+    cancelled_by: CancelledBy | None = None
+    cancelled_at: datetime | None = None
+    credit_balance: Money
+    created_at: datetime
+    activation_deadline: datetime
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    # -- recording --------------------------------------------------------------------------------
+
+    def note(self, at: datetime, event: str, detail: str = "") -> None:
+        self.timeline.append(TimelineEntry(at=at, event=event, detail=detail, status=self.status))
+
+    def move(self, status: SubscriptionStatus, at: datetime, event: str, detail: str = "") -> None:
+        previous, self.status = self.status, status
+        if status is SubscriptionStatus.CANCELLED and self.cancelled_at is None:
+            self.cancelled_at = at
+        self.note(at, event, f"{previous} -> {status}" + (f": {detail}" if detail else ""))
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_SUBSCRIPTION_STATUSES
+
+    def period_record(self, number: int) -> BillingPeriodRecord:
+        for record in self.periods:
+            if record.number == number:
+                return record
+        record = BillingPeriodRecord(number=number, amount=self.plan.amount)
+        if self.calendar is not None and (self.calendar.periods is None or number <= self.calendar.periods):
+            period = self.calendar.period(number)
+            record.start, record.end = period.start, period.end
+        self.periods.append(record)
+        self.periods.sort(key=lambda r: r.number)
+        return record
+
+    def current_period_window(self) -> Period | None:
+        if self.calendar is None or self.current_period < 1:
+            return None
+        return self.calendar.period(self.current_period)
+
+    def refresh_next_billing(self) -> None:
+        if self.calendar is None or self.is_final:
+            self.next_billing_at = None
+            return
+        upcoming = self.current_period + 1
+        if self.calendar.periods is not None and upcoming > self.calendar.periods:
+            self.next_billing_at = None
+        else:
+            self.next_billing_at = self.calendar.period_start(upcoming)
+
+    # -- provider statements ----------------------------------------------------------------------
+
+    def activate(self, anchor: datetime, at: datetime, source: str) -> None:
+        """The first payment succeeded: the billing calendar starts at ``anchor``."""
+        if self.calendar is None:
+            self.calendar = BillingCalendar(
+                anchor=anchor,
+                interval=self.plan.interval,
+                interval_count=self.plan.interval_count,
+                periods=self.plan.periods,
+            )
+            for record in self.periods:
+                period = self.calendar.period(record.number)
+                record.start, record.end = period.start, period.end
+        if self.status is SubscriptionStatus.INCOMPLETE:
+            self.move(SubscriptionStatus.ACTIVE, at, source, "first payment succeeded")
+        self.refresh_next_billing()
+
+    def apply_period_payment(self, outcome: PaymentOutcome, *, source: str, at: datetime) -> bool:
+        """A payment attempt for one period. Returns True when something changed."""
+        number = outcome.subscription_period or max(self.current_period, 1)
+        label = outcome.provider_status or outcome.status.value
+        if self.is_final and outcome.status is not PaymentStatus.SUCCEEDED:
+            self.note(at, source, f"period {number}: {label} (no change: {self.status})")
+            return False
+        if outcome.status is PaymentStatus.SUCCEEDED:
+            if number == 1 or self.calendar is None:
+                self.activate(outcome.completed_at or at, at, source)
+            record = self.period_record(number)
+            record.provider_reference = outcome.provider_reference or record.provider_reference
+            if record.status is PeriodStatus.PAID:
+                self.note(at, source, f"period {number}: {label} (already paid)")
+                return False
+            record.status = PeriodStatus.PAID
+            record.paid_at = at
+            record.attempts += 1
+            if outcome.amount is not None:
+                record.amount = outcome.amount
+            self.current_period = max(self.current_period, number)
+            if self.status is SubscriptionStatus.PAST_DUE and not self._unpaid_periods():
+                self.move(SubscriptionStatus.ACTIVE, at, source, f"period {number} paid")
+            else:
+                self.note(at, source, f"period {number} paid")
+            self.refresh_next_billing()
+            return True
+        if outcome.status in (PaymentStatus.DECLINED, PaymentStatus.CLOSED):
+            record = self.period_record(number)
+            if record.status is PeriodStatus.PAID:
+                self.note(at, source, f"period {number}: {label} (already paid)")
+                return False
+            record.status = PeriodStatus.FAILED
+            record.attempts += 1
+            failure = outcome.failure
+            detail = f"period {number} attempt {record.attempts} failed" + (
+                f": {failure.code} {failure.message}" if failure else ""
+            )
+            if number > 1 and self.status is SubscriptionStatus.ACTIVE:
+                self.move(SubscriptionStatus.PAST_DUE, at, source, detail)
+            else:
+                self.note(at, source, detail)
+            return True
+        self.note(at, source, f"period {number}: {label}")
+        return False
+
+    def _unpaid_periods(self) -> list[int]:
+        return [r.number for r in self.periods if r.number > 1 and r.status is not PeriodStatus.PAID]
+
+    def grant_due(self) -> list[int]:
+        """Paid periods whose benefits were not granted yet; marks them granted (once, ever)."""
+        due = [r for r in self.periods if r.status is PeriodStatus.PAID and not r.granted]
+        for record in due:
+            record.granted = True
+        return [r.number for r in due]
+
+    def apply_provider_status(self, outcome: SubscriptionOutcome, *, source: str, at: datetime) -> bool:
+        """The provider's statement about the subscription itself (status notification or inquiry)."""
+        if outcome.idempotency_key and outcome.idempotency_key != self.request_key:
+            self.note(at, source, f"about an earlier generation ({outcome.provider_status}): recorded only")
+            return False
+        if outcome.provider_reference and not self.provider_reference:
+            self.provider_reference = outcome.provider_reference
+        if outcome.customer_action is not None and self.customer_action is None:
+            self.customer_action = outcome.customer_action
+        if outcome.management_url:
+            self.management_url = outcome.management_url
+        self.provider_status = outcome.provider_status or self.provider_status
+        for payment in outcome.payments:
+            self.apply_period_payment(
+                PaymentOutcome(status=payment.status, provider_reference=payment.provider_reference,
+                               amount=payment.amount, subscription_period=payment.period,
+                               provider_status=f"{payment.status.value} (inquiry)"),
+                source=source, at=at,
+            )  # fmt: skip
+        label = outcome.provider_status or outcome.status.value
+        if self.is_final:
+            self.note(at, source, f"{label} (no change: {self.status})")
+            return False
+        status = outcome.status
+        if status is ProviderSubscriptionStatus.ACTIVE:
+            if self.status is SubscriptionStatus.INCOMPLETE:
+                self.activate(outcome.current_period_start or at, at, source)
+                return True
+            self.note(at, source, label)
+            return False
+        if status is ProviderSubscriptionStatus.CANCELLED:
+            self.cancelled_by = outcome.cancelled_by
+            self.move(SubscriptionStatus.CANCELLED, at, source, f"{label} by {outcome.cancelled_by or 'provider'}")
+            self.refresh_next_billing()
+            return True
+        if status is ProviderSubscriptionStatus.CLOSED:
+            self.cancelled_by = CancelledBy.PROVIDER
+            self.move(SubscriptionStatus.CANCELLED, at, source, f"{label}: never became active")
+            self.refresh_next_billing()
+            return True
+        if status is ProviderSubscriptionStatus.EXPIRED:
+            self.move(SubscriptionStatus.EXPIRED, at, source, label)
+            self.refresh_next_billing()
+            return True
+        self.note(at, source, label)
+        return False
+
+    # -- merchant commands: validation ------------------------------------------------------------
+
+    def check_cancel(self, request: CancelSubscriptionRequest) -> None:
+        if self.is_final:
+            raise InvalidStateError(f"the subscription is already {self.status}")
+        if request.at_period_end and self.status is SubscriptionStatus.INCOMPLETE:
+            raise InvalidStateError("an INCOMPLETE subscription has no period to end; cancel it now")
+        if request.at_period_end and self.cancel_at_period_end:
+            raise InvalidStateError("the subscription is already set to cancel at period end")
+
+    def check_resume(self) -> None:
+        if not self.cancel_at_period_end or self.is_final:
+            raise InvalidStateError("only a subscription set to cancel at period end can be resumed")
+
+    def check_change(self, new_plan: SubscriptionPlan) -> None:
+        if self.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
+            raise InvalidStateError(f"only an ACTIVE subscription can change plan; it is {self.status}")
+        if new_plan.amount.currency != self.plan.amount.currency:
+            raise InvalidStateError(f"the new plan must be in {self.plan.amount.currency}", field="plan.amount")
+        if new_plan == self.plan:
+            raise InvalidStateError("the new plan is the current plan", field="plan")
+
+    def preview_change(self, new_plan: SubscriptionPlan, at: datetime) -> Proration:
+        """The proration of a change now: the same function the real change uses."""
+        self.check_change(new_plan)
+        window = self.current_period_window()
+        if window is None:
+            raise InvalidStateError("the subscription has no current period yet")
+        return prorate(self.plan.amount, new_plan.amount, window, min(max(at, window.start), window.end))

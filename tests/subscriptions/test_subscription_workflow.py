@@ -1,0 +1,204 @@
+"""SubscriptionWorkflow (provider-managed, Waffo) on the time-skipping server with the real emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from billing import errors
+from billing.gateway import BillingInterval, CancelledBy, Customer, SubscriptionPlan
+from billing.idempotency import subscription_key
+from billing.money import Money
+from billing.proration import prorate
+from billing.subscriptions import (
+    PeriodStatus,
+    StartSubscription,
+    Subscription,
+    SubscriptionPolicy,
+    SubscriptionStatus,
+    subscription_workflow_id,
+)
+from tests.support.stack import OrderStack, order_stack
+
+POLICY = SubscriptionPolicy(
+    authorization_window=timedelta(hours=1),
+    renewal_grace=timedelta(hours=6),
+    inquiry_schedule=(timedelta(hours=1),),
+    provider_call_timeout=timedelta(seconds=10),
+)
+
+
+def plan(amount: str = "9.99", periods: int | None = None, plan_id: str = "basic") -> SubscriptionPlan:
+    return SubscriptionPlan(plan_id=plan_id, description=f"Plan {plan_id}", amount=Money.parse(amount, "USD"),
+                            interval=BillingInterval.MONTH, periods=periods)  # fmt: skip
+
+
+def start(subscription_id: str, **overrides: Any) -> StartSubscription:
+    fields: dict[str, Any] = {
+        "subscription_id": subscription_id, "provider": "waffo", "plan": plan(),
+        "customer": Customer(customer_id="cust-s", email="s@example.com"), "policy": POLICY,
+    }  # fmt: skip
+    fields.update(overrides)
+    return StartSubscription.model_validate(fields)
+
+
+@pytest.fixture
+async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    async with order_stack(time_skipping_env.client) as running:
+        started: list[str] = []
+        original = running.billing.create_subscription
+
+        async def recording(request: StartSubscription) -> Subscription:
+            started.append(request.subscription_id)
+            return await original(request)
+
+        running.billing.create_subscription = recording  # type: ignore[method-assign]
+        yield running
+        for subscription_id in started:
+            handle = running.client.get_workflow_handle(subscription_workflow_id(subscription_id))
+            try:
+                await handle.terminate("test finished")
+            except Exception:  # noqa: S110 - already closed
+                pass
+
+
+async def control(stack: OrderStack, subscription_id: str, action: str, body: dict[str, Any] | None = None) -> None:
+    response = await stack.control.post(f"/subscriptions/{subscription_key(subscription_id)}/{action}", json=body or {})
+    response.raise_for_status()
+
+
+async def settled(stack: OrderStack, subscription_id: str, check: Any) -> Subscription:
+    await stack.hub.waffo.drain_notifications(timeout_s=10)
+    return await stack.billing.wait_for_subscription(subscription_id, check)
+
+
+async def activated(stack: OrderStack, subscription_id: str, **overrides: Any) -> Subscription:
+    created = await stack.billing.create_subscription(start(subscription_id, **overrides))
+    assert created.status is SubscriptionStatus.INCOMPLETE
+    await control(stack, subscription_id, "pay")
+    return await settled(stack, subscription_id, lambda s: s.status is SubscriptionStatus.ACTIVE)
+
+
+async def test_create_returns_the_authorization_url_then_first_payment_activates(stack: OrderStack) -> None:
+    created = await stack.billing.create_subscription(start("sub-first"))
+    assert created.customer_action is not None
+    assert created.customer_action.url and "/checkout/subscription/" in created.customer_action.url
+    again = await stack.billing.create_subscription(start("sub-first"))
+    assert again.request_key == created.request_key
+    with pytest.raises(errors.ConflictError):
+        await stack.billing.create_subscription(start("sub-first", plan=plan("19.99")))
+
+    await control(stack, "sub-first", "pay")
+    active = await settled(stack, "sub-first", lambda s: s.status is SubscriptionStatus.ACTIVE and s.periods)
+    assert active.current_period == 1
+    assert active.periods[0].status is PeriodStatus.PAID
+    assert active.calendar is not None
+    assert active.next_billing_at == active.calendar.period_start(2)
+    assert next(e for e in active.timeline if e.event == "benefits_granted").detail == "period 1"
+
+
+async def test_renewals_failed_renewal_and_recovery_grant_each_period_once(stack: OrderStack) -> None:
+    await activated(stack, "sub-renew")
+    await control(stack, "sub-renew", "renew", {"succeed": True})
+    sub = await settled(stack, "sub-renew", lambda s: s.current_period == 2)
+    assert sub.status is SubscriptionStatus.ACTIVE
+
+    await control(stack, "sub-renew", "renew", {"succeed": False})
+    sub = await settled(stack, "sub-renew", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    assert sub.period_record(3).status is PeriodStatus.FAILED
+
+    await control(stack, "sub-renew", "renew", {"succeed": True})
+    sub = await settled(stack, "sub-renew", lambda s: s.current_period == 3 and s.status is SubscriptionStatus.ACTIVE)
+    grants = [e.detail for e in sub.timeline if e.event == "benefits_granted"]
+    assert grants == ["period 1", "period 2", "period 3"], "each period granted exactly once"
+    charges = [e for e in await stack.ledger("charge") if e.get("subscriptionId")]
+    assert len(charges) == 3
+
+
+async def test_fixed_term_expires(stack: OrderStack) -> None:
+    await activated(stack, "sub-fixed", plan=plan(periods=2))
+    await control(stack, "sub-fixed", "renew", {"succeed": True})
+    await settled(stack, "sub-fixed", lambda s: s.current_period == 2)
+    await control(stack, "sub-fixed", "renew", {"succeed": True})
+    sub = await settled(stack, "sub-fixed", lambda s: s.status is SubscriptionStatus.EXPIRED)
+    assert sub.next_billing_at is None
+
+
+async def test_cancel_at_period_end_resume_then_cancel_now(dev_server_env: WorkflowEnvironment) -> None:
+    # On the real dev server: the time-skipping test server loses some rejected updates ("update not found").
+    async with order_stack(dev_server_env.client) as stack:
+        await _cancel_resume_cancel(stack)
+
+
+async def _cancel_resume_cancel(stack: OrderStack) -> None:
+    await activated(stack, "sub-cancel")
+    with pytest.raises(errors.InvalidStateError):
+        await stack.billing.resume_subscription("sub-cancel")
+    pending = await stack.billing.cancel_subscription("sub-cancel", at_period_end=True, reason="too expensive")
+    assert pending.cancel_at_period_end
+    assert pending.status is SubscriptionStatus.ACTIVE
+    resumed = await stack.billing.resume_subscription("sub-cancel")
+    assert not resumed.cancel_at_period_end
+    cancelled = await stack.billing.cancel_subscription("sub-cancel")
+    assert cancelled.status is SubscriptionStatus.CANCELLED
+    with pytest.raises(errors.InvalidStateError):
+        await stack.billing.cancel_subscription("sub-cancel")
+
+
+async def test_cancel_at_period_end_happens_at_the_period_end(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await activated(stack, "sub-end")
+    await stack.billing.cancel_subscription("sub-end", at_period_end=True)
+    await time_skipping_env.sleep(timedelta(days=32))
+    sub = await settled(stack, "sub-end", lambda s: s.status is SubscriptionStatus.CANCELLED)
+    assert sub.cancelled_by is CancelledBy.MERCHANT
+
+
+async def test_customer_cancel_at_the_provider_is_mirrored(stack: OrderStack) -> None:
+    await activated(stack, "sub-user")
+    await control(stack, "sub-user", "user-cancel")
+    sub = await settled(stack, "sub-user", lambda s: s.status is SubscriptionStatus.CANCELLED)
+    assert sub.cancelled_by is CancelledBy.CUSTOMER
+
+
+async def test_overdue_renewal_is_inquired_and_marked_past_due(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await activated(stack, "sub-overdue")
+    await time_skipping_env.sleep(timedelta(days=32))
+    sub = await settled(stack, "sub-overdue", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    assert any(e.event == "inquiry" for e in sub.timeline)
+
+
+async def test_preview_change_uses_the_real_proration(stack: OrderStack) -> None:
+    sub = await activated(stack, "sub-preview")
+    upgrade = plan("19.99", plan_id="pro")
+    preview = await stack.billing.preview_change("sub-preview", upgrade)
+    window = sub.current_period_window()
+    assert window is not None
+    assert preview.charge.currency == "USD"
+    assert -preview.credit <= sub.plan.amount
+    assert preview.net == preview.charge + preview.credit
+    expected_bounds = prorate(sub.plan.amount, upgrade.amount, window, window.start)
+    assert preview.charge <= expected_bounds.charge
+    with pytest.raises(errors.InvalidStateError):
+        await stack.billing.preview_change("sub-preview", sub.plan)
+
+
+async def test_commands_on_an_incomplete_subscription_are_refused(stack: OrderStack) -> None:
+    await stack.billing.create_subscription(start("sub-incomplete"))
+    with pytest.raises(errors.InvalidStateError):
+        await stack.billing.cancel_subscription("sub-incomplete")
+    with pytest.raises(errors.InvalidStateError):
+        await stack.billing.management_link("sub-incomplete")
+
+
+async def test_management_link(stack: OrderStack) -> None:
+    await activated(stack, "sub-manage")
+    link = await stack.billing.management_link("sub-manage")
+    assert link.url.startswith("http")

@@ -1,0 +1,477 @@
+"""SubscriptionWorkflow: one subscription for its whole life. Workflow id ``subscription-{id}``.
+
+Provider-managed mode (Waffo native subscriptions): the provider charges every period; this workflow
+creates the subscription, waits for the customer's authorization, then mirrors each period from the
+provider's notifications, with a deadline per period after which it inquires. Merchant commands
+(cancel now or at period end, resume, management link) are Updates validated before anything is
+recorded. The state travels across continue-as-new, so a subscription can live for years.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.errors import OUTCOME_UNKNOWN
+    from activities.subscriptions import (
+        CancelSubscriptionCall,
+        CreateSubscriptionCall,
+        ManageSubscriptionCall,
+        SubscriptionActivities,
+        SubscriptionCall,
+    )
+    from billing import idempotency
+    from billing import search_attributes as sa
+    from billing.errors import ConflictError, InputError, InvalidStateError
+    from billing.gateway import (
+        CancelSubscription,
+        CreateSubscription,
+        ManagementLink,
+        ManageSubscription,
+        PaymentEvent,
+        SubscriptionEvent,
+        SubscriptionOutcome,
+        SubscriptionPlan,
+        SubscriptionRef,
+    )
+    from billing.proration import Proration
+    from billing.subscriptions import (
+        CancelSubscriptionRequest,
+        ManagementLinkRequest,
+        ResumeSubscriptionRequest,
+        StartSubscription,
+        SubmitSubscription,
+        Subscription,
+        SubscriptionStatus,
+    )
+    from workflows.common import OutcomeUnknown, describe, is_outcome_unknown, rejected
+
+INQUIRY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+)
+MONEY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=[OUTCOME_UNKNOWN],
+)
+#: Event keys remembered for deduplication across continue-as-new (providers redeliver recent ones).
+SEEN_EVENTS_KEPT = 500
+#: Inquiries after the authorization window before giving the subscription up as never activated.
+ACTIVATION_INQUIRY_LIMIT = 6
+
+
+class SubscriptionInput(BaseModel):
+    """The start request, plus the carried state when the workflow continues as new."""
+
+    request: StartSubscription
+    state: Subscription | None = None
+    seen_events: list[str] = Field(default_factory=list)
+
+
+@workflow.defn(name="SubscriptionWorkflow")
+class SubscriptionWorkflow:
+    @workflow.init
+    def __init__(self, start: SubscriptionInput) -> None:
+        self.request = start.request
+        self.policy = start.request.policy
+        self.fingerprint = start.request.fingerprint()
+        now = workflow.now()
+        self.sub = start.state or Subscription(
+            subscription_id=self.request.subscription_id,
+            provider=self.request.provider,
+            mode=self.request.mode,
+            plan=self.request.plan,
+            customer_id=self.request.customer.customer_id,
+            request_key=idempotency.subscription_key(self.request.subscription_id),
+            credit_balance=self.request.plan.amount.model_copy(update={"amount_minor": 0}),
+            created_at=now,
+            activation_deadline=now + self.policy.authorization_window,
+        )
+        self.created = start.state is not None
+        self.seen: list[str] = list(start.seen_events)
+        self.check_requested = False
+        self.inquiries = 0
+        self._published: SubscriptionStatus | None = None
+
+    # -- main line --------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: SubscriptionInput) -> Subscription:
+        if not self.created:
+            self.sub.note(workflow.now(), "created", self.request.summary)
+            await self._create_at_provider()
+        self._publish()
+        while not self.sub.is_final:
+            if self.sub.status is SubscriptionStatus.INCOMPLETE:
+                await self._await_activation()
+            else:
+                await self._mirror_period()
+            if workflow.info().is_continue_as_new_suggested():
+                # Handlers first: an update in flight must finish in this run, and its effects travel.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    SubscriptionInput(request=self.request, state=self.sub, seen_events=self.seen[-SEEN_EVENTS_KEPT:])
+                )
+        await self._watch_after_end()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.sub
+
+    async def _watch_after_end(self) -> None:
+        """Stay open a while after the end: late statements are recorded, commands answered."""
+        closes_at = (self.sub.cancelled_at or workflow.now()) + self.policy.final_watch
+        while workflow.now() < closes_at:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.check_requested, timeout=closes_at - workflow.now(), timeout_summary="final watch"
+                )
+            except TimeoutError:
+                return
+            self.check_requested = False
+            await self._inquire()
+
+    async def _create_at_provider(self) -> None:
+        call = CreateSubscriptionCall(
+            provider=self.request.provider,
+            subscription_id=self.request.subscription_id,
+            request=CreateSubscription(
+                idempotency_key=self.sub.request_key,
+                merchant_subscription_id=self.request.subscription_id,
+                plan=self.request.plan,
+                customer=self.request.customer,
+                success_url=self.request.success_url,
+                failure_url=self.request.failure_url,
+                cancel_url=self.request.cancel_url,
+                expires_at=self.sub.activation_deadline,
+                requested_at=self.sub.created_at,
+            ),
+        )
+        try:
+            outcome = await self._call(
+                SubscriptionActivities.create, call, retry=MONEY_RETRY, summary="create subscription"
+            )
+            self._apply_status(outcome, "provider.create")
+        except OutcomeUnknown as exc:
+            # Never a second subscription: the same request id is inquired until the provider answers.
+            self.sub.note(workflow.now(), "outcome_unknown", str(exc))
+        except ActivityError as exc:
+            self.sub.move(SubscriptionStatus.CANCELLED, workflow.now(), "provider.create", describe(exc))
+        finally:
+            self.created = True
+
+    async def _await_activation(self) -> None:
+        """INCOMPLETE: wait for the first payment; after the window, inquire until the provider closes it."""
+        now = workflow.now()
+        deadline = self.sub.activation_deadline
+        wait = self.policy.inquiry_wait(self.inquiries) if now >= deadline else deadline - now
+        if await self._statement_within(wait, "await first payment"):
+            return
+        await self._inquire()
+        if (
+            self.sub.status is SubscriptionStatus.INCOMPLETE
+            and workflow.now() >= deadline
+            and self.inquiries >= ACTIVATION_INQUIRY_LIMIT
+        ):
+            self.sub.move(
+                SubscriptionStatus.CANCELLED,
+                workflow.now(),
+                "activation",
+                f"no first payment after {self.inquiries} inquiries past the authorization window",
+            )
+            self._publish()
+
+    async def _mirror_period(self) -> None:
+        """ACTIVE / PAST_DUE: wait for the next period's statement; inquire when it is overdue."""
+        sub = self.sub
+        now = workflow.now()
+        window = sub.current_period_window()
+        if sub.cancel_at_period_end and window is not None:
+            if now >= window.end:
+                await self._cancel_at_provider("at period end")
+                return
+            await self._statement_within(window.end - now, "cancel at period end")
+            return
+        if sub.next_billing_at is None:
+            # Fixed term done: the provider's EXPIRED statement is due at the end of the last period.
+            end = window.end if window is not None else now
+            due = end + self.policy.renewal_grace
+        else:
+            due = sub.next_billing_at + self.policy.renewal_grace
+        if now < due:
+            if await self._statement_within(due - now, f"await period {sub.current_period + 1}"):
+                return
+        elif await self._statement_within(self.policy.inquiry_wait(self.inquiries), "renewal overdue"):
+            return
+        await self._inquire()
+        if (
+            sub.status is SubscriptionStatus.ACTIVE
+            and sub.next_billing_at is not None
+            and (workflow.now() >= sub.next_billing_at + self.policy.renewal_grace)
+        ):
+            sub.move(
+                SubscriptionStatus.PAST_DUE,
+                workflow.now(),
+                "renewal_overdue",
+                f"no statement for period {sub.current_period + 1}",
+            )
+            self._publish()
+
+    async def _statement_within(self, wait: timedelta, summary: str) -> bool:
+        """Wait for a change of state (or a hint). True when something changed, False on timeout."""
+        before = self._snapshot()
+        try:
+            await workflow.wait_condition(
+                lambda: self._snapshot() != before or self.check_requested,
+                timeout=max(wait, timedelta(seconds=1)),
+                timeout_summary=summary,
+            )
+        except TimeoutError:
+            return False
+        if self.check_requested:
+            self.check_requested = False
+            await self._inquire()
+        self.inquiries = 0
+        return True
+
+    def _snapshot(self) -> tuple[object, ...]:
+        sub = self.sub
+        return (sub.status, sub.current_period, sub.cancel_at_period_end, sub.request_key, len(sub.periods))
+
+    async def _inquire(self) -> None:
+        self.inquiries += 1
+        try:
+            outcome = await self._call(
+                SubscriptionActivities.inquire,
+                SubscriptionCall(provider=self.request.provider, subscription=self._ref()),
+                retry=INQUIRY_RETRY,
+                summary=f"inquire subscription #{self.inquiries}",
+            )
+        except (OutcomeUnknown, ActivityError) as exc:
+            self.sub.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            return
+        self._apply_status(outcome, "inquiry")
+
+    async def _cancel_at_provider(self, why: str) -> None:
+        request = CancelSubscription(subscription=self._ref(), requested_at=workflow.now())
+        try:
+            outcome = await self._call(
+                SubscriptionActivities.cancel,
+                CancelSubscriptionCall(provider=self.request.provider, request=request),
+                retry=MONEY_RETRY,
+                summary=f"cancel subscription ({why})",
+            )
+        except (OutcomeUnknown, ActivityError) as exc:
+            self.sub.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}; inquiring")
+            await self._inquire()
+            return
+        if outcome.failure is not None and not self.sub.is_final:
+            self.sub.note(
+                workflow.now(),
+                "provider.cancel",
+                f"refused: {outcome.failure.code} {outcome.failure.message}",
+            )
+            await self._inquire()
+            return
+        self._apply_status(outcome, "provider.cancel")
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    @workflow.signal
+    def payment_event(self, event: PaymentEvent) -> None:
+        """A verified charge attempt for one of this subscription's periods."""
+        if self._duplicate(event.event_key):
+            return
+        reference = event.outcome.subscription_reference
+        if reference and self.sub.provider_reference and reference != self.sub.provider_reference:
+            self.sub.note(workflow.now(), "notification", "payment of an earlier generation: recorded only")
+            return
+        self.sub.apply_period_payment(event.outcome, source="notification", at=workflow.now())
+        self._grant()
+        self._publish()
+
+    @workflow.signal
+    def subscription_event(self, event: SubscriptionEvent) -> None:
+        """A verified statement about the subscription (status change, period changed)."""
+        if self._duplicate(event.event_key):
+            return
+        self._apply_status(event.outcome, f"notification.{event.event_type.value.lower()}")
+
+    @workflow.signal
+    def check_now(self) -> None:
+        self.check_requested = True
+
+    @workflow.update
+    async def submit(self, request: SubmitSubscription) -> Subscription:
+        """Creation (update-with-start): returns once the provider answered, with the authorization URL."""
+        await workflow.wait_condition(lambda: self.created)
+        return self.sub
+
+    @submit.validator
+    def _validate_submit(self, request: SubmitSubscription) -> None:
+        if request.fingerprint != self.fingerprint:
+            raise rejected(
+                ConflictError(
+                    f"subscription {request.subscription_id} exists with different parameters", field="subscription_id"
+                )
+            )
+
+    @workflow.update
+    async def cancel(self, request: CancelSubscriptionRequest) -> Subscription:
+        try:
+            self._check_cancel(request)
+        except InputError as exc:
+            raise rejected(exc) from exc
+        now = workflow.now()
+        if request.at_period_end:
+            self.sub.cancel_at_period_end = True
+            self.sub.note(now, "cancel_at_period_end", request.reason or "requested by the merchant")
+            self._publish()
+            return self.sub
+        self.sub.note(now, "cancel_requested", request.reason or "requested by the merchant")
+        await self._cancel_at_provider("merchant")
+        self._publish()
+        return self.sub
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelSubscriptionRequest) -> None:
+        try:
+            self._check_cancel(request)
+        except InputError as exc:
+            raise rejected(exc) from exc
+
+    def _check_cancel(self, request: CancelSubscriptionRequest) -> None:
+        self.sub.check_cancel(request)
+        if self.sub.status is SubscriptionStatus.INCOMPLETE:
+            raise InvalidStateError(
+                "an INCOMPLETE provider-managed subscription cannot be cancelled at the provider; "
+                "it closes by itself when its authorization window ends"
+            )
+
+    @workflow.update
+    def resume(self, request: ResumeSubscriptionRequest) -> Subscription:
+        """Undo a cancel-at-period-end before the period ends."""
+        self.sub.cancel_at_period_end = False
+        self.sub.note(workflow.now(), "resumed", request.reason or "cancel at period end withdrawn")
+        self._publish()
+        return self.sub
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeSubscriptionRequest) -> None:
+        try:
+            self.sub.check_resume()
+        except InputError as exc:
+            raise rejected(exc) from exc
+
+    @workflow.update
+    def preview_change(self, plan: SubscriptionPlan) -> Proration:
+        """What changing to ``plan`` now would credit and charge; changes nothing."""
+        return self.sub.preview_change(plan, workflow.now())
+
+    @preview_change.validator
+    def _validate_preview(self, plan: SubscriptionPlan) -> None:
+        try:
+            self.sub.preview_change(plan, workflow.now())
+        except InputError as exc:
+            raise rejected(exc) from exc
+
+    @workflow.update
+    async def management_link(self, request: ManagementLinkRequest) -> ManagementLink:
+        """A short-lived URL where the customer manages the subscription at the provider."""
+        try:
+            link: ManagementLink = await self._call(
+                SubscriptionActivities.manage,
+                ManageSubscriptionCall(
+                    provider=self.request.provider, request=ManageSubscription(subscription=self._ref())
+                ),
+                retry=INQUIRY_RETRY,
+                summary="management link",
+            )
+            return link
+        except (OutcomeUnknown, ActivityError) as exc:
+            raise ApplicationError(
+                f"the provider gave no management link: {describe(exc)}", type="InvalidStateError", non_retryable=True
+            ) from exc
+
+    @management_link.validator
+    def _validate_management_link(self, request: ManagementLinkRequest) -> None:
+        if self.sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+            raise rejected(
+                InvalidStateError(f"only an ACTIVE subscription has a management link; it is {self.sub.status}")
+            )
+
+    @workflow.query
+    def status(self) -> Subscription:
+        return self.sub
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _ref(self) -> SubscriptionRef:
+        return SubscriptionRef(idempotency_key=self.sub.request_key, provider_reference=self.sub.provider_reference)
+
+    def _duplicate(self, event_key: str) -> bool:
+        if event_key in self.seen:
+            self.sub.note(workflow.now(), "notification", "duplicate ignored")
+            return True
+        self.seen.append(event_key)
+        return False
+
+    def _apply_status(self, outcome: SubscriptionOutcome, source: str) -> None:
+        self.sub.apply_provider_status(outcome, source=source, at=workflow.now())
+        self._grant()
+        self._publish()
+
+    def _grant(self) -> None:
+        for number in self.sub.grant_due():
+            self.sub.note(workflow.now(), "benefits_granted", f"period {number}")
+
+    async def _call(self, activity, call, *, retry: RetryPolicy, summary: str):  # type: ignore[no-untyped-def]
+        try:
+            return await workflow.execute_activity_method(
+                activity,
+                call,
+                start_to_close_timeout=self.policy.provider_call_timeout,
+                retry_policy=retry,
+                summary=summary,
+            )
+        except ActivityError as exc:
+            if is_outcome_unknown(exc):
+                raise OutcomeUnknown(describe(exc)) from exc
+            raise
+
+    def _publish(self) -> None:
+        """Search attributes and current details for the Temporal UI. No personal data."""
+        sub = self.sub
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if self._published is None and workflow.info().typed_search_attributes.get(sa.BILLING_STATUS) is None:
+            updates += [
+                sa.PROVIDER.value_set(sub.provider),
+                sa.CUSTOMER_ID.value_set(sub.customer_id),
+                sa.AMOUNT_MINOR.value_set(sub.plan.amount.amount_minor),
+                sa.CURRENCY.value_set(sub.plan.amount.currency),
+            ]
+        if self._published is not sub.status:
+            updates.append(sa.BILLING_STATUS.value_set(sub.status.value))
+        current_next = workflow.info().typed_search_attributes.get(sa.NEXT_BILLING_AT)
+        if sub.next_billing_at != current_next:
+            updates.append(
+                sa.NEXT_BILLING_AT.value_set(sub.next_billing_at)
+                if sub.next_billing_at is not None
+                else sa.NEXT_BILLING_AT.value_unset()
+            )
+        if updates:
+            workflow.upsert_search_attributes(updates)
+        self._published = sub.status
+        lines = [f"**{sub.status.value}** · {sub.plan.amount} per {sub.plan.interval.value} · {sub.provider}"]
+        if sub.current_period:
+            lines.append(f"period {sub.current_period} paid")
+        if sub.next_billing_at is not None:
+            lines.append(f"next billing {sub.next_billing_at.isoformat()}")
+        if sub.cancel_at_period_end:
+            lines.append("cancels at period end")
+        workflow.set_current_details("\n\n".join(lines))
