@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
@@ -27,6 +28,23 @@ from workflows.subscription import SubscriptionWorkflow
 log = logging.getLogger("billing.worker")
 
 WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
+
+#: Modules the workflow sandbox hands to each workflow run straight from the worker's own module table.
+#: All are free of side effects at import time and what workflows use of them is
+#: deterministic: ``billing`` (the order and money rules; its settings and connection helpers are never
+#: called from workflow code), ``activities`` (workflows only refer to the activity definitions) and
+#: ``workflows.common`` (shared helpers). Workflow modules already import them inside
+#: ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand out the
+#: host's modules directly on each run instead of going through a full passthrough import per module.
+#: Workflow modules themselves are not listed: the sandbox re-executes them for every run, restricted.
+SANDBOX_PASSTHROUGH_MODULES = ("billing", "activities", "workflows.common")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
+    )
 
 
 class WorkerSettings(BaseSettings):
@@ -62,6 +80,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=[*payments.all(), *subscriptions.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),

@@ -138,3 +138,16 @@ def prorate(old_price: Money, new_price: Money, period: Period, at: datetime) ->
     credit = Money(amount_minor=-round_half_even(old_price.amount_minor * fraction), currency=currency)
     charge = Money(amount_minor=round_half_even(new_price.amount_minor * fraction), currency=currency)
     return Proration(credit=credit, charge=charge, net=charge + credit, fraction_remaining=fraction)
+
+
+def restart_cycle(old_price: Money, new_price: Money, period: Period, at: datetime) -> Proration:
+    """A change that starts a new billing cycle at ``at``: a full period of the new price, less the credit.
+
+    Provider-managed subscriptions change this way (Waffo's ``subscription/change`` creates a new
+    subscription whose first charge is its price minus the ``remainingAmount`` we send). The credit is
+    :func:`prorate`'s, so both kinds of change value the unused part of the old price identically.
+    """
+    base = prorate(old_price, new_price, period, at)
+    return Proration(
+        credit=base.credit, charge=new_price, net=new_price + base.credit, fraction_remaining=base.fraction_remaining
+    )

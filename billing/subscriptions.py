@@ -44,7 +44,7 @@ from billing.gateway import (
 )
 from billing.money import Money
 from billing.orders import MerchantId
-from billing.proration import Proration, prorate
+from billing.proration import Proration, prorate, restart_cycle
 
 SUBSCRIPTION_PROVIDERS = ("waffo",)
 
@@ -98,6 +98,9 @@ class SubscriptionPolicy(_Frozen):
     #: After the subscription ended, how long it stays open to record late provider statements (a renewal
     #: charge that raced the cancel is money received and must be seen).
     final_watch: timedelta = timedelta(days=30)
+    #: A change "at period end" of a provider-managed subscription is made this long before the end, so it
+    #: never races the provider's own renewal of the old plan.
+    change_lead: timedelta = timedelta(hours=1)
 
     @field_validator("inquiry_schedule")
     @classmethod
@@ -169,6 +172,26 @@ class ManagementLinkRequest(_Frozen):
     """Ask for the provider's customer management page (no parameters yet)."""
 
 
+class ChangePlanRequest(_Frozen):
+    plan: SubscriptionPlan
+    #: False changes now (prorated); True at the end of the current period.
+    at_period_end: bool = False
+
+
+class PendingChange(BaseModel):
+    """A plan change in flight: the new generation waits for the provider (and maybe the customer)."""
+
+    generation: int
+    request_key: str
+    plan: SubscriptionPlan
+    proration: Proration | None = None
+    #: Not sent yet: waiting for the period end.
+    scheduled: bool = False
+    provider_reference: str | None = None
+    customer_action: CustomerAction | None = None
+    requested_at: datetime
+
+
 class PeriodStatus(StrEnum):
     PENDING = "PENDING"  # not charged yet, or the charge is in flight
     PAID = "PAID"
@@ -176,6 +199,8 @@ class PeriodStatus(StrEnum):
 
 
 class BillingPeriodRecord(BaseModel):
+    #: Which plan generation the period belongs to (a plan change starts a new one at period 1).
+    generation: int = 1
     number: int
     start: datetime | None = None
     end: datetime | None = None
@@ -220,6 +245,7 @@ class Subscription(BaseModel):
     cancelled_by: CancelledBy | None = None
     cancelled_at: datetime | None = None
     credit_balance: Money
+    pending_change: PendingChange | None = None
     created_at: datetime
     activation_deadline: datetime
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -241,14 +267,14 @@ class Subscription(BaseModel):
 
     def period_record(self, number: int) -> BillingPeriodRecord:
         for record in self.periods:
-            if record.number == number:
+            if record.number == number and record.generation == self.generation:
                 return record
-        record = BillingPeriodRecord(number=number, amount=self.plan.amount)
+        record = BillingPeriodRecord(generation=self.generation, number=number, amount=self.plan.amount)
         if self.calendar is not None and (self.calendar.periods is None or number <= self.calendar.periods):
             period = self.calendar.period(number)
             record.start, record.end = period.start, period.end
         self.periods.append(record)
-        self.periods.sort(key=lambda r: r.number)
+        self.periods.sort(key=lambda r: (r.generation, r.number))
         return record
 
     def current_period_window(self) -> Period | None:
@@ -278,8 +304,9 @@ class Subscription(BaseModel):
                 periods=self.plan.periods,
             )
             for record in self.periods:
-                period = self.calendar.period(record.number)
-                record.start, record.end = period.start, period.end
+                if record.generation == self.generation:
+                    period = self.calendar.period(record.number)
+                    record.start, record.end = period.start, period.end
         if self.status is SubscriptionStatus.INCOMPLETE:
             self.move(SubscriptionStatus.ACTIVE, at, source, "first payment succeeded")
         self.refresh_next_billing()
@@ -293,7 +320,10 @@ class Subscription(BaseModel):
             return False
         if outcome.status is PaymentStatus.SUCCEEDED:
             if number == 1 or self.calendar is None:
-                self.activate(outcome.completed_at or at, at, source)
+                # The engine's calendar starts when it learns of the first payment (seconds after the
+                # provider's own anchor): its deadlines and the provider's period numbers stay aligned,
+                # and the workflow clock alone decides, deterministically.
+                self.activate(at, at, source)
             record = self.period_record(number)
             record.provider_reference = outcome.provider_reference or record.provider_reference
             if record.status is PeriodStatus.PAID:
@@ -331,19 +361,44 @@ class Subscription(BaseModel):
         return False
 
     def _unpaid_periods(self) -> list[int]:
-        return [r.number for r in self.periods if r.number > 1 and r.status is not PeriodStatus.PAID]
+        return [
+            r.number
+            for r in self.periods
+            if r.generation == self.generation and r.number > 1 and r.status is not PeriodStatus.PAID
+        ]
 
-    def grant_due(self) -> list[int]:
+    def grant_due(self) -> list[BillingPeriodRecord]:
         """Paid periods whose benefits were not granted yet; marks them granted (once, ever)."""
         due = [r for r in self.periods if r.status is PeriodStatus.PAID and not r.granted]
         for record in due:
             record.granted = True
-        return [r.number for r in due]
+        return due
 
     def apply_provider_status(self, outcome: SubscriptionOutcome, *, source: str, at: datetime) -> bool:
         """The provider's statement about the subscription itself (status notification or inquiry)."""
+        change = self.pending_change
+        if change is not None and outcome.idempotency_key == change.request_key:
+            if outcome.status is ProviderSubscriptionStatus.ACTIVE:
+                self.complete_change(at, at, source)
+                return True
+            if outcome.status in (ProviderSubscriptionStatus.CLOSED, ProviderSubscriptionStatus.CANCELLED):
+                self.pending_change = None
+                self.note(at, source, f"plan change to {change.plan.plan_id} closed: {outcome.provider_status}")
+                return True
+            change.provider_reference = outcome.provider_reference or change.provider_reference
+            self.note(at, source, f"plan change: {outcome.provider_status or outcome.status.value}")
+            return False
         if outcome.idempotency_key and outcome.idempotency_key != self.request_key:
             self.note(at, source, f"about an earlier generation ({outcome.provider_status}): recorded only")
+            return False
+        if (
+            change is not None
+            and not change.scheduled
+            and outcome.status is ProviderSubscriptionStatus.CANCELLED
+            and outcome.cancelled_by is CancelledBy.MERCHANT
+        ):
+            # A provider-side change replaces the subscription: the old one closing is part of the change.
+            self.note(at, source, f"{outcome.provider_status}: replaced by the plan change to {change.plan.plan_id}")
             return False
         if outcome.provider_reference and not self.provider_reference:
             self.provider_reference = outcome.provider_reference
@@ -366,7 +421,7 @@ class Subscription(BaseModel):
         status = outcome.status
         if status is ProviderSubscriptionStatus.ACTIVE:
             if self.status is SubscriptionStatus.INCOMPLETE:
-                self.activate(outcome.current_period_start or at, at, source)
+                self.activate(at, at, source)
                 return True
             self.note(at, source, label)
             return False
@@ -410,9 +465,59 @@ class Subscription(BaseModel):
             raise InvalidStateError("the new plan is the current plan", field="plan")
 
     def preview_change(self, new_plan: SubscriptionPlan, at: datetime) -> Proration:
-        """The proration of a change now: the same function the real change uses."""
+        """The proration of a change at ``at``: the same function the real change uses."""
         self.check_change(new_plan)
-        window = self.current_period_window()
-        if window is None:
-            raise InvalidStateError("the subscription has no current period yet")
-        return prorate(self.plan.amount, new_plan.amount, window, min(max(at, window.start), window.end))
+        window = self.calendar.period_at(at) if self.calendar is not None else None
+        if window is None or window.number < 1:
+            raise InvalidStateError("the subscription has no current period to prorate")
+        instant = at
+        if self.mode is BillingMode.PROVIDER_MANAGED:
+            return restart_cycle(self.plan.amount, new_plan.amount, window, instant)
+        return prorate(self.plan.amount, new_plan.amount, window, instant)
+
+    def check_change_request(self, request: ChangePlanRequest, at: datetime) -> Proration | None:
+        """Validate a change; returns the proration of an immediate change."""
+        self.check_change(request.plan)
+        if self.pending_change is not None:
+            raise InvalidStateError(f"a change to plan {self.pending_change.plan.plan_id} is already in progress")
+        if self.cancel_at_period_end:
+            raise InvalidStateError("the subscription cancels at period end; resume it before changing plan")
+        if request.at_period_end:
+            return None
+        proration = self.preview_change(request.plan, at)
+        if self.mode is BillingMode.PROVIDER_MANAGED and proration.net.is_negative():
+            raise InvalidStateError(
+                f"changing now would leave a credit of {proration.credit_carried} the provider cannot carry; "
+                "change at period end instead",
+                field="at_period_end",
+            )
+        return proration
+
+    def complete_change(self, anchor: datetime, at: datetime, source: str) -> None:
+        """The provider activated the new generation: it becomes the subscription."""
+        change = self.pending_change
+        assert change is not None
+        previous = self.plan.plan_id
+        self.pending_change = None
+        self.generation = change.generation
+        self.request_key = change.request_key
+        self.provider_reference = change.provider_reference or self.provider_reference
+        self.plan = change.plan
+        self.calendar = BillingCalendar(
+            anchor=anchor,
+            interval=self.plan.interval,
+            interval_count=self.plan.interval_count,
+            periods=self.plan.periods,
+        )
+        record = self.period_record(1)
+        if record.status is not PeriodStatus.PAID:
+            record.status = PeriodStatus.PAID
+            record.paid_at = at
+            record.attempts += 1
+            if change.proration is not None:
+                record.amount = change.proration.amount_due
+        self.current_period = 1
+        if self.status is SubscriptionStatus.PAST_DUE:
+            self.status = SubscriptionStatus.ACTIVE
+        self.note(at, source, f"plan changed from {previous} to {self.plan.plan_id}")
+        self.refresh_next_billing()

@@ -33,6 +33,8 @@ emulators_app = typer.Typer(help="Offline provider emulators.", no_args_is_help=
 app.add_typer(emulators_app, name="emulators")
 order_app = typer.Typer(help="Create, inspect and command one-time orders.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
+subscription_app = typer.Typer(help="Create, inspect and command subscriptions.", no_args_is_help=True)
+app.add_typer(subscription_app, name="subscription")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -316,50 +318,274 @@ def order_resolve(
 
 # -- emulator customer actions ----------------------------------------------------------------------
 
-_CUSTOMER_ACTIONS = ("pay", "fail", "abandon")
 
-
-def _customer_action(action: str, provider: str, order_id: str, as_json: bool) -> None:
-    from billing.idempotency import payment_key
-
+def _emulator_control(provider: str, path: str, body: dict[str, Any] | None, what: str, as_json: bool) -> None:
+    """POST to an emulator's control API, as the customer (or the provider's scheduler) would act."""
     if provider != "waffo":
         raise fail(f"provider: no emulator for {provider!r}; expected waffo", 2)
     base = EmulatorSettings().url.rstrip("/")
 
     async def call() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(f"{base}/{provider}/control/orders/{payment_key(order_id)}/{action}")
+            response = await http.post(f"{base}/{provider}/control/{path}", json=body or {})
         if response.status_code == 404:
-            raise errors.NotFoundError(f"the emulator has no payment for order {order_id}", field="order_id")
+            raise errors.NotFoundError(f"the emulator does not know {what}")
         if response.status_code >= 400:
             raise errors.InvalidStateError(f"emulator refused: {response.text}")
-        body: dict[str, Any] = response.json()
-        return body
+        answer: dict[str, Any] = response.json()
+        return answer
 
     result = run(call)
-    emit(
-        result,
-        as_json,
-        lambda: console.print(f"{provider} emulator: customer did [bold]{action}[/] order {order_id}"),
-    )
+    emit(result, as_json, lambda: console.print(f"{provider} emulator: {what}"))
+
+
+def _customer_action(action: str, provider: str, reference: str, subscription: bool, as_json: bool) -> None:
+    from billing.idempotency import payment_key, subscription_key
+
+    if subscription:
+        path, what = f"subscriptions/{subscription_key(reference)}/{action}", f"subscription {reference}"
+    else:
+        path, what = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
+    _emulator_control(provider, path, None, f"customer did {action} {what}", as_json)
+
+
+SubscriptionFlag = Annotated[
+    bool, typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization")
+]
 
 
 @emulators_app.command("pay")
-def emulators_pay(provider: str, order_id: str, as_json: JsonOption = False) -> None:
-    """Act as the customer: pay the order on the emulator's checkout."""
-    _customer_action("pay", provider, order_id, as_json)
+def emulators_pay(
+    provider: str, reference: str, subscription: SubscriptionFlag = False, as_json: JsonOption = False
+) -> None:
+    """Act as the customer: pay the order (or authorize the subscription) on the emulator's checkout."""
+    _customer_action("pay", provider, reference, subscription, as_json)
 
 
 @emulators_app.command("fail")
-def emulators_fail(provider: str, order_id: str, as_json: JsonOption = False) -> None:
+def emulators_fail(
+    provider: str, reference: str, subscription: SubscriptionFlag = False, as_json: JsonOption = False
+) -> None:
     """Act as the customer: the payment fails on the emulator's checkout."""
-    _customer_action("fail", provider, order_id, as_json)
+    _customer_action("fail", provider, reference, subscription, as_json)
 
 
 @emulators_app.command("abandon")
 def emulators_abandon(provider: str, order_id: str, as_json: JsonOption = False) -> None:
     """Act as the customer: leave the emulator's checkout without paying."""
-    _customer_action("abandon", provider, order_id, as_json)
+    _customer_action("abandon", provider, order_id, False, as_json)
+
+
+@emulators_app.command("renew")
+def emulators_renew(
+    provider: str,
+    subscription_id: str,
+    fail_renewal: Annotated[bool, typer.Option("--fail", help="The renewal charge fails")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Act as the provider's scheduler: charge the subscription's next period (or fail to)."""
+    from billing.idempotency import subscription_key
+
+    outcome = "failed" if fail_renewal else "succeeded"
+    _emulator_control(
+        provider,
+        f"subscriptions/{subscription_key(subscription_id)}/renew",
+        {"succeed": not fail_renewal},
+        f"next period of subscription {subscription_id} {outcome}",
+        as_json,
+    )
+
+
+# -- subscriptions ----------------------------------------------------------------------------------
+
+_INTERVALS = ("day", "week", "month", "year")
+
+
+def _plan(
+    plan_id: str,
+    amount: str,
+    currency: str,
+    interval: str,
+    interval_count: int,
+    periods: int | None,
+    description: str | None,
+) -> Any:
+    from billing.gateway import BillingInterval, SubscriptionPlan
+    from billing.money import Money
+
+    if interval not in _INTERVALS:
+        raise errors.InputError(f"must be one of {', '.join(_INTERVALS)}", field="interval")
+    try:
+        return SubscriptionPlan(
+            plan_id=plan_id,
+            description=description or f"Plan {plan_id}",
+            amount=Money.parse(amount, currency, field="amount"),
+            interval=BillingInterval(interval),
+            interval_count=interval_count,
+            periods=periods,
+        )
+    except ValidationError as exc:
+        from starter.client import input_error_from_validation
+
+        raise input_error_from_validation(exc) from None
+
+
+@subscription_app.command("create")
+def subscription_create(
+    subscription_id: Annotated[str, typer.Option("--subscription-id", help="Your subscription id (idempotency key)")],
+    plan_id: Annotated[str, typer.Option("--plan-id", help="Your plan id")],
+    amount: Annotated[str, typer.Option(help="Price per period, e.g. 9.99")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code")],
+    customer_id: Annotated[str, typer.Option("--customer-id", help="Your customer id (no personal data)")],
+    customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
+    provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
+    interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
+    interval_count: Annotated[int, typer.Option("--interval-count", help="Periods of N intervals")] = 1,
+    periods: Annotated[int | None, typer.Option(help="Fixed number of paid periods (default: open-ended)")] = None,
+    trial_days: Annotated[int | None, typer.Option("--trial-days", help="Free trial before the first period")] = None,
+    description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a subscription; prints where the customer authorizes the first payment."""
+    from billing.gateway import Customer
+    from billing.subscriptions import StartSubscription
+    from starter.render import print_subscription
+
+    async def action():  # type: ignore[no-untyped-def]
+        if trial_days is not None:
+            raise errors.InputError(
+                f"trials are not offered for {provider} subscriptions yet (the provider bills from the first payment)",
+                field="trial_days",
+            )
+        plan = _plan(plan_id, amount, currency, interval, interval_count, periods, description)
+        try:
+            request = StartSubscription(
+                subscription_id=subscription_id,
+                provider=provider,
+                plan=plan,
+                customer=Customer(customer_id=customer_id, email=customer_email),
+            )
+        except ValidationError as exc:
+            from starter.client import input_error_from_validation
+
+            raise input_error_from_validation(exc) from None
+        return await (await _billing()).create_subscription(request)
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+
+
+@subscription_app.command("show")
+def subscription_show(subscription_id: str, as_json: JsonOption = False) -> None:
+    """State, plan, periods, next billing date and timeline of a subscription."""
+    from starter.render import print_subscription
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).get_subscription(subscription_id)
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+
+
+@subscription_app.command("cancel")
+def subscription_cancel(
+    subscription_id: str,
+    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="Cancel when the current period ends")] = False,
+    reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel now, or at the end of the current period (resumable until then)."""
+    from starter.render import print_subscription
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).cancel_subscription(subscription_id, at_period_end=at_period_end, reason=reason)
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+
+
+@subscription_app.command("resume")
+def subscription_resume(subscription_id: str, as_json: JsonOption = False) -> None:
+    """Withdraw a cancel-at-period-end."""
+    from starter.render import print_subscription
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).resume_subscription(subscription_id)
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+
+
+@subscription_app.command("pause")
+def subscription_pause(subscription_id: str) -> None:
+    """Pause billing (engine-billed subscriptions only)."""
+    raise fail(
+        f"subscription {subscription_id}: pausing is not offered for provider-managed subscriptions "
+        "(Waffo has no pause); cancel at period end and create a new one instead",
+        2,
+    )
+
+
+@subscription_app.command("preview-change")
+def subscription_preview_change(
+    subscription_id: str,
+    plan_id: Annotated[str, typer.Option("--plan-id")],
+    amount: Annotated[str, typer.Option(help="New price per period")],
+    interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
+    interval_count: Annotated[int, typer.Option("--interval-count")] = 1,
+    as_json: JsonOption = False,
+) -> None:
+    """What a plan change now would credit and charge (changes nothing)."""
+
+    async def action():  # type: ignore[no-untyped-def]
+        billing = await _billing()
+        current = await billing.get_subscription(subscription_id)
+        plan = _plan(plan_id, amount, current.plan.amount.currency, interval, interval_count, None, None)
+        return await billing.preview_change(subscription_id, plan)
+
+    proration = run(action)
+    emit(
+        proration,
+        as_json,
+        lambda: console.print(
+            f"credit {proration.credit} · charge {proration.charge} · net {proration.net} "
+            f"({proration.settlement.value.lower()}; {proration.fraction_remaining} of the period remains)"
+        ),
+    )
+
+
+@subscription_app.command("change-plan")
+def subscription_change_plan(
+    subscription_id: str,
+    plan_id: Annotated[str, typer.Option("--plan-id")],
+    amount: Annotated[str, typer.Option(help="New price per period")],
+    interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
+    interval_count: Annotated[int, typer.Option("--interval-count")] = 1,
+    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="Change when the current period ends")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Change plan now (prorated; the customer may have to authorize) or at period end."""
+    from starter.render import print_subscription
+
+    async def action():  # type: ignore[no-untyped-def]
+        billing = await _billing()
+        current = await billing.get_subscription(subscription_id)
+        plan = _plan(plan_id, amount, current.plan.amount.currency, interval, interval_count, None, None)
+        return await billing.change_plan(subscription_id, plan, at_period_end=at_period_end)
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+
+
+@subscription_app.command("manage")
+def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> None:
+    """A short-lived link where the customer manages the subscription at the provider."""
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).management_link(subscription_id)
+
+    link = run(action)
+    emit(link, as_json, lambda: console.print(link.url))
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ from billing.proration import Proration
 from billing.settings import TemporalSettings
 from billing.subscriptions import (
     CancelSubscriptionRequest,
+    ChangePlanRequest,
     ManagementLinkRequest,
     ResumeSubscriptionRequest,
     StartSubscription,
@@ -275,6 +276,12 @@ class BillingClient:
         return await self._subscription_update(
             subscription_id, SubscriptionWorkflow.resume, ResumeSubscriptionRequest(reason=reason)
         )
+
+    async def change_plan(
+        self, subscription_id: str, plan: SubscriptionPlan, *, at_period_end: bool = False
+    ) -> Subscription:
+        request = ChangePlanRequest(plan=plan, at_period_end=at_period_end)
+        return await self._subscription_update(subscription_id, SubscriptionWorkflow.change_plan, request)
 
     async def preview_change(self, subscription_id: str, plan: SubscriptionPlan) -> Proration:
         return await self._subscription_update(subscription_id, SubscriptionWorkflow.preview_change, plan)

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from billing.orders import Order, OrderStatus, Refund
+from billing.subscriptions import Subscription, SubscriptionStatus
 
 _STATUS_STYLE = {
     OrderStatus.PAID: "bold green",
@@ -82,3 +83,72 @@ def refunds_table(refunds: list[Refund]) -> Table:
 
 def print_order(console: Console, order: Order) -> None:
     console.print(order_table(order))
+
+
+def print_subscription(console: Console, subscription: Subscription) -> None:
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    plan = subscription.plan
+    every = f"{plan.interval_count} {plan.interval.value}s" if plan.interval_count > 1 else plan.interval.value
+    summary.add_row("Subscription", subscription.subscription_id)
+    summary.add_row(
+        "Status", Text(subscription.status.value, style=_SUBSCRIPTION_STYLE.get(subscription.status, "yellow"))
+    )
+    summary.add_row(
+        "Plan", f"{plan.plan_id}: {plan.amount} per {every}" + (f", {plan.periods} periods" if plan.periods else "")
+    )
+    summary.add_row("Provider", f"{subscription.provider} ({subscription.mode.value.replace('_', '-')})")
+    summary.add_row("Customer", subscription.customer_id)
+    summary.add_row("Request id", subscription.request_key)
+    if subscription.provider_reference:
+        summary.add_row("Provider ref", subscription.provider_reference)
+    if subscription.status.value == "INCOMPLETE" and subscription.customer_action and subscription.customer_action.url:
+        summary.add_row("Authorize at", subscription.customer_action.url)
+    if subscription.next_billing_at:
+        summary.add_row("Next billing", subscription.next_billing_at.strftime("%Y-%m-%d %H:%M UTC"))
+    if subscription.cancel_at_period_end:
+        summary.add_row("Cancels", "at the end of the current period")
+    change = subscription.pending_change
+    if change is not None:
+        when = "at period end" if change.scheduled else "in progress"
+        summary.add_row("Plan change", f"to {change.plan.plan_id} ({change.plan.amount}) {when}")
+        if change.customer_action is not None and change.customer_action.url:
+            summary.add_row("Authorize at", change.customer_action.url)
+    if subscription.cancelled_by:
+        summary.add_row("Cancelled by", subscription.cancelled_by.value.lower())
+    periods = Table(title="Periods", title_justify="left")
+    for column in ("Plan", "#", "From", "To", "Amount", "Status", "Attempts", "Granted"):
+        periods.add_column(column)
+    for record in subscription.periods:
+        periods.add_row(
+            str(record.generation),
+            str(record.number),
+            record.start.strftime("%Y-%m-%d") if record.start else "",
+            record.end.strftime("%Y-%m-%d") if record.end else "",
+            str(record.amount) if record.amount else "",
+            record.status.value,
+            str(record.attempts),
+            "yes" if record.granted else "",
+        )
+    timeline = Table(title="Timeline", title_justify="left")
+    for column in ("At (UTC)", "Event", "Status", "Detail"):
+        timeline.add_column(column)
+    for entry in subscription.timeline:
+        timeline.add_row(
+            entry.at.strftime("%Y-%m-%d %H:%M:%S"),
+            entry.event,
+            entry.status.value if entry.status else "",
+            entry.detail,
+        )
+    console.print(Group(summary, periods, timeline))
+
+
+_SUBSCRIPTION_STYLE = {
+    SubscriptionStatus.ACTIVE: "bold green",
+    SubscriptionStatus.TRIALING: "green",
+    SubscriptionStatus.PAST_DUE: "bold yellow",
+    SubscriptionStatus.UNPAID: "bold red",
+    SubscriptionStatus.CANCELLED: "red",
+    SubscriptionStatus.EXPIRED: "cyan",
+}

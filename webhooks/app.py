@@ -32,6 +32,7 @@ from billing.gateway import (
     PaymentEvent,
     ProviderEvent,
     RefundEvent,
+    SubscriptionChangeEvent,
     SubscriptionEvent,
     UnknownEvent,
 )
@@ -145,9 +146,10 @@ class WebhookService:
         if isinstance(event, SubscriptionEvent):
             await handle.signal(SubscriptionWorkflow.subscription_event, event)
             return True
-        # Plan changes are followed through the subscription's own status statements.
-        log.info("recorded %s event for subscription %s", event.kind, subscription_id)
-        return True
+        if isinstance(event, SubscriptionChangeEvent):
+            await handle.signal(SubscriptionWorkflow.change_event, event)
+            return True
+        return False
 
     async def healthz(self, _: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "providers": sorted(self.verifiers)})

@@ -2,9 +2,12 @@
 
 Workflow id ``order-{order_id}``. Provider-agnostic: it talks to activities in the engine's normalized
 vocabulary and lets :class:`billing.orders.Order` decide what every statement means.
-"""
 
-from __future__ import annotations
+The workflow sandbox executes this module afresh for every workflow run, and ``@workflow.defn`` then
+resolves the type hints of every handler. So annotations here are plain objects, not postponed strings
+(no ``from __future__ import annotations``): resolving a string annotation compiles and evaluates it
+again on every run. Everything annotated below is therefore imported before it is used.
+"""
 
 import asyncio
 from datetime import timedelta

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.errors import OUTCOME_UNKNOWN
     from activities.subscriptions import (
         CancelSubscriptionCall,
+        ChangeSubscriptionCall,
         CreateSubscriptionCall,
         ManageSubscriptionCall,
         SubscriptionActivities,
@@ -31,10 +32,14 @@ with workflow.unsafe.imports_passed_through():
     from billing.errors import ConflictError, InputError, InvalidStateError
     from billing.gateway import (
         CancelSubscription,
+        ChangeOutcome,
+        ChangeStatus,
+        ChangeSubscription,
         CreateSubscription,
         ManagementLink,
         ManageSubscription,
         PaymentEvent,
+        SubscriptionChangeEvent,
         SubscriptionEvent,
         SubscriptionOutcome,
         SubscriptionPlan,
@@ -43,7 +48,9 @@ with workflow.unsafe.imports_passed_through():
     from billing.proration import Proration
     from billing.subscriptions import (
         CancelSubscriptionRequest,
+        ChangePlanRequest,
         ManagementLinkRequest,
+        PendingChange,
         ResumeSubscriptionRequest,
         StartSubscription,
         SubmitSubscription,
@@ -191,6 +198,14 @@ class SubscriptionWorkflow:
         sub = self.sub
         now = workflow.now()
         window = sub.current_period_window()
+        change = sub.pending_change
+        if change is not None and change.scheduled and window is not None:
+            send_at = max(window.start, window.end - self.policy.change_lead)
+            if now >= send_at:
+                await self._send_change(change)
+                return
+            await self._statement_within(send_at - now, f"plan change to {change.plan.plan_id} at period end")
+            return
         if sub.cancel_at_period_end and window is not None:
             if now >= window.end:
                 await self._cancel_at_provider("at period end")
@@ -241,7 +256,15 @@ class SubscriptionWorkflow:
 
     def _snapshot(self) -> tuple[object, ...]:
         sub = self.sub
-        return (sub.status, sub.current_period, sub.cancel_at_period_end, sub.request_key, len(sub.periods))
+        change = sub.pending_change
+        return (
+            sub.status,
+            sub.current_period,
+            sub.cancel_at_period_end,
+            sub.request_key,
+            len(sub.periods),
+            change.scheduled if change else None,
+        )
 
     async def _inquire(self) -> None:
         self.inquiries += 1
@@ -288,6 +311,10 @@ class SubscriptionWorkflow:
         if self._duplicate(event.event_key):
             return
         reference = event.outcome.subscription_reference
+        change = self.sub.pending_change
+        if change is not None and reference and reference == change.provider_reference:
+            self.sub.note(workflow.now(), "notification", f"plan change charge: {event.outcome.provider_status}")
+            return
         if reference and self.sub.provider_reference and reference != self.sub.provider_reference:
             self.sub.note(workflow.now(), "notification", "payment of an earlier generation: recorded only")
             return
@@ -369,6 +396,108 @@ class SubscriptionWorkflow:
             raise rejected(exc) from exc
 
     @workflow.update
+    async def change_plan(self, request: ChangePlanRequest) -> Subscription:
+        """Change plan now (prorated) or at the end of the current period."""
+        now = workflow.now()
+        try:
+            proration = self.sub.check_change_request(request, now)
+        except InputError as exc:
+            raise rejected(exc) from exc
+        generation = self.sub.generation + 1
+        change = PendingChange(
+            generation=generation,
+            request_key=idempotency.subscription_key(self.request.subscription_id, generation),
+            plan=request.plan,
+            proration=proration,
+            scheduled=request.at_period_end,
+            requested_at=now,
+        )
+        self.sub.pending_change = change
+        if request.at_period_end:
+            self.sub.note(now, "change_scheduled", f"to {request.plan.plan_id} at period end")
+        else:
+            await self._send_change(change)
+        self._publish()
+        return self.sub
+
+    @change_plan.validator
+    def _validate_change_plan(self, request: ChangePlanRequest) -> None:
+        try:
+            self.sub.check_change_request(request, workflow.now())
+        except InputError as exc:
+            raise rejected(exc) from exc
+
+    async def _send_change(self, change: PendingChange) -> None:
+        """Ask the provider for the new generation, crediting the unused part of the current period."""
+        now = workflow.now()
+        if change.proration is None:
+            change.proration = self.sub.preview_change(change.plan, now)
+        change.scheduled = False
+        proration = change.proration
+        self.sub.note(
+            now,
+            "change_requested",
+            f"to {change.plan.plan_id}: credit {proration.credit}, charge {proration.charge}, net {proration.net}",
+        )
+        request = ChangeSubscription(
+            idempotency_key=change.request_key,
+            original=SubscriptionRef(
+                idempotency_key=self.sub.request_key, provider_reference=self.sub.provider_reference
+            ),
+            merchant_subscription_id=self.request.subscription_id,
+            new_plan=change.plan,
+            remaining_credit=-proration.credit,
+            customer=self.request.customer,
+            success_url=self.request.success_url,
+            failure_url=self.request.failure_url,
+            cancel_url=self.request.cancel_url,
+            requested_at=change.requested_at,
+        )
+        try:
+            outcome = await self._call(
+                SubscriptionActivities.change,
+                ChangeSubscriptionCall(
+                    provider=self.request.provider, subscription_id=self.request.subscription_id, request=request
+                ),
+                retry=MONEY_RETRY,
+                summary=f"change plan to {change.plan.plan_id}",
+            )
+        except (OutcomeUnknown, ActivityError) as exc:
+            self.sub.note(workflow.now(), "provider.change", f"no answer: {describe(exc)}; inquiring")
+            return
+        self._apply_change(outcome, "provider.change")
+
+    def _apply_change(self, outcome: ChangeOutcome, source: str) -> None:
+        change = self.sub.pending_change
+        if change is None or (outcome.idempotency_key and outcome.idempotency_key != change.request_key):
+            self.sub.note(workflow.now(), source, f"change statement for no pending change: {outcome.provider_status}")
+            return
+        change.provider_reference = outcome.provider_reference or change.provider_reference
+        change.customer_action = outcome.customer_action or change.customer_action
+        if outcome.status is ChangeStatus.CLOSED:
+            self.sub.pending_change = None
+            failure = f": {outcome.failure.code} {outcome.failure.message}" if outcome.failure else ""
+            self.sub.note(workflow.now(), source, f"plan change to {change.plan.plan_id} closed{failure}")
+        elif outcome.status is ChangeStatus.SUCCEEDED:
+            self.sub.complete_change(workflow.now(), workflow.now(), source)
+            self._grant()
+        else:
+            self.sub.note(
+                workflow.now(),
+                source,
+                f"plan change {outcome.provider_status or 'pending'}"
+                + (": the customer must authorize it" if change.customer_action else ""),
+            )
+        self._publish()
+
+    @workflow.signal
+    def change_event(self, event: SubscriptionChangeEvent) -> None:
+        """A verified statement about a plan change."""
+        if self._duplicate(event.event_key):
+            return
+        self._apply_change(event.outcome, "notification.change")
+
+    @workflow.update
     def preview_change(self, plan: SubscriptionPlan) -> Proration:
         """What changing to ``plan`` now would credit and charge; changes nothing."""
         return self.sub.preview_change(plan, workflow.now())
@@ -412,6 +541,10 @@ class SubscriptionWorkflow:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _ref(self) -> SubscriptionRef:
+        """The subscription to ask the provider about: the new generation while a change is in flight."""
+        change = self.sub.pending_change
+        if change is not None and not change.scheduled:
+            return SubscriptionRef(idempotency_key=change.request_key, provider_reference=change.provider_reference)
         return SubscriptionRef(idempotency_key=self.sub.request_key, provider_reference=self.sub.provider_reference)
 
     def _duplicate(self, event_key: str) -> bool:
@@ -427,8 +560,9 @@ class SubscriptionWorkflow:
         self._publish()
 
     def _grant(self) -> None:
-        for number in self.sub.grant_due():
-            self.sub.note(workflow.now(), "benefits_granted", f"period {number}")
+        for record in self.sub.grant_due():
+            label = f"period {record.number}" + (f" of plan {record.generation}" if record.generation > 1 else "")
+            self.sub.note(workflow.now(), "benefits_granted", label)
 
     async def _call(self, activity, call, *, retry: RetryPolicy, summary: str):  # type: ignore[no-untyped-def]
         try:

@@ -202,3 +202,47 @@ async def test_management_link(stack: OrderStack) -> None:
     await activated(stack, "sub-manage")
     link = await stack.billing.management_link("sub-manage")
     assert link.url.startswith("http")
+
+
+async def test_upgrade_now_charges_exactly_the_prorated_difference(stack: OrderStack) -> None:
+    await activated(stack, "sub-up")
+    changing = await stack.billing.change_plan("sub-up", plan("19.99", plan_id="pro"))
+    change = changing.pending_change
+    assert change is not None
+    assert change.proration is not None
+    assert change.customer_action is not None, "Waffo's new subscription needs the customer's authorization"
+    with pytest.raises(errors.InvalidStateError):
+        await stack.billing.change_plan("sub-up", plan("29.99", plan_id="max"))
+
+    response = await stack.control.post(f"/subscriptions/{subscription_key('sub-up', 2)}/pay", json={})
+    response.raise_for_status()
+    sub = await settled(stack, "sub-up", lambda s: s.plan.plan_id == "pro" and s.pending_change is None)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    assert sub.generation == 2
+    charges = [e for e in await stack.ledger("charge") if e.get("subscriptionId") == sub.provider_reference]
+    assert [Money.parse(e["amount"], "USD") for e in charges] == [change.proration.net], "preview == charge"
+    assert sub.period_record(1).amount == change.proration.net
+    grants = [e.detail for e in sub.timeline if e.event == "benefits_granted"]
+    assert grants == ["period 1", "period 1 of plan 2"]
+    renewed = await stack.control.post(f"/subscriptions/{subscription_key('sub-up', 2)}/renew", json={"succeed": True})
+    renewed.raise_for_status()
+    after = await settled(stack, "sub-up", lambda s: s.current_period == 2)
+    assert after.period_record(2).amount == Money.parse("19.99", "USD")
+
+
+async def test_downgrade_now_is_refused_but_at_period_end_is_scheduled(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await activated(stack, "sub-down")
+    cheaper = plan("1.99", plan_id="lite")
+    with pytest.raises(errors.InvalidStateError) as info:
+        await stack.billing.change_plan("sub-down", cheaper)
+    assert info.value.field == "at_period_end"
+    scheduled = await stack.billing.change_plan("sub-down", cheaper, at_period_end=True)
+    assert scheduled.pending_change is not None and scheduled.pending_change.scheduled
+    await time_skipping_env.sleep(timedelta(days=31))
+    sent = await stack.billing.wait_for_subscription(
+        "sub-down", lambda s: s.pending_change is not None and not s.pending_change.scheduled
+    )
+    assert sent.pending_change is not None and sent.pending_change.proration is not None
+    assert sent.pending_change.proration.fraction_remaining < 1
