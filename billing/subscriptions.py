@@ -101,6 +101,9 @@ class SubscriptionPolicy(_Frozen):
     #: A change "at period end" of a provider-managed subscription is made this long before the end, so it
     #: never races the provider's own renewal of the old plan.
     change_lead: timedelta = timedelta(hours=1)
+    #: Continue as new once the run's history is this long, besides Temporal's own suggestion (which
+    #: comes at thousands of events); smaller values keep replays of busy subscriptions cheap.
+    max_history_events: int | None = Field(default=None, ge=20)
 
     @field_validator("inquiry_schedule")
     @classmethod

@@ -42,6 +42,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import tempfile
 import time
@@ -190,6 +191,28 @@ def read_memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
+#: ``--trace-memory``: the worker child under tracemalloc; SIGUSR1 writes a snapshot and gc type counts.
+TRACE_BOOTSTRAP = """
+import collections, gc, itertools, json, signal, sys, tracemalloc
+from pathlib import Path
+
+directory, numbers = Path(sys.argv[1]), itertools.count()
+
+def dump(signum, frame):
+    number = next(numbers)
+    tracemalloc.take_snapshot().dump(str(directory / f"{number}.tracemalloc"))
+    gc.collect()
+    types = collections.Counter(type(o).__module__ + "." + type(o).__qualname__ for o in gc.get_objects())
+    (directory / f"{number}.types.json").write_text(json.dumps(types))
+    (directory / f"{number}.done").write_text("")
+
+signal.signal(signal.SIGUSR1, dump)
+sys.argv = ["worker"]
+import worker
+worker.main()
+"""
+
+
 @dataclass
 class WorkerProcess:
     """The billing worker under measurement: a child process, or this process (``--worker inprocess``)."""
@@ -199,6 +222,22 @@ class WorkerProcess:
     cache_size: int
     log_path: Path | None = None
     child: Any = None  # starter.serving.ChildProcess when mode is "process"
+    trace_dir: Path | None = None  # --trace-memory: where the child writes its snapshots
+    _snapshots: int = 0
+
+    async def snapshot(self, timeout: float = 120.0) -> int | None:
+        """Ask the traced worker for a tracemalloc snapshot and gc type counts; its number, or None."""
+        if self.trace_dir is None:
+            return None
+        number, self._snapshots = self._snapshots, self._snapshots + 1
+        os.kill(self.pid, signal.SIGUSR1)
+        done = self.trace_dir / f"{number}.done"
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(done.exists):
+            if time.monotonic() > deadline or not self.alive():
+                return None
+            await asyncio.sleep(0.2)
+        return number
 
     def alive(self) -> bool:
         return self.child is None or self.child.running()
@@ -280,6 +319,52 @@ def worker_env(
     return env
 
 
+def _short(filename: str) -> str:
+    root = str(Path(__file__).resolve().parent.parent) + os.sep
+    marker = "site-packages" + os.sep
+    if marker in filename:
+        return filename.split(marker, 1)[1]
+    return filename.removeprefix(root)
+
+
+def memory_breakdown(directory: Path, before: int, after: int, count: int, top: int = 12) -> dict[str, Any]:
+    """Python allocations (tracemalloc) and live objects (gc) added per subscription between two snapshots."""
+    import tracemalloc
+
+    old = tracemalloc.Snapshot.load(str(directory / f"{before}.tracemalloc"))
+    new = tracemalloc.Snapshot.load(str(directory / f"{after}.tracemalloc"))
+    traced = sum(t.size for t in new.traces) - sum(t.size for t in old.traces)
+    by_file = new.compare_to(old, "filename")
+    by_line = new.compare_to(old, "lineno")
+    types: Counter[str] = Counter(json.loads((directory / f"{after}.types.json").read_text()))
+    types.subtract(json.loads((directory / f"{before}.types.json").read_text()))
+    per = max(count, 1)
+    return {
+        "snapshots": str(directory),
+        "python_traced_kb_per_subscription": traced / 1024 / per,
+        "by_file": [
+            {
+                "site": _short(stat.traceback[0].filename),
+                "kb_per_subscription": stat.size_diff / 1024 / per,
+                "blocks_per_subscription": stat.count_diff / per,
+            }
+            for stat in by_file[:top]
+        ],
+        "by_line": [
+            {
+                "site": f"{_short(stat.traceback[0].filename)}:{stat.traceback[0].lineno}",
+                "kb_per_subscription": stat.size_diff / 1024 / per,
+                "blocks_per_subscription": stat.count_diff / per,
+            }
+            for stat in by_line[:top]
+        ],
+        "objects_per_subscription": [
+            {"type": name, "per_subscription": diff / per} for name, diff in types.most_common(top) if diff > 0
+        ],
+        "objects_total_per_subscription": sum(d for d in types.values() if d > 0) / per,
+    }
+
+
 # -- the stack ---------------------------------------------------------------------------------------
 
 
@@ -326,15 +411,18 @@ async def subscription_stack(client: Client, args: argparse.Namespace, console: 
                         cache_size=cache_size,
                         bytecode=args.bytecode,
                     )
-                    child = ChildProcess(
-                        "worker",
-                        [sys.executable, "-m", "starter.cli", "worker"],
-                        log_path=log_dir / "worker.log",
-                        env=env,
-                    )
+                    argv = [sys.executable, "-m", "starter.cli", "worker"]
+                    trace_dir = None
+                    if args.trace_memory:
+                        trace_dir = log_dir / "tracemalloc"
+                        trace_dir.mkdir()
+                        argv = [sys.executable, "-X", "tracemalloc=1", "-c", TRACE_BOOTSTRAP, str(trace_dir)]
+                    child = ChildProcess("worker", argv, log_path=log_dir / "worker.log", env=env)
                     child.start()
                     stack.callback(child.stop)
-                    worker = WorkerProcess("process", child.pid, cache_size, log_dir / "worker.log", child)
+                    worker = WorkerProcess(
+                        "process", child.pid, cache_size, log_dir / "worker.log", child, trace_dir=trace_dir
+                    )
                 else:
                     providers = ProviderRegistry(
                         {
@@ -522,6 +610,19 @@ async def renewal_event_types(client: Client, sample: SubSample) -> None:
     sample.renewal_types = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in added)
 
 
+@contextlib.contextmanager
+def stdout_to_stderr() -> Any:
+    """Child processes started meanwhile get stderr as their stdout: the --json output stays clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 # -- the run -----------------------------------------------------------------------------------------
 
 
@@ -540,6 +641,9 @@ class Measures:
     renewal_triggers_done: float | None = None
     renewal_cpu: dict[str, float | None] = field(default_factory=dict)
     renewal_drained: bool | None = None
+    snapshot_before: int | None = None
+    snapshot_active: int | None = None
+    breakdown: dict[str, Any] | None = None
 
 
 async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -552,12 +656,13 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         return max(float(args.timeout) - (time.monotonic() - run_started), 0.0)
 
     console.print("Starting the Temporal dev server (in memory) and the subscription stack…", highlight=False)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_cli()),
-        search_attributes=list(search_attributes.ALL),
-        data_converter=data_converter(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    with stdout_to_stderr():  # the dev server prints its banner on stdout
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(temporal_cli()),
+            search_attributes=list(search_attributes.ALL),
+            data_converter=data_converter(),
+            dev_server_extra_args=["--log-level", "error"],
+        )
     server_pid = dev_server_pid()
     started_ids: list[str] = []
     measures = Measures()
@@ -619,6 +724,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                     phase = "memory before"
                     measures.worker_settle_s.append(await stack.worker.settle())
                     measures.memory_before = stack.worker.memory_kb()
+                    measures.snapshot_before = await stack.worker.snapshot()
 
                     phase = "activation"
                     t_act = time.monotonic()
@@ -641,6 +747,15 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                     await for_each(active, 10, snapshot_active)
                     measures.worker_settle_s.append(await stack.worker.settle())
                     measures.memory_active = stack.worker.memory_kb()
+                    measures.snapshot_active = await stack.worker.snapshot()
+                    if stack.worker.trace_dir and measures.snapshot_before is not None and measures.snapshot_active:
+                        measures.breakdown = await asyncio.to_thread(
+                            memory_breakdown,
+                            stack.worker.trace_dir,
+                            measures.snapshot_before,
+                            measures.snapshot_active,
+                            sum(1 for s in samples if s.active is not None),
+                        )
 
                     phase = "renewal"
                     ready = [s for s in samples if s.active is not None]
@@ -806,7 +921,11 @@ def report_data(
             "example": counted[0].subscription_id if counted else None,
         },
         "memory": {
-            "measured": "worker process" if args.worker == "process" else "bench process (worker, emulator, webhooks)",
+            "measured": (
+                ("worker process" + (" under tracemalloc" if args.trace_memory else ""))
+                if args.worker == "process"
+                else "bench process (worker, emulator, webhooks)"
+            ),
             "pid": stack.worker.pid if stack is not None else None,
             "workflow_cache": stack.worker.cache_size if stack is not None else None,
             "before_kb": before,
@@ -816,6 +935,7 @@ def report_data(
             "anon_kb_per_subscription": per_sub(before, after_active, "RssAnon", len(active)),
             "renewal_growth_kb_per_subscription": per_sub(after_active, after_renewal, "VmRSS", len(settled)),
             "worker_settle_s": m.worker_settle_s,
+            "breakdown": m.breakdown,
         },
         "failed_subscriptions": n - len(settled),
         "errors": sorted({s.error for s in warm + samples if s.error})[:10],
@@ -943,6 +1063,34 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         for name, mean in history["event_types_mean"].items():
             types.add_row(name, f"{mean:.2f}")
         console.print(types)
+    breakdown = memory.get("breakdown")
+    if breakdown:
+        sites = Table(
+            title=(
+                f"Worker memory per cached subscription by allocation site (tracemalloc): Python heap "
+                f"{breakdown['python_traced_kb_per_subscription']:,.1f} KB of "
+                f"{memory['kb_per_subscription'] or 0:,.1f} KB RSS"
+            )
+        )
+        sites.add_column("allocated in (file)")
+        sites.add_column("KB", justify="right")
+        sites.add_column("blocks", justify="right")
+        for row in breakdown["by_file"]:
+            sites.add_row(row["site"], f"{row['kb_per_subscription']:,.1f}", f"{row['blocks_per_subscription']:,.0f}")
+        sites.add_section()
+        for row in breakdown["by_line"][:8]:
+            sites.add_row(row["site"], f"{row['kb_per_subscription']:,.1f}", f"{row['blocks_per_subscription']:,.0f}")
+        console.print(sites)
+        objects = Table(
+            title=(
+                f"Live objects per cached subscription (gc): {breakdown['objects_total_per_subscription']:,.0f} in all"
+            )
+        )
+        objects.add_column("type")
+        objects.add_column("count", justify="right")
+        for row in breakdown["objects_per_subscription"]:
+            objects.add_row(row["type"], f"{row['per_subscription']:,.1f}")
+        console.print(objects)
     console.print(
         "Intervals: [bold]first trigger[/] is time.monotonic() before the first "
         "POST /waffo/control/subscriptions/{ref}/renew; [bold]period 2 PAID[/] is when the first "
@@ -1001,6 +1149,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="cache",
         help="cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory; as-is: leave it",
     )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help=(
+            "run the worker child under tracemalloc and break its memory per subscription down by allocation "
+            "site and object type (slower; RSS then includes tracemalloc's own overhead)"
+        ),
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the whole run may take")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -1012,6 +1168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--subscriptions and the concurrencies must be positive, --warmup non-negative")
     if args.history_sample < 0:
         parser.error("--history-sample must be non-negative")
+    if args.trace_memory and args.worker != "process":
+        parser.error("--trace-memory needs --worker process")
     return args
 
 

@@ -120,7 +120,7 @@ class SubscriptionWorkflow:
                 await self._await_activation()
             else:
                 await self._mirror_period()
-            if workflow.info().is_continue_as_new_suggested():
+            if self._should_continue_as_new():
                 # Handlers first: an update in flight must finish in this run, and its effects travel.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
@@ -129,6 +129,11 @@ class SubscriptionWorkflow:
         await self._watch_after_end()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.sub
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        cap = self.policy.max_history_events
+        return info.is_continue_as_new_suggested() or (cap is not None and info.get_current_history_length() >= cap)
 
     async def _watch_after_end(self) -> None:
         """Stay open a while after the end: late statements are recorded, commands answered."""
@@ -242,7 +247,7 @@ class SubscriptionWorkflow:
         before = self._snapshot()
         try:
             await workflow.wait_condition(
-                lambda: self._snapshot() != before or self.check_requested,
+                lambda: self._snapshot() != before or self.check_requested or self._should_continue_as_new(),
                 timeout=max(wait, timedelta(seconds=1)),
                 timeout_summary=summary,
             )

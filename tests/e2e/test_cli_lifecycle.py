@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from billing.idempotency import subscription_key
 from starter.serving import free_port
 from tests.support.processes import wait_for_line
 
@@ -194,3 +196,48 @@ def test_bad_input_is_refused_and_changes_nothing(dev_stack: Cli, argv: list[str
     if argv[1] == "create":
         missing = dev_stack.run("order", "show", argv[3], check=False)
         assert missing.returncode != 0, "a refused create starts nothing"
+
+
+def wait_for_subscription(cli: Cli, subscription_id: str, check: Any, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        sub = cli.json("subscription", "show", subscription_id)
+        if check(sub) or time.monotonic() > deadline:
+            assert check(sub), sub["timeline"]
+            return dict(sub)
+        time.sleep(0.3)
+
+
+def test_subscription_lifecycle_through_the_cli(dev_stack: Cli) -> None:
+    created = dev_stack.json(
+        "subscription", "create", "--provider", "waffo", "--subscription-id", "SUB-E2E", "--plan-id", "basic",
+        "--amount", "9.99", "--currency", "USD", "--interval", "month", "--customer-id", "cust-e2e",
+        "--customer-email", "e2e@example.com",
+    )  # fmt: skip
+    assert created["status"] == "INCOMPLETE"
+    assert "/checkout/subscription/" in created["customer_action"]["url"]
+
+    dev_stack.run("emulators", "pay", "waffo", "SUB-E2E", "--subscription")
+    wait_for_subscription(dev_stack, "SUB-E2E", lambda s: s["status"] == "ACTIVE" and s["current_period"] == 1)
+    dev_stack.run("emulators", "renew", "waffo", "SUB-E2E")
+    wait_for_subscription(dev_stack, "SUB-E2E", lambda s: s["current_period"] == 2)
+    dev_stack.run("emulators", "renew", "waffo", "SUB-E2E", "--fail")
+    wait_for_subscription(dev_stack, "SUB-E2E", lambda s: s["status"] == "PAST_DUE")
+    dev_stack.run("emulators", "renew", "waffo", "SUB-E2E")
+    wait_for_subscription(dev_stack, "SUB-E2E", lambda s: s["status"] == "ACTIVE" and s["current_period"] == 3)
+
+    preview = dev_stack.json("subscription", "preview-change", "SUB-E2E", "--plan-id", "pro", "--amount", "19.99")
+    changing = dev_stack.json("subscription", "change-plan", "SUB-E2E", "--plan-id", "pro", "--amount", "19.99")
+    assert changing["pending_change"]["proration"]["credit"]["currency"] == preview["credit"]["currency"]
+    # The new plan's subscription at Waffo is authorized by the customer (generation 2).
+    url = dev_stack.env["BILLING_EMULATORS_URL"]
+    httpx.post(f"{url}/waffo/control/subscriptions/{subscription_key('SUB-E2E', 2)}/pay", json={}).raise_for_status()
+    changed = wait_for_subscription(dev_stack, "SUB-E2E", lambda s: s["plan"]["plan_id"] == "pro")
+    assert changed["pending_change"] is None
+
+    cancelled = dev_stack.json("subscription", "cancel", "SUB-E2E", "--reason", "moving away")
+    assert cancelled["status"] == "CANCELLED"
+    shown = dev_stack.run("subscription", "show", "SUB-E2E").stdout
+    assert "Periods" in shown and "CANCELLED" in shown
+    paid_periods = [p for p in cancelled["periods"] if p["status"] == "PAID"]
+    assert len(paid_periods) == 4, "three periods of basic, one of pro"

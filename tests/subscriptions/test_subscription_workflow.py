@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -246,3 +247,27 @@ async def test_downgrade_now_is_refused_but_at_period_end_is_scheduled(
     )
     assert sent.pending_change is not None and sent.pending_change.proration is not None
     assert sent.pending_change.proration.fraction_remaining < 1
+
+
+async def test_continue_as_new_while_updates_arrive_loses_nothing(dev_server_env: WorkflowEnvironment) -> None:
+    async with order_stack(dev_server_env.client) as stack:
+        policy = POLICY.model_copy(update={"max_history_events": 40})
+        await activated(stack, "sub-can", policy=policy)
+        handle = stack.client.get_workflow_handle(subscription_workflow_id("sub-can"))
+        first_run = (await handle.describe()).run_id
+        upgrade = plan("19.99", plan_id="pro")
+        for round_no in range(6):
+            previews = [stack.billing.preview_change("sub-can", upgrade) for _ in range(3)]
+            await asyncio.gather(*previews)
+            await stack.billing.cancel_subscription("sub-can", at_period_end=True, reason=f"round {round_no}")
+            await stack.billing.resume_subscription("sub-can")
+        await control(stack, "sub-can", "renew", {"succeed": True})
+        sub = await settled(stack, "sub-can", lambda s: s.current_period == 2)
+        runs = [execution async for execution in stack.client.list_workflows("WorkflowId = 'subscription-sub-can'")]
+        assert len(runs) >= 2, "the subscription continued as new"
+        assert (await handle.describe()).run_id != first_run
+        assert not sub.cancel_at_period_end
+        assert [e.detail for e in sub.timeline if e.event == "cancel_at_period_end"] == [f"round {i}" for i in range(6)]
+        assert len([e for e in sub.timeline if e.event == "resumed"]) == 6
+        assert [e.detail for e in sub.timeline if e.event == "benefits_granted"] == ["period 1", "period 2"]
+        await handle.terminate("test finished")
