@@ -6,8 +6,8 @@ run them against emulators and the worker against real providers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
@@ -139,7 +139,7 @@ class PaymentActivities:
     async def inquire_refund(self, call: RefundInquiryCall) -> RefundOutcome:
         return await self.providers.get(call.provider).inquire_refund(call.refund)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         """Every activity of this class, for ``Worker(activities=...)``."""
         return [
             self.create_payment,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
@@ -95,5 +98,5 @@ class SubscriptionActivities:
     async def inquire_change(self, call: ChangeInquiryCall) -> ChangeOutcome:
         return await self.providers.get(call.provider).inquire_subscription_change(call.request)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.create, self.inquire, self.cancel, self.manage, self.change, self.inquire_change]

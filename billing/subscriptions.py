@@ -411,12 +411,25 @@ class Subscription(BaseModel):
             self.management_url = outcome.management_url
         self.provider_status = outcome.provider_status or self.provider_status
         for payment in outcome.payments:
+            # Statements repeat every known period; only news is applied (and recorded).
+            known = next(
+                (r for r in self.periods if r.generation == self.generation and r.number == payment.period), None
+            )
+            if known is not None and (
+                known.status is PeriodStatus.PAID or payment.status is not PaymentStatus.SUCCEEDED
+            ):
+                continue
             self.apply_period_payment(
-                PaymentOutcome(status=payment.status, provider_reference=payment.provider_reference,
-                               amount=payment.amount, subscription_period=payment.period,
-                               provider_status=f"{payment.status.value} (inquiry)"),
-                source=source, at=at,
-            )  # fmt: skip
+                PaymentOutcome(
+                    status=payment.status,
+                    provider_reference=payment.provider_reference,
+                    amount=payment.amount,
+                    subscription_period=payment.period,
+                    provider_status=payment.status.value,
+                ),
+                source=source,
+                at=at,
+            )
         label = outcome.provider_status or outcome.status.value
         if self.is_final:
             self.note(at, source, f"{label} (no change: {self.status})")
@@ -426,7 +439,6 @@ class Subscription(BaseModel):
             if self.status is SubscriptionStatus.INCOMPLETE:
                 self.activate(at, at, source)
                 return True
-            self.note(at, source, label)
             return False
         if status is ProviderSubscriptionStatus.CANCELLED:
             self.cancelled_by = outcome.cancelled_by

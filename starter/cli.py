@@ -549,7 +549,8 @@ def subscription_preview_change(
         as_json,
         lambda: console.print(
             f"credit {proration.credit} · charge {proration.charge} · net {proration.net} "
-            f"({proration.settlement.value.lower()}; {proration.fraction_remaining} of the period remains)"
+            f"({proration.settlement.value.lower()}; "
+            f"{float(proration.fraction_remaining) * 100:.2f}% of the period remains)"
         ),
     )
 

@@ -283,7 +283,10 @@ class SubscriptionWorkflow:
         except (OutcomeUnknown, ActivityError) as exc:
             self.sub.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
             return
+        before = self._snapshot()
         self._apply_status(outcome, "inquiry")
+        if self._snapshot() == before:
+            self.sub.note(workflow.now(), "inquiry", f"{outcome.provider_status or outcome.status.value}: no news")
 
     async def _cancel_at_provider(self, why: str) -> None:
         request = CancelSubscription(subscription=self._ref(), requested_at=workflow.now())
