@@ -15,7 +15,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from billing.gateway import CaptureMode, Customer
+from billing.gateway import BillingInterval, CaptureMode, Customer, SubscriptionPlan
+from billing.idempotency import subscription_key
 from billing.money import Money
 from billing.orders import (
     CreateOrder,
@@ -25,6 +26,7 @@ from billing.orders import (
     ResolveRequest,
     order_workflow_id,
 )
+from billing.subscriptions import StartSubscription, subscription_workflow_id
 from starter.binaries import temporal_test_server
 from tests.support.stack import OrderStack, order_stack
 
@@ -40,9 +42,12 @@ POLICY = OrderPolicy(
 
 def request(order_id: str, **overrides: object) -> CreateOrder:
     fields: dict[str, object] = {
-        "order_id": order_id, "provider": "waffo", "amount": Money.parse("10.00", "USD"),
-        "customer": Customer(customer_id="cust-replay", email="replay@example.com"), "policy": POLICY,
-    }  # fmt: skip
+        "order_id": order_id,
+        "provider": "waffo",
+        "amount": Money.parse("10.00", "USD"),
+        "customer": Customer(customer_id="cust-replay", email="replay@example.com"),
+        "policy": POLICY,
+    }
     fields.update(overrides)
     return CreateOrder.model_validate(fields)
 
@@ -101,9 +106,62 @@ async def cancelled(env: WorkflowEnvironment, stack: OrderStack) -> str:
     return "replay-cancel"
 
 
+def subscription(subscription_id: str, amount: str = "9.99", plan_id: str = "basic") -> StartSubscription:
+    return StartSubscription(
+        subscription_id=subscription_id,
+        provider="waffo",
+        plan=SubscriptionPlan(
+            plan_id=plan_id,
+            description=f"Plan {plan_id}",
+            amount=Money.parse(amount, "USD"),
+            interval=BillingInterval.MONTH,
+        ),
+        customer=Customer(customer_id="cust-replay", email="replay@example.com"),
+    )
+
+
+async def _sub_control(stack: OrderStack, key: str, action: str, body: dict[str, object] | None = None) -> None:
+    (await stack.control.post(f"/subscriptions/{key}/{action}", json=body or {})).raise_for_status()
+    await stack.hub.waffo.drain_notifications(timeout_s=10)
+
+
+async def subscription_renewals_and_cancel(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_subscription(subscription("replay-sub"))
+    key = subscription_key("replay-sub")
+    await _sub_control(stack, key, "pay")
+    await _sub_control(stack, key, "renew", {"succeed": True})
+    await _sub_control(stack, key, "renew", {"succeed": False})
+    await _sub_control(stack, key, "renew", {"succeed": True})
+    await stack.billing.wait_for_subscription("replay-sub", lambda s: s.current_period == 3)
+    await stack.billing.cancel_subscription("replay-sub", at_period_end=True)
+    await stack.billing.resume_subscription("replay-sub")
+    await stack.billing.cancel_subscription("replay-sub")
+    return "replay-sub"
+
+
+async def subscription_plan_change(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_subscription(subscription("replay-change"))
+    await _sub_control(stack, subscription_key("replay-change"), "pay")
+    await stack.billing.wait_for_subscription("replay-change", lambda s: s.current_period == 1)
+    pro = SubscriptionPlan(
+        plan_id="pro", description="Plan pro", amount=Money.parse("19.99", "USD"), interval=BillingInterval.MONTH
+    )
+    await stack.billing.change_plan("replay-change", pro)
+    await _sub_control(stack, subscription_key("replay-change", 2), "pay")
+    await stack.billing.wait_for_subscription("replay-change", lambda s: s.plan.plan_id == "pro")
+    return "replay-change"
+
+
+SUBSCRIPTION_SCENARIOS = [subscription_renewals_and_cancel, subscription_plan_change]
+
 SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
-    paid_and_refunded, unknown_then_reconciled, partial_capture, expired, review_resolved, cancelled,
-]  # fmt: skip
+    paid_and_refunded,
+    unknown_then_reconciled,
+    partial_capture,
+    expired,
+    review_resolved,
+    cancelled,
+]
 
 
 async def main() -> None:
@@ -116,11 +174,13 @@ async def main() -> None:
     )
     await register_search_attributes(env)
     try:
-        for scenario in SCENARIOS:
+        for scenario in [*SCENARIOS, *SUBSCRIPTION_SCENARIOS]:
             async with order_stack(env.client) as stack:
-                order_id = await scenario(env, stack)
-                history = await env.client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
-                path = HISTORIES / f"order_{scenario.__name__}.json"
+                subject = await scenario(env, stack)
+                is_subscription = scenario in SUBSCRIPTION_SCENARIOS
+                workflow_id = subscription_workflow_id(subject) if is_subscription else order_workflow_id(subject)
+                history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+                path = HISTORIES / f"{'' if is_subscription else 'order_'}{scenario.__name__}.json"
                 path.write_text(history.to_json())
                 print(f"recorded {path.name}: {len(history.events)} events")
     finally:
