@@ -142,6 +142,8 @@ class CreateOrder(_Frozen):
     cancel_url: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     policy: OrderPolicy = OrderPolicy()
+    #: A workflow (e.g. the subscription that issued this order) told of the checkout and the outcome.
+    notify_workflow_id: str | None = None
 
     @field_validator("provider")
     @classmethod
@@ -178,6 +180,17 @@ class SubmitOrder(_Frozen):
 
     order_id: str
     fingerprint: str
+
+
+class OrderUpdate(_Frozen):
+    """What an order tells the workflow that issued it: where to pay, then how it ended."""
+
+    order_id: str
+    status: OrderStatus
+    customer_action: CustomerAction | None = None
+    amount: Money
+    captured_amount: Money | None = None
+    failure: ProviderFailure | None = None
 
 
 class CaptureRequest(_Frozen):

@@ -26,10 +26,10 @@ import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from billing.calendar import BillingCalendar, Period
-from billing.errors import InvalidAmountError, InvalidStateError
+from billing.errors import InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CancelledBy,
     Customer,
@@ -43,7 +43,7 @@ from billing.gateway import (
     SubscriptionStatus as ProviderSubscriptionStatus,
 )
 from billing.money import Money
-from billing.orders import MerchantId
+from billing.orders import MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
 
 SUBSCRIPTION_PROVIDERS = ("waffo",)
@@ -75,8 +75,20 @@ class BillingMode(StrEnum):
     ENGINE_INVOICED = "engine_invoiced"
 
 
-#: How each provider's subscriptions are billed.
+#: How each provider's subscriptions are billed by default.
 BILLING_MODES: dict[str, BillingMode] = {"waffo": BillingMode.PROVIDER_MANAGED}
+#: The modes a provider can serve. Waffo's hosted checkout also takes one invoice per period.
+SUPPORTED_MODES: dict[str, frozenset[BillingMode]] = {
+    "waffo": frozenset({BillingMode.PROVIDER_MANAGED, BillingMode.ENGINE_INVOICED}),
+}
+ENGINE_MODES = frozenset({BillingMode.ENGINE_CHARGED, BillingMode.ENGINE_INVOICED})
+
+
+class DunningOutcome(StrEnum):
+    """Where a subscription ends when every retry of a period failed."""
+
+    UNPAID = "unpaid"
+    CANCEL = "cancel"
 
 
 class _Frozen(BaseModel):
@@ -104,6 +116,11 @@ class SubscriptionPolicy(_Frozen):
     #: Continue as new once the run's history is this long, besides Temporal's own suggestion (which
     #: comes at thousands of events); smaller values keep replays of busy subscriptions cheap.
     max_history_events: int | None = Field(default=None, ge=20)
+    #: Engine modes: how long the customer has to pay each period's invoice.
+    invoice_due: timedelta = timedelta(days=7)
+    #: Engine modes: waits before each new attempt after a failed period (1, 3 and 5 days by default).
+    dunning_schedule: tuple[timedelta, ...] = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
+    dunning_exhausted: DunningOutcome = DunningOutcome.UNPAID
 
     @field_validator("inquiry_schedule")
     @classmethod
@@ -127,6 +144,30 @@ class StartSubscription(_Frozen):
     success_url: str | None = None
     failure_url: str | None = None
     cancel_url: str | None = None
+    #: None: the provider's default (``BILLING_MODES``).
+    billing_mode: BillingMode | None = None
+    #: Engine modes: a free trial before the first paid period.
+    trial_days: int | None = Field(default=None, ge=1, le=730)
+    #: Engine modes: when the first paid period starts (after any trial); None is now.
+    billing_anchor: datetime | None = None
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> StartSubscription:
+        mode = self.mode
+        if mode not in SUPPORTED_MODES.get(self.provider, frozenset()):
+            raise InputError(f"{self.provider} does not offer {mode.value} billing", field="billing_mode")
+        if mode is BillingMode.PROVIDER_MANAGED and (self.trial_days or self.billing_anchor):
+            field = "trial_days" if self.trial_days else "billing_anchor"
+            raise InputError(f"the provider sets its own calendar in {mode.value} billing", field=field)
+        if mode in ENGINE_MODES and len(self.subscription_id) > 48:
+            raise InputError(
+                "at most 48 characters in engine billing (period orders extend it)", field="subscription_id"
+            )
+        if self.billing_anchor is not None and self.billing_anchor.tzinfo is None:
+            raise InputError("must include a time zone", field="billing_anchor")
+        if self.billing_anchor is not None and self.trial_days:
+            raise InputError("choose a trial or a billing anchor, not both", field="billing_anchor")
+        return self
 
     @field_validator("provider")
     @classmethod
@@ -144,7 +185,7 @@ class StartSubscription(_Frozen):
 
     @property
     def mode(self) -> BillingMode:
-        return BILLING_MODES[self.provider]
+        return self.billing_mode or BILLING_MODES.get(self.provider, BillingMode.PROVIDER_MANAGED)
 
     @property
     def summary(self) -> str:
@@ -168,6 +209,10 @@ class CancelSubscriptionRequest(_Frozen):
 
 
 class ResumeSubscriptionRequest(_Frozen):
+    reason: str | None = Field(default=None, max_length=256)
+
+
+class PauseSubscriptionRequest(_Frozen):
     reason: str | None = Field(default=None, max_length=256)
 
 
@@ -214,6 +259,9 @@ class BillingPeriodRecord(BaseModel):
     paid_at: datetime | None = None
     #: Benefits for this period were granted (exactly once).
     granted: bool = False
+    #: Engine modes: the period's current invoice order and where the customer pays it.
+    order_id: str | None = None
+    checkout_url: str | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -286,7 +334,11 @@ class Subscription(BaseModel):
         return self.calendar.period(self.current_period)
 
     def refresh_next_billing(self) -> None:
-        if self.calendar is None or self.is_final:
+        if (
+            self.calendar is None
+            or self.is_final
+            or self.status in (SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED)
+        ):
             self.next_billing_at = None
             return
         upcoming = self.current_period + 1
@@ -457,19 +509,66 @@ class Subscription(BaseModel):
         self.note(at, source, label)
         return False
 
+    # -- engine modes: invoices through child orders ----------------------------------------------
+
+    def period_order_id(self, number: int, attempt: int) -> str:
+        """The order that bills a period: one id per attempt, so a period is paid at most once, ever."""
+        base = f"{self.subscription_id}-p{number}"
+        return base if attempt == 0 else f"{base}-r{attempt}"
+
+    def apply_order_update(self, update: OrderUpdate, *, at: datetime) -> bool:
+        """An invoice order reported where to pay, or how it ended. True when the period settled."""
+        record = next((r for r in self.periods if r.order_id == update.order_id), None)
+        if record is None:
+            self.note(at, "invoice", f"update for an unknown order {update.order_id}")
+            return False
+        if update.customer_action is not None and update.customer_action.url:
+            record.checkout_url = update.customer_action.url
+        if update.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+            if record.status is PeriodStatus.PAID:
+                return False
+            record.status = PeriodStatus.PAID
+            record.paid_at = at
+            record.amount = update.captured_amount or update.amount
+            self.current_period = max(self.current_period, record.number)
+            if self.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE, SubscriptionStatus.INCOMPLETE):
+                self.move(SubscriptionStatus.ACTIVE, at, "invoice", f"period {record.number} paid ({update.order_id})")
+            else:
+                self.note(at, "invoice", f"period {record.number} paid ({update.order_id})")
+            self.refresh_next_billing()
+            return True
+        if update.status in (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+            record.status = PeriodStatus.FAILED
+            detail = f"period {record.number}: invoice {update.order_id} {update.status.value.lower()}"
+            if update.failure is not None:
+                detail += f" ({update.failure.code} {update.failure.message})"
+            if self.status is SubscriptionStatus.ACTIVE:
+                self.move(SubscriptionStatus.PAST_DUE, at, "invoice", detail)
+            else:
+                self.note(at, "invoice", detail)
+            return True
+        self.note(at, "invoice", f"period {record.number}: invoice {update.order_id} {update.status.value.lower()}")
+        return False
+
     # -- merchant commands: validation ------------------------------------------------------------
 
     def check_cancel(self, request: CancelSubscriptionRequest) -> None:
         if self.is_final:
             raise InvalidStateError(f"the subscription is already {self.status}")
-        if request.at_period_end and self.status is SubscriptionStatus.INCOMPLETE:
+        if request.at_period_end and self.status is SubscriptionStatus.INCOMPLETE and self.mode not in ENGINE_MODES:
             raise InvalidStateError("an INCOMPLETE subscription has no period to end; cancel it now")
         if request.at_period_end and self.cancel_at_period_end:
             raise InvalidStateError("the subscription is already set to cancel at period end")
 
     def check_resume(self) -> None:
-        if not self.cancel_at_period_end or self.is_final:
-            raise InvalidStateError("only a subscription set to cancel at period end can be resumed")
+        if self.is_final or not (self.cancel_at_period_end or self.status is SubscriptionStatus.PAUSED):
+            raise InvalidStateError("only a PAUSED subscription, or one set to cancel at period end, can be resumed")
+
+    def check_pause(self) -> None:
+        if self.mode not in ENGINE_MODES:
+            raise InvalidStateError(f"{self.provider} bills this subscription itself and offers no pause")
+        if self.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE):
+            raise InvalidStateError(f"only a live subscription can be paused; it is {self.status}")
 
     def check_change(self, new_plan: SubscriptionPlan) -> None:
         if self.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):

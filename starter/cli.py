@@ -442,21 +442,24 @@ def subscription_create(
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
     interval_count: Annotated[int, typer.Option("--interval-count", help="Periods of N intervals")] = 1,
     periods: Annotated[int | None, typer.Option(help="Fixed number of paid periods (default: open-ended)")] = None,
-    trial_days: Annotated[int | None, typer.Option("--trial-days", help="Free trial before the first period")] = None,
+    trial_days: Annotated[
+        int | None, typer.Option("--trial-days", help="Free trial before the first period (engine billing)")
+    ] = None,
+    billing: Annotated[
+        str | None, typer.Option("--billing", help="provider (the provider renews) or invoice (one order per period)")
+    ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a subscription; prints where the customer authorizes the first payment."""
     from billing.gateway import Customer
-    from billing.subscriptions import StartSubscription
+    from billing.subscriptions import BillingMode, StartSubscription
     from starter.render import print_subscription
 
     async def action():  # type: ignore[no-untyped-def]
-        if trial_days is not None:
-            raise errors.InputError(
-                f"trials are not offered for {provider} subscriptions yet (the provider bills from the first payment)",
-                field="trial_days",
-            )
+        modes = {"provider": BillingMode.PROVIDER_MANAGED, "invoice": BillingMode.ENGINE_INVOICED}
+        if billing is not None and billing not in modes:
+            raise errors.InputError("must be provider or invoice", field="billing")
         plan = _plan(plan_id, amount, currency, interval, interval_count, periods, description)
         try:
             request = StartSubscription(
@@ -464,6 +467,8 @@ def subscription_create(
                 provider=provider,
                 plan=plan,
                 customer=Customer(customer_id=customer_id, email=customer_email),
+                billing_mode=modes[billing] if billing else None,
+                trial_days=trial_days,
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation
@@ -506,7 +511,7 @@ def subscription_cancel(
 
 @subscription_app.command("resume")
 def subscription_resume(subscription_id: str, as_json: JsonOption = False) -> None:
-    """Withdraw a cancel-at-period-end."""
+    """Resume a paused subscription, or withdraw a cancel-at-period-end."""
     from starter.render import print_subscription
 
     async def action():  # type: ignore[no-untyped-def]
@@ -517,13 +522,19 @@ def subscription_resume(subscription_id: str, as_json: JsonOption = False) -> No
 
 
 @subscription_app.command("pause")
-def subscription_pause(subscription_id: str) -> None:
-    """Pause billing (engine-billed subscriptions only)."""
-    raise fail(
-        f"subscription {subscription_id}: pausing is not offered for provider-managed subscriptions "
-        "(Waffo has no pause); cancel at period end and create a new one instead",
-        2,
-    )
+def subscription_pause(
+    subscription_id: str,
+    reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop billing until resume (subscriptions billed by invoice; Waffo's own renewals cannot pause)."""
+    from starter.render import print_subscription
+
+    async def action():  # type: ignore[no-untyped-def]
+        return await (await _billing()).pause_subscription(subscription_id, reason)
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
 
 
 @subscription_app.command("preview-change")

@@ -54,6 +54,7 @@ from billing.subscriptions import (
     CancelSubscriptionRequest,
     ChangePlanRequest,
     ManagementLinkRequest,
+    PauseSubscriptionRequest,
     ResumeSubscriptionRequest,
     StartSubscription,
     SubmitSubscription,
@@ -271,6 +272,11 @@ class BillingClient:
     ) -> Subscription:
         request = CancelSubscriptionRequest(at_period_end=at_period_end, reason=reason)
         return await self._subscription_update(subscription_id, SubscriptionWorkflow.cancel, request)
+
+    async def pause_subscription(self, subscription_id: str, reason: str | None = None) -> Subscription:
+        return await self._subscription_update(
+            subscription_id, SubscriptionWorkflow.pause, PauseSubscriptionRequest(reason=reason)
+        )
 
     async def resume_subscription(self, subscription_id: str, reason: str | None = None) -> Subscription:
         return await self._subscription_update(

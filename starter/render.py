@@ -118,7 +118,7 @@ def print_subscription(console: Console, subscription: Subscription) -> None:
     if subscription.cancelled_by:
         summary.add_row("Cancelled by", subscription.cancelled_by.value.lower())
     periods = Table(title="Periods", title_justify="left")
-    for column in ("Plan", "#", "From", "To", "Amount", "Status", "Attempts", "Granted"):
+    for column in ("Plan", "#", "From", "To", "Amount", "Status", "Attempts", "Granted", "Invoice"):
         periods.add_column(column)
     for record in subscription.periods:
         periods.add_row(
@@ -130,6 +130,7 @@ def print_subscription(console: Console, subscription: Subscription) -> None:
             record.status.value,
             str(record.attempts),
             "yes" if record.granted else "",
+            record.checkout_url if record.checkout_url and record.status.value != "PAID" else (record.order_id or ""),
         )
     timeline = Table(title="Timeline", title_justify="left")
     for column in ("At (UTC)", "Event", "Status", "Detail"):

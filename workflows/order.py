@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import OUTCOME_UNKNOWN
@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         LatePaymentPolicy,
         Order,
         OrderStatus,
+        OrderUpdate,
         Refund,
         RefundRequest,
         RefundState,
@@ -113,7 +114,9 @@ class OrderWorkflow:
     async def run(self, request: CreateOrder) -> Order:
         self._publish()
         await self._create_at_provider()
+        await self._notify_issuer()
         await self._settle_payment()
+        await self._notify_issuer()
         await self._after_final()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.order
@@ -154,6 +157,24 @@ class OrderWorkflow:
         finally:
             self.created = True
             self._publish()
+
+    async def _notify_issuer(self) -> None:
+        """Tell the workflow that issued this order (a subscription's invoice) where it stands."""
+        target = self.request.notify_workflow_id
+        if target is None:
+            return
+        update = OrderUpdate(
+            order_id=self.order.order_id,
+            status=self.order.status,
+            customer_action=self.order.customer_action,
+            amount=self.order.amount,
+            captured_amount=self.order.captured_amount,
+            failure=self.order.failure,
+        )
+        try:
+            await workflow.get_external_workflow_handle(target).signal("order_update", update)
+        except FailureError as exc:
+            self.order.note(workflow.now(), "issuer", f"could not tell {target}: {exc}")
 
     async def _settle_payment(self) -> None:
         """Wait for a final statement, inquiring on a backoff schedule, until the deadline."""

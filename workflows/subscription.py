@@ -9,13 +9,14 @@ recorded. The state travels across continue-as-new, so a subscription can live f
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import OUTCOME_UNKNOWN
@@ -29,8 +30,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing import idempotency
     from billing import search_attributes as sa
+    from billing.calendar import BillingCalendar
     from billing.errors import ConflictError, InputError, InvalidStateError
     from billing.gateway import (
+        CancelledBy,
         CancelSubscription,
         ChangeOutcome,
         ChangeStatus,
@@ -45,12 +48,18 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionPlan,
         SubscriptionRef,
     )
+    from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow_id
     from billing.proration import Proration
     from billing.subscriptions import (
+        ENGINE_MODES,
+        BillingPeriodRecord,
         CancelSubscriptionRequest,
         ChangePlanRequest,
+        DunningOutcome,
         ManagementLinkRequest,
+        PauseSubscriptionRequest,
         PendingChange,
+        PeriodStatus,
         ResumeSubscriptionRequest,
         StartSubscription,
         SubmitSubscription,
@@ -102,21 +111,51 @@ class SubscriptionWorkflow:
             activation_deadline=now + self.policy.authorization_window,
         )
         self.created = start.state is not None
+        if start.state is None and self.sub.mode in ENGINE_MODES:
+            self._start_engine_calendar(now)
         self.seen: list[str] = list(start.seen_events)
         self.check_requested = False
         self.inquiries = 0
         self._published: SubscriptionStatus | None = None
 
+    def _start_engine_calendar(self, now: datetime) -> None:
+        """Engine modes own the calendar: from the billing anchor, or after a trial, or from now."""
+        request = self.request
+        if request.trial_days:
+            self.sub.calendar = BillingCalendar(
+                anchor=now,
+                interval=request.plan.interval,
+                interval_count=request.plan.interval_count,
+                trial_end=now + timedelta(days=request.trial_days),
+                periods=request.plan.periods,
+            )
+            self.sub.status = SubscriptionStatus.TRIALING
+        else:
+            self.sub.calendar = BillingCalendar(
+                anchor=request.billing_anchor or now,
+                interval=request.plan.interval,
+                interval_count=request.plan.interval_count,
+                periods=request.plan.periods,
+            )
+        self.sub.refresh_next_billing()
+        self.sub.next_billing_at = self.sub.calendar.period_start(1)
+
     # -- main line --------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: SubscriptionInput) -> Subscription:
+        engine = self.sub.mode in ENGINE_MODES
         if not self.created:
             self.sub.note(workflow.now(), "created", self.request.summary)
-            await self._create_at_provider()
+            if engine:
+                self.created = True
+            else:
+                await self._create_at_provider()
         self._publish()
         while not self.sub.is_final:
-            if self.sub.status is SubscriptionStatus.INCOMPLETE:
+            if engine:
+                await self._engine_cycle()
+            elif self.sub.status is SubscriptionStatus.INCOMPLETE:
                 await self._await_activation()
             else:
                 await self._mirror_period()
@@ -176,6 +215,152 @@ class SubscriptionWorkflow:
             self.sub.move(SubscriptionStatus.CANCELLED, workflow.now(), "provider.create", describe(exc))
         finally:
             self.created = True
+
+    # -- engine modes ---------------------------------------------------------------------------------
+
+    async def _engine_cycle(self) -> None:
+        """One step of engine billing: wait for the next period, or bill it through an invoice order."""
+        sub = self.sub
+        assert sub.calendar is not None
+        now = workflow.now()
+        if sub.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.UNPAID):
+            # Nothing is billed until the merchant resumes (or cancels).
+            await self._statement_within(timedelta(days=3650), sub.status.value.lower())
+            return
+        window = sub.current_period_window()
+        if sub.cancel_at_period_end:
+            end = window.end if window is not None else now
+            if now >= end:
+                sub.cancelled_by = CancelledBy.MERCHANT
+                sub.move(SubscriptionStatus.CANCELLED, now, "cancelled", "at period end")
+                sub.refresh_next_billing()
+                self._publish()
+                return
+            await self._statement_within(end - now, "cancel at period end")
+            return
+        number = sub.current_period + 1
+        if sub.calendar.periods is not None and number > sub.calendar.periods:
+            sub.move(SubscriptionStatus.EXPIRED, now, "expired", f"all {sub.calendar.periods} periods billed")
+            sub.refresh_next_billing()
+            self._publish()
+            return
+        start = sub.calendar.period_start(number)
+        if now < start:
+            await self._statement_within(start - now, f"period {number} starts")
+            return
+        change = sub.pending_change
+        if change is not None and change.scheduled:
+            # Engine billing prices each period itself: a change at period end applies to the next invoice.
+            sub.pending_change = None
+            sub.note(now, "plan_changed", f"from {sub.plan.plan_id} to {change.plan.plan_id}")
+            sub.plan = change.plan
+        await self._bill_period(number)
+
+    async def _bill_period(self, number: int) -> None:
+        """Invoice a period through a child order; retry on the dunning schedule when it fails."""
+        sub = self.sub
+        record = sub.period_record(number)
+        while record.status is not PeriodStatus.PAID and not sub.is_final:
+            if record.order_id is None or record.status is PeriodStatus.FAILED:
+                attempt = record.attempts
+                if record.status is PeriodStatus.FAILED:
+                    if attempt > len(self.policy.dunning_schedule):
+                        self._dunning_exhausted(number)
+                        return
+                    wait = self.policy.dunning_schedule[attempt - 1]
+                    if await self._statement_within(wait, f"dunning: retry period {number} #{attempt}"):
+                        if (
+                            sub.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.CANCELLED)
+                            or sub.cancel_at_period_end
+                        ):
+                            return
+                await self._issue_invoice(record, attempt)
+            await self._await_invoice(record)
+            if sub.status is SubscriptionStatus.PAUSED:
+                return
+            if record.status is PeriodStatus.FAILED:
+                record.attempts += 1
+        self._grant()
+        self._publish()
+
+    async def _await_invoice(self, record: BillingPeriodRecord) -> None:
+        """The invoice order ends by itself (its payment window is a deadline); it reports here."""
+        before = record.status
+        await workflow.wait_condition(
+            lambda: record.status is not before or self.sub.is_final or self.sub.status is SubscriptionStatus.PAUSED,
+            timeout_summary=f"await invoice {record.order_id}",
+        )
+
+    async def _issue_invoice(self, record: BillingPeriodRecord, attempt: int) -> None:
+        sub = self.sub
+        order_id = sub.period_order_id(record.number, attempt)
+        record.order_id = order_id
+        record.status = PeriodStatus.PENDING
+        record.checkout_url = None
+        amount = sub.plan.amount
+        record.amount = amount
+        request = CreateOrder(
+            order_id=order_id,
+            provider=self.request.provider,
+            amount=amount,
+            customer=self.request.customer,
+            description=f"{sub.plan.description}, period {record.number}",
+            success_url=self.request.success_url,
+            failure_url=self.request.failure_url,
+            cancel_url=self.request.cancel_url,
+            policy=OrderPolicy(payment_window=self.policy.invoice_due),
+            notify_workflow_id=workflow.info().workflow_id,
+        )
+        sub.note(workflow.now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
+        try:
+            await workflow.start_child_workflow(
+                "OrderWorkflow",
+                request,
+                id=order_workflow_id(order_id),
+                task_queue=workflow.info().task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=request.summary,
+            )
+        except WorkflowAlreadyStartedError:
+            # Started before (a previous run of this subscription): its updates still come here.
+            sub.note(workflow.now(), "invoice", f"order {order_id} already exists")
+        self._publish()
+
+    def _dunning_exhausted(self, number: int) -> None:
+        sub = self.sub
+        now = workflow.now()
+        if self.policy.dunning_exhausted is DunningOutcome.CANCEL:
+            sub.cancelled_by = CancelledBy.MERCHANT
+            sub.move(SubscriptionStatus.CANCELLED, now, "dunning", f"period {number} unpaid after every retry")
+        else:
+            sub.move(SubscriptionStatus.UNPAID, now, "dunning", f"period {number} unpaid after every retry")
+        sub.refresh_next_billing()
+        self._publish()
+
+    @workflow.signal
+    def order_update(self, update: OrderUpdate) -> None:
+        """An invoice order (engine modes) reports its checkout URL or how it ended."""
+        self.sub.apply_order_update(update, at=workflow.now())
+        self._grant()
+        self._publish()
+
+    @workflow.update
+    def pause(self, request: PauseSubscriptionRequest) -> Subscription:
+        """Engine modes: stop billing until ``resume``; an invoice already issued stays payable."""
+        self.sub.move(
+            SubscriptionStatus.PAUSED, workflow.now(), "paused", request.reason or "requested by the merchant"
+        )
+        self.sub.refresh_next_billing()
+        self._publish()
+        return self.sub
+
+    @pause.validator
+    def _validate_pause(self, request: PauseSubscriptionRequest) -> None:
+        try:
+            self.sub.check_pause()
+        except InputError as exc:
+            raise rejected(exc) from exc
 
     async def _await_activation(self) -> None:
         """INCOMPLETE: wait for the first payment; after the window, inquire until the provider closes it."""
@@ -369,7 +554,13 @@ class SubscriptionWorkflow:
             self._publish()
             return self.sub
         self.sub.note(now, "cancel_requested", request.reason or "requested by the merchant")
-        await self._cancel_at_provider("merchant")
+        if self.sub.mode in ENGINE_MODES:
+            # Nothing runs at the provider between invoices: the engine simply stops billing.
+            self.sub.cancelled_by = CancelledBy.MERCHANT
+            self.sub.move(SubscriptionStatus.CANCELLED, now, "cancelled", request.reason or "by the merchant")
+            self.sub.refresh_next_billing()
+        else:
+            await self._cancel_at_provider("merchant")
         self._publish()
         return self.sub
 
@@ -382,7 +573,7 @@ class SubscriptionWorkflow:
 
     def _check_cancel(self, request: CancelSubscriptionRequest) -> None:
         self.sub.check_cancel(request)
-        if self.sub.status is SubscriptionStatus.INCOMPLETE:
+        if self.sub.status is SubscriptionStatus.INCOMPLETE and self.sub.mode not in ENGINE_MODES:
             raise InvalidStateError(
                 "an INCOMPLETE provider-managed subscription cannot be cancelled at the provider; "
                 "it closes by itself when its authorization window ends"
@@ -390,11 +581,27 @@ class SubscriptionWorkflow:
 
     @workflow.update
     def resume(self, request: ResumeSubscriptionRequest) -> Subscription:
-        """Undo a cancel-at-period-end before the period ends."""
-        self.sub.cancel_at_period_end = False
-        self.sub.note(workflow.now(), "resumed", request.reason or "cancel at period end withdrawn")
+        """Undo a cancel-at-period-end before the period ends, or resume a paused subscription."""
+        if self.sub.status is SubscriptionStatus.PAUSED:
+            # Periods that started while paused are skipped: billing resumes with the next period.
+            self._skip_paused_periods()
+            self.sub.move(SubscriptionStatus.ACTIVE, workflow.now(), "resumed", request.reason or "billing resumes")
+            self.sub.refresh_next_billing()
+        else:
+            self.sub.cancel_at_period_end = False
+            self.sub.note(workflow.now(), "resumed", request.reason or "cancel at period end withdrawn")
         self._publish()
         return self.sub
+
+    def _skip_paused_periods(self) -> None:
+        sub = self.sub
+        if sub.calendar is None:
+            return
+        current = sub.calendar.period_at(workflow.now())
+        if current is not None and current.number > sub.current_period + 1:
+            sub.note(workflow.now(), "paused_periods", f"periods {sub.current_period + 1}..{current.number} not billed")
+            sub.current_period = current.number
+            sub.refresh_next_billing()
 
     @resume.validator
     def _validate_resume(self, request: ResumeSubscriptionRequest) -> None:

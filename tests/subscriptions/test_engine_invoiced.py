@@ -1,0 +1,205 @@
+"""Engine-invoiced subscriptions on the time-skipping server: the engine owns the calendar and bills
+each period through a child order (Waffo hosted checkout), with trials, dunning, pause and resume."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from billing import errors
+from billing.calendar import add_interval
+from billing.gateway import BillingInterval, Customer, SubscriptionPlan
+from billing.idempotency import payment_key
+from billing.money import Money
+from billing.orders import order_workflow_id
+from billing.subscriptions import (
+    BillingMode,
+    DunningOutcome,
+    PeriodStatus,
+    StartSubscription,
+    Subscription,
+    SubscriptionPolicy,
+    SubscriptionStatus,
+    subscription_workflow_id,
+)
+from tests.support.stack import OrderStack, order_stack
+
+POLICY = SubscriptionPolicy(
+    invoice_due=timedelta(days=3),
+    dunning_schedule=(timedelta(days=1), timedelta(days=3)),
+    provider_call_timeout=timedelta(seconds=10),
+)
+
+
+def start(subscription_id: str, **overrides: Any) -> StartSubscription:
+    fields: dict[str, Any] = {
+        "subscription_id": subscription_id,
+        "provider": "waffo",
+        "billing_mode": BillingMode.ENGINE_INVOICED,
+        "plan": SubscriptionPlan(
+            plan_id="basic", description="Basic", amount=Money.parse("9.99", "USD"), interval=BillingInterval.MONTH
+        ),
+        "customer": Customer(customer_id="cust-e", email="e@example.com"),
+        "policy": POLICY,
+    }
+    fields.update(overrides)
+    return StartSubscription.model_validate(fields)
+
+
+class Engine:
+    def __init__(self, env: WorkflowEnvironment, stack: OrderStack) -> None:
+        self.env, self.stack = env, stack
+        self.orders: list[str] = []
+        self.subscriptions: list[str] = []
+
+    async def create(self, request: StartSubscription) -> Subscription:
+        self.subscriptions.append(request.subscription_id)
+        return await self.stack.billing.create_subscription(request)
+
+    async def get(self, subscription_id: str) -> Subscription:
+        return await self.stack.billing.get_subscription(subscription_id)
+
+    async def until(self, subscription_id: str, check: Any) -> Subscription:
+        return await self.stack.billing.wait_for_subscription(subscription_id, check, timeout=timedelta(seconds=20))
+
+    async def skip_to(self, instant: datetime) -> None:
+        now = await self.env.get_current_time()
+        if instant > now:
+            await self.env.sleep(instant - now + timedelta(seconds=1))
+
+    async def invoice(self, subscription_id: str, number: int) -> str:
+        """Wait until period ``number``'s current invoice order has its checkout; return the order id."""
+        sub = await self.until(
+            subscription_id,
+            lambda s: any(
+                r.number == number and r.order_id and r.checkout_url and r.status is PeriodStatus.PENDING
+                for r in s.periods
+            ),
+        )
+        order_id = next(r.order_id for r in sub.periods if r.number == number)
+        assert order_id is not None
+        self.orders.append(order_id)
+        return order_id
+
+    async def customer(self, order_id: str, action: str) -> None:
+        response = await self.stack.control.post(f"/orders/{payment_key(order_id)}/{action}")
+        response.raise_for_status()
+
+    async def close(self) -> None:
+        for workflow_id in [*map(order_workflow_id, self.orders), *map(subscription_workflow_id, self.subscriptions)]:
+            try:
+                await self.stack.client.get_workflow_handle(workflow_id).terminate("test finished")
+            except Exception:  # noqa: S110 - already closed
+                pass
+
+
+@pytest.fixture
+async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+    async with order_stack(time_skipping_env.client) as stack:
+        running = Engine(time_skipping_env, stack)
+        try:
+            yield running
+        finally:
+            await running.close()
+
+
+async def test_three_years_of_monthly_invoices_from_a_january_31_anchor(engine: Engine) -> None:
+    now = await engine.env.get_current_time()
+    anchor = datetime(now.year + 1, 1, 31, 9, 0, tzinfo=UTC)
+    created = await engine.create(start("sub-jan31", billing_anchor=anchor))
+    assert created.next_billing_at == anchor
+    for number in range(1, 37):
+        expected = add_interval(anchor, BillingInterval.MONTH, 1, number - 1)
+        await engine.skip_to(expected)
+        order_id = await engine.invoice("sub-jan31", number)
+        assert order_id == f"sub-jan31-p{number}"
+        await engine.customer(order_id, "pay")
+        await engine.until("sub-jan31", lambda s, n=number: s.current_period == n)
+    sub = await engine.get("sub-jan31")
+    starts = [r.start for r in sub.periods]
+    assert [s.day for s in starts[:4] if s] == [31, 28 if (anchor.year % 4) else 29, 31, 30]
+    assert all(s is not None and s.day == min(31, s.day) for s in starts)
+    assert starts[12] == anchor.replace(year=anchor.year + 1)
+    assert starts[35] == add_interval(anchor, BillingInterval.MONTH, 1, 35)
+    assert all(r.status is PeriodStatus.PAID and r.granted for r in sub.periods)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    charges = [e for e in await engine.stack.ledger("charge") if e["paymentRequestId"]]
+    assert len(charges) == 36
+
+
+async def test_trial_then_active(engine: Engine) -> None:
+    created = await engine.create(start("sub-trial", trial_days=14))
+    assert created.status is SubscriptionStatus.TRIALING
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(1))
+    await engine.customer(await engine.invoice("sub-trial", 1), "pay")
+    sub = await engine.until("sub-trial", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert sub.current_period == 1
+
+
+async def test_failed_renewal_recovered_by_dunning(engine: Engine) -> None:
+    created = await engine.create(start("sub-dun"))
+    await engine.customer(await engine.invoice("sub-dun", 1), "pay")
+    await engine.until("sub-dun", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(2))
+    first = await engine.invoice("sub-dun", 2)
+    await engine.customer(first, "fail")
+    past_due = await engine.until("sub-dun", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    assert past_due.period_record(2).status is PeriodStatus.FAILED
+    await engine.env.sleep(timedelta(days=1, seconds=5))
+    retry = await engine.invoice("sub-dun", 2)
+    assert retry == "sub-dun-p2-r1"
+    await engine.customer(retry, "pay")
+    sub = await engine.until("sub-dun", lambda s: s.status is SubscriptionStatus.ACTIVE and s.current_period == 2)
+    assert sub.period_record(2).attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "final"),
+    [(DunningOutcome.UNPAID, SubscriptionStatus.UNPAID), (DunningOutcome.CANCEL, SubscriptionStatus.CANCELLED)],
+)
+async def test_dunning_exhausted(engine: Engine, outcome: DunningOutcome, final: SubscriptionStatus) -> None:
+    subscription_id = f"sub-ex-{outcome.value}"
+    await engine.create(start(subscription_id, policy=POLICY.model_copy(update={"dunning_exhausted": outcome})))
+    for attempt, wait in enumerate([timedelta(0), *POLICY.dunning_schedule]):
+        if wait:
+            await engine.env.sleep(wait + timedelta(seconds=5))
+        order_id = await engine.invoice(subscription_id, 1)
+        assert order_id == (f"{subscription_id}-p1" if attempt == 0 else f"{subscription_id}-p1-r{attempt}")
+        await engine.customer(order_id, "fail")
+        await engine.until(
+            subscription_id, lambda s, a=attempt: s.period_record(1).attempts == a + 1 or s.status is final
+        )
+    sub = await engine.until(subscription_id, lambda s: s.status is final)
+    assert sub.next_billing_at is None
+
+
+async def test_pause_skips_periods_and_resume_bills_the_next(engine: Engine) -> None:
+    created = await engine.create(start("sub-pause"))
+    await engine.customer(await engine.invoice("sub-pause", 1), "pay")
+    await engine.until("sub-pause", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    paused = await engine.stack.billing.pause_subscription("sub-pause", reason="holiday")
+    assert paused.status is SubscriptionStatus.PAUSED
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(3) + timedelta(days=2))
+    still = await engine.get("sub-pause")
+    assert [r.number for r in still.periods] == [1], "nothing is billed while paused"
+    resumed = await engine.stack.billing.resume_subscription("sub-pause")
+    assert resumed.status is SubscriptionStatus.ACTIVE
+    assert resumed.current_period == 3
+    await engine.skip_to(created.calendar.period_start(4))
+    assert await engine.invoice("sub-pause", 4) == "sub-pause-p4"
+
+
+async def test_engine_mode_validation() -> None:
+    with pytest.raises(errors.InputError) as info:
+        start("sub-bad", billing_mode=BillingMode.ENGINE_CHARGED)
+    assert info.value.field == "billing_mode"
+    with pytest.raises(errors.InputError) as info:
+        start("sub-bad", billing_mode=BillingMode.PROVIDER_MANAGED, trial_days=7)
+    assert info.value.field == "trial_days"
