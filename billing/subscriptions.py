@@ -264,6 +264,16 @@ class BillingPeriodRecord(BaseModel):
     checkout_url: str | None = None
 
 
+class Adjustment(BaseModel):
+    """A one-off charge outside the period invoices (engine modes: the net of an upgrade)."""
+
+    order_id: str
+    amount: Money
+    reason: str
+    status: PeriodStatus = PeriodStatus.PENDING
+    checkout_url: str | None = None
+
+
 class TimelineEntry(BaseModel):
     at: datetime
     event: str
@@ -297,6 +307,7 @@ class Subscription(BaseModel):
     cancelled_at: datetime | None = None
     credit_balance: Money
     pending_change: PendingChange | None = None
+    adjustments: list[Adjustment] = Field(default_factory=list)
     created_at: datetime
     activation_deadline: datetime
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -518,6 +529,9 @@ class Subscription(BaseModel):
 
     def apply_order_update(self, update: OrderUpdate, *, at: datetime) -> bool:
         """An invoice order reported where to pay, or how it ended. True when the period settled."""
+        adjustment = next((a for a in self.adjustments if a.order_id == update.order_id), None)
+        if adjustment is not None:
+            return self._apply_adjustment_update(adjustment, update, at)
         record = next((r for r in self.periods if r.order_id == update.order_id), None)
         if record is None:
             self.note(at, "invoice", f"update for an unknown order {update.order_id}")
@@ -549,6 +563,28 @@ class Subscription(BaseModel):
             return True
         self.note(at, "invoice", f"period {record.number}: invoice {update.order_id} {update.status.value.lower()}")
         return False
+
+    def _apply_adjustment_update(self, adjustment: Adjustment, update: OrderUpdate, at: datetime) -> bool:
+        if update.customer_action is not None and update.customer_action.url:
+            adjustment.checkout_url = update.customer_action.url
+        if update.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+            adjustment.status = PeriodStatus.PAID
+            self.note(at, "adjustment", f"{adjustment.reason}: {adjustment.amount} paid ({adjustment.order_id})")
+            return True
+        if update.status in (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED):
+            adjustment.status = PeriodStatus.FAILED
+            self.note(at, "adjustment", f"{adjustment.reason}: {adjustment.order_id} {update.status.value.lower()}")
+            return True
+        return False
+
+    def invoice_amount(self) -> Money:
+        """The next invoice: the plan's price less any carried credit (never below zero)."""
+        return max(self.plan.amount - self.credit_balance, Money.zero(self.plan.amount.currency))
+
+    def consume_credit(self, amount: Money) -> None:
+        """The credit used by an invoice of ``amount`` (the plan price less the credit)."""
+        used = self.plan.amount - amount
+        self.credit_balance = self.credit_balance - used
 
     # -- merchant commands: validation ------------------------------------------------------------
 
@@ -635,3 +671,11 @@ class Subscription(BaseModel):
             self.status = SubscriptionStatus.ACTIVE
         self.note(at, source, f"plan changed from {previous} to {self.plan.plan_id}")
         self.refresh_next_billing()
+
+
+class SubscriptionInput(BaseModel):
+    """The workflow's input: the start request, plus the carried state when it continues as new."""
+
+    request: StartSubscription
+    state: Subscription | None = None
+    seen_events: list[str] = Field(default_factory=list)

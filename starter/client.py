@@ -59,12 +59,13 @@ from billing.subscriptions import (
     StartSubscription,
     SubmitSubscription,
     Subscription,
+    SubscriptionInput,
     SubscriptionStatus,
     subscription_workflow_id,
 )
 from billing.temporal import connect
 from workflows.order import OrderWorkflow
-from workflows.subscription import SubscriptionInput, SubscriptionWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 _INPUT_ERRORS: dict[str, type[errors.InputError]] = {
     cls.__name__: cls

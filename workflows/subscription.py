@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
@@ -48,10 +47,12 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionPlan,
         SubscriptionRef,
     )
+    from billing.money import Money
     from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow_id
     from billing.proration import Proration
     from billing.subscriptions import (
         ENGINE_MODES,
+        Adjustment,
         BillingPeriodRecord,
         CancelSubscriptionRequest,
         ChangePlanRequest,
@@ -61,9 +62,9 @@ with workflow.unsafe.imports_passed_through():
         PendingChange,
         PeriodStatus,
         ResumeSubscriptionRequest,
-        StartSubscription,
         SubmitSubscription,
         Subscription,
+        SubscriptionInput,
         SubscriptionStatus,
     )
     from workflows.common import OutcomeUnknown, describe, is_outcome_unknown, rejected
@@ -81,14 +82,6 @@ MONEY_RETRY = RetryPolicy(
 SEEN_EVENTS_KEPT = 500
 #: Inquiries after the authorization window before giving the subscription up as never activated.
 ACTIVATION_INQUIRY_LIMIT = 6
-
-
-class SubscriptionInput(BaseModel):
-    """The start request, plus the carried state when the workflow continues as new."""
-
-    request: StartSubscription
-    state: Subscription | None = None
-    seen_events: list[str] = Field(default_factory=list)
 
 
 @workflow.defn(name="SubscriptionWorkflow")
@@ -294,24 +287,59 @@ class SubscriptionWorkflow:
     async def _issue_invoice(self, record: BillingPeriodRecord, attempt: int) -> None:
         sub = self.sub
         order_id = sub.period_order_id(record.number, attempt)
+        amount = sub.invoice_amount()
         record.order_id = order_id
-        record.status = PeriodStatus.PENDING
         record.checkout_url = None
-        amount = sub.plan.amount
         record.amount = amount
+        if not amount.is_positive():
+            # A carried credit (from a downgrade) covers the whole period: nothing to collect.
+            sub.consume_credit(amount)
+            record.status = PeriodStatus.PAID
+            record.paid_at = workflow.now()
+            sub.current_period = max(sub.current_period, record.number)
+            sub.note(workflow.now(), "invoice", f"period {record.number} covered by credit")
+            sub.refresh_next_billing()
+            return
+        record.status = PeriodStatus.PENDING
+        sub.consume_credit(amount)
+        sub.note(workflow.now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
+        await self._start_order(order_id, amount, f"{sub.plan.description}, period {record.number}")
+
+    async def _change_engine_now(self, plan: SubscriptionPlan, proration: Proration) -> None:
+        """Engine billing prices the change itself: charge the prorated net now, or carry the credit."""
+        sub = self.sub
+        now = workflow.now()
+        sub.pending_change = None
+        previous, sub.plan = sub.plan.plan_id, plan
+        sub.note(
+            now,
+            "plan_changed",
+            f"from {previous} to {plan.plan_id}: credit {proration.credit}, "
+            f"charge {proration.charge}, net {proration.net}",
+        )
+        if proration.net.is_positive():
+            order_id = f"{sub.subscription_id}-c{len(sub.adjustments) + 1}"
+            sub.adjustments.append(
+                Adjustment(order_id=order_id, amount=proration.net, reason=f"upgrade to {plan.plan_id}")
+            )
+            await self._start_order(order_id, proration.net, f"Upgrade to {plan.description}")
+        elif proration.net.is_negative():
+            sub.credit_balance = sub.credit_balance + proration.credit_carried
+            sub.note(now, "credit", f"{proration.credit_carried} carried to the next invoices")
+
+    async def _start_order(self, order_id: str, amount: Money, description: str) -> None:
         request = CreateOrder(
             order_id=order_id,
             provider=self.request.provider,
             amount=amount,
             customer=self.request.customer,
-            description=f"{sub.plan.description}, period {record.number}",
+            description=description,
             success_url=self.request.success_url,
             failure_url=self.request.failure_url,
             cancel_url=self.request.cancel_url,
             policy=OrderPolicy(payment_window=self.policy.invoice_due),
             notify_workflow_id=workflow.info().workflow_id,
         )
-        sub.note(workflow.now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
         try:
             await workflow.start_child_workflow(
                 "OrderWorkflow",
@@ -324,7 +352,7 @@ class SubscriptionWorkflow:
             )
         except WorkflowAlreadyStartedError:
             # Started before (a previous run of this subscription): its updates still come here.
-            sub.note(workflow.now(), "invoice", f"order {order_id} already exists")
+            self.sub.note(workflow.now(), "invoice", f"order {order_id} already exists")
         self._publish()
 
     def _dunning_exhausted(self, number: int) -> None:
@@ -630,6 +658,9 @@ class SubscriptionWorkflow:
         self.sub.pending_change = change
         if request.at_period_end:
             self.sub.note(now, "change_scheduled", f"to {request.plan.plan_id} at period end")
+        elif self.sub.mode in ENGINE_MODES:
+            assert proration is not None
+            await self._change_engine_now(request.plan, proration)
         else:
             await self._send_change(change)
         self._publish()

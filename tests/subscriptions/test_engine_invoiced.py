@@ -203,3 +203,52 @@ async def test_engine_mode_validation() -> None:
     with pytest.raises(errors.InputError) as info:
         start("sub-bad", billing_mode=BillingMode.PROVIDER_MANAGED, trial_days=7)
     assert info.value.field == "trial_days"
+
+
+def priced(plan_id: str, amount: str) -> SubscriptionPlan:
+    return SubscriptionPlan(
+        plan_id=plan_id, description=plan_id.title(), amount=Money.parse(amount, "USD"), interval=BillingInterval.MONTH
+    )
+
+
+async def test_upgrade_mid_period_charges_exactly_the_prorated_difference(engine: Engine) -> None:
+    created = await engine.create(start("sub-upg"))
+    await engine.customer(await engine.invoice("sub-upg", 1), "pay")
+    await engine.until("sub-upg", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(1) + timedelta(days=10))
+    pro = priced("pro", "19.99")
+    preview = await engine.stack.billing.preview_change("sub-upg", pro)
+    changed = await engine.stack.billing.change_plan("sub-upg", pro)
+    assert changed.plan.plan_id == "pro"
+    adjustment = changed.adjustments[0]
+    assert adjustment.order_id == "sub-upg-c1"
+    # The same function priced both, a few milliseconds apart: at most a minor unit of rounding apart.
+    assert abs((adjustment.amount - preview.net).amount_minor) <= 1
+    engine.orders.append(adjustment.order_id)
+    await engine.until("sub-upg", lambda s: s.adjustments[0].checkout_url is not None)
+    await engine.customer(adjustment.order_id, "pay")
+    await engine.until("sub-upg", lambda s: s.adjustments[0].status is PeriodStatus.PAID)
+    ledger = [e for e in await engine.stack.ledger("charge") if e["paymentRequestId"] == payment_key("sub-upg-c1")]
+    assert [Money.parse(e["amount"], "USD") for e in ledger] == [adjustment.amount], "charged exactly the net"
+    await engine.skip_to(created.calendar.period_start(2))
+    await engine.invoice("sub-upg", 2)
+    sub = await engine.get("sub-upg")
+    assert sub.period_record(2).amount == Money.parse("19.99", "USD"), "the next period is billed at the new price"
+
+
+async def test_downgrade_now_carries_a_credit_to_the_next_invoices(engine: Engine) -> None:
+    created = await engine.create(start("sub-dwn"))
+    await engine.customer(await engine.invoice("sub-dwn", 1), "pay")
+    await engine.until("sub-dwn", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(1) + timedelta(days=1))
+    lite = priced("lite", "1.99")
+    preview = await engine.stack.billing.preview_change("sub-dwn", lite)
+    changed = await engine.stack.billing.change_plan("sub-dwn", lite)
+    assert abs((changed.credit_balance - preview.credit_carried).amount_minor) <= 1
+    assert changed.credit_balance > Money.parse("1.99", "USD")
+    await engine.skip_to(created.calendar.period_start(2))
+    sub = await engine.until("sub-dwn", lambda s: s.current_period == 2)
+    assert sub.period_record(2).status is PeriodStatus.PAID, "covered by the credit"
+    assert sub.credit_balance == changed.credit_balance - Money.parse("1.99", "USD")
