@@ -20,6 +20,7 @@ cancelled means the customer paid, so the order becomes PAID, flagged late.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -92,7 +93,23 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class OrderPolicy(_Frozen):
+class InquiringPolicy(_Frozen):
+    """A policy whose ``inquiry_schedule`` says how long to wait between inquiries (the last repeats)."""
+
+    inquiry_schedule: tuple[timedelta, ...]
+
+    @field_validator("inquiry_schedule")
+    @classmethod
+    def _non_empty_positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if not value or any(step <= timedelta(0) for step in value):
+            raise ValueError("inquiry_schedule needs at least one positive wait")
+        return value
+
+    def inquiry_wait(self, inquiries_done: int) -> timedelta:
+        return self.inquiry_schedule[min(inquiries_done, len(self.inquiry_schedule) - 1)]
+
+
+class OrderPolicy(InquiringPolicy):
     """Timing and policy knobs of one order. Defaults suit production; tests shrink them."""
 
     #: How long the customer has to pay.
@@ -115,16 +132,6 @@ class OrderPolicy(_Frozen):
     late_payment: LatePaymentPolicy = LatePaymentPolicy.KEEP
     #: Start-to-close timeout of one provider call.
     provider_call_timeout: timedelta = timedelta(seconds=60)
-
-    @field_validator("inquiry_schedule")
-    @classmethod
-    def _non_empty_positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-        if not value or any(step <= timedelta(0) for step in value):
-            raise ValueError("inquiry_schedule needs at least one positive wait")
-        return value
-
-    def inquiry_wait(self, inquiries_done: int) -> timedelta:
-        return self.inquiry_schedule[min(inquiries_done, len(self.inquiry_schedule) - 1)]
 
 
 class CreateOrder(_Frozen):
@@ -172,7 +179,8 @@ class CreateOrder(_Frozen):
 
     def fingerprint(self) -> str:
         """A digest of every parameter: equal requests, equal fingerprints."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class SubmitOrder(_Frozen):

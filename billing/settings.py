@@ -95,3 +95,75 @@ class DevSettings(BaseSettings):
     emulator_port: int = 8070
     http_port: int = 8000
     host: str = "127.0.0.1"
+
+
+class CodecSettings(BaseSettings):
+    """Payload encryption (AES-256-GCM) and the codec server the Temporal UI decodes through.
+
+    Encryption is on when ``keys`` is set: every client, worker and replayer built by
+    :mod:`billing.temporal` then encrypts payloads with the active key and decrypts with the key a
+    payload names. Without keys, payloads are stored as plain JSON.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BILLING_CODEC_", extra="ignore")
+
+    #: The keyring: ``id:base64-32-bytes`` entries separated by commas, e.g. ``k2:...,k1:...``.
+    keys: SecretStr | None = Field(default=None, description="encryption keyring")
+    #: The key id new payloads are encrypted with; the first key of ``keys`` when unset.
+    active_key: str | None = None
+    #: Bearer token the codec server requires; the codec endpoints answer 404 without one.
+    auth_token: SecretStr | None = Field(default=None, description="codec server bearer token")
+    #: Browser origins (the Temporal UI's) allowed to call the codec server, comma-separated.
+    cors_origins: str = ""
+    #: Also accept the token as a path segment (``/codec/<token>/decode``), for UIs that cannot send an
+    #: ``Authorization`` header. The URL is then a secret.
+    token_in_path: bool = False
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> CodecSettings:
+        if self.keys is not None or self.active_key is not None:
+            self.keyring()  # fails at start-up, naming the setting
+        return self
+
+    def enabled(self) -> bool:
+        return self.keys is not None and bool(self.keys.get_secret_value().strip())
+
+    def keyring(self) -> tuple[dict[str, bytes], str]:
+        """The keys by id and the active key id. Raises ConfigurationError naming the bad setting."""
+        import base64
+        import binascii
+        import re
+
+        raw = self.keys.get_secret_value() if self.keys is not None else ""
+        if not raw.strip():
+            if self.active_key:
+                raise ConfigurationError("set, but BILLING_CODEC_KEYS is empty", setting="BILLING_CODEC_ACTIVE_KEY")
+            return {}, ""
+        keys: dict[str, bytes] = {}
+        for position, entry in enumerate(raw.split(","), start=1):
+            key_id, sep, encoded = entry.strip().partition(":")
+            if not sep or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", key_id):
+                raise ConfigurationError(
+                    f"entry {position} is not id:base64-key (id: letters, digits, . _ -)", setting="BILLING_CODEC_KEYS"
+                )
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigurationError(f"key {key_id!r} is not valid base64", setting="BILLING_CODEC_KEYS") from None
+            if len(key) != 32:
+                raise ConfigurationError(
+                    f"key {key_id!r} is {len(key)} bytes; AES-256 needs 32", setting="BILLING_CODEC_KEYS"
+                )
+            if key_id in keys:
+                raise ConfigurationError(f"key id {key_id!r} appears twice", setting="BILLING_CODEC_KEYS")
+            keys[key_id] = key
+        active = self.active_key or next(iter(keys))
+        if active not in keys:
+            raise ConfigurationError(
+                f"{active!r} is not a key id of BILLING_CODEC_KEYS ({', '.join(keys)})",
+                setting="BILLING_CODEC_ACTIVE_KEY",
+            )
+        return keys, active
+
+    def origins(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]

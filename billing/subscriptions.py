@@ -23,6 +23,7 @@ Benefits are granted once per period, however many notifications report the same
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -43,7 +44,7 @@ from billing.gateway import (
     SubscriptionStatus as ProviderSubscriptionStatus,
 )
 from billing.money import Money
-from billing.orders import MerchantId, OrderStatus, OrderUpdate
+from billing.orders import InquiringPolicy, MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
 
 SUBSCRIPTION_PROVIDERS = ("waffo",)
@@ -95,7 +96,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SubscriptionPolicy(_Frozen):
+class SubscriptionPolicy(InquiringPolicy):
     """Timing knobs of one subscription; they travel with it across continue-as-new."""
 
     #: How long the customer has for the first payment / authorization.
@@ -121,16 +122,6 @@ class SubscriptionPolicy(_Frozen):
     #: Engine modes: waits before each new attempt after a failed period (1, 3 and 5 days by default).
     dunning_schedule: tuple[timedelta, ...] = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
     dunning_exhausted: DunningOutcome = DunningOutcome.UNPAID
-
-    @field_validator("inquiry_schedule")
-    @classmethod
-    def _non_empty_positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-        if not value or any(step <= timedelta(0) for step in value):
-            raise ValueError("inquiry_schedule needs at least one positive wait")
-        return value
-
-    def inquiry_wait(self, inquiries_done: int) -> timedelta:
-        return self.inquiry_schedule[min(inquiries_done, len(self.inquiry_schedule) - 1)]
 
 
 class StartSubscription(_Frozen):
@@ -194,7 +185,8 @@ class StartSubscription(_Frozen):
         return f"Subscription {self.subscription_id} · {plan.amount} / {every} · {self.provider}"
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class SubmitSubscription(_Frozen):

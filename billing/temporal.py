@@ -1,21 +1,57 @@
 """The one place that builds the Temporal client and its data converter.
 
 Worker, starter, HTTP service, replay tests and the test suites all connect through :func:`connect`, so
-they share one converter (pydantic models in, pydantic models out).
+they share one converter: pydantic models in, pydantic models out, and, when ``BILLING_CODEC_KEYS`` is
+set, every payload encrypted with AES-256-GCM (:mod:`billing.codec`).
+
+Where the codec keys come from, first match wins:
+
+1. ``BILLING_CODEC_KEYS`` (with ``BILLING_CODEC_ACTIVE_KEY``), when the variable is set at all; set but
+   empty means "no encryption";
+2. for :func:`connect` only: a ``billing dev`` stack running on this machine for the same Temporal
+   address (``BILLING_TEMPORAL_ADDRESS``) lends its generated keys from its data directory, so a second
+   terminal needs no setup;
+3. otherwise no codec: payloads are plain JSON.
+
+Workflow modules never import this module (nor :mod:`billing.codec`, which needs ``cryptography``); the
+codec runs outside the workflow sandbox.
 """
 
 from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
-from billing.settings import TemporalSettings
+from billing.settings import CodecSettings, TemporalSettings
+
+#: Where ``billing dev`` keeps its codec keys and token, relative to its data directory (mode 0600).
+DEV_CODEC_FILE = Path("keys") / "codec.json"
 
 
-def data_converter() -> DataConverter:
-    """The converter every client, worker and replayer uses."""
-    return pydantic_data_converter
+def data_converter(codec: CodecSettings | None = None) -> DataConverter:
+    """The converter every client, worker and replayer uses: encrypted when codec keys are configured."""
+    codec = codec if codec is not None else CodecSettings()
+    if not codec.enabled():
+        return pydantic_data_converter
+    from billing.codec import AesGcmCodec  # cryptography: imported only where a codec is wanted
+
+    return dataclasses.replace(pydantic_data_converter, payload_codec=AesGcmCodec.from_settings(codec))
+
+
+def codec_settings(temporal: TemporalSettings) -> CodecSettings:
+    """The codec settings a client of ``temporal`` uses (see the module docstring for the order)."""
+    codec = CodecSettings()
+    if codec.keys is not None:
+        return codec
+    return dev_codec_settings(temporal.address) or codec
 
 
 async def connect(settings: TemporalSettings | None = None) -> Client:
@@ -25,7 +61,55 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(codec_settings(settings)),
         api_key=api_key,
         tls=settings.tls or api_key is not None,
     )
+
+
+# -- running `billing dev` stacks ---------------------------------------------------------------------
+
+
+def dev_stack_registry() -> Path:
+    """A directory only this user can read, naming the data directory of each running ``billing dev``."""
+    return Path(tempfile.gettempdir()) / f"billing-dev-{os.getuid()}"
+
+
+def _registry_entry(address: str) -> Path:
+    return dev_stack_registry() / ("stack-" + address.replace(":", "-").replace("/", "_") + ".json")
+
+
+def register_dev_stack(address: str, data_dir: Path) -> Path:
+    """Announce a running ``billing dev`` for ``address``; :func:`unregister_dev_stack` removes it."""
+    registry = dev_stack_registry()
+    registry.mkdir(mode=0o700, exist_ok=True)
+    entry = _registry_entry(address)
+    body = json.dumps({"address": address, "data_dir": str(data_dir.resolve()), "pid": os.getpid()})
+    fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(body)
+    return entry
+
+
+def unregister_dev_stack(address: str) -> None:
+    entry = _registry_entry(address)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(entry.read_text()).get("pid") == os.getpid():
+            entry.unlink()
+
+
+def dev_codec_settings(address: str) -> CodecSettings | None:
+    """The codec keys of the ``billing dev`` stack running for ``address``, if there is one."""
+    registry, entry = dev_stack_registry(), _registry_entry(address)
+    try:
+        info = registry.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return None  # not ours alone: never trust it
+        record = json.loads(entry.read_text())
+        os.kill(int(record["pid"]), 0)  # the stack is still running
+        if record.get("address") != address:
+            return None
+        stored = json.loads((Path(record["data_dir"]) / DEV_CODEC_FILE).read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return CodecSettings(keys=stored["keys"], active_key=stored["active_key"])

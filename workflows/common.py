@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -30,3 +34,30 @@ def is_outcome_unknown(exc: ActivityError) -> bool:
 def describe(exc: BaseException) -> str:
     cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
     return f"{type(cause).__name__}: {cause}"
+
+
+#: Inquiries only learn something; retrying a failed one soon is harmless.
+INQUIRY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+)
+#: A money-moving call whose outcome is unknown is never retried blindly: the workflow inquires instead.
+#: Crashes and timeouts of the activity itself are retried with the same request id, which the provider
+#: answers idempotently.
+MONEY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=[OUTCOME_UNKNOWN],
+)
+
+
+async def call_provider(activity: Any, call: Any, *, timeout: timedelta, retry: RetryPolicy, summary: str) -> Any:
+    """Run a provider activity; an inconclusive failure becomes :class:`OutcomeUnknown`."""
+    try:
+        return await workflow.execute_activity_method(
+            activity, call, start_to_close_timeout=timeout, retry_policy=retry, summary=summary
+        )
+    except ActivityError as exc:
+        if is_outcome_unknown(exc):
+            raise OutcomeUnknown(describe(exc)) from exc
+        raise

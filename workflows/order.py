@@ -11,13 +11,13 @@ again on every run. Everything annotated below is therefore imported before it i
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import OUTCOME_UNKNOWN
     from activities.payments import (
         CancelPaymentCall,
         CapturePaymentCall,
@@ -62,21 +62,15 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
         SubmitOrder,
     )
-    from workflows.common import OutcomeUnknown, describe, is_outcome_unknown, rejected
+    from workflows.common import (
+        INQUIRY_RETRY,
+        MONEY_RETRY,
+        OutcomeUnknown,
+        call_provider,
+        describe,
+        rejected,
+    )
 
-#: Inquiries only learn something; retrying a failed one soon is harmless.
-INQUIRY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
-)
-#: A money-moving call whose outcome is unknown is never retried blindly: the workflow inquires instead.
-#: Crashes and timeouts of the activity itself are retried with the same request id, which the provider
-#: answers idempotently.
-MONEY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=[OUTCOME_UNKNOWN],
-)
 LATE_PAYMENT_REFUND_ID = "late-payment-refund"
 
 
@@ -584,20 +578,10 @@ class OrderWorkflow:
         self.order.apply_payment(outcome, source=source, at=workflow.now())
         self._publish()
 
-    async def _call(self, activity, call, *, retry: RetryPolicy, summary: str):  # type: ignore[no-untyped-def]
-        """Run a provider activity; an inconclusive failure becomes OutcomeUnknown."""
-        try:
-            return await workflow.execute_activity_method(
-                activity,
-                call,
-                start_to_close_timeout=self.policy.provider_call_timeout,
-                retry_policy=retry,
-                summary=summary,
-            )
-        except ActivityError as exc:
-            if is_outcome_unknown(exc):
-                raise OutcomeUnknown(describe(exc)) from exc
-            raise
+    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
+        return await call_provider(
+            activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
+        )
 
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""

@@ -18,7 +18,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import OUTCOME_UNKNOWN
     from activities.subscriptions import (
         CancelSubscriptionCall,
         ChangeSubscriptionCall,
@@ -67,17 +66,15 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionInput,
         SubscriptionStatus,
     )
-    from workflows.common import OutcomeUnknown, describe, is_outcome_unknown, rejected
+    from workflows.common import (
+        INQUIRY_RETRY,
+        MONEY_RETRY,
+        OutcomeUnknown,
+        call_provider,
+        describe,
+        rejected,
+    )
 
-INQUIRY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
-)
-MONEY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=[OUTCOME_UNKNOWN],
-)
 #: Event keys remembered for deduplication across continue-as-new (providers redeliver recent ones).
 SEEN_EVENTS_KEPT = 500
 #: Inquiries after the authorization window before giving the subscription up as never activated.
@@ -810,19 +807,10 @@ class SubscriptionWorkflow:
             label = f"period {record.number}" + (f" of plan {record.generation}" if record.generation > 1 else "")
             self.sub.note(workflow.now(), "benefits_granted", label)
 
-    async def _call(self, activity, call, *, retry: RetryPolicy, summary: str):  # type: ignore[no-untyped-def]
-        try:
-            return await workflow.execute_activity_method(
-                activity,
-                call,
-                start_to_close_timeout=self.policy.provider_call_timeout,
-                retry_policy=retry,
-                summary=summary,
-            )
-        except ActivityError as exc:
-            if is_outcome_unknown(exc):
-                raise OutcomeUnknown(describe(exc)) from exc
-            raise
+    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
+        return await call_provider(
+            activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
+        )
 
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""
