@@ -75,6 +75,28 @@ def emit(value: BaseModel | dict[str, Any], as_json: bool, human: Callable[[], N
         human()
 
 
+def _subscription_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None:
+    """Run ``call(billing_client)`` and show the subscription it returns."""
+    from starter.render import print_subscription
+
+    async def action() -> Any:
+        return await call(await _billing())
+
+    subscription = run(action)
+    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+
+
+def _order_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None:
+    """Run ``call(billing_client)`` and show the order it returns."""
+    from starter.render import print_order
+
+    async def action() -> Any:
+        return await call(await _billing())
+
+    order = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+
+
 async def _billing():  # type: ignore[no-untyped-def]
     from starter.client import BillingClient
 
@@ -218,13 +240,7 @@ def order_create(
 @order_app.command("show")
 def order_show(order_id: Annotated[str, typer.Argument(help="Order id")], as_json: JsonOption = False) -> None:
     """State, amounts, refunds, provider references and timeline of an order."""
-    from starter.render import print_order
-
-    async def action():  # type: ignore[no-untyped-def]
-        return await (await _billing()).get_order(order_id)
-
-    order = run(action)
-    emit(order, as_json, lambda: print_order(console, order))
+    _order_command(lambda billing: billing.get_order(order_id), as_json)
 
 
 @order_app.command("capture")
@@ -256,13 +272,7 @@ def order_cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel an unpaid order (voids an authorization)."""
-    from starter.render import print_order
-
-    async def action():  # type: ignore[no-untyped-def]
-        return await (await _billing()).cancel(order_id, reason)
-
-    order = run(action)
-    emit(order, as_json, lambda: print_order(console, order))
+    _order_command(lambda billing: billing.cancel(order_id, reason), as_json)
 
 
 @order_app.command("refund")
@@ -483,13 +493,7 @@ def subscription_create(
 @subscription_app.command("show")
 def subscription_show(subscription_id: str, as_json: JsonOption = False) -> None:
     """State, plan, periods, next billing date and timeline of a subscription."""
-    from starter.render import print_subscription
-
-    async def action():  # type: ignore[no-untyped-def]
-        return await (await _billing()).get_subscription(subscription_id)
-
-    subscription = run(action)
-    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+    _subscription_command(lambda billing: billing.get_subscription(subscription_id), as_json)
 
 
 @subscription_app.command("cancel")
@@ -500,25 +504,16 @@ def subscription_cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel now, or at the end of the current period (resumable until then)."""
-    from starter.render import print_subscription
-
-    async def action():  # type: ignore[no-untyped-def]
-        return await (await _billing()).cancel_subscription(subscription_id, at_period_end=at_period_end, reason=reason)
-
-    subscription = run(action)
-    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+    _subscription_command(
+        lambda billing: billing.cancel_subscription(subscription_id, at_period_end=at_period_end, reason=reason),
+        as_json,
+    )
 
 
 @subscription_app.command("resume")
 def subscription_resume(subscription_id: str, as_json: JsonOption = False) -> None:
     """Resume a paused subscription, or withdraw a cancel-at-period-end."""
-    from starter.render import print_subscription
-
-    async def action():  # type: ignore[no-untyped-def]
-        return await (await _billing()).resume_subscription(subscription_id)
-
-    subscription = run(action)
-    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+    _subscription_command(lambda billing: billing.resume_subscription(subscription_id), as_json)
 
 
 @subscription_app.command("pause")
@@ -528,13 +523,7 @@ def subscription_pause(
     as_json: JsonOption = False,
 ) -> None:
     """Stop billing until resume (subscriptions billed by invoice; Waffo's own renewals cannot pause)."""
-    from starter.render import print_subscription
-
-    async def action():  # type: ignore[no-untyped-def]
-        return await (await _billing()).pause_subscription(subscription_id, reason)
-
-    subscription = run(action)
-    emit(subscription, as_json, lambda: print_subscription(console, subscription))
+    _subscription_command(lambda billing: billing.pause_subscription(subscription_id, reason), as_json)
 
 
 @subscription_app.command("preview-change")

@@ -3,13 +3,22 @@
 It starts the Temporal dev server (SQLite file in the data directory, Web UI, our search attributes
 registered) as a child process in its own session, and serves the provider emulators in-process. Every
 child is stopped by its process id when the stack stops; nothing is left behind.
+
+Payloads are always encrypted in the local stack: on first run it generates an AES-256 codec key and a
+codec server token into ``<data dir>/keys/codec.json`` (mode 0600), hands them to the HTTP service and the
+worker, points the Temporal UI at the codec server, writes ``<data dir>/env`` for other terminals and
+announces itself so that ``billing`` commands in another terminal find the keys without any setup.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
+import secrets
+import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -24,13 +33,52 @@ from temporalio.client import Client
 
 from billing import search_attributes
 from billing.settings import DevSettings
+from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
 from emulators.hub import EmulatorHub, MerchantRegistration, build_hub
 from starter import devkeys
 from starter.binaries import temporal_cli
 from starter.serving import AppServer, ChildProcess, wait_for_port
 
 
-def temporal_dev_server_argv(settings: DevSettings, data_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class DevCodec:
+    """The local stack's payload encryption key and codec server token."""
+
+    keys: str
+    active_key: str
+    auth_token: str
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> DevCodec:
+        """Read ``<data dir>/keys/codec.json``, generating it (mode 0600) on first run."""
+        path = data_dir / DEV_CODEC_FILE
+        if path.is_file():
+            stored = json.loads(path.read_text())
+            return cls(stored["keys"], stored["active_key"], stored["auth_token"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        codec = cls(
+            keys="dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            active_key="dev1",
+            auth_token=secrets.token_urlsafe(32),
+        )
+        _write_private(path, json.dumps({"keys": codec.keys, "active_key": codec.active_key,
+                                         "auth_token": codec.auth_token}))  # fmt: skip
+        return codec
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def codec_ui_endpoint(settings: DevSettings, codec: DevCodec) -> str:
+    """The codec endpoint the dev server's UI calls. That UI sends no ``Authorization`` header, so the
+    token travels as a path segment (``BILLING_CODEC_TOKEN_IN_PATH``); the UI is on loopback only."""
+    return f"http://{settings.host}:{settings.http_port}/codec/{codec.auth_token}"
+
+
+def temporal_dev_server_argv(settings: DevSettings, data_dir: Path, codec_endpoint: str | None = None) -> list[str]:
     argv = [
         str(temporal_cli()),
         "server",
@@ -47,6 +95,8 @@ def temporal_dev_server_argv(settings: DevSettings, data_dir: Path) -> list[str]
         "warn",
         "--ui-disable-news-fetch",
     ]
+    if codec_endpoint:
+        argv += ["--ui-codec-endpoint", codec_endpoint]
     for definition in search_attributes.cli_definitions():
         argv += ["--search-attribute", definition]
     return argv
@@ -62,20 +112,28 @@ class DevStack:
     emulators: EmulatorHub | None = None
     emulator_server: AppServer | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    codec: DevCodec | None = None
+    env_file: Path | None = None
+    registered: str | None = None
 
     async def start(self) -> None:
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         keys = devkeys.DevKeys.load(data_dir)
+        self.codec = DevCodec.load_or_create(data_dir)
         host = self.settings.host
 
         self.console.print("[bold]Starting[/] Temporal dev server ...")
         self.temporal = ChildProcess(
-            "temporal", temporal_dev_server_argv(self.settings, data_dir), log_path=data_dir / "temporal.log"
+            "temporal",
+            temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings, self.codec)),
+            log_path=data_dir / "temporal.log",
         )
         self.temporal.start()
         await wait_for_port(host, self.settings.temporal_port, timeout=60)
         await self._wait_for_temporal(f"{host}:{self.settings.temporal_port}")
+        self.registered = f"{host}:{self.settings.temporal_port}"
+        register_dev_stack(self.registered, data_dir)
 
         self.console.print("[bold]Starting[/] provider emulators ...")
         emulator_url = f"http://{host}:{self.settings.emulator_port}"
@@ -105,11 +163,13 @@ class DevStack:
         self.worker.start()
         await wait_for_port(host, self.settings.http_port, timeout=30)
         await self._wait_for_worker(f"{host}:{self.settings.temporal_port}")
+        self.env_file = self.write_cli_environment(data_dir, env)
 
         self.urls = {
             "Temporal UI": f"http://{host}:{self.settings.ui_port}",
             "Temporal frontend": f"{host}:{self.settings.temporal_port}",
             "HTTP service (webhooks)": http_url,
+            "Codec server (UI decoding)": f"{http_url}/codec",
             "Emulators": emulator_url,
             "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
             "Logs and data": str(data_dir),
@@ -119,6 +179,9 @@ class DevStack:
         """Settings for the HTTP service and the worker, pointing them at the local stack."""
         host, keys = self.settings.host, data_dir / "keys"
         http_url = f"http://{host}:{self.settings.http_port}"
+        codec = self.codec or DevCodec.load_or_create(data_dir)
+        ui_hosts = dict.fromkeys([host, "127.0.0.1", "localhost"])
+        ui_origins = [f"http://{name}:{self.settings.ui_port}" for name in ui_hosts]
         return {
             **os.environ,
             "BILLING_TEMPORAL_ADDRESS": f"{host}:{self.settings.temporal_port}",
@@ -130,7 +193,29 @@ class DevStack:
             "BILLING_HTTP_HOST": host,
             "BILLING_HTTP_PORT": str(self.settings.http_port),
             "BILLING_HTTP_PUBLIC_URL": http_url,
+            "BILLING_CODEC_KEYS": codec.keys,
+            "BILLING_CODEC_ACTIVE_KEY": codec.active_key,
+            "BILLING_CODEC_AUTH_TOKEN": codec.auth_token,
+            "BILLING_CODEC_CORS_ORIGINS": ",".join(ui_origins),
+            "BILLING_CODEC_TOKEN_IN_PATH": "true",
         }
+
+    #: What a second terminal needs to talk to the stack (``set -a; . <data dir>/env; set +a``).
+    CLI_VARIABLES = (
+        "BILLING_TEMPORAL_ADDRESS",
+        "BILLING_EMULATORS_URL",
+        "BILLING_CODEC_KEYS",
+        "BILLING_CODEC_ACTIVE_KEY",
+        "BILLING_CODEC_AUTH_TOKEN",
+    )
+
+    def write_cli_environment(self, data_dir: Path, env: dict[str, str]) -> Path:
+        """Write ``<data dir>/env`` (mode 0600): the variables of :attr:`CLI_VARIABLES`, shell syntax."""
+        values = {**env, "BILLING_EMULATORS_URL": f"http://{self.settings.host}:{self.settings.emulator_port}"}
+        lines = [f"{name}={shlex.quote(values[name])}" for name in self.CLI_VARIABLES]
+        path = data_dir / "env"
+        _write_private(path, "# billing dev: settings for other terminals (secret)\n" + "\n".join(lines) + "\n")
+        return path
 
     async def _wait_for_worker(self, address: str, timeout: float = 60.0) -> None:
         """Wait until a worker polls the task queue, so the first order is picked up at once."""
@@ -174,9 +259,19 @@ class DevStack:
             "--customer-id C1 --customer-email c1@example.com[/], then "
             "[bold]billing emulators pay waffo ORD-1[/] and [bold]billing order show ORD-1[/]."
         )
+        if self.env_file is not None:
+            self.console.print(
+                f"Payloads are encrypted; the UI decodes them through the codec server. [bold]billing[/] "
+                f"commands find the keys of this stack by themselves; other tools: "
+                f"[bold]set -a; . {self.env_file}; set +a[/]",
+                highlight=False,
+            )
         self.console.print("Press [bold]Ctrl-C[/] to stop everything.")
 
     async def stop(self) -> None:
+        if self.registered is not None:
+            unregister_dev_stack(self.registered)
+            self.registered = None
         for child in (self.worker, self.http):
             if child is not None:
                 await asyncio.to_thread(child.stop)
