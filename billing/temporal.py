@@ -28,7 +28,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from billing.settings import CodecSettings, TemporalSettings
 
@@ -37,13 +37,21 @@ DEV_CODEC_FILE = Path("keys") / "codec.json"
 
 
 def data_converter(codec: CodecSettings | None = None) -> DataConverter:
-    """The converter every client, worker and replayer uses: encrypted when codec keys are configured."""
+    """The converter every client, worker and replayer uses: encrypted when codec keys are configured.
+
+    With encryption on, failure messages and stack traces move into the failure's encoded attributes, so
+    they are encrypted too (an error text may quote customer data).
+    """
     codec = codec if codec is not None else CodecSettings()
     if not codec.enabled():
         return pydantic_data_converter
     from billing.codec import AesGcmCodec  # cryptography: imported only where a codec is wanted
 
-    return dataclasses.replace(pydantic_data_converter, payload_codec=AesGcmCodec.from_settings(codec))
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=AesGcmCodec.from_settings(codec),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def codec_settings(temporal: TemporalSettings) -> CodecSettings:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +42,9 @@ from billing.subscriptions import subscription_workflow_id
 from providers.base import NotificationVerifier
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
+
+if TYPE_CHECKING:
+    from webhooks.codec import CodecServer
 
 log = logging.getLogger("billing.webhooks")
 
@@ -155,12 +159,14 @@ class WebhookService:
         return JSONResponse({"status": "ok", "providers": sorted(self.verifiers)})
 
 
-def create_app(service: WebhookService) -> Starlette:
+def create_app(service: WebhookService, codec: CodecServer | None = None) -> Starlette:
+    """The HTTP service; with ``codec``, also the codec server for the Temporal UI (``/codec/...``)."""
     return Starlette(
         routes=[
             Route("/healthz", service.healthz),
             Route("/webhooks/{provider}", service.receive, methods=["POST"]),
             Route("/webhooks/{provider}/orders/{order_id}", service.receive, methods=["POST"]),
             Route("/webhooks/{provider}/subscriptions/{subscription_id}", service.receive, methods=["POST"]),
+            *(codec.routes() if codec is not None else []),
         ]
     )

@@ -6,11 +6,12 @@ import asyncio
 import logging
 import signal
 
-from billing.settings import HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
 from billing.temporal import connect
 from providers.base import NotificationVerifier
 from starter.serving import AppServer
 from webhooks.app import WebhookService, create_app
+from webhooks.codec import CodecServer
 
 log = logging.getLogger("billing.webhooks")
 
@@ -38,10 +39,18 @@ async def serve(stop: asyncio.Event | None = None) -> None:
         # Connect on first use, so the service starts (and answers /healthz) while Temporal is down.
         return await connect(temporal)
 
+    codec = CodecServer.from_settings(CodecSettings())
+    if codec is None:
+        log.info("codec server disabled (set BILLING_CODEC_KEYS and BILLING_CODEC_AUTH_TOKEN to enable it)")
     service = WebhookService(lazy_client, verifiers)
-    server = AppServer(create_app(service), host=http.host, port=http.port)
+    server = AppServer(create_app(service, codec), host=http.host, port=http.port)
     await server.start()
-    log.info("HTTP service on %s (providers: %s)", server.url, ", ".join(sorted(verifiers)) or "none")
+    log.info(
+        "HTTP service on %s (providers: %s; codec server: %s)",
+        server.url,
+        ", ".join(sorted(verifiers)) or "none",
+        f"{server.url}/codec" if codec is not None else "off",
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

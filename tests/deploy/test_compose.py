@@ -13,7 +13,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from billing import search_attributes
-from billing.settings import EmulatorSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.settings import CodecSettings, EmulatorSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
 from worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ OURS = [name for name, service in SERVICES.items() if "build" in service]
 def known_variables() -> set[str]:
     names: set[str] = set()
     groups: list[type[BaseSettings]] = [
-        TemporalSettings, WaffoSettings, HttpServiceSettings, EmulatorSettings, WorkerSettings,
+        TemporalSettings, WaffoSettings, HttpServiceSettings, EmulatorSettings, WorkerSettings, CodecSettings,
     ]  # fmt: skip
     for group in groups:
         prefix = group.model_config.get("env_prefix", "")
