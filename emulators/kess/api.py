@@ -1,0 +1,127 @@
+"""The merchant API: the token endpoint, bearer authentication, the envelope, dispatch and faults."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from emulators.common.asgi import DropConnectionResponse
+from emulators.common.faults import Fault
+from emulators.kess import wire
+from emulators.kess.config import DEFAULT_PATHS
+from emulators.kess.errors import KessApiError
+from emulators.kess.models import Merchant, PayKind, TradeState
+
+if TYPE_CHECKING:
+    from emulators.kess.emulator import KessEmulator
+
+OPERATIONS = frozenset(DEFAULT_PATHS)
+API_FAULT_KINDS = frozenset({"latency", "timeout_after_commit", "http_500", "drop_connection", "system_error"})
+DEFAULT_TIMEOUT_AFTER_COMMIT_MS = 30_000
+
+_PAY_KINDS = {"native_pay": PayKind.NATIVE, "quick_pay": PayKind.QUICK, "jsapi_pay": PayKind.JSAPI}
+
+
+def json_response(document: dict[str, Any], status: int = 200) -> Response:
+    return Response(wire.encode_json(document), status_code=status, media_type="application/json")
+
+
+def _unauthorized(message: str) -> Response:
+    return json_response({"success": False, "message": message}, 401)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _payload(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return dict(request.query_params)
+    try:
+        payload = wire.parse_body(raw)
+    except ValueError as exc:
+        raise KessApiError("PARAM_ERROR", "request body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise KessApiError("PARAM_ERROR", "request body must be a JSON object")
+    return payload
+
+
+async def _dispatch(emu: KessEmulator, operation: str, merchant: Merchant, payload: dict[str, Any]) -> dict[str, Any]:
+    payments = emu.payments
+    kind = _PAY_KINDS.get(operation)
+    if kind is not None:
+        order = payments.create(kind, merchant, payload)
+        if order.trade_state is TradeState.USERPAYING:
+            await payments.hold_quick_pay(order)
+        return payments.pay_answer(order)
+    if operation == "payment_status":
+        return payments.status_view(payments.find(merchant, payload))
+    if operation == "refund":
+        return payments.refund(merchant, payload)
+    if operation == "refund_status":
+        return payments.refund_status_view(payments.find_refund(merchant, payload))
+    if operation == "close":
+        return payments.close(merchant, payload)
+    if operation == "revoke":
+        return payments.revoke(merchant, payload)
+    raise KessApiError("PARAM_ERROR", f"unknown operation {operation}")  # pragma: no cover
+
+
+async def _handle(emu: KessEmulator, operation: str, request: Request) -> Response:
+    try:
+        payload = await _payload(request)
+    except KessApiError as exc:
+        return json_response(wire.failure(exc.err_code, exc.description), exc.http_status)
+    if operation == "token":
+        user, password = payload.get("user"), payload.get("password")
+        token = emu.issue_token(str(user), str(password)) if user is not None and password is not None else None
+        if token is None:
+            return json_response({"success": False, "data": {"message": "Invalid user or password"}}, 401)
+        return json_response({"success": True, "data": {"message": "SUCCESS", "token": token}})
+    token = _bearer(request)
+    if token is None:
+        return _unauthorized("Unauthenticated.")
+    merchant = emu.authenticate(token)
+    if merchant is None:
+        return _unauthorized("Token expired or invalid.")
+    emu.payments.progress()
+    try:
+        document = wire.success(await _dispatch(emu, operation, merchant, payload))
+        status = 200
+    except KessApiError as exc:
+        document, status = wire.failure(exc.err_code, exc.description, exc.data), exc.http_status
+    return json_response(document, status)
+
+
+def _ms(fault: Fault, default: float) -> float:
+    return float(fault.params.get("ms", default)) / 1000.0
+
+
+def api_endpoint(emu: KessEmulator, operation: str) -> Any:
+    async def endpoint(request: Request) -> Response | DropConnectionResponse:
+        emu.ensure_background()
+        fault = emu.faults.take(operation)
+        kind = fault.kind if fault is not None else None
+        if fault is not None and kind == "latency":
+            await asyncio.sleep(_ms(fault, 1000))
+        if fault is not None and kind == "http_500":
+            # A gateway failure in front of KESS: nothing handled.
+            status = int(fault.params.get("status", 500))
+            return PlainTextResponse(str(fault.params.get("body", "Internal Server Error")), status_code=status)
+        response = await _handle(emu, operation, request)
+        if kind == "system_error":
+            # Handled and committed, but answered as WeChat's SYSTEMERROR: the outcome is unknown.
+            response = json_response(wire.failure("SYSTEMERROR", "system error, please query the order"))
+        if fault is not None and kind == "timeout_after_commit":
+            await asyncio.sleep(_ms(fault, DEFAULT_TIMEOUT_AFTER_COMMIT_MS))
+        if kind == "drop_connection":
+            return DropConnectionResponse()
+        return response
+
+    return endpoint

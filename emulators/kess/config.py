@@ -1,0 +1,75 @@
+"""Configuration of the KESS emulator. Defaults follow the reference; [INF] choices are switchable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Default endpoint paths. KESS does not publish its paths, so these are the emulator's own choice;
+#: the client's settings default to the same values.
+DEFAULT_PATHS: dict[str, str] = {
+    "token": "/api/mch/token",
+    "native_pay": "/api/mch/native_pay",
+    "quick_pay": "/api/mch/quick_pay",
+    "jsapi_pay": "/api/mch/jsapi_pay",
+    "refund": "/api/mch/refund",
+    "payment_status": "/api/mch/check_payment_status",
+    "refund_status": "/api/mch/check_refund_status",
+    "close": "/api/mch/close",
+    "revoke": "/api/mch/revoke",
+}
+
+#: service_id -> wallet. 30 returns a WeChat code in KESS's native pay sample; 2 is Alipay on the
+#: older page.
+DEFAULT_SERVICES: dict[int, str] = {30: "WECHAT", 2: "ALIPAY"}
+
+#: Quick-pay auth-code prefixes -> scripted buyer behaviour (first match wins, longest first).
+#: Codes matching no prefix pay at once.
+DEFAULT_QUICK_PAY_SCRIPTS: dict[str, str] = {
+    "1400": "userpaying_then_success",
+    "1401": "userpaying_timeout",
+    "1402": "authcodeexpire",
+    "1403": "notenough",
+    "1404": "userpaying_then_payerror",
+}
+
+
+@dataclass
+class KessEmulatorConfig:
+    # Base URL the emulator is reachable at (informational; KESS builds no URLs of its own).
+    public_base_url: str = "http://127.0.0.1:8070/kess"
+    # Multiplies every duration below when the emulator measures or waits for it (token lifetime,
+    # quick-pay polling and limits, native QR lifetime, refund delay): 0.01 runs 45 s in 0.45 s.
+    time_scale: float = 1.0
+    # API token lifetime ("This token will expire in a minute").
+    token_ttl_s: float = 60.0
+    # HS256 key of the tokens; random per emulator when None.
+    jwt_secret: bytes | None = None
+    jwt_issuer: str = "www.kesspay.com"
+    # Endpoint paths (see DEFAULT_PATHS); override single entries to match a real deployment.
+    paths: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
+    services: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_SERVICES))
+    # Lifetime of an unpaid native / JSAPI order (WeChat's dynamic code: about 2 hours); then CLOSED.
+    native_order_ttl_s: float = 2 * 3600
+    # Quick pay: how long KESS keeps polling the wallet inside the HTTP request, and how often. A bit
+    # under the 45 s client timeout KESS advises, so the answer (USERPAYING) reaches the client.
+    quick_pay_hold_s: float = 40.0
+    quick_pay_poll_interval_s: float = 3.0
+    # Quick pay orders still unpaid this long after creation are revoked (WeChat: 45 s).
+    quick_pay_revoke_after_s: float = 45.0
+    # How long a scripted "userpaying_then_*" buyer takes to enter the PIN.
+    pin_delay_s: float = 6.0
+    quick_pay_scripts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_QUICK_PAY_SCRIPTS))
+    # Whether the response `amount` is the buyer's total (amount + fee_rate uplift) instead of the
+    # merchant amount as sent. `total_amount` and `fee_amount` are always present.
+    amount_includes_fee: bool = False
+    # Seconds from a refund request to its completion: 0 answers SUCCESS at once; None leaves it
+    # PROCESSING until POST /control/refunds/{out_refund_no}/succeed or /fail.
+    refund_delay_s: float | None = 0.0
+    # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
+    sweep_interval_s: float = 0.5
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+    def path(self, operation: str) -> str:
+        return self.paths.get(operation, DEFAULT_PATHS[operation])

@@ -1,0 +1,153 @@
+"""KESS API tokens: fetched with user and password, valid about a minute, cached for less.
+
+KESS's advice is "get API token before every requests"; the source reuses one token for at most
+``cache_s`` seconds and at most 80 % of the lifetime its JWT states (``exp - iat``), and drops it when a
+call answers 401. The token and the password never appear in reprs, logs or exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from billing.errors import (
+    ConfigurationError,
+    ProviderConnectionError,
+    ProviderServerError,
+    ProviderTimeoutError,
+    ResponseVerificationError,
+)
+from providers.kess import wire
+
+TOKEN_OPERATION = "token"  # noqa: S105 - an operation name, not a secret
+#: Share of the token's own lifetime it is reused for.
+LIFETIME_SHARE = 0.8
+
+
+def jwt_lifetime_s(token: str) -> float | None:
+    """``exp - iat`` from the token's claims (read, not verified: only used to cache it less long)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    if not isinstance(claims, dict):
+        return None
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if isinstance(exp, int | float) and isinstance(iat, int | float) and not isinstance(exp, bool):
+        return float(exp - iat)
+    return None
+
+
+@dataclass
+class _Cached:
+    token: str
+    expires_at: float  # monotonic
+
+
+class TokenSource:
+    """Hands out a valid bearer token, fetching a new one when the cached one is too old."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        url: str,
+        user: str,
+        password: SecretStr,
+        cache_s: float,
+        timeout: httpx.Timeout,
+        provider: str,
+    ) -> None:
+        self._http = http
+        self._url = url
+        self._user = user
+        self._password = password
+        self._cache_s = cache_s
+        self._timeout = timeout
+        self._provider = provider
+        self._cached: _Cached | None = None
+        self._lock: asyncio.Lock | None = None
+        self.fetches = 0
+
+    def __repr__(self) -> str:
+        return f"TokenSource(url={self._url!r}, user={self._user!r})"
+
+    async def token(self) -> str:
+        cached = self._cached
+        if cached is not None and time.monotonic() < cached.expires_at:
+            return cached.token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            cached = self._cached
+            if cached is not None and time.monotonic() < cached.expires_at:
+                return cached.token
+            token = await self._fetch()
+            lifetime = self._cache_s
+            stated = jwt_lifetime_s(token)
+            if stated is not None:
+                lifetime = min(lifetime, stated * LIFETIME_SHARE)
+            self._cached = _Cached(token, time.monotonic() + max(lifetime, 0.0))
+            return token
+
+    def invalidate(self, token: str) -> None:
+        """Forget `token` (it was refused); a newer one fetched meanwhile is kept."""
+        if self._cached is not None and self._cached.token == token:
+            self._cached = None
+
+    async def _fetch(self) -> str:
+        body = wire.encode_body(wire.TokenRequest(user=self._user, password=self._password.get_secret_value()))
+        try:
+            response = await self._http.post(
+                self._url, content=body, headers={"Content-Type": "application/json"}, timeout=self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeoutError(
+                f"no token in time ({type(exc).__name__})", provider=self._provider, operation=TOKEN_OPERATION
+            ) from exc
+        except httpx.RequestError as exc:
+            raise ProviderConnectionError(
+                f"the token request failed ({type(exc).__name__})", provider=self._provider, operation=TOKEN_OPERATION
+            ) from exc
+        self.fetches += 1
+        status = response.status_code
+        if status >= 500:
+            raise ProviderServerError(
+                f"HTTP {status} from the token endpoint",
+                provider=self._provider,
+                operation=TOKEN_OPERATION,
+                status_code=status,
+            )
+        if status in (401, 403):
+            raise ConfigurationError("KESS refused the API user and password", setting="BILLING_KESS_PASSWORD")
+        try:
+            document = wire.decode_body(response.content)
+            envelope = wire.Envelope.model_validate(document)
+            data = wire.TokenData.model_validate(envelope.data or {})
+        except (ValueError, ValidationError) as exc:
+            raise ResponseVerificationError(
+                f"HTTP {status}; the token response is not a KESS envelope",
+                provider=self._provider,
+                operation=TOKEN_OPERATION,
+            ) from exc
+        token = data.token
+        # The older API answered {"status": "SUCCESS", "msg": "<jwt>"}.
+        if token is None and isinstance(document, dict) and document.get("status") == "SUCCESS":
+            msg = document.get("msg")
+            token = msg if isinstance(msg, str) else None
+        if envelope.success is False or (status >= 400 and not token):
+            raise ConfigurationError("KESS refused the API user and password", setting="BILLING_KESS_PASSWORD")
+        if not token:
+            raise ResponseVerificationError(
+                f"HTTP {status}; the token response has no token", provider=self._provider, operation=TOKEN_OPERATION
+            )
+        return token

@@ -1,0 +1,493 @@
+"""KessClient: the normalized provider protocol over KESS Pay's token-authenticated JSON API.
+
+Every call follows the same flow:
+
+1. build the wire model (:mod:`providers.kess.transform`), validating the request before anything is sent;
+2. take a bearer token from :class:`~providers.kess.auth.TokenSource` (cached for less than its minute);
+3. POST compact JSON (amounts as JSON numbers, never floats); on HTTP 401 drop the token, fetch a new one
+   and send the same bytes once more (a 401 means the request was not handled);
+4. read the ``{success, data}`` envelope and classify it.
+
+Classification (one rule for writes and reads):
+
+* no complete answer (timeout), a broken connection, HTTP 5xx, an unreadable body, ``SYSTEMERROR`` and
+  other "try again / query" codes, or an ``err_code`` this client does not know: the outcome is unknown
+  and the matching :class:`~billing.errors.OutcomeUnknownError` is raised. The caller inquires with the same
+  ``out_trade_no`` and never concludes failure.
+* ``OUT_TRADE_NO_USED`` / ``REFUND_FEE_MISMATCH`` (a key reused with other parameters) raise
+  :class:`~billing.errors.ConflictError`; ``ORDERNOTEXIST`` / ``REFUNDNOTEXIST`` on a look-up raise
+  :class:`~billing.errors.NotFoundError`.
+* other refusals are values: the outcome carries a ProviderFailure. ``USERPAYING`` (the buyer is entering the
+  PIN) is ``PENDING``: poll :meth:`KessClient.inquire_payment` (every 3 s, up to 45 s), then cancel.
+
+KESS sends no webhooks: every state change is learned by inquiry. The client never retries beyond the one
+token renewal; retries belong to the caller (Temporal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from billing.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    ProviderConnectionError,
+    ProviderRequestError,
+    ProviderServerError,
+    ProviderTimeoutError,
+    ResponseVerificationError,
+    UnsupportedOperationError,
+)
+from billing.money import Money
+from providers.base import (
+    CancelPayment,
+    CancelSubscription,
+    CapturePayment,
+    ChangeOutcome,
+    ChangeSubscription,
+    CreatePayment,
+    CreateRefund,
+    CreateSubscription,
+    CustomerAction,
+    CustomerActionKind,
+    InquireSubscriptionChange,
+    ManagementLink,
+    ManageSubscription,
+    PaymentOutcome,
+    PaymentRef,
+    PaymentStatus,
+    ProviderCapabilities,
+    ProviderFailure,
+    RefundOutcome,
+    RefundRef,
+    RefundStatus,
+    SubscriptionOutcome,
+    SubscriptionRef,
+)
+from providers.kess import transform, wire
+from providers.kess.auth import TokenSource
+from providers.kess.settings import KessSettings
+
+PROVIDER_NAME = "kess"
+
+NATIVE_PAY = "native_pay"
+QUICK_PAY = "quick_pay"
+JSAPI_PAY = "jsapi_pay"
+REFUND = "refund"
+PAYMENT_STATUS = "payment_status"
+REFUND_STATUS = "refund_status"
+CLOSE = "close"
+
+KESS_CAPABILITIES = ProviderCapabilities(
+    webhooks=False,
+    native_subscriptions=False,
+    payment_inquiry=True,
+    refund_inquiry=True,
+    partial_refund=True,
+    multiple_refunds=True,
+    manual_capture=False,
+    partial_capture=False,
+    cancel_payment=True,
+)
+
+_PAY_OPERATIONS = {
+    transform.PayMethod.NATIVE: NATIVE_PAY,
+    transform.PayMethod.QUICK: QUICK_PAY,
+    transform.PayMethod.JSAPI: JSAPI_PAY,
+}
+
+_Data = TypeVar("_Data", bound=wire.KessModel)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A readable envelope: ``failure`` is None for success, else the definite refusal."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    failure: ProviderFailure | None = None
+
+
+class KessClient:
+    """KESS's native, quick and JSAPI pay, refunds, status checks and close as a :class:`PaymentProvider`.
+
+    Build it from settings with :meth:`from_settings`, or explicitly (tests): pass ``http_client`` or
+    ``transport`` to route requests anywhere. An injected ``http_client`` is not closed by :meth:`aclose`.
+    """
+
+    name = PROVIDER_NAME
+    capabilities = KESS_CAPABILITIES
+
+    def __init__(
+        self,
+        settings: KessSettings,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.base_url.startswith(("https://", "http://")):
+            raise ConfigurationError("must be an http(s) URL", setting="BILLING_KESS_BASE_URL")
+        if not settings.user:
+            raise ConfigurationError("is not set", setting="BILLING_KESS_USER")
+        if settings.password is None or not settings.password.get_secret_value():
+            raise ConfigurationError("is not set", setting="BILLING_KESS_PASSWORD")
+        if not settings.store_id:
+            raise ConfigurationError("is not set", setting="BILLING_KESS_STORE_ID")
+        if settings.default_wallet.upper() not in transform.WALLETS:
+            raise ConfigurationError("must be WECHAT or ALIPAY", setting="BILLING_KESS_DEFAULT_WALLET")
+        if not 0 <= settings.fee_rate <= 100:
+            raise ConfigurationError("must be a percentage between 0 and 100", setting="BILLING_KESS_FEE_RATE")
+        if settings.quick_pay_timeout <= 45:
+            raise ConfigurationError(
+                "must be above 45 s: KESS holds quick pay while the buyer enters the PIN",
+                setting="BILLING_KESS_QUICK_PAY_TIMEOUT",
+            )
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("give either an http_client or a transport, not both")
+        self._settings = settings
+        self._base_url = settings.base_url.rstrip("/")
+        self._store_id = settings.store_id
+        self._currency = settings.currency.strip().upper()
+        self._default_wallet = settings.default_wallet.upper()
+        self._timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        self._quick_timeout = httpx.Timeout(settings.quick_pay_timeout, connect=settings.connect_timeout)
+        self._paths = {
+            NATIVE_PAY: settings.native_pay_path,
+            QUICK_PAY: settings.quick_pay_path,
+            JSAPI_PAY: settings.jsapi_pay_path,
+            REFUND: settings.refund_path,
+            PAYMENT_STATUS: settings.payment_status_path,
+            REFUND_STATUS: settings.refund_status_path,
+            CLOSE: settings.close_path,
+        }
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
+        self._tokens = TokenSource(
+            http=self._http,
+            url=self._url(settings.token_path),
+            user=settings.user,
+            password=settings.password,
+            cache_s=settings.token_cache_s,
+            timeout=self._timeout,
+            provider=self.name,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: KessSettings | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Self:
+        """A client from ``BILLING_KESS_*`` settings; a missing or unusable one raises ConfigurationError."""
+        return cls(settings or KessSettings(), http_client=http_client, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"KessClient(base_url={self._base_url!r}, store_id={self._store_id!r})"
+
+    @property
+    def token_fetches(self) -> int:
+        """How many tokens were fetched so far (for operators and tests)."""
+        return self._tokens.fetches
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- payments -------------------------------------------------------------------------------
+
+    async def create_payment(self, request: CreatePayment) -> PaymentOutcome:
+        """NATIVE, QUICK or JSAPI pay by ``request.payment_method`` (see :mod:`providers.kess.transform`)."""
+        choice = transform.parse_payment_method(request.payment_method, default_wallet=self._default_wallet)
+        operation = _PAY_OPERATIONS[choice.method]
+        wire_request = transform.pay_request(
+            request,
+            choice,
+            service_id=self._service_id(choice.wallet),
+            store_id=self._store_id,
+            currency=self._currency,
+            fee_rate=self._settings.fee_rate,
+            sub_store_id=self._settings.sub_store_id,
+            sub_store_name=self._settings.sub_store_name,
+        )
+        timeout = self._quick_timeout if choice.method is transform.PayMethod.QUICK else self._timeout
+        answer = await self._call(operation, wire_request, timeout=timeout)
+        data = self._parse(operation, wire.PayData, answer.data)
+        outcome = self._payment_outcome(
+            data,
+            idempotency_key=request.idempotency_key,
+            requested=request.amount,
+            merchant_reference=request.merchant_order_id,
+            failure=answer.failure,
+            # A refused creation with no stated trade_state: nothing was created.
+            default_status=PaymentStatus.DECLINED if answer.failure is not None else PaymentStatus.PENDING,
+        )
+        if choice.method is transform.PayMethod.QUICK and answer.failure is None and not data.trade_state:
+            # QUICK PAY answers SUCCESS only once the money is taken (KESS's sample has no trade_state).
+            outcome = outcome.model_copy(update={"status": PaymentStatus.SUCCEEDED})
+        if choice.method is transform.PayMethod.JSAPI and outcome.status is PaymentStatus.PENDING:
+            # The wallet app shows the payment sheet to the buyer: nothing to display.
+            outcome = outcome.model_copy(
+                update={"customer_action": CustomerAction(kind=CustomerActionKind.WALLET_PUSH)}
+            )
+        return outcome
+
+    async def inquire_payment(self, payment: PaymentRef) -> PaymentOutcome:
+        """CHECK PAYMENT STATUS by ``out_trade_no`` (the idempotency key)."""
+        wire_request = wire.PaymentStatusRequest(store_id=self._store_id, out_trade_no=payment.idempotency_key)
+        answer = await self._call(PAYMENT_STATUS, wire_request)
+        if answer.failure is not None:
+            self._raise_if_not_found(PAYMENT_STATUS, answer.failure, transform.ORDER_NOT_FOUND, "payment")
+            return PaymentOutcome(
+                idempotency_key=payment.idempotency_key,
+                provider_reference=payment.provider_reference,
+                failure=answer.failure,
+            )
+        data = self._parse(PAYMENT_STATUS, wire.PayData, answer.data)
+        return self._payment_outcome(data, idempotency_key=payment.idempotency_key)
+
+    async def cancel_payment(self, request: CancelPayment) -> PaymentOutcome:
+        """Close an unpaid order (KESS revokes a quick-pay one). A paid order comes back SUCCEEDED.
+
+        Close never moves money: an order paid before the close answers ``ORDERPAID`` and stays paid.
+        """
+        key = request.payment.idempotency_key
+        answer = await self._call(CLOSE, wire.CloseRequest(store_id=self._store_id, out_trade_no=key))
+        data = self._parse(CLOSE, wire.PayData, answer.data)
+        if answer.failure is not None and answer.failure.code not in (transform.ORDER_PAID,):
+            # A refusal other than "already paid" says nothing about the payment's state.
+            return PaymentOutcome(
+                status=transform.payment_status(data.trade_state),
+                idempotency_key=key,
+                provider_reference=data.transaction_id or request.payment.provider_reference,
+                provider_status=data.trade_state,
+                failure=answer.failure,
+            )
+        return self._payment_outcome(
+            data, idempotency_key=key, failure=answer.failure, default_status=PaymentStatus.PENDING
+        )
+
+    async def capture_payment(self, request: CapturePayment) -> PaymentOutcome:
+        raise UnsupportedOperationError("KESS has no manual capture", provider=self.name, operation="capture")
+
+    # -- refunds --------------------------------------------------------------------------------
+
+    async def refund(self, request: CreateRefund) -> RefundOutcome:
+        """REFUND TO BUYER; ``out_refund_no`` is the refund's idempotency key. Partial and repeated refunds.
+
+        The order's ``service_id`` is read first with CHECK PAYMENT STATUS (the payment reference carries
+        no wallet).
+        """
+        transform.require_currency(request.amount, self._currency, field="amount")
+        status_request = wire.PaymentStatusRequest(
+            store_id=self._store_id, out_trade_no=request.payment.idempotency_key
+        )
+        status_answer = await self._call(PAYMENT_STATUS, status_request)
+        if status_answer.failure is not None:
+            return self._refund_refused(request, status_answer.failure)
+        order = self._parse(PAYMENT_STATUS, wire.PayData, status_answer.data)
+        service_id = self._order_service_id(order)
+        wire_request = transform.refund_request(
+            request, service_id=service_id, store_id=self._store_id, currency=self._currency
+        )
+        answer = await self._call(REFUND, wire_request, refund=True)
+        if answer.failure is not None:
+            return self._refund_refused(request, answer.failure)
+        data = self._parse(REFUND, wire.RefundData, answer.data)
+        return transform.refund_outcome(
+            data, idempotency_key=request.idempotency_key, currency=self._currency, requested=request.amount
+        )
+
+    async def inquire_refund(self, refund: RefundRef) -> RefundOutcome:
+        """CHECK REFUND STATUS by ``out_refund_no`` (the refund's idempotency key)."""
+        wire_request = wire.RefundStatusRequest(store_id=self._store_id, out_refund_no=refund.idempotency_key)
+        answer = await self._call(REFUND_STATUS, wire_request, refund=True)
+        if answer.failure is not None:
+            self._raise_if_not_found(REFUND_STATUS, answer.failure, transform.REFUND_NOT_FOUND, "refund")
+            return RefundOutcome(
+                idempotency_key=refund.idempotency_key,
+                provider_reference=refund.provider_reference,
+                failure=answer.failure,
+            )
+        data = self._parse(REFUND_STATUS, wire.RefundData, answer.data)
+        return transform.refund_outcome(
+            data, idempotency_key=refund.idempotency_key, currency=refund.currency or self._currency
+        )
+
+    # -- subscriptions: not offered by KESS -----------------------------------------------------
+
+    def _no_subscriptions(self, operation: str) -> UnsupportedOperationError:
+        return UnsupportedOperationError(
+            "KESS has no native subscriptions (the engine invoices each period)",
+            provider=self.name,
+            operation=operation,
+        )
+
+    async def create_subscription(self, request: CreateSubscription) -> SubscriptionOutcome:
+        raise self._no_subscriptions("subscription/create")
+
+    async def inquire_subscription(self, subscription: SubscriptionRef) -> SubscriptionOutcome:
+        raise self._no_subscriptions("subscription/inquiry")
+
+    async def cancel_subscription(self, request: CancelSubscription) -> SubscriptionOutcome:
+        raise self._no_subscriptions("subscription/cancel")
+
+    async def manage_subscription(self, request: ManageSubscription) -> ManagementLink:
+        raise self._no_subscriptions("subscription/manage")
+
+    async def change_subscription(self, request: ChangeSubscription) -> ChangeOutcome:
+        raise self._no_subscriptions("subscription/change")
+
+    async def inquire_subscription_change(self, request: InquireSubscriptionChange) -> ChangeOutcome:
+        raise self._no_subscriptions("subscription/change/inquiry")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _service_id(self, wallet: str) -> int:
+        return transform.service_id(
+            wallet,
+            wechat_service_id=self._settings.wechat_service_id,
+            alipay_service_id=self._settings.alipay_service_id,
+        )
+
+    def _order_service_id(self, order: wire.PayData) -> int:
+        if order.service_id is not None and order.service_id.isdigit():
+            return int(order.service_id)
+        return self._service_id(self._default_wallet)
+
+    def _payment_outcome(
+        self,
+        data: wire.PayData,
+        *,
+        idempotency_key: str,
+        requested: Money | None = None,
+        merchant_reference: str | None = None,
+        failure: ProviderFailure | None = None,
+        default_status: PaymentStatus = PaymentStatus.PENDING,
+    ) -> PaymentOutcome:
+        return transform.payment_outcome(
+            data,
+            idempotency_key=idempotency_key,
+            currency=self._currency,
+            fee_rate=self._settings.fee_rate,
+            amount_includes_fee=self._settings.amount_includes_fee,
+            requested=requested,
+            merchant_reference=merchant_reference,
+            default_status=default_status,
+            failure=failure,
+        )
+
+    def _refund_refused(self, request: CreateRefund, failure: ProviderFailure) -> RefundOutcome:
+        return RefundOutcome(
+            status=RefundStatus.FAILED,
+            idempotency_key=request.idempotency_key,
+            payment_reference=request.payment.provider_reference,
+            amount=request.amount,
+            failure=failure,
+        )
+
+    def _raise_if_not_found(self, operation: str, failure: ProviderFailure, code: str, what: str) -> None:
+        if failure.code == code:
+            raise NotFoundError(f"KESS {operation}: no such {what} ({failure.code})", field=what)
+
+    def _url(self, path: str) -> str:
+        return f"{self._base_url}/{path.lstrip('/')}"
+
+    def _parse(self, operation: str, model: type[_Data], data: dict[str, Any]) -> _Data:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ResponseVerificationError(
+                f"the response data is not the documented {model.__name__}", provider=self.name, operation=operation
+            ) from exc
+
+    # -- transport ------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        operation: str,
+        request: wire.KessModel,
+        *,
+        timeout: httpx.Timeout | None = None,
+        refund: bool = False,
+    ) -> _Answer:
+        """Send one request with a bearer token (renewed once on 401) and classify the answer."""
+        try:
+            body = wire.encode_body(request)
+        except (TypeError, ValueError) as exc:
+            raise ProviderRequestError(
+                "the request could not be serialized", provider=self.name, operation=operation
+            ) from exc
+        url = self._url(self._paths[operation])
+        for attempt in (1, 2):
+            token = await self._tokens.token()
+            response = await self._post(operation, url, body, token, timeout or self._timeout)
+            if response.status_code == 401 and attempt == 1:
+                self._tokens.invalidate(token)
+                continue
+            return self._classify(operation, response, refund=refund)
+        raise ConfigurationError(  # pragma: no cover - the loop always returns
+            "KESS refused a fresh token", setting="BILLING_KESS_USER"
+        )
+
+    async def _post(self, operation: str, url: str, body: bytes, token: str, timeout: httpx.Timeout) -> httpx.Response:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        try:
+            return await self._http.post(url, content=body, headers=headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeoutError(
+                f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=operation
+            ) from exc
+        except httpx.DecodingError as exc:
+            raise ResponseVerificationError(
+                "the response body could not be decoded", provider=self.name, operation=operation
+            ) from exc
+        except httpx.RequestError as exc:
+            raise ProviderConnectionError(
+                f"the connection failed ({type(exc).__name__})", provider=self.name, operation=operation
+            ) from exc
+
+    def _classify(self, operation: str, response: httpx.Response, *, refund: bool) -> _Answer:
+        status = response.status_code
+        if status == 401:
+            raise ConfigurationError("KESS refused a freshly issued token", setting="BILLING_KESS_USER")
+        if status >= 500:
+            raise ProviderServerError(f"HTTP {status}", provider=self.name, operation=operation, status_code=status)
+        try:
+            envelope = wire.Envelope.model_validate(wire.decode_body(response.content))
+        except (ValueError, ValidationError) as exc:
+            raise ResponseVerificationError(
+                f"HTTP {status}; the body is not a KESS envelope", provider=self.name, operation=operation
+            ) from exc
+        data = envelope.data or {}
+        if envelope.success is True and status < 300:
+            return _Answer(data=data)
+        error = wire.ErrorData.model_validate(data)
+        code = (error.err_code or "").strip().upper()
+        message = error.err_code_des or error.message or envelope.message
+        code_class = transform.classify_code(code)
+        if envelope.success is None or code_class is transform.CodeClass.UNKNOWN:
+            raise ProviderServerError(
+                f"outcome unknown: HTTP {status}, err_code {code or '(none)'} {message or ''}".rstrip(),
+                provider=self.name,
+                operation=operation,
+                status_code=status,
+                code=code or None,
+            )
+        if code_class is transform.CodeClass.CONFLICT:
+            raise ConflictError(
+                f"KESS {operation}: the request id was already used with other parameters ({code})",
+                field="idempotency_key",
+            )
+        return _Answer(data=data, failure=transform.provider_failure(code, message, refund=refund))

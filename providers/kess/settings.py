@@ -1,0 +1,53 @@
+"""KESS settings, from environment variables prefixed ``BILLING_KESS_``.
+
+KESS does not publish its endpoint paths; the defaults are the emulator's (``emulators/kess``) and
+each one is a setting, so a real deployment overrides only what differs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KessSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_KESS_", extra="ignore")
+
+    #: Scheme, host and optional prefix; the paths below are appended to it.
+    base_url: str = Field(default="https://apimerchants.kesspay.com", description="KESS API host")
+    user: str | None = Field(default=None, description="API user (GET API TOKEN `user`)")
+    password: SecretStr | None = Field(default=None, description="API password")
+    store_id: str | None = Field(default=None, description="the merchant's KESS store_id")
+    #: Optional sub-store reference and the name shown to the payer (KESS defaults to the store name).
+    sub_store_id: str | None = None
+    sub_store_name: str | None = None
+    #: The store's settlement currency; KESS requests carry no currency.
+    currency: str = "USD"
+    #: Buyer surcharge in percent: 2 charges the buyer amount x 1.02 (KESS ``fee_rate``).
+    fee_rate: Decimal = Decimal(0)
+    #: Whether KESS's response ``amount`` is the buyer's total rather than the merchant amount.
+    amount_includes_fee: bool = False
+    #: service_id per wallet (KESS's samples: 30 returns a WeChat code, 2 is Alipay).
+    wechat_service_id: int = 30
+    alipay_service_id: int = 2
+    #: The wallet of a native pay request that does not name one (WECHAT or ALIPAY).
+    default_wallet: str = "WECHAT"
+    #: Tokens live about a minute; reuse one for at most this long (and at most 80 % of its lifetime).
+    token_cache_s: float = 45.0
+    #: Seconds. Quick pay may block while the buyer enters the PIN (up to 45 s): its timeout is longer.
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    quick_pay_timeout: float = 60.0
+    token_path: str = "/api/mch/token"  # noqa: S105 - a path, not a secret
+    native_pay_path: str = "/api/mch/native_pay"
+    quick_pay_path: str = "/api/mch/quick_pay"
+    jsapi_pay_path: str = "/api/mch/jsapi_pay"
+    refund_path: str = "/api/mch/refund"
+    payment_status_path: str = "/api/mch/check_payment_status"
+    refund_status_path: str = "/api/mch/check_refund_status"
+    close_path: str = "/api/mch/close"
+
+    def configured(self) -> bool:
+        return bool(self.user and self.password and self.store_id)

@@ -1,0 +1,161 @@
+"""KESS's wire format: pydantic models in KESS's own spelling (snake_case JSON).
+
+Amounts travel as JSON numbers (``0.01``). They are never floats here: requests hold ``Decimal`` and
+:func:`encode_body` writes them as plain number text; responses are parsed with
+``json.loads(..., parse_float=Decimal)``. Response models are lenient: unknown fields are ignored and
+every field is optional, so a missing status reads as "unknown", which maps to pending.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+class KessModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+class TokenRequest(KessModel):
+    user: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"TokenRequest(user={self.user!r})"
+
+    __str__ = __repr__
+
+
+class PayRequest(KessModel):
+    """NATIVE PAY, QUICK PAY and JSAPI PAY share one body (KESS's samples)."""
+
+    service_id: int
+    store_id: str
+    sub_store_id: str | None = None
+    sub_store_name: str | None = None
+    amount: Decimal
+    fee_rate: Decimal
+    auth_code: str | None = None
+    out_trade_no: str
+
+
+class RefundRequest(KessModel):
+    service_id: int
+    store_id: str
+    refund_amount: Decimal
+    out_trade_no: str
+    out_refund_no: str
+    reason: str | None = None
+
+
+class PaymentStatusRequest(KessModel):
+    store_id: str
+    out_trade_no: str
+
+
+class RefundStatusRequest(KessModel):
+    store_id: str
+    out_refund_no: str
+    out_trade_no: str | None = None
+
+
+class CloseRequest(KessModel):
+    store_id: str
+    out_trade_no: str
+
+
+def encode_body(request: KessModel) -> bytes:
+    """Compact UTF-8 JSON without null fields; Decimal values become JSON numbers."""
+    return _encode(request.model_dump(exclude_none=True)).encode("utf-8")
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def decode_body(raw: bytes) -> Any:
+    return json.loads(raw, parse_float=Decimal)
+
+
+# -- responses ----------------------------------------------------------------------------------
+
+
+def _text(value: object) -> object:
+    """Ids and codes arrive as strings or numbers; keep them as text."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class Envelope(KessModel):
+    """``{"success": bool, "data": {...}}``; refusals carry ``result_code FAIL`` and ``err_code`` in data."""
+
+    success: bool | None = None
+    data: dict[str, Any] | None = None
+    message: str | None = None
+
+
+class TokenData(KessModel):
+    message: str | None = None
+    token: str | None = None
+
+
+class ErrorData(KessModel):
+    result_code: str | None = None
+    err_code: str | None = None
+    err_code_des: str | None = None
+    message: str | None = None
+
+    _text = field_validator("err_code", mode="before")(_text)
+
+
+class PayData(KessModel):
+    """A pay answer or a payment status (CHECK PAYMENT STATUS adds ``is_success`` and ``message``)."""
+
+    is_success: bool | None = None
+    service_id: str | None = None
+    out_trade_no: str | None = None
+    transaction_id: str | None = None
+    qr_code: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    fee_rate: Decimal | None = None
+    fee_amount: Decimal | None = None
+    total_amount: Decimal | None = None
+    trade_state: str | None = None
+    time_expire: str | None = None
+    time_end: str | None = None
+    err_code: str | None = None
+    message: str | None = None
+
+    _texts = field_validator("service_id", "out_trade_no", "transaction_id", "err_code", mode="before")(_text)
+
+
+class RefundData(KessModel):
+    """A refund answer or a refund status (CHECK REFUND STATUS adds ``is_success`` and ``message``)."""
+
+    is_success: bool | None = None
+    out_trade_no: str | None = None
+    out_refund_no: str | None = None
+    refund_id: str | None = None
+    transaction_id: str | None = None
+    refund_amount: Decimal | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    refund_status: str | None = None
+    remaining_amount: Decimal | None = None
+    message: str | None = None
+
+    _texts = field_validator("out_trade_no", "out_refund_no", "refund_id", "transaction_id", mode="before")(_text)

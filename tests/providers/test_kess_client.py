@@ -1,0 +1,459 @@
+"""KessClient against the KESS emulator over real HTTP (uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from billing.errors import (
+    ConfigurationError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ProviderConnectionError,
+    ProviderServerError,
+    ProviderTimeoutError,
+    UnsupportedOperationError,
+)
+from billing.money import Money
+from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
+from providers.base import (
+    CancelPayment,
+    CreatePayment,
+    CreateRefund,
+    Customer,
+    CustomerActionKind,
+    FailureCategory,
+    PaymentProvider,
+    PaymentRef,
+    PaymentStatus,
+    RefundRef,
+    RefundStatus,
+    SubscriptionRef,
+)
+from providers.kess import KessClient, KessSettings, parse_payment_method
+from providers.kess.transform import PayMethod
+from starter.serving import AppServer
+
+USER, PASSWORD, STORE_ID = "kess-user", "kess-password", "109038"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+USD_10 = Money(amount_minor=1000, currency="USD")
+
+
+class Kess:
+    """One emulator served on loopback, a client for it, and its control API."""
+
+    def __init__(self, emulator: KessEmulator, server: AppServer, client: KessClient, http: httpx.AsyncClient) -> None:
+        self.emulator, self.server, self.client, self.http = emulator, server, client, http
+
+    async def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.request(method, f"{self.server.url}/control{path}", json=body)
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+    async def fault(self, operation: str, kind: str, **params: Any) -> None:
+        await self.control("POST", "/faults", {"operation": operation, "kind": kind, "params": params})
+
+
+Factory = Callable[..., Awaitable[Kess]]
+
+
+@pytest.fixture
+async def make_kess() -> AsyncIterator[Factory]:
+    started: list[Kess] = []
+
+    async def make(*, settings: dict[str, Any] | None = None, **config: Any) -> Kess:
+        config.setdefault("time_scale", 0.01)
+        config.setdefault("sweep_interval_s", 0.02)
+        emulator = KessEmulator(KessEmulatorConfig(**config))
+        emulator.register_merchant(USER, PASSWORD, store_id=STORE_ID)
+        server = AppServer(create_app(emulator))
+        await server.start()
+        client_settings = KessSettings(
+            **{
+                "base_url": server.url,
+                "user": USER,
+                "password": SecretStr(PASSWORD),
+                "store_id": STORE_ID,
+                **(settings or {}),
+            }
+        )
+        kess = Kess(emulator, server, KessClient(client_settings), httpx.AsyncClient())
+        started.append(kess)
+        return kess
+
+    yield make
+    for kess in started:
+        await kess.client.aclose()
+        await kess.http.aclose()
+        await kess.server.stop()
+
+
+def key(prefix: str = "o") -> str:
+    return (prefix + uuid.uuid4().hex)[:32]
+
+
+def create(
+    payment_method: str | None = None, amount: Money = USD_10, idempotency_key: str | None = None
+) -> CreatePayment:
+    return CreatePayment(
+        idempotency_key=idempotency_key or key(),
+        merchant_order_id="ORD-1",
+        amount=amount,
+        description="Coffee",
+        customer=Customer(customer_id="c-1"),
+        payment_method=payment_method,
+        requested_at=NOW,
+    )
+
+
+def ref(request: CreatePayment) -> PaymentRef:
+    return PaymentRef(idempotency_key=request.idempotency_key)
+
+
+async def poll(
+    client: KessClient, payment: PaymentRef, *, every_s: float = 0.03, within_s: float = 1.0
+) -> PaymentStatus:
+    """What the workflow does without webhooks: inquire every few seconds until final or out of time."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        outcome = await client.inquire_payment(payment)
+        if outcome.status is not PaymentStatus.PENDING or asyncio.get_running_loop().time() > deadline:
+            return outcome.status
+        await asyncio.sleep(every_s)
+
+
+# -- construction and tokens --------------------------------------------------------------------
+
+
+async def test_is_a_payment_provider_without_secrets_in_repr(make_kess: Factory) -> None:
+    kess = await make_kess()
+    provider: PaymentProvider = kess.client
+    assert isinstance(provider, PaymentProvider)
+    assert kess.client.name == "kess"
+    caps = kess.client.capabilities
+    assert (caps.webhooks, caps.payment_inquiry, caps.partial_refund, caps.manual_capture) == (False, True, True, False)
+    assert not caps.native_subscriptions
+    assert PASSWORD not in repr(kess.client)
+    with pytest.raises(UnsupportedOperationError):
+        await kess.client.inquire_subscription(SubscriptionRef(idempotency_key="s1"))
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_KESS_USER", "u")
+    monkeypatch.setenv("BILLING_KESS_PASSWORD", "p")
+    monkeypatch.setenv("BILLING_KESS_STORE_ID", "42")
+    monkeypatch.setenv("BILLING_KESS_FEE_RATE", "2.5")
+    settings = KessSettings()
+    assert settings.fee_rate == Decimal("2.5")
+    assert "p" not in repr(settings.password)
+    assert settings.configured()
+    with pytest.raises(ConfigurationError, match="BILLING_KESS_QUICK_PAY_TIMEOUT"):
+        KessClient(settings.model_copy(update={"quick_pay_timeout": 30.0}))
+    with pytest.raises(ConfigurationError, match="BILLING_KESS_STORE_ID"):
+        KessClient(settings.model_copy(update={"store_id": None}))
+
+
+async def test_token_is_reused_then_renewed_when_it_ages(make_kess: Factory) -> None:
+    kess = await make_kess()  # tokens live 60 s x 0.01 = 0.6 s; the client reuses them for 80 %
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.client.inquire_payment(ref(request))
+    assert kess.client.token_fetches == 1
+    await asyncio.sleep(0.6)
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    assert kess.client.token_fetches == 2
+
+
+async def test_expired_token_is_renewed_transparently_on_401(make_kess: Factory) -> None:
+    kess = await make_kess(time_scale=1.0)
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", "/tokens/expire")
+    outcome = await kess.client.inquire_payment(ref(request))
+    assert outcome.status is PaymentStatus.PENDING
+    assert kess.client.token_fetches == 2
+    assert (await kess.control("GET", "/tokens"))["tokensIssued"] == 2
+
+
+async def test_wrong_password_is_a_configuration_error(make_kess: Factory) -> None:
+    kess = await make_kess(settings={"password": SecretStr("wrong")})
+    with pytest.raises(ConfigurationError, match="BILLING_KESS_PASSWORD") as caught:
+        await kess.client.create_payment(create())
+    assert "wrong" not in str(caught.value)
+
+
+# -- native pay ---------------------------------------------------------------------------------
+
+
+async def test_native_pay_paid_found_by_polling_with_fee(make_kess: Factory) -> None:
+    kess = await make_kess(settings={"fee_rate": Decimal(2)})
+    request = create()
+    outcome = await kess.client.create_payment(request)
+    assert outcome.status is PaymentStatus.PENDING
+    assert outcome.customer_action is not None
+    assert outcome.customer_action.kind is CustomerActionKind.QR
+    assert (outcome.customer_action.qr or "").startswith("weixin://wxpay/bizpayurl?pr=")
+    assert outcome.amount == USD_10
+    assert outcome.paid_amount == Money(amount_minor=1020, currency="USD")
+
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    assert await poll(kess.client, ref(request)) is PaymentStatus.SUCCEEDED
+    paid = await kess.client.inquire_payment(ref(request))
+    assert (paid.amount, paid.paid_amount) == (USD_10, Money(amount_minor=1020, currency="USD"))
+    assert paid.provider_reference == outcome.provider_reference
+    assert paid.completed_at is not None
+    # Idempotent replay of the creation: same order, now paid.
+    replay = await kess.client.create_payment(request)
+    assert replay.status is PaymentStatus.SUCCEEDED
+    ledger = await kess.control("GET", "/ledger")
+    assert [(e["kind"], e["amount"]) for e in ledger["entries"]] == [("charge", "10.20")]
+
+
+async def test_native_pay_alipay(make_kess: Factory) -> None:
+    kess = await make_kess()
+    outcome = await kess.client.create_payment(create("NATIVE:ALIPAY"))
+    assert outcome.customer_action is not None
+    assert (outcome.customer_action.qr or "").startswith("https://qr.alipay.com/")
+
+
+async def test_native_pay_expired_then_closed_and_confirmed(make_kess: Factory) -> None:
+    kess = await make_kess()
+    expired = create()
+    await kess.client.create_payment(expired)
+    await kess.control("POST", f"/orders/{expired.idempotency_key}/expire")
+    assert (await kess.client.inquire_payment(ref(expired))).status is PaymentStatus.CLOSED
+
+    closed = create()
+    await kess.client.create_payment(closed)
+    outcome = await kess.client.cancel_payment(CancelPayment(payment=ref(closed), requested_at=NOW))
+    assert outcome.status is PaymentStatus.CLOSED
+    assert outcome.provider_status == "CLOSED"
+    assert (await kess.client.inquire_payment(ref(closed))).status is PaymentStatus.CLOSED
+    # Closing again is harmless.
+    again = await kess.client.cancel_payment(CancelPayment(payment=ref(closed), requested_at=NOW))
+    assert again.status is PaymentStatus.CLOSED
+
+
+async def test_payment_that_raced_the_close(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")  # the buyer was faster
+    outcome = await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
+    assert outcome.status is PaymentStatus.SUCCEEDED
+    assert outcome.failure is not None
+    assert outcome.failure.code == "ORDERPAID"
+
+    late = create()
+    await kess.client.create_payment(late)
+    closed = await kess.client.cancel_payment(CancelPayment(payment=ref(late), requested_at=NOW))
+    assert closed.status is PaymentStatus.CLOSED
+    await kess.control("POST", f"/orders/{late.idempotency_key}/pay", {"late": True})
+    assert (await kess.client.inquire_payment(ref(late))).status is PaymentStatus.SUCCEEDED
+
+
+# -- quick pay and JSAPI ------------------------------------------------------------------------
+
+
+async def test_quick_pay_instant(make_kess: Factory) -> None:
+    kess = await make_kess()
+    outcome = await kess.client.create_payment(create("QUICKPAY:134567890123456789"))
+    assert outcome.status is PaymentStatus.SUCCEEDED
+    assert outcome.customer_action is None
+    assert outcome.provider_reference
+
+
+async def test_quick_pay_blocks_through_userpaying(make_kess: Factory) -> None:
+    kess = await make_kess()
+    outcome = await kess.client.create_payment(create("QUICKPAY:140012345678901234"))
+    assert outcome.status is PaymentStatus.SUCCEEDED
+
+
+async def test_quick_pay_userpaying_then_paid_by_polling(make_kess: Factory) -> None:
+    kess = await make_kess(quick_pay_hold_s=0)
+    request = create("QUICKPAY:ALIPAY:140012345678901234")
+    outcome = await kess.client.create_payment(request)
+    assert outcome.status is PaymentStatus.PENDING
+    assert outcome.provider_status == "USERPAYING"
+    assert outcome.failure is None
+    assert await poll(kess.client, ref(request)) is PaymentStatus.SUCCEEDED
+
+
+async def test_quick_pay_timed_out_is_revoked_and_confirmed(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create("QUICKPAY:140112345678901234")
+    outcome = await kess.client.create_payment(request)  # held 40 s x 0.01, still USERPAYING
+    assert outcome.status is PaymentStatus.PENDING
+    # The workflow polls up to 45 s, then closes (revokes) and confirms.
+    await asyncio.sleep(0.1)
+    cancelled = await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
+    assert cancelled.status is PaymentStatus.CLOSED
+    assert cancelled.provider_status == "REVOKED"
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("auth_code", "code"), [("140212345678901234", "AUTHCODEEXPIRE"), ("140312345678901234", "NOTENOUGH")]
+)
+async def test_quick_pay_declines_are_values(make_kess: Factory, auth_code: str, code: str) -> None:
+    kess = await make_kess()
+    request = create(f"QUICKPAY:{auth_code}")
+    outcome = await kess.client.create_payment(request)
+    assert outcome.status is PaymentStatus.DECLINED
+    assert outcome.failure is not None
+    assert (outcome.failure.code, outcome.failure.category, outcome.failure.hard) == (
+        code,
+        FailureCategory.CUSTOMER,
+        False,
+    )
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.DECLINED
+
+
+async def test_jsapi_pay_waits_for_the_wallet(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create("JSAPI:openid-abc")
+    outcome = await kess.client.create_payment(request)
+    assert outcome.status is PaymentStatus.PENDING
+    assert outcome.customer_action is not None
+    assert outcome.customer_action.kind is CustomerActionKind.WALLET_PUSH
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    assert await poll(kess.client, ref(request)) is PaymentStatus.SUCCEEDED
+
+
+def test_payment_method_convention() -> None:
+    assert parse_payment_method(None, default_wallet="WECHAT").method is PayMethod.NATIVE
+    assert parse_payment_method("ALIPAY", default_wallet="WECHAT").wallet == "ALIPAY"
+    quick = parse_payment_method("QUICKPAY:280012345678901234", default_wallet="WECHAT")
+    assert (quick.method, quick.wallet, quick.auth_code) == (PayMethod.QUICK, "ALIPAY", "280012345678901234")
+    with pytest.raises(InputError, match="payment_method"):
+        parse_payment_method("CARD", default_wallet="WECHAT")
+
+
+# -- refunds ------------------------------------------------------------------------------------
+
+
+async def test_partial_then_full_refund(make_kess: Factory) -> None:
+    kess = await make_kess(settings={"fee_rate": Decimal(2)})
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+
+    def refund(amount_minor: int, refund_key: str) -> CreateRefund:
+        return CreateRefund(
+            idempotency_key=refund_key,
+            payment=ref(request),
+            amount=Money(amount_minor=amount_minor, currency="USD"),
+            reason="customer request",
+            requested_at=NOW,
+        )
+
+    first_key, second_key = key("r"), key("r")
+    first = await kess.client.refund(refund(400, first_key))
+    assert first.status is RefundStatus.SUCCEEDED
+    assert first.amount == Money(amount_minor=400, currency="USD")
+    assert first.remaining_refundable == Money(amount_minor=600, currency="USD")
+    assert (await kess.client.refund(refund(400, first_key))).provider_reference == first.provider_reference
+    with pytest.raises(ConflictError):
+        await kess.client.refund(refund(500, first_key))
+    too_much = await kess.client.refund(refund(601, key("r")))
+    assert too_much.status is RefundStatus.FAILED
+    assert too_much.failure is not None
+    assert too_much.failure.code == "INVALID_REQUEST"
+
+    second = await kess.client.refund(refund(600, second_key))
+    assert second.status is RefundStatus.SUCCEEDED
+    assert second.remaining_refundable == Money.zero("USD")
+    inquired = await kess.client.inquire_refund(RefundRef(idempotency_key=first_key, currency="USD"))
+    assert (inquired.status, inquired.amount) == (RefundStatus.SUCCEEDED, Money(amount_minor=400, currency="USD"))
+    with pytest.raises(NotFoundError):
+        await kess.client.inquire_refund(RefundRef(idempotency_key=key("r")))
+    # Refunded orders still read as paid.
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.SUCCEEDED
+    ledger = await kess.control("GET", "/ledger")
+    assert [(e["kind"], e["amount"]) for e in ledger["entries"]] == [
+        ("charge", "10.20"),
+        ("refund", "4.08"),
+        ("refund", "6.12"),
+    ]
+
+
+async def test_refund_processing_then_succeeded(make_kess: Factory) -> None:
+    kess = await make_kess(refund_delay_s=None)
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    refund_key = key("r")
+    outcome = await kess.client.refund(
+        CreateRefund(idempotency_key=refund_key, payment=ref(request), amount=USD_10, requested_at=NOW)
+    )
+    assert outcome.status is RefundStatus.PENDING
+    await kess.control("POST", f"/refunds/{refund_key}/succeed")
+    assert (await kess.client.inquire_refund(RefundRef(idempotency_key=refund_key))).status is RefundStatus.SUCCEEDED
+
+
+# -- classification -----------------------------------------------------------------------------
+
+
+async def test_out_trade_no_reused_with_other_parameters_is_a_conflict(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create()
+    await kess.client.create_payment(request)
+    with pytest.raises(ConflictError):
+        await kess.client.create_payment(
+            request.model_copy(update={"amount": Money(amount_minor=1100, currency="USD")})
+        )
+
+
+async def test_unknown_payment_is_not_found(make_kess: Factory) -> None:
+    kess = await make_kess()
+    with pytest.raises(NotFoundError):
+        await kess.client.inquire_payment(PaymentRef(idempotency_key=key()))
+
+
+async def test_wrong_currency_is_refused_before_sending(make_kess: Factory) -> None:
+    kess = await make_kess()
+    with pytest.raises(InputError, match="amount"):
+        await kess.client.create_payment(create(amount=Money(amount_minor=1000, currency="EUR")))
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "error"),
+    [
+        ("http_500", {}, ProviderServerError),
+        ("system_error", {}, ProviderServerError),
+        ("drop_connection", {}, ProviderConnectionError),
+        ("timeout_after_commit", {"ms": 2000}, ProviderTimeoutError),
+    ],
+)
+async def test_unknown_outcomes_then_reconciled_by_inquiry(
+    make_kess: Factory, kind: str, params: dict[str, Any], error: type[OutcomeUnknownError]
+) -> None:
+    kess = await make_kess(settings={"read_timeout": 0.3})
+    await kess.fault("native_pay", kind, **params)
+    request = create()
+    with pytest.raises(error):
+        await kess.client.create_payment(request)
+    if kind == "http_500":
+        # Nothing was handled: the inquiry says so.
+        with pytest.raises(NotFoundError):
+            await kess.client.inquire_payment(ref(request))
+    else:
+        assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    # Retrying with the same out_trade_no is safe.
+    assert (await kess.client.create_payment(request)).status is PaymentStatus.PENDING
+
+
+async def test_token_endpoint_failures_are_unknown_outcomes(make_kess: Factory) -> None:
+    kess = await make_kess()
+    await kess.fault("token", "http_500")
+    with pytest.raises(ProviderServerError):
+        await kess.client.create_payment(create())
