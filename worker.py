@@ -56,12 +56,16 @@ class WorkerSettings(BaseSettings):
 
 def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
     """Every provider whose settings are complete. Bad keys fail here, at start-up."""
+    from providers.kess import KessClient, KessSettings
     from providers.waffo import WaffoClient
 
     providers: dict[str, PaymentProvider] = {}
     waffo = waffo or WaffoSettings()
     if waffo.configured():
         providers["waffo"] = WaffoClient.from_settings(waffo)
+    kess = KessSettings()
+    if kess.configured():
+        providers["kess"] = KessClient.from_settings(kess)
     return ProviderRegistry(providers)
 
 
@@ -91,7 +95,7 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     temporal = TemporalSettings()
     providers = build_providers()
     if not providers.names():
-        log.warning("no provider is configured (BILLING_WAFFO_*); provider calls will fail")
+        log.warning("no provider is configured (BILLING_WAFFO_*, BILLING_KESS_*); provider calls will fail")
     client = await connect(temporal)
     worker = build_worker(
         client,

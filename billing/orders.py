@@ -43,9 +43,13 @@ from billing.money import Money
 #: Merchant-chosen ids: letters, digits and ``._:-``, starting with a letter or digit.
 MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 
-PROVIDERS = ("waffo",)
+PROVIDERS = ("waffo", "kess")
 #: Customer fields a provider refuses to work without (Waffo: userInfo.userEmail).
 REQUIRED_CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {"waffo": ("email",)}
+#: Providers that send no notifications: their orders are polled, often, from the start (KESS: every 3 s
+#: while the buyer may be paying, as WeChat Pay recommends).
+POLLED_PROVIDERS = frozenset({"kess"})
+POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
 
 def order_workflow_id(order_id: str) -> str:
@@ -165,6 +169,13 @@ class CreateOrder(_Frozen):
         if not value.is_positive():
             raise InvalidAmountError(f"must be greater than zero, got {value}", field="amount")
         return value
+
+    @model_validator(mode="after")
+    def _polled_provider_schedule(self) -> CreateOrder:
+        # Unless the caller chose a policy, orders of providers without notifications are polled often.
+        if self.provider in POLLED_PROVIDERS and "policy" not in self.model_fields_set:
+            object.__setattr__(self, "policy", OrderPolicy(inquiry_schedule=POLLING_SCHEDULE))
+        return self
 
     @model_validator(mode="after")
     def _provider_requirements(self) -> CreateOrder:

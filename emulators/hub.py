@@ -1,4 +1,4 @@
-"""All provider emulators behind one ASGI app, each under its own prefix (``/waffo/...``).
+"""All provider emulators behind one ASGI app, each under its own prefix (``/waffo/...``, ``/kess/...``).
 
 ``billing emulators serve`` and ``billing dev`` serve this on one loopback port; tests can mount it
 in-process through ``httpx.ASGITransport``.
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 
+from emulators import kess as kess_emulator
 from emulators.waffo import WaffoEmulator, WaffoEmulatorConfig, create_app
 
 
@@ -25,13 +26,22 @@ class MerchantRegistration:
     public_key_pem: bytes
 
 
+@dataclass(frozen=True)
+class KessMerchant:
+    username: str
+    password: str
+    store_id: str
+
+
 @dataclass
 class EmulatorHub:
     waffo: WaffoEmulator
+    kess: kess_emulator.KessEmulator
     app: Starlette
 
     async def aclose(self) -> None:
         await self.waffo.aclose()
+        await self.kess.aclose()
 
 
 def build_hub(
@@ -39,7 +49,9 @@ def build_hub(
     public_base_url: str,
     waffo_private_key_pem: bytes | None = None,
     waffo_merchants: Sequence[MerchantRegistration] = (),
+    kess_merchants: Sequence[KessMerchant] = (),
     notify_time_scale: float = 1.0,
+    kess_time_scale: float = 1.0,
 ) -> EmulatorHub:
     base = public_base_url.rstrip("/")
     waffo = WaffoEmulator(
@@ -51,16 +63,23 @@ def build_hub(
     )
     for merchant in waffo_merchants:
         waffo.register_merchant(merchant.api_key, merchant.merchant_id, merchant.public_key_pem)
+    kess = kess_emulator.KessEmulator(
+        kess_emulator.KessEmulatorConfig(public_base_url=f"{base}/kess", time_scale=kess_time_scale)
+    )
+    for account in kess_merchants:
+        kess.register_merchant(account.username, account.password, store_id=account.store_id)
 
     async def index(_: Request) -> HTMLResponse:
         return HTMLResponse(
             "<h1>Payment provider emulators</h1><ul>"
             f'<li>Waffo: API <code>{base}/waffo/api/v1</code>, ledger <a href="{base}/waffo/control/ledger">'
-            "/waffo/control/ledger</a></li></ul>"
+            "/waffo/control/ledger</a></li>"
+            f'<li>KESS Pay: API <code>{base}/kess</code>, ledger <a href="{base}/kess/control/ledger">'
+            "/kess/control/ledger</a></li></ul>"
         )
 
     async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "emulators": ["waffo"]})
+        return JSONResponse({"status": "ok", "emulators": ["waffo", "kess"]})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -68,9 +87,15 @@ def build_hub(
             yield
         finally:
             await waffo.aclose()
+            await kess.aclose()
 
     app = Starlette(
-        routes=[Route("/", index), Route("/healthz", healthz), Mount("/waffo", app=create_app(waffo))],
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Mount("/waffo", app=create_app(waffo)),
+            Mount("/kess", app=kess_emulator.create_app(kess)),
+        ],
         lifespan=lifespan,
     )
-    return EmulatorHub(waffo=waffo, app=app)
+    return EmulatorHub(waffo=waffo, kess=kess, app=app)

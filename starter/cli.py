@@ -139,25 +139,16 @@ def emulators_serve(
     public_url: Annotated[str | None, typer.Option(help="URL browsers reach the emulators at (checkout links)")] = None,
 ) -> None:
     """Serve every provider emulator on one port (Waffo under /waffo)."""
-    from emulators.hub import MerchantRegistration, build_hub
-    from starter import devkeys
+    from starter.devstack import build_dev_hub
     from starter.serving import AppServer
 
-    keys = devkeys.DevKeys.load(data_dir)
     base = public_url or f"http://{host}:{port}"
-    hub = build_hub(
-        public_base_url=base,
-        waffo_private_key_pem=keys.waffo.private_pem,
-        waffo_merchants=[
-            MerchantRegistration(devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem)
-        ],
-        notify_time_scale=notify_time_scale,
-    )
+    hub = build_dev_hub(data_dir, base, notify_time_scale)
 
     async def serve() -> None:
         server = AppServer(hub.app, host=host, port=port)
         await server.start()
-        console.print(f"Emulators on {base} (Waffo API {base}/waffo/api/v1). Ctrl-C stops.")
+        console.print(f"Emulators on {base} (Waffo {base}/waffo/api/v1, KESS {base}/kess). Ctrl-C stops.")
         try:
             await asyncio.Event().wait()
         finally:
@@ -331,8 +322,8 @@ def order_resolve(
 
 def _emulator_control(provider: str, path: str, body: dict[str, Any] | None, what: str, as_json: bool) -> None:
     """POST to an emulator's control API, as the customer (or the provider's scheduler) would act."""
-    if provider != "waffo":
-        raise fail(f"provider: no emulator for {provider!r}; expected waffo", 2)
+    if provider not in ("waffo", "kess"):
+        raise fail(f"provider: no emulator for {provider!r}; expected waffo or kess", 2)
     base = EmulatorSettings().url.rstrip("/")
 
     async def call() -> dict[str, Any]:

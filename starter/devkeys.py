@@ -58,3 +58,22 @@ class DevKeys:
     def load(cls, data_dir: Path) -> DevKeys:
         keys = data_dir / "keys"
         return cls(merchant=load_or_create(keys, "merchant"), waffo=load_or_create(keys, "waffo-emulator"))
+
+
+DEV_KESS_USER = "dev-kess"
+DEV_KESS_STORE_ID = "109038"
+
+
+def kess_password(data_dir: Path) -> str:
+    """The local KESS emulator's API password: random, generated once into the data directory."""
+    import secrets
+
+    path = data_dir / "keys" / "kess.password"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password)
+    return password

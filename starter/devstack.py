@@ -34,7 +34,7 @@ from temporalio.client import Client
 from billing import search_attributes
 from billing.settings import DevSettings
 from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
-from emulators.hub import EmulatorHub, MerchantRegistration, build_hub
+from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, build_hub
 from starter import devkeys
 from starter.binaries import temporal_cli
 from starter.serving import AppServer, ChildProcess, wait_for_port
@@ -102,6 +102,22 @@ def temporal_dev_server_argv(settings: DevSettings, data_dir: Path, codec_endpoi
     return argv
 
 
+def build_dev_hub(data_dir: Path, public_base_url: str, notify_time_scale: float = 1.0) -> EmulatorHub:
+    """The emulators with the local merchant registered (keys and passwords from the data directory)."""
+    keys = devkeys.DevKeys.load(data_dir)
+    return build_hub(
+        public_base_url=public_base_url,
+        waffo_private_key_pem=keys.waffo.private_pem,
+        waffo_merchants=[
+            MerchantRegistration(devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem)
+        ],
+        kess_merchants=[
+            KessMerchant(devkeys.DEV_KESS_USER, devkeys.kess_password(data_dir), devkeys.DEV_KESS_STORE_ID)
+        ],
+        notify_time_scale=notify_time_scale,
+    )
+
+
 @dataclass
 class DevStack:
     settings: DevSettings
@@ -119,7 +135,6 @@ class DevStack:
     async def start(self) -> None:
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        keys = devkeys.DevKeys.load(data_dir)
         self.codec = DevCodec.load_or_create(data_dir)
         host = self.settings.host
 
@@ -137,13 +152,7 @@ class DevStack:
 
         self.console.print("[bold]Starting[/] provider emulators ...")
         emulator_url = f"http://{host}:{self.settings.emulator_port}"
-        self.emulators = build_hub(
-            public_base_url=emulator_url,
-            waffo_private_key_pem=keys.waffo.private_pem,
-            waffo_merchants=[
-                MerchantRegistration(devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem)
-            ],
-        )
+        self.emulators = build_dev_hub(data_dir, emulator_url)
         self.emulator_server = AppServer(self.emulators.app, host=host, port=self.settings.emulator_port)
         await self.emulator_server.start()
 
@@ -190,6 +199,10 @@ class DevStack:
             "BILLING_WAFFO_MERCHANT_ID": devkeys.DEV_WAFFO_MERCHANT_ID,
             "BILLING_WAFFO_PRIVATE_KEY_FILE": str(keys / "merchant.key"),
             "BILLING_WAFFO_PUBLIC_KEY_FILE": str(keys / "waffo-emulator.pub"),
+            "BILLING_KESS_BASE_URL": f"{emulator_url}/kess",
+            "BILLING_KESS_USER": devkeys.DEV_KESS_USER,
+            "BILLING_KESS_PASSWORD": devkeys.kess_password(data_dir),
+            "BILLING_KESS_STORE_ID": devkeys.DEV_KESS_STORE_ID,
             "BILLING_HTTP_HOST": host,
             "BILLING_HTTP_PORT": str(self.settings.http_port),
             "BILLING_HTTP_PUBLIC_URL": http_url,

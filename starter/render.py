@@ -81,8 +81,26 @@ def refunds_table(refunds: list[Refund]) -> Table:
     return table
 
 
+def qr_text(data: str) -> str:
+    """A QR code drawn with block characters, scannable from a terminal."""
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(border=1)
+    code.add_data(data)
+    out = io.StringIO()
+    code.print_ascii(out=out, invert=True)
+    return out.getvalue()
+
+
 def print_order(console: Console, order: Order) -> None:
     console.print(order_table(order))
+    action = order.customer_action
+    waiting = order.status in (OrderStatus.CREATED, OrderStatus.PENDING, OrderStatus.UNKNOWN)
+    if waiting and action is not None and action.qr:
+        console.print("Scan to pay:")
+        console.print(qr_text(action.qr), highlight=False, markup=False)
 
 
 def print_subscription(console: Console, subscription: Subscription) -> None:

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.payments import CallbackUrls, ProviderRegistry
 from billing.idempotency import payment_key
 from billing.orders import CreateOrder, Order, order_workflow_id
-from emulators.hub import EmulatorHub, MerchantRegistration, build_hub
+from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, build_hub
+from providers.kess import KessClient, KessSettings
 from providers.waffo import WaffoClient, WaffoNotifications
 from starter.client import BillingClient
 from starter.serving import AppServer, free_port
@@ -48,6 +50,7 @@ class RecordingBillingClient(BillingClient):
                 await self.temporal.get_workflow_handle(order_workflow_id(order_id)).terminate("test finished")
 
 
+KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"
 API_KEY = "test-api-key"
 MERCHANT_ID = "MID-TEST-1"
 
@@ -102,6 +105,18 @@ def waffo_client(emulator_url: str, **overrides: Any) -> WaffoClient:
     return WaffoClient(**options)
 
 
+def kess_client(emulator_url: str) -> KessClient:
+    return KessClient(
+        KessSettings(
+            base_url=f"{emulator_url}/kess",
+            user=KESS_USER,
+            password=SecretStr(KESS_PASSWORD),
+            store_id=KESS_STORE,
+            read_timeout=5.0,
+        )
+    )
+
+
 @contextlib.asynccontextmanager
 async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple[EmulatorHub, AppServer]]:
     port = free_port()
@@ -110,6 +125,7 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
         public_base_url=url,
         waffo_private_key_pem=waffo_keys().private_pem,
         waffo_merchants=[MerchantRegistration(API_KEY, MERCHANT_ID, merchant_keys().public_pem)],
+        kess_merchants=[KessMerchant(KESS_USER, KESS_PASSWORD, KESS_STORE)],
         notify_time_scale=notify_time_scale,
     )
     server = AppServer(hub.app, port=port)
@@ -130,7 +146,12 @@ async def order_stack(client: Client, *, read_timeout: float = 5.0) -> AsyncIter
         )
         webhook_server = AppServer(create_app(service))
         await webhook_server.start()
-        providers = ProviderRegistry({"waffo": waffo_client(emulator_server.url, read_timeout=read_timeout)})
+        providers = ProviderRegistry(
+            {
+                "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
+                "kess": kess_client(emulator_server.url),
+            }
+        )
         worker = build_worker(
             client,
             task_queue=task_queue,

@@ -1,0 +1,67 @@
+"""Orders through KESS Pay (no webhooks): the workflow polls the payment status, closes at the deadline
+and confirms, and refunds; all through the real KESS client and emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from billing.gateway import Customer, CustomerActionKind
+from billing.idempotency import payment_key
+from billing.money import Money
+from billing.orders import CreateOrder, OrderStatus, RefundRequest
+from tests.support.stack import OrderStack, order_stack
+
+
+def kess_order(order_id: str, amount: str = "10.00") -> CreateOrder:
+    return CreateOrder(
+        order_id=order_id,
+        provider="kess",
+        amount=Money.parse(amount, "USD"),
+        customer=Customer(customer_id="cust-k"),
+        description="QR order",
+    )
+
+
+@pytest.fixture
+async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    async with order_stack(time_skipping_env.client) as running:
+        yield running
+
+
+async def kess_control(stack: OrderStack, order_id: str, action: str, body: dict[str, object] | None = None) -> None:
+    url = f"{stack.emulator_url}/kess/control/orders/{payment_key(order_id)}/{action}"
+    response = await stack.control.post(url, json=body or {})
+    response.raise_for_status()
+
+
+async def test_native_pay_shows_a_qr_and_is_found_paid_by_polling(stack: OrderStack) -> None:
+    request = kess_order("k-native")
+    assert request.policy.inquiry_schedule[0] == timedelta(seconds=3), "no webhooks: polled every 3 s"
+    order = await stack.billing.create_order(request)
+    assert order.status is OrderStatus.PENDING
+    assert order.customer_action is not None
+    assert order.customer_action.kind is CustomerActionKind.QR
+    assert order.customer_action.qr
+    await kess_control(stack, "k-native", "pay")
+    paid = await stack.billing.wait_for_status("k-native", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    assert any(entry.event == "inquiry" for entry in paid.timeline)
+
+    await stack.billing.refund("k-native", RefundRequest(refund_id="kr1", amount=Money.parse("4.00", "USD")))
+    partly = await stack.billing.wait_for_status("k-native", {OrderStatus.PARTIALLY_REFUNDED})
+    assert partly.refunded == Money.parse("4.00", "USD")
+    await stack.billing.refund("k-native", RefundRequest(refund_id="kr2", amount=Money.parse("6.00", "USD")))
+    await stack.billing.wait_for_status("k-native", {OrderStatus.REFUNDED})
+
+
+async def test_unpaid_qr_is_closed_at_the_deadline_and_confirmed(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await stack.billing.create_order(kess_order("k-expire"))
+    await time_skipping_env.sleep(timedelta(minutes=31))
+    expired = await stack.billing.wait_for_status("k-expire", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
+    events = [entry.event for entry in expired.timeline]
+    assert "provider.cancel" in events
