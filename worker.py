@@ -57,6 +57,7 @@ class WorkerSettings(BaseSettings):
 def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
     """Every provider whose settings are complete. Bad keys fail here, at start-up."""
     from providers.kess import KessClient, KessSettings
+    from providers.waafipay import WaafiPayClient, WaafiPaySettings
     from providers.waffo import WaffoClient
 
     providers: dict[str, PaymentProvider] = {}
@@ -66,6 +67,9 @@ def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
     kess = KessSettings()
     if kess.configured():
         providers["kess"] = KessClient.from_settings(kess)
+    waafipay = WaafiPaySettings()
+    if waafipay.configured():
+        providers["waafipay"] = WaafiPayClient.from_settings(waafipay)
     return ProviderRegistry(providers)
 
 
@@ -95,7 +99,9 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     temporal = TemporalSettings()
     providers = build_providers()
     if not providers.names():
-        log.warning("no provider is configured (BILLING_WAFFO_*, BILLING_KESS_*); provider calls will fail")
+        log.warning(
+            "no provider is configured (BILLING_WAFFO_*, BILLING_KESS_*, BILLING_WAAFIPAY_*); provider calls will fail"
+        )
     client = await connect(temporal)
     worker = build_worker(
         client,

@@ -92,6 +92,10 @@ class CallbackUrls:
     def order(self, provider: str, order_id: str) -> str:
         return f"{self.public_url}/webhooks/{provider}/orders/{order_id}"
 
+    def redirect(self, provider: str, order_id: str, result: str) -> str:
+        """Where a provider sends the customer's browser back (unsigned: a hint, never a statement)."""
+        return f"{self.public_url}/callbacks/{provider}/orders/{order_id}/{result}"
+
     def subscription(self, provider: str, subscription_id: str) -> str:
         return f"{self.public_url}/webhooks/{provider}/subscriptions/{subscription_id}"
 
@@ -110,8 +114,19 @@ class PaymentActivities:
     @activity.defn(name="payments.create")
     @translate_errors
     async def create_payment(self, call: CreatePaymentCall) -> PaymentOutcome:
+        provider = self.providers.get(call.provider)
         request = self._with_notify_url(call.request, call.provider, call.order_id)
-        return await self.providers.get(call.provider).create_payment(request)
+        if not provider.capabilities.webhooks:
+            # No signed notifications: the customer's browser comes back through our HTTP service, which
+            # takes the redirect as a hint to inquire now and then sends the browser on to the merchant.
+            request = request.model_copy(
+                update={
+                    "success_url": self.callbacks.redirect(call.provider, call.order_id, "success"),
+                    "failure_url": self.callbacks.redirect(call.provider, call.order_id, "failure"),
+                    "cancel_url": self.callbacks.redirect(call.provider, call.order_id, "failure"),
+                }
+            )
+        return await provider.create_payment(request)
 
     @activity.defn(name="payments.inquire")
     @translate_errors

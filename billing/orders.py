@@ -43,12 +43,12 @@ from billing.money import Money
 #: Merchant-chosen ids: letters, digits and ``._:-``, starting with a letter or digit.
 MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 
-PROVIDERS = ("waffo", "kess")
+PROVIDERS = ("waffo", "kess", "waafipay")
 #: Customer fields a provider refuses to work without (Waffo: userInfo.userEmail).
 REQUIRED_CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {"waffo": ("email",)}
-#: Providers that send no notifications: their orders are polled, often, from the start (KESS: every 3 s
-#: while the buyer may be paying, as WeChat Pay recommends).
-POLLED_PROVIDERS = frozenset({"kess"})
+#: Providers that send no signed notifications: their orders are polled, often, from the start (KESS:
+#: every 3 s while the buyer may be paying, as WeChat Pay recommends; WaafiPay's redirects are unsigned).
+POLLED_PROVIDERS = frozenset({"kess", "waafipay"})
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
 
@@ -182,6 +182,9 @@ class CreateOrder(_Frozen):
         for name in REQUIRED_CUSTOMER_FIELDS.get(self.provider, ()):
             if not getattr(self.customer, name):
                 raise InputError(f"required by {self.provider}", field=f"customer.{name}")
+        hosted = (self.payment_method or "").upper().startswith("HPP")
+        if self.provider == "waafipay" and not hosted and not self.customer.phone:
+            raise InputError("the wallet number to push the payment to (or pay by HPP)", field="customer.phone")
         return self
 
     @property
@@ -296,6 +299,10 @@ class Order(BaseModel):
     capture_mode: CaptureMode
     customer_id: str
     description: str | None = None
+    #: The merchant's pages the customer returns to (our HTTP service redirects there for providers whose
+    #: redirects come back to us first).
+    success_url: str | None = None
+    failure_url: str | None = None
     payment_key: str
     provider_reference: str | None = None
     provider_status: str | None = None

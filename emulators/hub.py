@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 
 from emulators import kess as kess_emulator
+from emulators import waafipay as waafipay_emulator
 from emulators.waffo import WaffoEmulator, WaffoEmulatorConfig, create_app
 
 
@@ -33,15 +34,26 @@ class KessMerchant:
     store_id: str
 
 
+@dataclass(frozen=True)
+class WaafiPayMerchant:
+    merchant_uid: str
+    api_user_id: str
+    api_key: str
+    store_id: str
+    hpp_key: str
+
+
 @dataclass
 class EmulatorHub:
     waffo: WaffoEmulator
     kess: kess_emulator.KessEmulator
+    waafipay: waafipay_emulator.WaafiPayEmulator
     app: Starlette
 
     async def aclose(self) -> None:
         await self.waffo.aclose()
         await self.kess.aclose()
+        await self.waafipay.aclose()
 
 
 def build_hub(
@@ -50,8 +62,10 @@ def build_hub(
     waffo_private_key_pem: bytes | None = None,
     waffo_merchants: Sequence[MerchantRegistration] = (),
     kess_merchants: Sequence[KessMerchant] = (),
+    waafipay_merchants: Sequence[WaafiPayMerchant] = (),
     notify_time_scale: float = 1.0,
     kess_time_scale: float = 1.0,
+    waafipay_time_scale: float = 1.0,
 ) -> EmulatorHub:
     base = public_base_url.rstrip("/")
     waffo = WaffoEmulator(
@@ -68,6 +82,15 @@ def build_hub(
     )
     for account in kess_merchants:
         kess.register_merchant(account.username, account.password, store_id=account.store_id)
+    waafipay = waafipay_emulator.WaafiPayEmulator(
+        waafipay_emulator.WaafiPayEmulatorConfig(
+            public_base_url=f"{base}/waafipay", time_scale=waafipay_time_scale, tran_info_includes_api=True
+        )
+    )
+    for merchant in waafipay_merchants:
+        waafipay.register_merchant(
+            merchant.merchant_uid, merchant.api_user_id, merchant.api_key, merchant.store_id, merchant.hpp_key
+        )
 
     async def index(_: Request) -> HTMLResponse:
         return HTMLResponse(
@@ -75,11 +98,13 @@ def build_hub(
             f'<li>Waffo: API <code>{base}/waffo/api/v1</code>, ledger <a href="{base}/waffo/control/ledger">'
             "/waffo/control/ledger</a></li>"
             f'<li>KESS Pay: API <code>{base}/kess</code>, ledger <a href="{base}/kess/control/ledger">'
-            "/kess/control/ledger</a></li></ul>"
+            "/kess/control/ledger</a></li>"
+            f'<li>WaafiPay: API <code>{base}/waafipay/asm</code>, ledger <a href="{base}/waafipay/control/ledger">'
+            "/waafipay/control/ledger</a></li></ul>"
         )
 
     async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "emulators": ["waffo", "kess"]})
+        return JSONResponse({"status": "ok", "emulators": ["waffo", "kess", "waafipay"]})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -88,6 +113,7 @@ def build_hub(
         finally:
             await waffo.aclose()
             await kess.aclose()
+            await waafipay.aclose()
 
     app = Starlette(
         routes=[
@@ -95,7 +121,8 @@ def build_hub(
             Route("/healthz", healthz),
             Mount("/waffo", app=create_app(waffo)),
             Mount("/kess", app=kess_emulator.create_app(kess)),
+            Mount("/waafipay", app=waafipay_emulator.create_app(waafipay)),
         ],
         lifespan=lifespan,
     )
-    return EmulatorHub(waffo=waffo, kess=kess, app=app)
+    return EmulatorHub(waffo=waffo, kess=kess, waafipay=waafipay, app=app)

@@ -148,7 +148,7 @@ def emulators_serve(
     async def serve() -> None:
         server = AppServer(hub.app, host=host, port=port)
         await server.start()
-        console.print(f"Emulators on {base} (Waffo {base}/waffo/api/v1, KESS {base}/kess). Ctrl-C stops.")
+        console.print(f"Emulators on {base}: /waffo, /kess, /waafipay. Ctrl-C stops.")
         try:
             await asyncio.Event().wait()
         finally:
@@ -322,8 +322,8 @@ def order_resolve(
 
 def _emulator_control(provider: str, path: str, body: dict[str, Any] | None, what: str, as_json: bool) -> None:
     """POST to an emulator's control API, as the customer (or the provider's scheduler) would act."""
-    if provider not in ("waffo", "kess"):
-        raise fail(f"provider: no emulator for {provider!r}; expected waffo or kess", 2)
+    if provider not in ("waffo", "kess", "waafipay"):
+        raise fail(f"provider: no emulator for {provider!r}; expected waffo, kess or waafipay", 2)
     base = EmulatorSettings().url.rstrip("/")
 
     async def call() -> dict[str, Any]:
@@ -345,6 +345,10 @@ def _customer_action(action: str, provider: str, reference: str, subscription: b
 
     if subscription:
         path, what = f"subscriptions/{subscription_key(reference)}/{action}", f"subscription {reference}"
+    elif provider == "waafipay":
+        # WaafiPay's customer acts on the hosted payment page (a wallet push is approved on the phone).
+        verb = {"pay": "approve", "fail": "decline", "abandon": "cancel"}[action]
+        path, what = f"hpp/{payment_key(reference)}/{verb}", f"order {reference}"
     else:
         path, what = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
     _emulator_control(provider, path, None, f"customer did {action} {what}", as_json)

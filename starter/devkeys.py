@@ -66,14 +66,24 @@ DEV_KESS_STORE_ID = "109038"
 
 def kess_password(data_dir: Path) -> str:
     """The local KESS emulator's API password: random, generated once into the data directory."""
+    return dev_secret(data_dir, "kess.password")
+
+
+DEV_WAAFIPAY_MERCHANT_UID = "M0910291"
+DEV_WAAFIPAY_API_USER_ID = "1000416"
+DEV_WAAFIPAY_STORE_ID = "1000200"
+
+
+def dev_secret(data_dir: Path, name: str) -> str:
+    """A random secret of the local stack, generated once into the data directory (mode 0600)."""
     import secrets
 
-    path = data_dir / "keys" / "kess.password"
+    path = data_dir / "keys" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file():
         return path.read_text().strip()
-    password = secrets.token_urlsafe(24)
+    secret = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(password)
-    return password
+        handle.write(secret)
+    return secret

@@ -34,7 +34,7 @@ from temporalio.client import Client
 from billing import search_attributes
 from billing.settings import DevSettings
 from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, build_hub
+from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from starter import devkeys
 from starter.binaries import temporal_cli
 from starter.serving import AppServer, ChildProcess, wait_for_port
@@ -113,6 +113,15 @@ def build_dev_hub(data_dir: Path, public_base_url: str, notify_time_scale: float
         ],
         kess_merchants=[
             KessMerchant(devkeys.DEV_KESS_USER, devkeys.kess_password(data_dir), devkeys.DEV_KESS_STORE_ID)
+        ],
+        waafipay_merchants=[
+            WaafiPayMerchant(
+                devkeys.DEV_WAAFIPAY_MERCHANT_UID,
+                devkeys.DEV_WAAFIPAY_API_USER_ID,
+                devkeys.dev_secret(data_dir, "waafipay.api-key"),
+                devkeys.DEV_WAAFIPAY_STORE_ID,
+                devkeys.dev_secret(data_dir, "waafipay.hpp-key"),
+            )
         ],
         notify_time_scale=notify_time_scale,
     )
@@ -203,6 +212,12 @@ class DevStack:
             "BILLING_KESS_USER": devkeys.DEV_KESS_USER,
             "BILLING_KESS_PASSWORD": devkeys.kess_password(data_dir),
             "BILLING_KESS_STORE_ID": devkeys.DEV_KESS_STORE_ID,
+            "BILLING_WAAFIPAY_BASE_URL": f"{emulator_url}/waafipay",
+            "BILLING_WAAFIPAY_MERCHANT_UID": devkeys.DEV_WAAFIPAY_MERCHANT_UID,
+            "BILLING_WAAFIPAY_API_USER_ID": devkeys.DEV_WAAFIPAY_API_USER_ID,
+            "BILLING_WAAFIPAY_API_KEY": devkeys.dev_secret(data_dir, "waafipay.api-key"),
+            "BILLING_WAAFIPAY_STORE_ID": devkeys.DEV_WAAFIPAY_STORE_ID,
+            "BILLING_WAAFIPAY_HPP_KEY": devkeys.dev_secret(data_dir, "waafipay.hpp-key"),
             "BILLING_HTTP_HOST": host,
             "BILLING_HTTP_PORT": str(self.settings.http_port),
             "BILLING_HTTP_PUBLIC_URL": http_url,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -155,6 +155,27 @@ class WebhookService:
             return True
         return False
 
+    async def redirect_back(self, request: Request) -> Response:
+        """The customer's browser, back from a provider's page. Unsigned, so only a hint: the order
+        inquires at once. The browser goes on to the merchant's page (or a neutral one)."""
+        order_id = request.path_params["order_id"]
+        result = request.path_params["result"]
+        merchant_url: str | None = None
+        try:
+            client = await self.client()
+            handle = client.get_workflow_handle(order_workflow_id(order_id))
+            await handle.signal(OrderWorkflow.check_now)
+            order = await handle.query(OrderWorkflow.status)
+            merchant_url = order.success_url if result == "success" else order.failure_url
+        except (RPCError, OSError, RuntimeError) as exc:
+            log.warning("redirect for order %s could not reach Temporal: %s", order_id, exc)
+        if merchant_url:
+            return RedirectResponse(merchant_url, status_code=303)
+        return HTMLResponse(
+            "<!doctype html><title>Payment</title><p>Thank you. The payment is being confirmed; "
+            "you can close this page.</p>"
+        )
+
     async def healthz(self, _: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "providers": sorted(self.verifiers)})
 
@@ -167,6 +188,9 @@ def create_app(service: WebhookService, codec: CodecServer | None = None) -> Sta
             Route("/webhooks/{provider}", service.receive, methods=["POST"]),
             Route("/webhooks/{provider}/orders/{order_id}", service.receive, methods=["POST"]),
             Route("/webhooks/{provider}/subscriptions/{subscription_id}", service.receive, methods=["POST"]),
+            Route(
+                "/callbacks/{provider}/orders/{order_id}/{result:str}", service.redirect_back, methods=["GET", "POST"]
+            ),
             *(codec.routes() if codec is not None else []),
         ]
     )

@@ -89,6 +89,8 @@ class OrderWorkflow:
             capture_mode=request.capture_mode,
             customer_id=request.customer.customer_id,
             description=request.description,
+            success_url=request.success_url,
+            failure_url=request.failure_url or request.cancel_url,
             payment_key=idempotency.payment_key(request.order_id),
             created_at=now,
             deadline=now + self.policy.payment_window,
@@ -242,14 +244,22 @@ class OrderWorkflow:
                     retry=MONEY_RETRY,
                     summary=f"cancel payment ({reason.value})",
                 )
-                self.order.note(workflow.now(), "provider.cancel", outcome.provider_status or outcome.status.value)
                 if outcome.failure is not None:
                     self.order.note(
                         workflow.now(), "provider.cancel", f"{outcome.failure.code} {outcome.failure.message}"
                     )
+                if outcome.status in (PaymentStatus.CLOSED, PaymentStatus.SUCCEEDED) and workflow.patched(
+                    "apply-cancel-statement"
+                ):
+                    # A verified statement: closed (voided, reversed) or already paid (money received). Some
+                    # providers' inquiries still show a voided hold as approved, so the answer counts itself.
+                    # (Patched: orders that started before this rule replay as they ran.)
+                    self._apply(outcome, "provider.cancel")
+                else:
+                    self.order.note(workflow.now(), "provider.cancel", outcome.provider_status or outcome.status.value)
             except (OutcomeUnknown, ActivityError) as exc:
                 self.order.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}")
-        # Confirm by inquiry rather than trusting the cancel response alone.
+        # Confirm by inquiry rather than trusting the cancel response alone: a success that raced it is money.
         await self._inquire()
         self._publish()
 

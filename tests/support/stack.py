@@ -20,8 +20,9 @@ from temporalio.service import RPCError
 from activities.payments import CallbackUrls, ProviderRegistry
 from billing.idempotency import payment_key
 from billing.orders import CreateOrder, Order, order_workflow_id
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, build_hub
+from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from providers.kess import KessClient, KessSettings
+from providers.waafipay import WaafiPayClient, WaafiPaySettings
 from providers.waffo import WaffoClient, WaffoNotifications
 from starter.client import BillingClient
 from starter.serving import AppServer, free_port
@@ -51,6 +52,7 @@ class RecordingBillingClient(BillingClient):
 
 
 KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"
+WAAFIPAY = WaafiPayMerchant("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
 API_KEY = "test-api-key"
 MERCHANT_ID = "MID-TEST-1"
 
@@ -117,6 +119,21 @@ def kess_client(emulator_url: str) -> KessClient:
     )
 
 
+def waafipay_client(emulator_url: str, push_timeout: float = 1.5) -> WaafiPayClient:
+    return WaafiPayClient.from_settings(
+        WaafiPaySettings(
+            base_url=f"{emulator_url}/waafipay",
+            merchant_uid=WAAFIPAY.merchant_uid,
+            api_user_id=WAAFIPAY.api_user_id,
+            api_key=SecretStr(WAAFIPAY.api_key),
+            store_id=WAAFIPAY.store_id,
+            hpp_key=SecretStr(WAAFIPAY.hpp_key),
+            push_timeout=push_timeout,
+            read_timeout=5.0,
+        )
+    )
+
+
 @contextlib.asynccontextmanager
 async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple[EmulatorHub, AppServer]]:
     port = free_port()
@@ -126,6 +143,8 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
         waffo_private_key_pem=waffo_keys().private_pem,
         waffo_merchants=[MerchantRegistration(API_KEY, MERCHANT_ID, merchant_keys().public_pem)],
         kess_merchants=[KessMerchant(KESS_USER, KESS_PASSWORD, KESS_STORE)],
+        waafipay_merchants=[WAAFIPAY],
+        waafipay_time_scale=0.1,
         notify_time_scale=notify_time_scale,
     )
     server = AppServer(hub.app, port=port)
@@ -150,6 +169,7 @@ async def order_stack(client: Client, *, read_timeout: float = 5.0) -> AsyncIter
             {
                 "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
                 "kess": kess_client(emulator_server.url),
+                "waafipay": waafipay_client(emulator_server.url),
             }
         )
         worker = build_worker(

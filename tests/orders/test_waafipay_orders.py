@@ -1,0 +1,120 @@
+"""Orders through WaafiPay: wallet push (a synchronous decision), pre-authorization, the hosted payment
+page, refunds, and the double-charge case: the payer approves after the client timed out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from billing.gateway import CaptureMode, Customer, CustomerActionKind
+from billing.idempotency import payment_key
+from billing.money import Money
+from billing.orders import CreateOrder, OrderStatus, RefundRequest
+from tests.support.stack import OrderStack, order_stack
+
+WALLET = "252611111111"  # a sandbox EVCPlus wallet
+
+
+def waafipay_order(order_id: str, amount: str = "10.00", **overrides: Any) -> CreateOrder:
+    fields: dict[str, Any] = {
+        "order_id": order_id,
+        "provider": "waafipay",
+        "amount": Money.parse(amount, "USD"),
+        "customer": Customer(customer_id="cust-w", phone=WALLET),
+        "description": "Wallet order",
+    }
+    fields.update(overrides)
+    return CreateOrder.model_validate(fields)
+
+
+@pytest.fixture
+async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    async with order_stack(time_skipping_env.client) as running:
+        yield running
+
+
+async def waafipay(stack: OrderStack, path: str, body: dict[str, Any] | None = None) -> Any:
+    response = await stack.control.post(f"{stack.emulator_url}/waafipay/control/{path}", json=body or {})
+    response.raise_for_status()
+    return response.json()
+
+
+async def charges(stack: OrderStack) -> list[dict[str, Any]]:
+    response = await stack.control.get(f"{stack.emulator_url}/waafipay/control/ledger")
+    return [e for e in response.json()["entries"] if e["kind"] == "charge"]
+
+
+async def test_push_approved_is_paid_in_the_create_call(stack: OrderStack) -> None:
+    order = await stack.billing.create_order(waafipay_order("w-push"))
+    assert order.status is OrderStatus.PAID
+    assert len(await charges(stack)) == 1
+    await stack.billing.refund("w-push", RefundRequest(refund_id="wr1", amount=Money.parse("3.00", "USD")))
+    await stack.billing.refund("w-push", RefundRequest(refund_id="wr2", amount=Money.parse("2.00", "USD")))
+    refunded = await stack.billing.wait_for_status("w-push", {OrderStatus.PARTIALLY_REFUNDED})
+    assert refunded.refunded == Money.parse("5.00", "USD")
+
+
+async def test_push_declined_keeps_the_providers_reason(stack: OrderStack) -> None:
+    await waafipay(
+        stack, "wallets", {"number": "252611111112", "balance": "100.00", "pin": "1212", "behaviour": "insufficient"}
+    )
+    order = await stack.billing.create_order(
+        waafipay_order("w-declined", customer=Customer(customer_id="c", phone="252611111112"))
+    )
+    assert order.status is OrderStatus.FAILED
+    assert order.failure is not None
+    assert not order.failure.hard, "insufficient balance is worth retrying later"
+    assert not await charges(stack)
+
+
+async def test_payer_approving_after_the_timeout_is_charged_once_and_paid_by_inquiry(stack: OrderStack) -> None:
+    # The payer approves 3 s after the push (30 s × the emulator's time scale); the client gives up at 1.5 s.
+    await waafipay(
+        stack,
+        "wallets",
+        {
+            "number": "252611111113",
+            "balance": "100.00",
+            "pin": "1212",
+            "behaviour": {"action": "approve", "afterS": 30},
+        },
+    )
+    order = await stack.billing.create_order(
+        waafipay_order("w-late", customer=Customer(customer_id="c", phone="252611111113"))
+    )
+    assert order.status is OrderStatus.UNKNOWN, "a timeout is never a failure"
+    settled = await stack.billing.wait_for_status(
+        "w-late", {OrderStatus.PAID, OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=30)
+    )
+    assert settled.status is OrderStatus.PAID
+    assert len(await charges(stack)) == 1, "never a second purchase"
+    assert OrderStatus.FAILED not in {entry.status for entry in settled.timeline}
+
+
+async def test_preauthorization_then_capture(stack: OrderStack) -> None:
+    order = await stack.billing.create_order(waafipay_order("w-auth", capture_mode=CaptureMode.MANUAL))
+    assert order.status is OrderStatus.AUTHORIZED
+    captured = await stack.billing.capture("w-auth")
+    assert captured.status is OrderStatus.PAID
+
+
+async def test_preauthorization_then_cancel(stack: OrderStack) -> None:
+    await stack.billing.create_order(waafipay_order("w-void", capture_mode=CaptureMode.MANUAL))
+    cancelled = await stack.billing.cancel("w-void", reason="out of stock")
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert not await charges(stack)
+
+
+async def test_hosted_page_paid_and_found_by_polling(stack: OrderStack) -> None:
+    order = await stack.billing.create_order(
+        waafipay_order("w-hpp", payment_method="HPP", customer=Customer(customer_id="c"))
+    )
+    assert order.status is OrderStatus.PENDING
+    assert order.customer_action is not None and order.customer_action.kind is CustomerActionKind.REDIRECT
+    await waafipay(stack, f"hpp/{payment_key('w-hpp')}/approve")
+    paid = await stack.billing.wait_for_status("w-hpp", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    assert any(entry.event == "inquiry" for entry in paid.timeline)
