@@ -137,6 +137,13 @@ class OrderPolicy(InquiringPolicy):
     #: Start-to-close timeout of one provider call.
     provider_call_timeout: timedelta = timedelta(seconds=60)
 
+    @classmethod
+    def for_provider(cls, provider: str, **fields: object) -> OrderPolicy:
+        """The default policy for ``provider``: polled every few seconds when it sends no notifications."""
+        if provider in POLLED_PROVIDERS:
+            fields.setdefault("inquiry_schedule", POLLING_SCHEDULE)
+        return cls.model_validate(fields)
+
 
 class CreateOrder(_Frozen):
     """What a merchant asks for. Identical repeats return the same order; different ones conflict."""
@@ -173,8 +180,8 @@ class CreateOrder(_Frozen):
     @model_validator(mode="after")
     def _polled_provider_schedule(self) -> CreateOrder:
         # Unless the caller chose a policy, orders of providers without notifications are polled often.
-        if self.provider in POLLED_PROVIDERS and "policy" not in self.model_fields_set:
-            object.__setattr__(self, "policy", OrderPolicy(inquiry_schedule=POLLING_SCHEDULE))
+        if "policy" not in self.model_fields_set:
+            object.__setattr__(self, "policy", OrderPolicy.for_provider(self.provider))
         return self
 
     @model_validator(mode="after")

@@ -47,7 +47,7 @@ from billing.money import Money
 from billing.orders import InquiringPolicy, MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
 
-SUBSCRIPTION_PROVIDERS = ("waffo",)
+SUBSCRIPTION_PROVIDERS = ("waffo", "kess", "waafipay")
 
 
 def subscription_workflow_id(subscription_id: str) -> str:
@@ -77,12 +77,22 @@ class BillingMode(StrEnum):
 
 
 #: How each provider's subscriptions are billed by default.
-BILLING_MODES: dict[str, BillingMode] = {"waffo": BillingMode.PROVIDER_MANAGED}
+BILLING_MODES: dict[str, BillingMode] = {
+    "waffo": BillingMode.PROVIDER_MANAGED,
+    "kess": BillingMode.ENGINE_INVOICED,
+    "waafipay": BillingMode.ENGINE_INVOICED,
+}
 #: The modes a provider can serve. Waffo's hosted checkout also takes one invoice per period.
 SUPPORTED_MODES: dict[str, frozenset[BillingMode]] = {
     "waffo": frozenset({BillingMode.PROVIDER_MANAGED, BillingMode.ENGINE_INVOICED}),
+    # A QR payment request per period.
+    "kess": frozenset({BillingMode.ENGINE_INVOICED}),
+    # The hosted payment page per period (wallet-push renewals come with engine-charged billing).
+    "waafipay": frozenset({BillingMode.ENGINE_INVOICED}),
 }
 ENGINE_MODES = frozenset({BillingMode.ENGINE_CHARGED, BillingMode.ENGINE_INVOICED})
+#: How each provider collects an invoice (None: its default: Waffo's checkout, KESS's QR).
+INVOICE_PAYMENT_METHODS: dict[str, str] = {"waafipay": "HPP"}
 
 
 class DunningOutcome(StrEnum):
@@ -251,7 +261,7 @@ class BillingPeriodRecord(BaseModel):
     paid_at: datetime | None = None
     #: Benefits for this period were granted (exactly once).
     granted: bool = False
-    #: Engine modes: the period's current invoice order and where the customer pays it.
+    #: Engine modes: the period's current invoice order and where the customer pays it (a URL or a QR).
     order_id: str | None = None
     checkout_url: str | None = None
 
@@ -528,8 +538,8 @@ class Subscription(BaseModel):
         if record is None:
             self.note(at, "invoice", f"update for an unknown order {update.order_id}")
             return False
-        if update.customer_action is not None and update.customer_action.url:
-            record.checkout_url = update.customer_action.url
+        if update.customer_action is not None and (update.customer_action.url or update.customer_action.qr):
+            record.checkout_url = update.customer_action.url or update.customer_action.qr
         if update.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
             if record.status is PeriodStatus.PAID:
                 return False

@@ -190,6 +190,13 @@ def order_create(
     customer_id: Annotated[str, typer.Option("--customer-id", help="Your customer id (no personal data)")],
     provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
     customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
+    customer_phone: Annotated[
+        str | None, typer.Option("--customer-phone", help="Wallet number (WaafiPay pushes the payment to it)")
+    ] = None,
+    payment_method: Annotated[
+        str | None,
+        typer.Option("--payment-method", help="Provider method, e.g. HPP (WaafiPay), QUICKPAY:<code> (KESS)"),
+    ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     capture: Annotated[str, typer.Option(help="automatic or manual")] = "automatic",
     payment_window: Annotated[int, typer.Option(help="Minutes the customer has to pay")] = 30,
@@ -212,9 +219,10 @@ def order_create(
                 order_id=order_id,
                 provider=provider,
                 amount=Money.parse(amount, currency, field="amount"),
-                customer=Customer(customer_id=customer_id, email=customer_email),
+                customer=Customer(customer_id=customer_id, email=customer_email, phone=customer_phone),
                 description=description,
                 capture_mode=capture_mode,
+                payment_method=payment_method,
                 policy=OrderPolicy(payment_window=timedelta(minutes=payment_window)),
             )
         except ValidationError as exc:

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from billing.proration import Proration
     from billing.subscriptions import (
         ENGINE_MODES,
+        INVOICE_PAYMENT_METHODS,
         Adjustment,
         BillingPeriodRecord,
         CancelSubscriptionRequest,
@@ -334,7 +335,8 @@ class SubscriptionWorkflow:
             success_url=self.request.success_url,
             failure_url=self.request.failure_url,
             cancel_url=self.request.cancel_url,
-            policy=OrderPolicy(payment_window=self.policy.invoice_due),
+            payment_method=INVOICE_PAYMENT_METHODS.get(self.request.provider),
+            policy=OrderPolicy.for_provider(self.request.provider, payment_window=self.policy.invoice_due),
             notify_workflow_id=workflow.info().workflow_id,
         )
         try:

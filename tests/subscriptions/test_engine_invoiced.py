@@ -64,7 +64,12 @@ class Engine:
         return await self.stack.billing.get_subscription(subscription_id)
 
     async def until(self, subscription_id: str, check: Any) -> Subscription:
-        return await self.stack.billing.wait_for_subscription(subscription_id, check, timeout=timedelta(seconds=20))
+        try:
+            return await self.stack.billing.wait_for_subscription(subscription_id, check, timeout=timedelta(seconds=20))
+        except TimeoutError:
+            sub = await self.get(subscription_id)
+            timeline = "\n".join(f"{e.event}: {e.detail}" for e in sub.timeline)
+            raise TimeoutError(f"{subscription_id} is {sub.status}; timeline:\n{timeline}") from None
 
     async def skip_to(self, instant: datetime) -> None:
         now = await self.env.get_current_time()
@@ -252,3 +257,29 @@ async def test_downgrade_now_carries_a_credit_to_the_next_invoices(engine: Engin
     sub = await engine.until("sub-dwn", lambda s: s.current_period == 2)
     assert sub.period_record(2).status is PeriodStatus.PAID, "covered by the credit"
     assert sub.credit_balance == changed.credit_balance - Money.parse("1.99", "USD")
+
+
+async def test_three_period_kess_subscription_invoiced_by_qr(engine: Engine) -> None:
+    request = start(
+        "sub-kess",
+        provider="kess",
+        billing_mode=None,
+        plan=priced("qr", "5.00").model_copy(update={"periods": 3}),
+        customer=Customer(customer_id="cust-k"),
+    )
+    created = await engine.create(request)
+    assert created.mode is BillingMode.ENGINE_INVOICED
+    assert created.calendar is not None
+    for number in (1, 2, 3):
+        await engine.skip_to(created.calendar.period_start(number))
+        order_id = await engine.invoice("sub-kess", number)
+        sub = await engine.get("sub-kess")
+        assert sub.period_record(number).checkout_url, "the QR to show the customer"
+        response = await engine.stack.control.post(
+            f"{engine.stack.emulator_url}/kess/control/orders/{payment_key(order_id)}/pay", json={}
+        )
+        response.raise_for_status()
+        await engine.until("sub-kess", lambda s, n=number: s.current_period == n)
+    await engine.skip_to(created.calendar.period_end(3))
+    done = await engine.until("sub-kess", lambda s: s.status is SubscriptionStatus.EXPIRED)
+    assert [r.status for r in done.periods] == [PeriodStatus.PAID] * 3
