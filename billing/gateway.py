@@ -118,6 +118,9 @@ class PaymentRef(_Model):
 
     idempotency_key: IdempotencyKey
     provider_reference: str | None = None
+    #: An unsigned hint from the customer's redirect (WaafiPay's ``hppResultToken``): the provider is asked
+    #: about it, and its answer counts only if it is about this payment.
+    result_token: str | None = Field(default=None, max_length=256)
 
 
 class CreatePayment(_Model):

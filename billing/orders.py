@@ -222,6 +222,12 @@ class OrderUpdate(_Frozen):
     failure: ProviderFailure | None = None
 
 
+class RedirectHint(_Frozen):
+    """What the customer's browser brought back from a provider's page. Unsigned: a reason to inquire."""
+
+    result_token: str | None = Field(default=None, max_length=256)
+
+
 class CaptureRequest(_Frozen):
     #: None captures the whole authorized amount.
     amount: Money | None = None

@@ -37,7 +37,7 @@ from billing.gateway import (
     SubscriptionEvent,
     UnknownEvent,
 )
-from billing.orders import order_workflow_id
+from billing.orders import RedirectHint, order_workflow_id
 from billing.subscriptions import subscription_workflow_id
 from providers.base import NotificationVerifier
 from workflows.order import OrderWorkflow
@@ -59,6 +59,14 @@ class WebhookCounters:
     malformed: int = 0
     unroutable: int = 0
     temporal_unavailable: int = 0
+
+
+def _result_token(request: Request) -> str | None:
+    """WaafiPay appends ``?hppResultToken=...`` literally, even to a URL that already has a query."""
+    from providers.waafipay import parse_hpp_callback
+
+    hint = parse_hpp_callback(str(request.url))
+    return hint.result_token
 
 
 def _reply(reply: NotificationReply, status_code: int | None = None) -> Response:
@@ -164,7 +172,7 @@ class WebhookService:
         try:
             client = await self.client()
             handle = client.get_workflow_handle(order_workflow_id(order_id))
-            await handle.signal(OrderWorkflow.check_now)
+            await handle.signal(OrderWorkflow.redirect_hint, RedirectHint(result_token=_result_token(request)))
             order = await handle.query(OrderWorkflow.status)
             merchant_url = order.success_url if result == "success" else order.failure_url
         except (RPCError, OSError, RuntimeError) as exc:

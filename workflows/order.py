@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         Order,
         OrderStatus,
         OrderUpdate,
+        RedirectHint,
         Refund,
         RefundRequest,
         RefundState,
@@ -99,6 +100,7 @@ class OrderWorkflow:
         self.created = False
         self.seen_events: set[str] = set()
         self.check_requested = False
+        self.result_token: str | None = None
         self.inquiries = 0
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
@@ -427,6 +429,12 @@ class OrderWorkflow:
         self._publish()
 
     @workflow.signal
+    def redirect_hint(self, hint: RedirectHint) -> None:
+        """The customer came back from the provider's page: inquire now, with what the browser brought."""
+        self.result_token = hint.result_token or self.result_token
+        self.check_requested = True
+
+    @workflow.signal
     def check_now(self) -> None:
         """A hint (unsigned callback, operator) that the provider may have news: inquire now."""
         self.check_requested = True
@@ -572,7 +580,11 @@ class OrderWorkflow:
     # -- helpers ----------------------------------------------------------------------------------------
 
     def _payment_ref(self) -> PaymentRef:
-        return PaymentRef(idempotency_key=self.order.payment_key, provider_reference=self.order.provider_reference)
+        return PaymentRef(
+            idempotency_key=self.order.payment_key,
+            provider_reference=self.order.provider_reference,
+            result_token=self.result_token,
+        )
 
     def _final(self) -> bool:
         return self.order.status in FINAL_STATUSES

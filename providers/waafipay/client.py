@@ -276,6 +276,10 @@ class WaafiPayClient:
         Without HPP credentials there is none (WaafiPay has no query for ``API_PURCHASE``), so this raises
         UnsupportedOperationError and the caller resolves the payment by review.
         """
+        if payment.result_token and self._hpp is not None:
+            hinted = await self._hinted_result(payment)
+            if hinted is not None:
+                return hinted
         service = wire.HPP_GETTRANINFO
         credentials = self._hpp
         if credentials is None:
@@ -466,6 +470,19 @@ class WaafiPayClient:
         )
 
     # -- hosted payment page results ------------------------------------------------------------
+
+    async def _hinted_result(self, payment: PaymentRef) -> PaymentOutcome | None:
+        """The result behind a redirect's token, if WaafiPay confirms it and it is about this payment."""
+        assert payment.result_token is not None
+        try:
+            outcome = await self.inquire_hpp_result(payment.result_token)
+        except NotFoundError:
+            return None
+        if outcome.idempotency_key != payment.idempotency_key:
+            return None  # a token for another payment: never a statement about this one
+        return outcome.model_copy(
+            update={"provider_reference": payment.provider_reference or outcome.provider_reference}
+        )
 
     async def inquire_hpp_result(self, result_token: str) -> PaymentOutcome:
         """``HPP_GETRESULTINFO``: the result behind a callback's ``hppResultToken`` (format 4).

@@ -3,10 +3,12 @@ page, refunds, and the double-charge case: the payer approves after the client t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -118,3 +120,56 @@ async def test_hosted_page_paid_and_found_by_polling(stack: OrderStack) -> None:
     await waafipay(stack, f"hpp/{payment_key('w-hpp')}/approve")
     paid = await stack.billing.wait_for_status("w-hpp", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
     assert any(entry.event == "inquiry" for entry in paid.timeline)
+
+
+@pytest.mark.parametrize(("action", "status"), [("decline", OrderStatus.FAILED), ("cancel", OrderStatus.FAILED)])
+async def test_hosted_page_failed_or_abandoned(stack: OrderStack, action: str, status: OrderStatus) -> None:
+    order_id = f"w-hpp-{action}"
+    await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c")))
+    answer = await waafipay(stack, f"hpp/{payment_key(order_id)}/{action}")
+    redirect = answer["redirect"]
+    assert redirect["url"].startswith(f"{stack.webhook_url}/callbacks/waafipay/orders/{order_id}/failure")
+    assert "hppResultToken=" in redirect["url"]
+    # The customer's browser comes back through our HTTP service: the token is a hint to inquire now.
+    async with httpx.AsyncClient() as http:
+        back = await http.request(redirect["method"], redirect["url"], data=redirect["fields"] or None)
+    assert back.status_code == 200
+    failed = await stack.billing.wait_for_status(order_id, {status}, timeout=timedelta(seconds=20))
+    assert failed.failure is not None
+
+
+async def test_forged_success_redirect_changes_nothing(stack: OrderStack) -> None:
+    await stack.billing.create_order(
+        waafipay_order(
+            "w-forged",
+            payment_method="HPP",
+            customer=Customer(customer_id="c"),
+            success_url="https://shop.example/thanks",
+        )
+    )
+    async with httpx.AsyncClient() as http:
+        back = await http.get(
+            f"{stack.webhook_url}/callbacks/waafipay/orders/w-forged/success?hppResultToken=forged&state=APPROVED"
+        )
+    assert back.status_code == 303
+    assert back.headers["location"] == "https://shop.example/thanks"
+    await asyncio.sleep(1.0)  # the hint makes the order inquire; the provider says it is not paid
+    order = await stack.billing.get_order("w-forged")
+    assert order.status is OrderStatus.PENDING
+    assert any(entry.event == "inquiry" for entry in order.timeline)
+    assert not await charges(stack)
+
+
+async def test_a_token_of_another_payment_is_never_a_statement_about_this_one(stack: OrderStack) -> None:
+    for order_id in ("w-mine", "w-other"):
+        await stack.billing.create_order(
+            waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c"))
+        )
+    answer = await waafipay(stack, f"hpp/{payment_key('w-other')}/approve")
+    token = answer["redirect"]["url"].split("hppResultToken=")[1]
+    async with httpx.AsyncClient() as http:
+        await http.get(f"{stack.webhook_url}/callbacks/waafipay/orders/w-mine/success?hppResultToken={token}")
+    await stack.billing.wait_for_status("w-other", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    await asyncio.sleep(1.0)
+    mine = await stack.billing.get_order("w-mine")
+    assert mine.status is OrderStatus.PENDING
