@@ -223,7 +223,7 @@ def order_create(
                 description=description,
                 capture_mode=capture_mode,
                 payment_method=payment_method,
-                policy=OrderPolicy(payment_window=timedelta(minutes=payment_window)),
+                policy=OrderPolicy.for_provider(provider, payment_window=timedelta(minutes=payment_window)),
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation

@@ -28,8 +28,12 @@ class Cli:
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "starter.cli", *argv],
-            env=self.env, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"billing {' '.join(argv)} exited {result.returncode}:\n{result.stderr}")
         return result
@@ -51,12 +55,20 @@ class Cli:
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT", "HTTP_PORT")}
     data_dir = tmp_path_factory.mktemp("dev")
-    env = dict(os.environ, BILLING_DEV_DATA_DIR=str(data_dir), COLUMNS="200",
-               **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()})  # fmt: skip
+    env = dict(
+        os.environ,
+        BILLING_DEV_DATA_DIR=str(data_dir),
+        COLUMNS="200",
+        **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()},
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "starter.cli", "dev"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for_line(proc, "Ctrl-C", timeout=120)
         cli_env = dict(
@@ -81,9 +93,21 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
 
 def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> None:
     created = dev_stack.run(
-        "order", "create", "--provider", "waffo", "--order-id", "E2E-1", "--amount", "10.00",
-        "--currency", "USD", "--customer-id", "cust-e2e", "--customer-email", "e2e@example.com",
-    ).stdout  # fmt: skip
+        "order",
+        "create",
+        "--provider",
+        "waffo",
+        "--order-id",
+        "E2E-1",
+        "--amount",
+        "10.00",
+        "--currency",
+        "USD",
+        "--customer-id",
+        "cust-e2e",
+        "--customer-email",
+        "e2e@example.com",
+    ).stdout
     assert "PENDING" in created
     assert "/checkout/" in created
 
@@ -210,10 +234,25 @@ def wait_for_subscription(cli: Cli, subscription_id: str, check: Any, timeout: f
 
 def test_subscription_lifecycle_through_the_cli(dev_stack: Cli) -> None:
     created = dev_stack.json(
-        "subscription", "create", "--provider", "waffo", "--subscription-id", "SUB-E2E", "--plan-id", "basic",
-        "--amount", "9.99", "--currency", "USD", "--interval", "month", "--customer-id", "cust-e2e",
-        "--customer-email", "e2e@example.com",
-    )  # fmt: skip
+        "subscription",
+        "create",
+        "--provider",
+        "waffo",
+        "--subscription-id",
+        "SUB-E2E",
+        "--plan-id",
+        "basic",
+        "--amount",
+        "9.99",
+        "--currency",
+        "USD",
+        "--interval",
+        "month",
+        "--customer-id",
+        "cust-e2e",
+        "--customer-email",
+        "e2e@example.com",
+    )
     assert created["status"] == "INCOMPLETE"
     assert "/checkout/subscription/" in created["customer_action"]["url"]
 
@@ -241,3 +280,62 @@ def test_subscription_lifecycle_through_the_cli(dev_stack: Cli) -> None:
     assert "Periods" in shown and "CANCELLED" in shown
     paid_periods = [p for p in cancelled["periods"] if p["status"] == "PAID"]
     assert len(paid_periods) == 4, "three periods of basic, one of pro"
+
+
+def test_kess_qr_order_paid_by_polling_through_the_cli(dev_stack: Cli) -> None:
+    created = dev_stack.run(
+        "order",
+        "create",
+        "--provider",
+        "kess",
+        "--order-id",
+        "KESS-E2E",
+        "--amount",
+        "5.00",
+        "--currency",
+        "USD",
+        "--customer-id",
+        "cust-k",
+    ).stdout
+    assert "Scan to pay" in created
+    dev_stack.run("emulators", "pay", "kess", "KESS-E2E")
+    dev_stack.wait_for("KESS-E2E", "PAID")
+
+
+def test_waafipay_push_and_hosted_page_through_the_cli(dev_stack: Cli) -> None:
+    pushed = dev_stack.json(
+        "order",
+        "create",
+        "--provider",
+        "waafipay",
+        "--order-id",
+        "WAAFI-PUSH",
+        "--amount",
+        "3.00",
+        "--currency",
+        "USD",
+        "--customer-id",
+        "cust-w",
+        "--customer-phone",
+        "252611111111",
+    )
+    assert pushed["status"] == "PAID"
+    hosted = dev_stack.json(
+        "order",
+        "create",
+        "--provider",
+        "waafipay",
+        "--order-id",
+        "WAAFI-HPP",
+        "--amount",
+        "3.00",
+        "--currency",
+        "USD",
+        "--customer-id",
+        "cust-w",
+        "--payment-method",
+        "HPP",
+    )
+    assert hosted["status"] == "PENDING"
+    dev_stack.run("emulators", "pay", "waafipay", "WAAFI-HPP")
+    dev_stack.wait_for("WAAFI-HPP", "PAID")
