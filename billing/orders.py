@@ -49,6 +49,7 @@ REQUIRED_CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {"waffo": ("email",)}
 #: Providers that send no signed notifications: their orders are polled, often, from the start (KESS:
 #: every 3 s while the buyer may be paying, as WeChat Pay recommends; WaafiPay's redirects are unsigned).
 POLLED_PROVIDERS = frozenset({"kess", "waafipay"})
+QUICK_PAY_WINDOW = timedelta(seconds=45)
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
 
@@ -181,7 +182,12 @@ class CreateOrder(_Frozen):
     def _polled_provider_schedule(self) -> CreateOrder:
         # Unless the caller chose a policy, orders of providers without notifications are polled often.
         if "policy" not in self.model_fields_set:
-            object.__setattr__(self, "policy", OrderPolicy.for_provider(self.provider))
+            fields: dict[str, object] = {}
+            if self.provider == "kess" and (self.payment_method or "").upper().startswith("QUICKPAY"):
+                # The buyer is at the counter: KESS holds quick pay up to 45 s for the PIN, then the order is
+                # closed (revoked) and the result confirmed.
+                fields["payment_window"] = QUICK_PAY_WINDOW
+            object.__setattr__(self, "policy", OrderPolicy.for_provider(self.provider, **fields))
         return self
 
     @model_validator(mode="after")

@@ -65,3 +65,40 @@ async def test_unpaid_qr_is_closed_at_the_deadline_and_confirmed(
     expired = await stack.billing.wait_for_status("k-expire", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
     events = [entry.event for entry in expired.timeline]
     assert "provider.cancel" in events
+
+
+def quick_pay(order_id: str, auth_code: str) -> CreateOrder:
+    return CreateOrder(
+        order_id=order_id,
+        provider="kess",
+        amount=Money.parse("8.00", "USD"),
+        customer=Customer(customer_id="cust-q"),
+        payment_method=f"QUICKPAY:{auth_code}",
+    )
+
+
+async def test_quick_pay_instant(stack: OrderStack) -> None:
+    assert quick_pay("k-q1", "134567890123456789").policy.payment_window == timedelta(seconds=45)
+    order = await stack.billing.create_order(quick_pay("k-q1", "134567890123456789"))
+    assert order.status is OrderStatus.PAID
+
+
+async def test_quick_pay_after_userpaying_is_found_by_polling(stack: OrderStack) -> None:
+    order = await stack.billing.create_order(quick_pay("k-q2", "140067890123456789"))
+    if order.status is not OrderStatus.PAID:
+        assert order.status is OrderStatus.PENDING
+        await stack.billing.wait_for_status("k-q2", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+
+
+async def test_quick_pay_never_confirmed_is_closed_after_45_seconds(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    order = await stack.billing.create_order(quick_pay("k-q3", "140167890123456789"))
+    assert order.status is OrderStatus.PENDING
+    await time_skipping_env.sleep(timedelta(seconds=50))
+    closed = await stack.billing.wait_for_status(
+        "k-q3", {OrderStatus.EXPIRED, OrderStatus.FAILED}, timeout=timedelta(seconds=20)
+    )
+    assert "provider.cancel" in [entry.event for entry in closed.timeline]
+    ledger = (await stack.control.get(f"{stack.emulator_url}/kess/control/ledger")).json()["entries"]
+    assert not [e for e in ledger if e["kind"] == "charge" and payment_key("k-q3") in str(e)], "never charged"

@@ -145,6 +145,7 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
         kess_merchants=[KessMerchant(KESS_USER, KESS_PASSWORD, KESS_STORE)],
         waafipay_merchants=[WAAFIPAY],
         waafipay_time_scale=0.1,
+        kess_time_scale=0.1,
         notify_time_scale=notify_time_scale,
     )
     server = AppServer(hub.app, port=port)
