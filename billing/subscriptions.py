@@ -80,15 +80,15 @@ class BillingMode(StrEnum):
 BILLING_MODES: dict[str, BillingMode] = {
     "waffo": BillingMode.PROVIDER_MANAGED,
     "kess": BillingMode.ENGINE_INVOICED,
-    "waafipay": BillingMode.ENGINE_INVOICED,
+    "waafipay": BillingMode.ENGINE_CHARGED,
 }
 #: The modes a provider can serve. Waffo's hosted checkout also takes one invoice per period.
 SUPPORTED_MODES: dict[str, frozenset[BillingMode]] = {
     "waffo": frozenset({BillingMode.PROVIDER_MANAGED, BillingMode.ENGINE_INVOICED}),
     # A QR payment request per period.
     "kess": frozenset({BillingMode.ENGINE_INVOICED}),
-    # The hosted payment page per period (wallet-push renewals come with engine-charged billing).
-    "waafipay": frozenset({BillingMode.ENGINE_INVOICED}),
+    # A wallet push per period (engine-charged), or the hosted payment page per period (invoiced).
+    "waafipay": frozenset({BillingMode.ENGINE_CHARGED, BillingMode.ENGINE_INVOICED}),
 }
 ENGINE_MODES = frozenset({BillingMode.ENGINE_CHARGED, BillingMode.ENGINE_INVOICED})
 #: How each provider collects an invoice (None: its default: Waffo's checkout, KESS's QR).
@@ -166,6 +166,8 @@ class StartSubscription(_Frozen):
             )
         if self.billing_anchor is not None and self.billing_anchor.tzinfo is None:
             raise InputError("must include a time zone", field="billing_anchor")
+        if mode is BillingMode.ENGINE_CHARGED and self.provider == "waafipay" and not self.customer.phone:
+            raise InputError("the wallet number each period is charged to", field="customer.phone")
         if self.billing_anchor is not None and self.trial_days:
             raise InputError("choose a trial or a billing anchor, not both", field="billing_anchor")
         return self
@@ -261,6 +263,8 @@ class BillingPeriodRecord(BaseModel):
     paid_at: datetime | None = None
     #: Benefits for this period were granted (exactly once).
     granted: bool = False
+    #: The latest failed attempt was a hard decline: retrying would not help, so dunning stops.
+    hard_failure: bool = False
     #: Engine modes: the period's current invoice order and where the customer pays it (a URL or a QR).
     order_id: str | None = None
     checkout_url: str | None = None
@@ -555,6 +559,7 @@ class Subscription(BaseModel):
             return True
         if update.status in (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED):
             record.status = PeriodStatus.FAILED
+            record.hard_failure = update.failure is not None and update.failure.hard
             detail = f"period {record.number}: invoice {update.order_id} {update.status.value.lower()}"
             if update.failure is not None:
                 detail += f" ({update.failure.code} {update.failure.message})"

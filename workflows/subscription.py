@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ENGINE_MODES,
         INVOICE_PAYMENT_METHODS,
         Adjustment,
+        BillingMode,
         BillingPeriodRecord,
         CancelSubscriptionRequest,
         ChangePlanRequest,
@@ -255,6 +256,10 @@ class SubscriptionWorkflow:
             if record.order_id is None or record.status is PeriodStatus.FAILED:
                 attempt = record.attempts
                 if record.status is PeriodStatus.FAILED:
+                    if record.hard_failure:
+                        # A hard decline (unknown wallet, no route...) will not succeed by retrying.
+                        self._dunning_exhausted(number)
+                        return
                     if attempt > len(self.policy.dunning_schedule):
                         self._dunning_exhausted(number)
                         return
@@ -335,7 +340,12 @@ class SubscriptionWorkflow:
             success_url=self.request.success_url,
             failure_url=self.request.failure_url,
             cancel_url=self.request.cancel_url,
-            payment_method=INVOICE_PAYMENT_METHODS.get(self.request.provider),
+            # Engine-charged: the provider's default charge (a wallet push); invoiced: the provider's page or QR.
+            payment_method=(
+                None
+                if self.sub.mode is BillingMode.ENGINE_CHARGED
+                else INVOICE_PAYMENT_METHODS.get(self.request.provider)
+            ),
             policy=OrderPolicy.for_provider(self.request.provider, payment_window=self.policy.invoice_due),
             notify_workflow_id=workflow.info().workflow_id,
         )

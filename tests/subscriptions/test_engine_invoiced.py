@@ -283,3 +283,60 @@ async def test_three_period_kess_subscription_invoiced_by_qr(engine: Engine) -> 
     await engine.skip_to(created.calendar.period_end(3))
     done = await engine.until("sub-kess", lambda s: s.status is SubscriptionStatus.EXPIRED)
     assert [r.status for r in done.periods] == [PeriodStatus.PAID] * 3
+
+
+async def set_wallet(engine: Engine, number: str, behaviour: Any) -> None:
+    response = await engine.stack.control.post(
+        f"{engine.stack.emulator_url}/waafipay/control/wallets",
+        json={"number": number, "balance": "500.00", "pin": "1212", "behaviour": behaviour},
+    )
+    response.raise_for_status()
+
+
+async def test_engine_charged_waafipay_monthly_with_a_declined_renewal_recovered_by_dunning(engine: Engine) -> None:
+    wallet = "252611111120"
+    # One answer per push: period 1 approved, period 2 short of balance, its retry approved, period 3 approved.
+    await set_wallet(engine, wallet, ["approve", "insufficient", "approve", "approve"])
+    request = start(
+        "sub-push",
+        provider="waafipay",
+        billing_mode=None,
+        plan=priced("wallet", "2.00"),
+        customer=Customer(customer_id="cust-p", phone=wallet),
+    )
+    created = await engine.create(request)
+    assert created.mode is BillingMode.ENGINE_CHARGED
+    assert created.calendar is not None
+    engine.orders += ["sub-push-p1", "sub-push-p2", "sub-push-p2-r1", "sub-push-p3"]
+    await engine.until("sub-push", lambda s: s.current_period == 1 and s.status is SubscriptionStatus.ACTIVE)
+    await engine.skip_to(created.calendar.period_start(2))
+    past_due = await engine.until("sub-push", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    assert not past_due.period_record(2).hard_failure, "insufficient balance is soft: dunning retries"
+    await engine.env.sleep(timedelta(days=1, seconds=5))
+    await engine.until("sub-push", lambda s: s.current_period == 2 and s.status is SubscriptionStatus.ACTIVE)
+    await engine.skip_to(created.calendar.period_start(3))
+    done = await engine.until("sub-push", lambda s: s.current_period == 3)
+    assert [r.order_id for r in done.periods] == ["sub-push-p1", "sub-push-p2-r1", "sub-push-p3"]
+    ledger = (await engine.stack.control.get(f"{engine.stack.emulator_url}/waafipay/control/ledger")).json()
+    assert len([e for e in ledger["entries"] if e["kind"] == "charge"]) == 3, "three periods, three charges"
+
+
+async def test_engine_charged_hard_decline_stops_dunning_early(engine: Engine) -> None:
+    wallet = "252611111121"
+    await set_wallet(engine, wallet, ["approve", "not_found"])
+    created = await engine.create(
+        start(
+            "sub-hard",
+            provider="waafipay",
+            billing_mode=None,
+            plan=priced("wallet", "2.00"),
+            customer=Customer(customer_id="cust-h", phone=wallet),
+        )
+    )
+    engine.orders += ["sub-hard-p1", "sub-hard-p2"]
+    await engine.until("sub-hard", lambda s: s.current_period == 1)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(2))
+    unpaid = await engine.until("sub-hard", lambda s: s.status is SubscriptionStatus.UNPAID)
+    assert unpaid.period_record(2).hard_failure
+    assert unpaid.period_record(2).attempts <= 1, "no retry after a hard decline"
