@@ -49,6 +49,9 @@ REQUIRED_CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {"waffo": ("email",)}
 #: Providers that send no signed notifications: their orders are polled, often, from the start (KESS:
 #: every 3 s while the buyer may be paying, as WeChat Pay recommends; WaafiPay's redirects are unsigned).
 POLLED_PROVIDERS = frozenset({"kess", "waafipay"})
+#: Providers whose refund call has no idempotency key of its own (WaafiPay's HPP_REFUNDPURCHASE and API_REFUND
+#: repeat money on a repeat): their refunds are sent once, never retried; a lost answer goes to review.
+SINGLE_SHOT_REFUND_PROVIDERS = frozenset({"waafipay"})
 QUICK_PAY_WINDOW = timedelta(seconds=45)
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 

@@ -51,6 +51,11 @@ MONEY_RETRY = RetryPolicy(
 )
 
 
+#: For money-moving calls the provider does not deduplicate: one attempt, whatever happens. A crash or a
+#: timeout is then an unknown outcome, reconciled or reviewed, never repeated.
+SINGLE_SHOT = RetryPolicy(maximum_attempts=1)
+
+
 async def call_provider(activity: Any, call: Any, *, timeout: timedelta, retry: RetryPolicy, summary: str) -> Any:
     """Run a provider activity; an inconclusive failure becomes :class:`OutcomeUnknown`."""
     try:

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         CLOSED_STATUSES,
         FINAL_STATUSES,
         OPEN_STATUSES,
+        SINGLE_SHOT_REFUND_PROVIDERS,
         CancelRequest,
         CaptureRequest,
         ClosingReason,
@@ -66,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import (
         INQUIRY_RETRY,
         MONEY_RETRY,
+        SINGLE_SHOT,
         OutcomeUnknown,
         call_provider,
         describe,
@@ -348,7 +350,7 @@ class OrderWorkflow:
                 outcome = await self._call(
                     PaymentActivities.refund,
                     call,
-                    retry=MONEY_RETRY,
+                    retry=SINGLE_SHOT if self.request.provider in SINGLE_SHOT_REFUND_PROVIDERS else MONEY_RETRY,
                     summary=f"refund {refund.refund_id} {refund.amount}",
                 )
             except OutcomeUnknown as exc:
