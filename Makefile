@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test test-slow lint format install clean
+.PHONY: dev test bench lint format install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,14 @@ dev: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy billing providers workflows
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+# Benchmarks (scripts, not tests): figures for the README, on the in-memory dev server.
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_orders.py --orders 200 --concurrency 20
+	$(BIN)/python scripts/bench_subscriptions.py --subscriptions 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
