@@ -19,7 +19,6 @@ Paths:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulators.common.control import ControlError, json_body, opt_str
 from emulators.common.faults import WILDCARD
 from emulators.kess.api import API_FAULT_KINDS, OPERATIONS, json_response
 from emulators.kess.models import Order, Refund
@@ -36,36 +36,11 @@ if TYPE_CHECKING:
     from emulators.kess.emulator import KessEmulator
 
 
-class ControlError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _emu(request: Request) -> KessEmulator:
     emu: KessEmulator = request.app.state.emulator
     emu.ensure_background()
     emu.payments.progress()
     return emu
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except ValueError as exc:
-        raise ControlError(400, "body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ControlError(400, "body must be a JSON object")
-    return payload
-
-
-def _opt_str(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 Endpoint = Callable[[Request], Awaitable[Any]]
@@ -97,16 +72,16 @@ def _order_view(emu: KessEmulator, order: Order) -> dict[str, Any]:
 
 async def register_merchant(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
-    user, password = _opt_str(body, "user"), _opt_str(body, "password")
+    body = await json_body(request)
+    user, password = opt_str(body, "user"), opt_str(body, "password")
     if not (user and password):
         raise ControlError(400, "user and password are required")
     merchant = emu.register_merchant(
         user,
         password,
         store_id=str(body.get("storeId") or "109038"),
-        store_name=_opt_str(body, "storeName") or "Test Store",
-        currency=_opt_str(body, "currency") or "USD",
+        store_name=opt_str(body, "storeName") or "Test Store",
+        currency=opt_str(body, "currency") or "USD",
     )
     return {"user": merchant.user, "storeId": merchant.store_id, "currency": merchant.currency}
 
@@ -136,12 +111,12 @@ async def get_order(request: Request) -> Any:
 async def order_action(request: Request) -> Any:
     emu = _emu(request)
     order = _order(emu, request.path_params["ref"])
-    body = await _body(request)
+    body = await json_body(request)
     action = request.path_params["action"]
     if action == "pay":
         emu.payments.buyer_pay(order, late=body.get("late") is True)
     elif action == "fail":
-        emu.payments.buyer_fail(order, _opt_str(body, "errCode"))
+        emu.payments.buyer_fail(order, opt_str(body, "errCode"))
     elif action == "expire":
         emu.payments.expire(order)
     else:
@@ -183,8 +158,8 @@ async def expire_tokens(request: Request) -> Any:
 
 async def add_fault(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
-    operation, kind = _opt_str(body, "operation"), _opt_str(body, "kind")
+    body = await json_body(request)
+    operation, kind = opt_str(body, "operation"), opt_str(body, "kind")
     count = body.get("count", 1)
     params = body.get("params") or {}
     if operation is None or kind is None:
@@ -225,7 +200,7 @@ async def get_clock(request: Request) -> Any:
 
 async def advance_clock(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request)
     seconds = body.get("seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
         raise ControlError(400, "seconds must be a non-negative number")

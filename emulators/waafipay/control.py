@@ -21,7 +21,6 @@ push (the last one stays in force).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -31,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from emulators.common.control import ControlError, json_body
 from emulators.common.faults import WILDCARD
 from emulators.waafipay.api import API_FAULT_KINDS, SERVICES
 from emulators.waafipay.hpp import StateConflict
@@ -44,30 +44,10 @@ if TYPE_CHECKING:
 Endpoint = Callable[[Request], Awaitable[Any]]
 
 
-class ControlError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _emu(request: Request) -> WaafiPayEmulator:
     emu: WaafiPayEmulator = request.app.state.emulator
     emu.expire_due()
     return emu
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
-        raise ControlError(400, "body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ControlError(400, "body must be a JSON object")
-    return payload
 
 
 def _opt_str(payload: dict[str, Any], key: str) -> str | None:
@@ -141,7 +121,7 @@ def transaction_view(emu: WaafiPayEmulator, txn: Transaction) -> dict[str, Any]:
 
 async def register_merchant(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request, exact_numbers=True)
     uid, user, key = _opt_str(body, "merchantUid"), _opt_str(body, "apiUserId"), _opt_str(body, "apiKey")
     if not (uid and user and key):
         raise ControlError(400, "merchantUid, apiUserId and apiKey are required")
@@ -173,7 +153,7 @@ async def list_merchants(request: Request) -> Any:
 
 async def set_wallet(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request, exact_numbers=True)
     number = _opt_str(body, "number")
     if number is None or not number.isdigit():
         raise ControlError(400, "number is required (digits, international format without +)")
@@ -245,7 +225,7 @@ async def order_action(request: Request) -> Any:
     """Act as the payer on the page; answers the order and where the browser is sent."""
     emu = _emu(request)
     order = _order(emu, request.path_params["ref"])
-    body = await _body(request)
+    body = await json_body(request, exact_numbers=True)
     action = request.path_params["action"]
     if action == "approve":
         emu.hpp.approve(order, _opt_str(body, "accountNo"))
@@ -265,7 +245,7 @@ async def order_action(request: Request) -> Any:
 
 async def add_fault(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request, exact_numbers=True)
     operation, kind = _opt_str(body, "operation"), _opt_str(body, "kind")
     count = body.get("count", 1)
     params = body.get("params", {})
@@ -299,7 +279,7 @@ async def ledger(request: Request) -> Any:
 
 async def settle(request: Request) -> Any:
     emu = _emu(request)
-    timeout = _number(await _body(request), "timeoutS")
+    timeout = _number(await json_body(request, exact_numbers=True), "timeoutS")
     return {"settled": await emu.settle(10.0 if timeout is None else timeout)}
 
 
@@ -314,7 +294,7 @@ async def get_clock(request: Request) -> Any:
 
 async def advance_clock(request: Request) -> Any:
     emu = _emu(request)
-    seconds = _number(await _body(request), "seconds")
+    seconds = _number(await json_body(request, exact_numbers=True), "seconds")
     if seconds is None or seconds < 0:
         raise ControlError(400, "seconds must be a non-negative number")
     emu.clock.advance(seconds)
@@ -324,7 +304,7 @@ async def advance_clock(request: Request) -> Any:
 
 async def set_clock(request: Request) -> Any:
     emu = _emu(request)
-    text = _opt_str(await _body(request), "now")
+    text = _opt_str(await json_body(request, exact_numbers=True), "now")
     try:
         when = datetime.fromisoformat(text or "")
     except ValueError as exc:

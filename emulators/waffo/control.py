@@ -21,7 +21,6 @@ Paths:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from emulators.common.control import ControlError, json_body, opt_str
 from emulators.common.faults import WILDCARD
 from emulators.common.notifier import NOTIFY_FAULT_KINDS, NOTIFY_OPERATION
 from emulators.waffo.api import API_FAULT_KINDS, OPERATIONS
@@ -40,36 +40,11 @@ if TYPE_CHECKING:
     from emulators.waffo.emulator import WaffoEmulator
 
 
-class ControlError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _emu(request: Request) -> WaffoEmulator:
     emu: WaffoEmulator = request.app.state.emulator
     emu.ensure_background()
     emu.expire_due()
     return emu
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except ValueError as exc:
-        raise ControlError(400, "body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ControlError(400, "body must be a JSON object")
-    return payload
-
-
-def _opt_str(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 def handles_errors(
@@ -94,11 +69,11 @@ def handles_errors(
 
 async def register_merchant(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request)
     api_key, merchant_id, public_key = (
-        _opt_str(body, "apiKey"),
-        _opt_str(body, "merchantId"),
-        _opt_str(body, "publicKey"),
+        opt_str(body, "apiKey"),
+        opt_str(body, "merchantId"),
+        opt_str(body, "publicKey"),
     )
     if not (api_key and merchant_id and public_key):
         raise ControlError(400, "apiKey, merchantId and publicKey are required")
@@ -145,12 +120,12 @@ async def get_order(request: Request) -> Any:
 async def order_action(request: Request) -> Any:
     emu = _emu(request)
     order = _order(emu, request.path_params["ref"])
-    body = await _body(request)
+    body = await json_body(request)
     action = request.path_params["action"]
     if action == "pay":
-        emu.orders.customer_pay(order, _opt_str(body, "payMethodName"))
+        emu.orders.customer_pay(order, opt_str(body, "payMethodName"))
     elif action == "fail":
-        emu.orders.customer_fail(order, _opt_str(body, "orderFailedCode"), _opt_str(body, "orderFailedDescription"))
+        emu.orders.customer_fail(order, opt_str(body, "orderFailedCode"), opt_str(body, "orderFailedDescription"))
     elif action == "abandon":
         emu.orders.customer_abandon(order)
     elif action == "expire":
@@ -176,15 +151,15 @@ async def get_refund(request: Request) -> Any:
 async def refund_action(request: Request) -> Any:
     emu = _emu(request)
     refund = _refund(emu, request.path_params["ref"])
-    body = await _body(request)
+    body = await json_body(request)
     action = request.path_params["action"]
     if action not in ("succeed", "fail"):
         raise ControlError(404, f"unknown refund action {action}")
     emu.orders.complete_refund(
         refund,
         succeed=action == "succeed",
-        code=_opt_str(body, "refundFailedCode"),
-        description=_opt_str(body, "refundFailedDescription"),
+        code=opt_str(body, "refundFailedCode"),
+        description=opt_str(body, "refundFailedDescription"),
     )
     return refund_view(refund, emu.store.orders[refund.acquiring_order_id])
 
@@ -214,12 +189,12 @@ async def get_subscription(request: Request) -> Any:
 async def subscription_action(request: Request) -> Any:
     emu = _emu(request)
     subscription = _subscription(emu, request.path_params["ref"])
-    body = await _body(request)
+    body = await json_body(request)
     action = request.path_params["action"]
     service = emu.subscriptions
-    code, description = _opt_str(body, "orderFailedCode"), _opt_str(body, "orderFailedDescription")
+    code, description = opt_str(body, "orderFailedCode"), opt_str(body, "orderFailedDescription")
     if action == "pay":
-        service.authorize(subscription, _opt_str(body, "payMethodName"))
+        service.authorize(subscription, opt_str(body, "payMethodName"))
     elif action == "fail":
         service.fail_first_payment(subscription, code, description)
     elif action == "renew":
@@ -239,8 +214,8 @@ async def subscription_action(request: Request) -> Any:
 
 async def add_fault(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
-    operation, kind = _opt_str(body, "operation"), _opt_str(body, "kind")
+    body = await json_body(request)
+    operation, kind = opt_str(body, "operation"), opt_str(body, "kind")
     count = body.get("count", 1)
     params = body.get("params") or {}
     if operation is None or kind is None:
@@ -285,7 +260,7 @@ async def notifications(request: Request) -> Any:
 
 async def drain_notifications(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request)
     timeout = body.get("timeoutS", 10)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool):
         raise ControlError(400, "timeoutS must be a number")
@@ -305,7 +280,7 @@ async def get_clock(request: Request) -> Any:
 
 async def advance_clock(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request)
     seconds = body.get("seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
         raise ControlError(400, "seconds must be a non-negative number")
@@ -316,7 +291,7 @@ async def advance_clock(request: Request) -> Any:
 
 async def set_clock(request: Request) -> Any:
     emu = _emu(request)
-    body = await _body(request)
+    body = await json_body(request)
     try:
         when = parse_timestamp(str(body.get("now", "")))
     except ValueError as exc:
