@@ -26,7 +26,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
@@ -62,6 +62,17 @@ def codec_settings(temporal: TemporalSettings) -> CodecSettings:
     return dev_codec_settings(temporal.address) or codec
 
 
+def interceptors() -> list[Interceptor]:
+    """Temporal's tracing interceptor when ``OTEL_TRACES_EXPORTER`` turns tracing on (see billing.telemetry)."""
+    from billing.telemetry import configure_tracing
+
+    if not configure_tracing():
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor()]
+
+
 async def connect(settings: TemporalSettings | None = None) -> Client:
     """Connect to the Temporal frontend named by ``BILLING_TEMPORAL_*``."""
     settings = settings or TemporalSettings()
@@ -70,6 +81,7 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
         settings.address,
         namespace=settings.namespace,
         data_converter=data_converter(codec_settings(settings)),
+        interceptors=interceptors(),
         api_key=api_key,
         tls=settings.tls or api_key is not None,
     )
