@@ -185,8 +185,10 @@ async def test_preview_change_uses_the_real_proration(stack: OrderStack) -> None
     assert preview.charge.currency == "USD"
     assert -preview.credit <= sub.plan.amount
     assert preview.net == preview.charge + preview.credit
-    expected_bounds = prorate(sub.plan.amount, upgrade.amount, window, window.start)
-    assert preview.charge <= expected_bounds.charge
+    # Waffo's change starts a new cycle: a full period of the new price, less the unused part of the old.
+    assert preview.charge == upgrade.amount
+    credit_bound = prorate(sub.plan.amount, upgrade.amount, window, window.start).credit
+    assert credit_bound <= preview.credit <= Money.zero("USD")
     with pytest.raises(errors.InvalidStateError):
         await stack.billing.preview_change("sub-preview", sub.plan)
 
