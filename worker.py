@@ -17,9 +17,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
-from billing.settings import HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.settings import HttpServiceSettings, MerchantEventSettings, TemporalSettings, WaffoSettings
 from billing.temporal import connect
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
@@ -33,11 +34,11 @@ WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 #: All are free of side effects at import time and what workflows use of them is
 #: deterministic: ``billing`` (the order and money rules; its settings and connection helpers are never
 #: called from workflow code), ``activities`` (workflows only refer to the activity definitions) and
-#: ``workflows.common`` (shared helpers). Workflow modules already import them inside
+#: ``workflows.common`` and ``workflows.events`` (shared helpers). Workflow modules already import them inside
 #: ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand out the
 #: host's modules directly on each run instead of going through a full passthrough import per module.
 #: Workflow modules themselves are not listed: the sandbox re-executes them for every run, restricted.
-SANDBOX_PASSTHROUGH_MODULES = ("billing", "activities", "workflows.common")
+SANDBOX_PASSTHROUGH_MODULES = ("billing", "activities", "workflows.common", "workflows.events")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -80,16 +81,18 @@ def build_worker(
     providers: ProviderRegistry,
     callbacks: CallbackUrls,
     settings: WorkerSettings | None = None,
+    events: EventActivities | None = None,
 ) -> Worker:
     settings = settings or WorkerSettings()
     payments = PaymentActivities(providers, callbacks)
     subscriptions = SubscriptionActivities(providers, callbacks)
+    events = events or EventActivities(MerchantEventSettings())
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
-        activities=[*payments.all(), *subscriptions.all()],
+        activities=[*payments.all(), *subscriptions.all(), *events.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
     )

@@ -167,3 +167,37 @@ class CodecSettings(BaseSettings):
 
     def origins(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
+
+
+class MerchantEventSettings(BaseSettings):
+    """Where the worker POSTs merchant events (see :mod:`billing.events`). Off while ``url`` is unset."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLING_EVENTS_", extra="ignore")
+
+    #: The merchant's endpoint, e.g. ``https://shop.example/billing-events``.
+    url: str | None = None
+    #: Signing secrets, comma-separated; each signs every event (one ``v1`` each), so a receiver can move
+    #: to a new secret while the old one is still listed.
+    secrets: SecretStr | None = Field(default=None, description="HMAC-SHA256 signing secrets")
+    #: How long one delivery attempt may take before it counts as failed and is retried.
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> MerchantEventSettings:
+        if self.url is not None and not self.url.strip():
+            self.url = None
+        if self.url is not None:
+            if not self.url.startswith(("http://", "https://")):
+                raise ConfigurationError("must start with http:// or https://", setting="BILLING_EVENTS_URL")
+            if not self.secret_list():
+                raise ConfigurationError(
+                    "events are signed: set a secret for BILLING_EVENTS_URL", setting="BILLING_EVENTS_SECRETS"
+                )
+        return self
+
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    def secret_list(self) -> list[str]:
+        raw = self.secrets.get_secret_value() if self.secrets is not None else ""
+        return [part.strip() for part in raw.split(",") if part.strip()]

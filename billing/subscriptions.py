@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from billing.calendar import BillingCalendar, Period
 from billing.errors import InputError, InvalidAmountError, InvalidStateError
+from billing.events import EventLog
 from billing.gateway import (
     CancelledBy,
     Customer,
@@ -686,3 +687,5 @@ class SubscriptionInput(BaseModel):
     request: StartSubscription
     state: Subscription | None = None
     seen_events: list[str] = Field(default_factory=list)
+    #: Merchant events: the sequence, what was announced and what waits to be delivered.
+    events: EventLog | None = None

@@ -23,9 +23,7 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: timers of days pass in milliseconds."""
+async def _time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()), data_converter=data_converter()
     )
@@ -34,6 +32,22 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: timers of days pass in milliseconds."""
+    async for env in _time_skipping():
+        yield env
+
+
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test. The test server stops skipping time while any activity is
+    scheduled; a test whose worker stops with an activity still in flight (a retried delivery, say) would
+    otherwise hold the shared server's clock for every test after it."""
+    async for env in _time_skipping():
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ again on every run. Everything annotated below is therefore imported before it i
 """
 
 import asyncio
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RefundCall,
         RefundInquiryCall,
     )
-    from billing import idempotency
+    from billing import events, idempotency
     from billing import search_attributes as sa
     from billing.errors import ConflictError, InputError
     from billing.gateway import (
@@ -73,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         describe,
         rejected,
     )
+    from workflows.events import EventSender
 
 LATE_PAYMENT_REFUND_ID = "late-payment-refund"
 
@@ -107,6 +109,9 @@ class OrderWorkflow:
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
+        log = events.EventLog(kind="order", object_id=request.order_id)
+        log.start("status", self.order.status.value)
+        self.events = EventSender(log, lambda kind, detail: self.order.note(workflow.now(), kind, detail))
 
     # -- main line ----------------------------------------------------------------------------------
 
@@ -119,6 +124,7 @@ class OrderWorkflow:
         await self._notify_issuer()
         await self._after_final()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.events.flushed()
         return self.order
 
     async def _create_at_provider(self) -> None:
@@ -641,3 +647,15 @@ class OrderWorkflow:
         if order.status in CLOSED_STATUSES and order.failure is not None:
             lines.append(f"failure: {order.failure.code} {order.failure.message}")
         workflow.set_current_details("\n\n".join(lines))
+        self._announce()
+
+    def _announce(self) -> None:
+        """Queue a merchant event for each change since the last one (see billing.events)."""
+        order, log, now = self.order, self.events.log, workflow.now()
+        for refund in order.refunds:
+            state = refund.status.value
+            data = functools.partial(events.refund_data, order, refund)
+            log.announce(f"refund:{refund.refund_id}", state, f"refund.{state.lower()}", data, now)
+        status = order.status.value
+        log.announce("status", status, f"order.{status.lower()}", lambda: events.order_data(order), now)
+        self.events.kick()

@@ -9,6 +9,7 @@ recorded. The state travels across continue-as-new, so a subscription can live f
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionActivities,
         SubscriptionCall,
     )
-    from billing import idempotency
+    from billing import events, idempotency
     from billing import search_attributes as sa
     from billing.calendar import BillingCalendar
     from billing.errors import ConflictError, InputError, InvalidStateError
@@ -76,9 +77,12 @@ with workflow.unsafe.imports_passed_through():
         describe,
         rejected,
     )
+    from workflows.events import EventSender
 
 #: Event keys remembered for deduplication across continue-as-new (providers redeliver recent ones).
 SEEN_EVENTS_KEPT = 500
+#: Recent periods whose outcome is announced to the merchant (older ones were announced long ago).
+PERIODS_ANNOUNCED = 3
 #: Inquiries after the authorization window before giving the subscription up as never activated.
 ACTIVATION_INQUIRY_LIMIT = 6
 
@@ -109,6 +113,12 @@ class SubscriptionWorkflow:
         self.check_requested = False
         self.inquiries = 0
         self._published: SubscriptionStatus | None = None
+        log = start.events or events.EventLog(kind="subscription", object_id=self.request.subscription_id)
+        if start.state is not None and start.events is None:
+            log.start("created", "yes")  # carried over from a run that predates merchant events
+        log.start("status", self.sub.status.value)
+        log.start("plan", self.sub.plan.plan_id)
+        self.events = EventSender(log, lambda kind, detail: self.sub.note(workflow.now(), kind, detail))
 
     def _start_engine_calendar(self, now: datetime) -> None:
         """Engine modes own the calendar: from the billing anchor, or after a trial, or from now."""
@@ -155,10 +165,16 @@ class SubscriptionWorkflow:
                 # Handlers first: an update in flight must finish in this run, and its effects travel.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    SubscriptionInput(request=self.request, state=self.sub, seen_events=self.seen[-SEEN_EVENTS_KEPT:])
+                    SubscriptionInput(
+                        request=self.request,
+                        state=self.sub,
+                        seen_events=self.seen[-SEEN_EVENTS_KEPT:],
+                        events=self.events.log,
+                    )
                 )
         await self._watch_after_end()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.events.flushed()
         return self.sub
 
     def _should_continue_as_new(self) -> bool:
@@ -855,3 +871,24 @@ class SubscriptionWorkflow:
         if sub.cancel_at_period_end:
             lines.append("cancels at period end")
         workflow.set_current_details("\n\n".join(lines))
+        self._announce()
+
+    def _announce(self) -> None:
+        """Queue a merchant event for each change since the last one (see billing.events)."""
+        sub, log, now = self.sub, self.events.log, workflow.now()
+        data = functools.partial(events.subscription_data, sub)
+        log.announce("created", "yes", "subscription.created", data, now)
+        log.announce("status", sub.status.value, f"subscription.{sub.status.value.lower()}", data, now)
+        log.announce("plan", sub.plan.plan_id, "subscription.plan_changed", data, now)
+        for record in sub.periods[-PERIODS_ANNOUNCED:]:
+            if record.status is PeriodStatus.PENDING:
+                continue
+            paid = record.status is PeriodStatus.PAID
+            log.announce(
+                f"period:{record.generation}:{record.number}",
+                "PAID" if paid else f"FAILED:{record.order_id}",
+                "subscription.period_paid" if paid else "subscription.period_payment_failed",
+                functools.partial(events.period_data, sub, record),
+                now,
+            )
+        self.events.kick()

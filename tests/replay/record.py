@@ -1,9 +1,11 @@
-"""Record workflow histories for the replay test: ``python -m tests.replay.record``.
+"""Record workflow histories for the replay test: ``python -m tests.replay.record [--suffix S] [NAME ...]``.
 
 Runs representative order lifecycles through the real stack (time-skipping server, Waffo emulator,
-webhook service, worker) and writes each history as JSON under ``tests/replay/histories/``. Commit the
-files: the replay test then fails on any change to the workflow code that is not deterministic against
-histories already in production. Re-record only for a deliberate, versioned change.
+webhook service, worker) and writes each history as JSON under ``tests/replay/histories/``. Merchant
+events are on, delivered to a receiver on loopback. ``NAME`` picks scenarios (default: all); ``--suffix``
+writes ``<name><suffix>.json`` so histories recorded before a versioned change stay beside the new ones.
+Commit the files: the replay test then fails on any change to the workflow code that is not
+deterministic against histories already in production. Re-record only for a deliberate, versioned change.
 """
 
 from __future__ import annotations
@@ -164,10 +166,20 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
 ]
 
 
-async def main() -> None:
+async def main(names: list[str], suffix: str) -> None:
+    from activities.events import EventActivities
+    from billing.settings import MerchantEventSettings
     from billing.temporal import data_converter
+    from starter.events import EventReceiver, MerchantEvent
+    from starter.serving import AppServer
     from tests.conftest import register_search_attributes
 
+    async def received(event: MerchantEvent) -> None:
+        return None
+
+    receiver = AppServer(EventReceiver("whsec_replay", received).app())
+    await receiver.start()
+    events = EventActivities(MerchantEventSettings(url=receiver.url, secrets="whsec_replay"))
     HISTORIES.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()), data_converter=data_converter()
@@ -175,17 +187,28 @@ async def main() -> None:
     await register_search_attributes(env)
     try:
         for scenario in [*SCENARIOS, *SUBSCRIPTION_SCENARIOS]:
-            async with order_stack(env.client) as stack:
+            if names and scenario.__name__ not in names:
+                continue
+            async with order_stack(env.client, events=events) as stack:
                 subject = await scenario(env, stack)
                 is_subscription = scenario in SUBSCRIPTION_SCENARIOS
                 workflow_id = subscription_workflow_id(subject) if is_subscription else order_workflow_id(subject)
+                await asyncio.sleep(1)  # let the last merchant events go out
                 history = await env.client.get_workflow_handle(workflow_id).fetch_history()
-                path = HISTORIES / f"{'' if is_subscription else 'order_'}{scenario.__name__}.json"
+                path = HISTORIES / f"{'' if is_subscription else 'order_'}{scenario.__name__}{suffix}.json"
                 path.write_text(history.to_json())
                 print(f"recorded {path.name}: {len(history.events)} events")
     finally:
         await env.shutdown()
+        await events.aclose()
+        await receiver.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="scenarios to record (default: all)")
+    parser.add_argument("--suffix", default="", help="appended to each file name")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.names, arguments.suffix))

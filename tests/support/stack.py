@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
 from billing.idempotency import payment_key
 from billing.orders import CreateOrder, Order, order_workflow_id
@@ -158,7 +159,9 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
 
 
 @contextlib.asynccontextmanager
-async def order_stack(client: Client, *, read_timeout: float = 5.0) -> AsyncIterator[OrderStack]:
+async def order_stack(
+    client: Client, *, read_timeout: float = 5.0, events: EventActivities | None = None
+) -> AsyncIterator[OrderStack]:
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     async with emulator_hub() as (hub, emulator_server):
         service = WebhookService(
@@ -179,21 +182,27 @@ async def order_stack(client: Client, *, read_timeout: float = 5.0) -> AsyncIter
             providers=providers,
             callbacks=CallbackUrls(webhook_server.url),
             settings=WorkerSettings(grace_seconds=0),
+            events=events,
         )
         billing = RecordingBillingClient(client, task_queue=task_queue)
         try:
             async with worker, httpx.AsyncClient(base_url=f"{emulator_server.url}/waffo/control") as control:
-                yield OrderStack(
-                    client=client,
-                    task_queue=task_queue,
-                    hub=hub,
-                    emulator_url=emulator_server.url,
-                    webhook_url=webhook_server.url,
-                    webhooks=service,
-                    billing=billing,
-                    control=control,
-                )
+                try:
+                    yield OrderStack(
+                        client=client,
+                        task_queue=task_queue,
+                        hub=hub,
+                        emulator_url=emulator_server.url,
+                        webhook_url=webhook_server.url,
+                        webhooks=service,
+                        billing=billing,
+                        control=control,
+                    )
+                finally:
+                    # While the worker still runs: an activity it was running is then abandoned with its
+                    # workflow, not left to retry on a queue nobody polls (which would hold the
+                    # time-skipping server's clock for the tests after).
+                    await billing.terminate_all()
         finally:
-            await billing.terminate_all()
             await webhook_server.stop()
             await providers.aclose()

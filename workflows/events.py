@@ -1,0 +1,83 @@
+"""The workflow side of merchant events: queue on every change, send in order in the background.
+
+A workflow owns an :class:`~billing.events.EventLog` and calls :meth:`EventSender.kick` after recording a
+change. One background task sends the outbox oldest first through the ``events.deliver`` activity, which
+Temporal retries with backoff for up to three days; an event still refused then is noted in the timeline
+and counted as undeliverable, and the next one goes out. Whether this deployment sends events at all is
+asked once per run by a local activity, so a worker without ``BILLING_EVENTS_URL`` costs one marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.events import EventActivities
+    from billing.events import EventLog
+    from workflows.common import describe
+
+#: Histories recorded before merchant events existed replay without them.
+EVENTS_PATCH = "merchant-events"
+
+#: Like the big payment providers' own webhook schedules: soon at first, then hourly, for three days.
+EVENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1)
+)
+EVENT_DELIVERY_WINDOW = timedelta(days=3)
+EVENT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+
+
+class EventSender:
+    def __init__(self, log: EventLog, note: Callable[[str, str], None]) -> None:
+        self.log = log
+        self._note = note
+        self._enabled: bool | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        """Start sending if anything waits and no sender runs."""
+        if self.log.outbox and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._drain())
+
+    async def flushed(self) -> None:
+        """Wait until every queued event was delivered, given up on, or dropped (events off)."""
+        self.kick()
+        await workflow.wait_condition(lambda: not self.log.outbox and (self._task is None or self._task.done()))
+
+    async def _is_enabled(self) -> bool:
+        if self._enabled is None:
+            if not workflow.patched(EVENTS_PATCH):
+                self._enabled = False
+            else:
+                self._enabled = await workflow.execute_local_activity_method(
+                    EventActivities.enabled, start_to_close_timeout=timedelta(seconds=10)
+                )
+        return self._enabled
+
+    async def _drain(self) -> None:
+        if not await self._is_enabled():
+            self.log.outbox.clear()
+            return
+        while self.log.outbox:
+            event = self.log.outbox[0]
+            try:
+                delivery = await workflow.execute_activity_method(
+                    EventActivities.deliver,
+                    event,
+                    start_to_close_timeout=EVENT_ATTEMPT_TIMEOUT,
+                    schedule_to_close_timeout=EVENT_DELIVERY_WINDOW,
+                    retry_policy=EVENT_RETRY,
+                    summary=f"{event.type} #{event.sequence}",
+                )
+                if delivery.skipped:
+                    self._note("event", f"{event.type} {event.id} not sent: {delivery.skipped}")
+            except ActivityError as exc:
+                self.log.undeliverable += 1
+                self._note("event", f"{event.type} {event.id} undeliverable: {describe(exc)}")
+            self.log.outbox.pop(0)
