@@ -98,8 +98,10 @@ def _order_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None
 
 
 async def _billing():  # type: ignore[no-untyped-def]
+    from billing.telemetry import configure_tracing
     from starter.client import BillingClient
 
+    configure_tracing("billing-cli")
     return await BillingClient.connect()
 
 
@@ -607,6 +609,10 @@ def main() -> None:
         app()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if "billing.telemetry" in sys.modules:
+        from billing.telemetry import shutdown
+
+        shutdown()  # export the spans still buffered: os._exit runs no exit hooks
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
