@@ -20,7 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.settings import HttpServiceSettings, TemporalSettings, WaffoSettings
-from billing.telemetry import configure_tracing
+from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
@@ -97,7 +97,7 @@ def build_worker(
 
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
-    configure_tracing("billing-worker")
+    configure("billing-worker")
     temporal = TemporalSettings()
     providers = build_providers()
     if not providers.names():

@@ -83,11 +83,23 @@ def configure_tracing(default_service: str = "billing") -> bool:
     return True
 
 
+def configure(default_service: str) -> None:
+    """Tracing and metrics from ``OTEL_*`` (see :mod:`billing.metrics`), for a process named ``default_service``
+    unless ``OTEL_SERVICE_NAME`` says otherwise. Call it before the first Temporal client is made."""
+    from billing.metrics import configure_metrics
+
+    configure_tracing(default_service)
+    configure_metrics(default_service)
+
+
 def shutdown() -> None:
-    """Export what is still buffered (the CLI leaves with ``os._exit``, so no exit hook runs)."""
+    """Export the spans and metrics still buffered (the CLI leaves with ``os._exit``, so no exit hook runs)."""
+    from billing.metrics import shutdown as shutdown_metrics
+
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.shutdown()
+    shutdown_metrics()
 
 
 class ProviderCall:

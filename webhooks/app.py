@@ -37,6 +37,7 @@ from billing.gateway import (
     SubscriptionEvent,
     UnknownEvent,
 )
+from billing.metrics import count_webhook
 from billing.orders import RedirectHint, order_workflow_id
 from billing.subscriptions import subscription_workflow_id
 from billing.telemetry import server_span
@@ -52,7 +53,7 @@ log = logging.getLogger("billing.webhooks")
 
 @dataclass
 class WebhookCounters:
-    """What the service has seen; exported as metrics by the telemetry layer."""
+    """What this service instance has seen (the metric ``billing.webhooks`` counts the same by outcome)."""
 
     received: int = 0
     signalled: int = 0
@@ -111,6 +112,7 @@ class WebhookService:
         with server_span(request.method, route, provider=provider, kind=kind) as span:
             response, outcome = await self._receive(request, provider)
             span.outcome(outcome, response.status_code)
+            count_webhook(provider, outcome)
             return response
 
     async def _receive(self, request: Request, provider: str) -> tuple[Response, str]:

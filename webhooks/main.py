@@ -7,7 +7,7 @@ import logging
 import signal
 
 from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
-from billing.telemetry import configure_tracing
+from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import NotificationVerifier
 from starter.serving import AppServer
@@ -30,7 +30,7 @@ def build_verifiers(waffo: WaffoSettings | None = None) -> dict[str, Notificatio
 
 
 async def serve(stop: asyncio.Event | None = None) -> None:
-    configure_tracing("billing-http")  # now, not at the first signal: every request gets its server span
+    configure("billing-http")  # now, not at the first signal: every request gets its server span
     http = HttpServiceSettings()
     temporal = TemporalSettings()
     verifiers = build_verifiers()
