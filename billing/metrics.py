@@ -170,7 +170,8 @@ class TemporalMetricsBridge:
 def buffered_runtime() -> tuple[Runtime, MetricBuffer]:
     """A Temporal runtime whose metrics are buffered for a :class:`TemporalMetricsBridge` (durations in s)."""
     buffer = MetricBuffer(100_000, MetricBufferDurationFormat.SECONDS)
-    return Runtime(telemetry=TelemetryConfig(metrics=buffer)), buffer
+    # The meter provider's resource names the service; Core's own "temporal-core-sdk" label would only repeat it.
+    return Runtime(telemetry=TelemetryConfig(metrics=buffer, attach_service_name=False)), buffer
 
 
 def otlp_metrics_url() -> str:
