@@ -1,10 +1,12 @@
 """OpenTelemetry tracing, configured from the standard ``OTEL_*`` variables.
 
 ``OTEL_TRACES_EXPORTER`` picks the exporter: ``none`` (the default: no tracing), ``console`` (spans printed
-as JSON on stdout), or ``otlp`` (needs the ``opentelemetry-exporter-otlp`` package; endpoint and headers
-from ``OTEL_EXPORTER_OTLP_*``). ``OTEL_SERVICE_NAME`` names the process. When tracing is on, every client
+as JSON on stdout; ``billing trace`` joins several processes' output into trees), or ``otlp`` (OTLP over
+HTTP, the ``otlp`` extra; endpoint and headers from ``OTEL_EXPORTER_OTLP_*``). ``OTEL_SERVICE_NAME`` names
+the process (default: ``billing-worker``, ``billing-http``, ``billing-cli``). When tracing is on, every client
 made by :func:`billing.temporal.connect` carries Temporal's tracing interceptor, so a trace runs from a
-merchant's create call or a webhook's receipt through the signal, the workflow and its activities.
+merchant's create call through the workflow and its activities; a webhook's signal starts in the webhook's
+own trace, and the workflow's handling of it links there.
 
 Besides Temporal's own spans, the engine opens a CLIENT span around every provider HTTP call
 (:func:`provider_call_span`, used by all provider clients) and a SERVER span for every request the HTTP
@@ -46,6 +48,21 @@ ERROR_TYPE = "error.type"
 
 _TRACER = "billing"
 
+#: The ``OTEL_*`` variables the engine's processes read (through this module, :mod:`billing.metrics` or the
+#: OpenTelemetry SDK's exporters); docs/configuration.md describes them.
+OTEL_VARIABLES = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
+    "OTEL_SERVICE_NAME",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    "OTEL_BSP_SCHEDULE_DELAY",
+)
+
 
 def tracing_enabled() -> bool:
     return os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() not in ("", "none")
@@ -59,7 +76,8 @@ def _exporter(name: str) -> SpanExporter:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
             raise ConfigurationError(
-                "otlp needs the opentelemetry-exporter-otlp package", setting="OTEL_TRACES_EXPORTER"
+                "otlp needs the opentelemetry-exporter-otlp-proto-http package (pip install 'billing-engine[otlp]')",
+                setting="OTEL_TRACES_EXPORTER",
             ) from exc
         exporter: SpanExporter = OTLPSpanExporter()
         return exporter
