@@ -9,7 +9,8 @@ default), ``console`` (JSON on stdout every ``OTEL_METRIC_EXPORT_INTERVAL`` ms, 
   (provider, outcome) and ``billing.webhook.verification_failures`` (provider);
 * what a workflow decides is counted from workflow code with Temporal's replay-safe
   ``workflow.metric_meter()`` (nothing is recorded while a workflow replays): ``billing.payments``
-  (provider, outcome: paid, failed, expired or cancelled, once per order reaching it),
+  (provider, outcome: paid, failed, expired or cancelled, once per order reaching it; a payment that
+  arrives after the order expired counts ``paid`` as well),
   ``billing.reconciliations`` (provider, outcome: the status an order in UNKNOWN reached) and
   ``billing.needs_review`` (provider).
 
@@ -41,7 +42,7 @@ from temporalio.runtime import (
 )
 
 from billing.errors import ConfigurationError
-from billing.orders import CLOSED_STATUSES, OrderStatus
+from billing.orders import CLOSED_STATUSES, FINAL_STATUSES, PAID_STATUSES, OrderStatus
 
 EXPORTER_SETTING = "OTEL_METRICS_EXPORTER"
 METER = "billing"
@@ -51,8 +52,6 @@ NEEDS_REVIEW = "billing.needs_review"
 REFUNDS = "billing.refunds"
 WEBHOOKS = "billing.webhooks"
 VERIFICATION_FAILURES = "billing.webhook.verification_failures"
-
-_SETTLED = CLOSED_STATUSES | {OrderStatus.PAID}
 
 
 def metrics_exporter() -> str:
@@ -111,7 +110,9 @@ def order_status_changed(provider: str, before: OrderStatus | None, after: Order
     if before is after:
         return
     meter = workflow.metric_meter()
-    if after in _SETTLED and before not in _SETTLED:
+    # Paid from anything but paid (a late payment counts after its expiry); closed from anything open.
+    paid = after is OrderStatus.PAID and before not in PAID_STATUSES
+    if paid or (after in CLOSED_STATUSES and before not in FINAL_STATUSES):
         outcome = after.value.lower()
         meter.create_counter(PAYMENTS, "Orders settled, by outcome").add(1, {"provider": provider, "outcome": outcome})
     if after is OrderStatus.NEEDS_REVIEW:

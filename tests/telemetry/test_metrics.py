@@ -141,3 +141,48 @@ def test_otlp_metrics_go_to_the_collectors_metrics_path(monkeypatch: pytest.Monk
     assert metrics.otlp_metrics_url() == "http://otel-collector:4318/v1/metrics"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://elsewhere:4318/custom")
     assert metrics.otlp_metrics_url() == "http://elsewhere:4318/custom"
+
+
+class _Meter:
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, dict[str, str]]] = []
+
+    def create_counter(self, name: str, description: str | None = None) -> _Meter._Counter:
+        return _Meter._Counter(self, name)
+
+    class _Counter:
+        def __init__(self, meter: _Meter, name: str) -> None:
+            self.meter, self.name = meter, name
+
+        def add(self, value: int, attributes: dict[str, str]) -> None:
+            self.meter.counted.append((self.name, attributes))
+
+
+S = OrderStatus
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "counted"),
+    [
+        (S.CREATED, S.PENDING, []),
+        (S.PENDING, S.PAID, [(metrics.PAYMENTS, "paid")]),
+        (S.AUTHORIZED, S.PAID, [(metrics.PAYMENTS, "paid")]),
+        (S.EXPIRED, S.PAID, [(metrics.PAYMENTS, "paid")]),
+        (S.PAID, S.PARTIALLY_REFUNDED, []),
+        (S.PENDING, S.EXPIRED, [(metrics.PAYMENTS, "expired")]),
+        (S.CREATED, S.FAILED, [(metrics.PAYMENTS, "failed")]),
+        (S.UNKNOWN, S.PENDING, [(metrics.RECONCILIATIONS, "pending")]),
+        (S.UNKNOWN, S.PAID, [(metrics.PAYMENTS, "paid"), (metrics.RECONCILIATIONS, "paid")]),
+        (S.UNKNOWN, S.NEEDS_REVIEW, [(metrics.NEEDS_REVIEW, None)]),
+        (S.NEEDS_REVIEW, S.CANCELLED, [(metrics.PAYMENTS, "cancelled")]),
+        (S.PAID, S.PAID, []),
+    ],
+)
+def test_what_an_order_status_change_counts(
+    monkeypatch: pytest.MonkeyPatch, before: OrderStatus, after: OrderStatus, counted: list[tuple[str, str | None]]
+) -> None:
+    meter = _Meter()
+    monkeypatch.setattr(metrics.workflow, "metric_meter", lambda: meter)
+    metrics.order_status_changed("waffo", before, after)
+    assert [(name, attributes.get("outcome")) for name, attributes in meter.counted] == counted
+    assert all(attributes["provider"] == "waffo" for _, attributes in meter.counted)
