@@ -108,11 +108,14 @@ class WebhookService:
 
     async def receive(self, request: Request) -> Response:
         provider = request.path_params["provider"]
+        # The path is the caller's: a provider we do not know is labelled "unknown", so no caller can mint
+        # new label values.
+        label = provider if provider in self.verifiers else "unknown"
         route, kind = _webhook_route(request)
-        with server_span(request.method, route, provider=provider, kind=kind) as span:
+        with server_span(request.method, route, provider=label, kind=kind) as span:
             response, outcome = await self._receive(request, provider)
             span.outcome(outcome, response.status_code)
-            count_webhook(provider, outcome)
+            count_webhook(label, outcome)
             return response
 
     async def _receive(self, request: Request, provider: str) -> tuple[Response, str]:

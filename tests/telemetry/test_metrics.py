@@ -91,6 +91,8 @@ async def test_counters_move_for_real_orders_and_the_sdk_metrics_come_along(
         # A forged notification.
         forged = await stack.control.post(f"{stack.webhook_url}/webhooks/waffo/orders/m-paid", content=b"{}")
         assert forged.status_code == 401
+        stranger = await stack.control.post(f"{stack.webhook_url}/webhooks/made-up-{id(stack)}", content=b"{}")
+        assert stranger.status_code == 404
         # Unknown on create, settled by the first inquiry (still pending), then paid.
         await stack.fault("order/create", "e0001")
         assert (await stack.billing.create_order(_order("m-unknown"))).status is OrderStatus.UNKNOWN
@@ -116,6 +118,8 @@ async def test_counters_move_for_real_orders_and_the_sdk_metrics_come_along(
     assert _count(points, metrics.VERIFICATION_FAILURES, provider="waffo") == 1
     assert _count(points, metrics.WEBHOOKS, provider="waffo", outcome="signalled") >= 2
     assert _count(points, metrics.WEBHOOKS, provider="waffo", outcome="rejected") == 1
+    assert _count(points, metrics.WEBHOOKS, provider="unknown", outcome="unknown_provider") == 1
+    assert not any("made-up" in str(labels) for labels, _ in points[metrics.WEBHOOKS])
     sdk = [name for name in points if name.startswith("temporal_")]
     assert "temporal_workflow_task_execution_latency" in sdk, sorted(points)
     labels = " ".join(str(labels) for series in points.values() for labels, _ in series)
