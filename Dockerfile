@@ -15,8 +15,9 @@ COPY webhooks webhooks
 COPY starter starter
 COPY emulators emulators
 COPY worker.py ./
-# A regular (non-editable) install compiles the sources, so workflow sandboxes load bytecode.
-RUN pip install . && useradd --system --uid 10001 billing && mkdir /keys && chown billing /keys
+# A regular (non-editable) install compiles the sources, so workflow sandboxes load bytecode. The otlp extra
+# is the OTLP exporter docker-compose.yml's OTEL_*_EXPORTER=otlp needs.
+RUN pip install '.[otlp]' && useradd --system --uid 10001 billing && mkdir /keys && chown billing /keys
 USER billing
 ENTRYPOINT ["billing"]
 CMD ["worker"]

@@ -21,6 +21,7 @@ from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.settings import HttpServiceSettings, MerchantEventSettings, TemporalSettings, WaffoSettings
+from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
@@ -99,6 +100,7 @@ def build_worker(
 
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
+    configure("billing-worker")
     temporal = TemporalSettings()
     providers = build_providers()
     if not providers.names():

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities.errors import translate_errors
-from billing.errors import ConfigurationError
+from billing.errors import BillingError, ConfigurationError, OutcomeUnknownError
 from billing.gateway import (
     CancelPayment,
     CapturePayment,
@@ -24,6 +24,7 @@ from billing.gateway import (
     RefundOutcome,
     RefundRef,
 )
+from billing.metrics import count_refund
 from providers.base import PaymentProvider
 
 _Notified = TypeVar("_Notified", CreatePayment, CreateRefund)
@@ -147,7 +148,16 @@ class PaymentActivities:
     @translate_errors
     async def refund(self, call: RefundCall) -> RefundOutcome:
         request = self._with_notify_url(call.request, call.provider, call.order_id)
-        return await self.providers.get(call.provider).refund(request)
+        try:
+            outcome = await self.providers.get(call.provider).refund(request)
+        except OutcomeUnknownError:
+            count_refund(call.provider, "unknown")
+            raise
+        except BillingError:
+            count_refund(call.provider, "error")
+            raise
+        count_refund(call.provider, outcome.status.value.lower())
+        return outcome
 
     @activity.defn(name="refunds.inquire")
     @translate_errors

@@ -74,7 +74,9 @@ def interceptors() -> list[Interceptor]:
 
 
 async def connect(settings: TemporalSettings | None = None) -> Client:
-    """Connect to the Temporal frontend named by ``BILLING_TEMPORAL_*``."""
+    """Connect to the Temporal frontend named by ``BILLING_TEMPORAL_*``, with tracing and metrics from ``OTEL_*``."""
+    from billing.metrics import configure_metrics
+
     settings = settings or TemporalSettings()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     return await Client.connect(
@@ -84,6 +86,7 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
         interceptors=interceptors(),
         api_key=api_key,
         tls=settings.tls or api_key is not None,
+        runtime=configure_metrics(),  # the SDK's and the workflows' metrics, when OTEL_METRICS_EXPORTER is set
     )
 
 

@@ -98,8 +98,10 @@ def _order_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None
 
 
 async def _billing():  # type: ignore[no-untyped-def]
+    from billing.telemetry import configure
     from starter.client import BillingClient
 
+    configure("billing-cli")
     return await BillingClient.connect()
 
 
@@ -177,6 +179,58 @@ def serve() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(serve_http())
+
+
+@app.command("trace")
+def trace_command(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Output of processes run with OTEL_TRACES_EXPORTER=console (other lines are skipped); "
+            "none or - reads stdin"
+        ),
+    ] = None,
+    workflow_id: Annotated[
+        str | None, typer.Option("--workflow-id", help="Only trees that reach this workflow, e.g. order-ORD-1")
+    ] = None,
+    trace_id: Annotated[str | None, typer.Option("--trace-id", help="Only this trace (a prefix is enough)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Join the console spans of the CLI, HTTP service and worker into one tree per trace.
+
+    With `billing dev`, the HTTP service and worker print theirs into http.log and worker.log in its data
+    directory: billing trace var/dev/worker.log var/dev/http.log create.out --workflow-id order-ORD-1
+    """  # fmt: skip
+    from starter import traces
+
+    texts: list[str] = []
+    for path in files or [Path("-")]:
+        if str(path) == "-":
+            texts.append(sys.stdin.read())
+            continue
+        try:
+            texts.append(path.read_text(errors="replace"))
+        except OSError as exc:
+            raise fail(f"{path}: {exc.strerror or exc}", 2) from None
+    spans = [span for text in texts for span in traces.read_spans(text)]
+    if not spans:
+        raise fail("no spans found (run the processes with OTEL_TRACES_EXPORTER=console)")
+    roots = traces.build_forest(spans)
+    if trace_id:
+        wanted = trace_id.lower().removeprefix("0x")
+        roots = [root for root in roots if root.trace_id.lower().removeprefix("0x").startswith(wanted)]
+    if workflow_id:
+        roots = [
+            root
+            for root in roots
+            if traces.contains(root, lambda span: span.attributes.get("temporalWorkflowID") == workflow_id)
+        ]
+    if not roots:
+        raise fail("no trace matches")
+    if as_json:
+        sys.stdout.write(json.dumps([traces.to_json(root) for root in roots], indent=2) + "\n")
+    else:
+        sys.stdout.write(traces.render(roots) + "\n")
 
 
 # -- orders -----------------------------------------------------------------------------------------
@@ -607,6 +661,10 @@ def main() -> None:
         app()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if "billing.telemetry" in sys.modules:
+        from billing.telemetry import shutdown
+
+        shutdown()  # export the spans still buffered: os._exit runs no exit hooks
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

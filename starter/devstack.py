@@ -102,6 +102,13 @@ def temporal_dev_server_argv(settings: DevSettings, data_dir: Path, codec_endpoi
     return argv
 
 
+def temporal_dev_server_env() -> dict[str, str]:
+    """The dev server's environment: ours without ``OTEL_*``, which configure the engine's processes. The
+    server reads them too and refuses to start on values it does not support (``OTEL_TRACES_EXPORTER=console``).
+    """
+    return {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+
+
 def build_dev_hub(data_dir: Path, public_base_url: str, notify_time_scale: float = 1.0) -> EmulatorHub:
     """The emulators with the local merchant registered (keys and passwords from the data directory)."""
     keys = devkeys.DevKeys.load(data_dir)
@@ -152,6 +159,7 @@ class DevStack:
             "temporal",
             temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings, self.codec)),
             log_path=data_dir / "temporal.log",
+            env=temporal_dev_server_env(),
         )
         self.temporal.start()
         await wait_for_port(host, self.settings.temporal_port, timeout=60)

@@ -37,8 +37,10 @@ from billing.gateway import (
     SubscriptionEvent,
     UnknownEvent,
 )
+from billing.metrics import count_webhook
 from billing.orders import RedirectHint, order_workflow_id
 from billing.subscriptions import subscription_workflow_id
+from billing.telemetry import server_span
 from providers.base import NotificationVerifier
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -51,7 +53,7 @@ log = logging.getLogger("billing.webhooks")
 
 @dataclass
 class WebhookCounters:
-    """What the service has seen; exported as metrics by the telemetry layer."""
+    """What this service instance has seen (the metric ``billing.webhooks`` counts the same by outcome)."""
 
     received: int = 0
     signalled: int = 0
@@ -59,6 +61,21 @@ class WebhookCounters:
     malformed: int = 0
     unroutable: int = 0
     temporal_unavailable: int = 0
+
+
+WEBHOOK_ROUTE = "/webhooks/{provider}"
+ORDER_WEBHOOK_ROUTE = "/webhooks/{provider}/orders/{order_id}"
+SUBSCRIPTION_WEBHOOK_ROUTE = "/webhooks/{provider}/subscriptions/{subscription_id}"
+REDIRECT_ROUTE = "/callbacks/{provider}/orders/{order_id}/{result}"
+
+
+def _webhook_route(request: Request) -> tuple[str, str]:
+    """The route template (spans are named by it, never by the path, which holds ids) and its kind."""
+    if "order_id" in request.path_params:
+        return ORDER_WEBHOOK_ROUTE, "webhook.order"
+    if "subscription_id" in request.path_params:
+        return SUBSCRIPTION_WEBHOOK_ROUTE, "webhook.subscription"
+    return WEBHOOK_ROUTE, "webhook"
 
 
 def _result_token(request: Request) -> str | None:
@@ -91,9 +108,23 @@ class WebhookService:
 
     async def receive(self, request: Request) -> Response:
         provider = request.path_params["provider"]
+        # The path is the caller's: a provider we do not know is labelled "unknown", so no caller can mint
+        # new label values.
+        label = provider if provider in self.verifiers else "unknown"
+        route, kind = _webhook_route(request)
+        with server_span(request.method, route, provider=label, kind=kind) as span:
+            response, outcome = await self._receive(request, provider)
+            span.outcome(outcome, response.status_code)
+            count_webhook(label, outcome)
+            return response
+
+    async def _receive(self, request: Request, provider: str) -> tuple[Response, str]:
+        """The reply and its outcome for the span and the metrics: ``signalled``, ``acknowledged`` (no
+        open workflow, or an event type the engine does not handle), ``rejected`` (signature), ``malformed``,
+        ``unknown_provider``, ``temporal_unavailable``."""
         verifier = self.verifiers.get(provider)
         if verifier is None:
-            return JSONResponse({"error": f"unknown provider {provider!r}"}, status_code=404)
+            return JSONResponse({"error": f"unknown provider {provider!r}"}, status_code=404), "unknown_provider"
         self.counters.received += 1
         body = await request.body()
         try:
@@ -101,11 +132,11 @@ class WebhookService:
         except SignatureVerificationError as exc:
             self.counters.rejected_signature += 1
             log.warning("rejected %s notification: %s", provider, exc)
-            return _reply(verifier.failure_reply(), 401)
+            return _reply(verifier.failure_reply(), 401), "rejected"
         except MalformedNotificationError as exc:
             self.counters.malformed += 1
             log.warning("malformed %s notification: %s", provider, exc)
-            return _reply(verifier.failure_reply(), 400)
+            return _reply(verifier.failure_reply(), 400), "malformed"
 
         order_id = request.path_params.get("order_id")
         subscription_id = request.path_params.get("subscription_id")
@@ -117,17 +148,17 @@ class WebhookService:
             else:
                 self.counters.temporal_unavailable += 1
                 log.error("could not signal for %s notification (%s); provider will retry", provider, exc)
-                return _reply(verifier.failure_reply(), 503)
+                return _reply(verifier.failure_reply(), 503), "temporal_unavailable"
         except (OSError, RuntimeError) as exc:
             self.counters.temporal_unavailable += 1
             log.error("Temporal unreachable for %s notification (%s); provider will retry", provider, exc)
-            return _reply(verifier.failure_reply(), 503)
-        if delivered:
-            self.counters.signalled += 1
-        else:
+            return _reply(verifier.failure_reply(), 503), "temporal_unavailable"
+        if not delivered:
             self.counters.unroutable += 1
             log.warning("%s %s notification has no open workflow; acknowledged", provider, event.kind)
-        return _reply(verifier.success_reply())
+            return _reply(verifier.success_reply()), "acknowledged"
+        self.counters.signalled += 1
+        return _reply(verifier.success_reply()), "acknowledged" if isinstance(event, UnknownEvent) else "signalled"
 
     async def _route(self, event: ProviderEvent, order_id: str | None, subscription_id: str | None) -> bool:
         if isinstance(event, UnknownEvent):
@@ -166,9 +197,18 @@ class WebhookService:
     async def redirect_back(self, request: Request) -> Response:
         """The customer's browser, back from a provider's page. Unsigned, so only a hint: the order
         inquires at once. The browser goes on to the merchant's page (or a neutral one)."""
+        with server_span(
+            request.method, REDIRECT_ROUTE, provider=request.path_params["provider"], kind="callback.redirect"
+        ) as span:
+            response, outcome = await self._redirect_back(request)
+            span.outcome(outcome, response.status_code)
+            return response
+
+    async def _redirect_back(self, request: Request) -> tuple[Response, str]:
         order_id = request.path_params["order_id"]
         result = request.path_params["result"]
         merchant_url: str | None = None
+        outcome = "signalled"
         try:
             client = await self.client()
             handle = client.get_workflow_handle(order_workflow_id(order_id))
@@ -176,13 +216,15 @@ class WebhookService:
             order = await handle.query(OrderWorkflow.status)
             merchant_url = order.success_url if result == "success" else order.failure_url
         except (RPCError, OSError, RuntimeError) as exc:
+            outcome = "temporal_unavailable"
             log.warning("redirect for order %s could not reach Temporal: %s", order_id, exc)
         if merchant_url:
-            return RedirectResponse(merchant_url, status_code=303)
-        return HTMLResponse(
+            return RedirectResponse(merchant_url, status_code=303), outcome
+        page = HTMLResponse(
             "<!doctype html><title>Payment</title><p>Thank you. The payment is being confirmed; "
             "you can close this page.</p>"
         )
+        return page, outcome
 
     async def healthz(self, _: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "providers": sorted(self.verifiers)})
@@ -193,12 +235,10 @@ def create_app(service: WebhookService, codec: CodecServer | None = None) -> Sta
     return Starlette(
         routes=[
             Route("/healthz", service.healthz),
-            Route("/webhooks/{provider}", service.receive, methods=["POST"]),
-            Route("/webhooks/{provider}/orders/{order_id}", service.receive, methods=["POST"]),
-            Route("/webhooks/{provider}/subscriptions/{subscription_id}", service.receive, methods=["POST"]),
-            Route(
-                "/callbacks/{provider}/orders/{order_id}/{result:str}", service.redirect_back, methods=["GET", "POST"]
-            ),
+            Route(WEBHOOK_ROUTE, service.receive, methods=["POST"]),
+            Route(ORDER_WEBHOOK_ROUTE, service.receive, methods=["POST"]),
+            Route(SUBSCRIPTION_WEBHOOK_ROUTE, service.receive, methods=["POST"]),
+            Route(REDIRECT_ROUTE, service.redirect_back, methods=["GET", "POST"]),
             *(codec.routes() if codec is not None else []),
         ]
     )

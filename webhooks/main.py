@@ -7,6 +7,7 @@ import logging
 import signal
 
 from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import NotificationVerifier
 from starter.serving import AppServer
@@ -29,6 +30,7 @@ def build_verifiers(waffo: WaffoSettings | None = None) -> dict[str, Notificatio
 
 
 async def serve(stop: asyncio.Event | None = None) -> None:
+    configure("billing-http")  # now, not at the first signal: every request gets its server span
     http = HttpServiceSettings()
     temporal = TemporalSettings()
     verifiers = build_verifiers()

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RefundCall,
         RefundInquiryCall,
     )
-    from billing import events, idempotency
+    from billing import events, idempotency, metrics
     from billing import search_attributes as sa
     from billing.errors import ConflictError, InputError
     from billing.gateway import (
@@ -633,6 +633,7 @@ class OrderWorkflow:
             )
         elif self._published is not order.status:
             workflow.upsert_search_attributes([sa.BILLING_STATUS.value_set(order.status.value)])
+        metrics.order_status_changed(order.provider, self._published, order.status)
         self._published = order.status
         lines = [
             f"**{order.status.value}** · {order.amount} · {order.provider}",

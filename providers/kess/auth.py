@@ -23,6 +23,7 @@ from billing.errors import (
     ProviderTimeoutError,
     ResponseVerificationError,
 )
+from billing.telemetry import ProviderCall, provider_call_span
 from providers.kess import wire
 
 TOKEN_OPERATION = "token"  # noqa: S105 - an operation name, not a secret
@@ -105,6 +106,10 @@ class TokenSource:
             self._cached = None
 
     async def _fetch(self) -> str:
+        with provider_call_span(self._provider, TOKEN_OPERATION, api=TOKEN_OPERATION) as call:
+            return await self._request_token(call)
+
+    async def _request_token(self, call: ProviderCall) -> str:
         body = wire.encode_body(wire.TokenRequest(user=self._user, password=self._password.get_secret_value()))
         try:
             response = await self._http.post(
@@ -120,6 +125,7 @@ class TokenSource:
             ) from exc
         self.fetches += 1
         status = response.status_code
+        call.http_status(status)
         if status >= 500:
             raise ProviderServerError(
                 f"HTTP {status} from the token endpoint",

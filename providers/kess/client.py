@@ -44,6 +44,7 @@ from billing.errors import (
     UnsupportedOperationError,
 )
 from billing.money import Money
+from billing.telemetry import provider_call_span
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -94,6 +95,17 @@ KESS_CAPABILITIES = ProviderCapabilities(
     partial_capture=False,
     cancel_payment=True,
 )
+
+#: The engine's name for each API call (span attribute ``billing.operation``).
+OPERATIONS = {
+    NATIVE_PAY: "create_payment",
+    QUICK_PAY: "create_payment",
+    JSAPI_PAY: "create_payment",
+    PAYMENT_STATUS: "inquire_payment",
+    CLOSE: "cancel_payment",
+    REFUND: "refund",
+    REFUND_STATUS: "inquire_refund",
+}
 
 _PAY_OPERATIONS = {
     transform.PayMethod.NATIVE: NATIVE_PAY,
@@ -432,11 +444,15 @@ class KessClient:
         url = self._url(self._paths[operation])
         for attempt in (1, 2):
             token = await self._tokens.token()
-            response = await self._post(operation, url, body, token, timeout or self._timeout)
-            if response.status_code == 401 and attempt == 1:
-                self._tokens.invalidate(token)
-                continue
-            return self._classify(operation, response, refund=refund)
+            with provider_call_span(self.name, OPERATIONS.get(operation, operation), api=operation) as call:
+                response = await self._post(operation, url, body, token, timeout or self._timeout)
+                call.http_status(response.status_code)
+                if response.status_code == 401 and attempt == 1:
+                    self._tokens.invalidate(token)
+                    continue
+                answer = self._classify(operation, response, refund=refund)
+                call.provider_code(answer.failure.code if answer.failure is not None else None)
+                return answer
         raise ConfigurationError(  # pragma: no cover - the loop always returns
             "KESS refused a fresh token", setting="BILLING_KESS_USER"
         )

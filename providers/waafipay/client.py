@@ -62,6 +62,7 @@ from billing.errors import (
     ResponseVerificationError,
     UnsupportedOperationError,
 )
+from billing.telemetry import provider_call_span
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -101,6 +102,20 @@ ASM_PATH = "/asm"
 HPP_METHOD = "HPP"
 
 _Result = TypeVar("_Result", bound=wire.WaafiPayModel)
+
+#: The engine's name for each service (span attribute ``billing.operation``).
+OPERATIONS = {
+    wire.API_PURCHASE: "create_payment",
+    wire.API_PREAUTHORIZE: "create_payment",
+    wire.HPP_PURCHASE: "create_payment",
+    wire.HPP_GETTRANINFO: "inquire_payment",
+    wire.HPP_GETRESULTINFO: "inquire_hpp_result",
+    wire.API_CANCELPURCHASE: "cancel_payment",
+    wire.API_PREAUTHORIZE_CANCEL: "cancel_payment",
+    wire.API_PREAUTHORIZE_COMMIT: "capture_payment",
+    wire.API_REFUND: "refund",
+    wire.HPP_REFUNDPURCHASE: "refund",
+}
 
 _NO_SUBSCRIPTIONS = (
     "WaafiPay has no native subscriptions; the engine charges each period itself (wallet push or HPP link)"
@@ -699,26 +714,30 @@ class WaafiPayClient:
             raise ProviderRequestError(
                 "the request could not be serialized", provider=self.name, operation=service
             ) from exc
-        try:
-            response = await self._http.post(
-                self._endpoint,
-                content=body,
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
-                timeout=timeout,
-            )
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(
-                f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=service
-            ) from exc
-        except httpx.DecodingError as exc:
-            raise ResponseVerificationError(
-                "the response body could not be decoded", provider=self.name, operation=service
-            ) from exc
-        except httpx.RequestError as exc:
-            raise ProviderConnectionError(
-                f"the connection failed ({type(exc).__name__})", provider=self.name, operation=service
-            ) from exc
-        return self._classify(service, response)
+        with provider_call_span(self.name, OPERATIONS.get(service, service), api=service) as call:
+            try:
+                response = await self._http.post(
+                    self._endpoint,
+                    content=body,
+                    headers={"Content-Type": "application/json", "Accept": "application/json"},
+                    timeout=timeout,
+                )
+            except httpx.TimeoutException as exc:
+                raise ProviderTimeoutError(
+                    f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=service
+                ) from exc
+            except httpx.DecodingError as exc:
+                raise ResponseVerificationError(
+                    "the response body could not be decoded", provider=self.name, operation=service
+                ) from exc
+            except httpx.RequestError as exc:
+                raise ProviderConnectionError(
+                    f"the connection failed ({type(exc).__name__})", provider=self.name, operation=service
+                ) from exc
+            call.http_status(response.status_code)
+            envelope = self._classify(service, response)
+            call.provider_code(transform.failure_code(envelope.response_code, envelope.error_code))
+            return envelope
 
     def _classify(self, service: str, response: httpx.Response) -> wire.ResponseEnvelope:
         status = response.status_code

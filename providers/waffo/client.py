@@ -45,6 +45,7 @@ from billing.errors import (
     ResponseVerificationError,
 )
 from billing.settings import WaffoSettings
+from billing.telemetry import provider_call_span
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -98,6 +99,24 @@ SUBSCRIPTION_CHANGE_INQUIRY = "subscription/change/inquiry"
 MERCHANT_CONFIG_INQUIRY = "merchantconfig/inquiry"
 PAY_METHOD_CONFIG_INQUIRY = "paymethodconfig/inquiry"
 
+#: The engine's name for each API call (span attribute ``billing.operation``).
+OPERATIONS = {
+    ORDER_CREATE: "create_payment",
+    ORDER_INQUIRY: "inquire_payment",
+    ORDER_CANCEL: "cancel_payment",
+    ORDER_CAPTURE: "capture_payment",
+    ORDER_REFUND: "refund",
+    REFUND_INQUIRY: "inquire_refund",
+    SUBSCRIPTION_CREATE: "create_subscription",
+    SUBSCRIPTION_INQUIRY: "inquire_subscription",
+    SUBSCRIPTION_CANCEL: "cancel_subscription",
+    SUBSCRIPTION_MANAGE: "manage_subscription",
+    SUBSCRIPTION_CHANGE: "change_subscription",
+    SUBSCRIPTION_CHANGE_INQUIRY: "inquire_subscription_change",
+    MERCHANT_CONFIG_INQUIRY: "inquire_merchant_config",
+    PAY_METHOD_CONFIG_INQUIRY: "inquire_pay_method_config",
+}
+
 WAFFO_CAPABILITIES = ProviderCapabilities(
     webhooks=True,
     native_subscriptions=True,
@@ -119,6 +138,7 @@ class _Answer:
 
     data: dict[str, Any] = field(default_factory=dict)
     failure: ProviderFailure | None = None
+    code: str = "0"
 
 
 def encode_body(request: wire.WaffoModel) -> bytes:
@@ -454,23 +474,27 @@ class WaffoClient:
             SIGNATURE_HEADER: self._sign(operation, body),
             "X-API-VERSION": API_VERSION,
         }
-        try:
-            response = await self._http.post(
-                f"{self._base_url}/{operation}", content=body, headers=headers, timeout=self._timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(
-                f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=operation
-            ) from exc
-        except httpx.DecodingError as exc:
-            raise ResponseVerificationError(
-                "the response body could not be decoded", provider=self.name, operation=operation
-            ) from exc
-        except httpx.RequestError as exc:
-            raise ProviderConnectionError(
-                f"the connection failed ({type(exc).__name__})", provider=self.name, operation=operation
-            ) from exc
-        return self._classify(operation, response)
+        with provider_call_span(self.name, OPERATIONS.get(operation, operation), api=operation) as call:
+            try:
+                response = await self._http.post(
+                    f"{self._base_url}/{operation}", content=body, headers=headers, timeout=self._timeout
+                )
+            except httpx.TimeoutException as exc:
+                raise ProviderTimeoutError(
+                    f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=operation
+                ) from exc
+            except httpx.DecodingError as exc:
+                raise ResponseVerificationError(
+                    "the response body could not be decoded", provider=self.name, operation=operation
+                ) from exc
+            except httpx.RequestError as exc:
+                raise ProviderConnectionError(
+                    f"the connection failed ({type(exc).__name__})", provider=self.name, operation=operation
+                ) from exc
+            call.http_status(response.status_code)
+            answer = self._classify(operation, response)
+            call.provider_code(answer.code)
+            return answer
 
     def _classify(self, operation: str, response: httpx.Response) -> _Answer:
         raw = response.content
@@ -513,7 +537,7 @@ class WaffoClient:
         code = (envelope.code or "").strip()
         code_class = transform.classify_code(code)
         if code_class is transform.CodeClass.SUCCESS:
-            return _Answer(data=envelope.data or {})
+            return _Answer(data=envelope.data or {}, code=code)
         if code_class is transform.CodeClass.UNKNOWN:
             raise ProviderServerError(
                 f"outcome unknown: code {code or '(none)'} {envelope.msg or ''}".rstrip(),
@@ -527,7 +551,7 @@ class WaffoClient:
                 f"Waffo {operation}: the request id was already used with other parameters ({code})",
                 field="idempotency_key",
             )
-        return _Answer(data=envelope.data or {}, failure=transform.provider_failure(code, envelope.msg))
+        return _Answer(data=envelope.data or {}, failure=transform.provider_failure(code, envelope.msg), code=code)
 
     def _parse(self, operation: str, model: type[_Data], data: dict[str, Any]) -> _Data:
         try:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from billing import search_attributes
+from billing import search_attributes, telemetry
 from billing.settings import CodecSettings, EmulatorSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
 from worker import WorkerSettings
 
@@ -30,7 +32,7 @@ def known_variables() -> set[str]:
     for group in groups:
         prefix = group.model_config.get("env_prefix", "")
         names |= {f"{prefix}{field}".upper() for field in group.model_fields}
-    return names
+    return names | set(telemetry.OTEL_VARIABLES)
 
 
 def test_every_service_has_an_image_or_a_build() -> None:
@@ -45,6 +47,8 @@ def test_images_are_pinned() -> None:
             assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
     assert SERVICES["temporal"]["image"].startswith("temporalio/server:1.32")
     assert SERVICES["temporal-ui"]["image"].startswith("temporalio/ui:2.54")
+    assert SERVICES["otel-collector"]["image"].startswith("otel/opentelemetry-collector-contrib:")
+    assert SERVICES["jaeger"]["image"].startswith("jaegertracing/all-in-one:")
 
 
 def test_dependencies_exist() -> None:
@@ -93,3 +97,62 @@ def test_bootstrap_registers_the_codes_search_attributes() -> None:
 @pytest.mark.parametrize("name", ["worker", "http"])
 def test_engine_services_wait_for_the_bootstrap(name: str) -> None:
     assert SERVICES[name]["depends_on"]["temporal-bootstrap"]["condition"] == "service_completed_successfully"
+
+
+def _default(value: str) -> str:
+    """The default of a ``${NAME:-default}`` value (the value itself when it has none)."""
+    match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+    return match.group(1) if match else value
+
+
+def test_env_example_documents_every_variable_compose_reads() -> None:
+    read = set(re.findall(r"\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
+    documented = set(re.findall(r"^#? ?(\w+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    assert read, "docker-compose.yml reads variables"
+    assert read <= documented, f"not in .env.example: {sorted(read - documented)}"
+    assert documented <= read, f"documented but never read: {sorted(documented - read)}"
+
+
+@pytest.mark.parametrize("name", ["worker", "http"])
+def test_engine_services_send_traces_and_metrics_to_the_collector(name: str) -> None:
+    environment = SERVICES[name]["environment"]
+    assert _default(environment["OTEL_TRACES_EXPORTER"]) == "otlp"
+    assert _default(environment["OTEL_METRICS_EXPORTER"]) == "otlp"
+    endpoint = urlsplit(_default(environment["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+    assert endpoint.hostname == "otel-collector" and endpoint.hostname in SERVICES
+    assert endpoint.port == 4318, "OTLP over HTTP, the protocol of the engine's exporters"
+    assert environment["OTEL_SERVICE_NAME"] == f"billing-{name}"
+    assert "otel-collector" in SERVICES[name]["depends_on"]
+
+
+def test_the_image_installs_the_otlp_exporter() -> None:
+    assert "pip install '.[otlp]'" in (ROOT / "Dockerfile").read_text()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(requirement.startswith("opentelemetry-exporter-otlp-proto-http") for requirement in extras["otlp"])
+
+
+def test_collector_config_receives_otlp_and_exports_to_jaeger_and_debug() -> None:
+    collector = SERVICES["otel-collector"]
+    config_flag = next(arg for arg in collector["command"] if arg.startswith("--config="))
+    mounted = {volume.split(":")[1]: volume.split(":")[0] for volume in collector["volumes"]}
+    source = mounted[config_flag.removeprefix("--config=")]
+    config: dict[str, Any] = yaml.safe_load((ROOT / source).read_text())
+
+    http_endpoint = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert http_endpoint.endswith(":4318")
+    exporters = config["exporters"]
+    assert "debug" in exporters
+    jaeger = urlsplit("//" + exporters["otlp/jaeger"]["endpoint"])
+    assert jaeger.hostname == "jaeger" and jaeger.port == 4317
+    assert _default(SERVICES["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"]) == "true"
+    assert "16686:16686" in SERVICES["jaeger"]["ports"]
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics"}
+    for name, pipeline in pipelines.items():
+        assert pipeline["receivers"] == ["otlp"], name
+        assert set(pipeline["exporters"]) <= set(exporters), name
+        assert set(pipeline.get("processors", [])) <= set(config.get("processors", {})), name
+        assert "debug" in pipeline["exporters"], name
+    assert "otlp/jaeger" in pipelines["traces"]["exporters"]
+    prometheus_port = exporters["prometheus"]["endpoint"].rsplit(":", 1)[1]
+    assert f"{prometheus_port}:{prometheus_port}" in collector["ports"]

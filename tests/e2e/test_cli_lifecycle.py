@@ -22,8 +22,9 @@ from tests.support.processes import wait_for_line
 
 
 class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
         self.env = env
+        self.data_dir = data_dir  # the stack's: its HTTP service and worker write http.log and worker.log there
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -59,6 +60,10 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         os.environ,
         BILLING_DEV_DATA_DIR=str(data_dir),
         COLUMNS="200",
+        # The HTTP service and the worker print spans (and metrics, at exit) into their logs.
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="console",
+        OTEL_BSP_SCHEDULE_DELAY="100",
         **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()},
     )
     proc = subprocess.Popen(
@@ -77,7 +82,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
             BILLING_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}",
             BILLING_EMULATORS_URL=f"http://127.0.0.1:{ports['EMULATOR_PORT']}",
         )
-        yield Cli(cli_env)
+        yield Cli(cli_env, data_dir)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -339,3 +344,43 @@ def test_waafipay_push_and_hosted_page_through_the_cli(dev_stack: Cli) -> None:
     assert hosted["status"] == "PENDING"
     dev_stack.run("emulators", "pay", "waafipay", "WAAFI-HPP")
     dev_stack.wait_for("WAAFI-HPP", "PAID")
+
+
+def _find(node: dict[str, Any], name: str) -> dict[str, Any] | None:
+    if node["name"] == name:
+        return node
+    for child in (*node["children"], *node["linked"]):
+        found = _find(child, name)
+        if found is not None:
+            return found
+    return None
+
+
+def test_one_order_is_one_trace_across_the_cli_the_http_service_and_the_worker(dev_stack: Cli, tmp_path: Path) -> None:
+    traced = Cli({**dev_stack.env, "OTEL_TRACES_EXPORTER": "console"}, dev_stack.data_dir)
+    created = traced.run(
+        "order", "create", "--order-id", "E2E-TRACE", "--amount", "10.00", "--currency", "USD",
+        "--customer-id", "cust-e2e", "--customer-email", "trace@example.com",
+    ).stdout  # fmt: skip
+    assert '"StartUpdateWithStartWorkflow:OrderWorkflow"' in created, "the CLI printed its span before leaving"
+    (tmp_path / "create.out").write_text(created)
+    dev_stack.run("emulators", "pay", "waffo", "E2E-TRACE")
+    dev_stack.wait_for("E2E-TRACE", "PAID")
+    files = [str(dev_stack.data_dir / "worker.log"), str(dev_stack.data_dir / "http.log"), str(tmp_path / "create.out")]
+    deadline = time.monotonic() + 15
+    while True:  # the worker and the HTTP service export their spans in batches
+        result = dev_stack.run("trace", *files, "--workflow-id", "order-E2E-TRACE", "--json", check=False)
+        roots = json.loads(result.stdout) if result.returncode == 0 else []
+        handled = _find(roots[0], "HandleSignal:payment_event") if roots else None
+        if (handled is not None and handled["linked"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert handled is not None, result.stdout + result.stderr
+    (root,) = roots
+    assert (root["name"], root["service"]) == ("StartUpdateWithStartWorkflow:OrderWorkflow", "billing-cli")
+    call = _find(root, "waffo create_payment")
+    assert call is not None and call["service"] == "billing-worker"
+    (webhook,) = handled["linked"]
+    assert webhook["service"] == "billing-http"
+    assert webhook["attributes"]["billing.outcome"] == "signalled"
+    assert "trace@example.com" not in result.stdout
