@@ -35,6 +35,8 @@ order_app = typer.Typer(help="Create, inspect and command one-time orders.", no_
 app.add_typer(order_app, name="order")
 subscription_app = typer.Typer(help="Create, inspect and command subscriptions.", no_args_is_help=True)
 app.add_typer(subscription_app, name="subscription")
+events_app = typer.Typer(help="Merchant events: what the engine POSTs to your endpoint.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -644,6 +646,68 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
 
     link = run(action)
     emit(link, as_json, lambda: console.print(link.url))
+
+
+# -- merchant events --------------------------------------------------------------------------------
+
+
+@events_app.command("listen")
+def events_listen(
+    secrets: Annotated[
+        str,
+        typer.Option(
+            "--secret",
+            envvar="BILLING_EVENTS_SECRETS",
+            help="Signing secret(s), comma-separated",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8090,
+    path: Annotated[str, typer.Option(help="URL path of the endpoint")] = "/events",
+    as_json: JsonOption = False,
+) -> None:
+    """Be a merchant endpoint: verify each event's signature and print it (one JSON line each with --json).
+
+    Point a worker at it: BILLING_EVENTS_URL=http://HOST:PORT/PATH and BILLING_EVENTS_SECRETS=the same secret.
+
+    Forged, stale or unsigned requests get 400 and are reported on stderr. Ctrl-C stops.
+    """
+    from starter.events import EventReceiver, MerchantEvent
+    from starter.render import event_line
+    from starter.serving import AppServer
+
+    keys = [part.strip() for part in secrets.split(",") if part.strip()]
+    if not keys:
+        raise fail("--secret: at least one non-empty secret is needed", 2)
+
+    async def received(event: MerchantEvent) -> None:
+        if as_json:
+            sys.stdout.write(event.model_dump_json() + "\n")
+            sys.stdout.flush()
+        else:
+            console.print(event_line(event))
+
+    receiver = EventReceiver(keys, received)
+
+    async def serve() -> None:
+        server = AppServer(receiver.app(path), host=host, port=port)
+        await server.start()
+        err_console.print(f"Listening for merchant events on {server.url}{path}. Ctrl-C stops.", highlight=False)
+        rejected = 0
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                if receiver.rejected != rejected:
+                    err_console.print(f"[yellow]rejected[/] {receiver.rejected - rejected} request(s): bad signature")
+                    rejected = receiver.rejected
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from starlette.routing import Route
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
@@ -37,7 +39,13 @@ from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_
 from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from starter import devkeys
 from starter.binaries import temporal_cli
+from starter.events import EventReceiver, MerchantEvent
+from starter.render import event_line
 from starter.serving import AppServer, ChildProcess, wait_for_port
+
+#: Where the dev stack's stand-in merchant endpoint listens (on the emulators' server) and what it keeps.
+MERCHANT_EVENTS_PATH = "/merchant/events"
+EVENTS_FILE = "merchant-events.jsonl"
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,7 @@ class DevStack:
         self.console.print("[bold]Starting[/] provider emulators ...")
         emulator_url = f"http://{host}:{self.settings.emulator_port}"
         self.emulators = build_dev_hub(data_dir, emulator_url)
+        self.mount_merchant_endpoint(data_dir)
         self.emulator_server = AppServer(self.emulators.app, host=host, port=self.settings.emulator_port)
         await self.emulator_server.start()
 
@@ -197,6 +206,7 @@ class DevStack:
             "HTTP service (webhooks)": http_url,
             "Codec server (UI decoding)": f"{http_url}/codec",
             "Emulators": emulator_url,
+            "Merchant events (sample endpoint)": f"{emulator_url}{MERCHANT_EVENTS_PATH} -> {data_dir / EVENTS_FILE}",
             "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
             "Logs and data": str(data_dir),
         }
@@ -234,7 +244,23 @@ class DevStack:
             "BILLING_CODEC_AUTH_TOKEN": codec.auth_token,
             "BILLING_CODEC_CORS_ORIGINS": ",".join(ui_origins),
             "BILLING_CODEC_TOKEN_IN_PATH": "true",
+            "BILLING_EVENTS_URL": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
+            "BILLING_EVENTS_SECRETS": devkeys.dev_secret(data_dir, "merchant-events.secret"),
         }
+
+    def mount_merchant_endpoint(self, data_dir: Path) -> None:
+        """A stand-in for the merchant's endpoint beside the emulators: verifies every event the worker
+        sends, prints it, and appends it to ``<data dir>/merchant-events.jsonl``."""
+        assert self.emulators is not None
+        log = data_dir / EVENTS_FILE
+
+        async def received(event: MerchantEvent) -> None:
+            self.console.print(Text("event ").append(event_line(event)))
+            with log.open("a", encoding="utf-8") as out:
+                out.write(event.model_dump_json() + "\n")
+
+        receiver = EventReceiver(devkeys.dev_secret(data_dir, "merchant-events.secret"), received)
+        self.emulators.app.router.routes.append(Route(MERCHANT_EVENTS_PATH, receiver.receive, methods=["POST"]))
 
     #: What a second terminal needs to talk to the stack (``set -a; . <data dir>/env; set +a``).
     CLI_VARIABLES = (

@@ -6,6 +6,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from billing.events import MerchantEvent
+from billing.money import Money
 from billing.orders import Order, OrderStatus, Refund
 from billing.subscriptions import Subscription, SubscriptionStatus
 
@@ -171,3 +173,19 @@ _SUBSCRIPTION_STYLE = {
     SubscriptionStatus.CANCELLED: "red",
     SubscriptionStatus.EXPIRED: "cyan",
 }
+
+
+def event_line(event: MerchantEvent) -> Text:
+    """One merchant event as a console line: type, object, sequence, status and amount when present."""
+    line = Text()
+    line.append(f"{event.created:%H:%M:%S} ", style="dim")
+    line.append(f"{event.type:<36}", style="bold")
+    line.append(f" {event.object_id} #{event.sequence}")
+    status = event.data.get("status")
+    if isinstance(status, str):
+        line.append(f"  {status}")
+    amount = event.data.get("amount")
+    if isinstance(amount, dict) and {"amount_minor", "currency"} <= amount.keys():
+        line.append(f"  {Money(amount_minor=amount['amount_minor'], currency=amount['currency'])}")
+    line.append(f"  {event.id}", style="dim")
+    return line

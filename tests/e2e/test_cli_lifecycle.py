@@ -129,6 +129,17 @@ def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> No
     assert "PARTIALLY_REFUNDED" in shown
     assert "Timeline" in shown
 
+    # The worker told the dev stack's stand-in merchant endpoint, signed; the endpoint verified each event.
+    wanted = {"order.pending", "order.paid", "refund.succeeded", "order.partially_refunded"}
+    deadline = time.monotonic() + 20
+    seen: set[str] = set()
+    while not wanted <= seen and time.monotonic() < deadline:
+        log = dev_stack.data_dir / "merchant-events.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        seen = {event["type"] for event in map(json.loads, lines) if event["object_id"] == "E2E-1"}
+        time.sleep(0.2)
+    assert wanted <= seen, seen
+
 
 @pytest.mark.parametrize(
     ("argv", "needle"),
