@@ -20,9 +20,18 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
-from billing.settings import HttpServiceSettings, MerchantEventSettings, TemporalSettings, WaffoSettings
+from billing.errors import ConfigurationError
+from billing.logs import configure_logging
+from billing.settings import (
+    CodecSettings,
+    HttpServiceSettings,
+    MerchantEventSettings,
+    TemporalSettings,
+    WaffoSettings,
+    load,
+)
 from billing.telemetry import configure
-from billing.temporal import connect
+from billing.temporal import TemporalUnreachable, connect_or_explain
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -63,13 +72,13 @@ def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
     from providers.waffo import WaffoClient
 
     providers: dict[str, PaymentProvider] = {}
-    waffo = waffo or WaffoSettings()
+    waffo = waffo or load(WaffoSettings)
     if waffo.configured():
         providers["waffo"] = WaffoClient.from_settings(waffo)
-    kess = KessSettings()
+    kess = load(KessSettings)
     if kess.configured():
         providers["kess"] = KessClient.from_settings(kess)
-    waafipay = WaafiPaySettings()
+    waafipay = load(WaafiPaySettings)
     if waafipay.configured():
         providers["waafipay"] = WaafiPayClient.from_settings(waafipay)
     return ProviderRegistry(providers)
@@ -101,18 +110,26 @@ def build_worker(
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
     configure("billing-worker")
-    temporal = TemporalSettings()
+    # Every setting is read and checked before anything connects: a bad one stops the start, named.
+    temporal = load(TemporalSettings)
+    settings = load(WorkerSettings)
+    events = EventActivities(load(MerchantEventSettings))
+    callbacks = CallbackUrls(load(HttpServiceSettings).public_url)
+    load(CodecSettings)
     providers = build_providers()
     if not providers.names():
         log.warning(
             "no provider is configured (BILLING_WAFFO_*, BILLING_KESS_*, BILLING_WAAFIPAY_*); provider calls will fail"
         )
-    client = await connect(temporal)
+    log.info("merchant events: %s", events.settings.url or "off (BILLING_EVENTS_URL unset)")
+    client = await connect_or_explain(temporal)
     worker = build_worker(
         client,
         task_queue=temporal.task_queue,
         providers=providers,
-        callbacks=CallbackUrls(HttpServiceSettings().public_url),
+        callbacks=callbacks,
+        settings=settings,
+        events=events,
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,11 +145,20 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     await providers.aclose()
+    await events.aclose()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker())
+    """``billing worker``: exit 78 on a configuration error, 1 when Temporal cannot be reached."""
+    try:
+        configure_logging("billing-worker")
+        asyncio.run(run_worker())
+    except ConfigurationError as exc:
+        log.error("configuration error: %s", exc)
+        raise SystemExit(78) from None
+    except TemporalUnreachable as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

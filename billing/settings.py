@@ -8,11 +8,26 @@ workflow history. ``docs/configuration.md`` lists every variable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.errors import ConfigurationError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S]) -> S:
+    """Read a settings class from the environment; a bad value is a ConfigurationError naming its variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "_".join(str(part) for part in first.get("loc", ())).upper()
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        raise ConfigurationError(message, setting=f"{prefix}{field}") from None
 
 
 class TemporalSettings(BaseSettings):

@@ -30,6 +30,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from billing.errors import BillingError
 from billing.settings import CodecSettings, TemporalSettings
 
 #: Where ``billing dev`` keeps its codec keys and token, relative to its data directory (mode 0600).
@@ -88,6 +89,36 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
         tls=settings.tls or api_key is not None,
         runtime=configure_metrics(),  # the SDK's and the workflows' metrics, when OTEL_METRICS_EXPORTER is set
     )
+
+
+class TemporalUnreachable(BillingError):
+    """The Temporal frontend did not answer (wrong address, not started yet, TLS or API key refused)."""
+
+
+async def connect_or_explain(settings: TemporalSettings, wait: float = 30.0) -> Client:
+    """:func:`connect`, retried for ``wait`` seconds (a cluster's frontend may still be starting); then a
+    :class:`TemporalUnreachable` that says where it tried."""
+    import asyncio
+    import logging
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    delay = 0.5
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError as exc:
+            if loop.time() + delay > deadline:
+                tls = "TLS" if settings.tls or settings.api_key else "plaintext"
+                raise TemporalUnreachable(
+                    f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}, {tls}); "
+                    f"set BILLING_TEMPORAL_ADDRESS: {str(exc).splitlines()[0]}"
+                ) from None
+            logging.getLogger("billing.temporal").warning(
+                "Temporal at %s not reachable yet; retrying in %.1fs", settings.address, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 # -- running `billing dev` stacks ---------------------------------------------------------------------

@@ -175,12 +175,9 @@ def worker() -> None:
 @app.command()
 def serve() -> None:
     """Run the HTTP service: provider webhooks and health, settings from BILLING_HTTP_*."""
-    import logging
+    from webhooks.main import main as serve_http
 
-    from webhooks.main import serve as serve_http
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve_http())
+    serve_http()
 
 
 @app.command("trace")

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import signal
 
-from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.errors import ConfigurationError
+from billing.logs import configure_logging
+from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings, load
 from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import NotificationVerifier
@@ -22,7 +24,7 @@ def build_verifiers(waffo: WaffoSettings | None = None) -> dict[str, Notificatio
     from providers.waffo import WaffoNotifications
 
     verifiers: dict[str, NotificationVerifier] = {}
-    waffo = waffo or WaffoSettings()
+    waffo = waffo or load(WaffoSettings)
     if waffo.configured():
         assert waffo.public_key is not None and waffo.private_key is not None
         verifiers["waffo"] = WaffoNotifications(waffo.public_key, waffo.private_key)
@@ -31,8 +33,10 @@ def build_verifiers(waffo: WaffoSettings | None = None) -> dict[str, Notificatio
 
 async def serve(stop: asyncio.Event | None = None) -> None:
     configure("billing-http")  # now, not at the first signal: every request gets its server span
-    http = HttpServiceSettings()
-    temporal = TemporalSettings()
+    # Every setting is read and checked before the service starts: a bad one stops it, named.
+    http = load(HttpServiceSettings)
+    temporal = load(TemporalSettings)
+    codec_settings = load(CodecSettings)
     verifiers = build_verifiers()
     if not verifiers:
         log.warning("no provider is configured (BILLING_WAFFO_*): every notification will get 404")
@@ -41,7 +45,7 @@ async def serve(stop: asyncio.Event | None = None) -> None:
         # Connect on first use, so the service starts (and answers /healthz) while Temporal is down.
         return await connect(temporal)
 
-    codec = CodecServer.from_settings(CodecSettings())
+    codec = CodecServer.from_settings(codec_settings)
     if codec is None:
         log.info("codec server disabled (set BILLING_CODEC_KEYS and BILLING_CODEC_AUTH_TOKEN to enable it)")
     service = WebhookService(lazy_client, verifiers)
@@ -61,3 +65,13 @@ async def serve(stop: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         await server.stop()
+
+
+def main() -> None:
+    """``billing serve``: exit 78 on a configuration error."""
+    try:
+        configure_logging("billing-http")
+        asyncio.run(serve())
+    except ConfigurationError as exc:
+        log.error("configuration error: %s", exc)
+        raise SystemExit(78) from None

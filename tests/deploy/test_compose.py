@@ -15,7 +15,15 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from billing import search_attributes, telemetry
-from billing.settings import CodecSettings, EmulatorSettings, HttpServiceSettings, TemporalSettings, WaffoSettings
+from billing.logs import LogSettings
+from billing.settings import (
+    CodecSettings,
+    EmulatorSettings,
+    HttpServiceSettings,
+    MerchantEventSettings,
+    TemporalSettings,
+    WaffoSettings,
+)
 from worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +36,7 @@ def known_variables() -> set[str]:
     names: set[str] = set()
     groups: list[type[BaseSettings]] = [
         TemporalSettings, WaffoSettings, HttpServiceSettings, EmulatorSettings, WorkerSettings, CodecSettings,
+        MerchantEventSettings, LogSettings,
     ]  # fmt: skip
     for group in groups:
         prefix = group.model_config.get("env_prefix", "")
