@@ -8,12 +8,15 @@ workflow history. ``docs/configuration.md`` lists every variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from temporalio.service import TLSConfig
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -38,6 +41,48 @@ class TemporalSettings(BaseSettings):
     task_queue: str = "billing"
     api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
     tls: bool = False
+    #: mTLS (Temporal Cloud's certificate authentication, or a self-hosted frontend that requires it):
+    #: the client certificate chain and its private key, PEM files. Either turns TLS on.
+    tls_client_cert_file: Path | None = None
+    tls_client_key_file: Path | None = None
+    #: The CA that signed the frontend's certificate, when it is not in the system's trust store.
+    tls_server_ca_file: Path | None = None
+    #: The name the frontend's certificate is checked against, when it differs from the address's host.
+    tls_server_name: str | None = None
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> TemporalSettings:
+        if (self.tls_client_cert_file is None) != (self.tls_client_key_file is None):
+            missing = "CERT" if self.tls_client_cert_file is None else "KEY"
+            raise ConfigurationError(
+                "mTLS needs both the client certificate and its key",
+                setting=f"BILLING_TEMPORAL_TLS_CLIENT_{missing}_FILE",
+            )
+        return self
+
+    def tls_enabled(self) -> bool:
+        return bool(self.tls or self.api_key or self.tls_client_cert_file or self.tls_server_ca_file)
+
+    def tls_config(self) -> TLSConfig | bool:
+        """What ``Client.connect(tls=...)`` takes: a TLSConfig with the files' contents, or a plain on/off."""
+        from temporalio.service import TLSConfig
+
+        def read(path: Path | None, setting: str) -> bytes | None:
+            if path is None:
+                return None
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read {path}: {exc.strerror}", setting=setting) from None
+
+        if not (self.tls_client_cert_file or self.tls_server_ca_file or self.tls_server_name):
+            return self.tls_enabled()
+        return TLSConfig(
+            client_cert=read(self.tls_client_cert_file, "BILLING_TEMPORAL_TLS_CLIENT_CERT_FILE"),
+            client_private_key=read(self.tls_client_key_file, "BILLING_TEMPORAL_TLS_CLIENT_KEY_FILE"),
+            server_root_ca_cert=read(self.tls_server_ca_file, "BILLING_TEMPORAL_TLS_SERVER_CA_FILE"),
+            domain=self.tls_server_name,
+        )
 
 
 class WaffoSettings(BaseSettings):

@@ -86,7 +86,7 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
         data_converter=data_converter(codec_settings(settings)),
         interceptors=interceptors(),
         api_key=api_key,
-        tls=settings.tls or api_key is not None,
+        tls=settings.tls_config(),
         runtime=configure_metrics(),  # the SDK's and the workflows' metrics, when OTEL_METRICS_EXPORTER is set
     )
 
@@ -109,7 +109,7 @@ async def connect_or_explain(settings: TemporalSettings, wait: float = 30.0) -> 
             return await connect(settings)
         except RuntimeError as exc:
             if loop.time() + delay > deadline:
-                tls = "TLS" if settings.tls or settings.api_key else "plaintext"
+                tls = "TLS" if settings.tls_enabled() else "plaintext"
                 raise TemporalUnreachable(
                     f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}, {tls}); "
                     f"set BILLING_TEMPORAL_ADDRESS: {str(exc).splitlines()[0]}"

@@ -1,0 +1,38 @@
+"""The one POST every provider client makes: httpx's failures become the engine's outcome-unknown errors.
+
+A timeout, a connection that failed or broke, or a body that could not be decoded says nothing about
+whether the provider acted: each becomes a branch of ``OutcomeUnknownError`` naming the provider and the
+operation, and the workflow reconciles by inquiry.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from billing.errors import ProviderConnectionError, ProviderTimeoutError, ResponseVerificationError
+
+
+async def post(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    provider: str,
+    operation: str,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: httpx.Timeout | float | None,
+) -> httpx.Response:
+    try:
+        return await http.post(url, content=content, headers=headers, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise ProviderTimeoutError(
+            f"no complete answer in time ({type(exc).__name__})", provider=provider, operation=operation
+        ) from exc
+    except httpx.DecodingError as exc:
+        raise ResponseVerificationError(
+            "the response body could not be decoded", provider=provider, operation=operation
+        ) from exc
+    except httpx.RequestError as exc:
+        raise ProviderConnectionError(
+            f"the connection failed ({type(exc).__name__})", provider=provider, operation=operation
+        ) from exc
