@@ -18,12 +18,11 @@ from pydantic import SecretStr, ValidationError
 
 from billing.errors import (
     ConfigurationError,
-    ProviderConnectionError,
     ProviderServerError,
-    ProviderTimeoutError,
     ResponseVerificationError,
 )
 from billing.telemetry import ProviderCall, provider_call_span
+from providers import http
 from providers.kess import wire
 
 TOKEN_OPERATION = "token"  # noqa: S105 - an operation name, not a secret
@@ -111,18 +110,15 @@ class TokenSource:
 
     async def _request_token(self, call: ProviderCall) -> str:
         body = wire.encode_body(wire.TokenRequest(user=self._user, password=self._password.get_secret_value()))
-        try:
-            response = await self._http.post(
-                self._url, content=body, headers={"Content-Type": "application/json"}, timeout=self._timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(
-                f"no token in time ({type(exc).__name__})", provider=self._provider, operation=TOKEN_OPERATION
-            ) from exc
-        except httpx.RequestError as exc:
-            raise ProviderConnectionError(
-                f"the token request failed ({type(exc).__name__})", provider=self._provider, operation=TOKEN_OPERATION
-            ) from exc
+        response = await http.post(
+            self._http,
+            self._url,
+            provider=self._provider,
+            operation=TOKEN_OPERATION,
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=self._timeout,
+        )
         self.fetches += 1
         status = response.status_code
         call.http_status(status)

@@ -36,15 +36,14 @@ from billing.errors import (
     ConfigurationError,
     ConflictError,
     NotFoundError,
-    ProviderConnectionError,
     ProviderRequestError,
     ProviderServerError,
-    ProviderTimeoutError,
     ResponseVerificationError,
     UnsupportedOperationError,
 )
 from billing.money import Money
 from billing.telemetry import provider_call_span
+from providers import http
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -459,20 +458,9 @@ class KessClient:
 
     async def _post(self, operation: str, url: str, body: bytes, token: str, timeout: httpx.Timeout) -> httpx.Response:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        try:
-            return await self._http.post(url, content=body, headers=headers, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(
-                f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=operation
-            ) from exc
-        except httpx.DecodingError as exc:
-            raise ResponseVerificationError(
-                "the response body could not be decoded", provider=self.name, operation=operation
-            ) from exc
-        except httpx.RequestError as exc:
-            raise ProviderConnectionError(
-                f"the connection failed ({type(exc).__name__})", provider=self.name, operation=operation
-            ) from exc
+        return await http.post(
+            self._http, url, provider=self.name, operation=operation, content=body, headers=headers, timeout=timeout
+        )
 
     def _classify(self, operation: str, response: httpx.Response, *, refund: bool) -> _Answer:
         status = response.status_code

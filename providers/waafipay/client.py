@@ -55,14 +55,13 @@ from billing.errors import (
     InputError,
     InvalidStateError,
     NotFoundError,
-    ProviderConnectionError,
     ProviderRequestError,
     ProviderServerError,
-    ProviderTimeoutError,
     ResponseVerificationError,
     UnsupportedOperationError,
 )
 from billing.telemetry import provider_call_span
+from providers import http
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -715,25 +714,15 @@ class WaafiPayClient:
                 "the request could not be serialized", provider=self.name, operation=service
             ) from exc
         with provider_call_span(self.name, OPERATIONS.get(service, service), api=service) as call:
-            try:
-                response = await self._http.post(
-                    self._endpoint,
-                    content=body,
-                    headers={"Content-Type": "application/json", "Accept": "application/json"},
-                    timeout=timeout,
-                )
-            except httpx.TimeoutException as exc:
-                raise ProviderTimeoutError(
-                    f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=service
-                ) from exc
-            except httpx.DecodingError as exc:
-                raise ResponseVerificationError(
-                    "the response body could not be decoded", provider=self.name, operation=service
-                ) from exc
-            except httpx.RequestError as exc:
-                raise ProviderConnectionError(
-                    f"the connection failed ({type(exc).__name__})", provider=self.name, operation=service
-                ) from exc
+            response = await http.post(
+                self._http,
+                self._endpoint,
+                provider=self.name,
+                operation=service,
+                content=body,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                timeout=timeout,
+            )
             call.http_status(response.status_code)
             envelope = self._classify(service, response)
             call.provider_code(transform.failure_code(envelope.response_code, envelope.error_code))

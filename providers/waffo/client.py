@@ -38,14 +38,13 @@ from billing.errors import (
     ConflictError,
     InvalidStateError,
     NotFoundError,
-    ProviderConnectionError,
     ProviderRequestError,
     ProviderServerError,
-    ProviderTimeoutError,
     ResponseVerificationError,
 )
 from billing.settings import WaffoSettings
 from billing.telemetry import provider_call_span
+from providers import http
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -475,22 +474,15 @@ class WaffoClient:
             "X-API-VERSION": API_VERSION,
         }
         with provider_call_span(self.name, OPERATIONS.get(operation, operation), api=operation) as call:
-            try:
-                response = await self._http.post(
-                    f"{self._base_url}/{operation}", content=body, headers=headers, timeout=self._timeout
-                )
-            except httpx.TimeoutException as exc:
-                raise ProviderTimeoutError(
-                    f"no complete answer in time ({type(exc).__name__})", provider=self.name, operation=operation
-                ) from exc
-            except httpx.DecodingError as exc:
-                raise ResponseVerificationError(
-                    "the response body could not be decoded", provider=self.name, operation=operation
-                ) from exc
-            except httpx.RequestError as exc:
-                raise ProviderConnectionError(
-                    f"the connection failed ({type(exc).__name__})", provider=self.name, operation=operation
-                ) from exc
+            response = await http.post(
+                self._http,
+                f"{self._base_url}/{operation}",
+                provider=self.name,
+                operation=operation,
+                content=body,
+                headers=headers,
+                timeout=self._timeout,
+            )
             call.http_status(response.status_code)
             answer = self._classify(operation, response)
             call.provider_code(answer.code)
