@@ -20,8 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
-from billing.errors import ConfigurationError
-from billing.logs import configure_logging
+from billing.logs import run_process
 from billing.settings import (
     CodecSettings,
     HttpServiceSettings,
@@ -31,7 +30,7 @@ from billing.settings import (
     load,
 )
 from billing.telemetry import configure
-from billing.temporal import TemporalUnreachable, connect_or_explain
+from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -150,15 +149,7 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
 
 def main() -> None:
     """``billing worker``: exit 78 on a configuration error, 1 when Temporal cannot be reached."""
-    try:
-        configure_logging("billing-worker")
-        asyncio.run(run_worker())
-    except ConfigurationError as exc:
-        log.error("configuration error: %s", exc)
-        raise SystemExit(78) from None
-    except TemporalUnreachable as exc:
-        log.error("%s", exc)
-        raise SystemExit(1) from None
+    run_process("billing-worker", run_worker)
 
 
 if __name__ == "__main__":

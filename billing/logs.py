@@ -13,16 +13,19 @@ not log personal data in the first place.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from billing.errors import BillingError, ConfigurationError
 from billing.settings import load
 
 REDACTED = "[redacted]"
@@ -154,3 +157,21 @@ def configure_logging(service: str, settings: LogSettings | None = None) -> None
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level)
+
+
+def run_process(service: str, entry: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """A long-running process's ``main``: logging for ``service``, then ``entry()`` until it returns.
+
+    A configuration error exits 78 and any other engine error (Temporal unreachable) exits 1, each with
+    one log line saying what to fix instead of a traceback.
+    """
+    log = logging.getLogger(service.replace("-", "."))
+    try:
+        configure_logging(service)
+        asyncio.run(entry())
+    except ConfigurationError as exc:
+        log.error("configuration error: %s", exc)
+        raise SystemExit(78) from None
+    except BillingError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None

@@ -41,6 +41,8 @@ class TemporalSettings(BaseSettings):
     task_queue: str = "billing"
     api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key")
     tls: bool = False
+    #: How long a worker waits for the frontend at start (a cluster may still be starting).
+    connect_wait_seconds: float = Field(default=30.0, ge=0)
     #: mTLS (Temporal Cloud's certificate authentication, or a self-hosted frontend that requires it):
     #: the client certificate chain and its private key, PEM files. Either turns TLS on.
     tls_client_cert_file: Path | None = None

@@ -95,14 +95,14 @@ class TemporalUnreachable(BillingError):
     """The Temporal frontend did not answer (wrong address, not started yet, TLS or API key refused)."""
 
 
-async def connect_or_explain(settings: TemporalSettings, wait: float = 30.0) -> Client:
-    """:func:`connect`, retried for ``wait`` seconds (a cluster's frontend may still be starting); then a
-    :class:`TemporalUnreachable` that says where it tried."""
+async def connect_or_explain(settings: TemporalSettings, wait: float | None = None) -> Client:
+    """:func:`connect`, retried for ``wait`` seconds (default: the setting; a cluster's frontend may still
+    be starting); then a :class:`TemporalUnreachable` that says where it tried."""
     import asyncio
     import logging
 
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
+    deadline = loop.time() + (settings.connect_wait_seconds if wait is None else wait)
     delay = 0.5
     while True:
         try:

@@ -49,6 +49,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
+    """Run a foreground server until Ctrl-C, which is the normal way to stop it."""
+    try:
+        asyncio.run(server())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass
+
+
 def run(action: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI action; the engine's errors become a message and a non-zero exit."""
     try:
@@ -128,10 +136,7 @@ def dev(
         if value is not None
     }
     settings = DevSettings(**overrides)  # type: ignore[arg-type]
-    try:
-        asyncio.run(run_dev_stack(settings, console))
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(lambda: run_dev_stack(settings, console))
 
 
 @emulators_app.command("serve")
@@ -158,10 +163,7 @@ def emulators_serve(
         finally:
             await server.stop()
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(serve)
 
 
 @app.command()
@@ -701,10 +703,7 @@ def events_listen(
         finally:
             await server.stop()
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(serve)
 
 
 def main() -> None:

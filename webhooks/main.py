@@ -6,8 +6,7 @@ import asyncio
 import logging
 import signal
 
-from billing.errors import ConfigurationError
-from billing.logs import configure_logging
+from billing.logs import run_process
 from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings, load
 from billing.telemetry import configure
 from billing.temporal import connect
@@ -69,9 +68,4 @@ async def serve(stop: asyncio.Event | None = None) -> None:
 
 def main() -> None:
     """``billing serve``: exit 78 on a configuration error."""
-    try:
-        configure_logging("billing-http")
-        asyncio.run(serve())
-    except ConfigurationError as exc:
-        log.error("configuration error: %s", exc)
-        raise SystemExit(78) from None
+    run_process("billing-http", serve)
