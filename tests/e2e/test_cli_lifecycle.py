@@ -19,6 +19,7 @@ import pytest
 from billing.idempotency import subscription_key
 from starter.serving import free_port
 from tests.support.processes import wait_for_line
+from tests.support.traces import find_span
 
 
 class Cli:
@@ -357,16 +358,6 @@ def test_waafipay_push_and_hosted_page_through_the_cli(dev_stack: Cli) -> None:
     dev_stack.wait_for("WAAFI-HPP", "PAID")
 
 
-def _find(node: dict[str, Any], name: str) -> dict[str, Any] | None:
-    if node["name"] == name:
-        return node
-    for child in (*node["children"], *node["linked"]):
-        found = _find(child, name)
-        if found is not None:
-            return found
-    return None
-
-
 def test_one_order_is_one_trace_across_the_cli_the_http_service_and_the_worker(dev_stack: Cli, tmp_path: Path) -> None:
     traced = Cli({**dev_stack.env, "OTEL_TRACES_EXPORTER": "console"}, dev_stack.data_dir)
     created = traced.run(
@@ -382,14 +373,14 @@ def test_one_order_is_one_trace_across_the_cli_the_http_service_and_the_worker(d
     while True:  # the worker and the HTTP service export their spans in batches
         result = dev_stack.run("trace", *files, "--workflow-id", "order-E2E-TRACE", "--json", check=False)
         roots = json.loads(result.stdout) if result.returncode == 0 else []
-        handled = _find(roots[0], "HandleSignal:payment_event") if roots else None
+        handled = find_span(roots[0], "HandleSignal:payment_event") if roots else None
         if (handled is not None and handled["linked"]) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert handled is not None, result.stdout + result.stderr
     (root,) = roots
     assert (root["name"], root["service"]) == ("StartUpdateWithStartWorkflow:OrderWorkflow", "billing-cli")
-    call = _find(root, "waffo create_payment")
+    call = find_span(root, "waffo create_payment")
     assert call is not None and call["service"] == "billing-worker"
     (webhook,) = handled["linked"]
     assert webhook["service"] == "billing-http"

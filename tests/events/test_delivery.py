@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.events import ENDPOINT_REJECTED, ENDPOINT_UNREACHABLE, EventActivities
+from activities.events import ENDPOINT_REJECTED, ENDPOINT_UNREACHABLE, EventActivities, EventDelivery
 from billing.events import SIGNATURE_HEADER, MerchantEvent, event_id
 from billing.gateway import Customer
 from billing.money import Money
@@ -93,6 +93,16 @@ def activities(url: str | None) -> EventActivities:
     return EventActivities(MerchantEventSettings(url=url, secrets=SECRETS if url else None))
 
 
+async def deliver_once(url: str | None, event: MerchantEvent) -> EventDelivery:
+    """One attempt of the activity, as a worker would run it."""
+    sender = activities(url)
+    try:
+        delivery: EventDelivery = await ActivityEnvironment().run(sender.deliver, event)
+        return delivery
+    finally:
+        await sender.aclose()
+
+
 def sample(sequence: int = 1) -> MerchantEvent:
     order = {"order_id": "o-1", "status": "PAID"}
     return MerchantEvent.model_validate(
@@ -113,11 +123,7 @@ def sample(sequence: int = 1) -> MerchantEvent:
 
 async def test_delivery_signs_with_every_secret_and_accepts_2xx(endpoint: tuple[Endpoint, str]) -> None:
     merchant, url = endpoint
-    sender = activities(url)
-    try:
-        delivery = await ActivityEnvironment().run(sender.deliver, sample())
-    finally:
-        await sender.aclose()
+    delivery = await deliver_once(url, sample())
     assert delivery.delivered and delivery.status_code == 200
     body, headers = merchant.attempts[0]
     assert body == sample().body()
@@ -132,12 +138,8 @@ async def test_a_refusal_is_a_retryable_failure(
 ) -> None:
     merchant, url = endpoint
     merchant.fail, merchant.status, merchant.retry_after = 1, status, retry_after
-    sender = activities(url)
-    try:
-        with pytest.raises(ApplicationError) as info:
-            await ActivityEnvironment().run(sender.deliver, sample())
-    finally:
-        await sender.aclose()
+    with pytest.raises(ApplicationError) as info:
+        await deliver_once(url, sample())
     assert info.value.type == ENDPOINT_REJECTED
     assert not info.value.non_retryable
     assert str(status) in str(info.value)
@@ -147,12 +149,8 @@ async def test_a_refusal_is_a_retryable_failure(
 
 
 async def test_an_unreachable_endpoint_is_a_retryable_failure() -> None:
-    sender = activities(f"http://127.0.0.1:{free_port()}/events")
-    try:
-        with pytest.raises(ApplicationError) as info:
-            await ActivityEnvironment().run(sender.deliver, sample())
-    finally:
-        await sender.aclose()
+    with pytest.raises(ApplicationError) as info:
+        await deliver_once(f"http://127.0.0.1:{free_port()}/events", sample())
     assert info.value.type == ENDPOINT_UNREACHABLE
     assert not info.value.non_retryable
 

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from typer.testing import CliRunner
 
 from starter import traces
 from starter.cli import app
+from tests.support.traces import find_span
 
 DATA = Path(__file__).parent / "data"
 FILES = [str(DATA / name) for name in ("worker.log", "http.log", "create.out")]
-
-
-def _find(node: dict[str, Any], name: str) -> dict[str, Any] | None:
-    if node["name"] == name:
-        return node
-    for child in (*node["children"], *node["linked"]):
-        found = _find(child, name)
-        if found is not None:
-            return found
-    return None
 
 
 def test_one_paid_order_is_one_tree_across_three_processes() -> None:
@@ -31,12 +21,12 @@ def test_one_paid_order_is_one_tree_across_three_processes() -> None:
     assert result.exit_code == 0, result.output
     (root,) = json.loads(result.output)
     assert (root["name"], root["service"]) == ("StartUpdateWithStartWorkflow:OrderWorkflow", "billing-cli")
-    activity = _find(root, "RunActivity:payments.create")
+    activity = find_span(root, "RunActivity:payments.create")
     assert activity is not None and activity["service"] == "billing-worker"
     (call,) = activity["children"]
     assert call["name"] == "waffo create_payment"
     assert call["attributes"]["billing.provider_code"] == "0"
-    handled = _find(root, "HandleSignal:payment_event")
+    handled = find_span(root, "HandleSignal:payment_event")
     assert handled is not None
     (webhook,) = handled["linked"]
     assert (webhook["name"], webhook["service"]) == ("POST /webhooks/{provider}/orders/{order_id}", "billing-http")
