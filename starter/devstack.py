@@ -206,7 +206,7 @@ class DevStack:
             "HTTP service (webhooks)": http_url,
             "Codec server (UI decoding)": f"{http_url}/codec",
             "Emulators": emulator_url,
-            "Merchant events (sample endpoint)": f"{emulator_url}{MERCHANT_EVENTS_PATH} -> {data_dir / EVENTS_FILE}",
+            "Merchant events (stand-in)": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
             "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
             "Logs and data": str(data_dir),
         }
@@ -255,7 +255,7 @@ class DevStack:
         log = data_dir / EVENTS_FILE
 
         async def received(event: MerchantEvent) -> None:
-            self.console.print(Text("event ").append(event_line(event)))
+            self.console.print(Text("event ").append(event_line(event, short_id=True)), no_wrap=True, crop=False)
             with log.open("a", encoding="utf-8") as out:
                 out.write(event.model_dump_json() + "\n")
 

@@ -175,11 +175,11 @@ _SUBSCRIPTION_STYLE = {
 }
 
 
-def event_line(event: MerchantEvent) -> Text:
+def event_line(event: MerchantEvent, *, short_id: bool = False) -> Text:
     """One merchant event as a console line: type, object, sequence, status and amount when present."""
     line = Text()
     line.append(f"{event.created:%H:%M:%S} ", style="dim")
-    line.append(f"{event.type:<36}", style="bold")
+    line.append(f"{event.type:<26}", style="bold")
     line.append(f" {event.object_id} #{event.sequence}")
     status = event.data.get("status")
     if isinstance(status, str):
@@ -187,5 +187,5 @@ def event_line(event: MerchantEvent) -> Text:
     amount = event.data.get("amount")
     if isinstance(amount, dict) and {"amount_minor", "currency"} <= amount.keys():
         line.append(f"  {Money(amount_minor=amount['amount_minor'], currency=amount['currency'])}")
-    line.append(f"  {event.id}", style="dim")
+    line.append(f"  {event.id[:12]}…" if short_id else f"  {event.id}", style="dim")
     return line
