@@ -21,7 +21,7 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy billing providers workflows
+	$(BIN)/mypy billing providers workflows activities webhooks starter emulators worker.py
 	$(BIN)/python -m pytest -m "not slow" -q
 
 # Benchmarks (scripts, not tests): figures for the README, on the in-memory dev server.
@@ -32,7 +32,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy billing providers workflows
+	$(BIN)/mypy billing providers workflows activities webhooks starter emulators worker.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -87,9 +87,13 @@ def build_hub(
             public_base_url=f"{base}/waafipay", time_scale=waafipay_time_scale, tran_info_includes_api=True
         )
     )
-    for merchant in waafipay_merchants:
+    for wallet_merchant in waafipay_merchants:
         waafipay.register_merchant(
-            merchant.merchant_uid, merchant.api_user_id, merchant.api_key, merchant.store_id, merchant.hpp_key
+            wallet_merchant.merchant_uid,
+            wallet_merchant.api_user_id,
+            wallet_merchant.api_key,
+            wallet_merchant.store_id,
+            wallet_merchant.hpp_key,
         )
 
     async def index(_: Request) -> HTMLResponse:

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -20,6 +20,9 @@ from rich.console import Console
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
+
+if TYPE_CHECKING:
+    from starter.client import BillingClient
 
 T = TypeVar("T")
 
@@ -107,7 +110,7 @@ def _order_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None
     emit(order, as_json, lambda: print_order(console, order))
 
 
-async def _billing():  # type: ignore[no-untyped-def]
+async def _billing() -> BillingClient:
     from billing.telemetry import configure
     from starter.client import BillingClient
 

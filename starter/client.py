@@ -14,12 +14,13 @@ import asyncio
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Self, TypeVar
 
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -31,6 +32,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from billing import errors
 from billing import search_attributes as sa
@@ -80,6 +82,9 @@ _INPUT_ERRORS: dict[str, type[errors.InputError]] = {
         errors.InvalidStateError,
     )
 }
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def input_error_from_validation(exc: ValidationError, prefix: str = "") -> errors.InputError:
@@ -317,7 +322,9 @@ class BillingClient:
                 raise TimeoutError(f"subscription {subscription_id} is {subscription.status}")
             await asyncio.sleep(poll_interval.total_seconds())
 
-    async def _subscription_update(self, subscription_id: str, update: Any, argument: Any) -> Any:
+    async def _subscription_update(
+        self, subscription_id: str, update: UpdateMethodMultiParam[[Any, A], R], argument: A
+    ) -> R:
         handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
         try:
             return await handle.execute_update(update, argument)
@@ -330,10 +337,10 @@ class BillingClient:
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _handle(self, order_id: str) -> Any:
+    def _handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(order_workflow_id(order_id))
 
-    async def _update(self, order_id: str, update: Any, argument: Any) -> Any:
+    async def _update(self, order_id: str, update: UpdateMethodMultiParam[[Any, A], R], argument: A) -> R:
         try:
             return await self._handle(order_id).execute_update(update, argument)
         except WorkflowUpdateFailedError as exc:
