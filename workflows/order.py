@@ -14,43 +14,31 @@ resolving a string annotation compiles and evaluates it again on every run.
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from billing.gateway import PaymentEvent, RefundEvent
-    from billing.orders import (
-        CancelRequest,
-        CaptureRequest,
-        CreateOrder,
-        Order,
-        RedirectHint,
-        Refund,
-        RefundRequest,
-        ResolveRequest,
-        SubmitOrder,
-    )
-    from workflows.order_flow import OrderFlow
+    from workflows import order_flow
 
 
 @workflow.defn(name="OrderWorkflow")
 class OrderWorkflow:
     @workflow.init
-    def __init__(self, request: CreateOrder) -> None:
-        self.flow = OrderFlow(request)
+    def __init__(self, request: order_flow.CreateOrder) -> None:
+        self.flow = order_flow.OrderFlow(request)
 
     @workflow.run
-    async def run(self, request: CreateOrder) -> Order:
+    async def run(self, request: order_flow.CreateOrder) -> order_flow.Order:
         return await self.flow.run()
 
     @workflow.signal
-    def payment_event(self, event: PaymentEvent) -> None:
+    def payment_event(self, event: order_flow.PaymentEvent) -> None:
         """A verified provider notification about this order's payment."""
         self.flow.payment_event(event)
 
     @workflow.signal
-    def refund_event(self, event: RefundEvent) -> None:
+    def refund_event(self, event: order_flow.RefundEvent) -> None:
         """A verified provider notification about one of this order's refunds."""
         self.flow.refund_event(event)
 
     @workflow.signal
-    def redirect_hint(self, hint: RedirectHint) -> None:
+    def redirect_hint(self, hint: order_flow.RedirectHint) -> None:
         """The customer came back from the provider's page: inquire now, with what the browser brought."""
         self.flow.redirect_hint(hint)
 
@@ -60,47 +48,47 @@ class OrderWorkflow:
         self.flow.check_now()
 
     @workflow.update
-    async def submit(self, request: SubmitOrder) -> Order:
+    async def submit(self, request: order_flow.SubmitOrder) -> order_flow.Order:
         """Creation (update-with-start): returns once the provider call concluded, with the action."""
         return await self.flow.submit(request)
 
     @submit.validator
-    def _validate_submit(self, request: SubmitOrder) -> None:
+    def _validate_submit(self, request: order_flow.SubmitOrder) -> None:
         self.flow.validate_submit(request)
 
     @workflow.update
-    async def capture(self, request: CaptureRequest) -> Order:
+    async def capture(self, request: order_flow.CaptureRequest) -> order_flow.Order:
         return await self.flow.capture(request)
 
     @capture.validator
-    def _validate_capture(self, request: CaptureRequest) -> None:
+    def _validate_capture(self, request: order_flow.CaptureRequest) -> None:
         self.flow.validate_capture(request)
 
     @workflow.update
-    async def cancel(self, request: CancelRequest) -> Order:
+    async def cancel(self, request: order_flow.CancelRequest) -> order_flow.Order:
         return await self.flow.cancel(request)
 
     @cancel.validator
-    def _validate_cancel(self, request: CancelRequest) -> None:
+    def _validate_cancel(self, request: order_flow.CancelRequest) -> None:
         self.flow.validate_cancel(request)
 
     @workflow.update
-    async def refund(self, request: RefundRequest) -> Refund:
+    async def refund(self, request: order_flow.RefundRequest) -> order_flow.Refund:
         return await self.flow.refund(request)
 
     @refund.validator
-    def _validate_refund(self, request: RefundRequest) -> None:
+    def _validate_refund(self, request: order_flow.RefundRequest) -> None:
         self.flow.validate_refund(request)
 
     @workflow.update
-    def resolve(self, request: ResolveRequest) -> Order:
+    def resolve(self, request: order_flow.ResolveRequest) -> order_flow.Order:
         """An operator settles an order in NEEDS_REVIEW; who and why are recorded."""
         return self.flow.resolve(request)
 
     @resolve.validator
-    def _validate_resolve(self, request: ResolveRequest) -> None:
+    def _validate_resolve(self, request: order_flow.ResolveRequest) -> None:
         self.flow.validate_resolve(request)
 
     @workflow.query
-    def status(self) -> Order:
+    def status(self) -> order_flow.Order:
         return self.flow.status()

@@ -79,6 +79,22 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.events import EventSender
 
+#: What ``workflows.order`` declares its handlers with: it imports this one module (one import per run).
+__all__ = [
+    "CancelRequest",
+    "CaptureRequest",
+    "CreateOrder",
+    "Order",
+    "OrderFlow",
+    "PaymentEvent",
+    "RedirectHint",
+    "Refund",
+    "RefundEvent",
+    "RefundRequest",
+    "ResolveRequest",
+    "SubmitOrder",
+]
+
 LATE_PAYMENT_REFUND_ID = "late-payment-refund"
 
 
