@@ -647,6 +647,30 @@ async def measured(
     )
 
 
+def round_sizes(total: int, rounds: int) -> list[int]:
+    """``total`` workflows split into ``rounds`` slices as equal as possible (none empty)."""
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if index < total % rounds else 0) for index in range(rounds)]
+
+
+def combined(phases: list[Phase]) -> Phase:
+    """Slices of one kind as one phase: their wall-clock times, completions and CPU added up."""
+    first = phases[0]
+    if len(phases) == 1:
+        return first
+    walls = [p.wall_s for p in phases]
+    servers = [p.cpu_server_s for p in phases]
+    return Phase(
+        name=first.name,
+        count=sum(p.count for p in phases),
+        wall_s=sum(w for w in walls if w is not None) if any(w is not None for w in walls) else None,
+        completed=sum(p.completed for p in phases),
+        cpu_self_s=sum(p.cpu_self_s for p in phases),
+        cpu_server_s=None if any(c is None for c in servers) else sum(c for c in servers if c is not None),
+        timed_out=any(p.timed_out for p in phases),
+    )
+
+
 # -- histories -------------------------------------------------------------------------------------------
 
 
@@ -749,28 +773,46 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                     await pool(baselines("warmup", args.warmup), args.concurrency, baseline, progress, budget())
                     await pool(orders("warmup", args.warmup), args.concurrency, order, progress, budget())
 
-            base_samples = baselines("run", args.orders)
-            base_phase = await measured(
-                "baseline",
-                base_samples,
-                args.concurrency,
-                baseline,
-                progress,
-                budget(),
-                server_pid,
-                lambda s: s.done,
-            )
-            order_samples = orders("run", args.orders)
-            order_phase = await measured(
-                "orders",
-                order_samples,
-                args.concurrency,
-                order,
-                progress,
-                budget(),
-                server_pid,
-                lambda s: s.paid,
-            )
+            # One baseline phase, then one order phase; with --rounds, alternating slices of both, so a
+            # change in the machine's load during the run weighs on both sides alike.
+            base_samples: list[BaselineSample] = []
+            order_samples: list[OrderSample] = []
+            base_phases: list[Phase] = []
+            order_phases: list[Phase] = []
+            for index, size in enumerate(round_sizes(args.orders, args.rounds)):
+                suffix = "" if args.rounds == 1 else f"-r{index}"
+                for kind in ("baseline", "orders") if index % 2 == 0 else ("orders", "baseline"):
+                    if kind == "baseline":
+                        base_batch = baselines(f"run{suffix}", size)
+                        base_samples.extend(base_batch)
+                        base_phases.append(
+                            await measured(
+                                "baseline",
+                                base_batch,
+                                args.concurrency,
+                                baseline,
+                                progress,
+                                budget(),
+                                server_pid,
+                                lambda s: s.done,
+                            )
+                        )
+                    else:
+                        order_batch = orders(f"run{suffix}", size)
+                        order_samples.extend(order_batch)
+                        order_phases.append(
+                            await measured(
+                                "orders",
+                                order_batch,
+                                args.concurrency,
+                                order,
+                                progress,
+                                budget(),
+                                server_pid,
+                                lambda s: s.paid,
+                            )
+                        )
+            base_phase, order_phase = combined(base_phases), combined(order_phases)
 
             console.print("Reading histories…", highlight=False)
             paid = [s for s in order_samples if s.paid is not None]
@@ -846,6 +888,7 @@ def report_data(
         "orders": args.orders,
         "concurrency": args.concurrency,
         "warmup": args.warmup,
+        "rounds": args.rounds,
         "emulator": args.emulator,
         "bytecode_cache": args.bytecode_cache,
         "baseline_start": args.baseline_start,
@@ -913,7 +956,7 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     table.add_column("target")
     table.add_row(
         "setup",
-        f"N={data['orders']} · concurrency {data['concurrency']} · warm-up {data['warmup']}",
+        f"N={data['orders']} · concurrency {data['concurrency']} · warm-up {data['warmup']} · rounds {data['rounds']}",
         f"emulator {data['emulator']}, bytecode {data['bytecode_cache']}",
     )
     table.add_row(
@@ -1012,6 +1055,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", "-c", type=int, default=20, help="orders in flight at once")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders and baselines run first")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help=(
+            "measure in this many alternating slices (baseline, orders, orders, baseline, ...) and add "
+            "them up, so that load from other processes changing during the run affects both sides alike"
+        ),
+    )
+    parser.add_argument(
         "--baseline-start",
         choices=["update-with-start", "start"],
         default="update-with-start",
@@ -1050,8 +1102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     parser.add_argument("--check", action="store_true", help="exit with status 3 when a target is missed")
     args = parser.parse_args(argv)
-    if args.orders < 1 or args.concurrency < 1 or args.warmup < 0:
-        parser.error("--orders and --concurrency must be positive, --warmup non-negative")
+    if args.orders < 1 or args.concurrency < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--orders, --concurrency and --rounds must be positive, --warmup non-negative")
     return args
 
 
