@@ -39,7 +39,13 @@ WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 #: ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand out the
 #: host's modules directly on each run instead of going through a full passthrough import per module.
 #: Workflow modules themselves are not listed: the sandbox re-executes them for every run, restricted.
-SANDBOX_PASSTHROUGH_MODULES = ("billing", "activities", "workflows.common", "workflows.events")
+SANDBOX_PASSTHROUGH_MODULES = (
+    "billing",
+    "activities",
+    "workflows.common",
+    "workflows.events",
+    "workflows.subscription_logic",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
