@@ -24,6 +24,7 @@ from billing.settings import HttpServiceSettings, MerchantEventSettings, Tempora
 from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import PaymentProvider
+from workflows.bytecode import share_workflow_code
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -49,7 +50,11 @@ SANDBOX_PASSTHROUGH_MODULES = (
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list."""
+    """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list.
+
+    Each run still re-executes its workflow module, but from code compiled once (:mod:`workflows.bytecode`).
+    """
+    share_workflow_code(workflow.__module__ for workflow in WORKFLOWS)
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
     )
