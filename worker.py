@@ -35,9 +35,10 @@ WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 #: Modules the workflow sandbox hands to each workflow run straight from the worker's own module table.
 #: All are free of side effects at import time and what workflows use of them is
 #: deterministic: ``billing`` (the order and money rules; its settings and connection helpers are never
-#: called from workflow code), ``activities`` (workflows only refer to the activity definitions) and
-#: ``workflows.common`` and ``workflows.events`` (shared helpers). Workflow modules already import them inside
-#: ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand out the
+#: called from workflow code), ``activities`` (workflows only refer to the activity definitions),
+#: ``workflows.common`` and ``workflows.events`` (shared helpers) and ``workflows.subscription_logic`` (what
+#: SubscriptionWorkflow's handlers delegate to; no module-level state). Workflow modules already import them
+#: inside ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand out the
 #: host's modules directly on each run instead of going through a full passthrough import per module.
 #: Workflow modules themselves are not listed: the sandbox re-executes them for every run, restricted.
 SANDBOX_PASSTHROUGH_MODULES = (
