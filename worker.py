@@ -32,6 +32,7 @@ from billing.settings import (
 from billing.telemetry import configure
 from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
+from workflows.bytecode import share_workflow_code
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -43,17 +44,28 @@ WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 #: All are free of side effects at import time and what workflows use of them is
 #: deterministic: ``billing`` (the order and money rules; its settings and connection helpers are never
 #: called from workflow code), ``activities`` (workflows only refer to the activity definitions),
-#: ``workflows.common`` and ``workflows.events`` (shared helpers) and ``workflows.order_flow`` (what
-#: OrderWorkflow does behind its handlers, so the module re-executed for every order stays small). Workflow
-#: modules already import them inside ``workflow.unsafe.imports_passed_through()``; listing them here as
-#: well lets the sandbox hand out the host's modules directly on each run instead of going through a full
-#: passthrough import per module. Workflow modules themselves are not listed: the sandbox re-executes them
-#: for every run, restricted.
-SANDBOX_PASSTHROUGH_MODULES = ("billing", "activities", "workflows.common", "workflows.events", "workflows.order_flow")
+#: ``workflows.common`` and ``workflows.events`` (shared helpers), ``workflows.order_flow`` and
+#: ``workflows.subscription_logic`` (what OrderWorkflow and SubscriptionWorkflow do behind their handlers, so
+#: the module re-executed for every run stays small; no module-level state). Workflow modules already import
+#: them inside ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand
+#: out the host's modules directly on each run instead of going through a full passthrough import per module.
+#: Workflow modules themselves are not listed: the sandbox re-executes them for every run, restricted.
+SANDBOX_PASSTHROUGH_MODULES = (
+    "billing",
+    "activities",
+    "workflows.common",
+    "workflows.events",
+    "workflows.order_flow",
+    "workflows.subscription_logic",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list."""
+    """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list.
+
+    Each run still re-executes its workflow module, but from code compiled once (:mod:`workflows.bytecode`).
+    """
+    share_workflow_code(workflow.__module__ for workflow in WORKFLOWS)
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
     )

@@ -158,9 +158,15 @@ class StartSubscription(_Frozen):
         mode = self.mode
         if mode not in SUPPORTED_MODES.get(self.provider, frozenset()):
             raise InputError(f"{self.provider} does not offer {mode.value} billing", field="billing_mode")
-        if mode is BillingMode.PROVIDER_MANAGED and (self.trial_days or self.billing_anchor):
-            field = "trial_days" if self.trial_days else "billing_anchor"
-            raise InputError(f"the provider sets its own calendar in {mode.value} billing", field=field)
+        if mode is BillingMode.PROVIDER_MANAGED and self.trial_days:
+            # The provider runs the trial itself: it is part of the plan it charges (Waffo: numberOfTrialPeriod).
+            raise InputError(
+                f"the provider runs the trial in {mode.value} billing: set plan.trial_periods "
+                "(and plan.trial_amount) instead",
+                field="trial_days",
+            )
+        if mode is BillingMode.PROVIDER_MANAGED and self.billing_anchor:
+            raise InputError(f"the provider sets its own calendar in {mode.value} billing", field="billing_anchor")
         if mode in ENGINE_MODES and len(self.subscription_id) > 48:
             raise InputError(
                 "at most 48 characters in engine billing (period orders extend it)", field="subscription_id"

@@ -1,894 +1,123 @@
 """SubscriptionWorkflow: one subscription for its whole life. Workflow id ``subscription-{id}``.
 
-Provider-managed mode (Waffo native subscriptions): the provider charges every period; this workflow
-creates the subscription, waits for the customer's authorization, then mirrors each period from the
-provider's notifications, with a deadline per period after which it inquires. Merchant commands
-(cancel now or at period end, resume, management link) are Updates validated before anything is
-recorded. The state travels across continue-as-new, so a subscription can live for years.
+The Temporal entry point only: every handler delegates to :class:`workflows.subscription_logic.SubscriptionLogic`,
+where the behaviour is described. The sandbox re-executes this module for every workflow run, so it stays
+small; the logic module is passed through and loaded once per worker.
 """
 
 from __future__ import annotations
 
-import functools
-from datetime import datetime, timedelta
-from typing import Any
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.subscriptions import (
-        CancelSubscriptionCall,
-        ChangeSubscriptionCall,
-        CreateSubscriptionCall,
-        ManageSubscriptionCall,
-        SubscriptionActivities,
-        SubscriptionCall,
-    )
-    from billing import events, idempotency
-    from billing import search_attributes as sa
-    from billing.calendar import BillingCalendar
-    from billing.errors import ConflictError, InputError, InvalidStateError
     from billing.gateway import (
-        CancelledBy,
-        CancelSubscription,
-        ChangeOutcome,
-        ChangeStatus,
-        ChangeSubscription,
-        CreateSubscription,
         ManagementLink,
-        ManageSubscription,
         PaymentEvent,
         SubscriptionChangeEvent,
         SubscriptionEvent,
-        SubscriptionOutcome,
         SubscriptionPlan,
-        SubscriptionRef,
     )
-    from billing.money import Money
-    from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow_id
+    from billing.orders import OrderUpdate
     from billing.proration import Proration
     from billing.subscriptions import (
-        ENGINE_MODES,
-        INVOICE_PAYMENT_METHODS,
-        Adjustment,
-        BillingMode,
-        BillingPeriodRecord,
         CancelSubscriptionRequest,
         ChangePlanRequest,
-        DunningOutcome,
         ManagementLinkRequest,
         PauseSubscriptionRequest,
-        PendingChange,
-        PeriodStatus,
         ResumeSubscriptionRequest,
         SubmitSubscription,
         Subscription,
         SubscriptionInput,
-        SubscriptionStatus,
     )
-    from workflows.common import (
-        INQUIRY_RETRY,
-        MONEY_RETRY,
-        OutcomeUnknown,
-        call_provider,
-        describe,
-        rejected,
-    )
-    from workflows.events import EventSender
-
-#: Event keys remembered for deduplication across continue-as-new (providers redeliver recent ones).
-SEEN_EVENTS_KEPT = 500
-#: Recent periods whose outcome is announced to the merchant (older ones were announced long ago).
-PERIODS_ANNOUNCED = 3
-#: Inquiries after the authorization window before giving the subscription up as never activated.
-ACTIVATION_INQUIRY_LIMIT = 6
+    from workflows.subscription_logic import SubscriptionLogic
 
 
 @workflow.defn(name="SubscriptionWorkflow")
 class SubscriptionWorkflow:
     @workflow.init
     def __init__(self, start: SubscriptionInput) -> None:
-        self.request = start.request
-        self.policy = start.request.policy
-        self.fingerprint = start.request.fingerprint()
-        now = workflow.now()
-        self.sub = start.state or Subscription(
-            subscription_id=self.request.subscription_id,
-            provider=self.request.provider,
-            mode=self.request.mode,
-            plan=self.request.plan,
-            customer_id=self.request.customer.customer_id,
-            request_key=idempotency.subscription_key(self.request.subscription_id),
-            credit_balance=self.request.plan.amount.model_copy(update={"amount_minor": 0}),
-            created_at=now,
-            activation_deadline=now + self.policy.authorization_window,
-        )
-        self.created = start.state is not None
-        if start.state is None and self.sub.mode in ENGINE_MODES:
-            self._start_engine_calendar(now)
-        self.seen: list[str] = list(start.seen_events)
-        self.check_requested = False
-        self.inquiries = 0
-        self._published: SubscriptionStatus | None = None
-        log = start.events or events.EventLog(kind="subscription", object_id=self.request.subscription_id)
-        if start.state is not None and start.events is None:
-            log.start("created", "yes")  # carried over from a run that predates merchant events
-        log.start("status", self.sub.status.value)
-        log.start("plan", self.sub.plan.plan_id)
-        self.events = EventSender(log, lambda kind, detail: self.sub.note(workflow.now(), kind, detail))
-
-    def _start_engine_calendar(self, now: datetime) -> None:
-        """Engine modes own the calendar: from the billing anchor, or after a trial, or from now."""
-        request = self.request
-        if request.trial_days:
-            self.sub.calendar = BillingCalendar(
-                anchor=now,
-                interval=request.plan.interval,
-                interval_count=request.plan.interval_count,
-                trial_end=now + timedelta(days=request.trial_days),
-                periods=request.plan.periods,
-            )
-            self.sub.status = SubscriptionStatus.TRIALING
-        else:
-            self.sub.calendar = BillingCalendar(
-                anchor=request.billing_anchor or now,
-                interval=request.plan.interval,
-                interval_count=request.plan.interval_count,
-                periods=request.plan.periods,
-            )
-        self.sub.refresh_next_billing()
-        self.sub.next_billing_at = self.sub.calendar.period_start(1)
-
-    # -- main line --------------------------------------------------------------------------------
+        self.logic = SubscriptionLogic(start)
 
     @workflow.run
     async def run(self, start: SubscriptionInput) -> Subscription:
-        engine = self.sub.mode in ENGINE_MODES
-        if not self.created:
-            self.sub.note(workflow.now(), "created", self.request.summary)
-            if engine:
-                self.created = True
-            else:
-                await self._create_at_provider()
-        self._publish()
-        while not self.sub.is_final:
-            if engine:
-                await self._engine_cycle()
-            elif self.sub.status is SubscriptionStatus.INCOMPLETE:
-                await self._await_activation()
-            else:
-                await self._mirror_period()
-            if self._should_continue_as_new():
-                # Handlers first: an update in flight must finish in this run, and its effects travel.
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    SubscriptionInput(
-                        request=self.request,
-                        state=self.sub,
-                        seen_events=self.seen[-SEEN_EVENTS_KEPT:],
-                        events=self.events.log,
-                    )
-                )
-        await self._watch_after_end()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self.events.flushed()
-        return self.sub
-
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        cap = self.policy.max_history_events
-        return info.is_continue_as_new_suggested() or (cap is not None and info.get_current_history_length() >= cap)
-
-    async def _watch_after_end(self) -> None:
-        """Stay open a while after the end: late statements are recorded, commands answered."""
-        closes_at = (self.sub.cancelled_at or workflow.now()) + self.policy.final_watch
-        while workflow.now() < closes_at:
-            try:
-                await workflow.wait_condition(
-                    lambda: self.check_requested, timeout=closes_at - workflow.now(), timeout_summary="final watch"
-                )
-            except TimeoutError:
-                return
-            self.check_requested = False
-            await self._inquire()
-
-    async def _create_at_provider(self) -> None:
-        call = CreateSubscriptionCall(
-            provider=self.request.provider,
-            subscription_id=self.request.subscription_id,
-            request=CreateSubscription(
-                idempotency_key=self.sub.request_key,
-                merchant_subscription_id=self.request.subscription_id,
-                plan=self.request.plan,
-                customer=self.request.customer,
-                success_url=self.request.success_url,
-                failure_url=self.request.failure_url,
-                cancel_url=self.request.cancel_url,
-                expires_at=self.sub.activation_deadline,
-                requested_at=self.sub.created_at,
-            ),
-        )
-        try:
-            outcome = await self._call(
-                SubscriptionActivities.create, call, retry=MONEY_RETRY, summary="create subscription"
-            )
-            self._apply_status(outcome, "provider.create")
-        except OutcomeUnknown as exc:
-            # Never a second subscription: the same request id is inquired until the provider answers.
-            self.sub.note(workflow.now(), "outcome_unknown", str(exc))
-        except ActivityError as exc:
-            self.sub.move(SubscriptionStatus.CANCELLED, workflow.now(), "provider.create", describe(exc))
-        finally:
-            self.created = True
-
-    # -- engine modes ---------------------------------------------------------------------------------
-
-    async def _engine_cycle(self) -> None:
-        """One step of engine billing: wait for the next period, or bill it through an invoice order."""
-        sub = self.sub
-        assert sub.calendar is not None
-        now = workflow.now()
-        if sub.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.UNPAID):
-            # Nothing is billed until the merchant resumes (or cancels).
-            await self._statement_within(timedelta(days=3650), sub.status.value.lower())
-            return
-        window = sub.current_period_window()
-        if sub.cancel_at_period_end:
-            end = window.end if window is not None else now
-            if now >= end:
-                sub.cancelled_by = CancelledBy.MERCHANT
-                sub.move(SubscriptionStatus.CANCELLED, now, "cancelled", "at period end")
-                sub.refresh_next_billing()
-                self._publish()
-                return
-            await self._statement_within(end - now, "cancel at period end")
-            return
-        number = sub.current_period + 1
-        if sub.calendar.periods is not None and number > sub.calendar.periods:
-            sub.move(SubscriptionStatus.EXPIRED, now, "expired", f"all {sub.calendar.periods} periods billed")
-            sub.refresh_next_billing()
-            self._publish()
-            return
-        start = sub.calendar.period_start(number)
-        if now < start:
-            await self._statement_within(start - now, f"period {number} starts")
-            return
-        change = sub.pending_change
-        if change is not None and change.scheduled:
-            # Engine billing prices each period itself: a change at period end applies to the next invoice.
-            sub.pending_change = None
-            sub.note(now, "plan_changed", f"from {sub.plan.plan_id} to {change.plan.plan_id}")
-            sub.plan = change.plan
-        await self._bill_period(number)
-
-    async def _bill_period(self, number: int) -> None:
-        """Invoice a period through a child order; retry on the dunning schedule when it fails."""
-        sub = self.sub
-        record = sub.period_record(number)
-        while record.status is not PeriodStatus.PAID and not sub.is_final:
-            if record.order_id is None or record.status is PeriodStatus.FAILED:
-                attempt = record.attempts
-                if record.status is PeriodStatus.FAILED:
-                    if record.hard_failure:
-                        # A hard decline (unknown wallet, no route...) will not succeed by retrying.
-                        self._dunning_exhausted(number)
-                        return
-                    if attempt > len(self.policy.dunning_schedule):
-                        self._dunning_exhausted(number)
-                        return
-                    wait = self.policy.dunning_schedule[attempt - 1]
-                    if await self._statement_within(wait, f"dunning: retry period {number} #{attempt}"):
-                        if (
-                            sub.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.CANCELLED)
-                            or sub.cancel_at_period_end
-                        ):
-                            return
-                await self._issue_invoice(record, attempt)
-            await self._await_invoice(record)
-            if sub.status is SubscriptionStatus.PAUSED:
-                return
-            if record.status is PeriodStatus.FAILED:
-                record.attempts += 1
-        self._grant()
-        self._publish()
-
-    async def _await_invoice(self, record: BillingPeriodRecord) -> None:
-        """The invoice order ends by itself (its payment window is a deadline); it reports here."""
-        before = record.status
-        await workflow.wait_condition(
-            lambda: record.status is not before or self.sub.is_final or self.sub.status is SubscriptionStatus.PAUSED,
-            timeout_summary=f"await invoice {record.order_id}",
-        )
-
-    async def _issue_invoice(self, record: BillingPeriodRecord, attempt: int) -> None:
-        sub = self.sub
-        order_id = sub.period_order_id(record.number, attempt)
-        amount = sub.invoice_amount()
-        record.order_id = order_id
-        record.checkout_url = None
-        record.amount = amount
-        if not amount.is_positive():
-            # A carried credit (from a downgrade) covers the whole period: nothing to collect.
-            sub.consume_credit(amount)
-            record.status = PeriodStatus.PAID
-            record.paid_at = workflow.now()
-            sub.current_period = max(sub.current_period, record.number)
-            sub.note(workflow.now(), "invoice", f"period {record.number} covered by credit")
-            sub.refresh_next_billing()
-            return
-        record.status = PeriodStatus.PENDING
-        sub.consume_credit(amount)
-        sub.note(workflow.now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
-        await self._start_order(order_id, amount, f"{sub.plan.description}, period {record.number}")
-
-    async def _change_engine_now(self, plan: SubscriptionPlan, proration: Proration) -> None:
-        """Engine billing prices the change itself: charge the prorated net now, or carry the credit."""
-        sub = self.sub
-        now = workflow.now()
-        sub.pending_change = None
-        previous, sub.plan = sub.plan.plan_id, plan
-        sub.note(
-            now,
-            "plan_changed",
-            f"from {previous} to {plan.plan_id}: credit {proration.credit}, "
-            f"charge {proration.charge}, net {proration.net}",
-        )
-        if proration.net.is_positive():
-            order_id = f"{sub.subscription_id}-c{len(sub.adjustments) + 1}"
-            sub.adjustments.append(
-                Adjustment(order_id=order_id, amount=proration.net, reason=f"upgrade to {plan.plan_id}")
-            )
-            await self._start_order(order_id, proration.net, f"Upgrade to {plan.description}")
-        elif proration.net.is_negative():
-            sub.credit_balance = sub.credit_balance + proration.credit_carried
-            sub.note(now, "credit", f"{proration.credit_carried} carried to the next invoices")
-
-    async def _start_order(self, order_id: str, amount: Money, description: str) -> None:
-        request = CreateOrder(
-            order_id=order_id,
-            provider=self.request.provider,
-            amount=amount,
-            customer=self.request.customer,
-            description=description,
-            success_url=self.request.success_url,
-            failure_url=self.request.failure_url,
-            cancel_url=self.request.cancel_url,
-            # Engine-charged: the provider's default charge (a wallet push); invoiced: the provider's page or QR.
-            payment_method=(
-                None
-                if self.sub.mode is BillingMode.ENGINE_CHARGED
-                else INVOICE_PAYMENT_METHODS.get(self.request.provider)
-            ),
-            policy=OrderPolicy.for_provider(self.request.provider, payment_window=self.policy.invoice_due),
-            notify_workflow_id=workflow.info().workflow_id,
-        )
-        try:
-            await workflow.start_child_workflow(
-                "OrderWorkflow",
-                request,
-                id=order_workflow_id(order_id),
-                task_queue=workflow.info().task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=request.summary,
-            )
-        except WorkflowAlreadyStartedError:
-            # Started before (a previous run of this subscription): its updates still come here.
-            self.sub.note(workflow.now(), "invoice", f"order {order_id} already exists")
-        self._publish()
-
-    def _dunning_exhausted(self, number: int) -> None:
-        sub = self.sub
-        now = workflow.now()
-        if self.policy.dunning_exhausted is DunningOutcome.CANCEL:
-            sub.cancelled_by = CancelledBy.MERCHANT
-            sub.move(SubscriptionStatus.CANCELLED, now, "dunning", f"period {number} unpaid after every retry")
-        else:
-            sub.move(SubscriptionStatus.UNPAID, now, "dunning", f"period {number} unpaid after every retry")
-        sub.refresh_next_billing()
-        self._publish()
-
-    @workflow.signal
-    def order_update(self, update: OrderUpdate) -> None:
-        """An invoice order (engine modes) reports its checkout URL or how it ended."""
-        self.sub.apply_order_update(update, at=workflow.now())
-        self._grant()
-        self._publish()
-
-    @workflow.update
-    def pause(self, request: PauseSubscriptionRequest) -> Subscription:
-        """Engine modes: stop billing until ``resume``; an invoice already issued stays payable."""
-        self.sub.move(
-            SubscriptionStatus.PAUSED, workflow.now(), "paused", request.reason or "requested by the merchant"
-        )
-        self.sub.refresh_next_billing()
-        self._publish()
-        return self.sub
-
-    @pause.validator
-    def _validate_pause(self, request: PauseSubscriptionRequest) -> None:
-        try:
-            self.sub.check_pause()
-        except InputError as exc:
-            raise rejected(exc) from exc
-
-    async def _await_activation(self) -> None:
-        """INCOMPLETE: wait for the first payment; after the window, inquire until the provider closes it."""
-        now = workflow.now()
-        deadline = self.sub.activation_deadline
-        wait = self.policy.inquiry_wait(self.inquiries) if now >= deadline else deadline - now
-        if await self._statement_within(wait, "await first payment"):
-            return
-        await self._inquire()
-        if (
-            self.sub.status is SubscriptionStatus.INCOMPLETE
-            and workflow.now() >= deadline
-            and self.inquiries >= ACTIVATION_INQUIRY_LIMIT
-        ):
-            self.sub.move(
-                SubscriptionStatus.CANCELLED,
-                workflow.now(),
-                "activation",
-                f"no first payment after {self.inquiries} inquiries past the authorization window",
-            )
-            self._publish()
-
-    async def _mirror_period(self) -> None:
-        """ACTIVE / PAST_DUE: wait for the next period's statement; inquire when it is overdue."""
-        sub = self.sub
-        now = workflow.now()
-        window = sub.current_period_window()
-        change = sub.pending_change
-        if change is not None and change.scheduled and window is not None:
-            send_at = max(window.start, window.end - self.policy.change_lead)
-            if now >= send_at:
-                await self._send_change(change)
-                return
-            await self._statement_within(send_at - now, f"plan change to {change.plan.plan_id} at period end")
-            return
-        if sub.cancel_at_period_end and window is not None:
-            if now >= window.end:
-                await self._cancel_at_provider("at period end")
-                return
-            await self._statement_within(window.end - now, "cancel at period end")
-            return
-        if sub.next_billing_at is None:
-            # Fixed term done: the provider's EXPIRED statement is due at the end of the last period.
-            end = window.end if window is not None else now
-            due = end + self.policy.renewal_grace
-        else:
-            due = sub.next_billing_at + self.policy.renewal_grace
-        if now < due:
-            if await self._statement_within(due - now, f"await period {sub.current_period + 1}"):
-                return
-        elif await self._statement_within(self.policy.inquiry_wait(self.inquiries), "renewal overdue"):
-            return
-        await self._inquire()
-        if (
-            sub.status is SubscriptionStatus.ACTIVE
-            and sub.next_billing_at is not None
-            and (workflow.now() >= sub.next_billing_at + self.policy.renewal_grace)
-        ):
-            sub.move(
-                SubscriptionStatus.PAST_DUE,
-                workflow.now(),
-                "renewal_overdue",
-                f"no statement for period {sub.current_period + 1}",
-            )
-            self._publish()
-
-    async def _statement_within(self, wait: timedelta, summary: str) -> bool:
-        """Wait for a change of state (or a hint). True when something changed, False on timeout."""
-        before = self._snapshot()
-        try:
-            await workflow.wait_condition(
-                lambda: self._snapshot() != before or self.check_requested or self._should_continue_as_new(),
-                timeout=max(wait, timedelta(seconds=1)),
-                timeout_summary=summary,
-            )
-        except TimeoutError:
-            return False
-        if self.check_requested:
-            self.check_requested = False
-            await self._inquire()
-        self.inquiries = 0
-        return True
-
-    def _snapshot(self) -> tuple[object, ...]:
-        sub = self.sub
-        change = sub.pending_change
-        return (
-            sub.status,
-            sub.current_period,
-            sub.cancel_at_period_end,
-            sub.request_key,
-            len(sub.periods),
-            change.scheduled if change else None,
-        )
-
-    async def _inquire(self) -> None:
-        self.inquiries += 1
-        try:
-            outcome = await self._call(
-                SubscriptionActivities.inquire,
-                SubscriptionCall(provider=self.request.provider, subscription=self._ref()),
-                retry=INQUIRY_RETRY,
-                summary=f"inquire subscription #{self.inquiries}",
-            )
-        except (OutcomeUnknown, ActivityError) as exc:
-            self.sub.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
-            return
-        before = self._snapshot()
-        self._apply_status(outcome, "inquiry")
-        if self._snapshot() == before:
-            self.sub.note(workflow.now(), "inquiry", f"{outcome.provider_status or outcome.status.value}: no news")
-
-    async def _cancel_at_provider(self, why: str) -> None:
-        request = CancelSubscription(subscription=self._ref(), requested_at=workflow.now())
-        try:
-            outcome = await self._call(
-                SubscriptionActivities.cancel,
-                CancelSubscriptionCall(provider=self.request.provider, request=request),
-                retry=MONEY_RETRY,
-                summary=f"cancel subscription ({why})",
-            )
-        except (OutcomeUnknown, ActivityError) as exc:
-            self.sub.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}; inquiring")
-            await self._inquire()
-            return
-        if outcome.failure is not None and not self.sub.is_final:
-            self.sub.note(
-                workflow.now(),
-                "provider.cancel",
-                f"refused: {outcome.failure.code} {outcome.failure.message}",
-            )
-            await self._inquire()
-            return
-        self._apply_status(outcome, "provider.cancel")
-
-    # -- messages ---------------------------------------------------------------------------------
+        return await self.logic.run()
 
     @workflow.signal
     def payment_event(self, event: PaymentEvent) -> None:
-        """A verified charge attempt for one of this subscription's periods."""
-        if self._duplicate(event.event_key):
-            return
-        reference = event.outcome.subscription_reference
-        change = self.sub.pending_change
-        if change is not None and reference and reference == change.provider_reference:
-            self.sub.note(workflow.now(), "notification", f"plan change charge: {event.outcome.provider_status}")
-            return
-        if reference and self.sub.provider_reference and reference != self.sub.provider_reference:
-            self.sub.note(workflow.now(), "notification", "payment of an earlier generation: recorded only")
-            return
-        self.sub.apply_period_payment(event.outcome, source="notification", at=workflow.now())
-        self._grant()
-        self._publish()
+        self.logic.payment_event(event)
 
     @workflow.signal
     def subscription_event(self, event: SubscriptionEvent) -> None:
-        """A verified statement about the subscription (status change, period changed)."""
-        if self._duplicate(event.event_key):
-            return
-        self._apply_status(event.outcome, f"notification.{event.event_type.value.lower()}")
-
-    @workflow.signal
-    def check_now(self) -> None:
-        self.check_requested = True
-
-    @workflow.update
-    async def submit(self, request: SubmitSubscription) -> Subscription:
-        """Creation (update-with-start): returns once the provider answered, with the authorization URL."""
-        await workflow.wait_condition(lambda: self.created)
-        return self.sub
-
-    @submit.validator
-    def _validate_submit(self, request: SubmitSubscription) -> None:
-        if request.fingerprint != self.fingerprint:
-            raise rejected(
-                ConflictError(
-                    f"subscription {request.subscription_id} exists with different parameters", field="subscription_id"
-                )
-            )
-
-    @workflow.update
-    async def cancel(self, request: CancelSubscriptionRequest) -> Subscription:
-        try:
-            self._check_cancel(request)
-        except InputError as exc:
-            raise rejected(exc) from exc
-        now = workflow.now()
-        if request.at_period_end:
-            self.sub.cancel_at_period_end = True
-            self.sub.note(now, "cancel_at_period_end", request.reason or "requested by the merchant")
-            self._publish()
-            return self.sub
-        self.sub.note(now, "cancel_requested", request.reason or "requested by the merchant")
-        if self.sub.mode in ENGINE_MODES:
-            # Nothing runs at the provider between invoices: the engine simply stops billing.
-            self.sub.cancelled_by = CancelledBy.MERCHANT
-            self.sub.move(SubscriptionStatus.CANCELLED, now, "cancelled", request.reason or "by the merchant")
-            self.sub.refresh_next_billing()
-        else:
-            await self._cancel_at_provider("merchant")
-        self._publish()
-        return self.sub
-
-    @cancel.validator
-    def _validate_cancel(self, request: CancelSubscriptionRequest) -> None:
-        try:
-            self._check_cancel(request)
-        except InputError as exc:
-            raise rejected(exc) from exc
-
-    def _check_cancel(self, request: CancelSubscriptionRequest) -> None:
-        self.sub.check_cancel(request)
-        if self.sub.status is SubscriptionStatus.INCOMPLETE and self.sub.mode not in ENGINE_MODES:
-            raise InvalidStateError(
-                "an INCOMPLETE provider-managed subscription cannot be cancelled at the provider; "
-                "it closes by itself when its authorization window ends"
-            )
-
-    @workflow.update
-    def resume(self, request: ResumeSubscriptionRequest) -> Subscription:
-        """Undo a cancel-at-period-end before the period ends, or resume a paused subscription."""
-        if self.sub.status is SubscriptionStatus.PAUSED:
-            # Periods that started while paused are skipped: billing resumes with the next period.
-            self._skip_paused_periods()
-            self.sub.move(SubscriptionStatus.ACTIVE, workflow.now(), "resumed", request.reason or "billing resumes")
-            self.sub.refresh_next_billing()
-        else:
-            self.sub.cancel_at_period_end = False
-            self.sub.note(workflow.now(), "resumed", request.reason or "cancel at period end withdrawn")
-        self._publish()
-        return self.sub
-
-    def _skip_paused_periods(self) -> None:
-        sub = self.sub
-        if sub.calendar is None:
-            return
-        current = sub.calendar.period_at(workflow.now())
-        if current is not None and current.number > sub.current_period + 1:
-            sub.note(workflow.now(), "paused_periods", f"periods {sub.current_period + 1}..{current.number} not billed")
-            sub.current_period = current.number
-            sub.refresh_next_billing()
-
-    @resume.validator
-    def _validate_resume(self, request: ResumeSubscriptionRequest) -> None:
-        try:
-            self.sub.check_resume()
-        except InputError as exc:
-            raise rejected(exc) from exc
-
-    @workflow.update
-    async def change_plan(self, request: ChangePlanRequest) -> Subscription:
-        """Change plan now (prorated) or at the end of the current period."""
-        now = workflow.now()
-        try:
-            proration = self.sub.check_change_request(request, now)
-        except InputError as exc:
-            raise rejected(exc) from exc
-        generation = self.sub.generation + 1
-        change = PendingChange(
-            generation=generation,
-            request_key=idempotency.subscription_key(self.request.subscription_id, generation),
-            plan=request.plan,
-            proration=proration,
-            scheduled=request.at_period_end,
-            requested_at=now,
-        )
-        self.sub.pending_change = change
-        if request.at_period_end:
-            self.sub.note(now, "change_scheduled", f"to {request.plan.plan_id} at period end")
-        elif self.sub.mode in ENGINE_MODES:
-            assert proration is not None
-            await self._change_engine_now(request.plan, proration)
-        else:
-            await self._send_change(change)
-        self._publish()
-        return self.sub
-
-    @change_plan.validator
-    def _validate_change_plan(self, request: ChangePlanRequest) -> None:
-        try:
-            self.sub.check_change_request(request, workflow.now())
-        except InputError as exc:
-            raise rejected(exc) from exc
-
-    async def _send_change(self, change: PendingChange) -> None:
-        """Ask the provider for the new generation, crediting the unused part of the current period."""
-        now = workflow.now()
-        if change.proration is None:
-            change.proration = self.sub.preview_change(change.plan, now)
-        change.scheduled = False
-        proration = change.proration
-        self.sub.note(
-            now,
-            "change_requested",
-            f"to {change.plan.plan_id}: credit {proration.credit}, charge {proration.charge}, net {proration.net}",
-        )
-        request = ChangeSubscription(
-            idempotency_key=change.request_key,
-            original=SubscriptionRef(
-                idempotency_key=self.sub.request_key, provider_reference=self.sub.provider_reference
-            ),
-            merchant_subscription_id=self.request.subscription_id,
-            new_plan=change.plan,
-            remaining_credit=-proration.credit,
-            customer=self.request.customer,
-            success_url=self.request.success_url,
-            failure_url=self.request.failure_url,
-            cancel_url=self.request.cancel_url,
-            requested_at=change.requested_at,
-        )
-        try:
-            outcome = await self._call(
-                SubscriptionActivities.change,
-                ChangeSubscriptionCall(
-                    provider=self.request.provider, subscription_id=self.request.subscription_id, request=request
-                ),
-                retry=MONEY_RETRY,
-                summary=f"change plan to {change.plan.plan_id}",
-            )
-        except (OutcomeUnknown, ActivityError) as exc:
-            self.sub.note(workflow.now(), "provider.change", f"no answer: {describe(exc)}; inquiring")
-            return
-        self._apply_change(outcome, "provider.change")
-
-    def _apply_change(self, outcome: ChangeOutcome, source: str) -> None:
-        change = self.sub.pending_change
-        if change is None or (outcome.idempotency_key and outcome.idempotency_key != change.request_key):
-            self.sub.note(workflow.now(), source, f"change statement for no pending change: {outcome.provider_status}")
-            return
-        change.provider_reference = outcome.provider_reference or change.provider_reference
-        change.customer_action = outcome.customer_action or change.customer_action
-        if outcome.status is ChangeStatus.CLOSED:
-            self.sub.pending_change = None
-            failure = f": {outcome.failure.code} {outcome.failure.message}" if outcome.failure else ""
-            self.sub.note(workflow.now(), source, f"plan change to {change.plan.plan_id} closed{failure}")
-        elif outcome.status is ChangeStatus.SUCCEEDED:
-            self.sub.complete_change(workflow.now(), workflow.now(), source)
-            self._grant()
-        else:
-            self.sub.note(
-                workflow.now(),
-                source,
-                f"plan change {outcome.provider_status or 'pending'}"
-                + (": the customer must authorize it" if change.customer_action else ""),
-            )
-        self._publish()
+        self.logic.subscription_event(event)
 
     @workflow.signal
     def change_event(self, event: SubscriptionChangeEvent) -> None:
-        """A verified statement about a plan change."""
-        if self._duplicate(event.event_key):
-            return
-        self._apply_change(event.outcome, "notification.change")
+        self.logic.change_event(event)
+
+    @workflow.signal
+    def order_update(self, update: OrderUpdate) -> None:
+        self.logic.order_update(update)
+
+    @workflow.signal
+    def check_now(self) -> None:
+        self.logic.check_now()
+
+    @workflow.update
+    async def submit(self, request: SubmitSubscription) -> Subscription:
+        return await self.logic.submit(request)
+
+    @submit.validator
+    def _validate_submit(self, request: SubmitSubscription) -> None:
+        self.logic.validate_submit(request)
+
+    @workflow.update
+    async def cancel(self, request: CancelSubscriptionRequest) -> Subscription:
+        return await self.logic.cancel(request)
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelSubscriptionRequest) -> None:
+        self.logic.validate_cancel(request)
+
+    @workflow.update
+    def pause(self, request: PauseSubscriptionRequest) -> Subscription:
+        return self.logic.pause(request)
+
+    @pause.validator
+    def _validate_pause(self, request: PauseSubscriptionRequest) -> None:
+        self.logic.validate_pause(request)
+
+    @workflow.update
+    def resume(self, request: ResumeSubscriptionRequest) -> Subscription:
+        return self.logic.resume(request)
+
+    @resume.validator
+    def _validate_resume(self, request: ResumeSubscriptionRequest) -> None:
+        self.logic.validate_resume(request)
+
+    @workflow.update
+    async def change_plan(self, request: ChangePlanRequest) -> Subscription:
+        return await self.logic.change_plan(request)
+
+    @change_plan.validator
+    def _validate_change_plan(self, request: ChangePlanRequest) -> None:
+        self.logic.validate_change_plan(request)
 
     @workflow.update
     def preview_change(self, plan: SubscriptionPlan) -> Proration:
-        """What changing to ``plan`` now would credit and charge; changes nothing."""
-        return self.sub.preview_change(plan, workflow.now())
+        return self.logic.preview_change(plan)
 
     @preview_change.validator
     def _validate_preview(self, plan: SubscriptionPlan) -> None:
-        try:
-            self.sub.preview_change(plan, workflow.now())
-        except InputError as exc:
-            raise rejected(exc) from exc
+        self.logic.validate_preview(plan)
 
     @workflow.update
     async def management_link(self, request: ManagementLinkRequest) -> ManagementLink:
-        """A short-lived URL where the customer manages the subscription at the provider."""
-        try:
-            link: ManagementLink = await self._call(
-                SubscriptionActivities.manage,
-                ManageSubscriptionCall(
-                    provider=self.request.provider, request=ManageSubscription(subscription=self._ref())
-                ),
-                retry=INQUIRY_RETRY,
-                summary="management link",
-            )
-            return link
-        except (OutcomeUnknown, ActivityError) as exc:
-            raise ApplicationError(
-                f"the provider gave no management link: {describe(exc)}", type="InvalidStateError", non_retryable=True
-            ) from exc
+        return await self.logic.management_link(request)
 
     @management_link.validator
     def _validate_management_link(self, request: ManagementLinkRequest) -> None:
-        if self.sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
-            raise rejected(
-                InvalidStateError(f"only an ACTIVE subscription has a management link; it is {self.sub.status}")
-            )
+        self.logic.validate_management_link(request)
 
     @workflow.query
     def status(self) -> Subscription:
-        return self.sub
-
-    # -- helpers ----------------------------------------------------------------------------------
-
-    def _ref(self) -> SubscriptionRef:
-        """The subscription to ask the provider about: the new generation while a change is in flight."""
-        change = self.sub.pending_change
-        if change is not None and not change.scheduled:
-            return SubscriptionRef(idempotency_key=change.request_key, provider_reference=change.provider_reference)
-        return SubscriptionRef(idempotency_key=self.sub.request_key, provider_reference=self.sub.provider_reference)
-
-    def _duplicate(self, event_key: str) -> bool:
-        if event_key in self.seen:
-            self.sub.note(workflow.now(), "notification", "duplicate ignored")
-            return True
-        self.seen.append(event_key)
-        return False
-
-    def _apply_status(self, outcome: SubscriptionOutcome, source: str) -> None:
-        self.sub.apply_provider_status(outcome, source=source, at=workflow.now())
-        self._grant()
-        self._publish()
-
-    def _grant(self) -> None:
-        for record in self.sub.grant_due():
-            label = f"period {record.number}" + (f" of plan {record.generation}" if record.generation > 1 else "")
-            self.sub.note(workflow.now(), "benefits_granted", label)
-
-    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
-        return await call_provider(
-            activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
-        )
-
-    def _publish(self) -> None:
-        """Search attributes and current details for the Temporal UI. No personal data."""
-        sub = self.sub
-        updates: list[SearchAttributeUpdate[Any]] = []
-        if self._published is None and workflow.info().typed_search_attributes.get(sa.BILLING_STATUS) is None:
-            updates += [
-                sa.PROVIDER.value_set(sub.provider),
-                sa.CUSTOMER_ID.value_set(sub.customer_id),
-                sa.AMOUNT_MINOR.value_set(sub.plan.amount.amount_minor),
-                sa.CURRENCY.value_set(sub.plan.amount.currency),
-            ]
-        if self._published is not sub.status:
-            updates.append(sa.BILLING_STATUS.value_set(sub.status.value))
-        current_next = workflow.info().typed_search_attributes.get(sa.NEXT_BILLING_AT)
-        if sub.next_billing_at != current_next:
-            updates.append(
-                sa.NEXT_BILLING_AT.value_set(sub.next_billing_at)
-                if sub.next_billing_at is not None
-                else sa.NEXT_BILLING_AT.value_unset()
-            )
-        if updates:
-            workflow.upsert_search_attributes(updates)
-        self._published = sub.status
-        lines = [f"**{sub.status.value}** · {sub.plan.amount} per {sub.plan.interval.value} · {sub.provider}"]
-        if sub.current_period:
-            lines.append(f"period {sub.current_period} paid")
-        if sub.next_billing_at is not None:
-            lines.append(f"next billing {sub.next_billing_at.isoformat()}")
-        if sub.cancel_at_period_end:
-            lines.append("cancels at period end")
-        workflow.set_current_details("\n\n".join(lines))
-        self._announce()
-
-    def _announce(self) -> None:
-        """Queue a merchant event for each change since the last one (see billing.events)."""
-        sub, log, now = self.sub, self.events.log, workflow.now()
-        data = functools.partial(events.subscription_data, sub)
-        log.announce("created", "yes", "subscription.created", data, now)
-        log.announce("status", sub.status.value, f"subscription.{sub.status.value.lower()}", data, now)
-        log.announce("plan", sub.plan.plan_id, "subscription.plan_changed", data, now)
-        for record in sub.periods[-PERIODS_ANNOUNCED:]:
-            if record.status is PeriodStatus.PENDING:
-                continue
-            paid = record.status is PeriodStatus.PAID
-            log.announce(
-                f"period:{record.generation}:{record.number}",
-                "PAID" if paid else f"FAILED:{record.order_id}",
-                "subscription.period_paid" if paid else "subscription.period_payment_failed",
-                functools.partial(events.period_data, sub, record),
-                now,
-            )
-        self.events.kick()
+        return self.logic.status()

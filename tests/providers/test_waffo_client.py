@@ -570,6 +570,26 @@ async def test_subscription_create(client: WaffoClient, responder: WaffoResponde
     assert outcome.customer_action.url == "https://checkout.waffo.test/s/1"
 
 
+async def test_subscription_create_with_a_trial(client: WaffoClient, responder: WaffoResponder) -> None:
+    """Provider-managed trials are Waffo's own: trial periods on the plan's calendar, at the trial price."""
+    responder.answer({"subscriptionRequest": "sub_req_1", "subscriptionId": "SC1", "subscriptionStatus": "ACTIVE"})
+    trial = PLAN.model_copy(update={"trial_periods": 1, "trial_amount": Money.parse("1.00", "USD")})
+    await client.create_subscription(
+        CreateSubscription(
+            idempotency_key="sub_req_1",
+            merchant_subscription_id="MS-1",
+            plan=trial,
+            customer=CUSTOMER,
+            requested_at=NOW,
+        )
+    )
+    product = responder.last_json()["productInfo"]
+    assert product["numberOfTrialPeriod"] == "1"
+    assert (product["trialPeriodType"], product["trialPeriodInterval"]) == ("MONTHLY", "12")
+    assert product["trialPeriodAmount"] == "1.00"
+    assert responder.last_json()["amount"] == "99.00"
+
+
 async def test_subscription_create_refused(client: WaffoClient, responder: WaffoResponder) -> None:
     responder.answer(code="C0005", msg="channel rejection", status=500)
     outcome = await client.create_subscription(

@@ -208,6 +208,7 @@ async def test_engine_mode_validation() -> None:
     with pytest.raises(errors.InputError) as info:
         start("sub-bad", billing_mode=BillingMode.PROVIDER_MANAGED, trial_days=7)
     assert info.value.field == "trial_days"
+    assert "plan.trial_periods" in info.value.reason  # provider-managed trials are the provider's own
 
 
 def priced(plan_id: str, amount: str) -> SubscriptionPlan:

@@ -120,6 +120,16 @@ async def test_renewals_failed_renewal_and_recovery_grant_each_period_once(stack
     assert len(charges) == 3
 
 
+async def test_provider_managed_trial_is_charged_by_waffo_at_the_trial_price(stack: OrderStack) -> None:
+    trial = plan().model_copy(update={"trial_periods": 1, "trial_amount": Money.parse("1.00", "USD")})
+    await activated(stack, "sub-waffo-trial", plan=trial)
+    await control(stack, "sub-waffo-trial", "renew", {"succeed": True})
+    sub = await settled(stack, "sub-waffo-trial", lambda s: s.current_period == 2)
+    assert sub.status is SubscriptionStatus.ACTIVE
+    charges = [e for e in await stack.ledger("charge") if e.get("subscriptionId")]
+    assert [Money.parse(e["amount"], "USD") for e in charges] == [Money.parse("1.00", "USD"), trial.amount]
+
+
 async def test_fixed_term_expires(stack: OrderStack) -> None:
     await activated(stack, "sub-fixed", plan=plan(periods=2))
     await control(stack, "sub-fixed", "renew", {"succeed": True})
