@@ -127,6 +127,8 @@ def period_data(sub: Subscription, record: BillingPeriodRecord) -> dict[str, Any
             "start": record.start.isoformat() if record.start is not None else None,
             "end": record.end.isoformat() if record.end is not None else None,
             "order_id": record.order_id,
+            #: Where the customer pays this period's invoice (engine-invoiced: a link or a QR payload).
+            "checkout_url": record.checkout_url,
         },
     }
 

@@ -867,6 +867,10 @@ class SubscriptionLogic:
         log.announce("plan", sub.plan.plan_id, "subscription.plan_changed", data, now)
         for record in sub.periods[-PERIODS_ANNOUNCED:]:
             if record.status is PeriodStatus.PENDING:
+                if record.order_id is not None and record.checkout_url is not None:
+                    # Engine-invoiced: the merchant passes the payment link or QR on to the customer.
+                    invoice = functools.partial(events.period_data, sub, record)
+                    log.announce(f"invoice:{record.order_id}", "issued", "subscription.invoice_issued", invoice, now)
                 continue
             paid = record.status is PeriodStatus.PAID
             log.announce(

@@ -323,3 +323,36 @@ async def test_a_subscription_tells_the_merchant_each_period_and_status(
     assert order_events[-1] == "order.paid", "period invoices are orders: their events come too"
     for body, _ in merchant.attempts:
         assert wallet.encode() not in body
+
+
+async def test_an_invoiced_period_hands_the_merchant_the_payment_link(
+    own_time_skipping_env: WorkflowEnvironment, endpoint: tuple[Endpoint, str]
+) -> None:
+    from billing.subscriptions import SubscriptionStatus
+    from tests.subscriptions.test_engine_invoiced import Engine, start
+
+    merchant, url = endpoint
+    sender = activities(url)
+    try:
+        async with order_stack(own_time_skipping_env.client, events=sender) as running:
+            engine = Engine(own_time_skipping_env, running)
+            try:
+                await engine.create(start("sub-inv"))
+                order_id = await engine.invoice("sub-inv", 1)
+                issued = await merchant.until(
+                    lambda events: any(e.type == "subscription.invoice_issued" for e in events)
+                )
+                invoice = next(e for e in issued if e.type == "subscription.invoice_issued")
+                assert invoice.data["period"]["order_id"] == order_id
+                link = invoice.data["period"]["checkout_url"]
+                assert link and "/checkout/" in link, "the link the customer pays at"
+                await engine.customer(order_id, "pay")
+                await engine.until("sub-inv", lambda s: s.status is SubscriptionStatus.ACTIVE)
+                await merchant.until(lambda events: any(e.type == "subscription.period_paid" for e in events))
+            finally:
+                await engine.close()
+    finally:
+        await sender.aclose()
+    types = [e.type for e in merchant.events if e.object == "subscription"]
+    assert types.index("subscription.invoice_issued") < types.index("subscription.period_paid")
+    assert types.count("subscription.invoice_issued") == 1
