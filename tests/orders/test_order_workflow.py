@@ -16,22 +16,14 @@ from billing.money import Money
 from billing.orders import (
     CreateOrder,
     LatePaymentPolicy,
-    OrderPolicy,
     OrderStatus,
     RefundRequest,
     RefundState,
     ResolveRequest,
 )
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
-POLICY = OrderPolicy(
-    payment_window=timedelta(minutes=10),
-    inquiry_schedule=(timedelta(seconds=30), timedelta(minutes=1)),
-    unknown_inquiry_limit=3,
-    capture_window=timedelta(days=1),
-    refund_window=timedelta(days=1),
-    provider_call_timeout=timedelta(seconds=10),
-)
+POLICY = TEST_ORDER_POLICY.model_copy(update={"capture_window": timedelta(days=1)})
 PAID = {OrderStatus.PAID}
 
 

@@ -22,7 +22,6 @@ from billing.idempotency import subscription_key
 from billing.money import Money
 from billing.orders import (
     CreateOrder,
-    OrderPolicy,
     OrderStatus,
     RefundRequest,
     ResolveRequest,
@@ -30,16 +29,10 @@ from billing.orders import (
 )
 from billing.subscriptions import StartSubscription, subscription_workflow_id
 from starter.binaries import temporal_test_server
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 HISTORIES = Path(__file__).parent / "histories"
-POLICY = OrderPolicy(
-    payment_window=timedelta(minutes=10),
-    inquiry_schedule=(timedelta(seconds=30), timedelta(minutes=1)),
-    unknown_inquiry_limit=3,
-    refund_window=timedelta(days=1),
-    provider_call_timeout=timedelta(seconds=10),
-)
+POLICY = TEST_ORDER_POLICY
 
 
 def request(order_id: str, **overrides: object) -> CreateOrder:

@@ -10,6 +10,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from temporalio.service import RPCError
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
 from billing.idempotency import payment_key
-from billing.orders import CreateOrder, Order, order_workflow_id
+from billing.orders import CreateOrder, Order, OrderPolicy, order_workflow_id
 from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from providers.kess import KessClient, KessSettings
 from providers.waafipay import WaafiPayClient, WaafiPaySettings
@@ -56,6 +57,17 @@ KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "10903
 WAAFIPAY = WaafiPayMerchant("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
 API_KEY = "test-api-key"
 MERCHANT_ID = "MID-TEST-1"
+
+
+#: Short windows for tests: ten minutes to pay, inquiries after 30 s then every minute, review after three,
+#: a one-day refund window.
+TEST_ORDER_POLICY = OrderPolicy(
+    payment_window=timedelta(minutes=10),
+    inquiry_schedule=(timedelta(seconds=30), timedelta(minutes=1)),
+    unknown_inquiry_limit=3,
+    refund_window=timedelta(days=1),
+    provider_call_timeout=timedelta(seconds=10),
+)
 
 
 @dataclass

@@ -16,17 +16,11 @@ from billing import metrics
 from billing.errors import ConfigurationError
 from billing.gateway import Customer
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
+from billing.orders import CreateOrder, OrderStatus, RefundRequest
 from billing.temporal import data_converter
-from tests.support.stack import order_stack
+from tests.support.stack import TEST_ORDER_POLICY, order_stack
 
-POLICY = OrderPolicy(
-    payment_window=timedelta(minutes=10),
-    inquiry_schedule=(timedelta(seconds=30), timedelta(minutes=1)),
-    unknown_inquiry_limit=3,
-    refund_window=timedelta(days=1),
-    provider_call_timeout=timedelta(seconds=10),
-)
+POLICY = TEST_ORDER_POLICY
 
 
 def _order(order_id: str) -> CreateOrder:
