@@ -11,8 +11,10 @@ default), ``console`` (JSON on stdout every ``OTEL_METRIC_EXPORT_INTERVAL`` ms, 
   ``workflow.metric_meter()`` (nothing is recorded while a workflow replays): ``billing.payments``
   (provider, outcome: paid, failed, expired or cancelled, once per order reaching it; a payment that
   arrives after the order expired counts ``paid`` as well),
-  ``billing.reconciliations`` (provider, outcome: the status an order in UNKNOWN reached) and
-  ``billing.needs_review`` (provider).
+  ``billing.reconciliations`` (provider, outcome: the status an order in UNKNOWN reached),
+  ``billing.needs_review`` (provider) and ``billing.subscription.changes`` (provider, mode, change: what
+  each merchant event of a subscription says, e.g. ``period_paid``, ``period_payment_failed``,
+  ``past_due``, ``unpaid``, ``cancelled``, ``invoice_issued``, ``plan_changed``).
 
 Workflow counters and the SDK's metrics (``temporal_*``: task latencies, slots, polls...) live in the Temporal
 runtime (:func:`temporal_runtime`). With ``otlp`` the runtime exports them itself to the same collector
@@ -52,6 +54,7 @@ NEEDS_REVIEW = "billing.needs_review"
 REFUNDS = "billing.refunds"
 WEBHOOKS = "billing.webhooks"
 VERIFICATION_FAILURES = "billing.webhook.verification_failures"
+SUBSCRIPTION_CHANGES = "billing.subscription.changes"
 
 
 def metrics_exporter() -> str:
@@ -121,6 +124,14 @@ def order_status_changed(provider: str, before: OrderStatus | None, after: Order
         meter.create_counter(RECONCILIATIONS, "Unknown outcomes settled").add(
             1, {"provider": provider, "outcome": after.value.lower()}
         )
+
+
+def subscription_changed(provider: str, mode: str, change: str) -> None:
+    """Count one change of a subscription, as announced to the merchant (so once per change). Workflow
+    code only, like :func:`order_status_changed`."""
+    workflow.metric_meter().create_counter(SUBSCRIPTION_CHANGES, "Subscription changes, by kind").add(
+        1, {"provider": provider, "mode": mode, "change": change}
+    )
 
 
 # -- process set-up ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ at module level (everything lives on the :class:`SubscriptionLogic` instance a r
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from activities.subscriptions import (
     SubscriptionActivities,
     SubscriptionCall,
 )
-from billing import events, idempotency
+from billing import events, idempotency, metrics
 from billing import search_attributes as sa
 from billing.calendar import BillingCalendar
 from billing.errors import ConflictError, InputError, InvalidStateError
@@ -859,25 +860,29 @@ class SubscriptionLogic:
         self._announce()
 
     def _announce(self) -> None:
-        """Queue a merchant event for each change since the last one (see billing.events)."""
+        """Queue a merchant event for each change since the last one (see billing.events), and count it."""
         sub, log, now = self.sub, self.events.log, workflow.now()
+
+        def say(topic: str, value: str, event_type: str, data: Callable[[], dict[str, Any]]) -> None:
+            if log.announce(topic, value, event_type, data, now):
+                metrics.subscription_changed(sub.provider, sub.mode.value, event_type.removeprefix("subscription."))
+
         data = functools.partial(events.subscription_data, sub)
-        log.announce("created", "yes", "subscription.created", data, now)
-        log.announce("status", sub.status.value, f"subscription.{sub.status.value.lower()}", data, now)
-        log.announce("plan", sub.plan.plan_id, "subscription.plan_changed", data, now)
+        say("created", "yes", "subscription.created", data)
+        say("status", sub.status.value, f"subscription.{sub.status.value.lower()}", data)
+        say("plan", sub.plan.plan_id, "subscription.plan_changed", data)
         for record in sub.periods[-PERIODS_ANNOUNCED:]:
+            period = functools.partial(events.period_data, sub, record)
             if record.status is PeriodStatus.PENDING:
                 if record.order_id is not None and record.checkout_url is not None:
                     # Engine-invoiced: the merchant passes the payment link or QR on to the customer.
-                    invoice = functools.partial(events.period_data, sub, record)
-                    log.announce(f"invoice:{record.order_id}", "issued", "subscription.invoice_issued", invoice, now)
+                    say(f"invoice:{record.order_id}", "issued", "subscription.invoice_issued", period)
                 continue
             paid = record.status is PeriodStatus.PAID
-            log.announce(
+            say(
                 f"period:{record.generation}:{record.number}",
                 "PAID" if paid else f"FAILED:{record.order_id}",
                 "subscription.period_paid" if paid else "subscription.period_payment_failed",
-                functools.partial(events.period_data, sub, record),
-                now,
+                period,
             )
         self.events.kick()

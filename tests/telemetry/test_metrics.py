@@ -184,3 +184,60 @@ def test_what_an_order_status_change_counts(
     metrics.order_status_changed("waffo", before, after)
     assert [(name, attributes.get("outcome")) for name, attributes in meter.counted] == counted
     assert all(attributes["provider"] == "waffo" for _, attributes in meter.counted)
+
+
+async def test_subscription_changes_are_counted_once_each(
+    own_time_skipping_env: WorkflowEnvironment, reader: tuple[InMemoryMetricReader, MeterProvider]
+) -> None:
+    from billing.gateway import BillingInterval, SubscriptionPlan
+    from billing.subscriptions import StartSubscription, SubscriptionPolicy, SubscriptionStatus
+    from tests.subscriptions.test_engine_invoiced import Engine, set_wallet
+
+    metric_reader, provider = reader
+    runtime, buffer = metrics.buffered_runtime()
+    metrics.TemporalMetricsBridge(buffer, provider.get_meter("temporalio"))
+    env_client = own_time_skipping_env.client
+    client = await Client.connect(
+        env_client.service_client.config.target_host,
+        namespace=env_client.namespace,
+        data_converter=data_converter(),
+        runtime=runtime,
+    )
+    wallet = "252611111160"
+    async with order_stack(client) as stack:
+        engine = Engine(own_time_skipping_env, stack)
+        try:
+            await set_wallet(engine, wallet, ["approve", "insufficient", "approve"])
+            created = await engine.create(
+                StartSubscription(
+                    subscription_id="sub-metrics",
+                    provider="waafipay",
+                    plan=SubscriptionPlan(
+                        plan_id="w",
+                        description="Wallet",
+                        amount=Money.parse("2.00", "USD"),
+                        interval=BillingInterval.MONTH,
+                    ),
+                    customer=Customer(customer_id="cust-m", phone=wallet),
+                    policy=SubscriptionPolicy(
+                        dunning_schedule=(timedelta(days=1),), provider_call_timeout=timedelta(seconds=10)
+                    ),
+                )
+            )
+            assert created.calendar is not None
+            engine.orders += ["sub-metrics-p1", "sub-metrics-p2", "sub-metrics-p2-r1"]
+            await engine.until("sub-metrics", lambda s: s.current_period == 1)
+            await engine.skip_to(created.calendar.period_start(2))
+            await engine.until("sub-metrics", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+            await own_time_skipping_env.sleep(timedelta(days=1, seconds=5))
+            await engine.until("sub-metrics", lambda s: s.current_period == 2)
+        finally:
+            await engine.close()
+    points = _points(metric_reader)
+    labels = {"provider": "waafipay", "mode": "engine_charged"}
+    name = metrics.SUBSCRIPTION_CHANGES
+    assert _count(points, name, change="created", **labels) == 1
+    assert _count(points, name, change="period_paid", **labels) == 2
+    assert _count(points, name, change="period_payment_failed", **labels) == 1
+    assert _count(points, name, change="past_due", **labels) == 1
+    assert _count(points, name, change="active", **labels) == 2
