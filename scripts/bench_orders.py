@@ -730,6 +730,7 @@ async def terminate(client: Client, workflow_ids: list[str]) -> None:
 
 async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     from starter.binaries import temporal_cli
+    from starter.serving import stdout_to_stderr
 
     progress = ProgressDisplay(console, enabled=not args.quiet)
     run_started = time.monotonic()
@@ -738,12 +739,13 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         return float(args.timeout) - (time.monotonic() - run_started)
 
     console.print("Starting the Temporal dev server (in memory) and the order stack…", highlight=False)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_cli()),
-        search_attributes=list(search_attributes.ALL),
-        data_converter=data_converter(),
-        dev_server_extra_args=["--log-level", "error"],
-    )
+    with stdout_to_stderr():  # the dev server prints its banner on stdout
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(temporal_cli()),
+            search_attributes=list(search_attributes.ALL),
+            data_converter=data_converter(),
+            dev_server_extra_args=["--log-level", "error"],
+        )
     server_pid = dev_server_pid()
     order_ids: list[str] = []
     baseline_ids: list[str] = []

@@ -610,19 +610,6 @@ async def renewal_event_types(client: Client, sample: SubSample) -> None:
     sample.renewal_types = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in added)
 
 
-@contextlib.contextmanager
-def stdout_to_stderr() -> Any:
-    """Child processes started meanwhile get stderr as their stdout: the --json output stays clean."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 # -- the run -----------------------------------------------------------------------------------------
 
 
@@ -650,6 +637,7 @@ class Measures:
 
 async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     from starter.binaries import temporal_cli
+    from starter.serving import stdout_to_stderr
 
     progress = ProgressDisplay(console, enabled=not args.quiet)
     run_started = time.monotonic()

@@ -11,11 +11,26 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Generator[None, None, None]:
+    """Child processes started meanwhile get this process's stderr as their stdout (the Temporal dev
+    server prints a banner there): a command's ``--json`` output stays clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
