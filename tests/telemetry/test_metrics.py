@@ -63,19 +63,23 @@ def _count(points: dict[str, list[tuple[dict[str, object], float]]], name: str, 
     )
 
 
+async def _metered_client(env: WorkflowEnvironment, provider: MeterProvider) -> Client:
+    """A client on ``env`` whose runtime's metrics (the SDK's and the workflows') reach ``provider``."""
+    runtime, buffer = metrics.buffered_runtime()
+    metrics.TemporalMetricsBridge(buffer, provider.get_meter("temporalio"))
+    return await Client.connect(
+        env.client.service_client.config.target_host,
+        namespace=env.client.namespace,
+        data_converter=data_converter(),
+        runtime=runtime,
+    )
+
+
 async def test_counters_move_for_real_orders_and_the_sdk_metrics_come_along(
     time_skipping_env: WorkflowEnvironment, reader: tuple[InMemoryMetricReader, MeterProvider]
 ) -> None:
     metric_reader, provider = reader
-    runtime, buffer = metrics.buffered_runtime()
-    metrics.TemporalMetricsBridge(buffer, provider.get_meter("temporalio"))
-    env_client = time_skipping_env.client
-    client = await Client.connect(
-        env_client.service_client.config.target_host,
-        namespace=env_client.namespace,
-        data_converter=data_converter(),
-        runtime=runtime,
-    )
+    client = await _metered_client(time_skipping_env, provider)
     async with order_stack(client) as stack:
         # Paid by webhook, then partly refunded.
         await stack.billing.create_order(_order("m-paid"))
@@ -194,15 +198,7 @@ async def test_subscription_changes_are_counted_once_each(
     from tests.subscriptions.test_engine_invoiced import Engine, set_wallet
 
     metric_reader, provider = reader
-    runtime, buffer = metrics.buffered_runtime()
-    metrics.TemporalMetricsBridge(buffer, provider.get_meter("temporalio"))
-    env_client = own_time_skipping_env.client
-    client = await Client.connect(
-        env_client.service_client.config.target_host,
-        namespace=env_client.namespace,
-        data_converter=data_converter(),
-        runtime=runtime,
-    )
+    client = await _metered_client(own_time_skipping_env, provider)
     wallet = "252611111160"
     async with order_stack(client) as stack:
         engine = Engine(own_time_skipping_env, stack)
