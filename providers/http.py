@@ -7,6 +7,8 @@ operation, and the workflow reconciles by inquiry.
 
 from __future__ import annotations
 
+from typing import Self
+
 import httpx
 
 from billing.errors import ProviderConnectionError, ProviderTimeoutError, ResponseVerificationError
@@ -36,3 +38,21 @@ async def post(
         raise ProviderConnectionError(
             f"the connection failed ({type(exc).__name__})", provider=provider, operation=operation
         ) from exc
+
+
+class HttpClientOwner:
+    """The lifecycle every provider client shares: it closes its HTTP client only if it made it, and it is
+    an async context manager. Subclasses set ``_http`` and ``_owns_http`` in their constructor."""
+
+    _http: httpx.AsyncClient
+    _owns_http: bool
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

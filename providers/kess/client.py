@@ -123,7 +123,7 @@ class _Answer:
     failure: ProviderFailure | None = None
 
 
-class KessClient:
+class KessClient(http.HttpClientOwner):
     """KESS's native, quick and JSAPI pay, refunds, status checks and close as a :class:`PaymentProvider`.
 
     Build it from settings with :meth:`from_settings`, or explicitly (tests): pass ``http_client`` or
@@ -205,16 +205,6 @@ class KessClient:
     def token_fetches(self) -> int:
         """How many tokens were fetched so far (for operators and tests)."""
         return self._tokens.fetches
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- payments -------------------------------------------------------------------------------
 

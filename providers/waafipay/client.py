@@ -151,7 +151,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class WaafiPayClient:
+class WaafiPayClient(http.HttpClientOwner):
     """WaafiPay's wallet push, pre-authorization, hosted payment page and refund services as a
     :class:`~providers.base.PaymentProvider`.
 
@@ -259,16 +259,6 @@ class WaafiPayClient:
 
     def __repr__(self) -> str:
         return f"WaafiPayClient(endpoint={self._endpoint!r}, merchant_uid={self._merchant_uid!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- payments -------------------------------------------------------------------------------
 

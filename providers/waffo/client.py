@@ -145,7 +145,7 @@ def encode_body(request: wire.WaffoModel) -> bytes:
     return json.dumps(wire.dump_request(request), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-class WaffoClient:
+class WaffoClient(http.HttpClientOwner):
     """Waffo's order, refund, subscription and configuration API as a :class:`PaymentProvider`.
 
     Build it from settings with :meth:`from_settings`, or explicitly (tests, emulators): pass
@@ -227,16 +227,6 @@ class WaffoClient:
 
     def __repr__(self) -> str:
         return f"WaffoClient(base_url={self._base_url!r}, merchant_id={self._merchant_id!r})"
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- payments -------------------------------------------------------------------------------
 
