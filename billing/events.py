@@ -181,6 +181,11 @@ class SignatureError(InputError):
     """A merchant event whose signature header is missing, malformed, stale or does not match."""
 
 
+def split_secrets(raw: str) -> list[str]:
+    """Secrets as configured: comma-separated, blanks ignored (``BILLING_EVENTS_SECRETS``, ``--secret``)."""
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
 def _digest(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 

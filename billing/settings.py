@@ -261,5 +261,6 @@ class MerchantEventSettings(BaseSettings):
         return self.url is not None
 
     def secret_list(self) -> list[str]:
-        raw = self.secrets.get_secret_value() if self.secrets is not None else ""
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        from billing.events import split_secrets
+
+        return split_secrets(self.secrets.get_secret_value() if self.secrets is not None else "")

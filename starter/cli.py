@@ -675,11 +675,12 @@ def events_listen(
 
     Forged, stale or unsigned requests get 400 and are reported on stderr. Ctrl-C stops.
     """
+    from billing.events import split_secrets
     from starter.events import EventReceiver, MerchantEvent
     from starter.render import event_line
     from starter.serving import AppServer
 
-    keys = [part.strip() for part in secrets.split(",") if part.strip()]
+    keys = split_secrets(secrets)
     if not keys:
         raise fail("--secret: at least one non-empty secret is needed", 2)
 
