@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.errors import ConfigurationError
+from billing.events import split_secrets
 
 if TYPE_CHECKING:
     from temporalio.service import TLSConfig
@@ -261,6 +262,4 @@ class MerchantEventSettings(BaseSettings):
         return self.url is not None
 
     def secret_list(self) -> list[str]:
-        from billing.events import split_secrets
-
         return split_secrets(self.secrets.get_secret_value() if self.secrets is not None else "")
