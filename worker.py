@@ -14,6 +14,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -32,8 +33,8 @@ from billing.settings import (
 from billing.telemetry import configure
 from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
-from workflows.bytecode import share_workflow_code
 from workflows.order import OrderWorkflow
+from workflows.runner import BillingSandboxRunner
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
@@ -43,32 +44,37 @@ WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 #: Modules the workflow sandbox hands to each workflow run straight from the worker's own module table.
 #: All are free of side effects at import time and what workflows use of them is
 #: deterministic: ``billing`` (the order and money rules; its settings and connection helpers are never
-#: called from workflow code), ``activities`` (workflows only refer to the activity definitions),
-#: ``workflows.common`` and ``workflows.events`` (shared helpers), ``workflows.order_flow`` and
-#: ``workflows.subscription_logic`` (what OrderWorkflow and SubscriptionWorkflow do behind their handlers, so
-#: the module re-executed for every run stays small; no module-level state). Workflow modules already import
-#: them inside ``workflow.unsafe.imports_passed_through()``; listing them here as well lets the sandbox hand
-#: out the host's modules directly on each run instead of going through a full passthrough import per module.
-#: Workflow modules themselves are not listed: the sandbox re-executes them for every run, restricted.
+#: called from workflow code), ``activities`` (workflows only refer to the activity definitions), and all
+#: of the engine's workflow code: the workflow modules (``workflows.order``, ``workflows.subscription``:
+#: handler declarations) and what they delegate to (``workflows.order_flow``,
+#: ``workflows.subscription_logic``, ``workflows.common``, ``workflows.events``).
+#:
+#: So the sandbox re-executes none of it per run: every run shares the worker's modules and classes, and
+#: holds only its own instance. The sandbox still refuses imports of restricted modules during a run; the
+#: rules it would have enforced on module members by proxy (no clock, randomness, I/O or environment) are
+#: checked on the source by ``tests/temporal/test_runner.py``, with the rule that these modules keep no
+#: mutable state at module or class level.
 SANDBOX_PASSTHROUGH_MODULES = (
     "billing",
     "activities",
     "workflows.common",
     "workflows.events",
     "workflows.order_flow",
+    "workflows.order",
+    "workflows.subscription",
     "workflows.subscription_logic",
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner(converter: DataConverter) -> SandboxedWorkflowRunner:
     """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list.
 
-    Each run still re-executes its workflow module, but from code compiled once (:mod:`workflows.bytecode`).
+    Workflow modules are passed through like the rest of the engine's workflow code, so a run re-executes
+    none of it; payloads are converted without a trip into the sandbox per payload when ``converter``
+    allows it (:mod:`workflows.runner`).
     """
-    share_workflow_code(workflow.__module__ for workflow in WORKFLOWS)
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
-    )
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
+    return BillingSandboxRunner.for_converter(converter, restrictions)
 
 
 class WorkerSettings(BaseSettings):
@@ -114,7 +120,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(client.data_converter),
         activities=[*payments.all(), *subscriptions.all(), *events.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),

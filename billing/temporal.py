@@ -25,16 +25,40 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 from temporalio.client import Client, Interceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from billing.errors import BillingError
 from billing.settings import CodecSettings, TemporalSettings
 
 #: Where ``billing dev`` keeps its codec keys and token, relative to its data directory (mode 0600).
 DEV_CODEC_FILE = Path("keys") / "codec.json"
+
+
+class SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    """Temporal's pydantic payload converter, with one set of encoders per process.
+
+    The worker makes a payload converter for every workflow run. The stock pydantic converter builds a
+    pydantic ``TypeAdapter`` (a compiled validator) for each type it decodes and keeps it in a cache of its
+    own; every cached run would build and hold its own adapters for the same types. Instances of this
+    class share the encoders of one converter, so adapters are built once per type. The encoders hold
+    nothing else (the cache is thread-safe), and the bytes on the wire are the same.
+    """
+
+    _shared: ClassVar[PydanticPayloadConverter | None] = None
+
+    def __init__(self) -> None:
+        shared = SharedPydanticPayloadConverter._shared
+        if shared is None:
+            shared = SharedPydanticPayloadConverter._shared = PydanticPayloadConverter()
+        CompositePayloadConverter.__init__(self, *shared.converters.values())
+
+
+#: Pydantic models in, pydantic models out; no encryption.
+plain_data_converter = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
 
 
 def data_converter(codec: CodecSettings | None = None) -> DataConverter:
@@ -45,11 +69,11 @@ def data_converter(codec: CodecSettings | None = None) -> DataConverter:
     """
     codec = codec if codec is not None else CodecSettings()
     if not codec.enabled():
-        return pydantic_data_converter
+        return plain_data_converter
     from billing.codec import AesGcmCodec  # cryptography: imported only where a codec is wanted
 
     return dataclasses.replace(
-        pydantic_data_converter,
+        plain_data_converter,
         payload_codec=AesGcmCodec.from_settings(codec),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.converter import PayloadConverter
+    from temporalio.converter import DataConverter, PayloadConverter
     from temporalio.service import RPCError
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
@@ -67,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
     from billing.orders import FINAL_STATUSES, CreateOrder, OrderPolicy, OrderStatus, order_workflow_id
     from billing.temporal import data_converter
     from webhooks.app import WebhookService
+    from workflows.runner import BillingSandboxRunner
 
 #: Targets checked by the report.
 TARGET_RATIO = 0.7
@@ -438,8 +439,8 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
             child.stop()
 
 
-def baseline_runner(mode: str) -> SandboxedWorkflowRunner:
-    """The baseline runs sandboxed, like OrderWorkflow.
+def baseline_runner(mode: str, converter: DataConverter) -> SandboxedWorkflowRunner:
+    """The baseline runs in the worker's sandbox runner, like OrderWorkflow (:mod:`workflows.runner`).
 
     ``passthrough`` (default): this module is passed through, so each run pays the sandbox's cost of a
     tiny workflow module rather than re-executing this whole script. ``reimport``: each run re-executes
@@ -448,7 +449,7 @@ def baseline_runner(mode: str) -> SandboxedWorkflowRunner:
     restrictions = SandboxRestrictions.default
     if mode == "passthrough":
         restrictions = restrictions.with_passthrough_modules(BaselineWorkflow.__module__)
-    return SandboxedWorkflowRunner(restrictions=restrictions)
+    return BillingSandboxRunner.for_converter(converter, restrictions)
 
 
 @contextlib.asynccontextmanager
@@ -498,7 +499,7 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
                     client,
                     task_queue=baseline_queue,
                     workflows=[BaselineWorkflow],
-                    workflow_runner=baseline_runner(args.baseline_module),
+                    workflow_runner=baseline_runner(args.baseline_module, client.data_converter),
                     activities=[ping.ping],
                     max_cached_workflows=WorkerSettings().max_cached_workflows,
                     graceful_shutdown_timeout=timedelta(seconds=0),

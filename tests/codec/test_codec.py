@@ -7,14 +7,14 @@ import secrets
 
 import pytest
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
 
 from billing.codec import ENCODING, KEY_ID, AesGcmCodec, PayloadCodecError, UnknownEncryptionKeyError
 from billing.errors import ConfigurationError
 from billing.gateway import Customer
 from billing.money import Money
 from billing.settings import CodecSettings
-from billing.temporal import data_converter
+from billing.temporal import SharedPydanticPayloadConverter, data_converter, plain_data_converter
 from tests.codec.support import codec_settings, new_key
 
 
@@ -138,14 +138,33 @@ def test_secrets_never_print() -> None:
 
 def test_without_keys_the_converter_is_plain_pydantic(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLING_CODEC_KEYS", raising=False)
-    assert data_converter() is pydantic_data_converter
-    assert data_converter(CodecSettings(keys="")) is pydantic_data_converter
+    assert data_converter() is plain_data_converter
+    assert data_converter(CodecSettings(keys="")) is plain_data_converter
+
+
+async def test_the_plain_converter_writes_what_temporals_pydantic_converter_writes() -> None:
+    value = Customer(customer_id="c1", email="buyer@example.com", phone="+252611234567")
+    ours, stock = await plain_data_converter.encode([value]), await pydantic_data_converter.encode([value])
+    assert ours == stock
+    assert await plain_data_converter.decode(stock, [Customer]) == [value]
+
+
+def test_payload_converters_share_their_type_adapters() -> None:
+    """The worker makes one payload converter per workflow run: the pydantic validators are built once."""
+    first, second = SharedPydanticPayloadConverter(), SharedPydanticPayloadConverter()
+    assert first is not second
+    [payload] = first.to_payloads([Money.parse("1.00", "USD")])
+    assert first.from_payloads([payload], [Money]) == second.from_payloads([payload], [Money])
+    json_first = first.converters[b"json/plain"]
+    assert json_first is second.converters[b"json/plain"]
+    assert isinstance(json_first, PydanticJSONPlainPayloadConverter)
+    assert json_first._type_adapter.cache_info().hits >= 1
 
 
 async def test_with_keys_the_converter_encrypts_pydantic_models() -> None:
     converter = data_converter(codec_settings())
     assert isinstance(converter.payload_codec, AesGcmCodec)
-    assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert converter.payload_converter_class is SharedPydanticPayloadConverter
     value = Customer(customer_id="c1", email="buyer@example.com", phone="+252611234567")
     [payload] = await converter.encode([value])
     assert payload.metadata["encoding"] == ENCODING

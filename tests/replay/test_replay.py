@@ -28,6 +28,7 @@ async def test_replay(path: Path) -> None:
     workflow_id = path.stem
     history = WorkflowHistory.from_json(workflow_id, raw)
     assert json.loads(raw)["events"], "empty history"
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=workflow_runner())
+    converter = data_converter()
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner(converter))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
