@@ -35,6 +35,17 @@ if TYPE_CHECKING:
     from billing.orders import Order, Refund
     from billing.subscriptions import BillingPeriodRecord, Subscription
 
+#: Memo key under which a workflow run's starter lists the engine features the run was started with.
+FEATURES_MEMO = "billing-features"
+#: Feature: the run sends merchant events (whether this deployment has an endpoint is asked once per run).
+MERCHANT_EVENTS_FEATURE = "merchant-events"
+
+
+def features_memo() -> dict[str, list[str]]:
+    """The memo every order and subscription run is started (or continued as new) with."""
+    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE]}
+
+
 SIGNATURE_HEADER = "Billing-Signature"
 EVENT_ID_HEADER = "Billing-Event-Id"
 SIGNATURE_SCHEME = "v1"

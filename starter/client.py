@@ -36,6 +36,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from billing import errors
 from billing import search_attributes as sa
+from billing.events import features_memo
 from billing.gateway import ManagementLink, SubscriptionPlan
 from billing.money import Money
 from billing.orders import (
@@ -151,6 +152,7 @@ class BillingClient:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=request.summary,
+            memo=features_memo(),
             static_details=(
                 f"Customer `{request.customer.customer_id}` · capture {request.capture_mode.value.lower()}"
             ),
@@ -243,6 +245,7 @@ class BillingClient:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=request.summary,
+            memo=features_memo(),
             static_details=f"Customer `{request.customer.customer_id}` · {request.mode.value.replace('_', '-')}",
             search_attributes=TypedSearchAttributes(
                 [

@@ -5,6 +5,13 @@ change. One background task sends the outbox oldest first through the ``events.d
 Temporal retries with backoff for up to three days; an event still refused then is noted in the timeline
 and counted as undeliverable, and the next one goes out. Whether this deployment sends events at all is
 asked once per run by a local activity, so a worker without ``BILLING_EVENTS_URL`` costs one marker.
+
+Runs started before merchant events existed must replay without that local activity. Runs started since
+carry the feature in their memo (:func:`billing.events.features_memo`, set by the client, by a
+subscription for the orders it issues and on continue-as-new); a run without it (started by an older
+client, or recorded with the first version of this module) falls back to the ``merchant-events`` patch.
+The memo costs nothing in history, where the patch costs a marker and an upsert of
+``TemporalChangeVersion`` in every run.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities
-    from billing.events import EventLog
+    from billing.events import FEATURES_MEMO, MERCHANT_EVENTS_FEATURE, EventLog
     from workflows.common import describe
 
 #: Histories recorded before merchant events existed replay without them.
@@ -31,6 +38,13 @@ EVENT_RETRY = RetryPolicy(
 )
 EVENT_DELIVERY_WINDOW = timedelta(days=3)
 EVENT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+
+
+def _started_with_events() -> bool:
+    features = workflow.memo_value(FEATURES_MEMO, None, type_hint=list[str])
+    if features is not None and MERCHANT_EVENTS_FEATURE in features:
+        return True
+    return workflow.patched(EVENTS_PATCH)
 
 
 class EventSender:
@@ -52,7 +66,7 @@ class EventSender:
 
     async def _is_enabled(self) -> bool:
         if self._enabled is None:
-            if not workflow.patched(EVENTS_PATCH):
+            if not _started_with_events():
                 self._enabled = False
             else:
                 self._enabled = await workflow.execute_local_activity_method(

@@ -176,7 +176,8 @@ class SubscriptionLogic:
                         state=self.sub,
                         seen_events=self.seen[-SEEN_EVENTS_KEPT:],
                         events=self.events.log,
-                    )
+                    ),
+                    memo=events.features_memo(),
                 )
         await self._watch_after_end()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -380,6 +381,7 @@ class SubscriptionLogic:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 static_summary=request.summary,
+                memo=events.features_memo(),
             )
         except WorkflowAlreadyStartedError:
             # Started before (a previous run of this subscription): its updates still come here.

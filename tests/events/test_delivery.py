@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from temporalio.client import WorkflowHistory
+from temporalio.client import WithStartWorkflowOperation, WorkflowHistory
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
@@ -22,11 +23,12 @@ from activities.events import ENDPOINT_REJECTED, ENDPOINT_UNREACHABLE, EventActi
 from billing.events import SIGNATURE_HEADER, MerchantEvent, event_id
 from billing.gateway import Customer
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest, order_workflow_id
+from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest, SubmitOrder, order_workflow_id
 from billing.settings import MerchantEventSettings
 from starter.events import EventReceiver
 from starter.serving import AppServer, free_port
 from tests.support.stack import OrderStack, order_stack
+from workflows.order import OrderWorkflow
 
 SECRETS = "whsec_old,whsec_new"
 POLICY = OrderPolicy(
@@ -218,6 +220,8 @@ async def test_an_order_tells_the_merchant_every_change_in_order(stack: tuple[Or
     assert events[-2].data["refund_id"] == "r-1"
     for body, _ in merchant.attempts:
         assert b"buyer@example.com" not in body and b"15550100" not in body
+    history = await running.client.get_workflow_handle(order_workflow_id("evt-paid")).fetch_history()
+    assert not patch_markers(history), "sent because of the memo BillingClient starts the run with"
 
 
 async def test_a_failing_endpoint_gets_the_same_event_until_it_accepts(stack: tuple[OrderStack, Endpoint]) -> None:
@@ -256,6 +260,39 @@ async def test_without_an_endpoint_orders_schedule_no_deliveries(own_time_skippi
     markers = [event for event in history.events if event.HasField("marker_recorded_event_attributes")]
     local_activities = [m for m in markers if m.marker_recorded_event_attributes.marker_name == "core_local_activity"]
     assert len(local_activities) == 1, "asked once per run, as a local activity"
+    assert not patch_markers(history), "a run started by BillingClient carries the feature in its memo"
+
+
+def patch_markers(history: WorkflowHistory) -> list[str]:
+    """The patches a run recorded; the SDK upserts TemporalChangeVersion along with each."""
+    markers = [
+        e.marker_recorded_event_attributes for e in history.events if e.HasField("marker_recorded_event_attributes")
+    ]
+    return [m.details["patch-data"].payloads[0].data.decode() for m in markers if m.marker_name == "core_patch"]
+
+
+async def test_a_run_started_without_the_features_memo_sends_events_through_the_patch(
+    stack: tuple[OrderStack, Endpoint],
+) -> None:
+    """An order started by a client from before the memo: still sends events, at the cost of a patch marker."""
+    running, merchant = stack
+    request = order_request("evt-old-client")
+    operation = WithStartWorkflowOperation(
+        OrderWorkflow.run,
+        request,
+        id=order_workflow_id(request.order_id),
+        task_queue=running.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    await running.client.execute_update_with_start_workflow(
+        OrderWorkflow.submit,
+        SubmitOrder(order_id=request.order_id, fingerprint=request.fingerprint()),
+        start_workflow_operation=operation,
+    )
+    events = await merchant.wait_for(1)
+    assert events[0].type == "order.pending"
+    history = await running.client.get_workflow_handle(order_workflow_id(request.order_id)).fetch_history()
+    assert any("merchant-events" in patch for patch in patch_markers(history))
 
 
 async def test_merchant_endpoint_rejects_forgeries(endpoint: tuple[Endpoint, str]) -> None:
