@@ -3,7 +3,8 @@
 Every order takes the real path::
 
     BillingClient.create_order (update-with-start; OrderWorkflow calls the Waffo emulator, signed)
-    -> the customer pays   (emulator control API: POST /waffo/control/orders/{payment_key}/pay)
+    -> the customer pays   (in-process emulator: a call to it; ``--emulator process``: its control API,
+                            POST /waffo/control/orders/{payment_key}/pay)
     -> the emulator's signed PAYMENT_NOTIFICATION -> our WebhookService -> signal -> PAID
 
 The baseline, run on the same dev server in the same process run with the same N and concurrency, is
@@ -162,7 +163,7 @@ class OrderSample:
     order_id: str
     started: float = 0.0  # before create_order
     created: float | None = None  # create_order returned
-    pay_sent: float | None = None  # before the control API pay call
+    pay_sent: float | None = None  # before the customer pays
     paid: float | None = None  # the status query first answered PAID
     queries: int = 0
     error: str | None = None
@@ -379,7 +380,7 @@ class Stack:
     baseline_queue: str
     emulator_url: str
     webhooks: TimingWebhookService
-    control: httpx.AsyncClient
+    pay: Callable[[str], Awaitable[None]]  # the customer pays the order with this payment reference
     ping: PingActivity
 
 
@@ -401,8 +402,17 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
         )
         server = AppServer(hub.app, port=port)
         await server.start()
+
+        async def pay(reference: str) -> None:
+            # The customer pays at the provider: here the provider is in this process, so no HTTP request
+            # of the benchmark's own (which would weigh on the orders' side only) stands in for the customer.
+            order = hub.waffo.orders.find_any(reference)
+            if order is None:
+                raise RuntimeError(f"the emulator has no order {reference}")
+            hub.waffo.orders.customer_pay(order, None)
+
         try:
-            yield url, (API_KEY, MERCHANT_ID)
+            yield url, (API_KEY, MERCHANT_ID), pay
         finally:
             await server.stop()
             await hub.aclose()
@@ -434,7 +444,12 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
         child.start()
         try:
             await wait_for_port("127.0.0.1", port, timeout=60)
-            yield url, (devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID)
+            async with httpx.AsyncClient(base_url=f"{url}/waffo/control", timeout=30) as control:
+
+                async def pay_over_http(reference: str) -> None:
+                    (await control.post(f"/orders/{reference}/pay")).raise_for_status()
+
+                yield url, (devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID), pay_over_http
         finally:
             child.stop()
 
@@ -464,7 +479,7 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
     merchant, waffo = KeyPair.generate(), KeyPair.generate()
     run_id = uuid.uuid4().hex[:8]
     task_queue, baseline_queue = f"bench-orders-{run_id}", f"bench-baseline-{run_id}"
-    async with emulator(args.emulator, (merchant, waffo), console) as (emulator_url, (api_key, mid)):
+    async with emulator(args.emulator, (merchant, waffo), console) as (emulator_url, (api_key, mid), pay):
         webhooks = TimingWebhookService(client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)})
         webhook_server = AppServer(create_app(webhooks))
         await webhook_server.start()
@@ -489,10 +504,7 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
             settings=WorkerSettings(grace_seconds=0),
         )
         try:
-            async with (
-                httpx.AsyncClient(base_url=f"{emulator_url}/waffo/control", timeout=30) as control,
-                httpx.AsyncClient(timeout=30) as ping_http,
-            ):
+            async with httpx.AsyncClient(timeout=30) as ping_http:
                 ping = PingActivity(ping_http)
                 # The same worker options as build_worker's defaults, for the baseline's own queue.
                 baseline_worker = Worker(
@@ -512,7 +524,7 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
                         baseline_queue=baseline_queue,
                         emulator_url=emulator_url,
                         webhooks=webhooks,
-                        control=control,
+                        pay=pay,
                         ping=ping,
                     )
         finally:
@@ -544,8 +556,7 @@ async def run_order(stack: Stack, sample: OrderSample, timeout: float) -> None:
         if order.status is not OrderStatus.PENDING:
             raise RuntimeError(f"created as {order.status.value}, expected PENDING")
         sample.pay_sent = time.monotonic()
-        response = await stack.control.post(f"/orders/{payment_key(sample.order_id)}/pay")
-        response.raise_for_status()
+        await stack.pay(payment_key(sample.order_id))
         # The webhook service answers the notification once Temporal accepted the signal.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(answered.wait(), max(deadline - time.monotonic(), 0.01))

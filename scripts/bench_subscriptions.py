@@ -390,7 +390,7 @@ async def subscription_stack(client: Client, args: argparse.Namespace, console: 
     keys = merchant, waffo = KeyPair.generate(), KeyPair.generate()
     task_queue = f"bench-subscriptions-{uuid.uuid4().hex[:8]}"
     cache_size = max(WorkerSettings().max_cached_workflows, args.subscriptions + args.warmup + 100)
-    async with emulator(args.emulator, keys, console) as (emulator_url, (api_key, mid)):
+    async with emulator(args.emulator, keys, console) as (emulator_url, (api_key, mid), _pay):
         webhooks = SubscriptionWebhookService(
             client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)}
         )
