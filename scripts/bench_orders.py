@@ -1100,8 +1100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["cache", "as-is"],
         default="cache",
         help=(
-            "cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory so the "
-            "sandbox does not compile workflow modules from source on every run; as-is: leave it"
+            "cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory, as a "
+            "deployed worker has it; as-is: leave it"
         ),
     )
     parser.add_argument(
@@ -1124,9 +1124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def enable_bytecode_cache() -> str:
     """Let imports read and write bytecode in a temporary directory, outside the repository.
 
-    The workflow sandbox imports a workflow's module afresh for every workflow run; without bytecode
-    (``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``) every run compiles ``workflows/order.py``
-    from source, which is not what a deployed worker with compiled bytecode does.
+    A deployed worker imports from compiled bytecode. Without it (``PYTHONDONTWRITEBYTECODE`` set and no
+    ``__pycache__``) start-up compiles every module from source, and a workflow module the sandbox
+    re-executes for every run (the baseline with ``--baseline-module reimport``) is compiled every run.
     """
     if not sys.flags.dont_write_bytecode and sys.pycache_prefix is None:
         return "default"

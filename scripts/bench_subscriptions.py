@@ -313,7 +313,7 @@ def worker_env(
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     if bytecode == "cache" and env.get("PYTHONDONTWRITEBYTECODE") and not env.get("PYTHONPYCACHEPREFIX"):
-        # As a deployed worker: workflow modules the sandbox imports for every run come from bytecode.
+        # As a deployed worker: modules come from compiled bytecode.
         env.pop("PYTHONDONTWRITEBYTECODE")
         env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="bench-worker-pycache-")
     return env
