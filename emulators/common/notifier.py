@@ -2,7 +2,9 @@
 
 Provider-neutral: the provider builds the body and headers and supplies a `judge` that decides from
 the merchant's reply whether the notification was accepted. The notifier delivers first attempts in
-submission order through one worker task, schedules retries on the provider's delay schedule
+submission order, like a provider's webhook fleet: one at a time to each URL (so notifications about
+one order, sent to its notify URL, arrive in order), up to `max_in_flight` at once across URLs (so one
+slow merchant reply does not hold up every other order). It schedules retries on the provider's delay schedule
 (multiplied by `time_scale`, so tests can run a 20-hour schedule in milliseconds) and records every
 attempt in a delivery log.
 
@@ -111,6 +113,7 @@ class RetryingNotifier:
         http_client: httpx.AsyncClient | None = None,
         reorder_max_hold_s: float = 2.0,
         id_prefix: str = "N",
+        max_in_flight: int = 16,
     ) -> None:
         self._delays = tuple(retry_delays_s)
         self.time_scale = time_scale
@@ -131,7 +134,10 @@ class RetryingNotifier:
         self._held: OutboundNotification | None = None
         self._held_timer: asyncio.TimerHandle | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        self.max_in_flight = max_in_flight
         self._in_flight = 0
+        self._busy_urls: set[str] = set()
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._generation = 0
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -220,11 +226,13 @@ class RetryingNotifier:
         if self._wakeup is not None:
             self._wakeup.set()
         worker, self._worker = self._worker, None
-        if worker is not None and not worker.done():
-            worker.cancel()
-            if worker.get_loop() is asyncio.get_running_loop():
-                # The stop flag ends the loop even if a library swallowed the cancellation.
-                await asyncio.wait({worker}, timeout=5)
+        tasks = {task for task in (worker, *self._deliveries) if task is not None and not task.done()}
+        for task in tasks:
+            task.cancel()
+        running = {task for task in tasks if task.get_loop() is asyncio.get_running_loop()}
+        if running:
+            # The stop flag ends the loop even if a library swallowed the cancellation.
+            await asyncio.wait(running, timeout=5)
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
@@ -245,6 +253,9 @@ class RetryingNotifier:
             self._wakeup = asyncio.Event()
             self._idle = asyncio.Event()
             self._worker = None
+            self._in_flight = 0
+            self._busy_urls = set()
+            self._deliveries = set()
             for timer in self._timers:
                 timer.cancel()
             self._timers.clear()
@@ -289,21 +300,41 @@ class RetryingNotifier:
     async def _run(self) -> None:
         assert self._wakeup is not None
         wakeup = self._wakeup
+        loop = asyncio.get_running_loop()
         while not self._stopping:
-            if not self._ready:
+            notification = self._next_deliverable()
+            if notification is None:
                 wakeup.clear()
                 self._update_idle()
                 await wakeup.wait()
                 continue
-            notification = self._ready.popleft()
             self._in_flight += 1
-            try:
-                await self._attempt(notification)
-            except Exception:  # pragma: no cover - defensive: the loop must survive anything
-                log.exception("notification delivery crashed")
-            finally:
-                self._in_flight -= 1
-                self._update_idle()
+            self._busy_urls.add(notification.url)
+            task = loop.create_task(self._deliver(notification), name=f"notification-{notification.id}")
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    def _next_deliverable(self) -> OutboundNotification | None:
+        """The oldest ready notification whose URL has none in flight, if another may start."""
+        if self._in_flight >= self.max_in_flight:
+            return None
+        for index, notification in enumerate(self._ready):
+            if notification.url not in self._busy_urls:
+                del self._ready[index]
+                return notification
+        return None
+
+    async def _deliver(self, notification: OutboundNotification) -> None:
+        try:
+            await self._attempt(notification)
+        except Exception:  # pragma: no cover - defensive: delivery must survive anything
+            log.exception("notification delivery crashed")
+        finally:
+            self._in_flight -= 1
+            self._busy_urls.discard(notification.url)
+            if self._wakeup is not None:
+                self._wakeup.set()
+            self._update_idle()
 
     async def _attempt(self, notification: OutboundNotification) -> None:
         generation = self._generation
