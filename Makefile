@@ -26,8 +26,9 @@ test: $(STAMP)
 
 # Benchmarks (scripts, not tests): figures for the README, on the in-memory dev server.
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_orders.py --orders 200 --concurrency 20
+	$(BIN)/python scripts/bench_orders.py --orders 400 --concurrency 20 --rounds 8
 	$(BIN)/python scripts/bench_subscriptions.py --subscriptions 1000
+	$(BIN)/python scripts/bench_cache_floor.py --runs 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import activity, workflow
 
@@ -1121,6 +1121,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit once the figures are out, without interpreter finalization.
+
+    The Temporal SDK's native threads can still call into Python while the interpreter finalizes, which
+    now and then aborts the process ("PyGILState_Release ... finalizing") after the report was written;
+    a benchmark's exit status should say whether the benchmark passed.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def enable_bytecode_cache() -> str:
     """Let imports read and write bytecode in a temporary directory, outside the repository.
 
@@ -1163,4 +1175,4 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from scripts import bench_orders
 
-    sys.exit(bench_orders.main())
+    bench_orders.exit_now(bench_orders.main())

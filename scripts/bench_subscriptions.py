@@ -86,6 +86,7 @@ from scripts.bench_orders import (
     dev_server_pid,
     emulator,
     enable_bytecode_cache,
+    exit_now,
     for_each,
     own_cpu_s,
     process_cpu_s,
@@ -1204,4 +1205,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
