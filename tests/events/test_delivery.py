@@ -15,15 +15,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.client import WithStartWorkflowOperation, WorkflowHistory
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+import workflows.events as workflow_events
 from activities.events import ENDPOINT_REJECTED, ENDPOINT_UNREACHABLE, EventActivities, EventDelivery
 from billing.events import SIGNATURE_HEADER, MerchantEvent, event_id
 from billing.gateway import Customer
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest, SubmitOrder, order_workflow_id
+from billing.orders import (
+    CreateOrder,
+    Order,
+    OrderPolicy,
+    OrderStatus,
+    RefundRequest,
+    SubmitOrder,
+    order_workflow_id,
+)
 from billing.settings import MerchantEventSettings
 from starter.events import EventReceiver
 from starter.serving import AppServer, free_port
@@ -393,3 +402,40 @@ async def test_an_invoiced_period_hands_the_merchant_the_payment_link(
     types = [e.type for e in merchant.events if e.object == "subscription"]
     assert types.index("subscription.invoice_issued") < types.index("subscription.period_paid")
     assert types.count("subscription.invoice_issued") == 1
+
+
+async def test_an_event_refused_for_the_whole_window_is_given_up_and_the_next_one_goes_out(
+    stack: tuple[OrderStack, Endpoint], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three days of refusals, shrunk to two seconds: the event is noted undeliverable, the order goes on.
+
+    (The time-skipping server does not skip time while an activity retries, so the window and the backoff
+    are shortened for this test; workflow code is passed through the sandbox, so the patch reaches it.)
+    """
+    monkeypatch.setattr(workflow_events, "EVENT_DELIVERY_WINDOW", timedelta(seconds=2))
+    monkeypatch.setattr(
+        workflow_events,
+        "EVENT_RETRY",
+        RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(milliseconds=400)),
+    )
+    running, merchant = stack
+    merchant.fail = 1_000_000
+    await running.billing.create_order(order_request("evt-give-up"))
+
+    async def noted() -> Order:
+        while True:
+            order = await running.billing.get_order("evt-give-up")
+            if any("undeliverable" in entry.detail for entry in order.timeline):
+                return order
+            await asyncio.sleep(0.1)
+
+    order = await asyncio.wait_for(noted(), 20)
+    [note] = [entry.detail for entry in order.timeline if "undeliverable" in entry.detail]
+    assert note.startswith("order.pending ") and event_id("order", "evt-give-up", 1) in note
+    assert len(merchant.attempts) >= 3, "retried until the window closed"
+    assert merchant.events == []
+
+    merchant.fail = 0
+    await running.customer("evt-give-up", "pay")
+    [paid] = await merchant.wait_for(1)
+    assert paid.type == "order.paid" and paid.sequence == 2
