@@ -66,14 +66,14 @@ SANDBOX_PASSTHROUGH_MODULES = (
 )
 
 
-def workflow_runner(converter: DataConverter) -> SandboxedWorkflowRunner:
+def workflow_runner(converter: DataConverter, *passthrough: str) -> SandboxedWorkflowRunner:
     """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list.
 
     Workflow modules are passed through like the rest of the engine's workflow code, so a run re-executes
     none of it; payloads are converted without a trip into the sandbox per payload when ``converter``
-    allows it (:mod:`workflows.runner`).
+    allows it (:mod:`workflows.runner`). ``passthrough`` adds modules (a benchmark's or a test's workflow).
     """
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES)
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES, *passthrough)
     return BillingSandboxRunner.for_converter(converter, restrictions)
 
 

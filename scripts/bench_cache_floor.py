@@ -52,20 +52,17 @@ class FloorWorkflow:
 async def serve(address: str, cache: int) -> None:
     from temporalio.client import Client
     from temporalio.worker import Worker
-    from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
     from billing.temporal import data_converter
-    from worker import SANDBOX_PASSTHROUGH_MODULES
-    from workflows.runner import BillingSandboxRunner
+    from worker import workflow_runner
 
     converter = data_converter()
     client = await Client.connect(address, data_converter=converter)
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES, __name__)
     async with Worker(
         client,
         task_queue=TASK_QUEUE,
         workflows=[FloorWorkflow],
-        workflow_runner=BillingSandboxRunner.for_converter(converter, restrictions),
+        workflow_runner=workflow_runner(converter, __name__),
         max_cached_workflows=cache,
     ):
         print("ready", flush=True)

@@ -164,12 +164,11 @@ async def test_a_context_reading_codec_gets_contexts_on_a_real_worker(time_skipp
     client_config["data_converter"] = converter
     client = type(time_skipping_env.client)(**client_config)
     task_queue = f"runner-{uuid.uuid4().hex[:8]}"
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES, __name__)
     async with Worker(
         client,
         task_queue=task_queue,
         workflows=[ContextProbeWorkflow],
-        workflow_runner=BillingSandboxRunner.for_converter(converter, restrictions),
+        workflow_runner=workflow_runner(converter, __name__),
     ):
         result = await client.execute_workflow(
             ContextProbeWorkflow.run, "paid", id=f"runner-probe-{task_queue}", task_queue=task_queue
