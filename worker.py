@@ -113,9 +113,9 @@ def build_worker(
     events: EventActivities | None = None,
 ) -> Worker:
     settings = settings or WorkerSettings()
-    payments = PaymentActivities(providers, callbacks)
-    subscriptions = SubscriptionActivities(providers, callbacks)
     events = events or EventActivities(MerchantEventSettings())
+    payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
+    subscriptions = SubscriptionActivities(providers, callbacks)
     return Worker(
         client,
         task_queue=task_queue,

@@ -52,7 +52,16 @@ class EventSender:
         self.log = log
         self._note = note
         self._enabled: bool | None = None
+        self._asking = False
         self._task: asyncio.Task[None] | None = None
+
+    def learned(self, enabled: bool | None) -> None:
+        """This deployment's answer, carried by an activity the run made anyway: then nobody asks.
+
+        Ignored if unknown (None) or if the question was already asked: the run keeps its first answer.
+        """
+        if enabled is not None and self._enabled is None and not self._asking:
+            self._enabled = enabled
 
     def kick(self) -> None:
         """Start sending if anything waits and no sender runs."""
@@ -66,6 +75,7 @@ class EventSender:
 
     async def _is_enabled(self) -> bool:
         if self._enabled is None:
+            self._asking = True
             if not _started_with_events():
                 self._enabled = False
             else:

@@ -171,6 +171,7 @@ class OrderFlow:
                 retry=MONEY_RETRY,
                 summary=f"create payment at {self.request.provider}",
             )
+            self.events.learned(outcome.merchant_events)
             self._apply(outcome, "provider.create")
         except OutcomeUnknown as exc:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
