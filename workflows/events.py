@@ -3,8 +3,12 @@
 A workflow owns an :class:`~billing.events.EventLog` and calls :meth:`EventSender.kick` after recording a
 change. One background task sends the outbox oldest first through the ``events.deliver`` activity, which
 Temporal retries with backoff for up to three days; an event still refused then is noted in the timeline
-and counted as undeliverable, and the next one goes out. Whether this deployment sends events at all is
-asked once per run by a local activity, so a worker without ``BILLING_EVENTS_URL`` costs one marker.
+and counted as undeliverable, and the next one goes out.
+
+Whether this deployment sends events at all is decided once per run and recorded in its history. An order
+learns it from its create call (:class:`activities.payments.CreatedPayment` carries the worker's setting,
+see :meth:`EventSender.learned`); otherwise (a subscription, an order whose create outcome is unknown) the
+run asks the ``events.enabled`` local activity, which costs an activation and a marker.
 
 Runs started before merchant events existed must replay without that local activity. Runs started since
 carry the feature in their memo (:func:`billing.events.features_memo`, set by the client, by a
