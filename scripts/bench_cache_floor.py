@@ -89,18 +89,9 @@ async def settled_rss(pid: int) -> int:
 
 
 async def measure(runs: int, concurrency: int) -> dict[str, float]:
-    from temporalio.testing import WorkflowEnvironment
+    from scripts.bench_orders import start_dev_server
 
-    from billing.temporal import data_converter
-    from starter.binaries import temporal_cli
-    from starter.serving import stdout_to_stderr
-
-    with stdout_to_stderr():  # the dev server prints its banner on stdout
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()),
-            data_converter=data_converter(),
-            dev_server_extra_args=["--log-level", "error"],
-        )
+    env = await start_dev_server()
     address = env.client.service_client.config.target_host
     child = await asyncio.create_subprocess_exec(
         sys.executable,

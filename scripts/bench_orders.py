@@ -659,6 +659,20 @@ async def measured(
     )
 
 
+async def start_dev_server() -> WorkflowEnvironment:
+    """The Temporal dev server, in memory, with the engine's search attributes and data converter."""
+    from starter.binaries import temporal_cli
+    from starter.serving import stdout_to_stderr
+
+    with stdout_to_stderr():  # the dev server prints its banner on stdout
+        return await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(temporal_cli()),
+            search_attributes=list(search_attributes.ALL),
+            data_converter=data_converter(),
+            dev_server_extra_args=["--log-level", "error"],
+        )
+
+
 def round_sizes(total: int, rounds: int) -> list[int]:
     """``total`` workflows split into ``rounds`` slices as equal as possible (none empty)."""
     rounds = max(1, min(rounds, total))
@@ -741,9 +755,6 @@ async def terminate(client: Client, workflow_ids: list[str]) -> None:
 
 
 async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    from starter.binaries import temporal_cli
-    from starter.serving import stdout_to_stderr
-
     progress = ProgressDisplay(console, enabled=not args.quiet)
     run_started = time.monotonic()
 
@@ -751,13 +762,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         return float(args.timeout) - (time.monotonic() - run_started)
 
     console.print("Starting the Temporal dev server (in memory) and the order stack…", highlight=False)
-    with stdout_to_stderr():  # the dev server prints its banner on stdout
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()),
-            search_attributes=list(search_attributes.ALL),
-            data_converter=data_converter(),
-            dev_server_extra_args=["--log-level", "error"],
-        )
+    env = await start_dev_server()
     server_pid = dev_server_pid()
     order_ids: list[str] = []
     baseline_ids: list[str] = []
@@ -793,39 +798,19 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
             order_samples: list[OrderSample] = []
             base_phases: list[Phase] = []
             order_phases: list[Phase] = []
+            sides: dict[str, tuple[Callable[[str, int], list[Any]], Any, list[Any], list[Phase], Any]] = {
+                "baseline": (baselines, baseline, base_samples, base_phases, lambda s: s.done),
+                "orders": (orders, order, order_samples, order_phases, lambda s: s.paid),
+            }
             for index, size in enumerate(round_sizes(args.orders, args.rounds)):
                 suffix = "" if args.rounds == 1 else f"-r{index}"
                 for kind in ("baseline", "orders") if index % 2 == 0 else ("orders", "baseline"):
-                    if kind == "baseline":
-                        base_batch = baselines(f"run{suffix}", size)
-                        base_samples.extend(base_batch)
-                        base_phases.append(
-                            await measured(
-                                "baseline",
-                                base_batch,
-                                args.concurrency,
-                                baseline,
-                                progress,
-                                budget(),
-                                server_pid,
-                                lambda s: s.done,
-                            )
-                        )
-                    else:
-                        order_batch = orders(f"run{suffix}", size)
-                        order_samples.extend(order_batch)
-                        order_phases.append(
-                            await measured(
-                                "orders",
-                                order_batch,
-                                args.concurrency,
-                                order,
-                                progress,
-                                budget(),
-                                server_pid,
-                                lambda s: s.paid,
-                            )
-                        )
+                    make, run, samples, phases, finished = sides[kind]
+                    batch = make(f"run{suffix}", size)
+                    samples.extend(batch)
+                    phases.append(
+                        await measured(kind, batch, args.concurrency, run, progress, budget(), server_pid, finished)
+                    )
             base_phase, order_phase = combined(base_phases), combined(order_phases)
 
             console.print("Reading histories…", highlight=False)

@@ -62,9 +62,7 @@ from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
-from billing import search_attributes
 from billing.gateway import BillingInterval, Customer, SubscriptionPlan
 from billing.idempotency import subscription_key
 from billing.money import Money
@@ -76,7 +74,6 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
-from billing.temporal import data_converter
 from scripts.bench_orders import (
     KeyPair,
     ProgressDisplay,
@@ -90,6 +87,7 @@ from scripts.bench_orders import (
     for_each,
     own_cpu_s,
     process_cpu_s,
+    start_dev_server,
     summary_ms,
     terminate,
 )
@@ -637,8 +635,6 @@ class Measures:
 
 
 async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    from starter.binaries import temporal_cli
-    from starter.serving import stdout_to_stderr
 
     progress = ProgressDisplay(console, enabled=not args.quiet)
     run_started = time.monotonic()
@@ -647,13 +643,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         return max(float(args.timeout) - (time.monotonic() - run_started), 0.0)
 
     console.print("Starting the Temporal dev server (in memory) and the subscription stack…", highlight=False)
-    with stdout_to_stderr():  # the dev server prints its banner on stdout
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()),
-            search_attributes=list(search_attributes.ALL),
-            data_converter=data_converter(),
-            dev_server_extra_args=["--log-level", "error"],
-        )
+    env = await start_dev_server()
     server_pid = dev_server_pid()
     started_ids: list[str] = []
     measures = Measures()
