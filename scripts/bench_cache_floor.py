@@ -69,23 +69,13 @@ async def serve(address: str, cache: int) -> None:
         await asyncio.Event().wait()
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
 async def settled_rss(pid: int) -> int:
-    """VmRSS once it stopped moving (the worker finished its activations)."""
-    last = rss_kb(pid)
-    for _ in range(60):
-        await asyncio.sleep(0.5)
-        now = rss_kb(pid)
-        if abs(now - last) < 64:
-            return now
-        last = now
-    return last
+    """The worker's VmRSS in kB once it is idle (its activations done), as bench_subscriptions measures."""
+    from scripts.bench_orders import process_cpu_s
+    from scripts.bench_subscriptions import read_memory_kb, settle
+
+    await settle(lambda: process_cpu_s(pid))
+    return read_memory_kb(pid)["VmRSS"]
 
 
 async def measure(runs: int, concurrency: int) -> dict[str, float]:

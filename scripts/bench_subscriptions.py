@@ -253,18 +253,23 @@ class WorkerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     async def settle(self, timeout: float = 30.0, idle_share: float = 0.05) -> float:
-        """Wait until the worker is idle: under ``idle_share`` of a core for two 0.5 s windows in a row."""
-        started = time.monotonic()
-        quiet = 0
-        last = self.cpu_s()
-        while time.monotonic() - started < timeout and quiet < 2:
-            await asyncio.sleep(0.5)
-            now = self.cpu_s()
-            if last is None or now is None:
-                break
-            quiet = quiet + 1 if (now - last) / 0.5 < idle_share else 0
-            last = now
-        return time.monotonic() - started
+        """Wait until the worker is idle (see :func:`settle`)."""
+        return await settle(self.cpu_s, timeout, idle_share)
+
+
+async def settle(cpu_s: Callable[[], float | None], timeout: float = 30.0, idle_share: float = 0.05) -> float:
+    """Wait until a process is idle: under ``idle_share`` of a core for two 0.5 s windows in a row."""
+    started = time.monotonic()
+    quiet = 0
+    last = cpu_s()
+    while time.monotonic() - started < timeout and quiet < 2:
+        await asyncio.sleep(0.5)
+        now = cpu_s()
+        if last is None or now is None:
+            break
+        quiet = quiet + 1 if (now - last) / 0.5 < idle_share else 0
+        last = now
+    return time.monotonic() - started
 
 
 async def wait_for_poller(client: Client, task_queue: str, worker: WorkerProcess, timeout: float = 60.0) -> None:
