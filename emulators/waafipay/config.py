@@ -9,6 +9,7 @@ from typing import Literal
 from emulators.waafipay.codes import ParamsShape
 
 DuplicateReferencePolicy = Literal["replay", "reject", "allow"]
+RepeatedCommit = Literal["replay", "not_found"]
 FailureParams = Literal["documented"] | ParamsShape
 
 # Sandbox wallets quoted from docs.waafipay.com/quickstart; every one has PIN 1212.
@@ -60,6 +61,11 @@ class WaafiPayEmulatorConfig:
     # rejects different parameters; "reject" refuses every repeat; "allow" starts a new payment.
     # A repeat after a failed attempt is always a new attempt.
     duplicate_reference: DuplicateReferencePolicy = "replay"
+    # What a repeated API_PREAUTHORIZE_COMMIT of a hold already committed answers (undocumented):
+    # "replay" answers the first commit again (2001, same commit transactionId, no second capture);
+    # "not_found" answers 5213 RCS_TRAN_NOT_FOUND (the hold is no longer open), as a cancel after a
+    # commit does. Neither captures twice.
+    repeated_commit: RepeatedCommit = "replay"
     # API_REFUND: a referenceId that differs from the original's and repeats an earlier refund's
     # (same amount) answers that refund again instead of refunding twice.
     refund_reference_replay: bool = False

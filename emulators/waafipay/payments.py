@@ -250,6 +250,8 @@ class PaymentService:
         if txn.status in ("committed", "reversed") and txn.commit_id is not None:
             if txn.status == "reversed":
                 raise WaafiPayError("already_cancelled")
+            if self.emu.config.repeated_commit == "not_found":
+                raise WaafiPayError("not_found", "the pre-authorization is no longer open (committed before)")
             return Reply("success", follow_up_params(txn.commit_id, txn.reference_id))
         if txn.status == "hold_cancelled":
             raise WaafiPayError("already_cancelled")

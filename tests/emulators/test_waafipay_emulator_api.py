@@ -385,6 +385,16 @@ async def test_preauthorize_then_commit(waafipay: WaafiPayApi) -> None:
     ]
 
 
+async def test_repeated_commit_can_answer_not_found() -> None:
+    # Undocumented: what WaafiPay answers a commit of a hold it already committed. Either way, once.
+    async with waafipay_client(fast_config(repeated_commit="not_found")) as waafipay:
+        held = await waafipay.ok("API_PREAUTHORIZE", purchase_params(amount="30"))
+        await waafipay.ok("API_PREAUTHORIZE_COMMIT", {"transactionId": held["transactionId"]})
+        again = await waafipay.call("API_PREAUTHORIZE_COMMIT", {"transactionId": held["transactionId"]})
+        assert (again["responseCode"], again["errorCode"]) == ("5213", "E10206")
+        assert [e["kind"] for e in await waafipay.ledger()] == ["authorization", "capture"]
+
+
 async def test_preauthorize_then_cancel(waafipay: WaafiPayApi) -> None:
     held = await waafipay.ok("API_PREAUTHORIZE", purchase_params(amount="30"))
     refund = await waafipay.call("API_REFUND", {"transactionId": held["transactionId"], "amount": "1"})
