@@ -33,9 +33,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing import events, idempotency, metrics
     from billing import search_attributes as sa
+    from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
     from billing.errors import ConflictError, InputError
     from billing.gateway import (
         CancelPayment,
+        CaptureMode,
         CapturePayment,
         CreatePayment,
         CreateRefund,
@@ -96,6 +98,12 @@ __all__ = [
 ]
 
 LATE_PAYMENT_REFUND_ID = "late-payment-refund"
+#: Every wait in AUTHORIZED ends: lost capture and void answers are re-sent, then reviewed (patched: orders
+#: that started before this rule replay as they ran).
+BOUNDED_AUTHORIZED_WAITS = "bounded-authorized-waits"
+#: At the payment deadline of a manual-capture order, inquire before closing: an authorization made in time
+#: (which Waffo does not push) enters the capture window instead of being voided.
+INQUIRE_BEFORE_CLOSE = "inquire-before-close"
 
 
 class OrderFlow:
@@ -125,6 +133,9 @@ class OrderFlow:
         self.check_requested = False
         self.result_token: str | None = None
         self.inquiries = 0
+        # A capture or void was sent and its answer lost: it may have taken effect (see _await_capture).
+        self.capture_in_doubt = False
+        self.void_in_doubt = False
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -214,6 +225,12 @@ class OrderFlow:
                 continue
             now = workflow.now()
             if now >= self.order.deadline and self.order.closing is None:
+                if (
+                    self.order.capture_mode is CaptureMode.MANUAL
+                    and workflow.patched(INQUIRE_BEFORE_CLOSE)
+                    and await self._inquire_before_close()
+                ):
+                    continue
                 await self._close_at_provider(ClosingReason.DEADLINE)
                 continue
             if self.order.closing is not None:
@@ -292,8 +309,241 @@ class OrderFlow:
         await self._inquire()
         self._publish()
 
+    async def _inquire_before_close(self) -> bool:
+        """At the deadline, inquire first. True when the order is no longer open (authorized, paid, closed):
+        nothing to close. Waffo does not push AUTHED_WAITING_CAPTURE, so an authorization made before the
+        deadline may be news here; it enters the capture window instead of being voided."""
+        await self._inquire()
+        return self.order.status not in OPEN_STATUSES
+
     async def _await_capture(self) -> None:
-        """AUTHORIZED: wait for the merchant's capture or cancel; void when the capture window ends."""
+        """AUTHORIZED: wait for the merchant's capture or cancel; void when the capture window ends.
+
+        Every wait here is bounded. A capture or void whose answer was lost is settled by
+        :meth:`_reconcile_capture` / :meth:`_reconcile_void` (re-send with the original request id, inquire),
+        an accepted capture is confirmed by inquiry, and what stays inconclusive goes to NEEDS_REVIEW.
+        """
+        if not workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+            await self._await_capture_unbounded()
+            return
+        window_end = (self.order.authorized_at or workflow.now()) + self.policy.capture_window
+        while self.order.status is OrderStatus.AUTHORIZED:
+            if self.capture_in_doubt:
+                await self._reconcile_capture()
+            elif self.void_in_doubt:
+                await self._reconcile_void()
+            elif self.order.capture_requested is not None:
+                await self._confirm_capture()
+            elif workflow.now() >= window_end:
+                # Held money is released when the merchant neither captured nor cancelled in time.
+                await self._void_authorization(ClosingReason.CAPTURE_WINDOW)
+            else:
+                try:
+                    await workflow.wait_condition(
+                        lambda: (
+                            self.order.status is not OrderStatus.AUTHORIZED
+                            or self.order.capture_requested is not None
+                            or self.capture_in_doubt
+                            or self.void_in_doubt
+                        ),
+                        timeout=window_end - workflow.now(),
+                        timeout_summary="await capture",
+                    )
+                except TimeoutError:
+                    pass
+
+    async def _authorized_pause(self, wait: timedelta, summary: str) -> None:
+        """Sleep ``wait`` unless a statement ends AUTHORIZED first."""
+        try:
+            await workflow.wait_condition(
+                lambda: self.order.status is not OrderStatus.AUTHORIZED,
+                timeout=max(wait, timedelta(seconds=1)),
+                timeout_summary=summary,
+            )
+        except TimeoutError:
+            pass
+
+    async def _inquiry(self) -> PaymentOutcome | None:
+        """Inquire and apply the answer; None when there was none."""
+        self.inquiries += 1
+        try:
+            outcome: PaymentOutcome = await self._call(
+                PaymentActivities.inquire_payment,
+                PaymentCall(provider=self.request.provider, payment=self._payment_ref()),
+                retry=INQUIRY_RETRY,
+                summary=f"inquire payment #{self.inquiries}",
+            )
+        except (OutcomeUnknown, ActivityError) as exc:
+            self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            return None
+        self._apply(outcome, "inquiry")
+        return outcome
+
+    async def _reconcile_capture(self) -> None:
+        """A capture's answer was lost: inquire, re-send it with its original request id, at most RESEND_LIMIT
+        times; then an operator decides.
+
+        An inquiry that tells captured from held money decides (Waffo: PAY_SUCCESS / AUTHED_WAITING_CAPTURE).
+        One that cannot (WaafiPay's HPP_GETTRANINFO says "Approved" for both) reads as AUTHORIZED, which
+        concludes nothing: the commit is re-sent, and the provider answers the repeat of the same request.
+        A PENDING inquiry (capture in progress) is waited on, never answered with a second capture.
+        """
+        for attempt in range(RESEND_LIMIT):
+            await self._authorized_pause(self.policy.inquiry_wait(attempt), "capture in doubt")
+            if self.order.status is not OrderStatus.AUTHORIZED or not self.capture_in_doubt:
+                return
+            outcome = await self._inquiry()
+            if self.order.status is not OrderStatus.AUTHORIZED or not self.capture_in_doubt:
+                return
+            if outcome is None or outcome.status is PaymentStatus.AUTHORIZED:
+                await self._send_capture(resend=True)
+                if self.order.status is not OrderStatus.AUTHORIZED or not self.capture_in_doubt:
+                    return
+        self.capture_in_doubt = False
+        self.order.flag_for_review(
+            capture_review_reason(self.order, f"no answer after {RESEND_LIMIT} re-sends and inquiries"),
+            workflow.now(),
+        )
+        self._publish()
+
+    async def _confirm_capture(self) -> None:
+        """A capture was accepted and not yet confirmed (Waffo: CAPTURE_IN_PROGRESS): inquire on the schedule,
+        at most ``unknown_inquiry_limit`` times."""
+        for attempt in range(self.policy.unknown_inquiry_limit):
+            await self._authorized_pause(self.policy.inquiry_wait(attempt), "await capture result")
+            if self.order.status is not OrderStatus.AUTHORIZED or self.order.capture_requested is None:
+                return
+            if self.capture_in_doubt:
+                return  # a retried capture lost its answer: reconciled instead
+            await self._inquiry()
+            if self.order.status is not OrderStatus.AUTHORIZED or self.order.capture_requested is None:
+                return
+        self.order.flag_for_review(
+            capture_review_reason(
+                self.order, f"accepted but not confirmed after {self.policy.unknown_inquiry_limit} inquiries"
+            ),
+            workflow.now(),
+        )
+        self._publish()
+
+    async def _send_capture(self, *, resend: bool) -> None:
+        """Send the capture requested last, with its own request id (a re-send repeats it), and apply the answer.
+
+        No answer: the capture is in doubt. A refusal of a first capture leaves the hold to capture again; a
+        refusal of a re-send is no such proof (WaafiPay answers 5213 once the hold is gone, captured or not).
+        """
+        amount = self.order.capture_requested
+        assert amount is not None
+        key = idempotency.capture_key(self.order.order_id, self.order.captures_requested)
+        async with self.money_lock:
+            if self.order.status is not OrderStatus.AUTHORIZED or (resend and not self.capture_in_doubt):
+                return  # settled while waiting for the lock (a concurrent retry or a statement)
+            try:
+                outcome: PaymentOutcome = await self._call(
+                    PaymentActivities.capture_payment,
+                    CapturePaymentCall(
+                        provider=self.request.provider,
+                        request=CapturePayment(
+                            idempotency_key=key,
+                            payment=self._payment_ref(),
+                            amount=amount,
+                            requested_at=workflow.now(),
+                        ),
+                    ),
+                    retry=MONEY_RETRY,
+                    summary=f"capture {amount}" + (" (re-send)" if resend else ""),
+                )
+            except (OutcomeUnknown, ActivityError) as exc:
+                self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
+                self.capture_in_doubt = True
+                self.check_requested = True
+                return
+        if outcome.failure is not None and outcome.status is PaymentStatus.PENDING:
+            refusal = f"{outcome.failure.code} {outcome.failure.message}".strip()
+            self.order.note(workflow.now(), "provider.capture", f"refused: {refusal}")
+            if (resend or self.capture_in_doubt) and self.order.status is OrderStatus.AUTHORIZED:
+                self.capture_in_doubt = False
+                self.order.flag_for_review(
+                    capture_review_reason(self.order, f"the re-sent capture was refused ({refusal})"), workflow.now()
+                )
+                self._publish()
+            else:
+                self.order.capture_requested = None
+            return
+        self.capture_in_doubt = False
+        self._apply(outcome, "provider.capture")
+
+    async def _void_authorization(self, reason: ClosingReason) -> None:
+        """Release the hold (merchant cancel or the end of the capture window) and apply the answer.
+
+        No answer: the void is in doubt and re-sent (:meth:`_reconcile_void`). A refusal is never ignored:
+        an inquiry that can tell may still conclude; otherwise the hold may have been captured (WaafiPay:
+        5213 after a commit whose answer was lost) and an operator decides.
+        """
+        self.order.closing = reason
+        self.order.note(workflow.now(), "closing", reason.value)
+        await self._send_void(resend=False)
+        self._publish()
+
+    async def _send_void(self, *, resend: bool) -> None:
+        async with self.money_lock:
+            if self.order.status is not OrderStatus.AUTHORIZED:
+                return
+            try:
+                outcome: PaymentOutcome = await self._call(
+                    PaymentActivities.cancel_payment,
+                    CancelPaymentCall(
+                        provider=self.request.provider,
+                        request=CancelPayment(payment=self._payment_ref(), requested_at=workflow.now()),
+                    ),
+                    retry=MONEY_RETRY,
+                    summary="void authorization" + (" (re-send)" if resend else ""),
+                )
+            except OutcomeUnknown as exc:
+                self.order.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}")
+                self.void_in_doubt = True
+                return
+            except ActivityError as exc:
+                self.void_in_doubt = False
+                self.order.flag_for_review(
+                    void_review_reason(self.order, f"the void could not be sent ({describe(exc)})"), workflow.now()
+                )
+                return
+        if outcome.status in (PaymentStatus.CLOSED, PaymentStatus.SUCCEEDED):
+            self.void_in_doubt = False
+            self._apply(outcome, "provider.cancel")
+            return
+        if outcome.failure is None:
+            self.order.note(workflow.now(), "provider.cancel", f"no statement: {outcome.provider_status}")
+            self.void_in_doubt = True
+            return
+        refusal = f"{outcome.failure.code} {outcome.failure.message}".strip()
+        self.order.note(workflow.now(), "provider.cancel", f"refused: {refusal}")
+        self.void_in_doubt = False
+        await self._inquiry()
+        if self.order.status is OrderStatus.AUTHORIZED:
+            reason = void_review_reason(self.order, f"the void was refused ({refusal})")
+            self.order.flag_for_review(reason, workflow.now())
+
+    async def _reconcile_void(self) -> None:
+        """A void's answer was lost: re-send it with the same request id, at most RESEND_LIMIT times (a release
+        repeated after it took effect answers "already cancelled", WaafiPay 5202); then an operator decides."""
+        for attempt in range(RESEND_LIMIT):
+            await self._authorized_pause(self.policy.inquiry_wait(attempt), "void in doubt")
+            if self.order.status is not OrderStatus.AUTHORIZED or not self.void_in_doubt:
+                return
+            await self._send_void(resend=True)
+            self._publish()
+            if self.order.status is not OrderStatus.AUTHORIZED or not self.void_in_doubt:
+                return
+        self.void_in_doubt = False
+        self.order.flag_for_review(
+            void_review_reason(self.order, f"no answer after {RESEND_LIMIT} re-sends"), workflow.now()
+        )
+        self._publish()
+
+    async def _await_capture_unbounded(self) -> None:
+        """AUTHORIZED as orders that started before BOUNDED_AUTHORIZED_WAITS ran it (kept for replay)."""
         window_end = (self.order.authorized_at or workflow.now()) + self.policy.capture_window
         while self.order.status is OrderStatus.AUTHORIZED:
             now = workflow.now()
@@ -480,48 +730,30 @@ class OrderFlow:
             amount = self.order.check_capture(request)
         except InputError as exc:
             raise rejected(exc) from exc
+        if self.capture_in_doubt and workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+            # The merchant retries a capture whose answer was lost: the same request, re-sent.
+            self.order.note(workflow.now(), "capture_requested", f"{amount} (retry)")
+            await self._send_capture(resend=True)
+            return self.order
         self.order.captures_requested += 1
         self.order.capture_requested = amount
-        key = idempotency.capture_key(self.order.order_id, self.order.captures_requested)
         self.order.note(workflow.now(), "capture_requested", str(amount))
-        async with self.money_lock:
-            try:
-                outcome = await self._call(
-                    PaymentActivities.capture_payment,
-                    CapturePaymentCall(
-                        provider=self.request.provider,
-                        request=CapturePayment(
-                            idempotency_key=key,
-                            payment=self._payment_ref(),
-                            amount=amount,
-                            requested_at=workflow.now(),
-                        ),
-                    ),
-                    retry=MONEY_RETRY,
-                    summary=f"capture {amount}",
-                )
-            except (OutcomeUnknown, ActivityError) as exc:
-                self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
-                self.check_requested = True
-                return self.order
-        if outcome.failure is not None and outcome.status is PaymentStatus.PENDING:
-            self.order.capture_requested = None
-            self.order.note(
-                workflow.now(),
-                "provider.capture",
-                f"refused: {outcome.failure.code} {outcome.failure.message}",
-            )
-        else:
-            self._apply(outcome, "provider.capture")
+        await self._send_capture(resend=False)
         return self.order
 
     def validate_capture(self, request: CaptureRequest) -> None:
         try:
-            self.order.check_capture(request)
+            amount = self.order.check_capture(request)
         except InputError as exc:
             raise rejected(exc) from exc
+        if self.order.closing is not None:
+            raise ApplicationError("the authorization is being voided", type="InvalidStateError")
+        if self.capture_in_doubt and amount == self.order.capture_requested:
+            return  # a retry of the capture whose answer was lost
         if self.order.capture_requested is not None:
-            raise ApplicationError("a capture is already in flight", type="InvalidStateError")
+            raise ApplicationError(
+                f"a capture of {self.order.capture_requested} is already in flight", type="InvalidStateError"
+            )
 
     async def cancel(self, request: CancelRequest) -> Order:
         try:
@@ -531,7 +763,10 @@ class OrderFlow:
         if request.reason:
             self.order.note(workflow.now(), "cancel_requested", request.reason)
         if self.order.closing is None:
-            await self._close_at_provider(ClosingReason.CANCEL)
+            if self.order.status is OrderStatus.AUTHORIZED and workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+                await self._void_authorization(ClosingReason.CANCEL)
+            else:
+                await self._close_at_provider(ClosingReason.CANCEL)
         return self.order
 
     def validate_cancel(self, request: CancelRequest) -> None:
@@ -539,6 +774,8 @@ class OrderFlow:
             self.order.check_cancel()
         except InputError as exc:
             raise rejected(exc) from exc
+        if self.order.capture_requested is not None and self.order.status is OrderStatus.AUTHORIZED:
+            raise ApplicationError("a capture is in flight; its outcome decides the order", type="InvalidStateError")
 
     async def refund(self, request: RefundRequest) -> Refund:
         # Re-checked here, before any await: validators of concurrent updates may all have run before
