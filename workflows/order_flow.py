@@ -453,10 +453,22 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary=f"capture {amount}" + (" (re-send)" if resend else ""),
                 )
-            except (OutcomeUnknown, ActivityError) as exc:
+            except OutcomeUnknown as exc:
                 self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
                 self.capture_in_doubt = True
                 self.check_requested = True
+                return
+            except ActivityError as exc:
+                if not workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+                    self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
+                    self.capture_in_doubt = True
+                    self.check_requested = True
+                    return
+                # Refused before anything was sent (the request could not be built): a first capture may be
+                # asked again; a re-send leaves the earlier attempt as much in doubt as it was.
+                self.order.note(workflow.now(), "provider.capture", f"not sent: {describe(exc)}")
+                if not (resend or self.capture_in_doubt):
+                    self.order.capture_requested = None
                 return
         if outcome.failure is not None and outcome.status is PaymentStatus.PENDING:
             refusal = f"{outcome.failure.code} {outcome.failure.message}".strip()

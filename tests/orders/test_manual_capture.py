@@ -272,3 +272,22 @@ async def test_waffo_capture_answered_500_is_inquired_then_resent(
     paid = await stack.billing.wait_for_status("waffo-cap-500", SETTLED)
     assert paid.status is OrderStatus.PAID
     assert len(await stack.ledger("capture")) == 1
+
+
+async def test_waffo_capture_in_progress_forever_goes_to_review_then_settles_by_statement(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    stack.hub.waffo.config.capture_delay_s = None  # CAPTURE_IN_PROGRESS until the control API completes it
+    await stack.billing.create_order(waffo_order("waffo-cap-slow"))
+    await stack.customer("waffo-cap-slow", "pay")
+    await time_skipping_env.sleep(timedelta(seconds=35))
+    await stack.billing.wait_for_status("waffo-cap-slow", {OrderStatus.AUTHORIZED})
+    await stack.billing.capture("waffo-cap-slow")
+    await time_skipping_env.sleep(timedelta(minutes=10))
+    review = await stack.billing.wait_for_status("waffo-cap-slow", SETTLED)
+    assert "not confirmed" in review_reason(review)
+    completed = await stack.control.post(f"/captures/{payment_key('waffo-cap-slow')}/complete")
+    completed.raise_for_status()
+    paid = await stack.billing.wait_for_status("waffo-cap-slow", {OrderStatus.PAID})
+    assert paid.captured_amount == usd("10.00")
+    assert len(await stack.ledger("capture")) == 1
