@@ -101,6 +101,33 @@ async def cancelled(env: WorkflowEnvironment, stack: OrderStack) -> str:
     return "replay-cancel"
 
 
+async def capture_in_doubt_then_paid(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """The capture's answer is lost (HTTP 500): inquired, re-sent with the same request id, paid."""
+    await stack.billing.create_order(request("replay-cap-doubt", capture_mode=CaptureMode.MANUAL))
+    await stack.customer("replay-cap-doubt", "pay")
+    await env.sleep(timedelta(seconds=35))
+    await stack.billing.wait_for_status("replay-cap-doubt", {OrderStatus.AUTHORIZED})
+    await stack.fault("order/capture", "http_500")
+    await stack.billing.capture("replay-cap-doubt")
+    await env.sleep(timedelta(minutes=5))
+    await stack.billing.wait_for_status("replay-cap-doubt", {OrderStatus.PAID})
+    return "replay-cap-doubt"
+
+
+async def authorized_at_deadline_then_voided(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """Found authorized by the inquiry before closing at the deadline; the void at the end of the capture
+    window is answered HTTP 500, re-sent, and releases the hold."""
+    policy = POLICY.model_copy(update={"inquiry_schedule": (timedelta(hours=1),), "capture_window": timedelta(days=1)})
+    await stack.billing.create_order(request("replay-auth-void", capture_mode=CaptureMode.MANUAL, policy=policy))
+    await stack.customer("replay-auth-void", "pay")
+    await env.sleep(timedelta(minutes=11))
+    await stack.billing.wait_for_status("replay-auth-void", {OrderStatus.AUTHORIZED})
+    await stack.fault("order/cancel", "http_500")
+    await env.sleep(timedelta(days=1, hours=2))  # the re-send waits one inquiry interval (an hour here)
+    await stack.billing.wait_for_status("replay-auth-void", {OrderStatus.CANCELLED})
+    return "replay-auth-void"
+
+
 def subscription(subscription_id: str, amount: str = "9.99", plan_id: str = "basic") -> StartSubscription:
     return StartSubscription(
         subscription_id=subscription_id,
@@ -156,6 +183,8 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     expired,
     review_resolved,
     cancelled,
+    capture_in_doubt_then_paid,
+    authorized_at_deadline_then_voided,
 ]
 
 
