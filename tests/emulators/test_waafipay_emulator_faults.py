@@ -68,6 +68,31 @@ async def test_drop_connection_after_commit(waafipay: WaafiPayApi) -> None:
     assert (await waafipay.call("API_CANCELPURCHASE", body))["responseCode"] == "5202"
 
 
+async def test_commit_then_drop_and_a_void_answered_500(waafipay: WaafiPayApi) -> None:
+    first = await waafipay.ok("API_PREAUTHORIZE", purchase_params(amount="5"))
+    second = await waafipay.ok("API_PREAUTHORIZE", purchase_params(amount="6"))
+    # The commit captures the hold, then the connection drops; the repeat answers that commit.
+    await waafipay.fault("API_PREAUTHORIZE_COMMIT", "drop_connection")
+    with pytest.raises(httpx.TransportError):
+        await waafipay.raw("API_PREAUTHORIZE_COMMIT", {"transactionId": first["transactionId"]})
+    again = await waafipay.ok("API_PREAUTHORIZE_COMMIT", {"transactionId": first["transactionId"]})
+    # The release answered HTTP 500 handled nothing: the hold is still there, and a re-send releases it.
+    await waafipay.fault("API_PREAUTHORIZE_CANCEL", "http_500")
+    body = {"transactionId": second["transactionId"]}
+    assert (await waafipay.raw("API_PREAUTHORIZE_CANCEL", body)).status_code == 500
+    assert (await waafipay.control("GET", f"/wallets/{EVC}")).json()["held"] == "6.00"
+    await waafipay.ok("API_PREAUTHORIZE_CANCEL", body)
+    ledger = await waafipay.ledger()
+    assert [(e["kind"], e["amount"]) for e in ledger] == [
+        ("authorization", "5.00"),
+        ("authorization", "6.00"),
+        ("capture", "5.00"),
+        ("void", "6.00"),
+    ]
+    assert ledger[2]["transactionId"] == again["transactionId"]
+    assert (await waafipay.control("GET", f"/wallets/{EVC}")).json()["held"] == "0.00"
+
+
 async def test_approved_but_the_response_never_arrives(waafipay: WaafiPayApi) -> None:
     await waafipay.wallet(EVC, behaviour="reject")  # overridden: the fault makes the payer approve
     await waafipay.fault("API_PURCHASE", "approved_no_response")
