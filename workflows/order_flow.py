@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from billing import events, idempotency, metrics
     from billing import search_attributes as sa
     from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
-    from billing.errors import ConflictError, InputError
+    from billing.errors import ConflictError, InputError, InvalidAmountError
     from billing.gateway import (
         CancelPayment,
         CaptureMode,
@@ -136,6 +136,8 @@ class OrderFlow:
         # A capture or void was sent and its answer lost: it may have taken effect (see _await_capture).
         self.capture_in_doubt = False
         self.void_in_doubt = False
+        # Whether this run follows BOUNDED_AUTHORIZED_WAITS; known once a decision asked (see _bounded).
+        self.bounded_waits = False
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -323,7 +325,7 @@ class OrderFlow:
         :meth:`_reconcile_capture` / :meth:`_reconcile_void` (re-send with the original request id, inquire),
         an accepted capture is confirmed by inquiry, and what stays inconclusive goes to NEEDS_REVIEW.
         """
-        if not workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+        if not self._bounded():
             await self._await_capture_unbounded()
             return
         window_end = (self.order.authorized_at or workflow.now()) + self.policy.capture_window
@@ -401,7 +403,7 @@ class OrderFlow:
                     return
         self.capture_in_doubt = False
         self.order.flag_for_review(
-            capture_review_reason(self.order, f"no answer after {RESEND_LIMIT} re-sends and inquiries"),
+            capture_review_reason(self.order, f"no definite answer after {RESEND_LIMIT} inquiries and re-sends"),
             workflow.now(),
         )
         self._publish()
@@ -436,7 +438,7 @@ class OrderFlow:
         assert amount is not None
         key = idempotency.capture_key(self.order.order_id, self.order.captures_requested)
         async with self.money_lock:
-            if self.order.status is not OrderStatus.AUTHORIZED or (resend and not self.capture_in_doubt):
+            if resend and (self.order.status is not OrderStatus.AUTHORIZED or not self.capture_in_doubt):
                 return  # settled while waiting for the lock (a concurrent retry or a statement)
             try:
                 outcome: PaymentOutcome = await self._call(
@@ -459,7 +461,7 @@ class OrderFlow:
                 self.check_requested = True
                 return
             except ActivityError as exc:
-                if not workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+                if not self._bounded():
                     self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
                     self.capture_in_doubt = True
                     self.check_requested = True
@@ -742,8 +744,12 @@ class OrderFlow:
             amount = self.order.check_capture(request)
         except InputError as exc:
             raise rejected(exc) from exc
-        if self.capture_in_doubt and workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+        if self.capture_in_doubt and self._bounded():
             # The merchant retries a capture whose answer was lost: the same request, re-sent.
+            if amount != self.order.capture_requested:
+                raise rejected(
+                    InvalidAmountError(f"a capture of {self.order.capture_requested} is in doubt", field="amount")
+                )
             self.order.note(workflow.now(), "capture_requested", f"{amount} (retry)")
             await self._send_capture(resend=True)
             return self.order
@@ -760,7 +766,7 @@ class OrderFlow:
             raise rejected(exc) from exc
         if self.order.closing is not None:
             raise ApplicationError("the authorization is being voided", type="InvalidStateError")
-        if self.capture_in_doubt and amount == self.order.capture_requested:
+        if self.capture_in_doubt and self.bounded_waits and amount == self.order.capture_requested:
             return  # a retry of the capture whose answer was lost
         if self.order.capture_requested is not None:
             raise ApplicationError(
@@ -775,7 +781,7 @@ class OrderFlow:
         if request.reason:
             self.order.note(workflow.now(), "cancel_requested", request.reason)
         if self.order.closing is None:
-            if self.order.status is OrderStatus.AUTHORIZED and workflow.patched(BOUNDED_AUTHORIZED_WAITS):
+            if self.order.status is OrderStatus.AUTHORIZED and self._bounded():
                 await self._void_authorization(ClosingReason.CANCEL)
             else:
                 await self._close_at_provider(ClosingReason.CANCEL)
@@ -839,6 +845,12 @@ class OrderFlow:
         return self.order
 
     # -- helpers ----------------------------------------------------------------------------------------
+
+    def _bounded(self) -> bool:
+        """Whether this run follows BOUNDED_AUTHORIZED_WAITS: asked (and recorded) at the first decision that
+        depends on it; validators, which may not record anything, read ``bounded_waits`` afterwards."""
+        self.bounded_waits = workflow.patched(BOUNDED_AUTHORIZED_WAITS)
+        return self.bounded_waits
 
     def _payment_ref(self) -> PaymentRef:
         return PaymentRef(
