@@ -33,7 +33,9 @@ Classification (one rule for every service):
 * "2001" + "0" + state approved (any case): success;
 * "2001" + state declined/failed/rejected, or any other ``responseCode``: a definite refusal, returned
   as an outcome carrying a :class:`~providers.base.ProviderFailure` that keeps WaafiPay's text and says
-  whether it is hard or soft (:func:`~providers.waafipay.transform.decline_reason`).
+  whether it is hard or soft (:func:`~providers.waafipay.transform.decline_reason`). One exception: 5213
+  to ``API_PREAUTHORIZE_COMMIT`` says the hold is not open, not whether it was committed, so the outcome
+  is unknown.
 
 The client keeps no state and never retries; retries belong to the caller (Temporal).
 """
@@ -372,7 +374,12 @@ class WaafiPayClient(http.HttpClientOwner):
         )
 
     async def capture_payment(self, request: CapturePayment) -> PaymentOutcome:
-        """``API_PREAUTHORIZE_COMMIT``: captures the whole hold (the service takes no amount)."""
+        """``API_PREAUTHORIZE_COMMIT``: captures the whole hold (the service takes no amount).
+
+        A repeat of the same commit (same ``requestId`` and ``referenceId``) is answered by WaafiPay without a
+        second capture; what it answers is not documented (the first commit again, or 5213). 5213 raises
+        ProviderServerError: "not found" after a commit whose answer was lost may mean the money was taken.
+        """
         service = wire.API_PREAUTHORIZE_COMMIT
         payment = request.payment
         reference = transform.parse_reference(payment.provider_reference)
@@ -396,10 +403,21 @@ class WaafiPayClient(http.HttpClientOwner):
         )
         if transform.classify_answer(answer) is AnswerClass.REFUSED:
             failure = transform.refusal_failure(answer)
-            if (answer.response_code or "").strip() == transform.ALREADY_CANCELLED_CODE:
+            code = (answer.response_code or "").strip()
+            if code == transform.ALREADY_CANCELLED_CODE:
                 # The hold was released before: nothing can be captured any more.
                 return unchanged.model_copy(
                     update={"status": PaymentStatus.CLOSED, "provider_status": answer.response_msg, "failure": failure}
+                )
+            if code == transform.NOT_FOUND_CODE:
+                # The hold is not open: committed before (a commit whose answer was lost, or one made in the
+                # portal) or gone. Whether the money was captured is not said: no refusal, no statement.
+                raise ProviderServerError(
+                    f"{failure.code} {failure.message}: the hold is not open; whether it was committed is not said",
+                    provider=self.name,
+                    operation=service,
+                    status_code=200,
+                    code=failure.code,
                 )
             return unchanged.model_copy(update={"failure": failure})
         result = self._parse(service, wire.ActionResult, answer)

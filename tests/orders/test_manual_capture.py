@@ -201,10 +201,9 @@ async def test_void_never_answered_goes_to_review(time_skipping_env: WorkflowEnv
     assert resolved.status is OrderStatus.CANCELLED
 
 
-async def test_void_refused_not_found_is_not_ignored(time_skipping_env: WorkflowEnvironment, stack: OrderStack) -> None:
-    await authorized_at_waafipay(stack, "void-5213")
-    # The hold is committed at WaafiPay without the engine seeing the answer (from the portal, say).
-    transaction = (await stack.billing.get_order("void-5213")).provider_reference
+async def commit_from_the_portal(stack: OrderStack, order_id: str) -> None:
+    """The hold is committed at WaafiPay without the engine seeing the answer (from the portal, say)."""
+    transaction = (await stack.billing.get_order(order_id)).provider_reference
     assert transaction is not None and transaction.startswith("preauth:")
     envelope = {
         "schemaVersion": "1.0",
@@ -222,6 +221,11 @@ async def test_void_refused_not_found_is_not_ignored(time_skipping_env: Workflow
     }
     committed = await stack.control.post(f"{stack.emulator_url}/waafipay/asm", json=envelope)
     assert committed.json()["responseCode"] == "2001"
+
+
+async def test_void_refused_not_found_is_not_ignored(time_skipping_env: WorkflowEnvironment, stack: OrderStack) -> None:
+    await authorized_at_waafipay(stack, "void-5213")
+    await commit_from_the_portal(stack, "void-5213")
     await time_skipping_env.sleep(timedelta(days=1, minutes=10))
     review = await stack.billing.wait_for_status("void-5213", SETTLED)
     reason = review_reason(review)
@@ -236,6 +240,27 @@ async def test_void_refused_not_found_is_not_ignored(time_skipping_env: Workflow
     assert resolved.status is OrderStatus.PAID
     await stack.billing.refund("void-5213", RefundRequest(refund_id="r1", amount=usd("10.00")))
     await stack.billing.wait_for_status("void-5213", {OrderStatus.REFUNDED})
+
+
+async def test_commit_refused_not_found_is_no_refusal(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # 5213 to a commit says the hold is not open, not whether it was captured: never "capture again".
+    stack.hub.waafipay.config.repeated_commit = "not_found"
+    await authorized_at_waafipay(stack, "cap-first-5213")
+    await commit_from_the_portal(stack, "cap-first-5213")
+    await stack.billing.capture("cap-first-5213")
+    await time_skipping_env.sleep(timedelta(minutes=5))
+    review = await stack.billing.wait_for_status("cap-first-5213", SETTLED)
+    assert "captured" in review_reason(review)
+    assert [kind for kind, _ in await waafipay_ledger(stack, payment_key("cap-first-5213"))] == [
+        "authorization",
+        "capture",
+    ]
+    resolved = await stack.billing.resolve(
+        "cap-first-5213", ResolveRequest(operator="ops", reason="committed in the portal", status=OrderStatus.PAID)
+    )
+    assert resolved.captured_amount == usd("10.00")
 
 
 # -- Waffo -----------------------------------------------------------------------------------------------

@@ -568,8 +568,17 @@ async def test_commit_of_a_released_hold_is_closed(client: WaafiPayClient, respo
     assert outcome.failure is not None
 
 
-async def test_a_refused_commit_states_nothing(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
+async def test_a_commit_answered_not_found_is_unknown(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
+    # 5213 says the hold is not open: committed before (an answer lost, the portal) or gone. Whether the money
+    # was captured is not said, so it is no refusal to capture again.
     responder.refuse("RCS_TRAN_NOT_FOUND", code="5213", error="E10206")
+    with pytest.raises(ProviderServerError) as caught:
+        await client.capture_payment(capture("preauth:7001"))
+    assert caught.value.code == "5213/E10206"
+
+
+async def test_a_refused_commit_states_nothing(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
+    responder.refuse("We are sorry this Operation is not Allowed at this moment", code="5222", error="E10235")
     outcome = await client.capture_payment(capture("preauth:7001"))
     assert outcome.status is PaymentStatus.PENDING
     assert outcome.failure is not None
