@@ -432,7 +432,7 @@ class OrderFlow:
         """Send the capture requested last, with its own request id (a re-send repeats it), and apply the answer.
 
         No answer: the capture is in doubt. A refusal of a first capture leaves the hold to capture again; a
-        refusal of a re-send is no such proof (WaafiPay answers 5213 once the hold is gone, captured or not).
+        refusal of a re-send is no such proof (Waffo refuses a capture once the order is no longer authorized).
         """
         amount = self.order.capture_requested
         assert amount is not None
