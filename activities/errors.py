@@ -36,6 +36,15 @@ from billing.errors import (
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 #: A look-up the provider answered with "no such object" (``billing.errors.NotFoundError``).
 NOT_FOUND = "NotFoundError"
+
+
+def _input_errors() -> list[type[InputError]]:
+    found: list[type[InputError]] = [InputError]
+    for cls in found:
+        found.extend(cls.__subclasses__())
+    return found
+
+
 #: Nothing was sent and trying again may work (``ProviderUnavailableError``): Temporal retries it; when the
 #: retries run out, the workflow takes it as a definite "not sent".
 NOT_SENT_RETRYABLE = ProviderUnavailableError.__name__
@@ -44,6 +53,12 @@ NOT_SENT_ERRORS: tuple[type[BillingError], ...] = (
     ConfigurationError,
     ProviderRequestError,
     ProviderUnavailableError,
+)
+#: Error types that state the call did not take effect: raised before anything was sent, or a definite
+#: refusal of the caller's input (a conflicting idempotency key included). Any other failure of a
+#: money-moving call is an unknown outcome.
+NOT_DONE_TYPES = frozenset(
+    [cls.__name__ for cls in (*NOT_SENT_ERRORS, UnsupportedOperationError)] + [cls.__name__ for cls in _input_errors()]
 )
 #: Heartbeat details an attempt leaves when it failed without sending: ``(NOT_SENT_MARK, attempt)``.
 NOT_SENT_MARK = "not-sent"

@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         OutcomeUnknown,
         call_provider,
         describe,
+        is_not_done,
         is_not_found,
         rejected,
     )
@@ -180,8 +181,13 @@ class OrderFlow:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
             self.order.mark_unknown(str(exc), workflow.now())
         except ActivityError as exc:
-            # Nothing was sent (configuration or request error): a definite failure of this order.
-            self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
+            if not is_not_done(exc) and workflow.patched("create-fails-only-when-not-done"):
+                # Not a statement that nothing happened: reconcile by inquiry like any unknown outcome.
+                self.order.mark_unknown(describe(exc), workflow.now())
+            else:
+                # Nothing was sent (configuration or request error) on any attempt, or the request was
+                # refused: a definite failure of this order.
+                self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
         finally:
             self.created = True
             self._publish()
