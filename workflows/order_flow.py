@@ -463,7 +463,7 @@ class OrderFlow:
                 f"{refund.request_key}, none answered"
             )
         else:
-            self.order.note(now, "refund_resend", f"{refund.refund_id}: not found at {provider}; sent again")
+            self.order.note(now, "refund_resend", f"{refund.refund_id}: not found at {provider} ({answer}); sent again")
             refund.inquiries = 0
             await self._send_refund(refund)
             return

@@ -211,3 +211,21 @@ async def test_kess_refund_whose_payment_check_fails_once_is_retried(stack: Orde
     refund = await stack.billing.refund("rf-k-precheck1", RefundRequest(refund_id="k4", amount=usd("5.00")))
     assert refund.status is RefundState.SUCCEEDED
     assert len(await kess_ledger(stack, "refund")) == 1
+
+
+async def test_waffo_refund_unknown_to_waffo_a0009_is_sent_again_with_its_key(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await stack.billing.create_order(waffo_order("rf-w-resend"))
+    await stack.customer("rf-w-resend", "pay")
+    await stack.billing.wait_for_status("rf-w-resend", {OrderStatus.PAID})
+    # A gateway in front of Waffo fails the refund call: nothing handled; the refund inquiry answers A0009.
+    await stack.fault("order/refund", "http_500")
+    refund = await stack.billing.refund("rf-w-resend", RefundRequest(refund_id="w1", amount=usd("3.00")))
+    assert refund.status is RefundState.UNKNOWN
+    await time_skipping_env.sleep(timedelta(minutes=2))
+    order = await stack.billing.wait_for_status("rf-w-resend", {OrderStatus.PARTIALLY_REFUNDED})
+    assert order.refunds[0].status is RefundState.SUCCEEDED
+    assert order.refunds[0].sends == 2
+    assert any("A0009" in entry.detail for entry in order.timeline)
+    assert [entry["amount"] for entry in await stack.ledger("refund")] == ["3.00"], "refunded once"
