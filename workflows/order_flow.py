@@ -50,8 +50,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from billing.orders import (
         CLOSED_STATUSES,
+        FINAL_REFUND_STATES,
         FINAL_STATUSES,
         OPEN_STATUSES,
+        REFUND_RESENDS,
         SINGLE_SHOT_REFUND_PROVIDERS,
         CancelRequest,
         CaptureRequest,
@@ -75,6 +77,8 @@ with workflow.unsafe.imports_passed_through():
         OutcomeUnknown,
         call_provider,
         describe,
+        is_not_done,
+        is_not_found,
         rejected,
     )
     from workflows.events import EventSender
@@ -177,8 +181,13 @@ class OrderFlow:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
             self.order.mark_unknown(str(exc), workflow.now())
         except ActivityError as exc:
-            # Nothing was sent (configuration or request error): a definite failure of this order.
-            self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
+            if not is_not_done(exc) and workflow.patched("create-fails-only-when-not-done"):
+                # Not a statement that nothing happened: reconcile by inquiry like any unknown outcome.
+                self.order.mark_unknown(describe(exc), workflow.now())
+            else:
+                # Nothing was sent (configuration or request error) on any attempt, or the request was
+                # refused: a definite failure of this order.
+                self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
         finally:
             self.created = True
             self._publish()
@@ -338,8 +347,9 @@ class OrderFlow:
                 if refund.status in (RefundState.PENDING, RefundState.UNKNOWN) and (
                     refund.inquiries >= self.policy.unknown_inquiry_limit
                 ):
-                    refund.status = RefundState.NEEDS_REVIEW
-                    self.order.note(workflow.now(), "needs_review", f"refund {refund.refund_id} unresolved")
+                    self.order.refund_needs_review(
+                        refund, f"no final statement after {refund.inquiries} inquiries", workflow.now()
+                    )
                     self._publish()
 
     async def _refunds_changed_within(self, wait: timedelta, summary: str) -> bool:
@@ -371,18 +381,24 @@ class OrderFlow:
             ),
         )
         async with self.money_lock:
+            refund.sends += 1
             try:
                 outcome = await self._call(
                     PaymentActivities.refund,
                     call,
                     retry=SINGLE_SHOT if self.request.provider in SINGLE_SHOT_REFUND_PROVIDERS else MONEY_RETRY,
-                    summary=f"refund {refund.refund_id} {refund.amount}",
+                    summary=f"refund {refund.refund_id} {refund.amount}"
+                    + (f" (re-sent, send {refund.sends})" if refund.sends > 1 else ""),
                 )
             except OutcomeUnknown as exc:
-                refund.status = RefundState.UNKNOWN
-                self.order.note(workflow.now(), "provider.refund", f"{refund.refund_id}: unknown: {exc}")
+                self._refund_call_unknown(refund, str(exc))
                 return
             except ActivityError as exc:
+                if refund.sends > 1:
+                    # Nothing was sent this time, but the first call of this key ended without an answer:
+                    # the refund is still unknown, never failed on this call's word.
+                    self._refund_call_unknown(refund, f"re-send not sent: {describe(exc)}")
+                    return
                 outcome = RefundOutcome(status=RefundStatus.FAILED, provider_status=describe(exc))
         self.order.apply_refund(refund, outcome, source="provider.refund", at=workflow.now())
         self._publish()
@@ -404,9 +420,54 @@ class OrderFlow:
                 summary=f"inquire refund {refund.refund_id}",
             )
         except (OutcomeUnknown, ActivityError) as exc:
+            if (
+                isinstance(exc, ActivityError)
+                and is_not_found(exc)
+                and refund.status is RefundState.UNKNOWN
+                and workflow.patched("refund-not-found-resend")
+            ):
+                await self._refund_not_found(refund, describe(exc))
+                return
             self.order.note(workflow.now(), "refund_inquiry", f"{refund.refund_id}: no answer: {describe(exc)}")
             return
         self.order.apply_refund(refund, outcome, source="refund_inquiry", at=workflow.now())
+        self._publish()
+
+    def _refund_call_unknown(self, refund: Refund, reason: str) -> None:
+        """The refund call did not conclude. A refund already settled (its notification overtook the call's
+        answer) stays settled: refund states, and the merchant's refund events, never go backwards."""
+        if refund.status in FINAL_REFUND_STATES and not workflow.patched("refund-final-stays-final"):
+            # Histories from before the rule replay as they ran.
+            refund.status = RefundState.UNKNOWN
+            self.order.note(workflow.now(), "provider.refund", f"{refund.refund_id}: unknown: {reason}")
+            return
+        self.order.refund_unknown(refund, reason, source="provider.refund", at=workflow.now())
+
+    async def _refund_not_found(self, refund: Refund, answer: str) -> None:
+        """The provider does not know a refund whose call ended without an answer: that call did not land.
+
+        Where the provider deduplicates refunds by our key (Waffo ``refundRequestId``, KESS ``out_refund_no``)
+        the same request is sent again with the same key, a bounded number of times: it cannot refund twice.
+        A provider that repeats money on a repeat (WaafiPay) is never re-sent to. Still unknown after that:
+        an operator decides, told exactly why.
+        """
+        now, provider = workflow.now(), self.request.provider
+        if provider in SINGLE_SHOT_REFUND_PROVIDERS:
+            reason = (
+                f"{provider} does not know the refund ({answer}) after a call without an answer; "
+                "its refunds are not deduplicated, so it is not re-sent"
+            )
+        elif refund.sends > REFUND_RESENDS:
+            reason = (
+                f"{provider} does not know the refund ({answer}) after {refund.sends} sends with key "
+                f"{refund.request_key}, none answered"
+            )
+        else:
+            self.order.note(now, "refund_resend", f"{refund.refund_id}: not found at {provider} ({answer}); sent again")
+            refund.inquiries = 0
+            await self._send_refund(refund)
+            return
+        self.order.refund_needs_review(refund, reason, now)
         self._publish()
 
     async def _refund_late_payment(self) -> None:

@@ -101,6 +101,28 @@ async def cancelled(env: WorkflowEnvironment, stack: OrderStack) -> str:
     return "replay-cancel"
 
 
+async def refund_resent_after_not_found(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-refund-resend"))
+    await stack.customer("replay-refund-resend", "pay")
+    await stack.billing.wait_for_status("replay-refund-resend", {OrderStatus.PAID})
+    await stack.fault("order/refund", "http_500")  # nothing handled: the refund inquiry answers A0009
+    await stack.billing.refund("replay-refund-resend", RefundRequest(refund_id="r1", amount=Money.parse("3.00", "USD")))
+    await env.sleep(timedelta(minutes=2))
+    await stack.billing.wait_for_status("replay-refund-resend", {OrderStatus.PARTIALLY_REFUNDED})
+    return "replay-refund-resend"
+
+
+async def refund_settled_before_its_call_ended(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-refund-race"))
+    await stack.customer("replay-refund-race", "pay")
+    await stack.billing.wait_for_status("replay-refund-race", {OrderStatus.PAID})
+    # Committed and notified at once, answered after the client's 5 s read timeout.
+    await stack.fault("order/refund", "timeout_after_commit", ms=7000)
+    await stack.billing.refund("replay-refund-race", RefundRequest(refund_id="r1", amount=Money.parse("4.00", "USD")))
+    await stack.billing.wait_for_status("replay-refund-race", {OrderStatus.PARTIALLY_REFUNDED})
+    return "replay-refund-race"
+
+
 def subscription(subscription_id: str, amount: str = "9.99", plan_id: str = "basic") -> StartSubscription:
     return StartSubscription(
         subscription_id=subscription_id,
@@ -156,6 +178,8 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     expired,
     review_resolved,
     cancelled,
+    refund_resent_after_not_found,
+    refund_settled_before_its_call_ended,
 ]
 
 
