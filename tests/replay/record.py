@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from billing.gateway import BillingInterval, CaptureMode, Customer, SubscriptionPlan
@@ -101,6 +102,24 @@ async def cancelled(env: WorkflowEnvironment, stack: OrderStack) -> str:
     return "replay-cancel"
 
 
+async def redirect_hints(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """Browser redirects and check_now while the order waits: coalesced since "coalesce-hints"."""
+    from billing.orders import RedirectHint
+    from workflows.order import OrderWorkflow
+
+    await stack.billing.create_order(request("replay-hints"))
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        for _ in range(3):
+            await http.get("/callbacks/waffo/orders/replay-hints/success")
+    handle = stack.client.get_workflow_handle(order_workflow_id("replay-hints"))
+    for _ in range(3):
+        await handle.signal(OrderWorkflow.redirect_hint, RedirectHint())
+        await handle.signal(OrderWorkflow.check_now)
+    await stack.customer("replay-hints", "pay")
+    await stack.billing.wait_for_status("replay-hints", {OrderStatus.PAID})
+    return "replay-hints"
+
+
 def subscription(subscription_id: str, amount: str = "9.99", plan_id: str = "basic") -> StartSubscription:
     return StartSubscription(
         subscription_id=subscription_id,
@@ -156,6 +175,7 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     expired,
     review_resolved,
     cancelled,
+    redirect_hints,
 ]
 
 
