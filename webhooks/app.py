@@ -69,6 +69,8 @@ log = logging.getLogger("billing.webhooks")
 #: What an order or subscription id in a path can be (billing.orders.MerchantId): anything else names no
 #: workflow, and is refused without asking Temporal.
 _MERCHANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}")
+#: A provider name as the engine spells them; any other path segment is labelled "unknown" on spans.
+_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: RPC answers that mean Temporal is (for now) unable to serve: the provider should retry later.
 _OUTAGE_STATUSES = frozenset(
     {
@@ -331,7 +333,7 @@ class WebhookService:
         inquires soon (coalesced, see the module docstring). The browser goes on to the merchant's page
         (or a neutral one)."""
         provider = request.path_params["provider"]
-        label = provider if provider in ("waffo", "waafipay", "kess", *self.verifiers) else "unknown"
+        label = provider if _PROVIDER_NAME.fullmatch(provider) else "unknown"
         with server_span(request.method, REDIRECT_ROUTE, provider=label, kind="callback.redirect") as span:
             response, outcome = await self._redirect_back(request)
             span.outcome(outcome, response.status_code)

@@ -10,15 +10,18 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 import httpx
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 from temporalio.testing import WorkflowEnvironment
 
+from billing import metrics
 from billing.orders import order_workflow_id
 from billing.settings import HttpServiceSettings, load
 from providers.waffo import SUCCESS_REPLY_BODY, WaffoNotifications
@@ -201,8 +204,29 @@ async def test_a_plain_bug_is_a_500_with_a_traceback_not_a_temporal_outage(
 # -- no open workflow (item 1) --------------------------------------------------------------------------
 
 
+@pytest.fixture
+def meter() -> Iterator[InMemoryMetricReader]:
+    reader = InMemoryMetricReader()
+    metrics.bind(MeterProvider(metric_readers=[reader]))
+    yield reader
+    metrics.bind()
+
+
+def unroutable_count(reader: InMemoryMetricReader) -> float:
+    data = reader.get_metrics_data()
+    return sum(
+        point.value
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == metrics.WEBHOOKS
+        for point in metric.data.data_points
+        if (point.attributes or {}).get("outcome") == "unroutable"
+    )
+
+
 async def test_a_verified_payment_for_a_missing_order_is_not_acknowledged(
-    stack: OrderStack, caplog: pytest.LogCaptureFixture
+    stack: OrderStack, caplog: pytest.LogCaptureFixture, meter: InMemoryMetricReader
 ) -> None:
     body = notification("wh-missing")
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
@@ -212,6 +236,7 @@ async def test_a_verified_payment_for_a_missing_order_is_not_acknowledged(
     assert reply.content != SUCCESS_REPLY_BODY, "Waffo retries anything but the exact success body"
     assert stack.webhooks.counters.unroutable == 1
     assert [r for r in caplog.records if r.levelno == logging.ERROR and "wh-missing" in r.getMessage()]
+    assert unroutable_count(meter) == 1, "operators are told by the billing.webhooks metric too"
 
 
 async def test_a_verified_payment_for_a_closed_order_is_not_acknowledged(
