@@ -2,8 +2,9 @@
 
 A hint is unsigned: the customer's browser back from the provider's page (``redirect_hint``) or an
 operator's ``check_now``. It only makes the order inquire sooner than its schedule. Anyone who knows an
-order id can send the browser's, and every hint acted on costs history (the signal, two workflow tasks,
-the interrupted timer, the inquiry: about a dozen events) and a provider call. So hints are rationed:
+order id can send the browser's, and every hint acted on costs history (the signal, workflow tasks, the
+interrupted timer, the inquiry, the next timer: over a dozen events) and a provider call. So hints are
+rationed:
 
 * **coalesced**: a hint while an inquiry is in flight or already queued, or within :data:`HINT_WINDOW`
   of the last inquiry, adds nothing; unless it brings a result token the order has not seen (WaafiPay

@@ -267,10 +267,12 @@ class WebhookService:
             # is told (error log, outcome "unroutable" of the billing.webhooks metric).
             self.counters.unroutable += 1
             shown = target if _valid_id(order_id) and _valid_id(subscription_id) else "an invalid id"
+            stated = event.outcome.status.value if isinstance(event, PaymentEvent | RefundEvent) else event.kind
             log.error(
-                "verified %s %s notification (%s) for %s reaches no open workflow; not acknowledged",
+                "verified %s %s notification (%s, %s) for %s reaches no open workflow; not acknowledged",
                 provider,
                 event.kind,
+                stated,
                 event.event_key[:128],
                 shown if order_id or subscription_id else "no order in its path or body",
             )

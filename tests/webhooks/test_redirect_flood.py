@@ -78,10 +78,10 @@ async def test_a_flood_of_redirects_adds_bounded_history_and_the_order_still_get
         sequential = [await http.get(url) for _ in range(FLOOD)]
     assert {reply.status_code for reply in [*burst, *sequential]} == {200}
     after = await settled_history(handle)
-    # One hint acted on: its signal, two workflow tasks, the timer it interrupted and the inquiry, about a
-    # dozen events. Without coalescing, each request costs about seven.
+    # One hint acted on: its signal, the patch marker, workflow tasks, the timer it interrupted, the inquiry
+    # and the next timer: 17 events when measured. Without coalescing, each request costs about six.
     added = len(after) - len(before)
-    assert added <= 20, f"{added} events for {2 * FLOOD} callbacks"
+    assert added <= 30, f"{added} events for {2 * FLOOD} callbacks"
     assert inquiries(after) - inquiries(before) == 1
 
     await stack.customer("flood", "pay")
