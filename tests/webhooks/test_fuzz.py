@@ -29,8 +29,7 @@ from providers.waffo import sign_bytes
 from providers.waffo.signing import load_private_key
 from tests.support.keys import generate, waffo_keys
 from tests.support.stack import OrderStack, order_stack
-from tests.webhooks.test_redirect_flood import inquiries, settled_history
-from tests.webhooks.test_webhook_service import create
+from tests.webhooks.test_redirect_flood import create, inquiries, settled_history
 from workflows.order import OrderWorkflow
 
 EXAMPLES = 200
