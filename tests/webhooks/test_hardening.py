@@ -253,6 +253,24 @@ async def test_a_verified_payment_for_a_closed_order_is_not_acknowledged(
     assert [r for r in caplog.records if r.levelno == logging.ERROR and "wh-closed" in r.getMessage()]
 
 
+async def test_a_verified_statement_for_a_missing_subscription_or_without_an_order_is_not_acknowledged(
+    stack: OrderStack,
+) -> None:
+    payment = notification("wh-sub-missing")
+    refund = json.dumps(
+        {"eventType": "REFUND_NOTIFICATION", "result": {"refundRequestId": "r1", "refundStatus": "REFUND_SUCCESS"}}
+    ).encode()
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        subscription = await http.post(
+            "/webhooks/waffo/subscriptions/sub-missing", content=payment, headers=signed(payment)
+        )
+        # The fallback route has no order in its path, and a refund statement names none in its body.
+        unrouted = await http.post("/webhooks/waffo", content=refund, headers=signed(refund))
+    assert (subscription.status_code, unrouted.status_code) == (404, 404)
+    assert SUCCESS_REPLY_BODY not in (subscription.content, unrouted.content)
+    assert stack.webhooks.counters.unroutable == 2
+
+
 async def test_an_order_path_that_cannot_be_an_order_id_is_refused_without_temporal(stack: OrderStack) -> None:
     body = notification("wh-x")
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
