@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         RefundRef,
         RefundStatus,
     )
+    from billing.hints import HINT_WINDOW, HintLedger, HintState
     from billing.orders import (
         CLOSED_STATUSES,
         FINAL_REFUND_STATES,
@@ -88,6 +89,7 @@ __all__ = [
     "CancelRequest",
     "CaptureRequest",
     "CreateOrder",
+    "HintState",
     "Order",
     "OrderFlow",
     "PaymentEvent",
@@ -100,6 +102,9 @@ __all__ = [
 ]
 
 LATE_PAYMENT_REFUND_ID = "late-payment-refund"
+#: Hints are coalesced and rationed from this change on (see billing.hints); runs that started before it
+#: replay as they ran, acting on every hint.
+COALESCE_HINTS_PATCH = "coalesce-hints"
 
 
 class OrderFlow:
@@ -129,6 +134,7 @@ class OrderFlow:
         self.check_requested = False
         self.result_token: str | None = None
         self.inquiries = 0
+        self.hints = HintLedger()
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -515,13 +521,46 @@ class OrderFlow:
         self._publish()
 
     def redirect_hint(self, hint: RedirectHint) -> None:
-        """The customer came back from the provider's page: inquire now, with what the browser brought."""
+        """The customer came back from the provider's page: inquire now, with what the browser brought.
+
+        Unsigned and free to send, so coalesced and budgeted (billing.hints): a flood costs no inquiries."""
+        if not workflow.patched(COALESCE_HINTS_PATCH):
+            self.result_token = hint.result_token or self.result_token
+            self.check_requested = True
+            return
+        state = self._judge_hint(hint, window=True)
         self.result_token = hint.result_token or self.result_token
-        self.check_requested = True
+        if state.acts:
+            self.hints.acted(workflow.now())
+            self.check_requested = True
 
     def check_now(self) -> None:
         """A hint (unsigned callback, operator) that the provider may have news: inquire now."""
-        self.check_requested = True
+        if not workflow.patched(COALESCE_HINTS_PATCH):
+            self.check_requested = True
+            return
+        if self._judge_hint(None, window=True, budgeted=False).acts:
+            self.check_requested = True
+
+    def hint_state(self, hint: RedirectHint) -> HintState:
+        """What a redirect hint would do now; the HTTP service asks before it signals (a query adds no
+        history). Without the time window: a query reads the clock of the workflow's last activation."""
+        return self._judge_hint(hint, window=False)
+
+    def _judge_hint(self, hint: RedirectHint | None, *, window: bool, budgeted: bool = True) -> HintState:
+        status = self.order.status
+        useful = (status not in FINAL_STATUSES and status is not OrderStatus.NEEDS_REVIEW) or bool(
+            self.order.open_refunds()
+        )
+        token = hint.result_token if hint is not None else None
+        return self.hints.judge(
+            workflow.now(),
+            useful=useful,
+            pending=self.check_requested,
+            new_token=token is not None and token != self.result_token,
+            budgeted=budgeted,
+            window=HINT_WINDOW if window else None,
+        )
 
     async def submit(self, request: SubmitOrder) -> Order:
         """Creation (update-with-start): returns once the provider call concluded, with the action."""
@@ -674,9 +713,16 @@ class OrderFlow:
         self._publish()
 
     async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
-        return await call_provider(
-            activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
-        )
+        inquiry = activity in (PaymentActivities.inquire_payment, PaymentActivities.inquire_refund)
+        if inquiry:
+            self.hints.inquiry_started()  # hints coalesce with inquiries in flight and just made
+        try:
+            return await call_provider(
+                activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
+            )
+        finally:
+            if inquiry:
+                self.hints.inquiry_ended(workflow.now())
 
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from billing.gateway import BillingInterval, CaptureMode, Customer, SubscriptionPlan
@@ -123,6 +124,24 @@ async def refund_settled_before_its_call_ended(env: WorkflowEnvironment, stack: 
     return "replay-refund-race"
 
 
+async def redirect_hints(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """Browser redirects and check_now while the order waits: coalesced since "coalesce-hints"."""
+    from billing.orders import RedirectHint
+    from workflows.order import OrderWorkflow
+
+    await stack.billing.create_order(request("replay-hints"))
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        for _ in range(3):
+            await http.get("/callbacks/waffo/orders/replay-hints/success")
+    handle = stack.client.get_workflow_handle(order_workflow_id("replay-hints"))
+    for _ in range(3):
+        await handle.signal(OrderWorkflow.redirect_hint, RedirectHint())
+        await handle.signal(OrderWorkflow.check_now)
+    await stack.customer("replay-hints", "pay")
+    await stack.billing.wait_for_status("replay-hints", {OrderStatus.PAID})
+    return "replay-hints"
+
+
 def subscription(subscription_id: str, amount: str = "9.99", plan_id: str = "basic") -> StartSubscription:
     return StartSubscription(
         subscription_id=subscription_id,
@@ -180,6 +199,7 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     cancelled,
     refund_resent_after_not_found,
     refund_settled_before_its_call_ended,
+    redirect_hints,
 ]
 
 
