@@ -5,7 +5,12 @@ name, so workflows choose per call site (``non_retryable_error_types``) what a r
 
 * ``OutcomeUnknown``: the provider call may have taken effect. Money-moving call sites do NOT retry it;
   the workflow reconciles by inquiry with the same request id. Inquiry call sites retry it.
+* ``ProviderUnavailableError``: nothing was sent (a token or a pre-check did not conclude); retried.
 * everything the caller or the configuration got wrong is non-retryable.
+
+"Not sent" is a statement about one attempt. A retry of a money-moving call whose earlier attempt may have
+reached the provider (it timed out, the worker died) is unknown for the call as a whole, whatever the retry
+itself ran into: :func:`reconciled_retries` turns its "not sent" into ``OutcomeUnknown``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from billing.errors import (
@@ -21,11 +27,41 @@ from billing.errors import (
     ConfigurationError,
     InputError,
     OutcomeUnknownError,
+    ProviderError,
     ProviderRequestError,
+    ProviderUnavailableError,
     UnsupportedOperationError,
 )
 
 OUTCOME_UNKNOWN = "OutcomeUnknown"
+#: A look-up the provider answered with "no such object" (``billing.errors.NotFoundError``).
+NOT_FOUND = "NotFoundError"
+
+
+def _input_errors() -> list[type[InputError]]:
+    found: list[type[InputError]] = [InputError]
+    for cls in found:
+        found.extend(cls.__subclasses__())
+    return found
+
+
+#: Nothing was sent and trying again may work (``ProviderUnavailableError``): Temporal retries it; when the
+#: retries run out, the workflow takes it as a definite "not sent".
+NOT_SENT_RETRYABLE = ProviderUnavailableError.__name__
+#: Errors raised before the money-moving request could leave the engine.
+NOT_SENT_ERRORS: tuple[type[BillingError], ...] = (
+    ConfigurationError,
+    ProviderRequestError,
+    ProviderUnavailableError,
+)
+#: Error types that state the call did not take effect: raised before anything was sent, or a definite
+#: refusal of the caller's input (a conflicting idempotency key included). Any other failure of a
+#: money-moving call is an unknown outcome.
+NOT_DONE_TYPES = frozenset(
+    [cls.__name__ for cls in (*NOT_SENT_ERRORS, UnsupportedOperationError)] + [cls.__name__ for cls in _input_errors()]
+)
+#: Heartbeat details an attempt leaves when it failed without sending: ``(NOT_SENT_MARK, attempt)``.
+NOT_SENT_MARK = "not-sent"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -38,6 +74,45 @@ def to_application_error(exc: BillingError) -> ApplicationError:
     if isinstance(exc, ConfigurationError | ProviderRequestError | UnsupportedOperationError):
         return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
     return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=False)
+
+
+def _earlier_attempts_not_sent(info: activity.Info) -> bool:
+    """Every earlier attempt of this activity failed before sending (each left its mark in turn)."""
+    if info.attempt == 1:
+        return True
+    details = list(info.heartbeat_details or ())
+    return len(details) == 2 and details[0] == NOT_SENT_MARK and details[1] == info.attempt - 1
+
+
+def reconciled_retries(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """For money-moving activities: a "not sent" is definite only if no earlier attempt may have sent.
+
+    An attempt that fails before sending records that in its heartbeat details, which Temporal hands to
+    the next attempt. A retry that finds every earlier attempt marked so keeps its own "not sent"; any
+    other retry (an earlier attempt timed out, crashed, or its mark was lost) raises OutcomeUnknown for
+    the call instead, so the workflow reconciles by inquiry. A lost mark errs on the safe side.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        info = activity.info()
+        clean = _earlier_attempts_not_sent(info)
+        try:
+            return await fn(*args, **kwargs)
+        except NOT_SENT_ERRORS as exc:
+            if not clean:
+                provider = exc.provider if isinstance(exc, ProviderError) else "provider"
+                operation = exc.operation if isinstance(exc, ProviderError) else info.activity_type
+                raise OutcomeUnknownError(
+                    f"attempt {info.attempt} sent nothing ({type(exc).__name__}: {exc}), "
+                    "but an earlier attempt may have reached the provider",
+                    provider=provider,
+                    operation=operation,
+                ) from exc
+            activity.heartbeat(NOT_SENT_MARK, info.attempt)
+            raise
+
+    return wrapper
 
 
 def translate_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities.errors import translate_errors
+from activities.errors import reconciled_retries, translate_errors
 from billing.errors import BillingError, ConfigurationError, OutcomeUnknownError
 from billing.gateway import (
     CancelPayment,
@@ -130,6 +130,7 @@ class PaymentActivities:
 
     @activity.defn(name="payments.create")
     @translate_errors
+    @reconciled_retries
     async def create_payment(self, call: CreatePaymentCall) -> CreatedPayment:
         provider = self.providers.get(call.provider)
         request = self._with_notify_url(call.request, call.provider, call.order_id)
@@ -158,11 +159,13 @@ class PaymentActivities:
 
     @activity.defn(name="payments.capture")
     @translate_errors
+    @reconciled_retries
     async def capture_payment(self, call: CapturePaymentCall) -> PaymentOutcome:
         return await self.providers.get(call.provider).capture_payment(call.request)
 
     @activity.defn(name="refunds.create")
     @translate_errors
+    @reconciled_retries
     async def refund(self, call: RefundCall) -> RefundOutcome:
         request = self._with_notify_url(call.request, call.provider, call.order_id)
         try:

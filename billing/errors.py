@@ -27,6 +27,8 @@ or "the caller asked for something invalid".
     │   │   ├── ProviderServerError     5xx, or a provider "unknown status" code (Waffo E-class)
     │   │   └── ResponseVerificationError  response signature missing or invalid, or body unreadable
     │   ├── ProviderRequestError        the request could not be built or signed; nothing was sent
+    │   ├── ProviderUnavailableError    a step before the request failed (token, pre-check); nothing was
+    │   │                               sent: try again
     │   └── UnsupportedOperationError   the provider has no such operation
     └── NotificationError               an inbound provider notification is unusable; nothing is signalled
         ├── SignatureVerificationError  missing or invalid signature over the raw body
@@ -129,6 +131,15 @@ class ResponseVerificationError(OutcomeUnknownError):
 
 class ProviderRequestError(ProviderError):
     """The request could not be built or signed, so nothing was sent."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """A step the request needs first did not conclude (KESS's token, a pre-check): nothing was sent.
+
+    Transient: trying again later may work. Raised only where the money-moving request itself cannot have
+    left the engine; a retry of a call whose earlier attempt may have reached the provider is unknown all
+    the same (see ``activities.errors.reconciled_retries``).
+    """
 
 
 class UnsupportedOperationError(ProviderError):

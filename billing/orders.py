@@ -275,6 +275,11 @@ class RefundState(StrEnum):
 
 
 OPEN_REFUND_STATES = frozenset({RefundState.PENDING, RefundState.UNKNOWN, RefundState.NEEDS_REVIEW})
+#: A refund in one of these never changes again (an inconclusive answer included).
+FINAL_REFUND_STATES = frozenset({RefundState.SUCCEEDED, RefundState.FAILED})
+#: How many times a refund the provider says it does not know, after a call that ended without an answer, is
+#: sent again with its own key (where the provider deduplicates refunds by it) before it goes to review.
+REFUND_RESENDS = 2
 
 
 class Refund(BaseModel):
@@ -291,6 +296,10 @@ class Refund(BaseModel):
     inquiries: int = 0
     #: Issued by the engine (late-payment policy), not by the merchant.
     automatic: bool = False
+    #: How many times the refund request was sent with ``request_key`` (the first call and re-sends).
+    sends: int = 0
+    #: Why the refund waits for an operator (NEEDS_REVIEW), in words an operator can act on.
+    review_reason: str | None = None
 
     def same_request(self, request: RefundRequest) -> bool:
         return self.amount == request.amount and self.reason == request.reason
@@ -548,6 +557,28 @@ class Order(BaseModel):
             return False
         self.note(at, source, f"refund {refund.refund_id}: {label}")
         self._settle_refund_status(at)
+        return True
+
+    def refund_unknown(self, refund: Refund, reason: str, *, source: str, at: datetime) -> bool:
+        """A refund call ended without an answer. A final refund state is never left for UNKNOWN.
+
+        A notification or an inquiry may have settled the refund while its call was in flight; the
+        call's inconclusive end then says nothing new. Returns whether the refund became UNKNOWN.
+        """
+        if refund.status in FINAL_REFUND_STATES:
+            self.note(at, source, f"{refund.refund_id}: no answer ({reason}); stays {refund.status}")
+            return False
+        refund.status = RefundState.UNKNOWN
+        self.note(at, source, f"{refund.refund_id}: unknown: {reason}")
+        return True
+
+    def refund_needs_review(self, refund: Refund, reason: str, at: datetime) -> bool:
+        """Hand an unresolved refund to an operator, with the reason. Final refund states stay final."""
+        if refund.status in FINAL_REFUND_STATES:
+            return False
+        refund.status = RefundState.NEEDS_REVIEW
+        refund.review_reason = reason
+        self.note(at, "needs_review", f"refund {refund.refund_id}: {reason}")
         return True
 
     def _settle_refund_status(self, at: datetime) -> None:

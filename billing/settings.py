@@ -137,6 +137,13 @@ class HttpServiceSettings(BaseSettings):
     port: int = 8000
     #: The URL providers reach this service at (notifyUrl is built from it).
     public_url: str = "http://127.0.0.1:8000"
+    #: The largest notification body read; a larger one gets 413 before it is read (Content-Length) or as
+    #: soon as it passes the limit (chunked). Waffo's largest notification, a subscription's with every
+    #: period's payment listed, is about 200 bytes a period: 1 MiB holds thousands.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: A browser redirect for an order signals the order at most once this often (per service instance);
+    #: the order itself also ignores hints while an inquiry is in flight or was made in the last 5 s.
+    hint_window_seconds: float = Field(default=5.0, ge=0)
 
 
 class EmulatorSettings(BaseSettings):

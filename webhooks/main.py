@@ -47,7 +47,9 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     codec = CodecServer.from_settings(codec_settings)
     if codec is None:
         log.info("codec server disabled (set BILLING_CODEC_KEYS and BILLING_CODEC_AUTH_TOKEN to enable it)")
-    service = WebhookService(lazy_client, verifiers)
+    service = WebhookService(
+        lazy_client, verifiers, max_body_bytes=http.max_body_bytes, hint_window_seconds=http.hint_window_seconds
+    )
     server = AppServer(create_app(service, codec), host=http.host, port=http.port)
     await server.start()
     log.info(

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import OUTCOME_UNKNOWN
+    from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
     from billing.errors import InputError
 
 
@@ -27,8 +27,23 @@ def is_outcome_unknown(exc: ActivityError) -> bool:
     """The activity failed in a way that says nothing about the provider's state."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
+        if cause.type == NOT_SENT_RETRYABLE:
+            # Retried until the retries ran out, every attempt before sending (activities.errors).
+            return False
         return cause.type == OUTCOME_UNKNOWN or not cause.non_retryable
     return isinstance(cause, TimeoutError) or cause is None
+
+
+def is_not_done(exc: ActivityError) -> bool:
+    """The call definitely did not take effect: nothing was sent (on every attempt), or the input was refused."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type in NOT_DONE_TYPES and not is_outcome_unknown(exc)
+
+
+def is_not_found(exc: ActivityError) -> bool:
+    """The provider answered that it does not know the object looked up (Waffo A0009, KESS *NOTEXIST)."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type == NOT_FOUND
 
 
 def describe(exc: BaseException) -> str:

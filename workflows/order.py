@@ -92,3 +92,8 @@ class OrderWorkflow:
     @workflow.query
     def status(self) -> order_flow.Order:
         return self.flow.status()
+
+    @workflow.query
+    def hint_state(self, hint: order_flow.RedirectHint) -> order_flow.HintState:
+        """Whether a redirect hint would make the order inquire now: asked before signalling one."""
+        return self.flow.hint_state(hint)

@@ -50,10 +50,13 @@ with workflow.unsafe.imports_passed_through():
         RefundRef,
         RefundStatus,
     )
+    from billing.hints import HINT_WINDOW, HintLedger, HintState
     from billing.orders import (
         CLOSED_STATUSES,
+        FINAL_REFUND_STATES,
         FINAL_STATUSES,
         OPEN_STATUSES,
+        REFUND_RESENDS,
         SINGLE_SHOT_REFUND_PROVIDERS,
         CancelRequest,
         CaptureRequest,
@@ -77,6 +80,8 @@ with workflow.unsafe.imports_passed_through():
         OutcomeUnknown,
         call_provider,
         describe,
+        is_not_done,
+        is_not_found,
         rejected,
     )
     from workflows.events import EventSender
@@ -86,6 +91,7 @@ __all__ = [
     "CancelRequest",
     "CaptureRequest",
     "CreateOrder",
+    "HintState",
     "Order",
     "OrderFlow",
     "PaymentEvent",
@@ -104,6 +110,9 @@ BOUNDED_AUTHORIZED_WAITS = "bounded-authorized-waits"
 #: At the payment deadline of a manual-capture order, inquire before closing: an authorization made in time
 #: (which Waffo does not push) enters the capture window instead of being voided.
 INQUIRE_BEFORE_CLOSE = "inquire-before-close"
+#: Hints are coalesced and rationed from this change on (see billing.hints); runs that started before it
+#: replay as they ran, acting on every hint.
+COALESCE_HINTS_PATCH = "coalesce-hints"
 
 
 class OrderFlow:
@@ -138,6 +147,7 @@ class OrderFlow:
         self.void_in_doubt = False
         # Whether this run follows BOUNDED_AUTHORIZED_WAITS; known once a decision asked (see _bounded).
         self.bounded_waits = False
+        self.hints = HintLedger()
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -190,8 +200,13 @@ class OrderFlow:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
             self.order.mark_unknown(str(exc), workflow.now())
         except ActivityError as exc:
-            # Nothing was sent (configuration or request error): a definite failure of this order.
-            self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
+            if not is_not_done(exc) and workflow.patched("create-fails-only-when-not-done"):
+                # Not a statement that nothing happened: reconcile by inquiry like any unknown outcome.
+                self.order.mark_unknown(describe(exc), workflow.now())
+            else:
+                # Nothing was sent (configuration or request error) on any attempt, or the request was
+                # refused: a definite failure of this order.
+                self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
         finally:
             self.created = True
             self._publish()
@@ -456,17 +471,13 @@ class OrderFlow:
                     summary=f"capture {amount}" + (" (re-send)" if resend else ""),
                 )
             except OutcomeUnknown as exc:
-                self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
-                self.capture_in_doubt = True
-                self.check_requested = True
+                self._capture_unanswered(exc)
                 return
             except ActivityError as exc:
-                if not self._bounded():
-                    self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
-                    self.capture_in_doubt = True
-                    self.check_requested = True
+                if not self._bounded() or not is_not_done(exc):
+                    self._capture_unanswered(exc)
                     return
-                # Refused before anything was sent (the request could not be built): a first capture may be
+                # Not done: nothing was sent on any attempt, or the input was refused. A first capture may be
                 # asked again; a re-send leaves the earlier attempt as much in doubt as it was.
                 self.order.note(workflow.now(), "provider.capture", f"not sent: {describe(exc)}")
                 if not (resend or self.capture_in_doubt):
@@ -486,6 +497,12 @@ class OrderFlow:
             return
         self.capture_in_doubt = False
         self._apply(outcome, "provider.capture")
+
+    def _capture_unanswered(self, exc: BaseException) -> None:
+        self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
+        self.capture_in_doubt = True
+        if not self._bounded():
+            self.check_requested = True  # the unbounded wait confirms by inquiry on this hint
 
     async def _void_authorization(self, reason: ClosingReason) -> None:
         """Release the hold (merchant cancel or the end of the capture window) and apply the answer.
@@ -602,8 +619,9 @@ class OrderFlow:
                 if refund.status in (RefundState.PENDING, RefundState.UNKNOWN) and (
                     refund.inquiries >= self.policy.unknown_inquiry_limit
                 ):
-                    refund.status = RefundState.NEEDS_REVIEW
-                    self.order.note(workflow.now(), "needs_review", f"refund {refund.refund_id} unresolved")
+                    self.order.refund_needs_review(
+                        refund, f"no final statement after {refund.inquiries} inquiries", workflow.now()
+                    )
                     self._publish()
 
     async def _refunds_changed_within(self, wait: timedelta, summary: str) -> bool:
@@ -635,18 +653,24 @@ class OrderFlow:
             ),
         )
         async with self.money_lock:
+            refund.sends += 1
             try:
                 outcome = await self._call(
                     PaymentActivities.refund,
                     call,
                     retry=SINGLE_SHOT if self.request.provider in SINGLE_SHOT_REFUND_PROVIDERS else MONEY_RETRY,
-                    summary=f"refund {refund.refund_id} {refund.amount}",
+                    summary=f"refund {refund.refund_id} {refund.amount}"
+                    + (f" (re-sent, send {refund.sends})" if refund.sends > 1 else ""),
                 )
             except OutcomeUnknown as exc:
-                refund.status = RefundState.UNKNOWN
-                self.order.note(workflow.now(), "provider.refund", f"{refund.refund_id}: unknown: {exc}")
+                self._refund_call_unknown(refund, str(exc))
                 return
             except ActivityError as exc:
+                if refund.sends > 1:
+                    # Nothing was sent this time, but the first call of this key ended without an answer:
+                    # the refund is still unknown, never failed on this call's word.
+                    self._refund_call_unknown(refund, f"re-send not sent: {describe(exc)}")
+                    return
                 outcome = RefundOutcome(status=RefundStatus.FAILED, provider_status=describe(exc))
         self.order.apply_refund(refund, outcome, source="provider.refund", at=workflow.now())
         self._publish()
@@ -668,9 +692,54 @@ class OrderFlow:
                 summary=f"inquire refund {refund.refund_id}",
             )
         except (OutcomeUnknown, ActivityError) as exc:
+            if (
+                isinstance(exc, ActivityError)
+                and is_not_found(exc)
+                and refund.status is RefundState.UNKNOWN
+                and workflow.patched("refund-not-found-resend")
+            ):
+                await self._refund_not_found(refund, describe(exc))
+                return
             self.order.note(workflow.now(), "refund_inquiry", f"{refund.refund_id}: no answer: {describe(exc)}")
             return
         self.order.apply_refund(refund, outcome, source="refund_inquiry", at=workflow.now())
+        self._publish()
+
+    def _refund_call_unknown(self, refund: Refund, reason: str) -> None:
+        """The refund call did not conclude. A refund already settled (its notification overtook the call's
+        answer) stays settled: refund states, and the merchant's refund events, never go backwards."""
+        if refund.status in FINAL_REFUND_STATES and not workflow.patched("refund-final-stays-final"):
+            # Histories from before the rule replay as they ran.
+            refund.status = RefundState.UNKNOWN
+            self.order.note(workflow.now(), "provider.refund", f"{refund.refund_id}: unknown: {reason}")
+            return
+        self.order.refund_unknown(refund, reason, source="provider.refund", at=workflow.now())
+
+    async def _refund_not_found(self, refund: Refund, answer: str) -> None:
+        """The provider does not know a refund whose call ended without an answer: that call did not land.
+
+        Where the provider deduplicates refunds by our key (Waffo ``refundRequestId``, KESS ``out_refund_no``)
+        the same request is sent again with the same key, a bounded number of times: it cannot refund twice.
+        A provider that repeats money on a repeat (WaafiPay) is never re-sent to. Still unknown after that:
+        an operator decides, told exactly why.
+        """
+        now, provider = workflow.now(), self.request.provider
+        if provider in SINGLE_SHOT_REFUND_PROVIDERS:
+            reason = (
+                f"{provider} does not know the refund ({answer}) after a call without an answer; "
+                "its refunds are not deduplicated, so it is not re-sent"
+            )
+        elif refund.sends > REFUND_RESENDS:
+            reason = (
+                f"{provider} does not know the refund ({answer}) after {refund.sends} sends with key "
+                f"{refund.request_key}, none answered"
+            )
+        else:
+            self.order.note(now, "refund_resend", f"{refund.refund_id}: not found at {provider} ({answer}); sent again")
+            refund.inquiries = 0
+            await self._send_refund(refund)
+            return
+        self.order.refund_needs_review(refund, reason, now)
         self._publish()
 
     async def _refund_late_payment(self) -> None:
@@ -718,13 +787,46 @@ class OrderFlow:
         self._publish()
 
     def redirect_hint(self, hint: RedirectHint) -> None:
-        """The customer came back from the provider's page: inquire now, with what the browser brought."""
+        """The customer came back from the provider's page: inquire now, with what the browser brought.
+
+        Unsigned and free to send, so coalesced and budgeted (billing.hints): a flood costs no inquiries."""
+        if not workflow.patched(COALESCE_HINTS_PATCH):
+            self.result_token = hint.result_token or self.result_token
+            self.check_requested = True
+            return
+        state = self._judge_hint(hint, window=True)
         self.result_token = hint.result_token or self.result_token
-        self.check_requested = True
+        if state.acts:
+            self.hints.acted(workflow.now())
+            self.check_requested = True
 
     def check_now(self) -> None:
         """A hint (unsigned callback, operator) that the provider may have news: inquire now."""
-        self.check_requested = True
+        if not workflow.patched(COALESCE_HINTS_PATCH):
+            self.check_requested = True
+            return
+        if self._judge_hint(None, window=True, budgeted=False).acts:
+            self.check_requested = True
+
+    def hint_state(self, hint: RedirectHint) -> HintState:
+        """What a redirect hint would do now; the HTTP service asks before it signals (a query adds no
+        history). Without the time window: a query reads the clock of the workflow's last activation."""
+        return self._judge_hint(hint, window=False)
+
+    def _judge_hint(self, hint: RedirectHint | None, *, window: bool, budgeted: bool = True) -> HintState:
+        status = self.order.status
+        useful = (status not in FINAL_STATUSES and status is not OrderStatus.NEEDS_REVIEW) or bool(
+            self.order.open_refunds()
+        )
+        token = hint.result_token if hint is not None else None
+        return self.hints.judge(
+            workflow.now(),
+            useful=useful,
+            pending=self.check_requested,
+            new_token=token is not None and token != self.result_token,
+            budgeted=budgeted,
+            window=HINT_WINDOW if window else None,
+        )
 
     async def submit(self, request: SubmitOrder) -> Order:
         """Creation (update-with-start): returns once the provider call concluded, with the action."""
@@ -874,9 +976,16 @@ class OrderFlow:
         self._publish()
 
     async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
-        return await call_provider(
-            activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
-        )
+        inquiry = activity in (PaymentActivities.inquire_payment, PaymentActivities.inquire_refund)
+        if inquiry:
+            self.hints.inquiry_started()  # hints coalesce with inquiries in flight and just made
+        try:
+            return await call_provider(
+                activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
+            )
+        finally:
+            if inquiry:
+                self.hints.inquiry_ended(workflow.now())
 
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""

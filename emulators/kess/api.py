@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from emulators.kess.emulator import KessEmulator
 
 OPERATIONS = frozenset(DEFAULT_PATHS)
-API_FAULT_KINDS = frozenset({"latency", "timeout_after_commit", "http_500", "drop_connection", "system_error"})
+API_FAULT_KINDS = frozenset(
+    {"latency", "timeout_after_commit", "http_500", "drop_connection", "system_error", "refuse_token"}
+)
+#: Fault kinds that only make sense on one operation.
+FAULT_OPERATIONS = {"refuse_token": "token"}
+TOKEN_REFUSAL = {"success": False, "data": {"message": "Invalid user or password"}}
 DEFAULT_TIMEOUT_AFTER_COMMIT_MS = 30_000
 
 _PAY_KINDS = {"native_pay": PayKind.NATIVE, "quick_pay": PayKind.QUICK, "jsapi_pay": PayKind.JSAPI}
@@ -82,7 +87,7 @@ async def _handle(emu: KessEmulator, operation: str, request: Request) -> Respon
         user, password = payload.get("user"), payload.get("password")
         token = emu.issue_token(str(user), str(password)) if user is not None and password is not None else None
         if token is None:
-            return json_response({"success": False, "data": {"message": "Invalid user or password"}}, 401)
+            return json_response(TOKEN_REFUSAL, 401)
         return json_response({"success": True, "data": {"message": "SUCCESS", "token": token}})
     token = _bearer(request)
     if token is None:
@@ -114,6 +119,10 @@ def api_endpoint(emu: KessEmulator, operation: str) -> Any:
             # A gateway failure in front of KESS: nothing handled.
             status = int(fault.params.get("status", 500))
             return PlainTextResponse(str(fault.params.get("body", "Internal Server Error")), status_code=status)
+        if fault is not None and kind == "refuse_token":
+            # KESS refuses the API user (as for a wrong password) although the credentials are right:
+            # nothing issued. An account locked or rotated while requests were in flight looks like this.
+            return json_response(TOKEN_REFUSAL, int(fault.params.get("status", 401)))
         response = await _handle(emu, operation, request)
         if kind == "system_error":
             # Handled and committed, but answered as WeChat's SYSTEMERROR: the outcome is unknown.

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from emulators.common.control import ControlError, json_body, opt_str
 from emulators.common.faults import WILDCARD
-from emulators.kess.api import API_FAULT_KINDS, OPERATIONS, json_response
+from emulators.kess.api import API_FAULT_KINDS, FAULT_OPERATIONS, OPERATIONS, json_response
 from emulators.kess.models import Order, Refund
 from emulators.kess.payments import StateConflict
 
@@ -168,6 +168,8 @@ async def add_fault(request: Request) -> Any:
         raise ControlError(400, f"operation must be one of {sorted(OPERATIONS)} or *")
     if kind not in API_FAULT_KINDS:
         raise ControlError(400, f"kind must be one of {sorted(API_FAULT_KINDS)}")
+    if kind in FAULT_OPERATIONS and operation != FAULT_OPERATIONS[kind]:
+        raise ControlError(400, f"{kind} applies to operation {FAULT_OPERATIONS[kind]} only")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ControlError(400, "count must be a positive integer")
     if not isinstance(params, dict):

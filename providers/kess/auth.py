@@ -3,6 +3,18 @@
 KESS's advice is "get API token before every requests"; the source reuses one token for at most
 ``cache_s`` seconds and at most 80 % of the lifetime its JWT states (``exp - iat``), and drops it when a
 call answers 401. The token and the password never appear in reprs, logs or exceptions.
+
+A token is fetched before the business request it is for, so whatever goes wrong here, that request was
+not sent. Classification:
+
+* HTTP 401/403, or an envelope that refuses (``success: false``) without a "try again" code: the user and
+  password were refused, :class:`~billing.errors.ConfigurationError`.
+* no answer, a broken connection, HTTP 5xx, an unreadable body, no token, or a refusal whose ``err_code``
+  says "try again" (``SYSTEMERROR`` and other codes of unknown outcome): transient,
+  :class:`~billing.errors.ProviderUnavailableError` (Temporal retries it).
+
+Whether a refusal means "nothing happened" for the *operation* is the activity's call: on a retry of a
+money-moving call the earlier attempt may have reached KESS (``activities.errors.reconciled_retries``).
 """
 
 from __future__ import annotations
@@ -18,12 +30,12 @@ from pydantic import SecretStr, ValidationError
 
 from billing.errors import (
     ConfigurationError,
-    ProviderServerError,
-    ResponseVerificationError,
+    OutcomeUnknownError,
+    ProviderUnavailableError,
 )
 from billing.telemetry import ProviderCall, provider_call_span
 from providers import http
-from providers.kess import wire
+from providers.kess import transform, wire
 
 TOKEN_OPERATION = "token"  # noqa: S105 - an operation name, not a secret
 #: Share of the token's own lifetime it is reused for.
@@ -108,48 +120,51 @@ class TokenSource:
         with provider_call_span(self._provider, TOKEN_OPERATION, api=TOKEN_OPERATION) as call:
             return await self._request_token(call)
 
+    def _unavailable(self, message: str) -> ProviderUnavailableError:
+        return ProviderUnavailableError(
+            f"no API token ({message}); nothing was sent", provider=self._provider, operation=TOKEN_OPERATION
+        )
+
     async def _request_token(self, call: ProviderCall) -> str:
         body = wire.encode_body(wire.TokenRequest(user=self._user, password=self._password.get_secret_value()))
-        response = await http.post(
-            self._http,
-            self._url,
-            provider=self._provider,
-            operation=TOKEN_OPERATION,
-            content=body,
-            headers={"Content-Type": "application/json"},
-            timeout=self._timeout,
-        )
+        try:
+            response = await http.post(
+                self._http,
+                self._url,
+                provider=self._provider,
+                operation=TOKEN_OPERATION,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
+            )
+        except OutcomeUnknownError as exc:
+            raise self._unavailable(str(exc)) from exc
         self.fetches += 1
         status = response.status_code
         call.http_status(status)
         if status >= 500:
-            raise ProviderServerError(
-                f"HTTP {status} from the token endpoint",
-                provider=self._provider,
-                operation=TOKEN_OPERATION,
-                status_code=status,
-            )
+            raise self._unavailable(f"HTTP {status} from the token endpoint")
         if status in (401, 403):
             raise ConfigurationError("KESS refused the API user and password", setting="BILLING_KESS_PASSWORD")
         try:
             document = wire.decode_body(response.content)
             envelope = wire.Envelope.model_validate(document)
             data = wire.TokenData.model_validate(envelope.data or {})
+            error = wire.ErrorData.model_validate(envelope.data or {})
         except (ValueError, ValidationError) as exc:
-            raise ResponseVerificationError(
-                f"HTTP {status}; the token response is not a KESS envelope",
-                provider=self._provider,
-                operation=TOKEN_OPERATION,
-            ) from exc
+            raise self._unavailable(f"HTTP {status}; the token response is not a KESS envelope") from exc
         token = data.token
         # The older API answered {"status": "SUCCESS", "msg": "<jwt>"}.
         if token is None and isinstance(document, dict) and document.get("status") == "SUCCESS":
             msg = document.get("msg")
             token = msg if isinstance(msg, str) else None
+        code = (error.err_code or "").strip().upper()
         if envelope.success is False or (status >= 400 and not token):
+            call.provider_code(code or None)
+            if code and transform.classify_code(code) is transform.CodeClass.UNKNOWN:
+                # SYSTEMERROR and the like: KESS could not answer now, it did not refuse us.
+                raise self._unavailable(f"HTTP {status}, err_code {code}")
             raise ConfigurationError("KESS refused the API user and password", setting="BILLING_KESS_PASSWORD")
         if not token:
-            raise ResponseVerificationError(
-                f"HTTP {status}; the token response has no token", provider=self._provider, operation=TOKEN_OPERATION
-            )
+            raise self._unavailable(f"HTTP {status}; the token response has no token")
         return token

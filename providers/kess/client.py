@@ -36,8 +36,10 @@ from billing.errors import (
     ConfigurationError,
     ConflictError,
     NotFoundError,
+    OutcomeUnknownError,
     ProviderRequestError,
     ProviderServerError,
+    ProviderUnavailableError,
     ResponseVerificationError,
     UnsupportedOperationError,
 )
@@ -288,16 +290,24 @@ class KessClient(http.HttpClientOwner):
         """REFUND TO BUYER; ``out_refund_no`` is the refund's idempotency key. Partial and repeated refunds.
 
         The order's ``service_id`` is read first with CHECK PAYMENT STATUS (the payment reference carries
-        no wallet).
+        no wallet). If that read does not conclude, the refund request is not sent:
+        :class:`~billing.errors.ProviderUnavailableError` (try again), never an unknown refund.
         """
         transform.require_currency(request.amount, self._currency, field="amount")
         status_request = wire.PaymentStatusRequest(
             store_id=self._store_id, out_trade_no=request.payment.idempotency_key
         )
-        status_answer = await self._call(PAYMENT_STATUS, status_request)
-        if status_answer.failure is not None:
-            return self._refund_refused(request, status_answer.failure)
-        order = self._parse(PAYMENT_STATUS, wire.PayData, status_answer.data)
+        try:
+            status_answer = await self._call(PAYMENT_STATUS, status_request)
+            if status_answer.failure is not None:
+                return self._refund_refused(request, status_answer.failure)
+            order = self._parse(PAYMENT_STATUS, wire.PayData, status_answer.data)
+        except OutcomeUnknownError as exc:
+            raise ProviderUnavailableError(
+                f"the payment status read before the refund did not conclude ({exc}); the refund was not sent",
+                provider=self.name,
+                operation=REFUND,
+            ) from exc
         service_id = self._order_service_id(order)
         wire_request = transform.refund_request(
             request, service_id=service_id, store_id=self._store_id, currency=self._currency

@@ -69,6 +69,29 @@ def _event_key(event: str, ids: list[str | None], *details: str | None, body: by
     return ":".join(parts)
 
 
+#: Deeper than any documented notification (a few levels): deeper ones are refused before validation.
+MAX_DEPTH = 32
+
+
+def _check_document(document: object) -> None:
+    """Refuse what JSON allows but nothing downstream can carry: nesting beyond :data:`MAX_DEPTH`, and
+    strings holding lone surrogates (``"\\ud800"``), which no UTF-8 encoder (the signal's payload, a log
+    line) accepts. Iterative, so that the check itself cannot run out of stack."""
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise MalformedNotificationError("the notification holds a string that is not valid text") from exc
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise MalformedNotificationError(f"the notification is nested deeper than {MAX_DEPTH} levels")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+
+
 class WaffoNotifications:
     """Verifies and parses Waffo notifications and builds the signed replies Waffo requires."""
 
@@ -124,6 +147,9 @@ class WaffoNotifications:
             document = json.loads(body, parse_float=Decimal)
         except ValueError as exc:
             raise MalformedNotificationError("the notification body is not JSON") from exc
+        except RecursionError as exc:
+            raise MalformedNotificationError("the notification body is nested too deeply") from exc
+        _check_document(document)
         if not isinstance(document, dict):
             raise MalformedNotificationError("the notification body is not a JSON object")
         event_type = document.get("eventType")

@@ -148,6 +148,25 @@ def test_refunds_reserve_and_settle() -> None:
     assert r3.status is RefundState.SUCCEEDED
 
 
+def test_an_inconclusive_refund_call_never_undoes_a_final_refund_state() -> None:
+    order = paid_order()
+    settled = Refund(refund_id="R1", amount=usd("4.00"), request_key=refund_key("ORD-1", "R1"), requested_at=T0)
+    order.add_refund(settled, T0)
+    order.apply_refund(settled, RefundOutcome(status=RefundStatus.SUCCEEDED), source="notification", at=T0)
+    assert not order.refund_unknown(settled, "ReadTimeout", source="provider.refund", at=T0)
+    assert not order.refund_needs_review(settled, "unresolved", T0)
+    assert settled.status is RefundState.SUCCEEDED
+    assert order.refunded == usd("4.00")
+
+    open_refund = Refund(refund_id="R2", amount=usd("2.00"), request_key=refund_key("ORD-1", "R2"), requested_at=T0)
+    order.add_refund(open_refund, T0)
+    assert order.refund_unknown(open_refund, "ReadTimeout", source="provider.refund", at=T0)
+    assert open_refund.status is RefundState.UNKNOWN
+    assert order.refund_needs_review(open_refund, "not found after 3 sends", T0)
+    assert open_refund.status is RefundState.NEEDS_REVIEW and open_refund.review_reason == "not found after 3 sends"
+    assert order.refundable == usd("4.00"), "a refund under review keeps its reservation"
+
+
 def test_capture_checks() -> None:
     order = new_order(CaptureMode.MANUAL)
     with pytest.raises(InvalidStateError, match="AUTHORIZED"):

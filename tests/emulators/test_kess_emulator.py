@@ -419,6 +419,28 @@ async def test_faults(kess: KessApi) -> None:
     assert (await kess.control("POST", "/faults", {"operation": "refund", "kind": "nope"})).status_code == 400
 
 
+async def test_token_faults_refuse_or_fail_the_token_request(kess: KessApi) -> None:
+    issued = (await kess.control("GET", "/tokens")).json()["tokensIssued"]
+    await fault(kess, "token", "refuse_token")
+    refused = await kess.fetch_token()
+    assert refused.status_code == 401
+    assert refused.json() == {"success": False, "data": {"message": "Invalid user or password"}}
+    assert (await kess.control("GET", "/tokens")).json()["tokensIssued"] == issued, "no token issued"
+    assert (await kess.fetch_token()).json()["success"] is True, "one refusal per count"
+
+    await fault(kess, "token", "refuse_token", status=200)
+    refused = await kess.fetch_token()
+    assert refused.status_code == 200 and refused.json()["success"] is False
+
+    await fault(kess, "token", "system_error")
+    failed = await kess.fetch_token()
+    assert failed.json()["success"] is False and failed.json()["data"]["err_code"] == "SYSTEMERROR"
+
+    # Only the token endpoint can refuse a token.
+    response = await kess.control("POST", "/faults", {"operation": "refund", "kind": "refuse_token"})
+    assert response.status_code == 400
+
+
 async def test_reset_forgets_orders_but_keeps_merchants(kess: KessApi) -> None:
     body = pay_body()
     await kess.call("native_pay", body)

@@ -3,6 +3,7 @@ and confirms, and refunds; all through the real KESS client and emulator."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from billing.gateway import Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder, OrderStatus, RefundRequest
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 
 def kess_order(order_id: str, amount: str = "10.00") -> CreateOrder:
@@ -102,3 +103,83 @@ async def test_quick_pay_never_confirmed_is_closed_after_45_seconds(
     assert "provider.cancel" in [entry.event for entry in closed.timeline]
     ledger = (await stack.control.get(f"{stack.emulator_url}/kess/control/ledger")).json()["entries"]
     assert not [e for e in ledger if e["kind"] == "charge" and payment_key("k-q3") in str(e)], "never charged"
+
+
+# -- token failures around the create call (issue #18.3) ----------------------------------------------------
+
+
+async def kess_post(stack: OrderStack, path: str, body: dict[str, object] | None = None) -> None:
+    response = await stack.control.post(f"{stack.emulator_url}/kess/control/{path}", json=body or {})
+    response.raise_for_status()
+
+
+async def kess_fault(stack: OrderStack, operation: str, kind: str, count: int = 1, **params: object) -> None:
+    await kess_post(stack, "faults", {"operation": operation, "kind": kind, "count": count, "params": params})
+
+
+async def kess_charges(stack: OrderStack, order_id: str) -> list[str]:
+    response = await stack.control.get(f"{stack.emulator_url}/kess/control/ledger")
+    response.raise_for_status()
+    return [
+        entry["amount"]
+        for entry in response.json()["entries"]
+        if entry["kind"] == "charge" and entry["out_trade_no"] == payment_key(order_id)
+    ]
+
+
+async def kess_has_order(stack: OrderStack, order_id: str) -> bool:
+    response = await stack.control.get(f"{stack.emulator_url}/kess/control/orders/{payment_key(order_id)}")
+    return response.status_code == 200
+
+
+def short_call_order(order_id: str) -> CreateOrder:
+    # The activity gives up on a call after 2 s, before the client's own 5 s read timeout: Temporal then
+    # retries the create with the same out_trade_no, as after a worker crash.
+    return kess_order(order_id, "20.00").model_copy(
+        update={"policy": TEST_ORDER_POLICY.model_copy(update={"provider_call_timeout": timedelta(seconds=2)})}
+    )
+
+
+async def test_create_committed_then_retry_refused_a_token_is_unknown_and_reconciled(stack: OrderStack) -> None:
+    # KESS creates the QR but its answer never arrives in time; the retry's token request is then refused.
+    await kess_fault(stack, "native_pay", "timeout_after_commit", ms=6000)
+    creating = asyncio.create_task(stack.billing.create_order(short_call_order("k-lost-token")))
+    for _ in range(200):  # bounded: the first attempt reaches KESS within milliseconds
+        if await kess_has_order(stack, "k-lost-token"):
+            break
+        await asyncio.sleep(0.05)
+    assert await kess_has_order(stack, "k-lost-token"), "the first attempt created the QR"
+    await kess_post(stack, "tokens/expire")
+    await kess_fault(stack, "token", "refuse_token")
+
+    order = await creating
+    assert order.status is OrderStatus.UNKNOWN, "an earlier attempt may have created the QR: never FAILED"
+    assert any("earlier attempt" in entry.detail for entry in order.timeline)
+
+    # The customer pays the QR the first attempt created: the engine finds it by inquiry.
+    await kess_control(stack, "k-lost-token", "pay")
+    await stack.billing.check_now("k-lost-token")
+    paid = await stack.billing.wait_for_status("k-lost-token", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    assert paid.captured_amount == Money.parse("20.00", "USD")
+    assert await kess_charges(stack, "k-lost-token") == ["20.00"]
+
+
+async def test_transient_token_failure_on_create_is_retried(stack: OrderStack) -> None:
+    await kess_post(stack, "tokens/expire")
+    await kess_fault(stack, "token", "system_error")
+    order = await stack.billing.create_order(kess_order("k-token-syserr"))
+    assert order.status is OrderStatus.PENDING, "a token the provider could not issue now is no configuration error"
+    assert order.customer_action is not None and order.customer_action.qr
+    await kess_control(stack, "k-token-syserr", "pay")
+    await stack.billing.check_now("k-token-syserr")
+    await stack.billing.wait_for_status("k-token-syserr", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    assert await kess_charges(stack, "k-token-syserr") == ["10.00"]
+
+
+async def test_token_refused_before_anything_was_sent_fails_the_order(stack: OrderStack) -> None:
+    await kess_post(stack, "tokens/expire")
+    await kess_fault(stack, "token", "refuse_token")
+    order = await stack.billing.create_order(kess_order("k-token-refused"))
+    assert order.status is OrderStatus.FAILED
+    assert any("ConfigurationError" in entry.detail for entry in order.timeline)
+    assert not await kess_has_order(stack, "k-token-refused")

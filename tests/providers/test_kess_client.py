@@ -22,6 +22,7 @@ from billing.errors import (
     ProviderConnectionError,
     ProviderServerError,
     ProviderTimeoutError,
+    ProviderUnavailableError,
     UnsupportedOperationError,
 )
 from billing.money import Money
@@ -452,8 +453,39 @@ async def test_unknown_outcomes_then_reconciled_by_inquiry(
     assert (await kess.client.create_payment(request)).status is PaymentStatus.PENDING
 
 
-async def test_token_endpoint_failures_are_unknown_outcomes(make_kess: Factory) -> None:
+@pytest.mark.parametrize(("kind", "params"), [("http_500", {}), ("system_error", {}), ("timeout_after_commit", {})])
+async def test_token_endpoint_failures_are_transient_and_nothing_is_sent(
+    make_kess: Factory, kind: str, params: dict[str, Any]
+) -> None:
+    kess = await make_kess(settings={"read_timeout": 0.3})
+    await kess.fault("token", kind, **params)
+    request = create()
+    with pytest.raises(ProviderUnavailableError) as info:
+        await kess.client.create_payment(request)
+    assert "nothing was sent" in str(info.value)
+    assert kess.emulator.store.find_order(request.idempotency_key) is None
+    # Trying again works: a token failure is never a configuration error.
+    assert (await kess.client.create_payment(request)).status is PaymentStatus.PENDING
+
+
+@pytest.mark.parametrize("status", [401, 200])
+async def test_a_refused_token_is_a_configuration_error_and_nothing_is_sent(make_kess: Factory, status: int) -> None:
     kess = await make_kess()
-    await kess.fault("token", "http_500")
-    with pytest.raises(ProviderServerError):
-        await kess.client.create_payment(create())
+    await kess.fault("token", "refuse_token", status=status)
+    request = create()
+    with pytest.raises(ConfigurationError):
+        await kess.client.create_payment(request)
+    assert kess.emulator.store.find_order(request.idempotency_key) is None
+
+
+async def test_a_refund_whose_payment_check_does_not_conclude_is_not_sent(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    await kess.fault("payment_status", "http_500")
+    refund = CreateRefund(idempotency_key=key("r"), payment=ref(request), amount=USD_10, requested_at=NOW)
+    with pytest.raises(ProviderUnavailableError):
+        await kess.client.refund(refund)
+    assert kess.emulator.store.find_refund(refund.idempotency_key) is None
+    assert (await kess.client.refund(refund)).status is RefundStatus.SUCCEEDED

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from billing.gateway import BillingInterval, CaptureMode, Customer, SubscriptionPlan
@@ -128,6 +129,46 @@ async def authorized_at_deadline_then_voided(env: WorkflowEnvironment, stack: Or
     return "replay-auth-void"
 
 
+async def refund_resent_after_not_found(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-refund-resend"))
+    await stack.customer("replay-refund-resend", "pay")
+    await stack.billing.wait_for_status("replay-refund-resend", {OrderStatus.PAID})
+    await stack.fault("order/refund", "http_500")  # nothing handled: the refund inquiry answers A0009
+    await stack.billing.refund("replay-refund-resend", RefundRequest(refund_id="r1", amount=Money.parse("3.00", "USD")))
+    await env.sleep(timedelta(minutes=2))
+    await stack.billing.wait_for_status("replay-refund-resend", {OrderStatus.PARTIALLY_REFUNDED})
+    return "replay-refund-resend"
+
+
+async def refund_settled_before_its_call_ended(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.billing.create_order(request("replay-refund-race"))
+    await stack.customer("replay-refund-race", "pay")
+    await stack.billing.wait_for_status("replay-refund-race", {OrderStatus.PAID})
+    # Committed and notified at once, answered after the client's 5 s read timeout.
+    await stack.fault("order/refund", "timeout_after_commit", ms=7000)
+    await stack.billing.refund("replay-refund-race", RefundRequest(refund_id="r1", amount=Money.parse("4.00", "USD")))
+    await stack.billing.wait_for_status("replay-refund-race", {OrderStatus.PARTIALLY_REFUNDED})
+    return "replay-refund-race"
+
+
+async def redirect_hints(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """Browser redirects and check_now while the order waits: coalesced since "coalesce-hints"."""
+    from billing.orders import RedirectHint
+    from workflows.order import OrderWorkflow
+
+    await stack.billing.create_order(request("replay-hints"))
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        for _ in range(3):
+            await http.get("/callbacks/waffo/orders/replay-hints/success")
+    handle = stack.client.get_workflow_handle(order_workflow_id("replay-hints"))
+    for _ in range(3):
+        await handle.signal(OrderWorkflow.redirect_hint, RedirectHint())
+        await handle.signal(OrderWorkflow.check_now)
+    await stack.customer("replay-hints", "pay")
+    await stack.billing.wait_for_status("replay-hints", {OrderStatus.PAID})
+    return "replay-hints"
+
+
 def subscription(subscription_id: str, amount: str = "9.99", plan_id: str = "basic") -> StartSubscription:
     return StartSubscription(
         subscription_id=subscription_id,
@@ -185,6 +226,9 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     cancelled,
     capture_in_doubt_then_paid,
     authorized_at_deadline_then_voided,
+    refund_resent_after_not_found,
+    refund_settled_before_its_call_ended,
+    redirect_hints,
 ]
 
 
