@@ -709,5 +709,7 @@ def result_info_outcome(envelope: wire.ResponseEnvelope, info: wire.HppResultInf
         merchant_reference=info.invoice_id,
         provider_status=info.state,
         failure=failure,
-        completed_at=parse_timestamp(envelope.timestamp) if status is PaymentStatus.SUCCEEDED else None,
+        # HPP_GETRESULTINFO states no payment time; the envelope's timestamp is when it answered, which
+        # would make a payment made in time look late. None: lateness then needs a confirmed close.
+        completed_at=None,
     )

@@ -799,6 +799,9 @@ async def test_hosted_page_result_token(client: WaafiPayClient, responder: Waafi
     assert sent["serviceParams"]["hppResultToken"] == "4837446776"
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert outcome.idempotency_key == "pay_1"
+    # The result states no payment time; the answer's timestamp is not one (it would make an on-time
+    # payment look late when the result is read after the deadline).
+    assert outcome.completed_at is None
 
 
 async def test_hosted_page_result_2001_declined(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
