@@ -26,6 +26,8 @@ from billing.errors import (
 )
 
 OUTCOME_UNKNOWN = "OutcomeUnknown"
+#: A look-up the provider answered with "no such object" (``billing.errors.NotFoundError``).
+NOT_FOUND = "NotFoundError"
 P = ParamSpec("P")
 R = TypeVar("R")
 

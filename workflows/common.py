@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.errors import OUTCOME_UNKNOWN
+    from activities.errors import NOT_FOUND, OUTCOME_UNKNOWN
     from billing.errors import InputError
 
 
@@ -29,6 +29,18 @@ def is_outcome_unknown(exc: ActivityError) -> bool:
     if isinstance(cause, ApplicationError):
         return cause.type == OUTCOME_UNKNOWN or not cause.non_retryable
     return isinstance(cause, TimeoutError) or cause is None
+
+
+def is_not_found(exc: ActivityError) -> bool:
+    """The provider answered definitely that it has no such payment or refund (not: it did not answer)."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type == NOT_FOUND
+
+
+def not_found_answer(exc: ActivityError) -> str:
+    """The provider's "not found" answer as the activity reported it."""
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(exc)
 
 
 def describe(exc: BaseException) -> str:
