@@ -66,6 +66,10 @@ SINGLE_SHOT_REFUND_PROVIDERS = frozenset({"waafipay"})
 #: A0011) and KESS (WeChat semantics: retry with the same out_trade_no). Never WaafiPay: a repeated push
 #: asks the payer again and may charge twice.
 CREATE_RESEND_PROVIDERS = frozenset({"waffo", "kess"})
+#: Providers whose checkout lapses at the customer action's ``expires_at`` and has no transaction until the
+#: customer pays (WaafiPay's hosted page: 5 minutes, then RCS_HPP_USERACTION_TIMEOUT). A "no such
+#: transaction" after that and after the deadline means nothing was taken: the order is EXPIRED.
+LAPSING_CHECKOUT_PROVIDERS = frozenset({"waafipay"})
 QUICK_PAY_WINDOW = timedelta(seconds=45)
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
@@ -507,6 +511,17 @@ class Order(BaseModel):
             return None
         limit = self.deadline if self.closing_at is None else min(self.deadline, self.closing_at)
         return outcome.completed_at > limit
+
+    def checkout_lapsed(self, at: datetime) -> bool:
+        """The customer's checkout lapsed unpaid (see LAPSING_CHECKOUT_PROVIDERS) and the deadline passed."""
+        action = self.customer_action
+        return (
+            self.status is OrderStatus.PENDING
+            and self.provider in LAPSING_CHECKOUT_PROVIDERS
+            and action is not None
+            and action.expires_at is not None
+            and at >= max(action.expires_at, self.deadline)
+        )
 
     def mark_unknown(self, reason: str, at: datetime) -> None:
         if self.status in (OrderStatus.CREATED, OrderStatus.PENDING):

@@ -300,6 +300,13 @@ class OrderFlow:
         self.not_found_last = now
         self.not_found_answer = not_found_answer(exc)
         self.order.note(now, "inquiry", f"not found: {self.not_found_answer}")
+        if self.order.checkout_lapsed(now) and workflow.patched("expire-lapsed-checkout"):
+            # The provider's page lapsed unpaid and it has no transaction for it: nothing was taken.
+            action = self.order.customer_action
+            lapsed = action.expires_at.isoformat() if action and action.expires_at else "?"
+            self.order.move(OrderStatus.EXPIRED, now, "inquiry", f"checkout lapsed at {lapsed}; no transaction")
+            self._publish()
+            return
         if (
             self.order.status is OrderStatus.UNKNOWN
             and self.create_unanswered is not None
