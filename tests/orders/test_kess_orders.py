@@ -102,3 +102,21 @@ async def test_quick_pay_never_confirmed_is_closed_after_45_seconds(
     assert "provider.cancel" in [entry.event for entry in closed.timeline]
     ledger = (await stack.control.get(f"{stack.emulator_url}/kess/control/ledger")).json()["entries"]
     assert not [e for e in ledger if e["kind"] == "charge" and payment_key("k-q3") in str(e)], "never charged"
+
+
+async def test_create_lost_before_kess_recorded_it_is_resent_with_the_same_out_trade_no(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    response = await stack.control.post(
+        f"{stack.emulator_url}/kess/control/faults", json={"operation": "native_pay", "kind": "http_500"}
+    )
+    response.raise_for_status()
+    order = await stack.billing.create_order(kess_order("k-resend"))
+    assert order.status is OrderStatus.UNKNOWN
+    # The first poll answers ORDERNOTEXIST; the create is sent again with the same out_trade_no.
+    pending = await stack.billing.wait_for_status("k-resend", {OrderStatus.PENDING}, timeout=timedelta(seconds=20))
+    assert pending.customer_action is not None and pending.customer_action.qr
+    assert any(e.event == "provider.create_resent" for e in pending.timeline)
+    assert any("ORDERNOTEXIST" in e.detail for e in pending.timeline)
+    await kess_control(stack, "k-resend", "pay")
+    await stack.billing.wait_for_status("k-resend", {OrderStatus.PAID}, timeout=timedelta(seconds=20))

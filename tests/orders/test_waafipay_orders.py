@@ -196,3 +196,22 @@ async def test_an_untouched_hosted_page_that_lapsed_is_expired(
     assert not await charges(stack)
     assert created.customer_action is not None and created.customer_action.expires_at is not None
     assert created.customer_action.expires_at <= created.created_at + timedelta(minutes=5)
+
+
+async def test_a_push_whose_answer_was_lost_is_never_sent_again(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # A gateway 500 before WaafiPay handled the push: nothing happened, but the engine cannot know that.
+    # HPP_GETTRANINFO answers 5213; a push is never repeated (it would ask the payer again), so an operator
+    # decides, told exactly what was seen.
+    await waafipay(stack, "faults", {"operation": "API_PURCHASE", "kind": "http_500"})
+    order = await stack.billing.create_order(waafipay_order("w-push-lost", policy=TEST_ORDER_POLICY))
+    assert order.status is OrderStatus.UNKNOWN
+    await time_skipping_env.sleep(timedelta(minutes=20))
+    review = await stack.billing.wait_for_status(
+        "w-push-lost", {OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=20)
+    )
+    assert not any(e.event == "provider.create_resent" for e in review.timeline)
+    assert review.review is not None
+    assert "create unanswered" in review.review.reason and "5213" in review.review.reason
+    assert not await charges(stack)
