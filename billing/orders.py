@@ -495,6 +495,12 @@ class Order(BaseModel):
 
     def _closed_status(self, at: datetime, outcome: PaymentOutcome) -> OrderStatus:
         """What a close or decline statement ends the order as; see the module docstring."""
+        if outcome.failure is not None and outcome.completed_at is not None:
+            limit = self.deadline if self.closing_at is None else min(self.deadline, self.closing_at)
+            if outcome.completed_at < limit:
+                # Declined (by the provider's own time) before the deadline and before the engine closed
+                # anything: a genuine decline, however late the statement reached the engine.
+                return OrderStatus.FAILED
         if self.closing in (ClosingReason.CANCEL, ClosingReason.CAPTURE_WINDOW):
             return OrderStatus.CANCELLED
         if self.closing is ClosingReason.DEADLINE:

@@ -145,10 +145,16 @@ def test_a_close_the_engine_caused_is_expired_or_cancelled_whatever_the_reason()
     closed_at_deadline = declined_close.model_copy(update={"completed_at": T0 + timedelta(minutes=30)})
     own_expiry.apply_payment(closed_at_deadline, source="notification", at=T0 + timedelta(minutes=29))
     assert own_expiry.status is OrderStatus.EXPIRED
-    # A genuine decline before the deadline and before any close stays FAILED.
+    # A genuine decline before the deadline and before any close stays FAILED, even when its statement
+    # reaches the engine only after it began closing.
     failed = new_order()
     failed.apply_payment(declined_close.model_copy(update={"completed_at": T0}), source="notification", at=T0)
     assert failed.status is OrderStatus.FAILED
+    seen_late = new_order()
+    seen_late.begin_closing(ClosingReason.DEADLINE, T0 + timedelta(minutes=30))
+    declined_early = declined_close.model_copy(update={"completed_at": T0 + timedelta(minutes=10)})
+    seen_late.apply_payment(declined_early, source="inquiry", at=T0 + timedelta(minutes=31))
+    assert seen_late.status is OrderStatus.FAILED
 
 
 def test_amount_mismatch_needs_review() -> None:

@@ -88,9 +88,12 @@ async def test_deadline_close_with_a_failure_reason_is_expired(
     time_skipping_env: WorkflowEnvironment, stack: OrderStack
 ) -> None:
     stack.hub.waffo.config.cancel_failed_reason = ("B0002", "payment timeout")
-    await stack.billing.create_order(order_request("ord-exp-reason"))
-    # The cancel's own answer is lost: the first close statement is the one with Waffo's reason.
+    stack.hub.waffo.config.expiry_grace_s = 3600  # the engine's cancel, not Waffo's own expiry, closes it
+    created = await stack.billing.create_order(order_request("ord-exp-reason"))
+    # The cancel's own answer is lost: the first close statement is the one with Waffo's reason, and
+    # Waffo's close time is when the engine's cancel reached it (its clock agrees with ours).
     await stack.fault("order/cancel", "e0001")
+    await set_emulator_clock(stack, created.deadline + timedelta(seconds=1))
     await time_skipping_env.sleep(timedelta(minutes=11))
     order = await stack.billing.wait_for_status(
         "ord-exp-reason", {OrderStatus.EXPIRED, OrderStatus.FAILED, OrderStatus.CANCELLED}
@@ -98,6 +101,7 @@ async def test_deadline_close_with_a_failure_reason_is_expired(
     # The merchant event follows the status (order.expired); FAILED would have sent order.failed.
     assert order.status is OrderStatus.EXPIRED
     assert order.failure is not None and order.failure.code == "B0002", "Waffo's reason is kept"
+    assert "provider.cancel" in events_of(order)
 
 
 async def test_merchant_cancel_with_a_failure_reason_is_cancelled(stack: OrderStack) -> None:
