@@ -313,6 +313,9 @@ class OrderFlow:
             and self.create_call is not None
             and self.request.provider in CREATE_RESEND_PROVIDERS
             and now < self.order.deadline
+            # Bounded: a provider that never records the create is left to review, not re-sent forever
+            # (a polled provider is asked every few seconds).
+            and self.create_resends < self.policy.unknown_inquiry_limit
             and workflow.patched("resend-create-when-not-found")
         ):
             await self._resend_create(self.create_call)
