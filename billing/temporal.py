@@ -179,15 +179,20 @@ def _registry_entry(address: str) -> Path:
     return dev_stack_registry() / ("stack-" + address.replace(":", "-").replace("/", "_") + ".json")
 
 
-def register_dev_stack(address: str, data_dir: Path) -> Path:
-    """Announce a running ``billing dev`` for ``address``; :func:`unregister_dev_stack` removes it."""
+def register_dev_stack(address: str, data_dir: Path, children: dict[str, int] | None = None) -> Path:
+    """Announce a running ``billing dev`` for ``address``, with the process ids of its children by name;
+    :func:`unregister_dev_stack` removes it."""
     registry = dev_stack_registry()
     registry.mkdir(mode=0o700, exist_ok=True)
     entry = _registry_entry(address)
-    body = json.dumps({"address": address, "data_dir": str(data_dir.resolve()), "pid": os.getpid()})
-    fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    body = json.dumps(
+        {"address": address, "data_dir": str(data_dir.resolve()), "pid": os.getpid(), "children": children or {}}
+    )
+    staging = entry.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(body)
+    staging.replace(entry)  # a reader sees the old entry or the new one, never half of one
     return entry
 
 

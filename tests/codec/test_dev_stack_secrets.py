@@ -4,13 +4,17 @@ command line, not in files other users can read; and a CLI without the keys says
 from __future__ import annotations
 
 import json
+import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from billing.temporal import dev_stack_registry
 from tests.support.devstack import RunningDevStack, running_dev_stack
 
 
@@ -40,6 +44,72 @@ def descendants(pid: int) -> list[int]:
 def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "starter.cli", *argv], env=env, capture_output=True, text=True,
                           timeout=60, check=False)  # fmt: skip
+
+
+async def test_ui_settings_do_not_hold_the_codec_secrets(stack: RunningDevStack) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{stack.ports['UI_PORT']}/api/v1/settings")
+    assert response.status_code == 200
+    assert response.json()["Codec"]["Endpoint"], "the UI still decodes through a codec endpoint"
+    for secret in secrets_of(stack):
+        assert secret not in response.text
+
+
+def test_no_process_of_the_stack_has_a_secret_on_its_command_line(stack: RunningDevStack) -> None:
+    record = json.loads(next(dev_stack_registry().glob(f"stack-*-{stack.ports['TEMPORAL_PORT']}.json")).read_text())
+    recorded = record["children"]
+    assert set(recorded) == {"temporal", "http", "worker"}
+    pids = set(descendants(stack.proc.pid)) | set(recorded.values())
+    assert set(recorded.values()) <= pids
+    for pid in pids:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        for secret in secrets_of(stack):
+            assert secret not in argv, f"pid {pid}: {argv!r}"
+
+
+def test_data_directory_is_private(stack: RunningDevStack) -> None:
+    checked = 0
+    for path in [stack.data_dir, *stack.data_dir.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if path.is_dir():
+            assert mode == 0o700, f"{path}: {oct(mode)}"
+        else:
+            assert mode & 0o077 == 0, f"{path}: {oct(mode)}"
+        checked += 1
+    names = {path.name for path in stack.data_dir.iterdir()}
+    assert {"temporal.db", "temporal.log", "worker.log", "http.log", "env", "keys"} <= names
+    assert checked > 8
+
+
+async def test_ui_decodes_with_a_cookie_from_the_printed_link(stack: RunningDevStack) -> None:
+    ui = f"http://127.0.0.1:{stack.ports['UI_PORT']}"
+    [link] = re.findall(rf"{re.escape(ui)}/codec/session\?key=[A-Za-z0-9_-]+", stack.output)
+    async with httpx.AsyncClient() as http:
+        endpoint = (await http.get(f"{ui}/api/v1/settings")).json()["Codec"]["Endpoint"]
+        assert endpoint == f"{ui}/codec"
+        payload = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "IkEi"}]}
+        headers = {"Origin": ui, "X-Namespace": "default"}
+        refused = await http.post(f"{endpoint}/encode", json=payload, headers=headers)
+        assert refused.status_code == 401
+        wrong = await http.get(f"{ui}/codec/session?key=not-the-key")
+        assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+
+        login = await http.get(link)
+        assert login.status_code == 303 and login.headers["location"] == "/"
+        assert "httponly" in login.headers["set-cookie"].lower()
+        assert "samesite=strict" in login.headers["set-cookie"].lower()
+        encoded = await http.post(f"{endpoint}/encode", json=payload, headers=headers)
+        assert encoded.status_code == 200, encoded.text
+        decoded = await http.post(f"{endpoint}/decode", json=encoded.json(), headers=headers)
+        assert decoded.json() == payload
+        # Another origin cannot use the browser's cookie.
+        foreign = await http.post(f"{endpoint}/decode", json=encoded.json(), headers={"Origin": "http://evil.test"})
+        assert foreign.status_code == 401
+        # The UI itself still works behind the stack's gateway.
+        page = await http.get(f"{ui}/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        listed = await http.get(f"{ui}/api/v1/namespaces/default/workflows")
+        assert listed.status_code == 200
 
 
 def test_cli_without_the_codec_keys_names_the_missing_setting(stack: RunningDevStack) -> None:
