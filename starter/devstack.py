@@ -93,15 +93,25 @@ def codec_ui_endpoint(settings: DevSettings) -> str:
     return f"http://{settings.host}:{settings.ui_port}/codec"
 
 
+#: What the stack keeps at the top of its data directory (the Temporal database with its journal files,
+#: logs, the environment file, the stand-in merchant endpoint's events); ``keys/`` is private as a whole.
+_DATA_FILES = ("temporal.db*", "*.log", "env", EVENTS_FILE)
+
+
 def make_private(data_dir: Path) -> None:
-    """The data directory and everything in it for this user only: directories 0700, files 0600 (a data
-    directory from an earlier version may hold world-readable logs and database files)."""
+    """The data directory for this user only: it and ``keys/`` 0700, the stack's files 0600. An older data
+    directory may hold world-readable logs and database files. Only the stack's own files are touched,
+    whatever else the directory holds."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data_dir.chmod(0o700)
-    for path in data_dir.rglob("*"):
-        if path.is_symlink():
-            continue
-        path.chmod(0o700 if path.is_dir() else path.stat().st_mode & 0o700)
+    keys = data_dir / "keys"
+    files = [path for pattern in _DATA_FILES for path in data_dir.glob(pattern)]
+    if keys.is_dir() and not keys.is_symlink():
+        keys.chmod(0o700)
+        files += keys.iterdir()
+    for path in files:
+        if path.is_file() and not path.is_symlink():
+            path.chmod(path.stat().st_mode & 0o700)
 
 
 def temporal_dev_server_argv(

@@ -27,6 +27,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from billing import errors
+from billing.temporal import ENCRYPTED_ENCODING
 
 #: Where the SDK's nondeterminism message names the event it could not match, e.g.
 #: ``... does not handle this event: HistoryEvent(id: 5, TimerStarted)``.
@@ -73,6 +74,14 @@ def event_type_name(value: int) -> str:
     """``EVENT_TYPE_ACTIVITY_TASK_SCHEDULED`` as the SDK names it in its errors: ``ActivityTaskScheduled``."""
     name = EventType.Name(value).removeprefix("EVENT_TYPE_")  # type: ignore[arg-type]
     return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _encrypted(history: WorkflowHistory) -> bool:
+    """Whether the workflow's input is encrypted (then so is everything else the engine wrote)."""
+    started = history.events[0].workflow_execution_started_event_attributes if history.events else None
+    return started is not None and any(
+        payload.metadata.get("encoding") == ENCRYPTED_ENCODING for payload in started.input.payloads
+    )
 
 
 def _workflow_type(history: WorkflowHistory) -> str:
@@ -140,6 +149,7 @@ class HistoryReplayer:
         """``workflows``: the worker's (default); ``quiet``: without the SDK core's log line per failure."""
         from worker import WORKFLOWS, workflow_runner
 
+        self._converter = converter
         self._replayer = Replayer(
             workflows=list(workflows or WORKFLOWS),
             data_converter=converter,
@@ -156,6 +166,12 @@ class HistoryReplayer:
             source=source,
             ok=True,
         )
+        if self._converter.payload_codec is None and _encrypted(history):
+            raise errors.ConfigurationError(
+                f"{history.workflow_id}: the history's payloads are encrypted but no codec keys are configured; "
+                "set it to the keyring they were written with",
+                setting="BILLING_CODEC_KEYS",
+            )
         failure = await self._failure(history)
         if failure is None:
             return outcome

@@ -3,6 +3,7 @@ command line, not in files other users can read; and a CLI without the keys says
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
@@ -13,14 +14,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from billing.temporal import dev_stack_registry
 from tests.support.devstack import RunningDevStack, running_dev_stack
 
+#: Left by an earlier version of the stack (world-readable), and a file of the user's own.
+OLD_LOG, OWN_FILE = "temporal.log", "notes.txt"
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDevStack]:
-    with running_dev_stack(tmp_path_factory.mktemp("secrets") / "dev") as running:
+    data_dir = tmp_path_factory.mktemp("secrets") / "dev"
+    data_dir.mkdir(mode=0o755)
+    for name in (OLD_LOG, OWN_FILE):
+        (data_dir / name).write_text("earlier\n")
+        (data_dir / name).chmod(0o644)
+    with running_dev_stack(data_dir) as running:
         yield running
 
 
@@ -69,7 +79,10 @@ def test_no_process_of_the_stack_has_a_secret_on_its_command_line(stack: Running
 
 def test_data_directory_is_private(stack: RunningDevStack) -> None:
     checked = 0
+    assert stat.S_IMODE((stack.data_dir / OWN_FILE).stat().st_mode) == 0o644, "not the stack's file: untouched"
     for path in [stack.data_dir, *stack.data_dir.rglob("*")]:
+        if path.name == OWN_FILE:
+            continue
         mode = stat.S_IMODE(path.stat().st_mode)
         if path.is_dir():
             assert mode == 0o700, f"{path}: {oct(mode)}"
@@ -122,3 +135,24 @@ def test_cli_without_the_codec_keys_names_the_missing_setting(stack: RunningDevS
         assert "BILLING_CODEC_KEYS" in result.stderr
         assert "Traceback" not in result.stderr and "KeyError" not in result.stderr
         assert result.stdout == ""
+
+
+async def test_replay_by_query_on_the_encrypted_stack(stack: RunningDevStack) -> None:
+    created = cli(stack.cli_env(), "order", "create", "--order-id", "REPLAY-ENC-1", "--amount", "5.00",
+                  "--currency", "USD", "--customer-id", "c2", "--customer-email", "c2@example.com")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    query = 'WorkflowId="order-REPLAY-ENC-1"'
+    raw = await Client.connect(stack.address)
+    for _ in range(100):  # visibility is eventually consistent
+        if [execution async for execution in raw.list_workflows(query)]:
+            break
+        await asyncio.sleep(0.1)
+
+    replayed = await asyncio.to_thread(cli, stack.cli_env(), "replay", "--query", query, "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    [row] = json.loads(replayed.stdout)["results"]
+    assert row["ok"] and row["workflow_id"] == "order-REPLAY-ENC-1"
+
+    without_keys = await asyncio.to_thread(cli, stack.cli_env(BILLING_CODEC_KEYS=""), "replay", "--query", query)
+    assert without_keys.returncode == 78, without_keys.stderr
+    assert "BILLING_CODEC_KEYS" in without_keys.stderr and "Traceback" not in without_keys.stderr
