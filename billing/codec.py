@@ -31,8 +31,9 @@ from temporalio.converter import PayloadCodec
 
 from billing.errors import BillingError
 from billing.settings import CodecSettings
+from billing.temporal import ENCRYPTED_ENCODING
 
-ENCODING = b"binary/encrypted"
+ENCODING = ENCRYPTED_ENCODING
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
 

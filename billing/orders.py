@@ -14,7 +14,16 @@ the same rules run in workflows, in tests and in replay.
 
 Final states win: a late or duplicate statement is recorded in the timeline and never moves a final
 state backwards. The one exception is money: a verified success after the order expired, failed or was
-cancelled means the customer paid, so the order becomes PAID, flagged late.
+cancelled means the customer paid, so the order becomes PAID.
+
+"Late" is decided from the provider's own payment time (``PaymentOutcome.completed_at``) against the
+deadline (or the moment the engine began to close the order, if earlier): a payment made in time is
+never late, however late the engine learns of it. Without a payment time, a success is late only when
+the engine had a definite close confirmation before it.
+
+A close the engine caused is EXPIRED (deadline) or CANCELLED (merchant cancel, capture window), whatever
+failure reason the provider's close statement carries; a close the provider states at or after the
+deadline is EXPIRED; a decline before the deadline and before any close by the engine is FAILED.
 """
 
 from __future__ import annotations
@@ -52,6 +61,15 @@ POLLED_PROVIDERS = frozenset({"kess", "waafipay"})
 #: Providers whose refund call has no idempotency key of its own (WaafiPay's HPP_REFUNDPURCHASE and API_REFUND
 #: repeat money on a repeat): their refunds are sent once, never retried; a lost answer goes to review.
 SINGLE_SHOT_REFUND_PROVIDERS = frozenset({"waafipay"})
+#: Providers whose order create may be re-sent with the same idempotency key when its outcome was unknown
+#: and an inquiry finds nothing: Waffo (same paymentRequestId and body → the existing order; another body →
+#: A0011) and KESS (WeChat semantics: retry with the same out_trade_no). Never WaafiPay: a repeated push
+#: asks the payer again and may charge twice.
+CREATE_RESEND_PROVIDERS = frozenset({"waffo", "kess"})
+#: Providers whose checkout lapses at the customer action's ``expires_at`` and has no transaction until the
+#: customer pays (WaafiPay's hosted page: 5 minutes, then RCS_HPP_USERACTION_TIMEOUT). A "no such
+#: transaction" after that and after the deadline means nothing was taken: the order is EXPIRED.
+LAPSING_CHECKOUT_PROVIDERS = frozenset({"waafipay"})
 QUICK_PAY_WINDOW = timedelta(seconds=45)
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
@@ -349,6 +367,8 @@ class Order(BaseModel):
     late_payment: bool = False
     #: Why the engine is closing the order at the provider: a merchant cancel or the deadline.
     closing: ClosingReason | None = None
+    #: When the engine began to close it (a payment the provider completed after that is late).
+    closing_at: datetime | None = None
     refunds: list[Refund] = Field(default_factory=list)
     review: Review | None = None
     created_at: datetime
@@ -404,6 +424,12 @@ class Order(BaseModel):
             self.closed_at = at
         self.note(at, event, f"{previous} -> {status}" + (f": {detail}" if detail else ""))
 
+    def begin_closing(self, reason: ClosingReason, at: datetime) -> None:
+        """The engine is about to close the order at the provider (cancel, deadline, capture window)."""
+        self.closing = reason
+        self.closing_at = at
+        self.note(at, "closing", reason.value)
+
     def flag_for_review(self, reason: str, at: datetime) -> None:
         self.review = Review(reason=reason, since=at)
         self.move(OrderStatus.NEEDS_REVIEW, at, "needs_review", reason)
@@ -440,11 +466,16 @@ class Order(BaseModel):
         if self.status in PAID_STATUSES or (
             self.status is OrderStatus.AUTHORIZED and status is PaymentStatus.AUTHORIZED
         ):
-            self.note(at, source, f"{label} (no change: order is {self.status})")
+            if status is PaymentStatus.SUCCEEDED and not self.late_payment and not self.refunds:
+                # A statement without a payment time (Waffo's A0013 to a cancel) made the order PAID; the
+                # inquiry that confirms it states the time, which alone says whether it was late.
+                self.late_payment = self._paid_after_close(outcome) is True
+            self.note(at, source, f"{label} (no change: order is {self.status}{', late' if self.late_payment else ''})")
             return False
 
         if status is PaymentStatus.SUCCEEDED:
-            late = self.status in CLOSED_STATUSES or self.closing is not None
+            paid_after_close = self._paid_after_close(outcome)
+            late = self.status in CLOSED_STATUSES if paid_after_close is None else paid_after_close
             if self.status is OrderStatus.NEEDS_REVIEW and self.review is not None:
                 self.review.resolution_reason = f"provider statement via {source}"
                 self.review.resolved_at = at
@@ -462,10 +493,7 @@ class Order(BaseModel):
             self.authorized_amount = outcome.amount or self.amount
             self.authorized_at = at
             self.move(OrderStatus.AUTHORIZED, at, source, label)
-        elif status is PaymentStatus.DECLINED:
-            self.failure = outcome.failure
-            self.move(OrderStatus.FAILED, at, source, _failure_text(outcome.failure, label))
-        elif status is PaymentStatus.CLOSED:
+        elif status in (PaymentStatus.DECLINED, PaymentStatus.CLOSED):
             self.failure = outcome.failure or self.failure
             self.move(self._closed_status(at, outcome), at, source, _failure_text(outcome.failure, label))
         elif self.status in (OrderStatus.CREATED, OrderStatus.UNKNOWN):
@@ -475,13 +503,40 @@ class Order(BaseModel):
         return self.status is not before
 
     def _closed_status(self, at: datetime, outcome: PaymentOutcome) -> OrderStatus:
+        """What a close or decline statement ends the order as; see the module docstring."""
+        if outcome.failure is not None and outcome.completed_at is not None:
+            limit = self.deadline if self.closing_at is None else min(self.deadline, self.closing_at)
+            if outcome.completed_at < limit:
+                # Declined (by the provider's own time) before the deadline and before the engine closed
+                # anything: a genuine decline, however late the statement reached the engine.
+                return OrderStatus.FAILED
         if self.closing in (ClosingReason.CANCEL, ClosingReason.CAPTURE_WINDOW):
             return OrderStatus.CANCELLED
-        if outcome.failure is not None:
-            return OrderStatus.FAILED
-        if self.closing is ClosingReason.DEADLINE or at >= self.deadline:
+        if self.closing is ClosingReason.DEADLINE:
+            # The engine closed it; a failure reason the provider attaches (expiry) does not make it a decline.
+            return OrderStatus.EXPIRED
+        if (outcome.completed_at or at) >= self.deadline:
+            # The provider closed it itself at or after the deadline (its own expiry): expired, not declined.
             return OrderStatus.EXPIRED
         return OrderStatus.FAILED
+
+    def _paid_after_close(self, outcome: PaymentOutcome) -> bool | None:
+        """Whether the provider's payment time is after the deadline (or the engine's close); None: no time."""
+        if outcome.completed_at is None:
+            return None
+        limit = self.deadline if self.closing_at is None else min(self.deadline, self.closing_at)
+        return outcome.completed_at > limit
+
+    def checkout_lapsed(self, at: datetime) -> bool:
+        """The customer's checkout lapsed unpaid (see LAPSING_CHECKOUT_PROVIDERS) and the deadline passed."""
+        action = self.customer_action
+        return (
+            self.status is OrderStatus.PENDING
+            and self.provider in LAPSING_CHECKOUT_PROVIDERS
+            and action is not None
+            and action.expires_at is not None
+            and at >= max(action.expires_at, self.deadline)
+        )
 
     def mark_unknown(self, reason: str, at: datetime) -> None:
         if self.status in (OrderStatus.CREATED, OrderStatus.PENDING):

@@ -24,18 +24,23 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ConfigurationError
 from billing.settings import CodecSettings, TemporalSettings
 
 #: Where ``billing dev`` keeps its codec keys and token, relative to its data directory (mode 0600).
 DEV_CODEC_FILE = Path("keys") / "codec.json"
+
+#: The ``encoding`` metadata of a payload encrypted by :class:`billing.codec.AesGcmCodec`.
+ENCRYPTED_ENCODING = b"binary/encrypted"
 
 
 class SharedPydanticPayloadConverter(PydanticPayloadConverter):
@@ -55,6 +60,23 @@ class SharedPydanticPayloadConverter(PydanticPayloadConverter):
         if shared is None:
             shared = SharedPydanticPayloadConverter._shared = PydanticPayloadConverter()
         CompositePayloadConverter.__init__(self, *shared.converters.values())
+
+    def from_payloads(self, payloads: Sequence[Payload], type_hints: list[type] | None = None) -> list[Any]:
+        """Payloads as values; an encrypted payload reaching it means this process has no codec keys.
+
+        The stock converter fails then with ``KeyError: 'Unknown payload encoding binary/encrypted'``; this
+        names the missing setting instead (the CLI exits 78 on it).
+        """
+        try:
+            return super().from_payloads(payloads, type_hints)
+        except KeyError:
+            if any(payload.metadata.get("encoding") == ENCRYPTED_ENCODING for payload in payloads):
+                raise ConfigurationError(
+                    "payloads are encrypted but no codec keys are configured; set it to the keyring they were "
+                    "written with (a `billing dev` stack on this machine lends its own)",
+                    setting="BILLING_CODEC_KEYS",
+                ) from None
+            raise
 
 
 #: Pydantic models in, pydantic models out; no encryption.
@@ -157,15 +179,20 @@ def _registry_entry(address: str) -> Path:
     return dev_stack_registry() / ("stack-" + address.replace(":", "-").replace("/", "_") + ".json")
 
 
-def register_dev_stack(address: str, data_dir: Path) -> Path:
-    """Announce a running ``billing dev`` for ``address``; :func:`unregister_dev_stack` removes it."""
+def register_dev_stack(address: str, data_dir: Path, children: dict[str, int] | None = None) -> Path:
+    """Announce a running ``billing dev`` for ``address``, with the process ids of its children by name;
+    :func:`unregister_dev_stack` removes it."""
     registry = dev_stack_registry()
     registry.mkdir(mode=0o700, exist_ok=True)
     entry = _registry_entry(address)
-    body = json.dumps({"address": address, "data_dir": str(data_dir.resolve()), "pid": os.getpid()})
-    fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    body = json.dumps(
+        {"address": address, "data_dir": str(data_dir.resolve()), "pid": os.getpid(), "children": children or {}}
+    )
+    staging = entry.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(body)
+    staging.replace(entry)  # a reader sees the old entry or the new one, never half of one
     return entry
 
 

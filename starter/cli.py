@@ -237,6 +237,80 @@ def trace_command(
         sys.stdout.write(traces.render(roots) + "\n")
 
 
+@app.command("replay")
+def replay_command(
+    query: Annotated[
+        str | None,
+        typer.Option(
+            help='Visibility query of the workflows to replay, e.g. \'WorkflowType="OrderWorkflow" AND '
+            'ExecutionStatus="Running"\' (namespace BILLING_TEMPORAL_NAMESPACE)'
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many workflows from --query")] = 1000,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            help="An exported history (temporal workflow show --output json) or a directory of them; repeatable",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replay workflow histories against this checkout's workflow code: run before deploying a new worker.
+
+    Uses the worker's workflows, sandbox and data converter (codec keys from BILLING_CODEC_*). Each
+    nondeterminism is reported with the workflow id and the first event that diverges; exit 1 if any
+    history fails. Progress goes to stderr.
+    """
+    from billing.settings import TemporalSettings
+    from billing.temporal import codec_settings, data_converter
+    from starter import replay
+    from starter.render import replay_table
+
+    if not query and not files:
+        raise fail("give --query, --file or both", 2)
+
+    def progress(count: int, outcome: replay.ReplayOutcome) -> None:
+        verdict = "[green]ok[/]" if outcome.ok else f"[bold red]FAILED[/] {replay.describe_failure(outcome)}"
+        err_console.print(f"{count:>5} {outcome.workflow_id}: {verdict}", highlight=False, soft_wrap=True)
+
+    async def action() -> list[replay.ReplayOutcome]:
+        settings = TemporalSettings()
+        replayer = replay.HistoryReplayer(data_converter(codec_settings(settings)), quiet=True)
+        outcomes: list[replay.ReplayOutcome] = []
+        if files:
+            loaded = [(path, replay.load_history_file(path)) for path in replay.history_files(files)]
+            outcomes += await replay.replay_all(replayer, replay.histories_from_files(loaded), progress)
+        if query:
+            from temporalio.service import RPCError, RPCStatusCode
+
+            from starter.client import BillingClient
+
+            client = (await BillingClient.connect(settings)).temporal
+            try:
+                outcomes += await replay.replay_all(
+                    replayer,
+                    replay.histories_from_query(client, query, limit),
+                    lambda count, outcome: progress(len(outcomes) + count, outcome),
+                )
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+                    raise errors.InputError(exc.message, field="query") from None
+                raise errors.BillingError(f"Temporal refused: {exc.message}") from None
+        return outcomes
+
+    outcomes = run(action)
+    failed = [outcome for outcome in outcomes if not outcome.ok]
+    summary = {"replayed": len(outcomes), "failed": len(failed), "results": [o.to_json() for o in outcomes]}
+    emit(summary, as_json, lambda: console.print(replay_table(outcomes)))
+    if not outcomes:
+        err_console.print("[yellow]no workflow history matched: nothing was replayed[/]")
+    elif failed:
+        raise fail(f"{len(failed)} of {len(outcomes)} histories do not replay on this code")
+    else:
+        err_console.print(f"{len(outcomes)} histories replay on this code", highlight=False)
+
+
 # -- orders -----------------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ def _generate() -> KeyPair:
 
 def load_or_create(directory: Path, name: str) -> KeyPair:
     """Read ``name.key``/``name.pub`` from ``directory``, generating them (mode 0600) if absent."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_path, public_path = directory / f"{name}.key", directory / f"{name}.pub"
     if private_path.is_file() and public_path.is_file():
         return KeyPair(private_path.read_bytes(), public_path.read_bytes())
@@ -45,7 +45,9 @@ def load_or_create(directory: Path, name: str) -> KeyPair:
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pair.private_pem)
-    public_path.write_bytes(pair.public_pem)
+    fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # not secret, but ours alone
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pair.public_pem)
     return pair
 
 
@@ -79,7 +81,7 @@ def dev_secret(data_dir: Path, name: str) -> str:
     import secrets
 
     path = data_dir / "keys" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.is_file():
         return path.read_text().strip()
     secret = secrets.token_urlsafe(24)

@@ -6,8 +6,13 @@ child is stopped by its process id when the stack stops; nothing is left behind.
 
 Payloads are always encrypted in the local stack: on first run it generates an AES-256 codec key and a
 codec server token into ``<data dir>/keys/codec.json`` (mode 0600), hands them to the HTTP service and the
-worker, points the Temporal UI at the codec server, writes ``<data dir>/env`` for other terminals and
-announces itself so that ``billing`` commands in another terminal find the keys without any setup.
+worker through their environment, writes ``<data dir>/env`` for other terminals and announces itself so
+that ``billing`` commands in another terminal find the keys without any setup.
+
+No secret is ever on a command line or in a URL the UI publishes: the Temporal UI is served through
+:class:`starter.uigateway.UiGateway`, which decodes payloads for a browser holding the session cookie
+from the link printed in the terminal. The data directory is the user's alone (0700; files 0600; the
+children run with umask 077).
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 from temporalio.client import Client
 
 from billing import search_attributes
-from billing.settings import DevSettings
+from billing.codec import AesGcmCodec
+from billing.settings import CodecSettings, DevSettings
 from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
 from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from starter import devkeys
 from starter.binaries import temporal_cli
 from starter.events import EventReceiver, MerchantEvent
 from starter.render import event_line
-from starter.serving import AppServer, ChildProcess, wait_for_port
+from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
+from starter.uigateway import UiGateway
 
 #: Where the dev stack's stand-in merchant endpoint listens (on the emulators' server) and what it keeps.
 MERCHANT_EVENTS_PATH = "/merchant/events"
@@ -63,7 +70,7 @@ class DevCodec:
         if path.is_file():
             stored = json.loads(path.read_text())
             return cls(stored["keys"], stored["active_key"], stored["auth_token"])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         codec = cls(
             keys="dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             active_key="dev1",
@@ -80,13 +87,36 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def codec_ui_endpoint(settings: DevSettings, codec: DevCodec) -> str:
-    """The codec endpoint the dev server's UI calls. That UI sends no ``Authorization`` header, so the
-    token travels as a path segment (``BILLING_CODEC_TOKEN_IN_PATH``); the UI is on loopback only."""
-    return f"http://{settings.host}:{settings.http_port}/codec/{codec.auth_token}"
+def codec_ui_endpoint(settings: DevSettings) -> str:
+    """The codec endpoint the dev server's UI calls: the UI gateway on the UI's own public origin. It holds
+    no secret (the UI publishes it at ``/api/v1/settings``); the browser's session cookie authorizes."""
+    return f"http://{settings.host}:{settings.ui_port}/codec"
 
 
-def temporal_dev_server_argv(settings: DevSettings, data_dir: Path, codec_endpoint: str | None = None) -> list[str]:
+#: What the stack keeps at the top of its data directory (the Temporal database with its journal files,
+#: logs, the environment file, the stand-in merchant endpoint's events); ``keys/`` is private as a whole.
+_DATA_FILES = ("temporal.db*", "*.log", "env", EVENTS_FILE)
+
+
+def make_private(data_dir: Path) -> None:
+    """The data directory for this user only: it and ``keys/`` 0700, the stack's files 0600. An older data
+    directory may hold world-readable logs and database files. Only the stack's own files are touched,
+    whatever else the directory holds."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    keys = data_dir / "keys"
+    files = [path for pattern in _DATA_FILES for path in data_dir.glob(pattern)]
+    if keys.is_dir() and not keys.is_symlink():
+        keys.chmod(0o700)
+        files += keys.iterdir()
+    for path in files:
+        if path.is_file() and not path.is_symlink():
+            path.chmod(path.stat().st_mode & 0o700)
+
+
+def temporal_dev_server_argv(
+    settings: DevSettings, data_dir: Path, codec_endpoint: str | None = None, ui_port: int | None = None
+) -> list[str]:
     argv = [
         str(temporal_cli()),
         "server",
@@ -96,7 +126,7 @@ def temporal_dev_server_argv(settings: DevSettings, data_dir: Path, codec_endpoi
         "--port",
         str(settings.temporal_port),
         "--ui-port",
-        str(settings.ui_port),
+        str(ui_port or settings.ui_port),
         "--db-filename",
         str(data_dir / "temporal.db"),
         "--log-level",
@@ -147,6 +177,8 @@ class DevStack:
     settings: DevSettings
     console: Console = field(default_factory=Console)
     temporal: ChildProcess | None = None
+    ui_gateway: UiGateway | None = None
+    ui_server: AppServer | None = None
     http: ChildProcess | None = None
     worker: ChildProcess | None = None
     emulators: EmulatorHub | None = None
@@ -158,22 +190,34 @@ class DevStack:
 
     async def start(self) -> None:
         data_dir = self.settings.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(data_dir)
         self.codec = DevCodec.load_or_create(data_dir)
         host = self.settings.host
 
         self.console.print("[bold]Starting[/] Temporal dev server ...")
+        internal_ui_port = free_port(host)
         self.temporal = ChildProcess(
             "temporal",
-            temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings, self.codec)),
+            temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings), internal_ui_port),
             log_path=data_dir / "temporal.log",
             env=temporal_dev_server_env(),
+            private=True,
         )
         self.temporal.start()
         await wait_for_port(host, self.settings.temporal_port, timeout=60)
         await self._wait_for_temporal(f"{host}:{self.settings.temporal_port}")
         self.registered = f"{host}:{self.settings.temporal_port}"
-        register_dev_stack(self.registered, data_dir)
+        register_dev_stack(self.registered, data_dir, {"temporal": self.temporal.pid})
+
+        ui_url = f"http://{host}:{self.settings.ui_port}"
+        self.ui_gateway = UiGateway(
+            f"http://{host}:{internal_ui_port}",
+            AesGcmCodec.from_settings(CodecSettings(keys=self.codec.keys, active_key=self.codec.active_key)),
+            secrets.token_urlsafe(32),
+            self.ui_origins(),
+        )
+        self.ui_server = AppServer(self.ui_gateway.app, host=host, port=self.settings.ui_port)
+        await self.ui_server.start()
 
         self.console.print("[bold]Starting[/] provider emulators ...")
         emulator_url = f"http://{host}:{self.settings.emulator_port}"
@@ -186,25 +230,33 @@ class DevStack:
         http_url = env["BILLING_HTTP_PUBLIC_URL"]
         self.console.print("[bold]Starting[/] HTTP service and worker ...")
         self.http = ChildProcess(
-            "http", [sys.executable, "-m", "starter.cli", "serve"], log_path=data_dir / "http.log", env=env
+            "http",
+            [sys.executable, "-m", "starter.cli", "serve"],
+            log_path=data_dir / "http.log",
+            env=env,
+            private=True,
         )
         self.worker = ChildProcess(
             "worker",
             [sys.executable, "-m", "starter.cli", "worker"],
             log_path=data_dir / "worker.log",
             env=env,
+            private=True,
         )
         self.http.start()
         self.worker.start()
+        register_dev_stack(
+            self.registered, data_dir, {"temporal": self.temporal.pid, "http": self.http.pid, "worker": self.worker.pid}
+        )
         await wait_for_port(host, self.settings.http_port, timeout=30)
         await self._wait_for_worker(f"{host}:{self.settings.temporal_port}")
         self.env_file = self.write_cli_environment(data_dir, env)
 
         self.urls = {
-            "Temporal UI": f"http://{host}:{self.settings.ui_port}",
+            "Temporal UI": ui_url,
             "Temporal frontend": f"{host}:{self.settings.temporal_port}",
             "HTTP service (webhooks)": http_url,
-            "Codec server (UI decoding)": f"{http_url}/codec",
+            "Codec server (CLI)": f"{http_url}/codec",
             "Emulators": emulator_url,
             "Merchant events (stand-in)": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
             "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
@@ -216,8 +268,6 @@ class DevStack:
         host, keys = self.settings.host, data_dir / "keys"
         http_url = f"http://{host}:{self.settings.http_port}"
         codec = self.codec or DevCodec.load_or_create(data_dir)
-        ui_hosts = dict.fromkeys([host, "127.0.0.1", "localhost"])
-        ui_origins = [f"http://{name}:{self.settings.ui_port}" for name in ui_hosts]
         return {
             **os.environ,
             "BILLING_TEMPORAL_ADDRESS": f"{host}:{self.settings.temporal_port}",
@@ -242,11 +292,14 @@ class DevStack:
             "BILLING_CODEC_KEYS": codec.keys,
             "BILLING_CODEC_ACTIVE_KEY": codec.active_key,
             "BILLING_CODEC_AUTH_TOKEN": codec.auth_token,
-            "BILLING_CODEC_CORS_ORIGINS": ",".join(ui_origins),
-            "BILLING_CODEC_TOKEN_IN_PATH": "true",
             "BILLING_EVENTS_URL": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
             "BILLING_EVENTS_SECRETS": devkeys.dev_secret(data_dir, "merchant-events.secret"),
         }
+
+    def ui_origins(self) -> list[str]:
+        """The origins a browser may open the UI at (the UI port on loopback, by address or name)."""
+        names = dict.fromkeys([self.settings.host, "127.0.0.1", "localhost"])
+        return [f"http://{name}:{self.settings.ui_port}" for name in names]
 
     def mount_merchant_endpoint(self, data_dir: Path) -> None:
         """A stand-in for the merchant's endpoint beside the emulators: verifies every event the worker
@@ -256,7 +309,8 @@ class DevStack:
 
         async def received(event: MerchantEvent) -> None:
             self.console.print(Text("event ").append(event_line(event, short_id=True)), no_wrap=True, crop=False)
-            with log.open("a", encoding="utf-8") as out:
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as out:
                 out.write(event.model_dump_json() + "\n")
 
         receiver = EventReceiver(devkeys.dev_secret(data_dir, "merchant-events.secret"), received)
@@ -321,9 +375,15 @@ class DevStack:
             "--customer-id C1 --customer-email c1@example.com[/], then "
             "[bold]billing emulators pay waffo ORD-1[/] and [bold]billing order show ORD-1[/]."
         )
+        if self.ui_gateway is not None:
+            ui_url = self.urls["Temporal UI"]
+            self.console.print(
+                f"Open the Temporal UI: {self.ui_gateway.login_url(ui_url)}", soft_wrap=True, highlight=False
+            )
         if self.env_file is not None:
             self.console.print(
-                f"Payloads are encrypted; the UI decodes them through the codec server. [bold]billing[/] "
+                f"Payloads are encrypted; opened with the link above (a secret, new on every start), the UI shows "
+                f"them decoded. [bold]billing[/] "
                 f"commands find the keys of this stack by themselves; other tools: "
                 f"[bold]set -a; . {self.env_file}; set +a[/]",
                 highlight=False,
@@ -337,6 +397,10 @@ class DevStack:
         for child in (self.worker, self.http):
             if child is not None:
                 await asyncio.to_thread(child.stop)
+        if self.ui_server is not None:
+            await self.ui_server.stop()
+        if self.ui_gateway is not None:
+            await self.ui_gateway.aclose()
         if self.emulator_server is not None:
             await self.emulator_server.stop()
         if self.emulators is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -10,6 +12,9 @@ from billing.events import MerchantEvent
 from billing.money import Money
 from billing.orders import Order, OrderStatus, Refund
 from billing.subscriptions import Subscription, SubscriptionStatus
+
+if TYPE_CHECKING:
+    from starter.replay import ReplayOutcome
 
 _STATUS_STYLE = {
     OrderStatus.PAID: "bold green",
@@ -189,3 +194,20 @@ def event_line(event: MerchantEvent, *, short_id: bool = False) -> Text:
         line.append(f"  {Money(amount_minor=amount['amount_minor'], currency=amount['currency'])}")
     line.append(f"  {event.id[:12]}…" if short_id else f"  {event.id}", style="dim")
     return line
+
+
+def replay_table(outcomes: list[ReplayOutcome]) -> Table:
+    """One row per replayed history: where it diverges from this code, if it does."""
+    failed = sum(not outcome.ok for outcome in outcomes)
+    table = Table(title=f"Replay: {len(outcomes)} histories, {failed} failed", title_justify="left")
+    for column in ("Workflow", "Type", "Events", "Result", "First diverging event"):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        if outcome.ok:
+            result, where = Text("ok", style="green"), ""
+        else:
+            result = Text("nondeterministic" if outcome.nondeterministic else "failed", style="bold red")
+            where = f"{outcome.event_id} {outcome.event_type or ''}".strip() if outcome.event_id else ""
+            where = f"{where}\n{outcome.error}" if where else outcome.error or ""
+        table.add_row(outcome.workflow_id, outcome.workflow_type, str(outcome.events), result, where)
+    return table

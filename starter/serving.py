@@ -98,18 +98,24 @@ class ChildProcess:
         *,
         log_path: Path | None = None,
         env: dict[str, str] | None = None,
+        private: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.env = env
+        #: The log is 0600 and the child runs with umask 077: what it writes is for this user only.
+        self.private = private
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self.log_path.open("ab")
+            if self.private:
+                self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+            else:
+                self._log = self.log_path.open("ab")
         output: IO[bytes] | int = self._log if self._log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(  # noqa: S603 - argv is built by the engine, not from input
             self.argv,
@@ -118,6 +124,7 @@ class ChildProcess:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             env=self.env,
+            umask=0o077 if self.private else -1,
         )
 
     @property

@@ -9,6 +9,9 @@ without it or with another token). With ``BILLING_CODEC_TOKEN_IN_PATH=true`` the
 path segment, ``POST /codec/<token>/decode``, for UIs that cannot send the header (the Temporal dev
 server's UI sends none). Without a token or without keys, the endpoints do not exist (404): an
 unauthenticated codec server would be a decryption oracle.
+
+A server built with ``session_cookie`` also takes the token from that cookie, for a browser on one of the
+allowed origins only (``billing dev``'s UI gateway, :mod:`starter.uigateway`, sets the cookie).
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ ALLOWED_METHODS = "POST, OPTIONS"
 
 class CodecServer:
     def __init__(
-        self, codec: AesGcmCodec, token: str, *, cors_origins: list[str] | None = None, token_in_path: bool = False
+        self,
+        codec: AesGcmCodec,
+        token: str,
+        *,
+        cors_origins: list[str] | None = None,
+        token_in_path: bool = False,
+        session_cookie: str | None = None,
     ) -> None:
         if not token:
             raise ValueError("the codec server needs a token")
@@ -42,6 +51,7 @@ class CodecServer:
         self._token = token.encode()
         self.cors_origins = {origin.rstrip("/") for origin in cors_origins or []}
         self.token_in_path = token_in_path
+        self.session_cookie = session_cookie
 
     @classmethod
     def from_settings(cls, settings: CodecSettings | None = None) -> CodecServer | None:
@@ -81,6 +91,11 @@ class CodecServer:
 
     def _authorized(self, request: Request) -> bool:
         presented = request.path_params.get("token")
+        if presented is None and self.session_cookie is not None and self.session_cookie in request.cookies:
+            # A cookie rides along with any request the browser makes: honour it for the UI's origin only.
+            if request.headers.get("origin", "").rstrip("/") not in self.cors_origins:
+                return False
+            presented = request.cookies[self.session_cookie]
         if presented is None:
             scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer":

@@ -46,6 +46,12 @@ def is_not_found(exc: ActivityError) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == NOT_FOUND
 
 
+def not_found_answer(exc: ActivityError) -> str:
+    """The provider's "not found" answer as the activity reported it."""
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(exc)
+
+
 def describe(exc: BaseException) -> str:
     cause = exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
     return f"{type(cause).__name__}: {cause}"

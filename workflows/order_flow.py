@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from billing.errors import ConflictError, InputError, InvalidAmountError
     from billing.gateway import (
         CancelPayment,
-        CaptureMode,
         CapturePayment,
         CreatePayment,
         CreateRefund,
@@ -53,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from billing.hints import HINT_WINDOW, HintLedger, HintState
     from billing.orders import (
         CLOSED_STATUSES,
+        CREATE_RESEND_PROVIDERS,
         FINAL_REFUND_STATES,
         FINAL_STATUSES,
         OPEN_STATUSES,
@@ -82,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         describe,
         is_not_done,
         is_not_found,
+        not_found_answer,
         rejected,
     )
     from workflows.events import EventSender
@@ -107,9 +108,6 @@ LATE_PAYMENT_REFUND_ID = "late-payment-refund"
 #: Every wait in AUTHORIZED ends: lost capture and void answers are re-sent, then reviewed (patched: orders
 #: that started before this rule replay as they ran).
 BOUNDED_AUTHORIZED_WAITS = "bounded-authorized-waits"
-#: At the payment deadline of a manual-capture order, inquire before closing: an authorization made in time
-#: (which Waffo does not push) enters the capture window instead of being voided.
-INQUIRE_BEFORE_CLOSE = "inquire-before-close"
 #: Hints are coalesced and rationed from this change on (see billing.hints); runs that started before it
 #: replay as they ran, acting on every hint.
 COALESCE_HINTS_PATCH = "coalesce-hints"
@@ -148,6 +146,17 @@ class OrderFlow:
         # Whether this run follows BOUNDED_AUTHORIZED_WAITS; known once a decision asked (see _bounded).
         self.bounded_waits = False
         self.hints = HintLedger()
+        #: The create request, kept to re-send it with the same idempotency key (see _inquiry_not_found).
+        self.create_call: CreatePaymentCall | None = None
+        #: How the create's outcome was unknown, and when (for the review reason).
+        self.create_unanswered: str | None = None
+        self.create_resends = 0
+        self.deadline_inquired = False
+        #: Inquiries the provider answered "no such payment": how many, the first and last time, the answer.
+        self.not_found = 0
+        self.not_found_since: datetime | None = None
+        self.not_found_last: datetime | None = None
+        self.not_found_answer = ""
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -187,6 +196,7 @@ class OrderFlow:
                 requested_at=self.order.created_at,
             ),
         )
+        self.create_call = call
         try:
             outcome = await self._call(
                 PaymentActivities.create_payment,
@@ -198,10 +208,12 @@ class OrderFlow:
             self._apply(outcome, "provider.create")
         except OutcomeUnknown as exc:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
+            self.create_unanswered = f"{exc} at {workflow.now().isoformat()}"
             self.order.mark_unknown(str(exc), workflow.now())
         except ActivityError as exc:
             if not is_not_done(exc) and workflow.patched("create-fails-only-when-not-done"):
                 # Not a statement that nothing happened: reconcile by inquiry like any unknown outcome.
+                self.create_unanswered = f"{describe(exc)} at {workflow.now().isoformat()}"
                 self.order.mark_unknown(describe(exc), workflow.now())
             else:
                 # Nothing was sent (configuration or request error) on any attempt, or the request was
@@ -242,11 +254,12 @@ class OrderFlow:
                 continue
             now = workflow.now()
             if now >= self.order.deadline and self.order.closing is None:
-                if (
-                    self.order.capture_mode is CaptureMode.MANUAL
-                    and workflow.patched(INQUIRE_BEFORE_CLOSE)
-                    and await self._inquire_before_close()
-                ):
+                if not self.deadline_inquired and workflow.patched("inquire-before-deadline-cancel"):
+                    # Ask before cancelling: a payment made in time whose notification was lost is found
+                    # here and is simply PAID. Cancelling first would have the provider refuse (Waffo
+                    # A0013) and an on-time payment look late. (Patched: older orders replay as they ran.)
+                    self.deadline_inquired = True
+                    await self._inquire()
                     continue
                 await self._close_at_provider(ClosingReason.DEADLINE)
                 continue
@@ -254,7 +267,7 @@ class OrderFlow:
                 # Closing was requested and not yet confirmed: confirm by inquiry on the schedule.
                 await self._wait_then_inquire(self.policy.inquiry_wait(self.inquiries))
                 if self.inquiries >= self.policy.unknown_inquiry_limit and not self._final():
-                    self.order.flag_for_review(f"no final statement after {self.inquiries} inquiries", workflow.now())
+                    self.order.flag_for_review(self._unresolved_reason(), workflow.now())
                     self._publish()
                 continue
             wait = min(self.policy.inquiry_wait(self.inquiries), self.order.deadline - now)
@@ -275,7 +288,7 @@ class OrderFlow:
             return
         self.check_requested = False
         if workflow.now() >= self.order.deadline and self.order.closing is None:
-            return  # the deadline handling inquires itself, after closing
+            return  # the deadline handling inquires itself
         await self._inquire()
 
     async def _inquire(self) -> None:
@@ -287,15 +300,96 @@ class OrderFlow:
                 retry=INQUIRY_RETRY,
                 summary=f"inquire payment #{self.inquiries}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except ActivityError as exc:
+            if is_not_found(exc):
+                await self._inquiry_not_found(exc)
+                return
+            self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            return
+        except OutcomeUnknown as exc:
             self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
             return
         self._apply(outcome, "inquiry")
 
+    async def _inquiry_not_found(self, exc: ActivityError) -> None:
+        """The provider answered that it has no such payment (Waffo A0009, WaafiPay 5213, KESS ORDERNOTEXIST).
+
+        A definite answer, unlike no answer at all, but not a final one: the create may yet be recorded.
+        While the customer still has time, a create whose outcome was unknown is re-sent with its original
+        idempotency key to providers that answer such repeats idempotently, then inquired again.
+        """
+        now = workflow.now()
+        self.not_found += 1
+        self.not_found_since = self.not_found_since or now
+        self.not_found_last = now
+        self.not_found_answer = not_found_answer(exc)
+        self.order.note(now, "inquiry", f"not found: {self.not_found_answer}")
+        if self.order.checkout_lapsed(now) and workflow.patched("expire-lapsed-checkout"):
+            # The provider's page lapsed unpaid and it has no transaction for it: nothing was taken.
+            action = self.order.customer_action
+            lapsed = action.expires_at.isoformat() if action and action.expires_at else "?"
+            self.order.move(OrderStatus.EXPIRED, now, "inquiry", f"checkout lapsed at {lapsed}; no transaction")
+            self._publish()
+            return
+        if (
+            self.order.status is OrderStatus.UNKNOWN
+            and self.create_unanswered is not None
+            and self.create_call is not None
+            and self.request.provider in CREATE_RESEND_PROVIDERS
+            and now < self.order.deadline
+            # Bounded: a provider that never records the create is left to review, not re-sent forever
+            # (a polled provider is asked every few seconds).
+            and self.create_resends < self.policy.unknown_inquiry_limit
+            and workflow.patched("resend-create-when-not-found")
+        ):
+            await self._resend_create(self.create_call)
+
+    async def _resend_create(self, call: CreatePaymentCall) -> None:
+        """The same create, same idempotency key and body: the provider records it once, or answers the first."""
+        self.create_resends += 1
+        self.order.note(
+            workflow.now(),
+            "provider.create_resent",
+            f"#{self.create_resends} with request id {call.request.idempotency_key}",
+        )
+        async with self.money_lock:
+            try:
+                outcome = await self._call(
+                    PaymentActivities.create_payment,
+                    call,
+                    retry=MONEY_RETRY,
+                    summary=f"re-send create payment at {self.request.provider}",
+                )
+            except (OutcomeUnknown, ActivityError) as exc:
+                self.order.note(workflow.now(), "provider.create", f"no answer: {describe(exc)}")
+                return
+        self._apply(outcome, "provider.create")
+
+    def _unresolved_reason(self) -> str:
+        """Why an order goes to review after its inquiries ran out: exactly what was seen, and what to check."""
+        if self.not_found == 0 or self.not_found_since is None or self.not_found_last is None:
+            return f"no final statement after {self.inquiries} inquiries"
+        # Seed 003 (Waffo, and the rule the engine keeps for every provider): an unknown outcome is never
+        # assumed failed and the order is never closed on a guess; "still unknown -> wait". No provider
+        # document makes "does not exist" final, so the engine does not conclude: an operator does.
+        key = self.order.payment_key
+        seen = [
+            f"{self.request.provider} answered {self.not_found_answer!r} to {self.not_found} "
+            f"inquiries from {self.not_found_since.isoformat()} to {self.not_found_last.isoformat()}"
+        ]
+        if self.create_unanswered is not None:
+            seen.insert(0, f"create unanswered ({self.create_unanswered})")
+        if self.create_resends:
+            seen.append(f"the create was re-sent {self.create_resends} times with request id {key}")
+        return (
+            "; ".join(seen)
+            + f". Check at {self.request.provider} whether request id {key} exists: if it does not, nothing was"
+            " charged and the order can be resolved FAILED; if it does, resolve by its status."
+        )
+
     async def _close_at_provider(self, reason: ClosingReason) -> None:
         """Cancel at the provider, then confirm by inquiry: a success that raced the cancel is money."""
-        self.order.closing = reason
-        self.order.note(workflow.now(), "closing", reason.value)
+        self.order.begin_closing(reason, workflow.now())
         async with self.money_lock:
             try:
                 outcome = await self._call(
@@ -325,13 +419,6 @@ class OrderFlow:
         # Confirm by inquiry rather than trusting the cancel response alone: a success that raced it is money.
         await self._inquire()
         self._publish()
-
-    async def _inquire_before_close(self) -> bool:
-        """At the deadline, inquire first. True when the order is no longer open (authorized, paid, closed):
-        nothing to close. Waffo does not push AUTHED_WAITING_CAPTURE, so an authorization made before the
-        deadline may be news here; it enters the capture window instead of being voided."""
-        await self._inquire()
-        return self.order.status not in OPEN_STATUSES
 
     async def _await_capture(self) -> None:
         """AUTHORIZED: wait for the merchant's capture or cancel; void when the capture window ends.

@@ -67,6 +67,9 @@ class KessEmulatorConfig:
     refund_delay_s: float | None = 0.0
     # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
     sweep_interval_s: float = 0.5
+    # The zone of the timestamps it writes without an offset (time_end, time_expire): not documented;
+    # KESS is in Cambodia (Asia/Phnom_Penh, UTC+7) and WeChat writes Beijing time.
+    time_zone: str = "UTC"
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale

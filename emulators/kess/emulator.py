@@ -8,9 +8,10 @@ import logging
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue
@@ -23,9 +24,9 @@ from emulators.kess.payments import PaymentService
 log = logging.getLogger(__name__)
 
 
-def format_timestamp(moment: datetime) -> str:
-    """``2026-01-15 10:00:00`` in UTC (KESS's own format is not documented)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def format_timestamp(moment: datetime, zone: str = "UTC") -> str:
+    """``2026-01-15 10:00:00`` in ``zone``, without an offset (KESS's own format is not documented)."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class KessEmulator:
@@ -113,7 +114,7 @@ class KessEmulator:
         return f"50300{int(time.time()):010d}{next(self._ids):08d}"
 
     def timestamp(self, when: datetime | None = None) -> str:
-        return format_timestamp(when or self.clock.now())
+        return format_timestamp(when or self.clock.now(), self.config.time_zone)
 
     def record(self, kind: LedgerKind, order: Order, amount: Decimal, references: dict[str, str | None]) -> LedgerEntry:
         return self.ledger.record(

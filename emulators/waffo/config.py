@@ -34,6 +34,12 @@ class WaffoEmulatorConfig:
     notify_authorized: bool = False
     # Whether a merchant cancel (order/cancel) pushes PAYMENT_NOTIFICATION ORDER_CLOSE.
     notify_on_merchant_cancel: bool = True
+    # The orderFailedReason (code, description) an order closed by a merchant cancel carries. The
+    # reference does not say whether Waffo states a reason for a close it did not cause; None: no reason.
+    cancel_failed_reason: tuple[str, str] | None = None
+    # How long after orderExpiredAt an unpaid order stays payable. The reference does not say how
+    # promptly Waffo closes an expired order, so a payment may complete after the merchant's deadline.
+    expiry_grace_s: float = 0.0
     # Status after a user cancels on the management page (the docs are cut off; CLOSE is the
     # other candidate).
     user_cancel_status: str = "USER_CANCELLED"

@@ -212,6 +212,8 @@ class OrderService:
             raise WaffoApiError("A0010", "subscription charges cannot be cancelled")
         was_authorized = order.status == m.AUTHED_WAITING_CAPTURE
         order.status = m.ORDER_CLOSE
+        if self.emu.config.cancel_failed_reason is not None:
+            order.failed_reason = failed_reason(*self.emu.config.cancel_failed_reason)
         self._touch(order)
         order.completed_at = order.updated_at
         if was_authorized:
@@ -298,7 +300,7 @@ class OrderService:
         self._notify_payment(order)
 
     def expire_due(self) -> None:
-        now = self.emu.now()
+        now = self.emu.now() - timedelta(seconds=self.emu.config.expiry_grace_s)
         for order in list(self._store.orders.values()):
             if order.status in m.AWAITING_PAYMENT and order.expires_at <= now:
                 self.expire(order)

@@ -27,7 +27,9 @@ token renewal; retries belong to the caller (Temporal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, Self, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import ValidationError
@@ -161,6 +163,10 @@ class KessClient(http.HttpClientOwner):
             )
         if http_client is not None and transport is not None:
             raise ConfigurationError("give either an http_client or a transport, not both")
+        try:
+            self._time_zone: tzinfo = ZoneInfo(settings.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError("is not a known time zone", setting="BILLING_KESS_TIME_ZONE") from exc
         self._settings = settings
         self._base_url = settings.base_url.rstrip("/")
         self._store_id = settings.store_id
@@ -397,6 +403,7 @@ class KessClient(http.HttpClientOwner):
             merchant_reference=merchant_reference,
             default_status=default_status,
             failure=failure,
+            time_zone=self._time_zone,
         )
 
     def _refund_refused(self, request: CreateRefund, failure: ProviderFailure) -> RefundOutcome:

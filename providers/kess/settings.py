@@ -34,6 +34,9 @@ class KessSettings(BaseSettings):
     alipay_service_id: int = 2
     #: The wallet of a native pay request that does not name one (WECHAT or ALIPAY).
     default_wallet: str = "WECHAT"
+    #: The zone of KESS's timestamps without an offset (``time_end``, ``time_expire``): not documented. A
+    #: payment's ``time_end`` decides whether it was made before the order's deadline.
+    time_zone: str = "UTC"
     #: Tokens live about a minute; reuse one for at most this long (and at most 80 % of its lifetime).
     token_cache_s: float = 45.0
     #: Seconds. Quick pay may block while the buyer enters the PIN (up to 45 s): its timeout is longer.

@@ -25,7 +25,7 @@ OUT_TRADE_NO_USED and REFUND_FEE_MISMATCH are idempotency conflicts; the rest ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -132,15 +132,15 @@ def buyer_total(amount: Money, fee_rate: Decimal) -> Money:
     return amount + fee
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """``2026-01-15 10:00:00`` (taken as UTC) or ISO 8601; None when absent or unreadable."""
+def parse_time(text: str | None, zone: tzinfo = UTC) -> datetime | None:
+    """``2026-01-15 10:00:00`` (in ``zone``) or ISO 8601, in UTC; None when absent or unreadable."""
     if not text:
         return None
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
 
 
 # -- error codes --------------------------------------------------------------------------------
@@ -331,6 +331,7 @@ def payment_outcome(
     merchant_reference: str | None = None,
     default_status: PaymentStatus = PaymentStatus.PENDING,
     failure: ProviderFailure | None = None,
+    time_zone: tzinfo = UTC,
 ) -> PaymentOutcome:
     """One statement about a payment: a pay answer, a status check or a close answer."""
     if data.trade_state:
@@ -350,7 +351,8 @@ def payment_outcome(
     )
     action = None
     if data.qr_code and status is PaymentStatus.PENDING:
-        action = CustomerAction(kind=CustomerActionKind.QR, qr=data.qr_code, expires_at=parse_time(data.time_expire))
+        expires_at = parse_time(data.time_expire, time_zone)
+        action = CustomerAction(kind=CustomerActionKind.QR, qr=data.qr_code, expires_at=expires_at)
     return PaymentOutcome(
         status=status,
         idempotency_key=idempotency_key,
@@ -361,7 +363,7 @@ def payment_outcome(
         paid_amount=paid,
         customer_action=action,
         failure=failure,
-        completed_at=parse_time(data.time_end) if status is PaymentStatus.SUCCEEDED else None,
+        completed_at=parse_time(data.time_end, time_zone) if status is PaymentStatus.SUCCEEDED else None,
     )
 
 

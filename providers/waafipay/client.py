@@ -300,14 +300,9 @@ class WaafiPayClient(http.HttpClientOwner):
         if transform.classify_answer(answer) is AnswerClass.REFUSED:
             failure = transform.refusal_failure(answer)
             if (answer.response_code or "").strip() == transform.NOT_FOUND_CODE:
-                reference = transform.parse_reference(payment.provider_reference)
-                if reference is not None and reference.kind is FlowKind.HPP:
-                    # The hosted-page order exists (we created it); its transaction appears once the payer pays.
-                    return PaymentOutcome(
-                        idempotency_key=payment.idempotency_key,
-                        provider_reference=payment.provider_reference,
-                        provider_status=answer.response_msg,
-                    )
+                # No transaction. For a hosted-page order that is all it says: the page exists (we created
+                # it) and its transaction appears once the payer pays; the page lapses after
+                # transform.HPP_PAYER_WINDOW (the order's customer_action.expires_at).
                 raise NotFoundError(f"WaafiPay {service}: no such payment ({failure.code})", field="payment")
             return PaymentOutcome(
                 idempotency_key=payment.idempotency_key,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypedDict
@@ -56,6 +56,9 @@ NO_ERROR = "0"
 ALREADY_CANCELLED_CODE = "5202"
 #: ``RCS_TRAN_NOT_FOUND``.
 NOT_FOUND_CODE = "5213"
+#: The payer must finish on the hosted page within 5 minutes, else 5309 RCS_HPP_USERACTION_TIMEOUT
+#: (reference B "timing" [V S1]); an HPP order has no transaction until the payer pays.
+HPP_PAYER_WINDOW = timedelta(minutes=5)
 #: Our own code for a refund refused before sending: the payment is not an approved transaction.
 NOT_REFUNDABLE_CODE = "NOT_REFUNDABLE"
 #: ``HPP_GETTRANINFO`` ``tranStatusId`` of an approved transaction (the only documented id).
@@ -646,7 +649,9 @@ def hpp_outcome(result: wire.HppPurchaseResult, *, request: CreatePayment, page_
         provider_reference=format_reference(FlowKind.HPP, order),
         merchant_reference=request.merchant_order_id,
         amount=request.amount,
-        customer_action=CustomerAction(kind=CustomerActionKind.REDIRECT, url=page_url),
+        customer_action=CustomerAction(
+            kind=CustomerActionKind.REDIRECT, url=page_url, expires_at=request.requested_at + HPP_PAYER_WINDOW
+        ),
     )
 
 
@@ -709,5 +714,7 @@ def result_info_outcome(envelope: wire.ResponseEnvelope, info: wire.HppResultInf
         merchant_reference=info.invoice_id,
         provider_status=info.state,
         failure=failure,
-        completed_at=parse_timestamp(envelope.timestamp) if status is PaymentStatus.SUCCEEDED else None,
+        # HPP_GETRESULTINFO states no payment time; the envelope's timestamp is when it answered, which
+        # would make a payment made in time look late. None: lateness then needs a confirmed close.
+        completed_at=None,
     )

@@ -10,8 +10,10 @@ from billing.errors import ConflictError, InputError, InvalidAmountError, Invali
 from billing.gateway import (
     CaptureMode,
     Customer,
+    FailureCategory,
     PaymentOutcome,
     PaymentStatus,
+    ProviderFailure,
     RefundOutcome,
     RefundStatus,
 )
@@ -100,6 +102,59 @@ def test_closed_maps_to_cancelled_expired_or_failed() -> None:
     failed = new_order()
     failed.apply_payment(PaymentOutcome(status=PaymentStatus.DECLINED), source="x", at=T0)
     assert failed.status is OrderStatus.FAILED
+
+
+def test_late_is_decided_by_the_provider_payment_time() -> None:
+    deadline = T0 + timedelta(minutes=30)
+    in_time = new_order()
+    in_time.begin_closing(ClosingReason.DEADLINE, deadline)
+    paid_in_time = PaymentOutcome(status=PaymentStatus.SUCCEEDED, completed_at=deadline - timedelta(minutes=5))
+    in_time.apply_payment(paid_in_time, source="provider.cancel", at=deadline + timedelta(seconds=1))
+    assert in_time.status is OrderStatus.PAID
+    assert not in_time.late_payment, "paid before the deadline, whenever the engine learns it"
+
+    after = new_order()
+    paid_after = PaymentOutcome(status=PaymentStatus.SUCCEEDED, completed_at=deadline + timedelta(seconds=30))
+    after.apply_payment(paid_after, source="inquiry", at=deadline + timedelta(minutes=1))
+    assert after.late_payment
+
+    # No payment time (Waffo's A0013 to the cancel): not late without a close confirmed before it ...
+    unconfirmed = new_order()
+    unconfirmed.begin_closing(ClosingReason.DEADLINE, deadline)
+    unconfirmed.apply_payment(PaymentOutcome(status=PaymentStatus.SUCCEEDED), source="provider.cancel", at=deadline)
+    assert unconfirmed.status is OrderStatus.PAID and not unconfirmed.late_payment
+    # ... until the inquiry that follows states a time after the deadline.
+    unconfirmed.apply_payment(paid_after, source="inquiry", at=deadline)
+    assert unconfirmed.late_payment
+
+
+def test_a_close_the_engine_caused_is_expired_or_cancelled_whatever_the_reason() -> None:
+    expiry = ProviderFailure(code="B0002", message="payment timeout", category=FailureCategory.CUSTOMER)
+    declined_close = PaymentOutcome(status=PaymentStatus.DECLINED, failure=expiry)
+    expired = new_order()
+    expired.begin_closing(ClosingReason.DEADLINE, T0 + timedelta(minutes=30))
+    expired.apply_payment(declined_close, source="notification", at=T0 + timedelta(minutes=30))
+    assert expired.status is OrderStatus.EXPIRED
+    assert expired.failure == expiry
+    cancelled = new_order()
+    cancelled.begin_closing(ClosingReason.CANCEL, T0)
+    cancelled.apply_payment(declined_close, source="notification", at=T0)
+    assert cancelled.status is OrderStatus.CANCELLED
+    # The provider's own close at the deadline, stated before the engine closed anything.
+    own_expiry = new_order()
+    closed_at_deadline = declined_close.model_copy(update={"completed_at": T0 + timedelta(minutes=30)})
+    own_expiry.apply_payment(closed_at_deadline, source="notification", at=T0 + timedelta(minutes=29))
+    assert own_expiry.status is OrderStatus.EXPIRED
+    # A genuine decline before the deadline and before any close stays FAILED, even when its statement
+    # reaches the engine only after it began closing.
+    failed = new_order()
+    failed.apply_payment(declined_close.model_copy(update={"completed_at": T0}), source="notification", at=T0)
+    assert failed.status is OrderStatus.FAILED
+    seen_late = new_order()
+    seen_late.begin_closing(ClosingReason.DEADLINE, T0 + timedelta(minutes=30))
+    declined_early = declined_close.model_copy(update={"completed_at": T0 + timedelta(minutes=10)})
+    seen_late.apply_payment(declined_early, source="inquiry", at=T0 + timedelta(minutes=31))
+    assert seen_late.status is OrderStatus.FAILED
 
 
 def test_amount_mismatch_needs_review() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 from temporalio.api.common.v1 import Payload
 
 from billing.codec import AesGcmCodec
@@ -146,3 +147,25 @@ async def test_bad_bodies_are_400(http: httpx.AsyncClient) -> None:
                             "data": base64.b64encode(b"\0" * 40).decode()}]}  # fmt: skip
     assert (await http.post("/codec/decode", json=forged, headers=_bearer())).status_code == 400
     assert (await http.post("/codec/other", json={"payloads": []}, headers=_bearer())).status_code == 404
+
+
+async def test_session_cookie_authorizes_only_from_an_allowed_origin(settings: CodecSettings) -> None:
+    server = CodecServer(AesGcmCodec.from_settings(settings), TOKEN, cors_origins=[UI], session_cookie="session")
+    transport = httpx.ASGITransport(app=Starlette(routes=server.routes()))
+    body = {"payloads": [_json_payload(await _encrypted(settings, b'"secret"'))]}
+    async with httpx.AsyncClient(transport=transport, base_url="http://codec.test") as http:
+        http.cookies.set("session", TOKEN)
+        decoded = await http.post("/codec/decode", json=body, headers={"Origin": UI})
+        assert decoded.status_code == 200
+        assert base64.b64decode(decoded.json()["payloads"][0]["data"]) == b'"secret"'
+        for origin in ({}, {"Origin": "http://evil.test"}):
+            assert (await http.post("/codec/decode", json=body, headers=origin)).status_code == 401
+        http.cookies.set("session", "another")
+        assert (await http.post("/codec/decode", json=body, headers={"Origin": UI})).status_code == 401
+    # Without the option, a cookie is no credential at all.
+    plain = CodecServer(AesGcmCodec.from_settings(settings), TOKEN, cors_origins=[UI])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=Starlette(routes=plain.routes())), base_url="http://codec.test"
+    ) as http:
+        http.cookies.set("session", TOKEN)
+        assert (await http.post("/codec/decode", json=body, headers={"Origin": UI})).status_code == 401

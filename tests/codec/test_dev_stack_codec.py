@@ -49,12 +49,10 @@ async def test_dev_stack_encrypts_and_serves_the_codec_to_its_ui(tmp_path: Path)
         async with httpx.AsyncClient() as http:
             settings = (await http.get(f"{ui}/api/v1/settings")).json()
             endpoint = settings["Codec"]["Endpoint"]
-            assert endpoint == f"{codec_url}/{stored['auth_token']}"
-            # What the UI's browser does: preflight from the UI origin, then POST to <endpoint>/decode.
-            preflight = await http.options(f"{endpoint}/decode", headers={
-                "Origin": ui, "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "content-type,x-namespace"})  # fmt: skip
-            assert preflight.headers["access-control-allow-origin"] == ui
+            assert endpoint == f"{ui}/codec"  # the UI gateway, on the UI's own origin; no secret in it
+            # What the UI's browser does: open the printed link once, then POST to <endpoint>/decode.
+            [link] = [word for word in output.split() if word.startswith(f"{ui}/codec/session?key=")]
+            assert (await http.get(link)).status_code == 303
             refused = await http.post(f"{codec_url}/decode", json={"payloads": []})
             assert refused.status_code == 401
 

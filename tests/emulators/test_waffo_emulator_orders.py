@@ -462,3 +462,26 @@ async def test_checkout_forms_work_when_mounted_under_a_prefix(waffo: WaffoApi) 
         assert "PAY_SUCCESS" in done.text
         view = await http.get(f"/waffo/control/orders/{created['acquiringOrderId']}")
         assert view.json()["orderStatus"] == "PAY_SUCCESS"
+
+
+async def test_a_merchant_cancel_can_carry_a_failure_reason(waffo: WaffoApi) -> None:
+    unpaid = await _create(waffo)
+    cancel = {"acquiringOrderId": unpaid["acquiringOrderId"], "merchantId": MERCHANT_ID, "orderRequestedAt": NOW_TS}
+    waffo.emulator.config.cancel_failed_reason = ("B0002", "payment timeout")
+    await waffo.ok("order/cancel", cancel)
+    order = await waffo.ok("order/inquiry", {"acquiringOrderId": unpaid["acquiringOrderId"]})
+    assert order["orderStatus"] == "ORDER_CLOSE"
+    assert json.loads(order["orderFailedReason"])["orderFailedCode"] == "B0002"
+
+
+async def test_an_expired_order_stays_payable_for_the_grace(waffo: WaffoApi) -> None:
+    waffo.emulator.config.expiry_grace_s = 600
+    created = await _create(waffo)
+    await waffo.control("POST", "/clock/advance", {"seconds": 3601})
+    paid = await _pay(waffo, created["acquiringOrderId"])
+    assert paid["orderStatus"] == "PAY_SUCCESS"
+    assert paid["orderCompletedAt"] > paid["orderExpiredAt"]
+    late = await _create(waffo)
+    await waffo.control("POST", "/clock/advance", {"seconds": 3601 + 601})
+    order = await waffo.ok("order/inquiry", {"acquiringOrderId": late["acquiringOrderId"]})
+    assert order["orderStatus"] == "ORDER_CLOSE"

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from billing.gateway import Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
-from billing.orders import CreateOrder, OrderStatus, RefundRequest
+from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 
@@ -183,3 +183,41 @@ async def test_token_refused_before_anything_was_sent_fails_the_order(stack: Ord
     assert order.status is OrderStatus.FAILED
     assert any("ConfigurationError" in entry.detail for entry in order.timeline)
     assert not await kess_has_order(stack, "k-token-refused")
+
+
+async def test_create_lost_before_kess_recorded_it_is_resent_with_the_same_out_trade_no(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    response = await stack.control.post(
+        f"{stack.emulator_url}/kess/control/faults", json={"operation": "native_pay", "kind": "http_500"}
+    )
+    response.raise_for_status()
+    order = await stack.billing.create_order(kess_order("k-resend"))
+    assert order.status is OrderStatus.UNKNOWN
+    # The first poll answers ORDERNOTEXIST; the create is sent again with the same out_trade_no.
+    pending = await stack.billing.wait_for_status("k-resend", {OrderStatus.PENDING}, timeout=timedelta(seconds=20))
+    assert pending.customer_action is not None and pending.customer_action.qr
+    assert any(e.event == "provider.create_resent" for e in pending.timeline)
+    assert any("ORDERNOTEXIST" in e.detail for e in pending.timeline)
+    await kess_control(stack, "k-resend", "pay")
+    await stack.billing.wait_for_status("k-resend", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+
+
+async def test_a_create_kess_never_records_is_re_sent_a_bounded_number_of_times_then_reviewed(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    response = await stack.control.post(
+        f"{stack.emulator_url}/kess/control/faults",
+        json={"operation": "native_pay", "kind": "http_500", "count": 1000},
+    )
+    response.raise_for_status()
+    policy = OrderPolicy.for_provider("kess", payment_window=timedelta(minutes=2), unknown_inquiry_limit=3)
+    request = kess_order("k-never").model_copy(update={"policy": policy})
+    order = await stack.billing.create_order(request)
+    assert order.status is OrderStatus.UNKNOWN
+    await time_skipping_env.sleep(timedelta(minutes=5))
+    review = await stack.billing.wait_for_status("k-never", {OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=30))
+    resent = [e for e in review.timeline if e.event == "provider.create_resent"]
+    assert len(resent) == 3, "polled every 3 s, re-sent only up to the limit"
+    assert review.review is not None
+    assert "ORDERNOTEXIST" in review.review.reason and "re-sent 3 times" in review.review.reason

@@ -16,7 +16,7 @@ from billing.gateway import CaptureMode, Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder, OrderStatus, RefundRequest
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 WALLET = "252611111111"  # a sandbox EVCPlus wallet
 
@@ -173,3 +173,45 @@ async def test_a_token_of_another_payment_is_never_a_statement_about_this_one(st
     await asyncio.sleep(1.0)
     mine = await stack.billing.get_order("w-mine")
     assert mine.status is OrderStatus.PENDING
+
+
+@pytest.mark.parametrize("action", ["decline", None])
+async def test_an_untouched_hosted_page_that_lapsed_is_expired(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack, action: str | None
+) -> None:
+    # The payer declined on the page (or never acted) and never came back: no redirect, no token. WaafiPay's
+    # page lapses after 5 minutes; HPP_GETTRANINFO then answers 5213 (no such transaction) for good.
+    order_id = f"w-hpp-lapsed-{action}"
+    customer = Customer(customer_id="c")
+    request = waafipay_order(order_id, payment_method="HPP", customer=customer, policy=TEST_ORDER_POLICY)
+    created = await stack.billing.create_order(request)
+    if action:
+        await waafipay(stack, f"hpp/{payment_key(order_id)}/{action}")
+    await time_skipping_env.sleep(timedelta(minutes=11))
+    order = await stack.billing.wait_for_status(
+        order_id, {OrderStatus.EXPIRED, OrderStatus.FAILED, OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=20)
+    )
+    assert order.status is OrderStatus.EXPIRED
+    assert order.captured_amount is None
+    assert not await charges(stack)
+    assert created.customer_action is not None and created.customer_action.expires_at is not None
+    assert created.customer_action.expires_at <= created.created_at + timedelta(minutes=5)
+
+
+async def test_a_push_whose_answer_was_lost_is_never_sent_again(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # A gateway 500 before WaafiPay handled the push: nothing happened, but the engine cannot know that.
+    # HPP_GETTRANINFO answers 5213; a push is never repeated (it would ask the payer again), so an operator
+    # decides, told exactly what was seen.
+    await waafipay(stack, "faults", {"operation": "API_PURCHASE", "kind": "http_500"})
+    order = await stack.billing.create_order(waafipay_order("w-push-lost", policy=TEST_ORDER_POLICY))
+    assert order.status is OrderStatus.UNKNOWN
+    await time_skipping_env.sleep(timedelta(minutes=20))
+    review = await stack.billing.wait_for_status(
+        "w-push-lost", {OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=20)
+    )
+    assert not any(e.event == "provider.create_resent" for e in review.timeline)
+    assert review.review is not None
+    assert "create unanswered" in review.review.reason and "5213" in review.review.reason
+    assert not await charges(stack)

@@ -489,3 +489,22 @@ async def test_a_refund_whose_payment_check_does_not_conclude_is_not_sent(make_k
         await kess.client.refund(refund)
     assert kess.emulator.store.find_refund(refund.idempotency_key) is None
     assert (await kess.client.refund(refund)).status is RefundStatus.SUCCEEDED
+
+
+async def test_payment_time_in_kess_local_time_is_read_in_the_configured_zone(make_kess: Factory) -> None:
+    # KESS does not document the zone of its naive timestamps. Read as UTC, a Phnom Penh time_end is seven
+    # hours later than the payment was: an on-time payment would look late (and be refunded).
+    kess = await make_kess(time_zone="Asia/Phnom_Penh", settings={"time_zone": "Asia/Phnom_Penh"})
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    before = datetime.now(UTC)
+    paid = await kess.client.inquire_payment(ref(request))
+    assert paid.status is PaymentStatus.SUCCEEDED and paid.completed_at is not None
+    assert abs((paid.completed_at - before).total_seconds()) < 60
+
+
+def test_an_unknown_time_zone_is_a_configuration_error() -> None:
+    settings = KessSettings(user=USER, password=SecretStr(PASSWORD), store_id=STORE_ID, time_zone="Mars/Olympus")
+    with pytest.raises(ConfigurationError, match="BILLING_KESS_TIME_ZONE"):
+        KessClient(settings)

@@ -757,11 +757,13 @@ async def test_a_timed_out_push_is_reconciled_by_inquiry(client: WaafiPayClient,
     assert responder.services() == ["API_PURCHASE", "HPP_GETTRANINFO"]
 
 
-async def test_an_unpaid_hosted_page_order_is_pending(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
+async def test_an_unpaid_hosted_page_order_has_no_transaction(
+    client: WaafiPayClient, responder: WaafiPayResponder
+) -> None:
+    # Said as it is: not found. The workflow knows when the page lapses (customer_action.expires_at).
     responder.refuse("RCS_TRAN_NOT_FOUND", code="5213", error="E10206")
-    outcome = await client.inquire_payment(PaymentRef(idempotency_key="pay_1", provider_reference="hpp:1185941"))
-    assert outcome.status is PaymentStatus.PENDING
-    assert outcome.failure is None
+    with pytest.raises(NotFoundError):
+        await client.inquire_payment(PaymentRef(idempotency_key="pay_1", provider_reference="hpp:1185941"))
 
 
 async def test_an_unknown_payment_is_not_found(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
@@ -808,6 +810,9 @@ async def test_hosted_page_result_token(client: WaafiPayClient, responder: Waafi
     assert sent["serviceParams"]["hppResultToken"] == "4837446776"
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert outcome.idempotency_key == "pay_1"
+    # The result states no payment time; the answer's timestamp is not one (it would make an on-time
+    # payment look late when the result is read after the deadline).
+    assert outcome.completed_at is None
 
 
 async def test_hosted_page_result_2001_declined(client: WaafiPayClient, responder: WaafiPayResponder) -> None:

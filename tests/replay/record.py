@@ -84,6 +84,16 @@ async def expired(env: WorkflowEnvironment, stack: OrderStack) -> str:
     return "replay-expired"
 
 
+async def create_not_found_resent(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    await stack.fault("order/create", "http_500")
+    await stack.billing.create_order(request("replay-resent"))
+    await env.sleep(timedelta(seconds=35))
+    await stack.billing.wait_for_status("replay-resent", {OrderStatus.PENDING})
+    await stack.customer("replay-resent", "pay")
+    await stack.billing.wait_for_status("replay-resent", {OrderStatus.PAID})
+    return "replay-resent"
+
+
 async def review_resolved(env: WorkflowEnvironment, stack: OrderStack) -> str:
     await stack.fault("*", "e0001", count=1000)
     await stack.fault("notify", "drop", count=1000)
@@ -229,6 +239,7 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     refund_resent_after_not_found,
     refund_settled_before_its_call_ended,
     redirect_hints,
+    create_not_found_resent,
 ]
 
 
