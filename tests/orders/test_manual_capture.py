@@ -64,7 +64,7 @@ def waffo_order(order_id: str, policy: Any = POLICY) -> CreateOrder:
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client) as running:
+    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
         running.hub.waafipay.config.repeated_commit = "replay"
         yield running
 

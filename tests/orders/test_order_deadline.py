@@ -26,7 +26,7 @@ PAID = {OrderStatus.PAID}
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client) as running:
+    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
         yield running
 
 

@@ -155,7 +155,7 @@ async def kess_refund_view(stack: OrderStack, order_id: str, refund_id: str) -> 
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client) as running:
+    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
         yield running
 
 

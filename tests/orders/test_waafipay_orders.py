@@ -35,7 +35,7 @@ def waafipay_order(order_id: str, amount: str = "10.00", **overrides: Any) -> Cr
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client) as running:
+    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
         yield running
 
 

@@ -17,6 +17,7 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
@@ -172,10 +173,22 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
 
 @contextlib.asynccontextmanager
 async def order_stack(
-    client: Client, *, read_timeout: float = 5.0, events: EventActivities | None = None
+    client: Client,
+    *,
+    read_timeout: float = 5.0,
+    events: EventActivities | None = None,
+    env: WorkflowEnvironment | None = None,
 ) -> AsyncIterator[OrderStack]:
+    """A worker, HTTP service and emulators for orders. With ``env`` (a time-skipping server), the
+    emulators' clocks start at the server's time: a shared server's clock runs ahead of the wall clock by
+    every earlier test's skips, and a provider timestamp compared with the workflow's clock (a payment
+    time against the deadline) must not carry that drift."""
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     async with emulator_hub() as (hub, emulator_server):
+        if env is not None:
+            now = await env.get_current_time()
+            for clock in (hub.waffo.clock, hub.kess.clock, hub.waafipay.clock):
+                clock.set(now)
         service = WebhookService(
             client, {"waffo": WaffoNotifications(waffo_keys().public_b64, merchant_keys().private_b64)}
         )

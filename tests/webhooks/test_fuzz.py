@@ -166,7 +166,7 @@ def signature(body: bytes, how: str) -> dict[str, str]:
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client) as running:
+    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
         running.webhooks.max_body_bytes = BODY_LIMIT
         yield running
 
