@@ -100,7 +100,9 @@ async def _handle(emu: KessEmulator, operation: str, request: Request) -> Respon
         document = wire.success(await _dispatch(emu, operation, merchant, payload))
         status = 200
     except KessApiError as exc:
-        document, status = wire.failure(exc.err_code, exc.description, exc.data), exc.http_status
+        envelope = emu.config.failure_envelope
+        document = wire.refusal(exc.err_code, exc.description, exc.data, envelope)
+        status = exc.http_status if envelope == "success_false" else 200
     return json_response(document, status)
 
 
@@ -126,7 +128,9 @@ def api_endpoint(emu: KessEmulator, operation: str) -> Any:
         response = await _handle(emu, operation, request)
         if kind == "system_error":
             # Handled and committed, but answered as WeChat's SYSTEMERROR: the outcome is unknown.
-            response = json_response(wire.failure("SYSTEMERROR", "system error, please query the order"))
+            response = json_response(
+                wire.refusal("SYSTEMERROR", "system error, please query the order", None, emu.config.failure_envelope)
+            )
         if fault is not None and kind == "timeout_after_commit":
             await asyncio.sleep(_ms(fault, DEFAULT_TIMEOUT_AFTER_COMMIT_MS))
         if kind == "drop_connection":

@@ -33,6 +33,9 @@ DEFAULT_QUICK_PAY_SCRIPTS: dict[str, str] = {
 }
 
 
+FAILURE_ENVELOPES = frozenset({"success_false", "result_code_fail", "result_code_fail_bare"})
+
+
 @dataclass
 class KessEmulatorConfig:
     # Base URL the emulator is reachable at (informational; KESS builds no URLs of its own).
@@ -65,8 +68,17 @@ class KessEmulatorConfig:
     # Seconds from a refund request to its completion: 0 answers SUCCESS at once; None leaves it
     # PROCESSING until POST /control/refunds/{out_refund_no}/succeed or /fail.
     refund_delay_s: float | None = 0.0
+    # How a refusal is enveloped (seed 004 shows only successes, so this is an ambiguity):
+    #   "success_false"         {"success": false, "data": {result_code FAIL, err_code, err_code_des, ...}}
+    #   "result_code_fail"      {"success": true, "data": {seed 004's fields, result_code FAIL, err_code, ...}}
+    #   "result_code_fail_bare" {"success": true, "data": {"result_code": "FAIL"}}: nothing else said
+    failure_envelope: str = "success_false"
     # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
     sweep_interval_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.failure_envelope not in FAILURE_ENVELOPES:
+            raise ValueError(f"failure_envelope must be one of {sorted(FAILURE_ENVELOPES)}")
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale

@@ -236,8 +236,14 @@ class KessClient(http.HttpClientOwner):
             # A refused creation with no stated trade_state: nothing was created.
             default_status=PaymentStatus.DECLINED if answer.failure is not None else PaymentStatus.PENDING,
         )
-        if choice.method is transform.PayMethod.QUICK and answer.failure is None and not data.trade_state:
-            # QUICK PAY answers SUCCESS only once the money is taken (KESS's sample has no trade_state).
+        if (
+            choice.method is transform.PayMethod.QUICK
+            and answer.failure is None
+            and not data.trade_state
+            and (data.result_code or "").strip().upper() == "SUCCESS"
+        ):
+            # QUICK PAY answers result_code SUCCESS only once the money is taken (seed 004's sample has no
+            # trade_state). Without that explicit word the order stays pending and is inquired.
             outcome = outcome.model_copy(update={"status": PaymentStatus.SUCCEEDED})
         if choice.method is transform.PayMethod.JSAPI and outcome.status is PaymentStatus.PENDING:
             # The wallet app shows the payment sheet to the buyer: nothing to display.
@@ -475,12 +481,22 @@ class KessClient(http.HttpClientOwner):
                 f"HTTP {status}; the body is not a KESS envelope", provider=self.name, operation=operation
             ) from exc
         data = envelope.data or {}
-        if envelope.success is True and status < 300:
-            return _Answer(data=data)
         error = wire.ErrorData.model_validate(data)
+        result = transform.result_class(error.result_code)
+        if envelope.success is True and status < 300 and result is transform.ResultClass.SUCCESS:
+            return _Answer(data=data)
         code = (error.err_code or "").strip().upper()
         message = error.err_code_des or error.message or envelope.message
         code_class = transform.classify_code(code)
+        if envelope.success is True and result is transform.ResultClass.UNKNOWN:
+            # A success envelope whose business result is neither SUCCESS nor FAIL: never success.
+            raise ProviderServerError(
+                f"outcome unknown: HTTP {status}, result_code {error.result_code!r}",
+                provider=self.name,
+                operation=operation,
+                status_code=status,
+                code=error.result_code,
+            )
         if envelope.success is None or code_class is transform.CodeClass.UNKNOWN:
             raise ProviderServerError(
                 f"outcome unknown: HTTP {status}, err_code {code or '(none)'} {message or ''}".rstrip(),

@@ -192,6 +192,22 @@ _REFUSALS: dict[str, tuple[FailureCategory, bool]] = {
 }
 
 
+class ResultClass(StrEnum):
+    SUCCESS = "SUCCESS"  # result_code SUCCESS, or absent (the envelope's success then speaks)
+    FAIL = "FAIL"  # result_code FAIL: a refusal, classified by its err_code
+    UNKNOWN = "UNKNOWN"  # any other word: the outcome is unknown
+
+
+def result_class(result_code: str | None) -> ResultClass:
+    """KESS's ``data.result_code`` (WeChat's business result), which can say FAIL inside ``success: true``."""
+    text = (result_code or "").strip().upper()
+    if text in ("", "SUCCESS"):
+        return ResultClass.SUCCESS
+    if text == "FAIL":
+        return ResultClass.FAIL
+    return ResultClass.UNKNOWN
+
+
 def classify_code(code: str | None) -> CodeClass:
     text = (code or "").strip().upper()
     if text in _CONFLICT_CODES:

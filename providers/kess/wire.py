@@ -135,6 +135,7 @@ class PayData(KessModel):
     fee_amount: Decimal | None = None
     total_amount: Decimal | None = None
     trade_state: str | None = None
+    result_code: str | None = None
     time_expire: str | None = None
     time_end: str | None = None
     err_code: str | None = None

@@ -183,3 +183,18 @@ async def test_token_refused_before_anything_was_sent_fails_the_order(stack: Ord
     assert order.status is OrderStatus.FAILED
     assert any("ConfigurationError" in entry.detail for entry in order.timeline)
     assert not await kess_has_order(stack, "k-token-refused")
+
+
+# -- a refusal inside a success envelope (issue #13.1) ---------------------------------------------
+
+
+@pytest.mark.parametrize("envelope", ["result_code_fail", "result_code_fail_bare"])
+async def test_quick_pay_refused_inside_a_success_envelope_is_never_paid(stack: OrderStack, envelope: str) -> None:
+    stack.hub.kess.config.failure_envelope = envelope
+    order_id = f"k-fail-{envelope[-4:]}"
+    created = await stack.billing.create_order(quick_pay(order_id, "140367890123456789"))  # NOTENOUGH
+    assert created.status is not OrderStatus.PAID, "KESS answered result_code FAIL"
+    await stack.billing.check_now(order_id)
+    failed = await stack.billing.wait_for_status(order_id, {OrderStatus.FAILED}, timeout=timedelta(seconds=30))
+    assert failed.failure is not None and failed.failure.code == "NOTENOUGH"
+    assert await kess_charges(stack, order_id) == []

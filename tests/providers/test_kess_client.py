@@ -489,3 +489,40 @@ async def test_a_refund_whose_payment_check_does_not_conclude_is_not_sent(make_k
         await kess.client.refund(refund)
     assert kess.emulator.store.find_refund(refund.idempotency_key) is None
     assert (await kess.client.refund(refund)).status is RefundStatus.SUCCEEDED
+
+
+# -- refusals inside a success envelope (issue #13.1) -------------------------------------------
+
+
+@pytest.mark.parametrize("envelope", ["result_code_fail", "success_false"])
+async def test_a_quick_pay_refusal_is_a_decline_in_either_envelope(make_kess: Factory, envelope: str) -> None:
+    kess = await make_kess(failure_envelope=envelope)
+    request = create("QUICKPAY:140312345678901234")
+    outcome = await kess.client.create_payment(request)
+    assert outcome.status is PaymentStatus.DECLINED, "KESS said FAIL: never paid"
+    assert outcome.failure is not None and outcome.failure.code == "NOTENOUGH"
+
+
+async def test_a_bare_fail_inside_success_is_unknown_then_reconciled(make_kess: Factory) -> None:
+    kess = await make_kess(failure_envelope="result_code_fail_bare")
+    request = create("QUICKPAY:140312345678901234")
+    with pytest.raises(OutcomeUnknownError):
+        await kess.client.create_payment(request)
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.DECLINED
+
+
+async def test_a_refund_refused_inside_success_is_not_succeeded(make_kess: Factory) -> None:
+    kess = await make_kess(failure_envelope="result_code_fail")
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    refund = await kess.client.refund(
+        CreateRefund(
+            idempotency_key=key("r"),
+            payment=ref(request),
+            amount=Money(amount_minor=5000, currency="USD"),
+            requested_at=NOW,
+        )
+    )
+    assert refund.status is RefundStatus.FAILED, "more than paid: INVALID_REQUEST inside success is a refusal"
+    assert refund.failure is not None and refund.failure.code == "INVALID_REQUEST"
