@@ -196,6 +196,10 @@ class RefundRef(_Model):
     provider_reference: str | None = None
     #: The payment's currency: some providers (Waffo) state refund amounts without one.
     currency: str | None = None
+    #: The payment's own request id: some providers (KESS) look refunds up by the payment's order number.
+    payment_idempotency_key: str | None = None
+    #: The refund's amount, when known: an answer stating another amount is not about this refund.
+    amount: Money | None = None
 
 
 class RefundOutcome(_Model):

@@ -414,6 +414,8 @@ class OrderFlow:
                         idempotency_key=refund.request_key,
                         provider_reference=refund.provider_reference,
                         currency=refund.amount.currency,
+                        payment_idempotency_key=self.order.payment_key,
+                        amount=refund.amount,
                     ),
                 ),
                 retry=INQUIRY_RETRY,

@@ -73,12 +73,18 @@ class KessEmulatorConfig:
     #   "result_code_fail"      {"success": true, "data": {seed 004's fields, result_code FAIL, err_code, ...}}
     #   "result_code_fail_bare" {"success": true, "data": {"result_code": "FAIL"}}: nothing else said
     failure_envelope: str = "success_false"
+    # CHECK REFUND STATUS: seed 004 documents only `out_trade_no` (the payment's order number).
+    #   "out_trade_no"  (default, the seed) answers the order's latest refund; an `out_refund_no` is ignored
+    #   "out_refund_no" answers the refund an `out_refund_no` names, when one is sent
+    refund_status_by: str = "out_trade_no"
     # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
     sweep_interval_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.failure_envelope not in FAILURE_ENVELOPES:
             raise ValueError(f"failure_envelope must be one of {sorted(FAILURE_ENVELOPES)}")
+        if self.refund_status_by not in ("out_trade_no", "out_refund_no"):
+            raise ValueError("refund_status_by must be out_trade_no or out_refund_no")
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale

@@ -473,10 +473,11 @@ class PaymentService:
         )
 
     def find_refund(self, merchant: Merchant, payload: dict[str, Any]) -> Refund:
-        """By out_refund_no; without one, the latest refund of out_trade_no."""
+        """The latest refund of ``out_trade_no`` (seed 004's request); with ``refund_status_by="out_refund_no"``
+        the refund an ``out_refund_no`` names, when one is sent."""
         self._store_id(merchant, payload)
         out_refund_no = payload.get("out_refund_no")
-        if out_refund_no:
+        if out_refund_no and self.emu.config.refund_status_by == "out_refund_no":
             refund = self.emu.store.refunds.get((merchant.user, self._out_no(payload, "out_refund_no")))
             if refund is None:
                 raise KessApiError("REFUNDNOTEXIST")

@@ -46,6 +46,7 @@ from billing.errors import (
 from billing.money import Money
 from billing.telemetry import provider_call_span
 from providers import http
+from providers.answers import require_same_object
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -227,6 +228,7 @@ class KessClient(http.HttpClientOwner):
         timeout = self._quick_timeout if choice.method is transform.PayMethod.QUICK else self._timeout
         answer = await self._call(operation, wire_request, timeout=timeout)
         data = self._parse(operation, wire.PayData, answer.data)
+        self._require_payment_answer(operation, data, request.idempotency_key)
         outcome = self._payment_outcome(
             data,
             idempotency_key=request.idempotency_key,
@@ -264,6 +266,9 @@ class KessClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(PAYMENT_STATUS, wire.PayData, answer.data)
+        self._require_payment_answer(
+            PAYMENT_STATUS, data, payment.idempotency_key, payment.provider_reference, required=("out_trade_no",)
+        )
         return self._payment_outcome(data, idempotency_key=payment.idempotency_key)
 
     async def cancel_payment(self, request: CancelPayment) -> PaymentOutcome:
@@ -274,6 +279,7 @@ class KessClient(http.HttpClientOwner):
         key = request.payment.idempotency_key
         answer = await self._call(CLOSE, wire.CloseRequest(store_id=self._store_id, out_trade_no=key))
         data = self._parse(CLOSE, wire.PayData, answer.data)
+        self._require_payment_answer(CLOSE, data, key, request.payment.provider_reference)
         if answer.failure is not None and answer.failure.code not in (transform.ORDER_PAID,):
             # A refusal other than "already paid" says nothing about the payment's state.
             return PaymentOutcome(
@@ -308,6 +314,9 @@ class KessClient(http.HttpClientOwner):
             if status_answer.failure is not None:
                 return self._refund_refused(request, status_answer.failure)
             order = self._parse(PAYMENT_STATUS, wire.PayData, status_answer.data)
+            self._require_payment_answer(
+                PAYMENT_STATUS, order, request.payment.idempotency_key, required=("out_trade_no",)
+            )
         except OutcomeUnknownError as exc:
             raise ProviderUnavailableError(
                 f"the payment status read before the refund did not conclude ({exc}); the refund was not sent",
@@ -322,13 +331,24 @@ class KessClient(http.HttpClientOwner):
         if answer.failure is not None:
             return self._refund_refused(request, answer.failure)
         data = self._parse(REFUND, wire.RefundData, answer.data)
+        self._require_refund_answer(
+            REFUND, data, request.idempotency_key, request.payment.idempotency_key, request.amount
+        )
         return transform.refund_outcome(
             data, idempotency_key=request.idempotency_key, currency=self._currency, requested=request.amount
         )
 
     async def inquire_refund(self, refund: RefundRef) -> RefundOutcome:
-        """CHECK REFUND STATUS by ``out_refund_no`` (the refund's idempotency key)."""
-        wire_request = wire.RefundStatusRequest(store_id=self._store_id, out_refund_no=refund.idempotency_key)
+        """CHECK REFUND STATUS by the payment's ``out_trade_no`` (seed 004), naming ``out_refund_no`` too.
+
+        The answer must name our ``out_refund_no``: one about another refund of the order (its latest) is
+        no answer about ours (:class:`~billing.errors.AnswerMismatchError`), and the caller asks again.
+        """
+        wire_request = wire.RefundStatusRequest(
+            store_id=self._store_id,
+            out_trade_no=refund.payment_idempotency_key,
+            out_refund_no=refund.idempotency_key,
+        )
         answer = await self._call(REFUND_STATUS, wire_request, refund=True)
         if answer.failure is not None:
             self._raise_if_not_found(REFUND_STATUS, answer.failure, transform.REFUND_NOT_FOUND, "refund")
@@ -338,6 +358,14 @@ class KessClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(REFUND_STATUS, wire.RefundData, answer.data)
+        self._require_refund_answer(
+            REFUND_STATUS,
+            data,
+            refund.idempotency_key,
+            refund.payment_idempotency_key,
+            refund.amount,
+            required=("out_refund_no",),
+        )
         return transform.refund_outcome(
             data, idempotency_key=refund.idempotency_key, currency=refund.currency or self._currency
         )
@@ -403,6 +431,48 @@ class KessClient(http.HttpClientOwner):
             merchant_reference=merchant_reference,
             default_status=default_status,
             failure=failure,
+        )
+
+    def _require_payment_answer(
+        self,
+        operation: str,
+        data: wire.PayData,
+        out_trade_no: str,
+        transaction_id: str | None = None,
+        *,
+        required: tuple[str, ...] = (),
+    ) -> None:
+        asked = {"out_trade_no": out_trade_no, "transaction_id": transaction_id, "currency": self._currency}
+        require_same_object(
+            provider=self.name,
+            operation=operation,
+            asked=asked,
+            answered=transform.payment_answer_ids(data),
+            required=required,
+        )
+
+    def _require_refund_answer(
+        self,
+        operation: str,
+        data: wire.RefundData,
+        out_refund_no: str,
+        out_trade_no: str | None,
+        amount: Money | None,
+        *,
+        required: tuple[str, ...] = (),
+    ) -> None:
+        asked = {
+            "out_trade_no": out_trade_no,
+            "out_refund_no": out_refund_no,
+            "refund_amount": amount,
+            "currency": self._currency,
+        }
+        require_same_object(
+            provider=self.name,
+            operation=operation,
+            asked=asked,
+            answered=transform.refund_answer_ids(data, currency=self._currency),
+            required=required,
         )
 
     def _refund_refused(self, request: CreateRefund, failure: ProviderFailure) -> RefundOutcome:

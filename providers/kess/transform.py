@@ -314,6 +314,26 @@ def refund_request(request: CreateRefund, *, service_id: int, store_id: str, cur
     )
 
 
+# -- which object an answer is about ------------------------------------------------------------
+
+
+def payment_answer_ids(data: wire.PayData) -> dict[str, str | Money | None]:
+    """What a pay answer, status or close answer says it is about (see providers/answers.py)."""
+    return {"out_trade_no": data.out_trade_no, "transaction_id": data.transaction_id, "currency": data.currency}
+
+
+def refund_answer_ids(data: wire.RefundData, *, currency: str) -> dict[str, str | Money | None]:
+    """What a refund answer or refund status says it is about. Only ``refund_amount`` is compared: the
+    ``amount`` of CHECK REFUND STATUS may be the order's (seed 004 does not say)."""
+    code = (data.currency or currency).strip().upper()
+    return {
+        "out_trade_no": data.out_trade_no,
+        "out_refund_no": data.out_refund_no,
+        "refund_amount": amount_from_wire(data.refund_amount, code),
+        "currency": data.currency,
+    }
+
+
 # -- responses -> outcomes ----------------------------------------------------------------------
 
 

@@ -326,11 +326,19 @@ async def test_partial_and_full_refunds(kess: KessApi) -> None:
     second = await kess.call("refund", refund(second_no, 6))
     assert second["data"]["remaining_amount"] == 0
 
-    status = await kess.call("refund_status", {"store_id": STORE_ID, "out_refund_no": first_no})
-    assert status["data"]["is_success"] is True
-    assert status["data"]["message"] == "Refund Successful!"
+    # Seed 004: CHECK REFUND STATUS takes out_trade_no, and answers the order's latest refund (out_refund_no is
+    # ignored unless refund_status_by="out_refund_no").
     latest = await kess.call("refund_status", {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})
     assert latest["data"]["out_refund_no"] == second_no
+    assert latest["data"]["is_success"] is True
+    assert latest["data"]["message"] == "Refund Successful!"
+    named = {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"], "out_refund_no": first_no}
+    assert (await kess.call("refund_status", named))["data"]["out_refund_no"] == second_no
+    assert (await kess.call("refund_status", {"store_id": STORE_ID, "out_refund_no": first_no}))["data"][
+        "err_code"
+    ] == "PARAM_ERROR"
+    kess.emulator.config.refund_status_by = "out_refund_no"
+    assert (await kess.call("refund_status", named))["data"]["out_refund_no"] == first_no
     missing = await kess.call("refund_status", {"store_id": STORE_ID, "out_refund_no": "NOPE"})
     assert missing["data"]["err_code"] == "REFUNDNOTEXIST"
     order = await kess.call("payment_status", {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})

@@ -4,7 +4,7 @@ and confirms, and refunds; all through the real KESS client and emulator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from billing.gateway import Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
-from billing.orders import CreateOrder, OrderStatus, RefundRequest
+from billing.orders import CreateOrder, OrderStatus, RefundRequest, RefundState
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 
@@ -198,3 +198,57 @@ async def test_quick_pay_refused_inside_a_success_envelope_is_never_paid(stack: 
     failed = await stack.billing.wait_for_status(order_id, {OrderStatus.FAILED}, timeout=timedelta(seconds=30))
     assert failed.failure is not None and failed.failure.code == "NOTENOUGH"
     assert await kess_charges(stack, order_id) == []
+
+
+# -- the answer is about the object we asked for (issue #13.2) ------------------------------------
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], *, within_s: float = 20.0) -> None:
+    """Bounded polling (no fixed sleeps): until `check` holds or the time is up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not await check():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_refund_status_about_another_refund_never_settles_ours(stack: OrderStack) -> None:
+    # Seed 004: CHECK REFUND STATUS names the order (out_trade_no); the emulator, as the seed, answers the order's
+    # latest refund. That answer is about r2 and must not settle r1.
+    await stack.billing.create_order(kess_order("k-refunds"))
+    await kess_control(stack, "k-refunds", "pay")
+    await stack.billing.check_now("k-refunds")
+    await stack.billing.wait_for_status("k-refunds", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    stack.hub.kess.config.refund_delay_s = None  # refunds stay PROCESSING until the control API settles them
+    await stack.billing.refund("k-refunds", RefundRequest(refund_id="r1", amount=Money.parse("3.00", "USD")))
+    second = await stack.billing.refund("k-refunds", RefundRequest(refund_id="r2", amount=Money.parse("2.00", "USD")))
+    await kess_post(stack, f"refunds/{second.request_key}/succeed")
+
+    async def r2_settled() -> bool:
+        await stack.billing.check_now("k-refunds")
+        order = await stack.billing.get_order("k-refunds")
+        return any(r.refund_id == "r2" and r.status is RefundState.SUCCEEDED for r in order.refunds)
+
+    await wait_until(r2_settled)
+    order = await stack.billing.get_order("k-refunds")
+    first = next(r for r in order.refunds if r.refund_id == "r1")
+    assert first.status is not RefundState.SUCCEEDED, "r2's statement settled r1"
+    assert any(e.event == "refund_inquiry" and "r1" in e.detail and "out_refund_no" in e.detail for e in order.timeline)
+    assert order.refunded == Money.parse("2.00", "USD")
+
+
+async def test_a_paid_status_of_another_order_does_not_pay_ours(stack: OrderStack) -> None:
+    await stack.billing.create_order(kess_order("k-other-paid"))
+    await kess_control(stack, "k-other-paid", "pay")
+    await stack.billing.create_order(kess_order("k-mine"))
+    await kess_fault(stack, "payment_status", "other_object", count=2, out_trade_no=payment_key("k-other-paid"))
+
+    async def answered_about_another() -> bool:
+        await stack.billing.check_now("k-mine")
+        return not stack.hub.kess.faults.list()
+
+    await wait_until(answered_about_another)  # both answers about the paid order were given (and retried past)
+    assert (await stack.billing.get_order("k-mine")).status is OrderStatus.PENDING
+    await kess_control(stack, "k-mine", "pay")
+    await stack.billing.check_now("k-mine")
+    await stack.billing.wait_for_status("k-mine", {OrderStatus.PAID}, timeout=timedelta(seconds=20))

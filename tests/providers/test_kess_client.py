@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from billing.errors import (
+    AnswerMismatchError,
     ConfigurationError,
     ConflictError,
     InputError,
@@ -345,7 +346,7 @@ def test_payment_method_convention() -> None:
 
 
 async def test_partial_then_full_refund(make_kess: Factory) -> None:
-    kess = await make_kess(settings={"fee_rate": Decimal(2)})
+    kess = await make_kess(settings={"fee_rate": Decimal(2)}, refund_status_by="out_refund_no")
     request = create("QUICKPAY:134567890123456789")
     await kess.client.create_payment(request)
 
@@ -374,10 +375,14 @@ async def test_partial_then_full_refund(make_kess: Factory) -> None:
     second = await kess.client.refund(refund(600, second_key))
     assert second.status is RefundStatus.SUCCEEDED
     assert second.remaining_refundable == Money.zero("USD")
-    inquired = await kess.client.inquire_refund(RefundRef(idempotency_key=first_key, currency="USD"))
+    inquired = await kess.client.inquire_refund(
+        RefundRef(idempotency_key=first_key, currency="USD", payment_idempotency_key=request.idempotency_key)
+    )
     assert (inquired.status, inquired.amount) == (RefundStatus.SUCCEEDED, Money(amount_minor=400, currency="USD"))
     with pytest.raises(NotFoundError):
-        await kess.client.inquire_refund(RefundRef(idempotency_key=key("r")))
+        await kess.client.inquire_refund(
+            RefundRef(idempotency_key=key("r"), payment_idempotency_key=request.idempotency_key)
+        )
     # Refunded orders still read as paid.
     assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.SUCCEEDED
     ledger = await kess.control("GET", "/ledger")
@@ -398,7 +403,8 @@ async def test_refund_processing_then_succeeded(make_kess: Factory) -> None:
     )
     assert outcome.status is RefundStatus.PENDING
     await kess.control("POST", f"/refunds/{refund_key}/succeed")
-    assert (await kess.client.inquire_refund(RefundRef(idempotency_key=refund_key))).status is RefundStatus.SUCCEEDED
+    inquiry = RefundRef(idempotency_key=refund_key, payment_idempotency_key=request.idempotency_key)
+    assert (await kess.client.inquire_refund(inquiry)).status is RefundStatus.SUCCEEDED
 
 
 # -- classification -----------------------------------------------------------------------------
@@ -526,3 +532,87 @@ async def test_a_refund_refused_inside_success_is_not_succeeded(make_kess: Facto
     )
     assert refund.status is RefundStatus.FAILED, "more than paid: INVALID_REQUEST inside success is a refusal"
     assert refund.failure is not None and refund.failure.code == "INVALID_REQUEST"
+
+
+# -- the answer is about the object we asked for (issue #13.2) ----------------------------------
+
+
+def refund_of(request: CreatePayment, refund_key: str, amount_minor: int) -> CreateRefund:
+    return CreateRefund(
+        idempotency_key=refund_key,
+        payment=ref(request),
+        amount=Money(amount_minor=amount_minor, currency="USD"),
+        requested_at=NOW,
+    )
+
+
+async def test_refund_status_is_asked_by_out_trade_no_and_another_refund_is_no_answer(make_kess: Factory) -> None:
+    # Seed 004: CHECK REFUND STATUS takes out_trade_no; the emulator (as the seed) answers the latest refund.
+    kess = await make_kess(refund_delay_s=None)
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    first, second = key("r"), key("r")
+    await kess.client.refund(refund_of(request, first, 300))
+    await kess.client.refund(refund_of(request, second, 200))
+    await kess.control("POST", f"/refunds/{second}/succeed")
+    about_first = RefundRef(
+        idempotency_key=first,
+        payment_idempotency_key=request.idempotency_key,
+        amount=Money(amount_minor=300, currency="USD"),
+    )
+    with pytest.raises(AnswerMismatchError) as caught:
+        await kess.client.inquire_refund(about_first)
+    assert (caught.value.field, caught.value.asked, caught.value.answered) == ("out_refund_no", first, second)
+    about_second = about_first.model_copy(
+        update={"idempotency_key": second, "amount": Money(amount_minor=200, currency="USD")}
+    )
+    assert (await kess.client.inquire_refund(about_second)).status is RefundStatus.SUCCEEDED
+
+
+async def test_a_refund_status_stating_another_amount_is_no_answer(make_kess: Factory) -> None:
+    kess = await make_kess(refund_delay_s=None)
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    refund_key = key("r")
+    await kess.client.refund(refund_of(request, refund_key, 300))
+    await kess.control("POST", f"/refunds/{refund_key}/succeed")
+    wrong_amount = RefundRef(
+        idempotency_key=refund_key,
+        payment_idempotency_key=request.idempotency_key,
+        amount=Money(amount_minor=301, currency="USD"),
+    )
+    with pytest.raises(AnswerMismatchError):
+        await kess.client.inquire_refund(wrong_amount)
+
+
+@pytest.mark.parametrize("operation", ["payment_status", "native_pay"])
+async def test_a_payment_answer_about_another_order_is_no_answer(make_kess: Factory, operation: str) -> None:
+    kess = await make_kess()
+    request = create()
+    if operation != "native_pay":
+        await kess.client.create_payment(request)
+    await kess.fault(operation, "other_object")
+    call = kess.client.inquire_payment(ref(request)) if operation == "payment_status" else None
+    with pytest.raises(AnswerMismatchError):
+        await (call or kess.client.create_payment(request))
+
+
+async def test_a_paid_status_of_another_order_is_not_applied(make_kess: Factory) -> None:
+    kess = await make_kess()
+    paid, unpaid = create(), create()
+    await kess.client.create_payment(paid)
+    await kess.control("POST", f"/orders/{paid.idempotency_key}/pay")
+    await kess.client.create_payment(unpaid)
+    await kess.fault("payment_status", "other_object", out_trade_no=paid.idempotency_key)
+    with pytest.raises(AnswerMismatchError):
+        await kess.client.inquire_payment(ref(unpaid))
+    assert (await kess.client.inquire_payment(ref(unpaid))).status is PaymentStatus.PENDING
+
+
+async def test_a_refund_answer_about_another_refund_is_no_answer(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    await kess.fault("refund", "other_object")
+    with pytest.raises(AnswerMismatchError):
+        await kess.client.refund(refund_of(request, key("r"), 300))
