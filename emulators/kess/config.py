@@ -77,12 +77,24 @@ class KessEmulatorConfig:
     #   "out_trade_no"  (default, the seed) answers the order's latest refund; an `out_refund_no` is ignored
     #   "out_refund_no" answers the refund an `out_refund_no` names, when one is sent
     refund_status_by: str = "out_trade_no"
+    # Seed 004: "Get API token before every requests."
+    #   "single"       (default) each token is taken for one business request; a second use answers 401
+    #   "until_expiry" a token may be reused until it expires
+    token_use: str = "single"  # noqa: S105 - a mode, not a secret
+    # NATIVE PAY's auth_code: seed 004's sample carries one without saying what it is.
+    #   "ignored"  (default, the reference's reading) accepted or not, never checked
+    #   "required" a native pay without auth_code is PARAM_ERROR
+    native_auth_code: str = "ignored"
     # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
     sweep_interval_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.failure_envelope not in FAILURE_ENVELOPES:
             raise ValueError(f"failure_envelope must be one of {sorted(FAILURE_ENVELOPES)}")
+        if self.token_use not in ("single", "until_expiry"):
+            raise ValueError("token_use must be single or until_expiry")
+        if self.native_auth_code not in ("ignored", "required"):
+            raise ValueError("native_auth_code must be ignored or required")
         if self.refund_status_by not in ("out_trade_no", "out_refund_no"):
             raise ValueError("refund_status_by must be out_trade_no or out_refund_no")
 

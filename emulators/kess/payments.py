@@ -202,7 +202,7 @@ class PaymentService:
         sub_store_name = payload.get("sub_store_name")
         if sub_store_name is not None and not isinstance(sub_store_name, str):
             raise invalid("sub_store_name", "must be a string")
-        if kind is not PayKind.NATIVE and not auth_code:
+        if not auth_code and (kind is not PayKind.NATIVE or self.emu.config.native_auth_code == "required"):
             raise invalid("auth_code", "is required")
 
         fingerprint: tuple[object, ...] = (

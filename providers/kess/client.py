@@ -3,7 +3,8 @@
 Every call follows the same flow:
 
 1. build the wire model (:mod:`providers.kess.transform`), validating the request before anything is sent;
-2. take a bearer token from :class:`~providers.kess.auth.TokenSource` (cached for less than its minute);
+2. take a bearer token from :class:`~providers.kess.auth.TokenSource`: a fresh one before every request, as
+   seed 004 says (``BILLING_KESS_TOKEN_REUSE_S`` reuses one for a while instead);
 3. POST compact JSON (amounts as JSON numbers, never floats); on HTTP 401 drop the token, fetch a new one
    and send the same bytes once more (a 401 means the request was not handled);
 4. read the ``{success, data}`` envelope and classify it.
@@ -185,7 +186,7 @@ class KessClient(http.HttpClientOwner):
             url=self._url(settings.token_path),
             user=settings.user,
             password=settings.password,
-            cache_s=settings.token_cache_s,
+            cache_s=settings.token_reuse_s,
             timeout=self._timeout,
             provider=self.name,
         )
@@ -224,6 +225,7 @@ class KessClient(http.HttpClientOwner):
             fee_rate=self._settings.fee_rate,
             sub_store_id=self._settings.sub_store_id,
             sub_store_name=self._settings.sub_store_name,
+            native_auth_code=self._settings.native_auth_code,
         )
         timeout = self._quick_timeout if choice.method is transform.PayMethod.QUICK else self._timeout
         answer = await self._call(operation, wire_request, timeout=timeout)

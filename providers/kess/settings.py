@@ -34,8 +34,13 @@ class KessSettings(BaseSettings):
     alipay_service_id: int = 2
     #: The wallet of a native pay request that does not name one (WECHAT or ALIPAY).
     default_wallet: str = "WECHAT"
-    #: Tokens live about a minute; reuse one for at most this long (and at most 80 % of its lifetime).
-    token_cache_s: float = 45.0
+    #: Seed 004: "Get API token before every requests." 0 (the default) does exactly that. A positive value
+    #: reuses a token for at most this many seconds (and at most 80 % of the lifetime it states); a KESS that
+    #: takes each token once then answers 401 and the client fetches a fresh one and sends again.
+    token_reuse_s: float = 0.0
+    #: Sent as ``auth_code`` with NATIVE PAY: seed 004's native pay sample carries one, without saying what it
+    #: is (not the buyer's code: the buyer scans our QR). Unset: native pay is sent without it.
+    native_auth_code: str | None = None
     #: Seconds. Quick pay may block while the buyer enters the PIN (up to 45 s): its timeout is longer.
     connect_timeout: float = 10.0
     read_timeout: float = 30.0

@@ -288,7 +288,9 @@ def pay_request(
     fee_rate: Decimal,
     sub_store_id: str | None,
     sub_store_name: str | None,
+    native_auth_code: str | None = None,
 ) -> wire.PayRequest:
+    """One pay body. Native pay carries ``native_auth_code`` as ``auth_code`` (seed 004's sample has one)."""
     require_currency(request.amount, currency, field="amount")
     return wire.PayRequest(
         service_id=service_id,
@@ -297,7 +299,7 @@ def pay_request(
         sub_store_name=sub_store_name,
         amount=amount_to_wire(request.amount),
         fee_rate=fee_rate,
-        auth_code=choice.auth_code,
+        auth_code=choice.auth_code if choice.method is not PayMethod.NATIVE else native_auth_code,
         out_trade_no=request.idempotency_key,
     )
 

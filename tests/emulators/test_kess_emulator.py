@@ -35,8 +35,8 @@ class KessApi:
 
     async def raw(self, operation: str, body: bytes, token: str | None = None) -> httpx.Response:
         if token is None:
-            if self.token is None:
-                self.token = (await self.fetch_token()).json()["data"]["token"]
+            # Seed 004: a token before every request (the emulator takes each token once by default).
+            self.token = (await self.fetch_token()).json()["data"]["token"]
             token = self.token
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         return await self.http.post(DEFAULT_PATHS[operation], content=body, headers=headers)
@@ -418,8 +418,9 @@ async def test_faults(kess: KessApi) -> None:
     assert (await kess.control("GET", f"/orders/{body['out_trade_no']}")).status_code == 200
 
     body = pay_body()
+    token = (await kess.fetch_token()).json()["data"]["token"]  # before the wildcard fault, which hits tokens too
     await fault(kess, "*", "system_error")
-    answer = await kess.call("native_pay", body)
+    answer = json.loads((await kess.raw("native_pay", json.dumps(body).encode(), token)).content)
     assert answer["data"]["err_code"] == "SYSTEMERROR"
     assert (await kess.control("GET", f"/orders/{body['out_trade_no']}")).status_code == 200
 
@@ -481,3 +482,28 @@ async def test_over_a_real_socket_with_custom_paths() -> None:
             assert (await http.get("/health")).json() == {"status": "ok", "provider": "kess"}
     finally:
         await server.stop()
+
+
+async def test_a_token_is_taken_once_unless_configured_otherwise() -> None:
+    for token_use, second_status in (("single", 401), ("until_expiry", 200)):
+        emulator = make_emulator(token_use=token_use)
+        transport = httpx.ASGITransport(app=create_app(emulator))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kess.test") as http:
+            kess = KessApi(http, emulator)
+            token = (await kess.fetch_token()).json()["data"]["token"]
+            body = json.dumps(pay_body()).encode()
+            assert (await kess.raw("native_pay", body, token)).status_code == 200
+            assert (await kess.raw("native_pay", body, token)).status_code == second_status, token_use
+        await emulator.aclose()
+
+
+async def test_native_pay_auth_code_required_when_configured() -> None:
+    emulator = make_emulator(native_auth_code="required")
+    transport = httpx.ASGITransport(app=create_app(emulator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kess.test") as http:
+        kess = KessApi(http, emulator)
+        refused = await kess.call("native_pay", pay_body())
+        assert (refused["_http_status"], refused["data"]["err_code"]) == (400, "PARAM_ERROR")
+        accepted = await kess.call("native_pay", pay_body(auth_code=284957))
+        assert accepted["success"] is True
+    await emulator.aclose()

@@ -166,8 +166,28 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         KessClient(settings.model_copy(update={"store_id": None}))
 
 
+async def test_a_fresh_token_is_fetched_before_every_request_by_default(make_kess: Factory) -> None:
+    # Seed 004: "Get API token before every requests." The emulator's default takes each token once.
+    kess = await make_kess()
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.client.inquire_payment(ref(request))
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    assert kess.client.token_fetches == 3
+    assert (await kess.control("GET", "/tokens"))["tokensIssued"] == 3
+
+
+async def test_token_reuse_setting_against_single_use_tokens_renews_on_401(make_kess: Factory) -> None:
+    kess = await make_kess(time_scale=1.0, settings={"token_reuse_s": 45.0})
+    request = create()
+    await kess.client.create_payment(request)
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    assert kess.client.token_fetches == 2, "the reused token was refused (401) and a fresh one fetched"
+
+
 async def test_token_is_reused_then_renewed_when_it_ages(make_kess: Factory) -> None:
-    kess = await make_kess()  # tokens live 60 s x 0.01 = 0.6 s; the client reuses them for 80 %
+    # tokens live 60 s x 0.01 = 0.6 s; with reuse on, the client reuses them for 80 %
+    kess = await make_kess(token_use="until_expiry", settings={"token_reuse_s": 45.0})
     request = create()
     await kess.client.create_payment(request)
     await kess.client.inquire_payment(ref(request))
@@ -178,7 +198,7 @@ async def test_token_is_reused_then_renewed_when_it_ages(make_kess: Factory) -> 
 
 
 async def test_expired_token_is_renewed_transparently_on_401(make_kess: Factory) -> None:
-    kess = await make_kess(time_scale=1.0)
+    kess = await make_kess(time_scale=1.0, token_use="until_expiry", settings={"token_reuse_s": 45.0})
     request = create()
     await kess.client.create_payment(request)
     await kess.control("POST", "/tokens/expire")
@@ -616,3 +636,21 @@ async def test_a_refund_answer_about_another_refund_is_no_answer(make_kess: Fact
     await kess.fault("refund", "other_object")
     with pytest.raises(AnswerMismatchError):
         await kess.client.refund(refund_of(request, key("r"), 300))
+
+
+# -- native pay's auth_code (issue #13.4) ---------------------------------------------------------
+
+
+async def test_native_pay_sends_the_configured_auth_code(make_kess: Factory) -> None:
+    # Seed 004's NATIVE PAY sample carries auth_code; with native_auth_code="required" the emulator insists.
+    kess = await make_kess(native_auth_code="required", settings={"native_auth_code": "284957"})
+    outcome = await kess.client.create_payment(create("NATIVE:WECHAT"))
+    assert outcome.status is PaymentStatus.PENDING
+    assert outcome.customer_action is not None and outcome.customer_action.qr
+
+
+async def test_native_pay_without_an_auth_code_where_one_is_required_is_refused(make_kess: Factory) -> None:
+    kess = await make_kess(native_auth_code="required")
+    outcome = await kess.client.create_payment(create("NATIVE:WECHAT"))
+    assert outcome.status is PaymentStatus.DECLINED
+    assert outcome.failure is not None and outcome.failure.code == "PARAM_ERROR"
