@@ -171,6 +171,9 @@ class PaymentOutcome(_Model):
     #: For a subscription's period charge: the provider's subscription id and period number.
     subscription_reference: str | None = None
     subscription_period: int | None = None
+    #: Until when the provider may still take the customer's money for this payment (its QR code or PIN
+    #: window), for providers that cannot close a payment: the engine waits this out before concluding.
+    payable_until: datetime | None = None
 
 
 # -- refunds ------------------------------------------------------------------------------------

@@ -80,9 +80,16 @@ async def _dispatch(emu: KessEmulator, operation: str, merchant: Merchant, paylo
     raise KessApiError("PARAM_ERROR", f"unknown operation {operation}")  # pragma: no cover
 
 
+#: Operations seed 004 does not document; served only with ``close_endpoint=True``.
+UNDOCUMENTED = frozenset({"close", "revoke"})
+NOT_FOUND = {"success": False, "message": "Not Found"}
+
+
 async def _handle(
     emu: KessEmulator, operation: str, request: Request, overrides: dict[str, Any] | None = None
 ) -> Response:
+    if operation in UNDOCUMENTED and not emu.config.close_endpoint:
+        return json_response(NOT_FOUND, 404)
     try:
         payload = await _payload(request)
     except KessApiError as exc:

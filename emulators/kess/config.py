@@ -80,6 +80,9 @@ class KessEmulatorConfig:
     # Seed 004: "Get API token before every requests."
     #   "single"       (default) each token is taken for one business request; a second use answers 401
     #   "until_expiry" a token may be reused until it expires
+    # Close and revoke are not in seed 004. False (default): their paths answer as an unknown path does
+    # (HTTP 404 {"success": false, "message": "Not Found"}); True: they close / revoke as documented here.
+    close_endpoint: bool = False
     token_use: str = "single"  # noqa: S105 - a mode, not a secret
     # NATIVE PAY's auth_code: seed 004's sample carries one without saying what it is.
     #   "ignored"  (default, the reference's reading) accepted or not, never checked

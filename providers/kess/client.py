@@ -28,6 +28,7 @@ token renewal; retries belong to the caller (Temporal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -96,7 +97,8 @@ KESS_CAPABILITIES = ProviderCapabilities(
     multiple_refunds=True,
     manual_capture=False,
     partial_capture=False,
-    cancel_payment=True,
+    # Seed 004 documents no close: only BILLING_KESS_SUPPORTS_CLOSE turns it on (per client).
+    cancel_payment=False,
 )
 
 #: The engine's name for each API call (span attribute ``billing.operation``).
@@ -164,6 +166,7 @@ class KessClient(http.HttpClientOwner):
         if http_client is not None and transport is not None:
             raise ConfigurationError("give either an http_client or a transport, not both")
         self._settings = settings
+        self.capabilities = KESS_CAPABILITIES.model_copy(update={"cancel_payment": settings.supports_close})
         self._base_url = settings.base_url.rstrip("/")
         self._store_id = settings.store_id
         self._currency = settings.currency.strip().upper()
@@ -249,6 +252,13 @@ class KessClient(http.HttpClientOwner):
             # QUICK PAY answers result_code SUCCESS only once the money is taken (seed 004's sample has no
             # trade_state). Without that explicit word the order stays pending and is inquired.
             outcome = outcome.model_copy(update={"status": PaymentStatus.SUCCEEDED})
+        window = self._settings.quick_pay_window_s if choice.method is transform.PayMethod.QUICK else None
+        outcome = outcome.model_copy(
+            update={
+                "payable_until": request.requested_at
+                + timedelta(seconds=window if window is not None else self._settings.qr_lifetime_s)
+            }
+        )
         if choice.method is transform.PayMethod.JSAPI and outcome.status is PaymentStatus.PENDING:
             # The wallet app shows the payment sheet to the buyer: nothing to display.
             outcome = outcome.model_copy(
@@ -277,7 +287,15 @@ class KessClient(http.HttpClientOwner):
         """Close an unpaid order (KESS revokes a quick-pay one). A paid order comes back SUCCEEDED.
 
         Close never moves money: an order paid before the close answers ``ORDERPAID`` and stays paid.
+        Seed 004 documents no close: unless ``BILLING_KESS_SUPPORTS_CLOSE`` is on, this raises
+        UnsupportedOperationError and sends nothing.
         """
+        if not self._settings.supports_close:
+            raise UnsupportedOperationError(
+                "KESS documents no close (seed 004); set BILLING_KESS_SUPPORTS_CLOSE where the account has one",
+                provider=self.name,
+                operation="cancel_payment",
+            )
         key = request.payment.idempotency_key
         answer = await self._call(CLOSE, wire.CloseRequest(store_id=self._store_id, out_trade_no=key))
         data = self._parse(CLOSE, wire.PayData, answer.data)

@@ -52,7 +52,15 @@ class KessSettings(BaseSettings):
     refund_path: str = "/api/mch/refund"
     payment_status_path: str = "/api/mch/check_payment_status"
     refund_status_path: str = "/api/mch/check_refund_status"
+    #: Seed 004 documents no close. False (the default): the engine never calls one; an unpaid order waits
+    #: out its payment window at KESS (below) and concludes by status check. True: close_path is called.
+    supports_close: bool = False
     close_path: str = "/api/mch/close"
+    #: How long KESS may still take the buyer's money after the pay request, when no close exists: a
+    #: native / JSAPI code (WeChat's dynamic code: about 2 h, not in seed 004) and quick pay (WeChat revokes
+    #: an unpaid quick pay 45 s after creation).
+    qr_lifetime_s: float = 7200.0
+    quick_pay_window_s: float = 45.0
 
     def configured(self) -> bool:
         return bool(self.user and self.password and self.store_id)

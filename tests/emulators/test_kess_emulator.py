@@ -163,6 +163,7 @@ async def test_alipay_native_qr_and_unknown_service(kess: KessApi) -> None:
 
 
 async def test_native_expiry_close_and_late_payment(kess: KessApi) -> None:
+    kess.emulator.config.close_endpoint = True  # close and revoke are not in seed 004: off by default
     expiring = pay_body()
     await kess.call("native_pay", expiring)
     await kess.control("POST", "/clock/advance", {"seconds": 2 * 3600 * 0.01 + 1})
@@ -507,3 +508,12 @@ async def test_native_pay_auth_code_required_when_configured() -> None:
         accepted = await kess.call("native_pay", pay_body(auth_code=284957))
         assert accepted["success"] is True
     await emulator.aclose()
+
+
+async def test_close_and_revoke_answer_as_unknown_paths_by_default(kess: KessApi) -> None:
+    body = pay_body()
+    await kess.call("native_pay", body)
+    for operation in ("close", "revoke"):
+        answer = await kess.call(operation, {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})
+        assert (answer["_http_status"], answer["success"]) == (404, False)
+    assert (await kess.control("GET", f"/orders/{body['out_trade_no']}")).json()["trade_state"] == "NOTPAY"

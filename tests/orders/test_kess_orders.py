@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from billing.errors import InvalidStateError
 from billing.gateway import Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
@@ -58,9 +59,19 @@ async def test_native_pay_shows_a_qr_and_is_found_paid_by_polling(stack: OrderSt
     await stack.billing.wait_for_status("k-native", {OrderStatus.REFUNDED})
 
 
+@pytest.fixture
+async def closing_stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    """A KESS account with a close call (not in seed 004): the emulator's close_endpoint and the client's
+    supports_close on."""
+    async with order_stack(time_skipping_env.client, kess_settings={"supports_close": True}) as running:
+        running.hub.kess.config.close_endpoint = True
+        yield running
+
+
 async def test_unpaid_qr_is_closed_at_the_deadline_and_confirmed(
-    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+    time_skipping_env: WorkflowEnvironment, closing_stack: OrderStack
 ) -> None:
+    stack = closing_stack
     await stack.billing.create_order(kess_order("k-expire"))
     await time_skipping_env.sleep(timedelta(minutes=31))
     expired = await stack.billing.wait_for_status("k-expire", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
@@ -91,16 +102,23 @@ async def test_quick_pay_after_userpaying_is_found_by_polling(stack: OrderStack)
         await stack.billing.wait_for_status("k-q2", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
 
 
-async def test_quick_pay_never_confirmed_is_closed_after_45_seconds(
+async def test_quick_pay_never_confirmed_expires_after_45_seconds_without_a_close(
     time_skipping_env: WorkflowEnvironment, stack: OrderStack
 ) -> None:
     order = await stack.billing.create_order(quick_pay("k-q3", "140167890123456789"))
     assert order.status is OrderStatus.PENDING
+
+    async def revoked_at_kess() -> bool:  # WeChat revokes an unpaid quick pay 45 s (x 0.1 here) after creation
+        response = await stack.control.get(f"{stack.emulator_url}/kess/control/orders/{payment_key('k-q3')}")
+        return bool(response.json()["trade_state"] == "REVOKED")
+
+    await wait_until(revoked_at_kess)
     await time_skipping_env.sleep(timedelta(seconds=50))
     closed = await stack.billing.wait_for_status(
         "k-q3", {OrderStatus.EXPIRED, OrderStatus.FAILED}, timeout=timedelta(seconds=20)
     )
-    assert "provider.cancel" in [entry.event for entry in closed.timeline]
+    events = [entry.event for entry in closed.timeline]
+    assert "provider.cancel" not in events, "seed 004 has no close: never called"
     ledger = (await stack.control.get(f"{stack.emulator_url}/kess/control/ledger")).json()["entries"]
     assert not [e for e in ledger if e["kind"] == "charge" and payment_key("k-q3") in str(e)], "never charged"
 
@@ -252,3 +270,59 @@ async def test_a_paid_status_of_another_order_does_not_pay_ours(stack: OrderStac
     await kess_control(stack, "k-mine", "pay")
     await stack.billing.check_now("k-mine")
     await stack.billing.wait_for_status("k-mine", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+
+
+# -- no close in seed 004 (issue #13.3) -------------------------------------------------------------
+
+
+async def timeline_has(stack: OrderStack, order_id: str, event: str, text: str) -> bool:
+    order = await stack.billing.get_order(order_id)
+    return any(entry.event == event and text in entry.detail for entry in order.timeline)
+
+
+async def test_unpaid_qr_without_close_waits_out_the_code_then_expires(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await stack.billing.create_order(kess_order("k-noclose"))
+    await time_skipping_env.sleep(timedelta(minutes=31))  # past the engine's deadline, inside KESS's 2 h code
+    await wait_until(lambda: timeline_has(stack, "k-noclose", "closing", "cannot close"))
+    waiting = await stack.billing.get_order("k-noclose")
+    assert waiting.status is OrderStatus.PENDING, "the buyer may still pay the code at KESS"
+    assert "provider.cancel" not in [entry.event for entry in waiting.timeline]
+
+    # KESS's code lifetime ends (2 h, x 0.1 in the emulator): KESS closes the order itself.
+    await kess_post(stack, "clock/advance", {"seconds": 2 * 3600 * 0.1 + 1})
+    await time_skipping_env.sleep(timedelta(hours=2))
+    expired = await stack.billing.wait_for_status("k-noclose", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
+    assert "provider.cancel" not in [entry.event for entry in expired.timeline]
+    assert await kess_charges(stack, "k-noclose") == []
+
+
+async def test_a_payment_after_the_deadline_while_the_code_is_valid_is_paid(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await stack.billing.create_order(kess_order("k-noclose-paid"))
+    await time_skipping_env.sleep(timedelta(minutes=31))
+    await wait_until(lambda: timeline_has(stack, "k-noclose-paid", "closing", "cannot close"))
+    await kess_control(stack, "k-noclose-paid", "pay")
+    await stack.billing.check_now("k-noclose-paid")
+    paid = await stack.billing.wait_for_status("k-noclose-paid", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    # Paid after the engine's deadline: flagged late, as a payment that races any close is.
+    assert paid.late_payment
+    assert await kess_charges(stack, "k-noclose-paid") == ["10.00"]
+
+
+async def test_a_merchant_cancel_of_an_order_kess_cannot_close_is_refused(stack: OrderStack) -> None:
+    await stack.billing.create_order(kess_order("k-cancel"))
+    with pytest.raises(InvalidStateError, match="cannot close"):
+        await stack.billing.cancel("k-cancel", "changed my mind")
+    assert (await stack.billing.get_order("k-cancel")).status is OrderStatus.PENDING
+
+
+async def test_a_merchant_cancel_where_kess_can_close_closes(closing_stack: OrderStack) -> None:
+    await closing_stack.billing.create_order(kess_order("k-cancel-close"))
+    await closing_stack.billing.cancel("k-cancel-close", "changed my mind")
+    cancelled = await closing_stack.billing.wait_for_status(
+        "k-cancel-close", {OrderStatus.CANCELLED}, timeout=timedelta(seconds=20)
+    )
+    assert "provider.cancel" in [entry.event for entry in cancelled.timeline]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -250,7 +250,7 @@ async def test_native_pay_alipay(make_kess: Factory) -> None:
 
 
 async def test_native_pay_expired_then_closed_and_confirmed(make_kess: Factory) -> None:
-    kess = await make_kess()
+    kess = await make_kess(close_endpoint=True, settings={"supports_close": True})
     expired = create()
     await kess.client.create_payment(expired)
     await kess.control("POST", f"/orders/{expired.idempotency_key}/expire")
@@ -268,7 +268,7 @@ async def test_native_pay_expired_then_closed_and_confirmed(make_kess: Factory) 
 
 
 async def test_payment_that_raced_the_close(make_kess: Factory) -> None:
-    kess = await make_kess()
+    kess = await make_kess(close_endpoint=True, settings={"supports_close": True})
     request = create()
     await kess.client.create_payment(request)
     await kess.control("POST", f"/orders/{request.idempotency_key}/pay")  # the buyer was faster
@@ -313,7 +313,7 @@ async def test_quick_pay_userpaying_then_paid_by_polling(make_kess: Factory) -> 
 
 
 async def test_quick_pay_timed_out_is_revoked_and_confirmed(make_kess: Factory) -> None:
-    kess = await make_kess()
+    kess = await make_kess(close_endpoint=True, settings={"supports_close": True})
     request = create("QUICKPAY:140112345678901234")
     outcome = await kess.client.create_payment(request)  # held 40 s x 0.01, still USERPAYING
     assert outcome.status is PaymentStatus.PENDING
@@ -654,3 +654,36 @@ async def test_native_pay_without_an_auth_code_where_one_is_required_is_refused(
     outcome = await kess.client.create_payment(create("NATIVE:WECHAT"))
     assert outcome.status is PaymentStatus.DECLINED
     assert outcome.failure is not None and outcome.failure.code == "PARAM_ERROR"
+
+
+# -- close is not in seed 004 (issue #13.3) ---------------------------------------------------------
+
+
+async def test_without_close_nothing_is_sent_and_the_capability_says_so(make_kess: Factory) -> None:
+    kess = await make_kess()
+    assert kess.client.capabilities.cancel_payment is False
+    request = create()
+    await kess.client.create_payment(request)
+    fetched = kess.client.token_fetches
+    with pytest.raises(UnsupportedOperationError):
+        await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
+    assert kess.client.token_fetches == fetched, "not even a token: nothing was sent"
+    assert (await kess.control("GET", f"/orders/{request.idempotency_key}"))["trade_state"] == "NOTPAY"
+
+
+async def test_the_emulator_answers_close_as_an_unknown_path_unless_configured(make_kess: Factory) -> None:
+    kess = await make_kess(settings={"supports_close": True})  # a client told to close, a KESS without one
+    request = create()
+    await kess.client.create_payment(request)
+    with pytest.raises(OutcomeUnknownError):
+        await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
+    assert (await kess.control("GET", f"/orders/{request.idempotency_key}"))["trade_state"] == "NOTPAY"
+
+
+@pytest.mark.parametrize(("method", "window_s"), [(None, 7200), ("QUICKPAY:134567890123456789", 45)])
+async def test_a_pay_answer_says_until_when_the_buyer_may_pay(
+    make_kess: Factory, method: str | None, window_s: int
+) -> None:
+    kess = await make_kess()
+    outcome = await kess.client.create_payment(create(method))
+    assert outcome.payable_until == NOW + timedelta(seconds=window_s)

@@ -120,16 +120,16 @@ def waffo_client(emulator_url: str, **overrides: Any) -> WaffoClient:
     return WaffoClient(**options)
 
 
-def kess_client(emulator_url: str) -> KessClient:
-    return KessClient(
-        KessSettings(
-            base_url=f"{emulator_url}/kess",
-            user=KESS_USER,
-            password=SecretStr(KESS_PASSWORD),
-            store_id=KESS_STORE,
-            read_timeout=5.0,
-        )
-    )
+def kess_client(emulator_url: str, **overrides: Any) -> KessClient:
+    options: dict[str, Any] = {
+        "base_url": f"{emulator_url}/kess",
+        "user": KESS_USER,
+        "password": SecretStr(KESS_PASSWORD),
+        "store_id": KESS_STORE,
+        "read_timeout": 5.0,
+    }
+    options.update(overrides)
+    return KessClient(KessSettings(**options))
 
 
 def waafipay_client(emulator_url: str, push_timeout: float = 1.5) -> WaafiPayClient:
@@ -172,7 +172,11 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
 
 @contextlib.asynccontextmanager
 async def order_stack(
-    client: Client, *, read_timeout: float = 5.0, events: EventActivities | None = None
+    client: Client,
+    *,
+    read_timeout: float = 5.0,
+    events: EventActivities | None = None,
+    kess_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[OrderStack]:
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     async with emulator_hub() as (hub, emulator_server):
@@ -184,7 +188,7 @@ async def order_stack(
         providers = ProviderRegistry(
             {
                 "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
-                "kess": kess_client(emulator_server.url),
+                "kess": kess_client(emulator_server.url, **(kess_settings or {})),
                 "waafipay": waafipay_client(emulator_server.url),
             }
         )
