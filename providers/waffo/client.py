@@ -435,6 +435,14 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_CHANGE, wire.SubscriptionChangeData, answer.data)
+        self._require_about(
+            SUBSCRIPTION_CHANGE,
+            {
+                "subscriptionRequest": request.idempotency_key,
+                "originSubscriptionRequest": request.original.idempotency_key,
+            },
+            transform.change_answer_ids(data),
+        )
         return transform.change_outcome(
             data,
             idempotency_key=request.idempotency_key,
@@ -452,6 +460,14 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_CHANGE_INQUIRY, wire.SubscriptionChangeData, answer.data)
+        self._require_about(
+            SUBSCRIPTION_CHANGE_INQUIRY,
+            {
+                "subscriptionRequest": request.idempotency_key,
+                "originSubscriptionRequest": request.original.idempotency_key,
+            },
+            transform.change_answer_ids(data),
+        )
         return transform.change_outcome(
             data,
             idempotency_key=request.idempotency_key,

@@ -431,6 +431,13 @@ def refund_answer_ids(data: wire.RefundData, *, currency: str | None) -> AnswerI
     return ids
 
 
+def change_answer_ids(data: wire.SubscriptionChangeData) -> AnswerIds:
+    return {
+        "subscriptionRequest": data.subscription_request,
+        "originSubscriptionRequest": data.origin_subscription_request,
+    }
+
+
 def subscription_answer_ids(data: wire.SubscriptionData | wire.SubscriptionCancelData) -> AnswerIds:
     return {"subscriptionRequest": data.subscription_request, "subscriptionId": data.subscription_id}
 

@@ -1264,3 +1264,25 @@ async def test_a_subscription_inquiry_answer_about_another_subscription_is_no_an
     await env.fault("subscription/inquiry", "other_object")
     with pytest.raises(AnswerMismatchError):
         await env.client.inquire_subscription(sub_ref(created))
+
+
+async def test_a_change_inquiry_answer_about_another_change_is_no_answer(env: WaffoEnv) -> None:
+    harness = WaffoHarness(env)
+    original = await env.client.create_subscription(harness.subscription_request(amount=usd("25.00")))
+    await env.act(f"/subscriptions/{original.provider_reference}/pay")
+    change_key = harness.new_key()
+    change = ChangeSubscription(
+        idempotency_key=change_key,
+        original=sub_ref(original),
+        new_plan=plan("40.00", "pro-monthly"),
+        remaining_credit=usd("15.00"),
+        customer=harness.customer,
+        notify_url=env.notify_url,
+        requested_at=now(),
+    )
+    await env.client.change_subscription(change)
+    await env.fault("subscription/change/inquiry", "other_object")
+    with pytest.raises(AnswerMismatchError):
+        await env.client.inquire_subscription_change(
+            InquireSubscriptionChange(idempotency_key=change_key, original=sub_ref(original))
+        )
