@@ -111,6 +111,9 @@ class CreatedPayment(PaymentOutcome):
     """
 
     merchant_events: bool | None = None
+    #: Whether the provider can close (cancel) an unpaid payment (``capabilities.cancel_payment``). False:
+    #: the order waits out ``payable_until`` and concludes by inquiry. None (older histories): it can.
+    provider_closes: bool | None = None
 
 
 class PaymentActivities:
@@ -145,7 +148,11 @@ class PaymentActivities:
                 }
             )
         outcome = await provider.create_payment(request)
-        return CreatedPayment.model_construct(**dict(outcome), merchant_events=self.merchant_events)
+        return CreatedPayment.model_construct(
+            **dict(outcome),
+            merchant_events=self.merchant_events,
+            provider_closes=provider.capabilities.cancel_payment,
+        )
 
     @activity.defn(name="payments.inquire")
     @translate_errors

@@ -26,6 +26,7 @@ or "the caller asked for something invalid".
     │   │   ├── ProviderConnectionError the connection failed or broke
     │   │   ├── ProviderServerError     5xx, or a provider "unknown status" code (Waffo E-class)
     │   │   └── ResponseVerificationError  response signature missing or invalid, or body unreadable
+    │   │       └── AnswerMismatchError     a readable answer about another object than the one asked for
     │   ├── ProviderRequestError        the request could not be built or signed; nothing was sent
     │   ├── ProviderUnavailableError    a step before the request failed (token, pre-check); nothing was
     │   │                               sent: try again
@@ -127,6 +128,20 @@ class ProviderServerError(OutcomeUnknownError):
 
 class ResponseVerificationError(OutcomeUnknownError):
     """The response's signature is missing or invalid, or its body cannot be read. Never trusted."""
+
+
+class AnswerMismatchError(ResponseVerificationError):
+    """The answer is about another object (order, request, refund, amount) than the one asked about.
+
+    Never applied: it is no answer about ours, so the caller keeps reconciling. ``field``, ``asked`` and
+    ``answered`` say which identifier differed.
+    """
+
+    def __init__(self, message: str, *, provider: str, operation: str, field: str, asked: str, answered: str) -> None:
+        super().__init__(message, provider=provider, operation=operation)
+        self.field = field
+        self.asked = asked
+        self.answered = answered
 
 
 class ProviderRequestError(ProviderError):

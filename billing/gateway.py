@@ -171,6 +171,9 @@ class PaymentOutcome(_Model):
     #: For a subscription's period charge: the provider's subscription id and period number.
     subscription_reference: str | None = None
     subscription_period: int | None = None
+    #: Until when the provider may still take the customer's money for this payment (its QR code or PIN
+    #: window), for providers that cannot close a payment: the engine waits this out before concluding.
+    payable_until: datetime | None = None
 
 
 # -- refunds ------------------------------------------------------------------------------------
@@ -196,6 +199,10 @@ class RefundRef(_Model):
     provider_reference: str | None = None
     #: The payment's currency: some providers (Waffo) state refund amounts without one.
     currency: str | None = None
+    #: The payment's own request id: some providers (KESS) look refunds up by the payment's order number.
+    payment_idempotency_key: str | None = None
+    #: The refund's amount, when known: an answer stating another amount is not about this refund.
+    amount: Money | None = None
 
 
 class RefundOutcome(_Model):

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from billing import events, idempotency, metrics
     from billing import search_attributes as sa
     from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
-    from billing.errors import ConflictError, InputError, InvalidAmountError
+    from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
     from billing.gateway import (
         CancelPayment,
         CapturePayment,
@@ -157,6 +157,10 @@ class OrderFlow:
         self.not_found_since: datetime | None = None
         self.not_found_last: datetime | None = None
         self.not_found_answer = ""
+        # From the create answer: whether the provider can close this payment (None: assumed it can) and
+        # until when it may still take the money (see _await_provider_window).
+        self.provider_closes: bool | None = None
+        self.payable_until: datetime | None = None
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -205,6 +209,7 @@ class OrderFlow:
                 summary=f"create payment at {self.request.provider}",
             )
             self.events.learned(outcome.merchant_events)
+            self.provider_closes, self.payable_until = outcome.provider_closes, outcome.payable_until
             self._apply(outcome, "provider.create")
         except OutcomeUnknown as exc:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
@@ -389,6 +394,10 @@ class OrderFlow:
 
     async def _close_at_provider(self, reason: ClosingReason) -> None:
         """Cancel at the provider, then confirm by inquiry: a success that raced the cancel is money."""
+        if self.provider_closes is False and workflow.patched("close-only-where-the-provider-can"):
+            # KESS (seed 004) documents no close: no cancel is sent; the payment window is waited out.
+            await self._await_provider_window(reason)
+            return
         self.order.begin_closing(reason, workflow.now())
         async with self.money_lock:
             try:
@@ -419,6 +428,40 @@ class OrderFlow:
         # Confirm by inquiry rather than trusting the cancel response alone: a success that raced it is money.
         await self._inquire()
         self._publish()
+
+    async def _await_provider_window(self, reason: ClosingReason) -> None:
+        """The provider cannot close the payment: the customer may still pay until its window ends there.
+
+        Keep inquiring on the schedule until ``payable_until`` has passed, then inquire once more: the
+        provider's statement (closed, revoked, expired) concludes the order. Still no final statement after
+        that: the closing loop goes on inquiring, and review follows its limit, as after any close.
+        """
+        self.order.closing, self.order.closing_at = reason, workflow.now()
+        until = self.payable_until or workflow.now()
+        self.order.note(
+            workflow.now(),
+            "closing",
+            f"{reason.value}: {self.request.provider} cannot close a payment; waiting until {until.isoformat()}",
+        )
+        self._publish()
+        while not self._final() and workflow.now() < until:
+            await self._wait_then_inquire(min(self.policy.inquiry_wait(self.inquiries), until - workflow.now()))
+        # The window has passed at the provider: what it says now is final (or is reconciled as after a close).
+        self.inquiries = 0
+        if not self._final():
+            await self._inquire()
+        self._publish()
+
+    def _refuse_cancel_without_close(self) -> None:
+        """A merchant cancel of an order its provider cannot close is refused (see docs/architecture.md)."""
+        if self.provider_closes is False:
+            raise rejected(
+                InvalidStateError(
+                    f"{self.request.provider} cannot close a payment (no such call): the order concludes by itself "
+                    "when its payment window has passed",
+                    field="order_id",
+                )
+            )
 
     async def _await_capture(self) -> None:
         """AUTHORIZED: wait for the merchant's capture or cancel; void when the capture window ends.
@@ -773,6 +816,8 @@ class OrderFlow:
                         idempotency_key=refund.request_key,
                         provider_reference=refund.provider_reference,
                         currency=refund.amount.currency,
+                        payment_idempotency_key=self.order.payment_key,
+                        amount=refund.amount,
                     ),
                 ),
                 retry=INQUIRY_RETRY,
@@ -967,6 +1012,7 @@ class OrderFlow:
             self.order.check_cancel()
         except InputError as exc:
             raise rejected(exc) from exc
+        self._refuse_cancel_without_close()
         if request.reason:
             self.order.note(workflow.now(), "cancel_requested", request.reason)
         if self.order.closing is None:
@@ -983,6 +1029,7 @@ class OrderFlow:
             raise rejected(exc) from exc
         if self.order.capture_requested is not None and self.order.status is OrderStatus.AUTHORIZED:
             raise ApplicationError("a capture is in flight; its outcome decides the order", type="InvalidStateError")
+        self._refuse_cancel_without_close()
 
     async def refund(self, request: RefundRequest) -> Refund:
         # Re-checked here, before any await: validators of concurrent updates may all have run before

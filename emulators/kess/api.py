@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 OPERATIONS = frozenset(DEFAULT_PATHS)
 API_FAULT_KINDS = frozenset(
-    {"latency", "timeout_after_commit", "http_500", "drop_connection", "system_error", "refuse_token"}
+    {"latency", "timeout_after_commit", "http_500", "drop_connection", "system_error", "refuse_token", "other_object"}
 )
+#: The identifiers an "other_object" answer rewrites when the fault names no other object.
+OBJECT_IDS = ("out_trade_no", "out_refund_no", "transaction_id")
 #: Fault kinds that only make sense on one operation.
 FAULT_OPERATIONS = {"refuse_token": "token"}
 TOKEN_REFUSAL = {"success": False, "data": {"message": "Invalid user or password"}}
@@ -78,11 +80,21 @@ async def _dispatch(emu: KessEmulator, operation: str, merchant: Merchant, paylo
     raise KessApiError("PARAM_ERROR", f"unknown operation {operation}")  # pragma: no cover
 
 
-async def _handle(emu: KessEmulator, operation: str, request: Request) -> Response:
+#: Operations seed 004 does not document; served only with ``close_endpoint=True``.
+UNDOCUMENTED = frozenset({"close", "revoke"})
+NOT_FOUND = {"success": False, "message": "Not Found"}
+
+
+async def _handle(
+    emu: KessEmulator, operation: str, request: Request, overrides: dict[str, Any] | None = None
+) -> Response:
+    if operation in UNDOCUMENTED and not emu.config.close_endpoint:
+        return json_response(NOT_FOUND, 404)
     try:
         payload = await _payload(request)
     except KessApiError as exc:
         return json_response(wire.failure(exc.err_code, exc.description), exc.http_status)
+    payload.update(overrides or {})
     if operation == "token":
         user, password = payload.get("user"), payload.get("password")
         token = emu.issue_token(str(user), str(password)) if user is not None and password is not None else None
@@ -100,7 +112,9 @@ async def _handle(emu: KessEmulator, operation: str, request: Request) -> Respon
         document = wire.success(await _dispatch(emu, operation, merchant, payload))
         status = 200
     except KessApiError as exc:
-        document, status = wire.failure(exc.err_code, exc.description, exc.data), exc.http_status
+        envelope = emu.config.failure_envelope
+        document = wire.refusal(exc.err_code, exc.description, exc.data, envelope)
+        status = exc.http_status if envelope == "success_false" else 200
     return json_response(document, status)
 
 
@@ -123,10 +137,20 @@ def api_endpoint(emu: KessEmulator, operation: str) -> Any:
             # KESS refuses the API user (as for a wrong password) although the credentials are right:
             # nothing issued. An account locked or rotated while requests were in flight looks like this.
             return json_response(TOKEN_REFUSAL, int(fault.params.get("status", 401)))
-        response = await _handle(emu, operation, request)
+        if fault is not None and kind == "other_object":
+            # The answer is about another object than the one asked for: the one `params` names (the
+            # request is handled as if it named it), else the same answer with its identifiers changed.
+            if fault.params:
+                response = await _handle(emu, operation, request, dict(fault.params))
+            else:
+                response = _about_another_object(await _handle(emu, operation, request))
+        else:
+            response = await _handle(emu, operation, request)
         if kind == "system_error":
             # Handled and committed, but answered as WeChat's SYSTEMERROR: the outcome is unknown.
-            response = json_response(wire.failure("SYSTEMERROR", "system error, please query the order"))
+            response = json_response(
+                wire.refusal("SYSTEMERROR", "system error, please query the order", None, emu.config.failure_envelope)
+            )
         if fault is not None and kind == "timeout_after_commit":
             await asyncio.sleep(_ms(fault, DEFAULT_TIMEOUT_AFTER_COMMIT_MS))
         if kind == "drop_connection":
@@ -134,3 +158,13 @@ def api_endpoint(emu: KessEmulator, operation: str) -> Any:
         return response
 
     return endpoint
+
+
+def _about_another_object(response: Response) -> Response:
+    document = wire.parse_body(bytes(response.body))
+    data = document.get("data") if isinstance(document, dict) else None
+    if isinstance(data, dict):
+        for name in OBJECT_IDS:
+            if data.get(name) is not None:
+                data[name] = f"OTHER{data[name]}"[:32]
+    return json_response(document, response.status_code)

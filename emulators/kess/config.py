@@ -33,6 +33,9 @@ DEFAULT_QUICK_PAY_SCRIPTS: dict[str, str] = {
 }
 
 
+FAILURE_ENVELOPES = frozenset({"success_false", "result_code_fail", "result_code_fail_bare"})
+
+
 @dataclass
 class KessEmulatorConfig:
     # Base URL the emulator is reachable at (informational; KESS builds no URLs of its own).
@@ -65,11 +68,41 @@ class KessEmulatorConfig:
     # Seconds from a refund request to its completion: 0 answers SUCCESS at once; None leaves it
     # PROCESSING until POST /control/refunds/{out_refund_no}/succeed or /fail.
     refund_delay_s: float | None = 0.0
+    # How a refusal is enveloped (seed 004 shows only successes, so this is an ambiguity):
+    #   "success_false"         {"success": false, "data": {result_code FAIL, err_code, err_code_des, ...}}
+    #   "result_code_fail"      {"success": true, "data": {seed 004's fields, result_code FAIL, err_code, ...}}
+    #   "result_code_fail_bare" {"success": true, "data": {"result_code": "FAIL"}}: nothing else said
+    failure_envelope: str = "success_false"
+    # CHECK REFUND STATUS: seed 004 documents only `out_trade_no` (the payment's order number).
+    #   "out_trade_no"  (default, the seed) answers the order's latest refund; an `out_refund_no` is ignored
+    #   "out_refund_no" answers the refund an `out_refund_no` names, when one is sent
+    refund_status_by: str = "out_trade_no"
+    # Seed 004: "Get API token before every requests."
+    #   "single"       (default) each token is taken for one business request; a second use answers 401
+    #   "until_expiry" a token may be reused until it expires
+    # Close and revoke are not in seed 004. False (default): their paths answer as an unknown path does
+    # (HTTP 404 {"success": false, "message": "Not Found"}); True: they close / revoke as documented here.
+    close_endpoint: bool = False
+    token_use: str = "single"  # noqa: S105 - a mode, not a secret
+    # NATIVE PAY's auth_code: seed 004's sample carries one without saying what it is.
+    #   "ignored"  (default, the reference's reading) accepted or not, never checked
+    #   "required" a native pay without auth_code is PARAM_ERROR
+    native_auth_code: str = "ignored"
     # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
     sweep_interval_s: float = 0.5
     # The zone of the timestamps it writes without an offset (time_end, time_expire): not documented;
     # KESS is in Cambodia (Asia/Phnom_Penh, UTC+7) and WeChat writes Beijing time.
     time_zone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if self.failure_envelope not in FAILURE_ENVELOPES:
+            raise ValueError(f"failure_envelope must be one of {sorted(FAILURE_ENVELOPES)}")
+        if self.token_use not in ("single", "until_expiry"):
+            raise ValueError("token_use must be single or until_expiry")
+        if self.native_auth_code not in ("ignored", "required"):
+            raise ValueError("native_auth_code must be ignored or required")
+        if self.refund_status_by not in ("out_trade_no", "out_refund_no"):
+            raise ValueError("refund_status_by must be out_trade_no or out_refund_no")
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale

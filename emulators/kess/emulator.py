@@ -47,6 +47,8 @@ class KessEmulator:
         self.tokens_issued = 0
         # Tokens whose serial is below this are refused (POST /control/tokens/expire).
         self._min_token_serial = 0
+        # Tokens already used for a business request (config.token_use "single" refuses them again).
+        self._used_tokens: set[str] = set()
         self._ids = itertools.count(1)
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -99,6 +101,10 @@ class KessEmulator:
             return None
         if self._epoch() >= exp or int(serial) < self._min_token_serial:
             return None
+        if self.config.token_use == "single":  # noqa: S105 - a mode, not a secret
+            if jti in self._used_tokens:
+                return None
+            self._used_tokens.add(jti)
         return self.store.merchants.get(str(claims.get("sub")))
 
     def expire_tokens(self) -> None:

@@ -202,7 +202,7 @@ class PaymentService:
         sub_store_name = payload.get("sub_store_name")
         if sub_store_name is not None and not isinstance(sub_store_name, str):
             raise invalid("sub_store_name", "must be a string")
-        if kind is not PayKind.NATIVE and not auth_code:
+        if not auth_code and (kind is not PayKind.NATIVE or self.emu.config.native_auth_code == "required"):
             raise invalid("auth_code", "is required")
 
         fingerprint: tuple[object, ...] = (
@@ -473,10 +473,11 @@ class PaymentService:
         )
 
     def find_refund(self, merchant: Merchant, payload: dict[str, Any]) -> Refund:
-        """By out_refund_no; without one, the latest refund of out_trade_no."""
+        """The latest refund of ``out_trade_no`` (seed 004's request); with ``refund_status_by="out_refund_no"``
+        the refund an ``out_refund_no`` names, when one is sent."""
         self._store_id(merchant, payload)
         out_refund_no = payload.get("out_refund_no")
-        if out_refund_no:
+        if out_refund_no and self.emu.config.refund_status_by == "out_refund_no":
             refund = self.emu.store.refunds.get((merchant.user, self._out_no(payload, "out_refund_no")))
             if refund is None:
                 raise KessApiError("REFUNDNOTEXIST")

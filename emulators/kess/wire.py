@@ -73,3 +73,33 @@ def failure(err_code: str, err_code_des: str, data: dict[str, Any] | None = None
     body = dict(data or {})
     body.update({"result_code": "FAIL", "err_code": err_code, "err_code_des": err_code_des})
     return {"success": False, "data": body}
+
+
+#: The fields seed 004 shows in its answers (any operation); "result_code_fail" keeps only these.
+SEED_FIELDS = frozenset(
+    {
+        "service_id",
+        "store_id",
+        "qr_code",
+        "amount",
+        "refund_amount",
+        "currency",
+        "out_trade_no",
+        "out_refund_no",
+        "transaction_id",
+        "is_success",
+        "message",
+    }
+)
+
+
+def refusal(err_code: str, err_code_des: str, data: dict[str, Any] | None, envelope: str) -> dict[str, Any]:
+    """A refusal in the configured envelope (``KessEmulatorConfig.failure_envelope``)."""
+    if envelope == "result_code_fail_bare":
+        return {"success": True, "data": {"result_code": "FAIL"}}
+    document = failure(err_code, err_code_des, data)
+    if envelope == "result_code_fail":
+        body = {k: v for k, v in document["data"].items() if k in SEED_FIELDS}
+        body.update({"result_code": "FAIL", "err_code": err_code, "err_code_des": err_code_des})
+        return {"success": True, "data": body}
+    return document

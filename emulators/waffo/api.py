@@ -41,7 +41,19 @@ OPERATIONS: dict[str, Callable[[WaffoEmulator], Handler]] = {
 }
 
 API_FAULT_KINDS = frozenset(
-    {"latency", "timeout_after_commit", "http_500", "e0001", "bad_signature", "drop_connection"}
+    {"latency", "timeout_after_commit", "http_500", "e0001", "bad_signature", "drop_connection", "other_object"}
+)
+#: The identifiers an "other_object" answer changes: the answer is about another object than the one asked for.
+OBJECT_IDS = (
+    "paymentRequestId",
+    "merchantOrderId",
+    "acquiringOrderId",
+    "refundRequestId",
+    "acquiringRefundOrderId",
+    "origPaymentRequestId",
+    "subscriptionRequest",
+    "merchantSubscriptionId",
+    "subscriptionId",
 )
 DEFAULT_TIMEOUT_AFTER_COMMIT_MS = 30_000
 
@@ -141,6 +153,9 @@ async def api_endpoint(request: Request) -> Any:
     kind = fault.kind if fault is not None else None
     if kind == "e0001":
         code, msg, data = "E0001", MESSAGES["E0001"], None
+    if kind == "other_object" and isinstance(data, dict):
+        # Handled as asked, but the (signed) answer names another object.
+        data = {k: f"OTHER{v}"[:64] if k in OBJECT_IDS and v is not None else v for k, v in data.items()}
     response = envelope_response(emu, code, msg, data, corrupt_signature=kind == "bad_signature")
     if kind == "timeout_after_commit" and fault is not None:
         await asyncio.sleep(_ms(fault, DEFAULT_TIMEOUT_AFTER_COMMIT_MS))

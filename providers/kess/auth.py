@@ -1,7 +1,8 @@
 """KESS API tokens: fetched with user and password, valid about a minute, cached for less.
 
-KESS's advice is "get API token before every requests"; the source reuses one token for at most
-``cache_s`` seconds and at most 80 % of the lifetime its JWT states (``exp - iat``), and drops it when a
+Seed 004 says "get API token before every requests": with ``cache_s`` 0 (the default setting,
+``BILLING_KESS_TOKEN_REUSE_S``) every call gets a fresh token. A positive ``cache_s`` reuses one token for at
+most that many seconds and at most 80 % of the lifetime its JWT states (``exp - iat``), and drops it when a
 call answers 401. The token and the password never appear in reprs, logs or exceptions.
 
 A token is fetched before the business request it is for, so whatever goes wrong here, that request was

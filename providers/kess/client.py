@@ -3,7 +3,8 @@
 Every call follows the same flow:
 
 1. build the wire model (:mod:`providers.kess.transform`), validating the request before anything is sent;
-2. take a bearer token from :class:`~providers.kess.auth.TokenSource` (cached for less than its minute);
+2. take a bearer token from :class:`~providers.kess.auth.TokenSource`: a fresh one before every request, as
+   seed 004 says (``BILLING_KESS_TOKEN_REUSE_S`` reuses one for a while instead);
 3. POST compact JSON (amounts as JSON numbers, never floats); on HTTP 401 drop the token, fetch a new one
    and send the same bytes once more (a 401 means the request was not handled);
 4. read the ``{success, data}`` envelope and classify it.
@@ -27,7 +28,7 @@ token renewal; retries belong to the caller (Temporal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,6 +49,7 @@ from billing.errors import (
 from billing.money import Money
 from billing.telemetry import provider_call_span
 from providers import http
+from providers.answers import require_same_object
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -96,7 +98,8 @@ KESS_CAPABILITIES = ProviderCapabilities(
     multiple_refunds=True,
     manual_capture=False,
     partial_capture=False,
-    cancel_payment=True,
+    # Seed 004 documents no close: only BILLING_KESS_SUPPORTS_CLOSE turns it on (per client).
+    cancel_payment=False,
 )
 
 #: The engine's name for each API call (span attribute ``billing.operation``).
@@ -168,6 +171,7 @@ class KessClient(http.HttpClientOwner):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigurationError("is not a known time zone", setting="BILLING_KESS_TIME_ZONE") from exc
         self._settings = settings
+        self.capabilities = KESS_CAPABILITIES.model_copy(update={"cancel_payment": settings.supports_close})
         self._base_url = settings.base_url.rstrip("/")
         self._store_id = settings.store_id
         self._currency = settings.currency.strip().upper()
@@ -190,7 +194,7 @@ class KessClient(http.HttpClientOwner):
             url=self._url(settings.token_path),
             user=settings.user,
             password=settings.password,
-            cache_s=settings.token_cache_s,
+            cache_s=settings.token_reuse_s,
             timeout=self._timeout,
             provider=self.name,
         )
@@ -229,10 +233,12 @@ class KessClient(http.HttpClientOwner):
             fee_rate=self._settings.fee_rate,
             sub_store_id=self._settings.sub_store_id,
             sub_store_name=self._settings.sub_store_name,
+            native_auth_code=self._settings.native_auth_code,
         )
         timeout = self._quick_timeout if choice.method is transform.PayMethod.QUICK else self._timeout
         answer = await self._call(operation, wire_request, timeout=timeout)
         data = self._parse(operation, wire.PayData, answer.data)
+        self._require_payment_answer(operation, data, request.idempotency_key)
         outcome = self._payment_outcome(
             data,
             idempotency_key=request.idempotency_key,
@@ -242,9 +248,22 @@ class KessClient(http.HttpClientOwner):
             # A refused creation with no stated trade_state: nothing was created.
             default_status=PaymentStatus.DECLINED if answer.failure is not None else PaymentStatus.PENDING,
         )
-        if choice.method is transform.PayMethod.QUICK and answer.failure is None and not data.trade_state:
-            # QUICK PAY answers SUCCESS only once the money is taken (KESS's sample has no trade_state).
+        if (
+            choice.method is transform.PayMethod.QUICK
+            and answer.failure is None
+            and not data.trade_state
+            and (data.result_code or "").strip().upper() == "SUCCESS"
+        ):
+            # QUICK PAY answers result_code SUCCESS only once the money is taken (seed 004's sample has no
+            # trade_state). Without that explicit word the order stays pending and is inquired.
             outcome = outcome.model_copy(update={"status": PaymentStatus.SUCCEEDED})
+        window = self._settings.quick_pay_window_s if choice.method is transform.PayMethod.QUICK else None
+        outcome = outcome.model_copy(
+            update={
+                "payable_until": request.requested_at
+                + timedelta(seconds=window if window is not None else self._settings.qr_lifetime_s)
+            }
+        )
         if choice.method is transform.PayMethod.JSAPI and outcome.status is PaymentStatus.PENDING:
             # The wallet app shows the payment sheet to the buyer: nothing to display.
             outcome = outcome.model_copy(
@@ -264,16 +283,28 @@ class KessClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(PAYMENT_STATUS, wire.PayData, answer.data)
+        self._require_payment_answer(
+            PAYMENT_STATUS, data, payment.idempotency_key, payment.provider_reference, required=("out_trade_no",)
+        )
         return self._payment_outcome(data, idempotency_key=payment.idempotency_key)
 
     async def cancel_payment(self, request: CancelPayment) -> PaymentOutcome:
         """Close an unpaid order (KESS revokes a quick-pay one). A paid order comes back SUCCEEDED.
 
         Close never moves money: an order paid before the close answers ``ORDERPAID`` and stays paid.
+        Seed 004 documents no close: unless ``BILLING_KESS_SUPPORTS_CLOSE`` is on, this raises
+        UnsupportedOperationError and sends nothing.
         """
+        if not self._settings.supports_close:
+            raise UnsupportedOperationError(
+                "KESS documents no close (seed 004); set BILLING_KESS_SUPPORTS_CLOSE where the account has one",
+                provider=self.name,
+                operation="cancel_payment",
+            )
         key = request.payment.idempotency_key
         answer = await self._call(CLOSE, wire.CloseRequest(store_id=self._store_id, out_trade_no=key))
         data = self._parse(CLOSE, wire.PayData, answer.data)
+        self._require_payment_answer(CLOSE, data, key, request.payment.provider_reference)
         if answer.failure is not None and answer.failure.code not in (transform.ORDER_PAID,):
             # A refusal other than "already paid" says nothing about the payment's state.
             return PaymentOutcome(
@@ -308,6 +339,9 @@ class KessClient(http.HttpClientOwner):
             if status_answer.failure is not None:
                 return self._refund_refused(request, status_answer.failure)
             order = self._parse(PAYMENT_STATUS, wire.PayData, status_answer.data)
+            self._require_payment_answer(
+                PAYMENT_STATUS, order, request.payment.idempotency_key, required=("out_trade_no",)
+            )
         except OutcomeUnknownError as exc:
             raise ProviderUnavailableError(
                 f"the payment status read before the refund did not conclude ({exc}); the refund was not sent",
@@ -322,13 +356,24 @@ class KessClient(http.HttpClientOwner):
         if answer.failure is not None:
             return self._refund_refused(request, answer.failure)
         data = self._parse(REFUND, wire.RefundData, answer.data)
+        self._require_refund_answer(
+            REFUND, data, request.idempotency_key, request.payment.idempotency_key, request.amount
+        )
         return transform.refund_outcome(
             data, idempotency_key=request.idempotency_key, currency=self._currency, requested=request.amount
         )
 
     async def inquire_refund(self, refund: RefundRef) -> RefundOutcome:
-        """CHECK REFUND STATUS by ``out_refund_no`` (the refund's idempotency key)."""
-        wire_request = wire.RefundStatusRequest(store_id=self._store_id, out_refund_no=refund.idempotency_key)
+        """CHECK REFUND STATUS by the payment's ``out_trade_no`` (seed 004), naming ``out_refund_no`` too.
+
+        The answer must name our ``out_refund_no``: one about another refund of the order (its latest) is
+        no answer about ours (:class:`~billing.errors.AnswerMismatchError`), and the caller asks again.
+        """
+        wire_request = wire.RefundStatusRequest(
+            store_id=self._store_id,
+            out_trade_no=refund.payment_idempotency_key,
+            out_refund_no=refund.idempotency_key,
+        )
         answer = await self._call(REFUND_STATUS, wire_request, refund=True)
         if answer.failure is not None:
             self._raise_if_not_found(REFUND_STATUS, answer.failure, transform.REFUND_NOT_FOUND, "refund")
@@ -338,6 +383,14 @@ class KessClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(REFUND_STATUS, wire.RefundData, answer.data)
+        self._require_refund_answer(
+            REFUND_STATUS,
+            data,
+            refund.idempotency_key,
+            refund.payment_idempotency_key,
+            refund.amount,
+            required=("out_refund_no",),
+        )
         return transform.refund_outcome(
             data, idempotency_key=refund.idempotency_key, currency=refund.currency or self._currency
         )
@@ -404,6 +457,48 @@ class KessClient(http.HttpClientOwner):
             default_status=default_status,
             failure=failure,
             time_zone=self._time_zone,
+        )
+
+    def _require_payment_answer(
+        self,
+        operation: str,
+        data: wire.PayData,
+        out_trade_no: str,
+        transaction_id: str | None = None,
+        *,
+        required: tuple[str, ...] = (),
+    ) -> None:
+        asked = {"out_trade_no": out_trade_no, "transaction_id": transaction_id, "currency": self._currency}
+        require_same_object(
+            provider=self.name,
+            operation=operation,
+            asked=asked,
+            answered=transform.payment_answer_ids(data),
+            required=required,
+        )
+
+    def _require_refund_answer(
+        self,
+        operation: str,
+        data: wire.RefundData,
+        out_refund_no: str,
+        out_trade_no: str | None,
+        amount: Money | None,
+        *,
+        required: tuple[str, ...] = (),
+    ) -> None:
+        asked = {
+            "out_trade_no": out_trade_no,
+            "out_refund_no": out_refund_no,
+            "refund_amount": amount,
+            "currency": self._currency,
+        }
+        require_same_object(
+            provider=self.name,
+            operation=operation,
+            asked=asked,
+            answered=transform.refund_answer_ids(data, currency=self._currency),
+            required=required,
         )
 
     def _refund_refused(self, request: CreateRefund, failure: ProviderFailure) -> RefundOutcome:
@@ -482,12 +577,22 @@ class KessClient(http.HttpClientOwner):
                 f"HTTP {status}; the body is not a KESS envelope", provider=self.name, operation=operation
             ) from exc
         data = envelope.data or {}
-        if envelope.success is True and status < 300:
-            return _Answer(data=data)
         error = wire.ErrorData.model_validate(data)
+        result = transform.result_class(error.result_code)
+        if envelope.success is True and status < 300 and result is transform.ResultClass.SUCCESS:
+            return _Answer(data=data)
         code = (error.err_code or "").strip().upper()
         message = error.err_code_des or error.message or envelope.message
         code_class = transform.classify_code(code)
+        if envelope.success is True and result is transform.ResultClass.UNKNOWN:
+            # A success envelope whose business result is neither SUCCESS nor FAIL: never success.
+            raise ProviderServerError(
+                f"outcome unknown: HTTP {status}, result_code {error.result_code!r}",
+                provider=self.name,
+                operation=operation,
+                status_code=status,
+                code=error.result_code,
+            )
         if envelope.success is None or code_class is transform.CodeClass.UNKNOWN:
             raise ProviderServerError(
                 f"outcome unknown: HTTP {status}, err_code {code or '(none)'} {message or ''}".rstrip(),

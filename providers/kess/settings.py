@@ -37,8 +37,13 @@ class KessSettings(BaseSettings):
     #: The zone of KESS's timestamps without an offset (``time_end``, ``time_expire``): not documented. A
     #: payment's ``time_end`` decides whether it was made before the order's deadline.
     time_zone: str = "UTC"
-    #: Tokens live about a minute; reuse one for at most this long (and at most 80 % of its lifetime).
-    token_cache_s: float = 45.0
+    #: Seed 004: "Get API token before every requests." 0 (the default) does exactly that. A positive value
+    #: reuses a token for at most this many seconds (and at most 80 % of the lifetime it states); a KESS that
+    #: takes each token once then answers 401 and the client fetches a fresh one and sends again.
+    token_reuse_s: float = 0.0
+    #: Sent as ``auth_code`` with NATIVE PAY: seed 004's native pay sample carries one, without saying what it
+    #: is (not the buyer's code: the buyer scans our QR). Unset: native pay is sent without it.
+    native_auth_code: str | None = None
     #: Seconds. Quick pay may block while the buyer enters the PIN (up to 45 s): its timeout is longer.
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -50,7 +55,15 @@ class KessSettings(BaseSettings):
     refund_path: str = "/api/mch/refund"
     payment_status_path: str = "/api/mch/check_payment_status"
     refund_status_path: str = "/api/mch/check_refund_status"
+    #: Seed 004 documents no close. False (the default): the engine never calls one; an unpaid order waits
+    #: out its payment window at KESS (below) and concludes by status check. True: close_path is called.
+    supports_close: bool = False
     close_path: str = "/api/mch/close"
+    #: How long KESS may still take the buyer's money after the pay request, when no close exists: a
+    #: native / JSAPI code (WeChat's dynamic code: about 2 h, not in seed 004) and quick pay (WeChat revokes
+    #: an unpaid quick pay 45 s after creation).
+    qr_lifetime_s: float = 7200.0
+    quick_pay_window_s: float = 45.0
 
     def configured(self) -> bool:
         return bool(self.user and self.password and self.store_id)

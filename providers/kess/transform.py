@@ -192,6 +192,22 @@ _REFUSALS: dict[str, tuple[FailureCategory, bool]] = {
 }
 
 
+class ResultClass(StrEnum):
+    SUCCESS = "SUCCESS"  # result_code SUCCESS, or absent (the envelope's success then speaks)
+    FAIL = "FAIL"  # result_code FAIL: a refusal, classified by its err_code
+    UNKNOWN = "UNKNOWN"  # any other word: the outcome is unknown
+
+
+def result_class(result_code: str | None) -> ResultClass:
+    """KESS's ``data.result_code`` (WeChat's business result), which can say FAIL inside ``success: true``."""
+    text = (result_code or "").strip().upper()
+    if text in ("", "SUCCESS"):
+        return ResultClass.SUCCESS
+    if text == "FAIL":
+        return ResultClass.FAIL
+    return ResultClass.UNKNOWN
+
+
 def classify_code(code: str | None) -> CodeClass:
     text = (code or "").strip().upper()
     if text in _CONFLICT_CODES:
@@ -272,7 +288,9 @@ def pay_request(
     fee_rate: Decimal,
     sub_store_id: str | None,
     sub_store_name: str | None,
+    native_auth_code: str | None = None,
 ) -> wire.PayRequest:
+    """One pay body. Native pay carries ``native_auth_code`` as ``auth_code`` (seed 004's sample has one)."""
     require_currency(request.amount, currency, field="amount")
     return wire.PayRequest(
         service_id=service_id,
@@ -281,7 +299,7 @@ def pay_request(
         sub_store_name=sub_store_name,
         amount=amount_to_wire(request.amount),
         fee_rate=fee_rate,
-        auth_code=choice.auth_code,
+        auth_code=choice.auth_code if choice.method is not PayMethod.NATIVE else native_auth_code,
         out_trade_no=request.idempotency_key,
     )
 
@@ -296,6 +314,26 @@ def refund_request(request: CreateRefund, *, service_id: int, store_id: str, cur
         out_refund_no=request.idempotency_key,
         reason=request.reason,
     )
+
+
+# -- which object an answer is about ------------------------------------------------------------
+
+
+def payment_answer_ids(data: wire.PayData) -> dict[str, str | Money | None]:
+    """What a pay answer, status or close answer says it is about (see providers/answers.py)."""
+    return {"out_trade_no": data.out_trade_no, "transaction_id": data.transaction_id, "currency": data.currency}
+
+
+def refund_answer_ids(data: wire.RefundData, *, currency: str) -> dict[str, str | Money | None]:
+    """What a refund answer or refund status says it is about. Only ``refund_amount`` is compared: the
+    ``amount`` of CHECK REFUND STATUS may be the order's (seed 004 does not say)."""
+    code = (data.currency or currency).strip().upper()
+    return {
+        "out_trade_no": data.out_trade_no,
+        "out_refund_no": data.out_refund_no,
+        "refund_amount": amount_from_wire(data.refund_amount, code),
+        "currency": data.currency,
+    }
 
 
 # -- responses -> outcomes ----------------------------------------------------------------------

@@ -60,9 +60,13 @@ class PaymentStatusRequest(KessModel):
 
 
 class RefundStatusRequest(KessModel):
+    """CHECK REFUND STATUS: seed 004 documents ``store_id`` and ``out_trade_no`` (the payment's order number).
+    ``out_refund_no`` is sent as well, to name the refund; a KESS that ignores it answers about the order's
+    latest refund, which the client then checks is ours."""
+
     store_id: str
-    out_refund_no: str
     out_trade_no: str | None = None
+    out_refund_no: str
 
 
 class CloseRequest(KessModel):
@@ -135,6 +139,7 @@ class PayData(KessModel):
     fee_amount: Decimal | None = None
     total_amount: Decimal | None = None
     trade_state: str | None = None
+    result_code: str | None = None
     time_expire: str | None = None
     time_end: str | None = None
     err_code: str | None = None

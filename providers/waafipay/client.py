@@ -64,6 +64,7 @@ from billing.errors import (
 )
 from billing.telemetry import provider_call_span
 from providers import http
+from providers.answers import require_same_object
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -355,6 +356,7 @@ class WaafiPayClient(http.HttpClientOwner):
                 )
             return unchanged.model_copy(update={"failure": transform.refusal_failure(answer)})
         result = self._parse(service, wire.ActionResult, answer)
+        self._check_reference(service, result.reference_id, payment.idempotency_key)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
             return unchanged.model_copy(
@@ -416,6 +418,7 @@ class WaafiPayClient(http.HttpClientOwner):
                 )
             return unchanged.model_copy(update={"failure": failure})
         result = self._parse(service, wire.ActionResult, answer)
+        self._check_reference(service, result.reference_id, payment.idempotency_key)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
             return unchanged.model_copy(
@@ -459,7 +462,7 @@ class WaafiPayClient(http.HttpClientOwner):
                 reason=request.reason,
             )
             answer = await self._write(service, api_params, key=request.idempotency_key, at=request.requested_at)
-            return self._refund_outcome(service, answer, request)
+            return self._refund_outcome(service, answer, request, reference_id=request.idempotency_key)
 
         service = wire.HPP_REFUNDPURCHASE
         credentials = self._require_hpp(service)
@@ -477,7 +480,7 @@ class WaafiPayClient(http.HttpClientOwner):
             reason=request.reason,
         )
         answer = await self._write(service, hpp_params, key=request.idempotency_key, at=request.requested_at)
-        return self._refund_outcome(service, answer, request)
+        return self._refund_outcome(service, answer, request, reference_id=payment.idempotency_key)
 
     async def inquire_refund(self, refund: RefundRef) -> RefundOutcome:
         raise UnsupportedOperationError(
@@ -631,10 +634,13 @@ class WaafiPayClient(http.HttpClientOwner):
             hard=hard,
         )
 
-    def _refund_outcome(self, service: str, answer: wire.ResponseEnvelope, request: CreateRefund) -> RefundOutcome:
+    def _refund_outcome(
+        self, service: str, answer: wire.ResponseEnvelope, request: CreateRefund, *, reference_id: str
+    ) -> RefundOutcome:
         if transform.classify_answer(answer) is AnswerClass.REFUSED:
             return self._refund_failed(request, transform.refusal_failure(answer), provider_status=answer.response_msg)
         result = self._parse(service, wire.ActionResult, answer)
+        self._check_reference(service, result.reference_id, reference_id)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
             return RefundOutcome(
@@ -775,10 +781,10 @@ class WaafiPayClient(http.HttpClientOwner):
         return verdict
 
     def _check_reference(self, service: str, echoed: str | None, expected: str) -> None:
-        if echoed and echoed.strip() != expected:
-            raise ResponseVerificationError(
-                f"the answer is about referenceId {echoed!r}, not {expected!r}", provider=self.name, operation=service
-            )
+        """The answer echoes the ``referenceId`` we sent; another one is no answer (providers/answers.py)."""
+        require_same_object(
+            provider=self.name, operation=service, asked={"referenceId": expected}, answered={"referenceId": echoed}
+        )
 
 
 def _setting(name: str) -> str:

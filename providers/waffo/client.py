@@ -26,6 +26,7 @@ The client never retries; retries belong to the caller (Temporal).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Self, TypeVar
@@ -45,6 +46,7 @@ from billing.errors import (
 from billing.settings import WaffoSettings
 from billing.telemetry import provider_call_span
 from providers import http
+from providers.answers import Value, require_same_object
 from providers.base import (
     CancelPayment,
     CancelSubscription,
@@ -244,6 +246,11 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(ORDER_CREATE, wire.OrderData, answer.data)
+        self._require_about(
+            ORDER_CREATE,
+            {"paymentRequestId": request.idempotency_key, "merchantOrderId": request.merchant_order_id},
+            transform.order_answer_ids(data),
+        )
         outcome = transform.payment_outcome(data, idempotency_key=request.idempotency_key)
         return outcome.model_copy(
             update={
@@ -262,6 +269,7 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(ORDER_INQUIRY, wire.OrderDetails, answer.data)
+        self._require_about(ORDER_INQUIRY, self._payment_ids(payment), transform.order_answer_ids(data))
         return transform.payment_outcome(data, idempotency_key=payment.idempotency_key)
 
     async def cancel_payment(self, request: CancelPayment) -> PaymentOutcome:
@@ -278,6 +286,7 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(ORDER_CANCEL, wire.OrderData, answer.data)
+        self._require_about(ORDER_CANCEL, self._payment_ids(request.payment), transform.order_answer_ids(data))
         return transform.payment_outcome(data, idempotency_key=request.payment.idempotency_key)
 
     async def capture_payment(self, request: CapturePayment) -> PaymentOutcome:
@@ -291,6 +300,7 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(ORDER_CAPTURE, wire.OrderData, answer.data)
+        self._require_about(ORDER_CAPTURE, self._payment_ids(request.payment), transform.order_answer_ids(data))
         return transform.payment_outcome(data, idempotency_key=request.payment.idempotency_key)
 
     # -- refunds --------------------------------------------------------------------------------
@@ -309,6 +319,15 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(ORDER_REFUND, wire.RefundData, answer.data)
+        self._require_about(
+            ORDER_REFUND,
+            {
+                "refundRequestId": request.idempotency_key,
+                "acquiringOrderId": request.payment.provider_reference,
+                "refundAmount": request.amount,
+            },
+            transform.refund_answer_ids(data, currency=request.amount.currency),
+        )
         outcome = transform.refund_outcome(
             data, currency=request.amount.currency, idempotency_key=request.idempotency_key
         )
@@ -324,6 +343,16 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(REFUND_INQUIRY, wire.RefundDetails, answer.data)
+        self._require_about(
+            REFUND_INQUIRY,
+            {
+                "refundRequestId": refund.idempotency_key,
+                "acquiringRefundOrderId": refund.provider_reference,
+                "paymentRequestId": refund.payment_idempotency_key,
+                "refundAmount": refund.amount,
+            },
+            transform.refund_answer_ids(data, currency=refund.currency),
+        )
         return transform.refund_outcome(data, currency=refund.currency, idempotency_key=refund.idempotency_key)
 
     # -- subscriptions --------------------------------------------------------------------------
@@ -354,6 +383,9 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_INQUIRY, wire.SubscriptionDetails, answer.data)
+        self._require_about(
+            SUBSCRIPTION_INQUIRY, self._subscription_ids(subscription), transform.subscription_answer_ids(data)
+        )
         return transform.subscription_outcome(data, idempotency_key=subscription.idempotency_key)
 
     async def cancel_subscription(self, request: CancelSubscription) -> SubscriptionOutcome:
@@ -367,6 +399,11 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_CANCEL, wire.SubscriptionCancelData, answer.data)
+        self._require_about(
+            SUBSCRIPTION_CANCEL,
+            self._subscription_ids(request.subscription),
+            transform.subscription_answer_ids(data),
+        )
         return transform.subscription_cancel_outcome(data, idempotency_key=request.subscription.idempotency_key)
 
     async def manage_subscription(self, request: ManageSubscription) -> ManagementLink:
@@ -398,6 +435,14 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_CHANGE, wire.SubscriptionChangeData, answer.data)
+        self._require_about(
+            SUBSCRIPTION_CHANGE,
+            {
+                "subscriptionRequest": request.idempotency_key,
+                "originSubscriptionRequest": request.original.idempotency_key,
+            },
+            transform.change_answer_ids(data),
+        )
         return transform.change_outcome(
             data,
             idempotency_key=request.idempotency_key,
@@ -415,6 +460,14 @@ class WaffoClient(http.HttpClientOwner):
                 failure=answer.failure,
             )
         data = self._parse(SUBSCRIPTION_CHANGE_INQUIRY, wire.SubscriptionChangeData, answer.data)
+        self._require_about(
+            SUBSCRIPTION_CHANGE_INQUIRY,
+            {
+                "subscriptionRequest": request.idempotency_key,
+                "originSubscriptionRequest": request.original.idempotency_key,
+            },
+            transform.change_answer_ids(data),
+        )
         return transform.change_outcome(
             data,
             idempotency_key=request.idempotency_key,
@@ -448,6 +501,19 @@ class WaffoClient(http.HttpClientOwner):
             raise ProviderRequestError(
                 "the request could not be signed", provider=self.name, operation=operation
             ) from exc
+
+    # -- the answer is about the object asked for ---------------------------------------------------
+
+    def _require_about(self, operation: str, asked: Mapping[str, Value], answered: Mapping[str, Value]) -> None:
+        require_same_object(provider=self.name, operation=operation, asked=asked, answered=answered)
+
+    @staticmethod
+    def _payment_ids(payment: PaymentRef) -> dict[str, Value]:
+        return {"paymentRequestId": payment.idempotency_key, "acquiringOrderId": payment.provider_reference}
+
+    @staticmethod
+    def _subscription_ids(subscription: SubscriptionRef) -> dict[str, Value]:
+        return {"subscriptionRequest": subscription.idempotency_key, "subscriptionId": subscription.provider_reference}
 
     async def _exchange(self, operation: str, request: wire.WaffoModel) -> _Answer:
         """Send one signed request and return its verified, classified answer."""

@@ -403,6 +403,45 @@ def customer_action(action: wire.Action | None) -> CustomerAction | None:
     return None
 
 
+# -- which object an answer is about (see providers/answers.py) ---------------------------------
+
+AnswerIds = dict[str, str | Money | None]
+
+
+def order_answer_ids(data: wire.OrderData) -> AnswerIds:
+    ids: AnswerIds = {
+        "paymentRequestId": data.payment_request_id,
+        "merchantOrderId": data.merchant_order_id,
+        "acquiringOrderId": data.acquiring_order_id,
+    }
+    if isinstance(data, wire.OrderDetails):
+        ids["orderAmount"] = amount_from_wire(data.order_amount, data.order_currency)
+    return ids
+
+
+def refund_answer_ids(data: wire.RefundData, *, currency: str | None) -> AnswerIds:
+    ids: AnswerIds = {
+        "refundRequestId": data.refund_request_id,
+        "acquiringOrderId": data.acquiring_order_id,
+        "acquiringRefundOrderId": data.acquiring_refund_order_id,
+        "refundAmount": amount_from_wire(data.refund_amount, currency),
+    }
+    if isinstance(data, wire.RefundDetails):
+        ids["paymentRequestId"] = data.orig_payment_request_id
+    return ids
+
+
+def change_answer_ids(data: wire.SubscriptionChangeData) -> AnswerIds:
+    return {
+        "subscriptionRequest": data.subscription_request,
+        "originSubscriptionRequest": data.origin_subscription_request,
+    }
+
+
+def subscription_answer_ids(data: wire.SubscriptionData | wire.SubscriptionCancelData) -> AnswerIds:
+    return {"subscriptionRequest": data.subscription_request, "subscriptionId": data.subscription_id}
+
+
 def payment_outcome(data: wire.OrderData, *, idempotency_key: str | None = None) -> PaymentOutcome:
     """A PaymentOutcome from an order create/cancel/capture response, an inquiry or a notification."""
     failure: ProviderFailure | None = None

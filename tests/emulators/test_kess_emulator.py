@@ -35,8 +35,8 @@ class KessApi:
 
     async def raw(self, operation: str, body: bytes, token: str | None = None) -> httpx.Response:
         if token is None:
-            if self.token is None:
-                self.token = (await self.fetch_token()).json()["data"]["token"]
+            # Seed 004: a token before every request (the emulator takes each token once by default).
+            self.token = (await self.fetch_token()).json()["data"]["token"]
             token = self.token
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         return await self.http.post(DEFAULT_PATHS[operation], content=body, headers=headers)
@@ -163,6 +163,7 @@ async def test_alipay_native_qr_and_unknown_service(kess: KessApi) -> None:
 
 
 async def test_native_expiry_close_and_late_payment(kess: KessApi) -> None:
+    kess.emulator.config.close_endpoint = True  # close and revoke are not in seed 004: off by default
     expiring = pay_body()
     await kess.call("native_pay", expiring)
     await kess.control("POST", "/clock/advance", {"seconds": 2 * 3600 * 0.01 + 1})
@@ -326,11 +327,19 @@ async def test_partial_and_full_refunds(kess: KessApi) -> None:
     second = await kess.call("refund", refund(second_no, 6))
     assert second["data"]["remaining_amount"] == 0
 
-    status = await kess.call("refund_status", {"store_id": STORE_ID, "out_refund_no": first_no})
-    assert status["data"]["is_success"] is True
-    assert status["data"]["message"] == "Refund Successful!"
+    # Seed 004: CHECK REFUND STATUS takes out_trade_no, and answers the order's latest refund (out_refund_no is
+    # ignored unless refund_status_by="out_refund_no").
     latest = await kess.call("refund_status", {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})
     assert latest["data"]["out_refund_no"] == second_no
+    assert latest["data"]["is_success"] is True
+    assert latest["data"]["message"] == "Refund Successful!"
+    named = {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"], "out_refund_no": first_no}
+    assert (await kess.call("refund_status", named))["data"]["out_refund_no"] == second_no
+    assert (await kess.call("refund_status", {"store_id": STORE_ID, "out_refund_no": first_no}))["data"][
+        "err_code"
+    ] == "PARAM_ERROR"
+    kess.emulator.config.refund_status_by = "out_refund_no"
+    assert (await kess.call("refund_status", named))["data"]["out_refund_no"] == first_no
     missing = await kess.call("refund_status", {"store_id": STORE_ID, "out_refund_no": "NOPE"})
     assert missing["data"]["err_code"] == "REFUNDNOTEXIST"
     order = await kess.call("payment_status", {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})
@@ -410,8 +419,9 @@ async def test_faults(kess: KessApi) -> None:
     assert (await kess.control("GET", f"/orders/{body['out_trade_no']}")).status_code == 200
 
     body = pay_body()
+    token = (await kess.fetch_token()).json()["data"]["token"]  # before the wildcard fault, which hits tokens too
     await fault(kess, "*", "system_error")
-    answer = await kess.call("native_pay", body)
+    answer = json.loads((await kess.raw("native_pay", json.dumps(body).encode(), token)).content)
     assert answer["data"]["err_code"] == "SYSTEMERROR"
     assert (await kess.control("GET", f"/orders/{body['out_trade_no']}")).status_code == 200
 
@@ -473,3 +483,37 @@ async def test_over_a_real_socket_with_custom_paths() -> None:
             assert (await http.get("/health")).json() == {"status": "ok", "provider": "kess"}
     finally:
         await server.stop()
+
+
+async def test_a_token_is_taken_once_unless_configured_otherwise() -> None:
+    for token_use, second_status in (("single", 401), ("until_expiry", 200)):
+        emulator = make_emulator(token_use=token_use)
+        transport = httpx.ASGITransport(app=create_app(emulator))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kess.test") as http:
+            kess = KessApi(http, emulator)
+            token = (await kess.fetch_token()).json()["data"]["token"]
+            body = json.dumps(pay_body()).encode()
+            assert (await kess.raw("native_pay", body, token)).status_code == 200
+            assert (await kess.raw("native_pay", body, token)).status_code == second_status, token_use
+        await emulator.aclose()
+
+
+async def test_native_pay_auth_code_required_when_configured() -> None:
+    emulator = make_emulator(native_auth_code="required")
+    transport = httpx.ASGITransport(app=create_app(emulator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kess.test") as http:
+        kess = KessApi(http, emulator)
+        refused = await kess.call("native_pay", pay_body())
+        assert (refused["_http_status"], refused["data"]["err_code"]) == (400, "PARAM_ERROR")
+        accepted = await kess.call("native_pay", pay_body(auth_code=284957))
+        assert accepted["success"] is True
+    await emulator.aclose()
+
+
+async def test_close_and_revoke_answer_as_unknown_paths_by_default(kess: KessApi) -> None:
+    body = pay_body()
+    await kess.call("native_pay", body)
+    for operation in ("close", "revoke"):
+        answer = await kess.call(operation, {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})
+        assert (answer["_http_status"], answer["success"]) == (404, False)
+    assert (await kess.control("GET", f"/orders/{body['out_trade_no']}")).json()["trade_state"] == "NOTPAY"

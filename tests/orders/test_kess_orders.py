@@ -4,16 +4,17 @@ and confirms, and refunds; all through the real KESS client and emulator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from billing.errors import InvalidStateError
 from billing.gateway import Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
+from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest, RefundState
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 
@@ -58,9 +59,19 @@ async def test_native_pay_shows_a_qr_and_is_found_paid_by_polling(stack: OrderSt
     await stack.billing.wait_for_status("k-native", {OrderStatus.REFUNDED})
 
 
+@pytest.fixture
+async def closing_stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    """A KESS account with a close call (not in seed 004): the emulator's close_endpoint and the client's
+    supports_close on."""
+    async with order_stack(time_skipping_env.client, kess_settings={"supports_close": True}) as running:
+        running.hub.kess.config.close_endpoint = True
+        yield running
+
+
 async def test_unpaid_qr_is_closed_at_the_deadline_and_confirmed(
-    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+    time_skipping_env: WorkflowEnvironment, closing_stack: OrderStack
 ) -> None:
+    stack = closing_stack
     await stack.billing.create_order(kess_order("k-expire"))
     await time_skipping_env.sleep(timedelta(minutes=31))
     expired = await stack.billing.wait_for_status("k-expire", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
@@ -91,16 +102,23 @@ async def test_quick_pay_after_userpaying_is_found_by_polling(stack: OrderStack)
         await stack.billing.wait_for_status("k-q2", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
 
 
-async def test_quick_pay_never_confirmed_is_closed_after_45_seconds(
+async def test_quick_pay_never_confirmed_expires_after_45_seconds_without_a_close(
     time_skipping_env: WorkflowEnvironment, stack: OrderStack
 ) -> None:
     order = await stack.billing.create_order(quick_pay("k-q3", "140167890123456789"))
     assert order.status is OrderStatus.PENDING
+
+    async def revoked_at_kess() -> bool:  # WeChat revokes an unpaid quick pay 45 s (x 0.1 here) after creation
+        response = await stack.control.get(f"{stack.emulator_url}/kess/control/orders/{payment_key('k-q3')}")
+        return bool(response.json()["trade_state"] == "REVOKED")
+
+    await wait_until(revoked_at_kess)
     await time_skipping_env.sleep(timedelta(seconds=50))
     closed = await stack.billing.wait_for_status(
         "k-q3", {OrderStatus.EXPIRED, OrderStatus.FAILED}, timeout=timedelta(seconds=20)
     )
-    assert "provider.cancel" in [entry.event for entry in closed.timeline]
+    events = [entry.event for entry in closed.timeline]
+    assert "provider.cancel" not in events, "seed 004 has no close: never called"
     ledger = (await stack.control.get(f"{stack.emulator_url}/kess/control/ledger")).json()["entries"]
     assert not [e for e in ledger if e["kind"] == "charge" and payment_key("k-q3") in str(e)], "never charged"
 
@@ -221,3 +239,131 @@ async def test_a_create_kess_never_records_is_re_sent_a_bounded_number_of_times_
     assert len(resent) == 3, "polled every 3 s, re-sent only up to the limit"
     assert review.review is not None
     assert "ORDERNOTEXIST" in review.review.reason and "re-sent 3 times" in review.review.reason
+
+
+# -- a refusal inside a success envelope (issue #13.1) ---------------------------------------------
+
+
+@pytest.mark.parametrize("envelope", ["result_code_fail", "result_code_fail_bare"])
+async def test_quick_pay_refused_inside_a_success_envelope_is_never_paid(stack: OrderStack, envelope: str) -> None:
+    stack.hub.kess.config.failure_envelope = envelope
+    order_id = f"k-fail-{envelope[-4:]}"
+    created = await stack.billing.create_order(quick_pay(order_id, "140367890123456789"))  # NOTENOUGH
+    assert created.status is not OrderStatus.PAID, "KESS answered result_code FAIL"
+    await stack.billing.check_now(order_id)
+    failed = await stack.billing.wait_for_status(order_id, {OrderStatus.FAILED}, timeout=timedelta(seconds=30))
+    assert failed.failure is not None and failed.failure.code == "NOTENOUGH"
+    assert await kess_charges(stack, order_id) == []
+
+
+# -- the answer is about the object we asked for (issue #13.2) ------------------------------------
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], *, within_s: float = 20.0) -> None:
+    """Bounded polling (no fixed sleeps): until `check` holds or the time is up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not await check():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_refund_status_about_another_refund_never_settles_ours(stack: OrderStack) -> None:
+    # Seed 004: CHECK REFUND STATUS names the order (out_trade_no); the emulator, as the seed, answers the order's
+    # latest refund. That answer is about r2 and must not settle r1.
+    await stack.billing.create_order(kess_order("k-refunds"))
+    await kess_control(stack, "k-refunds", "pay")
+    await stack.billing.check_now("k-refunds")
+    await stack.billing.wait_for_status("k-refunds", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    stack.hub.kess.config.refund_delay_s = None  # refunds stay PROCESSING until the control API settles them
+    await stack.billing.refund("k-refunds", RefundRequest(refund_id="r1", amount=Money.parse("3.00", "USD")))
+    second = await stack.billing.refund("k-refunds", RefundRequest(refund_id="r2", amount=Money.parse("2.00", "USD")))
+    await kess_post(stack, f"refunds/{second.request_key}/succeed")
+
+    async def r2_settled() -> bool:
+        await stack.billing.check_now("k-refunds")
+        order = await stack.billing.get_order("k-refunds")
+        return any(r.refund_id == "r2" and r.status is RefundState.SUCCEEDED for r in order.refunds)
+
+    await wait_until(r2_settled)
+    order = await stack.billing.get_order("k-refunds")
+    first = next(r for r in order.refunds if r.refund_id == "r1")
+    assert first.status is not RefundState.SUCCEEDED, "r2's statement settled r1"
+    assert any(e.event == "refund_inquiry" and "r1" in e.detail and "out_refund_no" in e.detail for e in order.timeline)
+    assert order.refunded == Money.parse("2.00", "USD")
+
+
+async def test_a_paid_status_of_another_order_does_not_pay_ours(stack: OrderStack) -> None:
+    await stack.billing.create_order(kess_order("k-other-paid"))
+    await kess_control(stack, "k-other-paid", "pay")
+    await stack.billing.create_order(kess_order("k-mine"))
+    await kess_fault(stack, "payment_status", "other_object", count=2, out_trade_no=payment_key("k-other-paid"))
+
+    async def answered_about_another() -> bool:
+        await stack.billing.check_now("k-mine")
+        return not stack.hub.kess.faults.list()
+
+    await wait_until(answered_about_another)  # both answers about the paid order were given (and retried past)
+    assert (await stack.billing.get_order("k-mine")).status is OrderStatus.PENDING
+    await kess_control(stack, "k-mine", "pay")
+    await stack.billing.check_now("k-mine")
+    await stack.billing.wait_for_status("k-mine", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+
+
+# -- no close in seed 004 (issue #13.3) -------------------------------------------------------------
+
+
+async def timeline_has(stack: OrderStack, order_id: str, event: str, text: str) -> bool:
+    order = await stack.billing.get_order(order_id)
+    return any(entry.event == event and text in entry.detail for entry in order.timeline)
+
+
+async def test_unpaid_qr_without_close_waits_out_the_code_then_expires(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    await stack.billing.create_order(kess_order("k-noclose"))
+    await time_skipping_env.sleep(timedelta(minutes=31))  # past the engine's deadline, inside KESS's 2 h code
+    await wait_until(lambda: timeline_has(stack, "k-noclose", "closing", "cannot close"))
+    waiting = await stack.billing.get_order("k-noclose")
+    assert waiting.status is OrderStatus.PENDING, "the buyer may still pay the code at KESS"
+    assert "provider.cancel" not in [entry.event for entry in waiting.timeline]
+
+    # KESS's code lifetime ends (2 h, x 0.1 in the emulator): KESS closes the order itself.
+    await kess_post(stack, "clock/advance", {"seconds": 2 * 3600 * 0.1 + 1})
+    await time_skipping_env.sleep(timedelta(hours=2))
+    expired = await stack.billing.wait_for_status("k-noclose", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
+    assert "provider.cancel" not in [entry.event for entry in expired.timeline]
+    assert await kess_charges(stack, "k-noclose") == []
+
+
+async def test_a_payment_after_the_deadline_while_the_code_is_valid_is_paid(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # The engine's deadline (5 min) falls inside the code's life at the emulator (2 h x 0.1 = 12 min).
+    policy = OrderPolicy.for_provider("kess", payment_window=timedelta(minutes=5))
+    await stack.billing.create_order(kess_order("k-noclose-paid").model_copy(update={"policy": policy}))
+    await time_skipping_env.sleep(timedelta(minutes=6))
+    await wait_until(lambda: timeline_has(stack, "k-noclose-paid", "closing", "cannot close"))
+    # KESS's clock reads the same time as the engine's: its time_end states a payment after the deadline.
+    stack.hub.kess.clock.set(await time_skipping_env.get_current_time())
+    await kess_control(stack, "k-noclose-paid", "pay")
+    paid = await stack.check_until("k-noclose-paid", {OrderStatus.PAID})
+    # Paid after the engine's deadline: flagged late, as a payment that races any close is.
+    assert paid.late_payment
+    assert await kess_charges(stack, "k-noclose-paid") == ["10.00"]
+
+
+async def test_a_merchant_cancel_of_an_order_kess_cannot_close_is_refused(stack: OrderStack) -> None:
+    await stack.billing.create_order(kess_order("k-cancel"))
+    with pytest.raises(InvalidStateError, match="cannot close"):
+        await stack.billing.cancel("k-cancel", "changed my mind")
+    assert (await stack.billing.get_order("k-cancel")).status is OrderStatus.PENDING
+
+
+async def test_a_merchant_cancel_where_kess_can_close_closes(closing_stack: OrderStack) -> None:
+    await closing_stack.billing.create_order(kess_order("k-cancel-close"))
+    await closing_stack.billing.cancel("k-cancel-close", "changed my mind")
+    cancelled = await closing_stack.billing.wait_for_status(
+        "k-cancel-close", {OrderStatus.CANCELLED}, timeout=timedelta(seconds=20)
+    )
+    assert "provider.cancel" in [entry.event for entry in cancelled.timeline]

@@ -289,7 +289,9 @@ class PaymentProviderContract:
         assert partial.payment_reference == payment.provider_reference
         await harness.settle()
         assert partial.idempotency_key is not None
-        settled = await harness.provider.inquire_refund(RefundRef(idempotency_key=partial.idempotency_key))
+        settled = await harness.provider.inquire_refund(
+            RefundRef(idempotency_key=partial.idempotency_key, payment_idempotency_key=payment.idempotency_key)
+        )
         assert settled.status is RefundStatus.SUCCEEDED
         assert settled.provider_reference == partial.provider_reference
 
@@ -297,7 +299,9 @@ class PaymentProviderContract:
         assert rest.status in (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
         await harness.settle()
         assert rest.idempotency_key is not None
-        final = await harness.provider.inquire_refund(RefundRef(idempotency_key=rest.idempotency_key))
+        final = await harness.provider.inquire_refund(
+            RefundRef(idempotency_key=rest.idempotency_key, payment_idempotency_key=payment.idempotency_key)
+        )
         assert final.status is RefundStatus.SUCCEEDED
         assert payment.provider_reference is not None
         assert await harness.movements(payment.provider_reference) == [

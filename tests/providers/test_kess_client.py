@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from billing.errors import (
+    AnswerMismatchError,
     ConfigurationError,
     ConflictError,
     InputError,
@@ -165,8 +166,28 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         KessClient(settings.model_copy(update={"store_id": None}))
 
 
+async def test_a_fresh_token_is_fetched_before_every_request_by_default(make_kess: Factory) -> None:
+    # Seed 004: "Get API token before every requests." The emulator's default takes each token once.
+    kess = await make_kess()
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.client.inquire_payment(ref(request))
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    assert kess.client.token_fetches == 3
+    assert (await kess.control("GET", "/tokens"))["tokensIssued"] == 3
+
+
+async def test_token_reuse_setting_against_single_use_tokens_renews_on_401(make_kess: Factory) -> None:
+    kess = await make_kess(time_scale=1.0, settings={"token_reuse_s": 45.0})
+    request = create()
+    await kess.client.create_payment(request)
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    assert kess.client.token_fetches == 2, "the reused token was refused (401) and a fresh one fetched"
+
+
 async def test_token_is_reused_then_renewed_when_it_ages(make_kess: Factory) -> None:
-    kess = await make_kess()  # tokens live 60 s x 0.01 = 0.6 s; the client reuses them for 80 %
+    # tokens live 60 s x 0.01 = 0.6 s; with reuse on, the client reuses them for 80 %
+    kess = await make_kess(token_use="until_expiry", settings={"token_reuse_s": 45.0})
     request = create()
     await kess.client.create_payment(request)
     await kess.client.inquire_payment(ref(request))
@@ -177,7 +198,7 @@ async def test_token_is_reused_then_renewed_when_it_ages(make_kess: Factory) -> 
 
 
 async def test_expired_token_is_renewed_transparently_on_401(make_kess: Factory) -> None:
-    kess = await make_kess(time_scale=1.0)
+    kess = await make_kess(time_scale=1.0, token_use="until_expiry", settings={"token_reuse_s": 45.0})
     request = create()
     await kess.client.create_payment(request)
     await kess.control("POST", "/tokens/expire")
@@ -229,7 +250,7 @@ async def test_native_pay_alipay(make_kess: Factory) -> None:
 
 
 async def test_native_pay_expired_then_closed_and_confirmed(make_kess: Factory) -> None:
-    kess = await make_kess()
+    kess = await make_kess(close_endpoint=True, settings={"supports_close": True})
     expired = create()
     await kess.client.create_payment(expired)
     await kess.control("POST", f"/orders/{expired.idempotency_key}/expire")
@@ -247,7 +268,7 @@ async def test_native_pay_expired_then_closed_and_confirmed(make_kess: Factory) 
 
 
 async def test_payment_that_raced_the_close(make_kess: Factory) -> None:
-    kess = await make_kess()
+    kess = await make_kess(close_endpoint=True, settings={"supports_close": True})
     request = create()
     await kess.client.create_payment(request)
     await kess.control("POST", f"/orders/{request.idempotency_key}/pay")  # the buyer was faster
@@ -292,7 +313,7 @@ async def test_quick_pay_userpaying_then_paid_by_polling(make_kess: Factory) -> 
 
 
 async def test_quick_pay_timed_out_is_revoked_and_confirmed(make_kess: Factory) -> None:
-    kess = await make_kess()
+    kess = await make_kess(close_endpoint=True, settings={"supports_close": True})
     request = create("QUICKPAY:140112345678901234")
     outcome = await kess.client.create_payment(request)  # held 40 s x 0.01, still USERPAYING
     assert outcome.status is PaymentStatus.PENDING
@@ -345,7 +366,7 @@ def test_payment_method_convention() -> None:
 
 
 async def test_partial_then_full_refund(make_kess: Factory) -> None:
-    kess = await make_kess(settings={"fee_rate": Decimal(2)})
+    kess = await make_kess(settings={"fee_rate": Decimal(2)}, refund_status_by="out_refund_no")
     request = create("QUICKPAY:134567890123456789")
     await kess.client.create_payment(request)
 
@@ -374,10 +395,14 @@ async def test_partial_then_full_refund(make_kess: Factory) -> None:
     second = await kess.client.refund(refund(600, second_key))
     assert second.status is RefundStatus.SUCCEEDED
     assert second.remaining_refundable == Money.zero("USD")
-    inquired = await kess.client.inquire_refund(RefundRef(idempotency_key=first_key, currency="USD"))
+    inquired = await kess.client.inquire_refund(
+        RefundRef(idempotency_key=first_key, currency="USD", payment_idempotency_key=request.idempotency_key)
+    )
     assert (inquired.status, inquired.amount) == (RefundStatus.SUCCEEDED, Money(amount_minor=400, currency="USD"))
     with pytest.raises(NotFoundError):
-        await kess.client.inquire_refund(RefundRef(idempotency_key=key("r")))
+        await kess.client.inquire_refund(
+            RefundRef(idempotency_key=key("r"), payment_idempotency_key=request.idempotency_key)
+        )
     # Refunded orders still read as paid.
     assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.SUCCEEDED
     ledger = await kess.control("GET", "/ledger")
@@ -398,7 +423,8 @@ async def test_refund_processing_then_succeeded(make_kess: Factory) -> None:
     )
     assert outcome.status is RefundStatus.PENDING
     await kess.control("POST", f"/refunds/{refund_key}/succeed")
-    assert (await kess.client.inquire_refund(RefundRef(idempotency_key=refund_key))).status is RefundStatus.SUCCEEDED
+    inquiry = RefundRef(idempotency_key=refund_key, payment_idempotency_key=request.idempotency_key)
+    assert (await kess.client.inquire_refund(inquiry)).status is RefundStatus.SUCCEEDED
 
 
 # -- classification -----------------------------------------------------------------------------
@@ -508,3 +534,175 @@ def test_an_unknown_time_zone_is_a_configuration_error() -> None:
     settings = KessSettings(user=USER, password=SecretStr(PASSWORD), store_id=STORE_ID, time_zone="Mars/Olympus")
     with pytest.raises(ConfigurationError, match="BILLING_KESS_TIME_ZONE"):
         KessClient(settings)
+
+
+# -- refusals inside a success envelope (issue #13.1) -------------------------------------------
+
+
+@pytest.mark.parametrize("envelope", ["result_code_fail", "success_false"])
+async def test_a_quick_pay_refusal_is_a_decline_in_either_envelope(make_kess: Factory, envelope: str) -> None:
+    kess = await make_kess(failure_envelope=envelope)
+    request = create("QUICKPAY:140312345678901234")
+    outcome = await kess.client.create_payment(request)
+    assert outcome.status is PaymentStatus.DECLINED, "KESS said FAIL: never paid"
+    assert outcome.failure is not None and outcome.failure.code == "NOTENOUGH"
+
+
+async def test_a_bare_fail_inside_success_is_unknown_then_reconciled(make_kess: Factory) -> None:
+    kess = await make_kess(failure_envelope="result_code_fail_bare")
+    request = create("QUICKPAY:140312345678901234")
+    with pytest.raises(OutcomeUnknownError):
+        await kess.client.create_payment(request)
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.DECLINED
+
+
+async def test_a_refund_refused_inside_success_is_not_succeeded(make_kess: Factory) -> None:
+    kess = await make_kess(failure_envelope="result_code_fail")
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    refund = await kess.client.refund(
+        CreateRefund(
+            idempotency_key=key("r"),
+            payment=ref(request),
+            amount=Money(amount_minor=5000, currency="USD"),
+            requested_at=NOW,
+        )
+    )
+    assert refund.status is RefundStatus.FAILED, "more than paid: INVALID_REQUEST inside success is a refusal"
+    assert refund.failure is not None and refund.failure.code == "INVALID_REQUEST"
+
+
+# -- the answer is about the object we asked for (issue #13.2) ----------------------------------
+
+
+def refund_of(request: CreatePayment, refund_key: str, amount_minor: int) -> CreateRefund:
+    return CreateRefund(
+        idempotency_key=refund_key,
+        payment=ref(request),
+        amount=Money(amount_minor=amount_minor, currency="USD"),
+        requested_at=NOW,
+    )
+
+
+async def test_refund_status_is_asked_by_out_trade_no_and_another_refund_is_no_answer(make_kess: Factory) -> None:
+    # Seed 004: CHECK REFUND STATUS takes out_trade_no; the emulator (as the seed) answers the latest refund.
+    kess = await make_kess(refund_delay_s=None)
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    first, second = key("r"), key("r")
+    await kess.client.refund(refund_of(request, first, 300))
+    await kess.client.refund(refund_of(request, second, 200))
+    await kess.control("POST", f"/refunds/{second}/succeed")
+    about_first = RefundRef(
+        idempotency_key=first,
+        payment_idempotency_key=request.idempotency_key,
+        amount=Money(amount_minor=300, currency="USD"),
+    )
+    with pytest.raises(AnswerMismatchError) as caught:
+        await kess.client.inquire_refund(about_first)
+    assert (caught.value.field, caught.value.asked, caught.value.answered) == ("out_refund_no", first, second)
+    about_second = about_first.model_copy(
+        update={"idempotency_key": second, "amount": Money(amount_minor=200, currency="USD")}
+    )
+    assert (await kess.client.inquire_refund(about_second)).status is RefundStatus.SUCCEEDED
+
+
+async def test_a_refund_status_stating_another_amount_is_no_answer(make_kess: Factory) -> None:
+    kess = await make_kess(refund_delay_s=None)
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    refund_key = key("r")
+    await kess.client.refund(refund_of(request, refund_key, 300))
+    await kess.control("POST", f"/refunds/{refund_key}/succeed")
+    wrong_amount = RefundRef(
+        idempotency_key=refund_key,
+        payment_idempotency_key=request.idempotency_key,
+        amount=Money(amount_minor=301, currency="USD"),
+    )
+    with pytest.raises(AnswerMismatchError):
+        await kess.client.inquire_refund(wrong_amount)
+
+
+@pytest.mark.parametrize("operation", ["payment_status", "native_pay"])
+async def test_a_payment_answer_about_another_order_is_no_answer(make_kess: Factory, operation: str) -> None:
+    kess = await make_kess()
+    request = create()
+    if operation != "native_pay":
+        await kess.client.create_payment(request)
+    await kess.fault(operation, "other_object")
+    call = kess.client.inquire_payment(ref(request)) if operation == "payment_status" else None
+    with pytest.raises(AnswerMismatchError):
+        await (call or kess.client.create_payment(request))
+
+
+async def test_a_paid_status_of_another_order_is_not_applied(make_kess: Factory) -> None:
+    kess = await make_kess()
+    paid, unpaid = create(), create()
+    await kess.client.create_payment(paid)
+    await kess.control("POST", f"/orders/{paid.idempotency_key}/pay")
+    await kess.client.create_payment(unpaid)
+    await kess.fault("payment_status", "other_object", out_trade_no=paid.idempotency_key)
+    with pytest.raises(AnswerMismatchError):
+        await kess.client.inquire_payment(ref(unpaid))
+    assert (await kess.client.inquire_payment(ref(unpaid))).status is PaymentStatus.PENDING
+
+
+async def test_a_refund_answer_about_another_refund_is_no_answer(make_kess: Factory) -> None:
+    kess = await make_kess()
+    request = create("QUICKPAY:134567890123456789")
+    await kess.client.create_payment(request)
+    await kess.fault("refund", "other_object")
+    with pytest.raises(AnswerMismatchError):
+        await kess.client.refund(refund_of(request, key("r"), 300))
+
+
+# -- native pay's auth_code (issue #13.4) ---------------------------------------------------------
+
+
+async def test_native_pay_sends_the_configured_auth_code(make_kess: Factory) -> None:
+    # Seed 004's NATIVE PAY sample carries auth_code; with native_auth_code="required" the emulator insists.
+    kess = await make_kess(native_auth_code="required", settings={"native_auth_code": "284957"})
+    outcome = await kess.client.create_payment(create("NATIVE:WECHAT"))
+    assert outcome.status is PaymentStatus.PENDING
+    assert outcome.customer_action is not None and outcome.customer_action.qr
+
+
+async def test_native_pay_without_an_auth_code_where_one_is_required_is_refused(make_kess: Factory) -> None:
+    kess = await make_kess(native_auth_code="required")
+    outcome = await kess.client.create_payment(create("NATIVE:WECHAT"))
+    assert outcome.status is PaymentStatus.DECLINED
+    assert outcome.failure is not None and outcome.failure.code == "PARAM_ERROR"
+
+
+# -- close is not in seed 004 (issue #13.3) ---------------------------------------------------------
+
+
+async def test_without_close_nothing_is_sent_and_the_capability_says_so(make_kess: Factory) -> None:
+    kess = await make_kess()
+    assert kess.client.capabilities.cancel_payment is False
+    request = create()
+    await kess.client.create_payment(request)
+    fetched = kess.client.token_fetches
+    with pytest.raises(UnsupportedOperationError):
+        await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
+    assert kess.client.token_fetches == fetched, "not even a token: nothing was sent"
+    assert (await kess.control("GET", f"/orders/{request.idempotency_key}"))["trade_state"] == "NOTPAY"
+
+
+async def test_the_emulator_answers_close_as_an_unknown_path_unless_configured(make_kess: Factory) -> None:
+    kess = await make_kess(settings={"supports_close": True})  # a client told to close, a KESS without one
+    request = create()
+    await kess.client.create_payment(request)
+    with pytest.raises(OutcomeUnknownError):
+        await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
+    assert (await kess.control("GET", f"/orders/{request.idempotency_key}"))["trade_state"] == "NOTPAY"
+
+
+@pytest.mark.parametrize(("method", "window_s"), [(None, 7200), ("QUICKPAY:134567890123456789", 45)])
+async def test_a_pay_answer_says_until_when_the_buyer_may_pay(
+    make_kess: Factory, method: str | None, window_s: int
+) -> None:
+    kess = await make_kess()
+    outcome = await kess.client.create_payment(create(method))
+    assert outcome.payable_until == NOW + timedelta(seconds=window_s)

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from billing.errors import (
+    AnswerMismatchError,
     ConfigurationError,
     InputError,
     InvalidAmountError,
@@ -879,7 +880,7 @@ async def test_a_refund_above_what_remains_is_a_failure_value(
 
 
 async def test_a_refund_with_a_declined_state_failed(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
-    responder.answer(action(state="failed"))
+    responder.answer(action(state="failed", reference_id="ref_1"))
     outcome = await client.refund(refund_request("ref_1", USD_10))
     assert outcome.status is RefundStatus.FAILED
 
@@ -929,7 +930,7 @@ async def test_a_bare_transaction_is_refunded_through_the_hosted_page_service(
 ) -> None:
     responder.answer(action())
     await client.refund(refund_request("ref_1", USD_10, reference="126895"))
-    responder.answer(action())
+    responder.answer(action(reference_id="ref_2"))
     await api_only.refund(refund_request("ref_2", USD_10, reference="126895"))
     assert responder.services() == ["HPP_REFUNDPURCHASE", "API_REFUND"]
     assert responder.sent(0)["serviceParams"]["transactionId"] == 126895
@@ -982,3 +983,27 @@ async def test_there_are_no_native_subscriptions(client: WaafiPayClient) -> None
         await client.cancel_subscription(CancelSubscription(subscription=ref, requested_at=NOW))
     with pytest.raises(UnsupportedOperationError):
         await client.manage_subscription(ManageSubscription(subscription=ref))
+
+
+# -- the answer is about the object we asked for (issue #13.2) ----------------------------------
+
+
+async def test_a_refund_answer_about_another_reference_is_no_answer(
+    client: WaafiPayClient, responder: WaafiPayResponder
+) -> None:
+    responder.answer(action(transaction_id="9001", reference_id="ref_other"))
+    with pytest.raises(AnswerMismatchError) as caught:
+        await client.refund(refund_request("ref_1", USD_10))
+    assert (caught.value.asked, caught.value.answered) == ("ref_1", "ref_other")
+
+
+async def test_a_cancel_answer_about_another_payment_is_no_answer(
+    client: WaafiPayClient, responder: WaafiPayResponder
+) -> None:
+    responder.answer(action(reference_id="pay_other"))
+    with pytest.raises(AnswerMismatchError):
+        await client.cancel_payment(
+            CancelPayment(
+                payment=PaymentRef(idempotency_key="pay_1", provider_reference="purchase:1111"), requested_at=NOW
+            )
+        )

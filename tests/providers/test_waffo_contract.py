@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from billing.errors import (
+    AnswerMismatchError,
     ConflictError,
     InvalidStateError,
     NotFoundError,
@@ -1208,3 +1209,80 @@ async def test_acknowledged_notifications_are_delivered_once_and_parse(env: Waff
     document = (await env.control.get("/notifications")).json()
     delivered = [n for n in document["notifications"] if n["url"] == env.notify_url]
     assert delivered and all((n["status"], n["attempts"]) == ("delivered", 1) for n in delivered)
+
+
+# -- the answer is about the object we asked for (issue #13.2) ----------------------------------
+
+
+async def test_an_inquiry_answer_about_another_order_is_no_answer(env: WaffoEnv) -> None:
+    created = await env.client.create_payment(payment_request(env))
+    await env.fault("order/inquiry", "other_object")
+    with pytest.raises(AnswerMismatchError) as caught:
+        await env.client.inquire_payment(ref(created))
+    assert caught.value.field == "paymentRequestId"
+    assert (await env.client.inquire_payment(ref(created))).idempotency_key == created.idempotency_key
+
+
+async def test_a_refund_inquiry_answer_about_another_refund_is_no_answer(env: WaffoEnv) -> None:
+    payment = await paid_payment(env, "25.00")
+    key = WaffoHarness.new_key()
+    await env.client.refund(WaffoHarness(env).refund_request(payment, usd("5.50"), key=key))
+    await env.fault("refund/inquiry", "other_object")
+    with pytest.raises(AnswerMismatchError):
+        await env.client.inquire_refund(RefundRef(idempotency_key=key, currency="USD"))
+    stated_otherwise = RefundRef(idempotency_key=key, currency="USD", amount=usd("5.49"))
+    with pytest.raises(AnswerMismatchError) as caught:
+        await env.client.inquire_refund(stated_otherwise)
+    assert caught.value.field == "refundAmount"
+
+
+@pytest.mark.parametrize("operation", ["order/create", "order/cancel", "order/refund"])
+async def test_a_write_answer_about_another_object_is_no_answer(env: WaffoEnv, operation: str) -> None:
+    harness = WaffoHarness(env)
+    if operation == "order/create":
+        await env.fault(operation, "other_object")
+        with pytest.raises(AnswerMismatchError):
+            await env.client.create_payment(payment_request(env))
+        return
+    if operation == "order/refund":
+        payment = await paid_payment(env, "25.00")
+    else:
+        payment = await env.client.create_payment(payment_request(env))
+    await env.fault(operation, "other_object")
+    call = (
+        env.client.refund(harness.refund_request(payment, usd("5.00"), key=WaffoHarness.new_key()))
+        if operation == "order/refund"
+        else env.client.cancel_payment(CancelPayment(payment=ref(payment), requested_at=now()))
+    )
+    with pytest.raises(AnswerMismatchError):
+        await call
+
+
+async def test_a_subscription_inquiry_answer_about_another_subscription_is_no_answer(env: WaffoEnv) -> None:
+    harness = WaffoHarness(env)
+    created = await env.client.create_subscription(harness.subscription_request(amount=usd("25.00")))
+    await env.fault("subscription/inquiry", "other_object")
+    with pytest.raises(AnswerMismatchError):
+        await env.client.inquire_subscription(sub_ref(created))
+
+
+async def test_a_change_inquiry_answer_about_another_change_is_no_answer(env: WaffoEnv) -> None:
+    harness = WaffoHarness(env)
+    original = await env.client.create_subscription(harness.subscription_request(amount=usd("25.00")))
+    await env.act(f"/subscriptions/{original.provider_reference}/pay")
+    change_key = harness.new_key()
+    change = ChangeSubscription(
+        idempotency_key=change_key,
+        original=sub_ref(original),
+        new_plan=plan("40.00", "pro-monthly"),
+        remaining_credit=usd("15.00"),
+        customer=harness.customer,
+        notify_url=env.notify_url,
+        requested_at=now(),
+    )
+    await env.client.change_subscription(change)
+    await env.fault("subscription/change/inquiry", "other_object")
+    with pytest.raises(AnswerMismatchError):
+        await env.client.inquire_subscription_change(
+            InquireSubscriptionChange(idempotency_key=change_key, original=sub_ref(original))
+        )

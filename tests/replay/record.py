@@ -94,6 +94,19 @@ async def create_not_found_resent(env: WorkflowEnvironment, stack: OrderStack) -
     return "replay-resent"
 
 
+async def kess_expired_without_close(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """KESS has no close (seed 004): past the deadline the order waits out the QR's lifetime, then expires."""
+    await stack.billing.create_order(
+        request("replay-kess-noclose", provider="kess", customer=Customer(customer_id="c"))
+    )
+    await env.sleep(timedelta(minutes=11))
+    control = f"{stack.emulator_url}/kess/control/clock/advance"
+    (await stack.control.post(control, json={"seconds": 2 * 3600 * 0.1 + 1})).raise_for_status()
+    await env.sleep(timedelta(hours=2))
+    await stack.billing.wait_for_status("replay-kess-noclose", {OrderStatus.EXPIRED})
+    return "replay-kess-noclose"
+
+
 async def review_resolved(env: WorkflowEnvironment, stack: OrderStack) -> str:
     await stack.fault("*", "e0001", count=1000)
     await stack.fault("notify", "drop", count=1000)
@@ -232,6 +245,7 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     unknown_then_reconciled,
     partial_capture,
     expired,
+    kess_expired_without_close,
     review_resolved,
     cancelled,
     capture_in_doubt_then_paid,

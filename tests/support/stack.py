@@ -6,6 +6,7 @@ delivered by the emulator to our HTTP service, signals into Temporal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
 from billing.idempotency import payment_key
-from billing.orders import CreateOrder, Order, OrderPolicy, order_workflow_id
+from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
 from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from providers.kess import KessClient, KessSettings
 from providers.waafipay import WaafiPayClient, WaafiPaySettings
@@ -94,6 +95,17 @@ class OrderStack:
         )
         response.raise_for_status()
 
+    async def check_until(self, order_id: str, statuses: set[OrderStatus], *, within_s: float = 30.0) -> Order:
+        """Ask the order to inquire (``check_now``) until it reaches one of ``statuses``. A check within the hint
+        window of the last inquiry is coalesced (billing/hints.py), so a single one may do nothing."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while (order := await self.billing.get_order(order_id)).status not in statuses:
+            assert loop.time() < deadline, f"order {order_id} is {order.status}, not {sorted(statuses)}"
+            await self.billing.check_now(order_id)
+            await asyncio.sleep(0.5)
+        return order
+
     async def ledger(self, kind: str | None = None) -> list[dict[str, Any]]:
         response = await self.control.get("/ledger")
         response.raise_for_status()
@@ -121,16 +133,16 @@ def waffo_client(emulator_url: str, **overrides: Any) -> WaffoClient:
     return WaffoClient(**options)
 
 
-def kess_client(emulator_url: str) -> KessClient:
-    return KessClient(
-        KessSettings(
-            base_url=f"{emulator_url}/kess",
-            user=KESS_USER,
-            password=SecretStr(KESS_PASSWORD),
-            store_id=KESS_STORE,
-            read_timeout=5.0,
-        )
-    )
+def kess_client(emulator_url: str, **overrides: Any) -> KessClient:
+    options: dict[str, Any] = {
+        "base_url": f"{emulator_url}/kess",
+        "user": KESS_USER,
+        "password": SecretStr(KESS_PASSWORD),
+        "store_id": KESS_STORE,
+        "read_timeout": 5.0,
+    }
+    options.update(overrides)
+    return KessClient(KessSettings(**options))
 
 
 def waafipay_client(emulator_url: str, push_timeout: float = 1.5) -> WaafiPayClient:
@@ -178,6 +190,7 @@ async def order_stack(
     read_timeout: float = 5.0,
     events: EventActivities | None = None,
     env: WorkflowEnvironment | None = None,
+    kess_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[OrderStack]:
     """A worker, HTTP service and emulators for orders. With ``env`` (a time-skipping server), the
     emulators' clocks start at the server's time: a shared server's clock runs ahead of the wall clock by
@@ -197,7 +210,7 @@ async def order_stack(
         providers = ProviderRegistry(
             {
                 "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
-                "kess": kess_client(emulator_server.url),
+                "kess": kess_client(emulator_server.url, **(kess_settings or {})),
                 "waafipay": waafipay_client(emulator_server.url),
             }
         )
