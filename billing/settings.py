@@ -110,6 +110,11 @@ class WaffoSettings(BaseSettings):
     #: Where Waffo should POST notifications for orders and subscriptions (our HTTP service).
     notify_url: str | None = None
     refund_notify_url: str | None = None
+    #: ``goodsInfo.goodsUrl`` / ``goodsInfo.appName`` on every order, subscription and plan change: the
+    #: merchant's product page (≤128) and app or store name (≤32). Waffo requires one of them in practice
+    #: (reference §3.1; its SDK's order model requires both keys), so at least one must be set.
+    goods_url: str | None = Field(default=None, max_length=128)
+    app_name: str | None = Field(default=None, max_length=32)
 
     @model_validator(mode="after")
     def _read_key_files(self) -> WaffoSettings:

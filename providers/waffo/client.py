@@ -169,6 +169,8 @@ class WaffoClient(http.HttpClientOwner):
         require_response_signature: bool = True,
         notify_url: str | None = None,
         refund_notify_url: str | None = None,
+        goods_url: str | None = None,
+        app_name: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -181,6 +183,11 @@ class WaffoClient(http.HttpClientOwner):
             raise ConfigurationError("is empty", setting="BILLING_WAFFO_MERCHANT_ID")
         if http_client is not None and transport is not None:
             raise ConfigurationError("give either an http_client or a transport, not both")
+        if not goods_url and not app_name:
+            raise ConfigurationError(
+                "is not set, nor BILLING_WAFFO_APP_NAME: Waffo requires goodsInfo.goodsUrl or goodsInfo.appName",
+                setting="BILLING_WAFFO_GOODS_URL",
+            )
         self._base_url = base_url.rstrip("/")
         self._api_key = key
         self._merchant_id = merchant_id
@@ -190,6 +197,7 @@ class WaffoClient(http.HttpClientOwner):
         self._require_response_signature = require_response_signature
         self._notify_url = notify_url
         self._refund_notify_url = refund_notify_url
+        self._goods = transform.GoodsDefaults(goods_url=goods_url or None, app_name=app_name or None)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
 
@@ -221,6 +229,8 @@ class WaffoClient(http.HttpClientOwner):
             require_response_signature=settings.require_response_signature,
             notify_url=settings.notify_url,
             refund_notify_url=settings.refund_notify_url,
+            goods_url=settings.goods_url,
+            app_name=settings.app_name,
             http_client=http_client,
             transport=transport,
         )
@@ -232,7 +242,7 @@ class WaffoClient(http.HttpClientOwner):
 
     async def create_payment(self, request: CreatePayment) -> PaymentOutcome:
         wire_request = transform.order_create_request(
-            request, merchant_id=self._merchant_id, notify_url=self._notify_url
+            request, merchant_id=self._merchant_id, notify_url=self._notify_url, goods=self._goods
         )
         answer = await self._exchange(ORDER_CREATE, wire_request)
         if answer.failure is not None:
@@ -330,7 +340,7 @@ class WaffoClient(http.HttpClientOwner):
 
     async def create_subscription(self, request: CreateSubscription) -> SubscriptionOutcome:
         wire_request = transform.subscription_create_request(
-            request, merchant_id=self._merchant_id, notify_url=self._notify_url
+            request, merchant_id=self._merchant_id, notify_url=self._notify_url, goods=self._goods
         )
         answer = await self._exchange(SUBSCRIPTION_CREATE, wire_request)
         if answer.failure is not None:
@@ -387,7 +397,7 @@ class WaffoClient(http.HttpClientOwner):
 
     async def change_subscription(self, request: ChangeSubscription) -> ChangeOutcome:
         wire_request = transform.subscription_change_request(
-            request, merchant_id=self._merchant_id, notify_url=self._notify_url
+            request, merchant_id=self._merchant_id, notify_url=self._notify_url, goods=self._goods
         )
         answer = await self._exchange(SUBSCRIPTION_CHANGE, wire_request)
         if answer.failure is not None:

@@ -19,6 +19,7 @@ cannot read).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -371,6 +372,21 @@ def goods_name(description: str) -> str:
     return description[:MAX_GOODS_NAME_LENGTH]
 
 
+@dataclass(frozen=True)
+class GoodsDefaults:
+    """The merchant-wide ``goodsInfo`` fields (settings ``BILLING_WAFFO_GOODS_URL`` / ``_APP_NAME``)."""
+
+    goods_url: str | None = None
+    app_name: str | None = None
+
+
+def goods_info(name: str, goods: GoodsDefaults, *, goods_id: str | None = None) -> wire.GoodsInfo:
+    """``goodsInfo``: the name, and the merchant's product page and/or app name (Waffo needs one of them)."""
+    return wire.GoodsInfo(
+        goods_id=goods_id, goods_name=goods_name(name), goods_url=goods.goods_url, app_name=goods.app_name
+    )
+
+
 def required_url(value: str | None, *, field: str) -> str:
     if not value:
         raise InputError("is required by Waffo; give it in the request or in the settings", field=field)
@@ -534,7 +550,7 @@ def change_outcome(
 
 
 def order_create_request(
-    request: CreatePayment, *, merchant_id: str, notify_url: str | None
+    request: CreatePayment, *, merchant_id: str, notify_url: str | None, goods: GoodsDefaults
 ) -> wire.OrderCreateRequest:
     return wire.OrderCreateRequest(
         payment_request_id=require_request_id(request.idempotency_key, field="idempotency_key"),
@@ -551,7 +567,7 @@ def order_create_request(
             pay_method_type=request.payment_method,
             capture_mode=MANUAL_CAPTURE if request.capture_mode is CaptureMode.MANUAL else None,
         ),
-        goods_info=wire.GoodsInfo(goods_name=goods_name(request.description)),
+        goods_info=goods_info(request.description, goods),
         order_expired_at=(format_timestamp(request.expires_at, field="expires_at") if request.expires_at else None),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
@@ -605,7 +621,7 @@ def refund_inquiry_request(refund: RefundRef) -> wire.RefundInquiryRequest:
 
 
 def subscription_create_request(
-    request: CreateSubscription, *, merchant_id: str, notify_url: str | None
+    request: CreateSubscription, *, merchant_id: str, notify_url: str | None, goods: GoodsDefaults
 ) -> wire.SubscriptionCreateRequest:
     plan = request.plan
     return wire.SubscriptionCreateRequest(
@@ -622,7 +638,7 @@ def subscription_create_request(
         ),
         requested_at=format_timestamp(request.requested_at),
         notify_url=required_url(request.notify_url or notify_url, field="notify_url"),
-        goods_info=wire.GoodsInfo(goods_id=plan.plan_id, goods_name=goods_name(plan.description)),
+        goods_info=goods_info(plan.description, goods, goods_id=plan.plan_id),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
         cancel_redirect_url=request.cancel_url,
@@ -665,7 +681,7 @@ def subscription_manage_request(request: ManageSubscription) -> wire.Subscriptio
 
 
 def subscription_change_request(
-    request: ChangeSubscription, *, merchant_id: str, notify_url: str | None
+    request: ChangeSubscription, *, merchant_id: str, notify_url: str | None, goods: GoodsDefaults
 ) -> wire.SubscriptionChangeRequest:
     plan = request.new_plan
     _same_currency(request.remaining_credit, plan.amount.currency, field="remaining_credit")
@@ -686,7 +702,7 @@ def subscription_change_request(
             pay_method_type=request.payment_method or DEFAULT_SUBSCRIPTION_PAY_METHOD_TYPES,
         ),
         merchant_subscription_id=request.merchant_subscription_id,
-        goods_info=wire.GoodsInfo(goods_id=plan.plan_id, goods_name=goods_name(plan.description)),
+        goods_info=goods_info(plan.description, goods, goods_id=plan.plan_id),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
         cancel_redirect_url=request.cancel_url,

@@ -70,6 +70,8 @@ async def client(responder: WaffoResponder, merchant_keys: KeyPair, waffo_keys: 
         waffo_public_key=waffo_keys.public_b64,
         notify_url="https://merchant.example/waffo/notify",
         refund_notify_url="https://merchant.example/waffo/refund",
+        goods_url="https://merchant.example/shop",
+        app_name="com.merchant.shop",
         transport=httpx.MockTransport(responder),
     )
     yield waffo
@@ -114,6 +116,7 @@ async def test_from_settings(merchant_keys: KeyPair, waffo_keys: KeyPair, respon
         private_key=SecretStr(merchant_keys.private_pem),
         public_key=waffo_keys.public_pem,
         notify_url="https://merchant.example/n",
+        goods_url="https://merchant.example/shop",
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(responder)) as http:
         waffo = WaffoClient.from_settings(settings, http_client=http)
@@ -133,6 +136,7 @@ async def test_from_settings(merchant_keys: KeyPair, waffo_keys: KeyPair, respon
         ({"public_key": "garbage"}, "BILLING_WAFFO_PUBLIC_KEY"),
         ({"api_key": None}, "BILLING_WAFFO_API_KEY"),
         ({"merchant_id": None}, "BILLING_WAFFO_MERCHANT_ID"),
+        ({"goods_url": None}, "BILLING_WAFFO_GOODS_URL"),
     ],
 )
 def test_unusable_settings_fail_at_construction(
@@ -143,6 +147,7 @@ def test_unusable_settings_fail_at_construction(
         "merchant_id": "M-1",
         "private_key": SecretStr(merchant_keys.private_b64),
         "public_key": waffo_keys.public_b64,
+        "goods_url": "https://merchant.example/shop",
     }
     values.update(change)
     with pytest.raises(ConfigurationError) as caught:
@@ -359,6 +364,7 @@ async def test_unsigned_responses_are_read_only_when_allowed(
         merchant_private_key=merchant_keys.private_b64,
         waffo_public_key=waffo_keys.public_b64,
         require_response_signature=False,
+        app_name="com.merchant.shop",
         transport=httpx.MockTransport(responder),
     )
     responder.queue(Reply(document={"code": "0", "data": {"orderStatus": "PAY_SUCCESS"}}, sign=False))
