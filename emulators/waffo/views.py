@@ -51,6 +51,18 @@ def _payment_info(order: Order) -> dict[str, Any] | None:
     return view
 
 
+def _with_keys(value: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """An object as the merchant sent it, plus the keys Waffo's order schema always has (JSON null when
+    not given): the SDK's AcqOrderGoodsInfo and AcqOrderMerchantUserInfo require them."""
+    if not isinstance(value, dict):
+        return None
+    return {**dict.fromkeys(keys), **value}
+
+
+ORDER_GOODS_KEYS = ("goodsName", "goodsUrl", "appName")
+ORDER_USER_KEYS = ("userId", "userEmail", "userTerminal")
+
+
 def refund_expiry_at(order: Order, window_days: int) -> str | None:
     if order.completed_at is None or order.status != "PAY_SUCCESS":
         return None
@@ -89,8 +101,8 @@ def order_view(order: Order, base_url: str, refund_window_days: int) -> dict[str
             "userCurrency": order.request.get("userCurrency") or order.currency,
             "orderDescription": order.description,
             "merchantInfo": order.request.get("merchantInfo"),
-            "userInfo": order.request.get("userInfo"),
-            "goodsInfo": order.request.get("goodsInfo"),
+            "userInfo": _with_keys(order.request.get("userInfo"), ORDER_USER_KEYS),
+            "goodsInfo": _with_keys(order.request.get("goodsInfo"), ORDER_GOODS_KEYS),
             "addressInfo": order.request.get("addressInfo"),
             "paymentInfo": _payment_info(order),
             "orderRequestedAt": order.requested_at,

@@ -71,7 +71,7 @@ from providers.base import (
     SubscriptionStatus,
 )
 from providers.waffo import transform, wire
-from providers.waffo.results import MerchantConfig, PayMethodConfig
+from providers.waffo.results import MerchantConfig, PayMethodConfig, SubscriptionUpdateOutcome, UpdateSubscription
 from providers.waffo.signing import (
     PRIVATE_KEY_SETTING,
     PUBLIC_KEY_SETTING,
@@ -95,6 +95,7 @@ SUBSCRIPTION_CANCEL = "subscription/cancel"
 SUBSCRIPTION_MANAGE = "subscription/manage"
 SUBSCRIPTION_CHANGE = "subscription/change"
 SUBSCRIPTION_CHANGE_INQUIRY = "subscription/change/inquiry"
+SUBSCRIPTION_UPDATE = "subscription/update"
 MERCHANT_CONFIG_INQUIRY = "merchantconfig/inquiry"
 PAY_METHOD_CONFIG_INQUIRY = "paymethodconfig/inquiry"
 
@@ -112,6 +113,7 @@ OPERATIONS = {
     SUBSCRIPTION_MANAGE: "manage_subscription",
     SUBSCRIPTION_CHANGE: "change_subscription",
     SUBSCRIPTION_CHANGE_INQUIRY: "inquire_subscription_change",
+    SUBSCRIPTION_UPDATE: "update_subscription",
     MERCHANT_CONFIG_INQUIRY: "inquire_merchant_config",
     PAY_METHOD_CONFIG_INQUIRY: "inquire_pay_method_config",
 }
@@ -430,6 +432,19 @@ class WaffoClient(http.HttpClientOwner):
             idempotency_key=request.idempotency_key,
             original_idempotency_key=request.original.idempotency_key,
         )
+
+    async def update_subscription(self, request: UpdateSubscription) -> SubscriptionUpdateOutcome:
+        """``subscription/update``: new amounts from the next period on, and/or a one-off top-up charge.
+
+        A top-up moves money: its ``idempotency_key`` (``topupRequest``) makes a retry the same charge. A
+        refusal is returned as ``failure``; an unknown outcome raises, and the caller repeats the same request.
+        """
+        answer = await self._exchange(SUBSCRIPTION_UPDATE, transform.subscription_update_request(request))
+        if answer.failure is not None:
+            self._raise_if_not_found(SUBSCRIPTION_UPDATE, answer.failure, "subscription")
+            return SubscriptionUpdateOutcome(failure=answer.failure)
+        data = self._parse(SUBSCRIPTION_UPDATE, wire.SubscriptionUpdateData, answer.data)
+        return transform.subscription_update_outcome(data, currency=request.currency)
 
     # -- configuration --------------------------------------------------------------------------
 

@@ -63,6 +63,9 @@ from providers.waffo.results import (
     MerchantConfig,
     PayMethodAvailability,
     PayMethodConfig,
+    SubscriptionUpdateOutcome,
+    TopUpOutcome,
+    UpdateSubscription,
 )
 
 #: Waffo's limit for paymentRequestId, refundRequestId, subscriptionRequest and acquiringOrderId.
@@ -754,7 +757,12 @@ def pay_method_config(data: wire.PayMethodConfigData) -> PayMethodConfig:
             PayMethodAvailability(
                 product_name=detail.product_name,
                 pay_method_name=detail.pay_method_name,
+                pay_method_type=detail.pay_method_type,
                 country=detail.country,
+                currency=detail.currency,
+                min_amount=amount_from_wire(detail.order_amount_min, detail.currency),
+                max_amount=amount_from_wire(detail.order_amount_max, detail.currency),
+                refund_allowed=None if detail.refund_allowed is None else detail.refund_allowed.strip() == "1",
                 available=(detail.current_status or "").strip() == "1",
                 maintenance_windows=tuple(
                     MaintenanceWindow(start_rule=rule.start_rule, end_rule=rule.end_rule)
@@ -764,5 +772,69 @@ def pay_method_config(data: wire.PayMethodConfigData) -> PayMethodConfig:
                 maintenance_timezone=detail.fixed_maintenance_timezone,
             )
             for detail in data.pay_method_details
+        ),
+    )
+
+
+# -- subscription/update ------------------------------------------------------------------------
+
+
+def subscription_update_request(request: UpdateSubscription) -> wire.SubscriptionUpdateRequest:
+    currency = request.currency
+    for name, value in (("amount", request.amount), ("trial_amount", request.trial_amount)):
+        if value is not None:
+            _same_currency(value, currency, field=name)
+    for period, value in request.scheduled_amounts.items():
+        _same_currency(value, currency, field=f"scheduled_amounts[{period}]")
+    product: wire.UpdateProductInfo | None = None
+    if request.trial_amount is not None or request.scheduled_amounts:
+        product = wire.UpdateProductInfo(
+            trial_period_amount=amount_to_wire(request.trial_amount) if request.trial_amount else None,
+            scheduled_amounts=[
+                wire.ScheduledAmount(period=str(period), amount=amount_to_wire(value))
+                for period, value in sorted(request.scheduled_amounts.items())
+            ]
+            or None,
+        )
+    top_up: wire.TopupInfo | None = None
+    if request.top_up is not None:
+        _same_currency(request.top_up.amount, currency, field="top_up.amount")
+        top_up = wire.TopupInfo(
+            topup_request=require_request_id(request.top_up.idempotency_key, field="top_up.idempotency_key"),
+            topup_amount=amount_to_wire(request.top_up.amount),
+            description=request.top_up.description,
+        )
+    return wire.SubscriptionUpdateRequest(
+        subscription_request=require_request_id(
+            request.subscription.idempotency_key, field="subscription.idempotency_key"
+        ),
+        subscription_id=optional_request_id(
+            request.subscription.provider_reference,
+            field="subscription.provider_reference",
+            max_length=MAX_SUBSCRIPTION_ID_LENGTH,
+        ),
+        amount=amount_to_wire(request.amount) if request.amount is not None else None,
+        product_info=product,
+        topup_info=top_up,
+    )
+
+
+def subscription_update_outcome(data: wire.SubscriptionUpdateData, *, currency: str) -> SubscriptionUpdateOutcome:
+    top_up = data.topup_info
+    return SubscriptionUpdateOutcome(
+        subscription_id=data.subscription_id,
+        previous_amount=amount_from_wire(data.previous_amount, currency),
+        new_amount=amount_from_wire(data.new_amount, currency),
+        next_effective_period=_int_or_none(data.next_effective_period),
+        top_up=(
+            TopUpOutcome(
+                idempotency_key=top_up.topup_request,
+                provider_reference=top_up.acquiring_order_id,
+                amount=amount_from_wire(top_up.topup_amount, currency),
+                status=payment_status(top_up.topup_status),
+                provider_status=top_up.topup_status,
+            )
+            if top_up is not None
+            else None
         ),
     )

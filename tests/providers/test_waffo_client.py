@@ -50,7 +50,7 @@ from providers.base import (
     SubscriptionRef,
     SubscriptionStatus,
 )
-from providers.waffo import WaffoClient
+from providers.waffo import TopUp, UpdateSubscription, WaffoClient
 from providers.waffo.signing import verify_bytes
 from tests.providers.conftest import KeyPair, Reply, WaffoResponder
 
@@ -758,3 +758,79 @@ async def test_pay_method_config(client: WaffoClient, responder: WaffoResponder)
     refused = await client.inquire_pay_method_config()
     assert refused.failure is not None
     assert refused.pay_methods == ()
+
+
+async def test_pay_method_config_reads_type_currency_range_and_refundability(
+    client: WaffoClient, responder: WaffoResponder
+) -> None:
+    responder.answer(
+        {
+            "merchantId": "M-1",
+            "payMethodDetails": [
+                {
+                    "productName": "ONE_TIME_PAYMENT",
+                    "payMethodName": "CC_VISA",
+                    "payMethodType": "CREDITCARD",
+                    "country": "HKG",
+                    "currency": "USD",
+                    "orderAmountMin": "1.00",
+                    "orderAmountMax": "500.00",
+                    "refundAllowed": 1,
+                    "currentStatus": "1",
+                }
+            ],
+        }
+    )
+    (visa,) = (await client.inquire_pay_method_config()).pay_methods
+    assert (visa.pay_method_type, visa.currency, visa.refund_allowed) == ("CREDITCARD", "USD", True)
+    assert (visa.min_amount, visa.max_amount) == (Money.parse("1.00", "USD"), Money.parse("500.00", "USD"))
+    assert visa.accepts(Money.parse("10.00", "USD"))
+    assert not visa.accepts(Money.parse("0.99", "USD"))
+    assert not visa.accepts(Money.parse("500.01", "USD"))
+    assert not visa.accepts(Money.parse("10.00", "EUR"))
+
+
+async def test_update_subscription_sends_amounts_and_a_keyed_top_up(
+    client: WaffoClient, responder: WaffoResponder
+) -> None:
+    responder.answer(
+        {
+            "subscriptionId": "SC1",
+            "subscriptionRequest": "sub_req_1",
+            "previousAmount": "20.00",
+            "newAmount": "25.00",
+            "nextEffectivePeriod": "3",
+            "topupInfo": {
+                "acquiringOrderId": "A1",
+                "topupRequest": "top_1",
+                "topupAmount": "4.00",
+                "topupStatus": "PAY_SUCCESS",
+            },
+        }
+    )
+    outcome = await client.update_subscription(
+        UpdateSubscription(
+            subscription=SubscriptionRef(idempotency_key="sub_req_1", provider_reference="SC1"),
+            currency="USD",
+            amount=Money.parse("25.00", "USD"),
+            scheduled_amounts={3: Money.parse("15.00", "USD")},
+            top_up=TopUp(idempotency_key="top_1", amount=Money.parse("4.00", "USD"), description="seats"),
+        )
+    )
+    assert responder.requests[-1].url.path.endswith("/subscription/update")
+    assert responder.last_json() == {
+        "subscriptionRequest": "sub_req_1",
+        "subscriptionId": "SC1",
+        "amount": "25.00",
+        "productInfo": {"scheduledAmounts": [{"period": "3", "amount": "15.00"}]},
+        "topupInfo": {"topupRequest": "top_1", "topupAmount": "4.00", "description": "seats"},
+    }
+    assert (outcome.new_amount, outcome.next_effective_period) == (Money.parse("25.00", "USD"), 3)
+    assert outcome.top_up is not None
+    assert (outcome.top_up.provider_reference, outcome.top_up.status) == ("A1", PaymentStatus.SUCCEEDED)
+
+    responder.answer(code="A0010", msg="Merchant contract does not allow this operation")
+    refused = await client.update_subscription(
+        UpdateSubscription(subscription=SubscriptionRef(idempotency_key="sub_req_1"), currency="USD")
+    )
+    assert refused.failure is not None and refused.failure.code == "A0010"

@@ -15,7 +15,7 @@ from billing.gateway import Customer
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder
-from providers.waffo import SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
+from providers.waffo import FAILURE_REPLY_BODY, SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
 from providers.waffo.signing import load_private_key
 from starter.serving import AppServer, free_port
 from tests.support.keys import generate, merchant_keys, waffo_keys
@@ -100,15 +100,18 @@ async def test_malformed_but_signed_gets_400(stack: OrderStack) -> None:
     assert stack.webhooks.counters.malformed == 1
 
 
-async def test_unknown_event_type_is_acknowledged_without_a_workflow(stack: OrderStack) -> None:
-    """A verified event type the engine does not handle moves no money: acknowledged, whatever the path.
-    (A statement that reaches no open workflow is not: see test_hardening.)"""
+async def test_unknown_waffo_event_type_is_refused_so_waffo_retries(stack: OrderStack) -> None:
+    """A verified Waffo event type the engine does not handle is answered with Waffo's failure reply, as
+    Waffo's own SDK answers it (``{"message":"failed"}``, signed): Waffo retries it, nothing is signalled."""
     unknown = notification("wh-none", event="SOMETHING_NEW")
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
-        reply = await http.post("/webhooks/waffo/orders/wh-none", content=unknown, headers=signed(unknown))
-    assert reply.status_code == 200
-    assert reply.content == SUCCESS_REPLY_BODY
-    assert stack.webhooks.counters.unroutable == 0
+        on_order = await http.post("/webhooks/waffo/orders/wh-none", content=unknown, headers=signed(unknown))
+        portal_wide = await http.post("/webhooks/waffo", content=unknown, headers=signed(unknown))
+    for reply in (on_order, portal_wide):
+        assert reply.status_code == 422
+        assert reply.content == FAILURE_REPLY_BODY
+        assert BodyVerifier(merchant_keys().public_b64).verify(reply.content, reply.headers["x-signature"])
+    assert (stack.webhooks.counters.unhandled, stack.webhooks.counters.signalled) == (2, 0)
 
 
 async def test_temporal_unreachable_makes_the_provider_retry() -> None:
