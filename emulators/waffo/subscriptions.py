@@ -326,6 +326,8 @@ class SubscriptionService:
         subscription_request = v.require_str(payload, "subscriptionRequest", v.REQUEST_ID_MAX)
         origin_request = v.require_str(payload, "originSubscriptionRequest", v.REQUEST_ID_MAX)
         v.optional_str(payload, "merchantSubscriptionId", 64)
+        if self.emu.config.require_goods_info:
+            v.require_object(payload, "goodsInfo")  # reference §4.6: goodsInfo ✔
         currency = v.require_currency(payload, "currency")
         remaining = v.require_amount(payload, "remainingAmount", currency, allow_zero=True)
         products = v.lookup(payload, "productInfoList")

@@ -45,6 +45,24 @@ async def test_order_create_accepts_app_name_instead_of_goods_url(waffo: WaffoAp
     assert (await waffo.ok("order/create", payload))["orderStatus"] == "AUTHORIZATION_REQUIRED"
 
 
+async def test_subscription_change_requires_goods_info(waffo: WaffoApi) -> None:
+    original = await _active_subscription(waffo)
+    change = {
+        "subscriptionRequest": rid("c"),
+        "originSubscriptionRequest": original["subscriptionRequest"],
+        "remainingAmount": "0.00",
+        "currency": "USD",
+        "requestedAt": NOW_TS,
+        "notifyUrl": "http://merchant.test/webhooks/waffo",
+        "productInfoList": [{"description": "Pro", "periodType": "MONTHLY", "periodInterval": "1", "amount": "50.00"}],
+        "merchantInfo": {"merchantId": MERCHANT_ID},
+        "userInfo": {"userId": "u-1", "userEmail": "u1@example.com"},
+        "paymentInfo": {"productName": "SUBSCRIPTION", "payMethodType": "CREDITCARD"},
+    }
+    envelope = await waffo.call("subscription/change", change)
+    assert (envelope["code"], "goodsInfo" in envelope["msg"]) == ("A0003", True)
+
+
 async def test_subscription_create_refuses_a_missing_user_terminal(waffo: WaffoApi) -> None:
     envelope = await waffo.call("subscription/create", _without(subscription_payload(), "userInfo.userTerminal"))
     assert envelope["code"] == "A0003"
