@@ -310,6 +310,12 @@ class WebhookService:
     async def _route(self, event: ProviderEvent, order_id: str | None, subscription_id: str | None) -> bool:
         if subscription_id is not None:
             return await self._route_subscription(event, subscription_id)
+        if order_id is None and isinstance(event, SubscriptionEvent | SubscriptionChangeEvent):
+            # The portal-wide route: a subscription statement names the merchant's subscription id.
+            reference = event.outcome.merchant_reference
+            if reference is None or not _valid_id(reference):
+                return False
+            return await self._route_subscription(event, reference)
         if order_id is None and isinstance(event, PaymentEvent):
             order_id = event.outcome.merchant_reference
             if not _valid_id(order_id):

@@ -498,6 +498,7 @@ def subscription_outcome(data: wire.SubscriptionData, *, idempotency_key: str | 
         status=status,
         idempotency_key=data.subscription_request or idempotency_key,
         provider_reference=data.subscription_id,
+        merchant_reference=data.merchant_subscription_id,
         provider_status=data.subscription_status,
         cancelled_by=cancelled_by,
         customer_action=customer_action(data.subscription_action),
@@ -544,6 +545,7 @@ def change_outcome(
         idempotency_key=data.subscription_request or idempotency_key,
         original_idempotency_key=data.origin_subscription_request or original_idempotency_key,
         provider_reference=data.subscription_id,
+        merchant_reference=data.merchant_subscription_id,
         provider_status=data.subscription_change_status,
         customer_action=customer_action(data.subscription_action),
     )

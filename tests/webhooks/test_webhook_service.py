@@ -11,10 +11,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from billing.gateway import Customer
-from billing.idempotency import payment_key
+from billing.gateway import BillingInterval, Customer, SubscriptionPlan
+from billing.idempotency import payment_key, subscription_key
 from billing.money import Money
 from billing.orders import CreateOrder
+from billing.subscriptions import StartSubscription
 from providers.waffo import FAILURE_REPLY_BODY, SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
 from providers.waffo.signing import load_private_key
 from starter.serving import AppServer, free_port
@@ -112,6 +113,39 @@ async def test_unknown_waffo_event_type_is_refused_so_waffo_retries(stack: Order
         assert reply.content == FAILURE_REPLY_BODY
         assert BodyVerifier(merchant_keys().public_b64).verify(reply.content, reply.headers["x-signature"])
     assert (stack.webhooks.counters.unhandled, stack.webhooks.counters.signalled) == (2, 0)
+
+
+async def test_portal_wide_route_delivers_a_subscription_statement_by_its_merchant_subscription_id(
+    stack: OrderStack,
+) -> None:
+    """Waffo may post every notification to one portal-wide URL: a subscription statement names the merchant
+    subscription id (``merchantSubscriptionId``), which is the engine's subscription id."""
+    await stack.billing.create_subscription(
+        StartSubscription(
+            subscription_id="wh-sub-portal",
+            provider="waffo",
+            plan=SubscriptionPlan(
+                plan_id="basic", description="Basic", amount=Money.parse("9.99", "USD"), interval=BillingInterval.MONTH
+            ),
+            customer=Customer(customer_id="c", email="c@example.com"),
+        )
+    )
+    result = {
+        "subscriptionRequest": subscription_key("wh-sub-portal"),
+        "merchantSubscriptionId": "wh-sub-portal",
+        "subscriptionId": "SC2026000000000000000000001",
+        "subscriptionStatus": "AUTHORIZATION_REQUIRED",
+    }
+    body = json.dumps({"eventType": "SUBSCRIPTION_STATUS_NOTIFICATION", "result": result}).encode()
+    missing = json.dumps(
+        {"eventType": "SUBSCRIPTION_STATUS_NOTIFICATION", "result": {**result, "merchantSubscriptionId": "nobody"}}
+    ).encode()
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        delivered = await http.post("/webhooks/waffo", content=body, headers=signed(body))
+        unrouted = await http.post("/webhooks/waffo", content=missing, headers=signed(missing))
+    assert (delivered.status_code, delivered.content) == (200, SUCCESS_REPLY_BODY)
+    assert unrouted.status_code == 404
+    assert (stack.webhooks.counters.signalled, stack.webhooks.counters.unroutable) == (1, 1)
 
 
 async def test_temporal_unreachable_makes_the_provider_retry() -> None:
