@@ -93,6 +93,25 @@ async def test_verified_notification_is_signalled_then_acknowledged_exactly(stac
     assert order.status.value == "PAID"
 
 
+async def test_a_notification_signed_by_the_official_waffo_sdk_is_signalled_and_acknowledged(
+    stack: OrderStack,
+) -> None:
+    """The body and signature made by Waffo's own SDK signing code (waffo.utils.rsa_utils), not ours; the
+    reply must verify with the SDK's code and be the body its webhook handler sends."""
+    from waffo.core.webhook_handler import SUCCESS_RESPONSE_BODY
+    from waffo.utils import rsa_utils
+
+    await create(stack, "wh-sdk")
+    body = notification("wh-sdk").decode()
+    headers = {"Content-Type": "application/json", "X-SIGNATURE": rsa_utils.sign(body, waffo_keys().private_b64)}
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        reply = await http.post("/webhooks/waffo/orders/wh-sdk", content=body.encode(), headers=headers)
+    assert (reply.status_code, reply.text) == (200, SUCCESS_RESPONSE_BODY)
+    assert rsa_utils.verify(reply.text, reply.headers["x-signature"], merchant_keys().public_b64)
+    order = await stack.billing.get_order("wh-sdk")
+    assert order.status.value == "PAID"
+
+
 async def test_malformed_but_signed_gets_400(stack: OrderStack) -> None:
     body = b'{"result": "no event type"}'
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
