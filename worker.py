@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
+from billing.errors import ConfigurationError
 from billing.logs import run_process
 from billing.settings import (
     CodecSettings,
@@ -103,6 +104,37 @@ def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
     return ProviderRegistry(providers)
 
 
+async def check_waffo_contract(providers: ProviderRegistry, settings: WaffoSettings) -> None:
+    """At start, that each pay method in BILLING_WAFFO_PAY_METHODS is in the merchant's Waffo contract, open,
+    and takes BILLING_WAFFO_MIN_ORDER_AMOUNT. ``warn`` logs each problem; ``fail`` refuses to start
+    (ConfigurationError). An unreachable or unanswering Waffo is only logged: it says nothing of the contract."""
+    from billing.errors import ProviderError
+    from providers.waffo import WaffoClient
+    from providers.waffo.config_check import pay_method_problems
+
+    wanted = settings.wanted_pay_methods()
+    if settings.startup_check == "off" or not wanted or "waffo" not in providers.names():
+        return
+    amount = settings.check_amount()
+    client = providers.get("waffo")
+    if not isinstance(client, WaffoClient):
+        return
+    try:
+        config = await client.inquire_pay_method_config()
+    except ProviderError as exc:
+        log.warning("could not check the Waffo contract at start (%s); starting anyway", exc)
+        return
+    problems = pay_method_problems(config, wanted, amount=amount)
+    for problem in problems:
+        log.warning("Waffo contract: %s", problem)
+    if problems and settings.startup_check == "fail":
+        raise ConfigurationError(
+            f"the Waffo contract does not fit: {'; '.join(problems)}", setting="BILLING_WAFFO_PAY_METHODS"
+        )
+    if not problems:
+        log.info("Waffo contract offers %s", ", ".join(wanted))
+
+
 def build_worker(
     client: Client,
     *,
@@ -135,7 +167,9 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     events = EventActivities(load(MerchantEventSettings))
     callbacks = CallbackUrls(load(HttpServiceSettings).public_url)
     load(CodecSettings)
-    providers = build_providers()
+    waffo_settings = load(WaffoSettings)
+    providers = build_providers(waffo_settings)
+    await check_waffo_contract(providers, waffo_settings)
     if not providers.names():
         log.warning(
             "no provider is configured (BILLING_WAFFO_*, BILLING_KESS_*, BILLING_WAAFIPAY_*); provider calls will fail"

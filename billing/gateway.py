@@ -291,6 +291,8 @@ class SubscriptionOutcome(_Model):
     status: SubscriptionStatus = SubscriptionStatus.PENDING
     idempotency_key: str | None = None
     provider_reference: str | None = None
+    #: The merchant's (engine's) subscription id, when the provider states it (Waffo merchantSubscriptionId).
+    merchant_reference: str | None = None
     provider_status: str | None = None
     cancelled_by: CancelledBy | None = None
     customer_action: CustomerAction | None = None
@@ -342,6 +344,8 @@ class ChangeOutcome(_Model):
     idempotency_key: str | None = None
     original_idempotency_key: str | None = None
     provider_reference: str | None = None  # the NEW subscription's provider id
+    #: The merchant's (engine's) subscription id, when the provider states it (Waffo merchantSubscriptionId).
+    merchant_reference: str | None = None
     provider_status: str | None = None
     customer_action: CustomerAction | None = None
     failure: ProviderFailure | None = None

@@ -8,13 +8,14 @@ workflow history. ``docs/configuration.md`` lists every variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from billing.errors import ConfigurationError
+from billing.errors import ConfigurationError, MoneyError
 from billing.events import split_secrets
+from billing.money import Money
 
 if TYPE_CHECKING:
     from temporalio.service import TLSConfig
@@ -110,6 +111,35 @@ class WaffoSettings(BaseSettings):
     #: Where Waffo should POST notifications for orders and subscriptions (our HTTP service).
     notify_url: str | None = None
     refund_notify_url: str | None = None
+    #: ``goodsInfo.goodsUrl`` / ``goodsInfo.appName`` on every order, subscription and plan change: the
+    #: merchant's product page (≤128) and app or store name (≤32). Waffo requires one of them in practice
+    #: (reference §3.1; its SDK's order model requires both keys), so at least one must be set.
+    goods_url: str | None = Field(default=None, max_length=128)
+    app_name: str | None = Field(default=None, max_length=32)
+    #: Pay methods the engine offers (payMethodType or payMethodName, comma-separated, e.g.
+    #: ``CREDITCARD,DANA``). The worker checks at start that each is in the contract and available.
+    pay_methods: str | None = None
+    #: An order amount each listed pay method that takes its currency must accept, e.g. ``USD 1.00``.
+    min_order_amount: str | None = None
+    #: What the start-up check does with a problem: ``warn`` (log and start), ``fail`` (refuse to start) or
+    #: ``off``. An unreachable Waffo is only logged, whatever the mode.
+    startup_check: Literal["off", "warn", "fail"] = "warn"
+
+    def wanted_pay_methods(self) -> list[str]:
+        return [item.strip() for item in (self.pay_methods or "").split(",") if item.strip()]
+
+    def check_amount(self) -> Money | None:
+        """``min_order_amount`` as Money; a value that is not ``CUR 0.00`` is a ConfigurationError."""
+        if not self.min_order_amount:
+            return None
+        parts = self.min_order_amount.split()
+        try:
+            currency, text = (parts[0], parts[1]) if len(parts) == 2 else ("", "")
+            return Money.parse(text, currency.upper())
+        except (ValueError, MoneyError) as exc:
+            raise ConfigurationError(
+                "must be a currency and an amount, e.g. USD 1.00", setting="BILLING_WAFFO_MIN_ORDER_AMOUNT"
+            ) from exc
 
     @model_validator(mode="after")
     def _read_key_files(self) -> WaffoSettings:

@@ -139,7 +139,11 @@ class PaymentProvider(Protocol):
 
 
 class NotificationVerifier(Protocol):
-    """Verifies and parses a provider's inbound notifications on raw bytes."""
+    """Verifies and parses a provider's inbound notifications on raw bytes.
+
+    An implementation may set ``acknowledges_unknown_events = False`` when the provider's own SDK refuses
+    event types it does not know (Waffo): the HTTP service then answers them with ``failure_reply()``.
+    """
 
     def parse_notification(self, body: bytes, headers: dict[str, str]) -> ProviderEvent: ...
     def success_reply(self) -> NotificationReply: ...

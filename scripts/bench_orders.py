@@ -491,6 +491,7 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
                     merchant_id=mid,
                     merchant_private_key=merchant.private_b64,
                     waffo_public_key=waffo.public_b64,
+                    goods_url="https://merchant.example/shop",
                     read_timeout=10.0,
                     connect_timeout=5.0,
                 )

@@ -310,6 +310,7 @@ def worker_env(
         BILLING_WAFFO_PRIVATE_KEY=merchant.private_b64,
         BILLING_WAFFO_PUBLIC_KEY=waffo.public_b64,
         BILLING_WAFFO_READ_TIMEOUT="30",
+        BILLING_WAFFO_GOODS_URL="https://merchant.example/shop",
         BILLING_HTTP_PUBLIC_URL=webhook_url,
         BILLING_WORKER_GRACE_SECONDS="0",
         BILLING_WORKER_MAX_CACHED_WORKFLOWS=str(cache_size),
@@ -436,6 +437,7 @@ async def subscription_stack(client: Client, args: argparse.Namespace, console: 
                                 merchant_id=mid,
                                 merchant_private_key=merchant.private_b64,
                                 waffo_public_key=waffo.public_b64,
+                                goods_url="https://merchant.example/shop",
                                 read_timeout=30.0,
                                 connect_timeout=5.0,
                             )

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
+from starter import provider_cli
 
 if TYPE_CHECKING:
     from starter.client import BillingClient
@@ -40,6 +41,7 @@ subscription_app = typer.Typer(help="Create, inspect and command subscriptions."
 app.add_typer(subscription_app, name="subscription")
 events_app = typer.Typer(help="Merchant events: what the engine POSTs to your endpoint.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(provider_cli.app, name="provider")
 
 console = Console()
 err_console = Console(stderr=True)

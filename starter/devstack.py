@@ -276,6 +276,7 @@ class DevStack:
             "BILLING_WAFFO_MERCHANT_ID": devkeys.DEV_WAFFO_MERCHANT_ID,
             "BILLING_WAFFO_PRIVATE_KEY_FILE": str(keys / "merchant.key"),
             "BILLING_WAFFO_PUBLIC_KEY_FILE": str(keys / "waffo-emulator.pub"),
+            "BILLING_WAFFO_GOODS_URL": f"{http_url}/shop",
             "BILLING_KESS_BASE_URL": f"{emulator_url}/kess",
             "BILLING_KESS_USER": devkeys.DEV_KESS_USER,
             "BILLING_KESS_PASSWORD": devkeys.kess_password(data_dir),

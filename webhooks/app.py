@@ -13,7 +13,9 @@
 A statement that reaches no open workflow (none with that id, or it has closed) is **not** acknowledged:
 it may be money the engine would otherwise lose. The reply is 404 with the provider's failure body, so
 the provider retries, and it is logged at error level and counted (outcome ``unroutable``) for an
-operator. Only a verified event type the engine does not handle is acknowledged without a workflow.
+operator. A verified event type the engine does not handle is acknowledged without a workflow, unless the
+provider's own SDK refuses such events (the verifier's ``acknowledges_unknown_events`` is False: Waffo):
+then it gets 422 with the failure body (outcome ``unhandled``), so the provider retries it.
 
 Only a Temporal outage (unreachable, or an RPC answered UNAVAILABLE, DEADLINE_EXCEEDED...) answers 503
 so that the provider retries later; any other failure is a bug: 500, logged with its traceback. Every
@@ -99,6 +101,7 @@ class WebhookCounters:
     malformed: int = 0
     too_large: int = 0
     unroutable: int = 0
+    unhandled: int = 0
     temporal_unavailable: int = 0
     errors: int = 0
     hints_signalled: int = 0
@@ -206,7 +209,8 @@ class WebhookService:
 
     async def _receive(self, request: Request, provider: str) -> tuple[Response, str]:
         """The reply and its outcome for the span and the metrics: ``signalled``, ``acknowledged`` (an
-        event type the engine does not handle), ``unroutable`` (no open workflow), ``rejected``
+        event type the engine does not handle), ``unhandled`` (the same, refused for a provider whose SDK
+        refuses it), ``unroutable`` (no open workflow), ``rejected``
         (signature), ``malformed``, ``too_large``, ``unknown_provider``, ``temporal_unavailable``,
         ``error``."""
         verifier = self.verifiers.get(provider)
@@ -240,6 +244,14 @@ class WebhookService:
             return _reply(verifier.failure_reply(), 500), "error"
 
         if isinstance(event, UnknownEvent):
+            if not getattr(verifier, "acknowledges_unknown_events", True):
+                self.counters.unhandled += 1
+                log.warning(
+                    "refused unhandled %s event type %r; the provider will retry it",
+                    provider,
+                    event.provider_event_type[:64],
+                )
+                return _reply(verifier.failure_reply(), 422), "unhandled"
             log.info("acknowledged unhandled %s event type %r", provider, event.provider_event_type[:64])
             return _reply(verifier.success_reply()), "acknowledged"
         order_id = request.path_params.get("order_id")
@@ -298,6 +310,12 @@ class WebhookService:
     async def _route(self, event: ProviderEvent, order_id: str | None, subscription_id: str | None) -> bool:
         if subscription_id is not None:
             return await self._route_subscription(event, subscription_id)
+        if order_id is None and isinstance(event, SubscriptionEvent | SubscriptionChangeEvent):
+            # The portal-wide route: a subscription statement names the merchant's subscription id.
+            reference = event.outcome.merchant_reference
+            if reference is None or not _valid_id(reference):
+                return False
+            return await self._route_subscription(event, reference)
         if order_id is None and isinstance(event, PaymentEvent):
             order_id = event.outcome.merchant_reference
             if not _valid_id(order_id):

@@ -68,11 +68,20 @@ def merchant_config(merchant: Merchant, payload: dict[str, Any]) -> dict[str, An
 
 
 def pay_method_config(merchant: Merchant, payload: dict[str, Any]) -> dict[str, Any]:
-    def method(product: str, name: str, country: str) -> dict[str, Any]:
+    """The emulator's contract: every method the checkout offers, with its type, currency and amount range."""
+
+    def method(
+        product: str, name: str, method_type: str, country: str, currency: str, low: str, high: str, refund: int
+    ) -> dict[str, Any]:
         return {
             "productName": product,
             "payMethodName": name,
+            "payMethodType": method_type,
             "country": country,
+            "currency": currency,
+            "orderAmountMin": low,
+            "orderAmountMax": high,
+            "refundAllowed": refund,
             "currentStatus": "1",
             "fixedMaintenanceRules": None,
             "fixedMaintenanceTimezone": "UTC+08:00",
@@ -81,11 +90,11 @@ def pay_method_config(merchant: Merchant, payload: dict[str, Any]) -> dict[str, 
     return {
         "merchantId": merchant.merchant_id,
         "payMethodDetails": [
-            method("ONE_TIME_PAYMENT", "CC_VISA", "HKG"),
-            method("ONE_TIME_PAYMENT", "CC_MASTERCARD", "HKG"),
-            method("ONE_TIME_PAYMENT", "DANA", "IDN"),
-            method("ONE_TIME_PAYMENT", "GCASH", "PHL"),
-            method("SUBSCRIPTION", "CC_VISA", "HKG"),
+            method("ONE_TIME_PAYMENT", "CC_VISA", "CREDITCARD", "HKG", "USD", "0.01", "50000.00", 1),
+            method("ONE_TIME_PAYMENT", "CC_MASTERCARD", "CREDITCARD", "HKG", "USD", "0.01", "50000.00", 1),
+            method("ONE_TIME_PAYMENT", "DANA", "EWALLET", "IDN", "IDR", "1000", "20000000", 1),
+            method("ONE_TIME_PAYMENT", "GCASH", "EWALLET", "PHL", "PHP", "1.00", "100000.00", 1),
+            method("SUBSCRIPTION", "CC_VISA", "CREDITCARD", "HKG", "USD", "0.01", "50000.00", 1),
         ],
     }
 

@@ -43,6 +43,16 @@ class WaffoEmulatorConfig:
     # Status after a user cancels on the management page (the docs are cut off; CLOSE is the
     # other candidate).
     user_cancel_status: str = "USER_CANCELLED"
+    # order/create requires goodsInfo with goodsName and at least one of goodsUrl / appName (reference
+    # §3.1: "required in practice"; the SDK's AcqOrderGoodsInfo requires all three keys). False accepts an
+    # order without goodsInfo, as the openapi "optional" column reads.
+    require_goods_info: bool = True
+    # order/create and subscription/create require userInfo.userTerminal (reference §3.1 ✔, §4.1 "required
+    # per skill").
+    require_user_terminal: bool = True
+    # How subscriptionAction is written: "json", a JSON string {"actionType","webUrl"} as the SDK's models and
+    # orderAction; "url", the bare URL the reference (§4.1) also reports.
+    subscription_action_format: str = "json"
     # Reject (A0004) requests whose merchantInfo.merchantId / merchantId is not the caller's.
     check_merchant_id: bool = True
     # Sandbox error-trigger amounts (9.1/91/991 C0001, 9.2/92/992 E0001, 9/90/990 C0005).

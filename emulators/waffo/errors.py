@@ -16,18 +16,29 @@ MESSAGES: dict[str, str] = {
     "A0011": "Idempotency parameter mismatch error",
     "A0013": "Payment has succeeded, the order cannot be canceled",
     "A0014": "Refund not allowed due to refund rules",
+    "A0035": "Current order does not support capture operation",
+    "A0036": "Current order status does not allow capture operation",
     "C0001": "System Error",
     "C0005": "Payment channel rejection",
+    "C0006": "Payment channel error",
+    "C0007": "Payment channel under maintenance",
     "E0001": "Unknown status",
 }
 
 
+#: Channel refusals, answered with HTTP 503 (SDK README "System Related Errors").
+CHANNEL_CODES = frozenset({"C0005", "C0006", "C0007"})
+
+
 def http_status_for(code: str) -> int:
-    """HTTP status per code class: A 400 (401 for auth), B 400, C 500, D 406, E 500."""
+    """HTTP status per code class: A 400 (401 for auth), B 400, C 500 (503 for the channel codes
+    C0005-C0007), D 406, E 500 (the SDK's error-code tables)."""
     if code == SUCCESS_CODE:
         return 200
     if code in ("A0001", "A0002", "A0004"):
         return 401
+    if code in CHANNEL_CODES:
+        return 503
     return {"A": 400, "B": 400, "C": 500, "D": 406, "E": 500}.get(code[:1], 500)
 
 

@@ -173,6 +173,8 @@ class Store:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     subscription_by_request: dict[tuple[str, str], str] = field(default_factory=dict)
     changes: dict[tuple[str, str], SubscriptionChange] = field(default_factory=dict)
+    # subscription/update top-ups: (merchant id, topupRequest) -> acquiringOrderId.
+    topups: dict[tuple[str, str], str] = field(default_factory=dict)
     # Idempotency fingerprints: (kind, merchant id, request id) -> business payload.
     fingerprints: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
@@ -184,6 +186,7 @@ class Store:
         self.subscriptions.clear()
         self.subscription_by_request.clear()
         self.changes.clear()
+        self.topups.clear()
         self.fingerprints.clear()
 
     def merchant_by_id(self, merchant_id: str) -> Merchant | None:

@@ -41,6 +41,13 @@ _DEFAULT_METHOD_FOR_TYPE = {
 }
 
 
+def require_user_terminal(payload: dict[str, Any], *, strict: bool) -> None:
+    if strict:
+        v.require_str(payload, "userInfo.userTerminal", 32)
+    else:
+        v.optional_str(payload, "userInfo.userTerminal", 32)
+
+
 def magic_code(amount: Decimal) -> str | None:
     return MAGIC_AMOUNTS.get(amount)
 
@@ -136,6 +143,21 @@ class OrderService:
 
     # -- API: order/create ----------------------------------------------------------------------
 
+    def _validate_goods_info(self, payload: dict[str, Any]) -> None:
+        """goodsInfo (reference §3.1): goodsName, and goodsUrl or appName ("provide either")."""
+        if v.lookup(payload, "goodsInfo") is None and not self.emu.config.require_goods_info:
+            return
+        v.require_object(payload, "goodsInfo")
+        if self.emu.config.require_goods_info:
+            v.require_str(payload, "goodsInfo.goodsName", 64)
+        else:
+            v.optional_str(payload, "goodsInfo.goodsName", 64)
+        v.optional_str(payload, "goodsInfo.goodsId", 128)
+        goods_url = v.optional_str(payload, "goodsInfo.goodsUrl", 128)
+        app_name = v.optional_str(payload, "goodsInfo.appName", 32)
+        if self.emu.config.require_goods_info and goods_url is None and app_name is None:
+            raise invalid("goodsInfo.goodsUrl", "or goodsInfo.appName is required")
+
     def create(self, merchant: m.Merchant, payload: dict[str, Any]) -> dict[str, Any]:
         payment_request_id = v.require_str(payload, "paymentRequestId", v.REQUEST_ID_MAX)
         merchant_order_id = v.require_str(payload, "merchantOrderId", 64)
@@ -154,7 +176,8 @@ class OrderService:
         v.require_object(payload, "userInfo")
         v.require_str(payload, "userInfo.userId", 64)
         v.require_str(payload, "userInfo.userEmail", 64)
-        v.optional_str(payload, "userInfo.userTerminal", 32)
+        require_user_terminal(payload, strict=self.emu.config.require_user_terminal)
+        self._validate_goods_info(payload)
         v.require_object(payload, "paymentInfo")
         v.require_str(payload, "paymentInfo.productName")
         v.optional_str(payload, "paymentInfo.payMethodType", 256)
@@ -232,8 +255,10 @@ class OrderService:
             if capture_amount != order.capture_amount:
                 raise WaffoApiError("A0011", "the order was captured with a different captureAmount")
             return views.order_status_view(order)
+        if not order.manual_capture:
+            raise WaffoApiError("A0035", "the order was not created with captureMode manualCapture")
         if order.status != m.AUTHED_WAITING_CAPTURE:
-            raise WaffoApiError("A0010", f"order is {order.status}, not AUTHED_WAITING_CAPTURE")
+            raise WaffoApiError("A0036", f"order is {order.status}, not AUTHED_WAITING_CAPTURE")
         if capture_amount > order.amount:
             raise invalid("captureAmount", "exceeds the authorized amount")
         order.capture_amount = capture_amount
@@ -438,8 +463,10 @@ class OrderService:
         succeed: bool,
         code: str | None = None,
         description: str | None = None,
+        period_charge: bool = True,
     ) -> m.Order:
-        """A Waffo-initiated charge for one subscription period, already final."""
+        """A Waffo-initiated charge for one subscription period, already final. A top-up
+        (``period_charge=False``) is not listed in the subscription's ``paymentDetails``."""
         now = self.emu.now()
         request = subscription.request
         payment_info = request.get("paymentInfo") if isinstance(request.get("paymentInfo"), dict) else {}
@@ -480,7 +507,8 @@ class OrderService:
         else:
             order.failed_reason = failed_reason(code or DEFAULT_FAIL_CODE, description or DEFAULT_FAIL_DESCRIPTION)
         self._store.orders[order.acquiring_order_id] = order
-        subscription.charge_order_ids.append(order.acquiring_order_id)
+        if period_charge:
+            subscription.charge_order_ids.append(order.acquiring_order_id)
         if succeed and amount > 0:
             self.emu.record("charge", **self._ledger_refs(order, amount))
         self._notify_payment(order)

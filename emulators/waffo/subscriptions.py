@@ -18,6 +18,7 @@ from emulators.waffo.orders import (
     StateConflict,
     default_pay_method,
     magic_code,
+    require_user_terminal,
 )
 from emulators.waffo.wire import failed_reason
 
@@ -36,6 +37,10 @@ class SubscriptionService:
         return self.emu.store
 
     @property
+    def _action_format(self) -> str:
+        return self.emu.config.subscription_action_format
+
+    @property
     def _base_url(self) -> str:
         return self.emu.config.public_base_url
 
@@ -46,7 +51,7 @@ class SubscriptionService:
 
     def view(self, subscription: m.Subscription, *, with_details: bool = True) -> dict[str, Any]:
         details = self.details(subscription) if with_details else None
-        return views.subscription_view(subscription, self._base_url, details)
+        return views.subscription_view(subscription, self._base_url, details, self._action_format)
 
     def _touch(self, subscription: m.Subscription) -> None:
         subscription.updated_at = self.emu.timestamp()
@@ -174,13 +179,14 @@ class SubscriptionService:
         v.optional_str(payload, "userCurrency", 12)
         product_info = self._validate_product(payload, "productInfo", currency)
         v.require_str(payload, "paymentInfo.payMethodType", 256)
+        require_user_terminal(payload, strict=self.emu.config.require_user_terminal)
         self._validate_parties(merchant, payload)
 
         orders = self.emu.orders
         if orders.check_idempotency("subscription", merchant, subscription_request, payload):
             key = (merchant.merchant_id, subscription_request)
             existing = self._store.subscriptions[self._store.subscription_by_request[key]]
-            return views.subscription_created_view(existing, self._base_url)
+            return views.subscription_created_view(existing, self._base_url, self._action_format)
 
         magic = magic_code(amount) if self.emu.config.magic_amounts else None
         if magic in ("C0001", "C0005"):
@@ -197,7 +203,7 @@ class SubscriptionService:
         orders.remember("subscription", merchant, subscription_request, payload)
         if magic == "E0001":
             raise WaffoApiError("E0001")
-        return views.subscription_created_view(subscription, self._base_url)
+        return views.subscription_created_view(subscription, self._base_url, self._action_format)
 
     def inquiry(self, merchant: m.Merchant, payload: dict[str, Any]) -> dict[str, Any]:
         subscription = self.find(merchant, payload)
@@ -257,7 +263,7 @@ class SubscriptionService:
         def text(value: Decimal | None) -> str | None:
             return views.amount_text(value, currency) if value is not None else None
 
-        response = {
+        response: dict[str, Any] = {
             "subscriptionId": subscription.subscription_id,
             "subscriptionRequest": subscription.subscription_request,
             "previousAmount": text(subscription.amount),
@@ -268,9 +274,12 @@ class SubscriptionService:
             "newScheduledAmounts": scheduled_view({**subscription.scheduled_amounts, **new_scheduled}),
             "nextEffectivePeriod": str(subscription.current_period + 1),
         }
+        if new_amount is not None and new_amount == 0:
+            raise invalid("amount", "must be greater than zero")
+        topup = self._topup(merchant, subscription, payload)
+        if topup is not None:
+            response["topupInfo"] = topup
         if new_amount is not None:
-            if new_amount == 0:
-                raise invalid("amount", "must be greater than zero")
             subscription.amount = new_amount
         if new_trial is not None:
             subscription.trial_amount = new_trial
@@ -278,12 +287,47 @@ class SubscriptionService:
         self._touch(subscription)
         return response
 
+    def _topup(
+        self, merchant: m.Merchant, subscription: m.Subscription, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``topupInfo``: a one-off charge on the subscription's stored payment method, idempotent by
+        ``topupRequest``. The emulator charges it at once (PAY_SUCCESS, PAYMENT_NOTIFICATION); only an ACTIVE
+        subscription has a stored method (else A0010)."""
+        if v.lookup(payload, "topupInfo") is None:
+            return None
+        info = v.require_object(payload, "topupInfo")
+        topup_request = v.require_str(payload, "topupInfo.topupRequest", v.REQUEST_ID_MAX)
+        amount = v.require_amount(payload, "topupInfo.topupAmount", subscription.currency)
+        v.optional_str(payload, "topupInfo.description", 128)
+        v.optional_timestamp(payload, "topupInfo.orderExpiredAt")
+        orders = self.emu.orders
+        key = (merchant.merchant_id, topup_request)
+        if orders.check_idempotency("topup", merchant, topup_request, info):
+            order = self._store.orders[self._store.topups[key]]
+        else:
+            if subscription.status != m.SUB_ACTIVE:
+                raise WaffoApiError("A0010", f"a top-up needs an ACTIVE subscription, not {subscription.status}")
+            order = orders.create_subscription_charge(
+                subscription, subscription.current_period, amount, succeed=True, period_charge=False
+            )
+            self._store.topups[key] = order.acquiring_order_id
+            orders.remember("topup", merchant, topup_request, info)
+        return {
+            "acquiringOrderId": order.acquiring_order_id,
+            "topupRequest": topup_request,
+            "topupAmount": order.amount_text,
+            "topupStatus": order.status,
+            "topupAction": None,
+        }
+
     # -- API: subscription/change, change/inquiry -----------------------------------------------
 
     def change(self, merchant: m.Merchant, payload: dict[str, Any]) -> dict[str, Any]:
         subscription_request = v.require_str(payload, "subscriptionRequest", v.REQUEST_ID_MAX)
         origin_request = v.require_str(payload, "originSubscriptionRequest", v.REQUEST_ID_MAX)
         v.optional_str(payload, "merchantSubscriptionId", 64)
+        if self.emu.config.require_goods_info:
+            v.require_object(payload, "goodsInfo")  # reference §4.6: goodsInfo ✔
         currency = v.require_currency(payload, "currency")
         remaining = v.require_amount(payload, "remainingAmount", currency, allow_zero=True)
         products = v.lookup(payload, "productInfoList")
@@ -303,7 +347,7 @@ class SubscriptionService:
             if existing is None:
                 raise WaffoApiError("A0011", f"{subscription_request} is not a subscription change")
             new = self._store.subscriptions[existing.new_subscription_id]
-            return views.change_created_view(existing, new, self._base_url)
+            return views.change_created_view(existing, new, self._base_url, self._action_format)
 
         origin_id = self._store.subscription_by_request.get((merchant.merchant_id, origin_request))
         origin = self._store.subscriptions.get(origin_id or "")
@@ -339,7 +383,7 @@ class SubscriptionService:
         )
         self._store.changes[key] = change
         orders.remember("subscription", merchant, subscription_request, payload)
-        return views.change_created_view(change, new, self._base_url)
+        return views.change_created_view(change, new, self._base_url, self._action_format)
 
     def change_inquiry(self, merchant: m.Merchant, payload: dict[str, Any]) -> dict[str, Any]:
         v.require_str(payload, "originSubscriptionRequest", v.REQUEST_ID_MAX)
@@ -348,7 +392,7 @@ class SubscriptionService:
         if change is None or change.origin_subscription_request != payload["originSubscriptionRequest"]:
             raise WaffoApiError("A0009", "subscription change does not exist")
         new = self._store.subscriptions[change.new_subscription_id]
-        return views.change_view(change, new, self._base_url)
+        return views.change_view(change, new, self._base_url, self._action_format)
 
     # -- customer and scheduler actions (checkout page, management page, control API) -----------
 
@@ -464,5 +508,5 @@ class SubscriptionService:
             change.merchant_id,
             new.notify_url,
             "SUBSCRIPTION_CHANGE_NOTIFICATION",
-            views.change_view(change, new, self._base_url),
+            views.change_view(change, new, self._base_url, self._action_format),
         )

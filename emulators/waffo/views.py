@@ -29,6 +29,14 @@ def subscription_checkout_url(base_url: str, subscription: Subscription) -> str:
     return f"{base_url.rstrip('/')}/checkout/subscription/{subscription.subscription_id}"
 
 
+def subscription_action(base_url: str, subscription: Subscription, action_format: str) -> str:
+    """``subscriptionAction``: a JSON-encoded action like ``orderAction`` ("json"), or the bare URL ("url")."""
+    url = subscription_checkout_url(base_url, subscription)
+    if action_format == "url":
+        return url
+    return json_string({"actionType": "WEB", "webUrl": url})
+
+
 def order_action(base_url: str, order: Order) -> str:
     return json_string({"actionType": "WEB", "webUrl": checkout_url(base_url, order)})
 
@@ -41,6 +49,18 @@ def _payment_info(order: Order) -> dict[str, Any] | None:
     if order.pay_method_name:
         view["payMethodName"] = order.pay_method_name
     return view
+
+
+def _with_keys(value: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """An object as the merchant sent it, plus the keys Waffo's order schema always has (JSON null when
+    not given): the SDK's AcqOrderGoodsInfo and AcqOrderMerchantUserInfo require them."""
+    if not isinstance(value, dict):
+        return None
+    return {**dict.fromkeys(keys), **value}
+
+
+ORDER_GOODS_KEYS = ("goodsName", "goodsUrl", "appName")
+ORDER_USER_KEYS = ("userId", "userEmail", "userTerminal")
 
 
 def refund_expiry_at(order: Order, window_days: int) -> str | None:
@@ -63,10 +83,12 @@ def subscription_info(order: Order) -> dict[str, Any] | None:
 
 def order_view(order: Order, base_url: str, refund_window_days: int) -> dict[str, Any]:
     """order/inquiry data and PAYMENT_NOTIFICATION result."""
-    view: dict[str, Any] = {}
-    if order.subscription_id is None:
-        view["paymentRequestId"] = order.payment_request_id
-        view["merchantOrderId"] = order.merchant_order_id
+    # A Waffo-initiated subscription charge has no merchant ids: the keys stay, null (AcqOrderInquiry
+    # requires them).
+    view: dict[str, Any] = {
+        "paymentRequestId": order.payment_request_id,
+        "merchantOrderId": order.merchant_order_id,
+    }
     final_deal = order.final_deal_amount if order.final_deal_amount is not None else order.amount
     view.update(
         {
@@ -79,8 +101,8 @@ def order_view(order: Order, base_url: str, refund_window_days: int) -> dict[str
             "userCurrency": order.request.get("userCurrency") or order.currency,
             "orderDescription": order.description,
             "merchantInfo": order.request.get("merchantInfo"),
-            "userInfo": order.request.get("userInfo"),
-            "goodsInfo": order.request.get("goodsInfo"),
+            "userInfo": _with_keys(order.request.get("userInfo"), ORDER_USER_KEYS),
+            "goodsInfo": _with_keys(order.request.get("goodsInfo"), ORDER_GOODS_KEYS),
             "addressInfo": order.request.get("addressInfo"),
             "paymentInfo": _payment_info(order),
             "orderRequestedAt": order.requested_at,
@@ -197,7 +219,7 @@ def payment_details(orders: Iterable[Order]) -> list[dict[str, Any]] | None:
 
 
 def subscription_view(
-    subscription: Subscription, base_url: str, details: list[dict[str, Any]] | None
+    subscription: Subscription, base_url: str, details: list[dict[str, Any]] | None, action_format: str
 ) -> dict[str, Any]:
     """subscription/inquiry data and SUBSCRIPTION_*_NOTIFICATION result."""
     request = subscription.request
@@ -210,7 +232,7 @@ def subscription_view(
         "subscriptionId": subscription.subscription_id,
         "payMethodSubscriptionId": None,
         "subscriptionStatus": subscription.status,
-        "subscriptionAction": subscription_checkout_url(base_url, subscription),
+        "subscriptionAction": subscription_action(base_url, subscription, action_format),
         "currency": subscription.currency,
         "userCurrency": request.get("userCurrency") or subscription.currency,
         "amount": amount_text(subscription.amount, subscription.currency),
@@ -229,18 +251,18 @@ def subscription_view(
     }
 
 
-def subscription_created_view(subscription: Subscription, base_url: str) -> dict[str, Any]:
+def subscription_created_view(subscription: Subscription, base_url: str, action_format: str) -> dict[str, Any]:
     return {
         "subscriptionRequest": subscription.subscription_request,
         "merchantSubscriptionId": subscription.merchant_subscription_id,
         "subscriptionId": subscription.subscription_id,
         "payMethodSubscriptionId": None,
         "subscriptionStatus": subscription.status,
-        "subscriptionAction": subscription_checkout_url(base_url, subscription),
+        "subscriptionAction": subscription_action(base_url, subscription, action_format),
     }
 
 
-def change_view(change: SubscriptionChange, new: Subscription, base_url: str) -> dict[str, Any]:
+def change_view(change: SubscriptionChange, new: Subscription, base_url: str, action_format: str) -> dict[str, Any]:
     """subscription/change/inquiry data and SUBSCRIPTION_CHANGE_NOTIFICATION result."""
     request = change.request
     return {
@@ -249,7 +271,7 @@ def change_view(change: SubscriptionChange, new: Subscription, base_url: str) ->
         "merchantSubscriptionId": new.merchant_subscription_id,
         "subscriptionId": new.subscription_id,
         "subscriptionChangeStatus": change.status,
-        "subscriptionAction": subscription_checkout_url(base_url, new),
+        "subscriptionAction": subscription_action(base_url, new, action_format),
         "remainingAmount": amount_text(change.remaining_amount, change.currency),
         "currency": change.currency,
         "userCurrency": request.get("userCurrency") or change.currency,
@@ -266,12 +288,14 @@ def change_view(change: SubscriptionChange, new: Subscription, base_url: str) ->
     }
 
 
-def change_created_view(change: SubscriptionChange, new: Subscription, base_url: str) -> dict[str, Any]:
+def change_created_view(
+    change: SubscriptionChange, new: Subscription, base_url: str, action_format: str
+) -> dict[str, Any]:
     return {
         "originSubscriptionRequest": change.origin_subscription_request,
         "subscriptionRequest": change.subscription_request,
         "merchantSubscriptionId": new.merchant_subscription_id,
         "subscriptionChangeStatus": change.status,
-        "subscriptionAction": subscription_checkout_url(base_url, new),
+        "subscriptionAction": subscription_action(base_url, new, action_format),
         "subscriptionId": new.subscription_id,
     }

@@ -2,7 +2,16 @@
 
 from providers.waffo.client import WAFFO_CAPABILITIES, WaffoClient, encode_body
 from providers.waffo.notifications import FAILURE_REPLY_BODY, SUCCESS_REPLY_BODY, WaffoNotifications
-from providers.waffo.results import MaintenanceWindow, MerchantConfig, PayMethodAvailability, PayMethodConfig
+from providers.waffo.results import (
+    MaintenanceWindow,
+    MerchantConfig,
+    PayMethodAvailability,
+    PayMethodConfig,
+    SubscriptionUpdateOutcome,
+    TopUp,
+    TopUpOutcome,
+    UpdateSubscription,
+)
 from providers.waffo.signing import (
     SIGNATURE_HEADER,
     BodySigner,
@@ -24,6 +33,10 @@ __all__ = [
     "MerchantConfig",
     "PayMethodAvailability",
     "PayMethodConfig",
+    "SubscriptionUpdateOutcome",
+    "TopUp",
+    "TopUpOutcome",
+    "UpdateSubscription",
     "WaffoClient",
     "WaffoNotifications",
     "encode_body",

@@ -73,7 +73,7 @@ from providers.base import (
     SubscriptionStatus,
 )
 from providers.waffo import transform, wire
-from providers.waffo.results import MerchantConfig, PayMethodConfig
+from providers.waffo.results import MerchantConfig, PayMethodConfig, SubscriptionUpdateOutcome, UpdateSubscription
 from providers.waffo.signing import (
     PRIVATE_KEY_SETTING,
     PUBLIC_KEY_SETTING,
@@ -97,6 +97,7 @@ SUBSCRIPTION_CANCEL = "subscription/cancel"
 SUBSCRIPTION_MANAGE = "subscription/manage"
 SUBSCRIPTION_CHANGE = "subscription/change"
 SUBSCRIPTION_CHANGE_INQUIRY = "subscription/change/inquiry"
+SUBSCRIPTION_UPDATE = "subscription/update"
 MERCHANT_CONFIG_INQUIRY = "merchantconfig/inquiry"
 PAY_METHOD_CONFIG_INQUIRY = "paymethodconfig/inquiry"
 
@@ -114,6 +115,7 @@ OPERATIONS = {
     SUBSCRIPTION_MANAGE: "manage_subscription",
     SUBSCRIPTION_CHANGE: "change_subscription",
     SUBSCRIPTION_CHANGE_INQUIRY: "inquire_subscription_change",
+    SUBSCRIPTION_UPDATE: "update_subscription",
     MERCHANT_CONFIG_INQUIRY: "inquire_merchant_config",
     PAY_METHOD_CONFIG_INQUIRY: "inquire_pay_method_config",
 }
@@ -171,6 +173,8 @@ class WaffoClient(http.HttpClientOwner):
         require_response_signature: bool = True,
         notify_url: str | None = None,
         refund_notify_url: str | None = None,
+        goods_url: str | None = None,
+        app_name: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -183,6 +187,11 @@ class WaffoClient(http.HttpClientOwner):
             raise ConfigurationError("is empty", setting="BILLING_WAFFO_MERCHANT_ID")
         if http_client is not None and transport is not None:
             raise ConfigurationError("give either an http_client or a transport, not both")
+        if not goods_url and not app_name:
+            raise ConfigurationError(
+                "is not set, nor BILLING_WAFFO_APP_NAME: Waffo requires goodsInfo.goodsUrl or goodsInfo.appName",
+                setting="BILLING_WAFFO_GOODS_URL",
+            )
         self._base_url = base_url.rstrip("/")
         self._api_key = key
         self._merchant_id = merchant_id
@@ -192,6 +201,7 @@ class WaffoClient(http.HttpClientOwner):
         self._require_response_signature = require_response_signature
         self._notify_url = notify_url
         self._refund_notify_url = refund_notify_url
+        self._goods = transform.GoodsDefaults(goods_url=goods_url or None, app_name=app_name or None)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._timeout)
 
@@ -223,6 +233,8 @@ class WaffoClient(http.HttpClientOwner):
             require_response_signature=settings.require_response_signature,
             notify_url=settings.notify_url,
             refund_notify_url=settings.refund_notify_url,
+            goods_url=settings.goods_url,
+            app_name=settings.app_name,
             http_client=http_client,
             transport=transport,
         )
@@ -234,7 +246,7 @@ class WaffoClient(http.HttpClientOwner):
 
     async def create_payment(self, request: CreatePayment) -> PaymentOutcome:
         wire_request = transform.order_create_request(
-            request, merchant_id=self._merchant_id, notify_url=self._notify_url
+            request, merchant_id=self._merchant_id, notify_url=self._notify_url, goods=self._goods
         )
         answer = await self._exchange(ORDER_CREATE, wire_request)
         if answer.failure is not None:
@@ -359,7 +371,7 @@ class WaffoClient(http.HttpClientOwner):
 
     async def create_subscription(self, request: CreateSubscription) -> SubscriptionOutcome:
         wire_request = transform.subscription_create_request(
-            request, merchant_id=self._merchant_id, notify_url=self._notify_url
+            request, merchant_id=self._merchant_id, notify_url=self._notify_url, goods=self._goods
         )
         answer = await self._exchange(SUBSCRIPTION_CREATE, wire_request)
         if answer.failure is not None:
@@ -424,7 +436,7 @@ class WaffoClient(http.HttpClientOwner):
 
     async def change_subscription(self, request: ChangeSubscription) -> ChangeOutcome:
         wire_request = transform.subscription_change_request(
-            request, merchant_id=self._merchant_id, notify_url=self._notify_url
+            request, merchant_id=self._merchant_id, notify_url=self._notify_url, goods=self._goods
         )
         answer = await self._exchange(SUBSCRIPTION_CHANGE, wire_request)
         if answer.failure is not None:
@@ -473,6 +485,19 @@ class WaffoClient(http.HttpClientOwner):
             idempotency_key=request.idempotency_key,
             original_idempotency_key=request.original.idempotency_key,
         )
+
+    async def update_subscription(self, request: UpdateSubscription) -> SubscriptionUpdateOutcome:
+        """``subscription/update``: new amounts from the next period on, and/or a one-off top-up charge.
+
+        A top-up moves money: its ``idempotency_key`` (``topupRequest``) makes a retry the same charge. A
+        refusal is returned as ``failure``; an unknown outcome raises, and the caller repeats the same request.
+        """
+        answer = await self._exchange(SUBSCRIPTION_UPDATE, transform.subscription_update_request(request))
+        if answer.failure is not None:
+            self._raise_if_not_found(SUBSCRIPTION_UPDATE, answer.failure, "subscription")
+            return SubscriptionUpdateOutcome(failure=answer.failure)
+        data = self._parse(SUBSCRIPTION_UPDATE, wire.SubscriptionUpdateData, answer.data)
+        return transform.subscription_update_outcome(data, currency=request.currency)
 
     # -- configuration --------------------------------------------------------------------------
 

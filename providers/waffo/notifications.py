@@ -95,6 +95,11 @@ def _check_document(document: object) -> None:
 class WaffoNotifications:
     """Verifies and parses Waffo notifications and builds the signed replies Waffo requires."""
 
+    #: A verified notification of an event type the engine does not handle is answered with the failure
+    #: reply, as Waffo's own SDKs answer it (reference §5.1, SDK ``WebhookHandler``): Waffo retries it, and
+    #: an engine that learns the type later still receives it.
+    acknowledges_unknown_events = False
+
     def __init__(self, waffo_public_key: str, merchant_private_key: str | SecretStr) -> None:
         self._verifier = BodyVerifier(waffo_public_key, setting=PUBLIC_KEY_SETTING)
         self._signer = BodySigner(merchant_private_key, setting=PRIVATE_KEY_SETTING)

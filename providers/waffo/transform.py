@@ -19,6 +19,7 @@ cannot read).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -62,6 +63,9 @@ from providers.waffo.results import (
     MerchantConfig,
     PayMethodAvailability,
     PayMethodConfig,
+    SubscriptionUpdateOutcome,
+    TopUpOutcome,
+    UpdateSubscription,
 )
 
 #: Waffo's limit for paymentRequestId, refundRequestId, subscriptionRequest and acquiringOrderId.
@@ -371,6 +375,21 @@ def goods_name(description: str) -> str:
     return description[:MAX_GOODS_NAME_LENGTH]
 
 
+@dataclass(frozen=True)
+class GoodsDefaults:
+    """The merchant-wide ``goodsInfo`` fields (settings ``BILLING_WAFFO_GOODS_URL`` / ``_APP_NAME``)."""
+
+    goods_url: str | None = None
+    app_name: str | None = None
+
+
+def goods_info(name: str, goods: GoodsDefaults, *, goods_id: str | None = None) -> wire.GoodsInfo:
+    """``goodsInfo``: the name, and the merchant's product page and/or app name (Waffo needs one of them)."""
+    return wire.GoodsInfo(
+        goods_id=goods_id, goods_name=goods_name(name), goods_url=goods.goods_url, app_name=goods.app_name
+    )
+
+
 def required_url(value: str | None, *, field: str) -> str:
     if not value:
         raise InputError("is required by Waffo; give it in the request or in the settings", field=field)
@@ -518,6 +537,7 @@ def subscription_outcome(data: wire.SubscriptionData, *, idempotency_key: str | 
         status=status,
         idempotency_key=data.subscription_request or idempotency_key,
         provider_reference=data.subscription_id,
+        merchant_reference=data.merchant_subscription_id,
         provider_status=data.subscription_status,
         cancelled_by=cancelled_by,
         customer_action=customer_action(data.subscription_action),
@@ -564,6 +584,7 @@ def change_outcome(
         idempotency_key=data.subscription_request or idempotency_key,
         original_idempotency_key=data.origin_subscription_request or original_idempotency_key,
         provider_reference=data.subscription_id,
+        merchant_reference=data.merchant_subscription_id,
         provider_status=data.subscription_change_status,
         customer_action=customer_action(data.subscription_action),
     )
@@ -573,7 +594,7 @@ def change_outcome(
 
 
 def order_create_request(
-    request: CreatePayment, *, merchant_id: str, notify_url: str | None
+    request: CreatePayment, *, merchant_id: str, notify_url: str | None, goods: GoodsDefaults
 ) -> wire.OrderCreateRequest:
     return wire.OrderCreateRequest(
         payment_request_id=require_request_id(request.idempotency_key, field="idempotency_key"),
@@ -590,7 +611,7 @@ def order_create_request(
             pay_method_type=request.payment_method,
             capture_mode=MANUAL_CAPTURE if request.capture_mode is CaptureMode.MANUAL else None,
         ),
-        goods_info=wire.GoodsInfo(goods_name=goods_name(request.description)),
+        goods_info=goods_info(request.description, goods),
         order_expired_at=(format_timestamp(request.expires_at, field="expires_at") if request.expires_at else None),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
@@ -644,7 +665,7 @@ def refund_inquiry_request(refund: RefundRef) -> wire.RefundInquiryRequest:
 
 
 def subscription_create_request(
-    request: CreateSubscription, *, merchant_id: str, notify_url: str | None
+    request: CreateSubscription, *, merchant_id: str, notify_url: str | None, goods: GoodsDefaults
 ) -> wire.SubscriptionCreateRequest:
     plan = request.plan
     return wire.SubscriptionCreateRequest(
@@ -661,7 +682,7 @@ def subscription_create_request(
         ),
         requested_at=format_timestamp(request.requested_at),
         notify_url=required_url(request.notify_url or notify_url, field="notify_url"),
-        goods_info=wire.GoodsInfo(goods_id=plan.plan_id, goods_name=goods_name(plan.description)),
+        goods_info=goods_info(plan.description, goods, goods_id=plan.plan_id),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
         cancel_redirect_url=request.cancel_url,
@@ -704,7 +725,7 @@ def subscription_manage_request(request: ManageSubscription) -> wire.Subscriptio
 
 
 def subscription_change_request(
-    request: ChangeSubscription, *, merchant_id: str, notify_url: str | None
+    request: ChangeSubscription, *, merchant_id: str, notify_url: str | None, goods: GoodsDefaults
 ) -> wire.SubscriptionChangeRequest:
     plan = request.new_plan
     _same_currency(request.remaining_credit, plan.amount.currency, field="remaining_credit")
@@ -725,7 +746,7 @@ def subscription_change_request(
             pay_method_type=request.payment_method or DEFAULT_SUBSCRIPTION_PAY_METHOD_TYPES,
         ),
         merchant_subscription_id=request.merchant_subscription_id,
-        goods_info=wire.GoodsInfo(goods_id=plan.plan_id, goods_name=goods_name(plan.description)),
+        goods_info=goods_info(plan.description, goods, goods_id=plan.plan_id),
         success_redirect_url=request.success_url,
         failed_redirect_url=request.failure_url,
         cancel_redirect_url=request.cancel_url,
@@ -777,7 +798,12 @@ def pay_method_config(data: wire.PayMethodConfigData) -> PayMethodConfig:
             PayMethodAvailability(
                 product_name=detail.product_name,
                 pay_method_name=detail.pay_method_name,
+                pay_method_type=detail.pay_method_type,
                 country=detail.country,
+                currency=detail.currency,
+                min_amount=amount_from_wire(detail.order_amount_min, detail.currency),
+                max_amount=amount_from_wire(detail.order_amount_max, detail.currency),
+                refund_allowed=None if detail.refund_allowed is None else detail.refund_allowed.strip() == "1",
                 available=(detail.current_status or "").strip() == "1",
                 maintenance_windows=tuple(
                     MaintenanceWindow(start_rule=rule.start_rule, end_rule=rule.end_rule)
@@ -787,5 +813,69 @@ def pay_method_config(data: wire.PayMethodConfigData) -> PayMethodConfig:
                 maintenance_timezone=detail.fixed_maintenance_timezone,
             )
             for detail in data.pay_method_details
+        ),
+    )
+
+
+# -- subscription/update ------------------------------------------------------------------------
+
+
+def subscription_update_request(request: UpdateSubscription) -> wire.SubscriptionUpdateRequest:
+    currency = request.currency
+    for name, value in (("amount", request.amount), ("trial_amount", request.trial_amount)):
+        if value is not None:
+            _same_currency(value, currency, field=name)
+    for period, value in request.scheduled_amounts.items():
+        _same_currency(value, currency, field=f"scheduled_amounts[{period}]")
+    product: wire.UpdateProductInfo | None = None
+    if request.trial_amount is not None or request.scheduled_amounts:
+        product = wire.UpdateProductInfo(
+            trial_period_amount=amount_to_wire(request.trial_amount) if request.trial_amount else None,
+            scheduled_amounts=[
+                wire.ScheduledAmount(period=str(period), amount=amount_to_wire(value))
+                for period, value in sorted(request.scheduled_amounts.items())
+            ]
+            or None,
+        )
+    top_up: wire.TopupInfo | None = None
+    if request.top_up is not None:
+        _same_currency(request.top_up.amount, currency, field="top_up.amount")
+        top_up = wire.TopupInfo(
+            topup_request=require_request_id(request.top_up.idempotency_key, field="top_up.idempotency_key"),
+            topup_amount=amount_to_wire(request.top_up.amount),
+            description=request.top_up.description,
+        )
+    return wire.SubscriptionUpdateRequest(
+        subscription_request=require_request_id(
+            request.subscription.idempotency_key, field="subscription.idempotency_key"
+        ),
+        subscription_id=optional_request_id(
+            request.subscription.provider_reference,
+            field="subscription.provider_reference",
+            max_length=MAX_SUBSCRIPTION_ID_LENGTH,
+        ),
+        amount=amount_to_wire(request.amount) if request.amount is not None else None,
+        product_info=product,
+        topup_info=top_up,
+    )
+
+
+def subscription_update_outcome(data: wire.SubscriptionUpdateData, *, currency: str) -> SubscriptionUpdateOutcome:
+    top_up = data.topup_info
+    return SubscriptionUpdateOutcome(
+        subscription_id=data.subscription_id,
+        previous_amount=amount_from_wire(data.previous_amount, currency),
+        new_amount=amount_from_wire(data.new_amount, currency),
+        next_effective_period=_int_or_none(data.next_effective_period),
+        top_up=(
+            TopUpOutcome(
+                idempotency_key=top_up.topup_request,
+                provider_reference=top_up.acquiring_order_id,
+                amount=amount_from_wire(top_up.topup_amount, currency),
+                status=payment_status(top_up.topup_status),
+                provider_status=top_up.topup_status,
+            )
+            if top_up is not None
+            else None
         ),
     )

@@ -489,6 +489,48 @@ class SubscriptionChangeData(WaffoModel):
     )
 
 
+class ScheduledAmount(WaffoModel):
+    period: WireText | None = None
+    amount: WireText | None = None
+
+
+class UpdateProductInfo(WaffoModel):
+    trial_period_amount: str | None = None
+    scheduled_amounts: list[ScheduledAmount] | None = None
+
+
+class TopupInfo(WaffoModel):
+    topup_request: str
+    topup_amount: str
+    description: str | None = None
+    order_expired_at: str | None = None
+
+
+class SubscriptionUpdateRequest(WaffoModel):
+    subscription_request: str | None = None
+    subscription_id: str | None = None
+    amount: str | None = None
+    product_info: UpdateProductInfo | None = None
+    topup_info: TopupInfo | None = None
+
+
+class TopupResult(WaffoModel):
+    acquiring_order_id: WireText | None = None
+    topup_request: WireText | None = None
+    topup_amount: WireText | None = None
+    topup_status: str | None = None
+    topup_action: LenientAction = None
+
+
+class SubscriptionUpdateData(WaffoModel):
+    subscription_id: WireText | None = None
+    subscription_request: WireText | None = None
+    previous_amount: WireText | None = None
+    new_amount: WireText | None = None
+    next_effective_period: WireText | None = None
+    topup_info: TopupResult | None = None
+
+
 # -- merchant and pay-method configuration ------------------------------------------------------
 
 
@@ -515,7 +557,12 @@ class MaintenanceRule(WaffoModel):
 class PayMethodDetail(WaffoModel):
     product_name: str | None = None
     pay_method_name: str | None = None
+    pay_method_type: str | None = None
     country: str | None = None
+    currency: str | None = None
+    order_amount_min: WireText | None = None
+    order_amount_max: WireText | None = None
+    refund_allowed: WireText | None = None
     current_status: WireText | None = None
     fixed_maintenance_rules: Annotated[list[MaintenanceRule], BeforeValidator(_none_as_empty_list)] = Field(
         default_factory=list

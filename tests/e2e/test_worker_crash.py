@@ -31,7 +31,7 @@ from providers.waffo import WaffoNotifications
 from starter.client import BillingClient
 from starter.serving import AppServer, ChildProcess
 from tests.support.keys import merchant_keys, waffo_keys
-from tests.support.stack import API_KEY, MERCHANT_ID, emulator_hub
+from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub
 from webhooks.app import WebhookService, create_app
 
 
@@ -74,6 +74,7 @@ async def test_sigkill_between_commit_and_completion_charges_once(
             BILLING_WAFFO_MERCHANT_ID=MERCHANT_ID,
             BILLING_WAFFO_PRIVATE_KEY=merchant_keys().private_b64,
             BILLING_WAFFO_PUBLIC_KEY=waffo_keys().public_b64,
+            BILLING_WAFFO_GOODS_URL=GOODS_URL,
             BILLING_HTTP_PUBLIC_URL=webhook_url,
             BILLING_WORKER_GRACE_SECONDS="0",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +53,11 @@ async def test_first_payment_activates_and_notifies(waffo: WaffoApi, receiver: R
     payload = subscription_payload()
     created = await waffo.ok("subscription/create", payload)
     assert created["subscriptionStatus"] == "AUTHORIZATION_REQUIRED"
-    assert created["subscriptionAction"] == f"http://waffo.test/checkout/subscription/{created['subscriptionId']}"
+    action = json.loads(created["subscriptionAction"])
+    assert action == {
+        "actionType": "WEB",
+        "webUrl": f"http://waffo.test/checkout/subscription/{created['subscriptionId']}",
+    }
     assert (await _inquiry(waffo, created["subscriptionId"]))["paymentDetails"] is None
 
     active = await _control(waffo, payload["subscriptionRequest"], "pay")
@@ -241,7 +246,8 @@ async def test_change_replaces_the_original(waffo: WaffoApi, receiver: Receiver)
     change = await waffo.ok("subscription/change", payload)
     assert change["subscriptionChangeStatus"] == "AUTHORIZATION_REQUIRED"
     assert change["subscriptionId"] != original["subscriptionId"]
-    assert change["subscriptionAction"].endswith(f"/checkout/subscription/{change['subscriptionId']}")
+    action = json.loads(change["subscriptionAction"])
+    assert action["webUrl"].endswith(f"/checkout/subscription/{change['subscriptionId']}")
     replay = await waffo.ok("subscription/change", {**payload, "requestedAt": "2026-01-15T10:01:00.000Z"})
     assert replay["subscriptionId"] == change["subscriptionId"]
     assert (await waffo.call("subscription/change", {**payload, "remainingAmount": "6.00"}))["code"] == "A0011"

@@ -50,7 +50,7 @@ from providers.base import (
     SubscriptionRef,
     SubscriptionStatus,
 )
-from providers.waffo import WaffoClient
+from providers.waffo import TopUp, UpdateSubscription, WaffoClient
 from providers.waffo.signing import verify_bytes
 from tests.providers.conftest import KeyPair, Reply, WaffoResponder
 
@@ -70,6 +70,8 @@ async def client(responder: WaffoResponder, merchant_keys: KeyPair, waffo_keys: 
         waffo_public_key=waffo_keys.public_b64,
         notify_url="https://merchant.example/waffo/notify",
         refund_notify_url="https://merchant.example/waffo/refund",
+        goods_url="https://merchant.example/shop",
+        app_name="com.merchant.shop",
         transport=httpx.MockTransport(responder),
     )
     yield waffo
@@ -114,6 +116,7 @@ async def test_from_settings(merchant_keys: KeyPair, waffo_keys: KeyPair, respon
         private_key=SecretStr(merchant_keys.private_pem),
         public_key=waffo_keys.public_pem,
         notify_url="https://merchant.example/n",
+        goods_url="https://merchant.example/shop",
     )
     async with httpx.AsyncClient(transport=httpx.MockTransport(responder)) as http:
         waffo = WaffoClient.from_settings(settings, http_client=http)
@@ -133,6 +136,7 @@ async def test_from_settings(merchant_keys: KeyPair, waffo_keys: KeyPair, respon
         ({"public_key": "garbage"}, "BILLING_WAFFO_PUBLIC_KEY"),
         ({"api_key": None}, "BILLING_WAFFO_API_KEY"),
         ({"merchant_id": None}, "BILLING_WAFFO_MERCHANT_ID"),
+        ({"goods_url": None}, "BILLING_WAFFO_GOODS_URL"),
     ],
 )
 def test_unusable_settings_fail_at_construction(
@@ -143,6 +147,7 @@ def test_unusable_settings_fail_at_construction(
         "merchant_id": "M-1",
         "private_key": SecretStr(merchant_keys.private_b64),
         "public_key": waffo_keys.public_b64,
+        "goods_url": "https://merchant.example/shop",
     }
     values.update(change)
     with pytest.raises(ConfigurationError) as caught:
@@ -359,6 +364,7 @@ async def test_unsigned_responses_are_read_only_when_allowed(
         merchant_private_key=merchant_keys.private_b64,
         waffo_public_key=waffo_keys.public_b64,
         require_response_signature=False,
+        app_name="com.merchant.shop",
         transport=httpx.MockTransport(responder),
     )
     responder.queue(Reply(document={"code": "0", "data": {"orderStatus": "PAY_SUCCESS"}}, sign=False))
@@ -752,3 +758,79 @@ async def test_pay_method_config(client: WaffoClient, responder: WaffoResponder)
     refused = await client.inquire_pay_method_config()
     assert refused.failure is not None
     assert refused.pay_methods == ()
+
+
+async def test_pay_method_config_reads_type_currency_range_and_refundability(
+    client: WaffoClient, responder: WaffoResponder
+) -> None:
+    responder.answer(
+        {
+            "merchantId": "M-1",
+            "payMethodDetails": [
+                {
+                    "productName": "ONE_TIME_PAYMENT",
+                    "payMethodName": "CC_VISA",
+                    "payMethodType": "CREDITCARD",
+                    "country": "HKG",
+                    "currency": "USD",
+                    "orderAmountMin": "1.00",
+                    "orderAmountMax": "500.00",
+                    "refundAllowed": 1,
+                    "currentStatus": "1",
+                }
+            ],
+        }
+    )
+    (visa,) = (await client.inquire_pay_method_config()).pay_methods
+    assert (visa.pay_method_type, visa.currency, visa.refund_allowed) == ("CREDITCARD", "USD", True)
+    assert (visa.min_amount, visa.max_amount) == (Money.parse("1.00", "USD"), Money.parse("500.00", "USD"))
+    assert visa.accepts(Money.parse("10.00", "USD"))
+    assert not visa.accepts(Money.parse("0.99", "USD"))
+    assert not visa.accepts(Money.parse("500.01", "USD"))
+    assert not visa.accepts(Money.parse("10.00", "EUR"))
+
+
+async def test_update_subscription_sends_amounts_and_a_keyed_top_up(
+    client: WaffoClient, responder: WaffoResponder
+) -> None:
+    responder.answer(
+        {
+            "subscriptionId": "SC1",
+            "subscriptionRequest": "sub_req_1",
+            "previousAmount": "20.00",
+            "newAmount": "25.00",
+            "nextEffectivePeriod": "3",
+            "topupInfo": {
+                "acquiringOrderId": "A1",
+                "topupRequest": "top_1",
+                "topupAmount": "4.00",
+                "topupStatus": "PAY_SUCCESS",
+            },
+        }
+    )
+    outcome = await client.update_subscription(
+        UpdateSubscription(
+            subscription=SubscriptionRef(idempotency_key="sub_req_1", provider_reference="SC1"),
+            currency="USD",
+            amount=Money.parse("25.00", "USD"),
+            scheduled_amounts={3: Money.parse("15.00", "USD")},
+            top_up=TopUp(idempotency_key="top_1", amount=Money.parse("4.00", "USD"), description="seats"),
+        )
+    )
+    assert responder.requests[-1].url.path.endswith("/subscription/update")
+    assert responder.last_json() == {
+        "subscriptionRequest": "sub_req_1",
+        "subscriptionId": "SC1",
+        "amount": "25.00",
+        "productInfo": {"scheduledAmounts": [{"period": "3", "amount": "15.00"}]},
+        "topupInfo": {"topupRequest": "top_1", "topupAmount": "4.00", "description": "seats"},
+    }
+    assert (outcome.new_amount, outcome.next_effective_period) == (Money.parse("25.00", "USD"), 3)
+    assert outcome.top_up is not None
+    assert (outcome.top_up.provider_reference, outcome.top_up.status) == ("A1", PaymentStatus.SUCCEEDED)
+
+    responder.answer(code="A0010", msg="Merchant contract does not allow this operation")
+    refused = await client.update_subscription(
+        UpdateSubscription(subscription=SubscriptionRef(idempotency_key="sub_req_1"), currency="USD")
+    )
+    assert refused.failure is not None and refused.failure.code == "A0010"

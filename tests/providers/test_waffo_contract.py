@@ -79,7 +79,7 @@ from starter.serving import AppServer
 from tests.providers.conftest import KeyPair
 from tests.providers.contract import AnswerFault, Movement, PaymentProviderContract, ProviderHarness
 from tests.support import keys
-from tests.support.stack import API_KEY, MERCHANT_ID, emulator_hub, waffo_client
+from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub, waffo_client
 
 USD = "USD"
 #: Short enough that the emulator's delayed answers (TIMEOUT_FAULT_MS) always time out.
@@ -569,7 +569,9 @@ def merchant_sign(body: bytes) -> str:
 def order_create_body(env: WaffoEnv, amount: str = "25.00") -> tuple[bytes, str]:
     """The exact bytes our client would send for an order create, and their paymentRequestId."""
     request = payment_request(env, amount)
-    wire_request = transform.order_create_request(request, merchant_id=MERCHANT_ID, notify_url=None)
+    wire_request = transform.order_create_request(
+        request, merchant_id=MERCHANT_ID, notify_url=None, goods=transform.GoodsDefaults(goods_url=GOODS_URL)
+    )
     return encode_body(wire_request), request.idempotency_key
 
 
@@ -709,8 +711,9 @@ async def test_a_class_capture_of_an_unauthorized_order(env: WaffoEnv) -> None:
     # The refusal says nothing about the order's own state: pending, with the failure attached.
     assert refused.status is PaymentStatus.PENDING
     assert refused.failure is not None
+    # The order was not created for manual capture: A0035 (the SDK's error-code table).
     assert (refused.failure.code, refused.failure.category, refused.failure.hard) == (
-        "A0010",
+        "A0035",
         FailureCategory.MERCHANT,
         True,
     )

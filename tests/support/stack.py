@@ -59,6 +59,8 @@ KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "10903
 WAAFIPAY = WaafiPayMerchant("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
 API_KEY = "test-api-key"
 MERCHANT_ID = "MID-TEST-1"
+#: The merchant product page every Waffo order and subscription names (goodsInfo.goodsUrl).
+GOODS_URL = "https://merchant.test/shop"
 
 
 #: Short windows for tests: ten minutes to pay, inquiries after 30 s then every minute, review after three,
@@ -128,6 +130,7 @@ def waffo_client(emulator_url: str, **overrides: Any) -> WaffoClient:
         "waffo_public_key": waffo_keys().public_b64,
         "read_timeout": 5.0,
         "connect_timeout": 2.0,
+        "goods_url": GOODS_URL,
     }
     options.update(overrides)
     return WaffoClient(**options)

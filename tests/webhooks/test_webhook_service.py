@@ -11,11 +11,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from billing.gateway import Customer
-from billing.idempotency import payment_key
+from billing.gateway import BillingInterval, Customer, SubscriptionPlan
+from billing.idempotency import payment_key, subscription_key
 from billing.money import Money
 from billing.orders import CreateOrder
-from providers.waffo import SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
+from billing.subscriptions import StartSubscription
+from providers.waffo import FAILURE_REPLY_BODY, SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
 from providers.waffo.signing import load_private_key
 from starter.serving import AppServer, free_port
 from tests.support.keys import generate, merchant_keys, waffo_keys
@@ -92,6 +93,25 @@ async def test_verified_notification_is_signalled_then_acknowledged_exactly(stac
     assert order.status.value == "PAID"
 
 
+async def test_a_notification_signed_by_the_official_waffo_sdk_is_signalled_and_acknowledged(
+    stack: OrderStack,
+) -> None:
+    """The body and signature made by Waffo's own SDK signing code (waffo.utils.rsa_utils), not ours; the
+    reply must verify with the SDK's code and be the body its webhook handler sends."""
+    from waffo.core.webhook_handler import SUCCESS_RESPONSE_BODY
+    from waffo.utils import rsa_utils
+
+    await create(stack, "wh-sdk")
+    body = notification("wh-sdk").decode()
+    headers = {"Content-Type": "application/json", "X-SIGNATURE": rsa_utils.sign(body, waffo_keys().private_b64)}
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        reply = await http.post("/webhooks/waffo/orders/wh-sdk", content=body.encode(), headers=headers)
+    assert (reply.status_code, reply.text) == (200, SUCCESS_RESPONSE_BODY)
+    assert rsa_utils.verify(reply.text, reply.headers["x-signature"], merchant_keys().public_b64)
+    order = await stack.billing.get_order("wh-sdk")
+    assert order.status.value == "PAID"
+
+
 async def test_malformed_but_signed_gets_400(stack: OrderStack) -> None:
     body = b'{"result": "no event type"}'
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
@@ -100,15 +120,51 @@ async def test_malformed_but_signed_gets_400(stack: OrderStack) -> None:
     assert stack.webhooks.counters.malformed == 1
 
 
-async def test_unknown_event_type_is_acknowledged_without_a_workflow(stack: OrderStack) -> None:
-    """A verified event type the engine does not handle moves no money: acknowledged, whatever the path.
-    (A statement that reaches no open workflow is not: see test_hardening.)"""
+async def test_unknown_waffo_event_type_is_refused_so_waffo_retries(stack: OrderStack) -> None:
+    """A verified Waffo event type the engine does not handle is answered with Waffo's failure reply, as
+    Waffo's own SDK answers it (``{"message":"failed"}``, signed): Waffo retries it, nothing is signalled."""
     unknown = notification("wh-none", event="SOMETHING_NEW")
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
-        reply = await http.post("/webhooks/waffo/orders/wh-none", content=unknown, headers=signed(unknown))
-    assert reply.status_code == 200
-    assert reply.content == SUCCESS_REPLY_BODY
-    assert stack.webhooks.counters.unroutable == 0
+        on_order = await http.post("/webhooks/waffo/orders/wh-none", content=unknown, headers=signed(unknown))
+        portal_wide = await http.post("/webhooks/waffo", content=unknown, headers=signed(unknown))
+    for reply in (on_order, portal_wide):
+        assert reply.status_code == 422
+        assert reply.content == FAILURE_REPLY_BODY
+        assert BodyVerifier(merchant_keys().public_b64).verify(reply.content, reply.headers["x-signature"])
+    assert (stack.webhooks.counters.unhandled, stack.webhooks.counters.signalled) == (2, 0)
+
+
+async def test_portal_wide_route_delivers_a_subscription_statement_by_its_merchant_subscription_id(
+    stack: OrderStack,
+) -> None:
+    """Waffo may post every notification to one portal-wide URL: a subscription statement names the merchant
+    subscription id (``merchantSubscriptionId``), which is the engine's subscription id."""
+    await stack.billing.create_subscription(
+        StartSubscription(
+            subscription_id="wh-sub-portal",
+            provider="waffo",
+            plan=SubscriptionPlan(
+                plan_id="basic", description="Basic", amount=Money.parse("9.99", "USD"), interval=BillingInterval.MONTH
+            ),
+            customer=Customer(customer_id="c", email="c@example.com"),
+        )
+    )
+    result = {
+        "subscriptionRequest": subscription_key("wh-sub-portal"),
+        "merchantSubscriptionId": "wh-sub-portal",
+        "subscriptionId": "SC2026000000000000000000001",
+        "subscriptionStatus": "AUTHORIZATION_REQUIRED",
+    }
+    body = json.dumps({"eventType": "SUBSCRIPTION_STATUS_NOTIFICATION", "result": result}).encode()
+    missing = json.dumps(
+        {"eventType": "SUBSCRIPTION_STATUS_NOTIFICATION", "result": {**result, "merchantSubscriptionId": "nobody"}}
+    ).encode()
+    async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
+        delivered = await http.post("/webhooks/waffo", content=body, headers=signed(body))
+        unrouted = await http.post("/webhooks/waffo", content=missing, headers=signed(missing))
+    assert (delivered.status_code, delivered.content) == (200, SUCCESS_REPLY_BODY)
+    assert unrouted.status_code == 404
+    assert (stack.webhooks.counters.signalled, stack.webhooks.counters.unroutable) == (1, 1)
 
 
 async def test_temporal_unreachable_makes_the_provider_retry() -> None:
