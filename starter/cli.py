@@ -11,24 +11,31 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import BaseModel, ValidationError
-from rich.console import Console
+from pydantic import ValidationError
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
-
-if TYPE_CHECKING:
-    from starter.client import BillingClient
-
-T = TypeVar("T")
+from starter import cli_find
+from starter.cli_common import (
+    EXIT_CODES_HELP,
+    JsonOption,
+    console,
+    emit,
+    err_console,
+    exit_for_outcome,
+    fail,
+    run,
+)
+from starter.cli_common import billing_client as _billing
 
 app = typer.Typer(
     name="billing",
     help="Workflow-as-code payment and subscription billing engine on Temporal.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
@@ -41,15 +48,14 @@ app.add_typer(subscription_app, name="subscription")
 events_app = typer.Typer(help="Merchant events: what the engine POSTs to your endpoint.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
-console = Console()
-err_console = Console(stderr=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+@app.callback()
+def find_dev_stack(context: typer.Context) -> None:
+    """Commands without BILLING_TEMPORAL_ADDRESS / BILLING_EMULATORS_URL use the running `billing dev` stack."""
+    if context.invoked_subcommand != "dev":
+        from starter.devenv import use_running_dev_stack
 
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+        use_running_dev_stack()
 
 
 def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
@@ -58,34 +64,6 @@ def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
         asyncio.run(server())  # type: ignore[arg-type]
     except KeyboardInterrupt:
         pass
-
-
-def run(action: Callable[[], Awaitable[T]]) -> T:
-    """Run an async CLI action; the engine's errors become a message and a non-zero exit."""
-    try:
-        return asyncio.run(action())  # type: ignore[arg-type]
-    except errors.InputError as exc:
-        raise fail(str(exc), 2) from None
-    except errors.ConfigurationError as exc:
-        raise fail(str(exc), 78) from None
-    except errors.BillingError as exc:
-        raise fail(str(exc), 1) from None
-    except ValidationError as exc:
-        from starter.client import input_error_from_validation
-
-        raise fail(str(input_error_from_validation(exc)), 2) from None
-    except TimeoutError as exc:
-        raise fail(f"timed out: {exc}", 4) from None
-    except httpx.HTTPError as exc:
-        raise fail(f"HTTP error: {exc}", 1) from None
-
-
-def emit(value: BaseModel | dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
-    if as_json:
-        data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    else:
-        human()
 
 
 def _subscription_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None:
@@ -110,22 +88,23 @@ def _order_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None
     emit(order, as_json, lambda: print_order(console, order))
 
 
-async def _billing() -> BillingClient:
-    from billing.telemetry import configure
-    from starter.client import BillingClient
-
-    configure("billing-cli")
-    return await BillingClient.connect()
-
-
 @app.command()
 def dev(
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory [env BILLING_DEV_DATA_DIR]")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (default var/dev) [BILLING_DEV_DATA_DIR]")
+    ] = None,
     temporal_port: Annotated[int | None, typer.Option(help="Temporal gRPC port [BILLING_DEV_TEMPORAL_PORT]")] = None,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port [BILLING_DEV_UI_PORT]")] = None,
     emulator_port: Annotated[int | None, typer.Option(help="Emulators port [BILLING_DEV_EMULATOR_PORT]")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="HTTP service port: webhooks, health [BILLING_DEV_HTTP_PORT]")
+    ] = None,
 ) -> None:
-    """Run the whole local stack in the foreground; Ctrl-C stops everything."""
+    """Run the whole local stack in the foreground; Ctrl-C stops everything.
+
+    Other `billing` commands run from the same directory (or with the same BILLING_DEV_DATA_DIR) find this
+    stack by themselves, whatever its ports: they read <data dir>/env.
+    """
     from starter.devstack import run_dev_stack
 
     overrides = {
@@ -135,6 +114,7 @@ def dev(
             "temporal_port": temporal_port,
             "ui_port": ui_port,
             "emulator_port": emulator_port,
+            "http_port": http_port,
         }.items()
         if value is not None
     }
@@ -366,6 +346,7 @@ def order_create(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
+    exit_for_outcome(order.status.value, f"order {order_id}")
 
 
 @order_app.command("show")
@@ -394,6 +375,7 @@ def order_capture(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
+    exit_for_outcome(order.status.value, f"order {order_id}")
 
 
 @order_app.command("cancel")
@@ -402,8 +384,25 @@ def order_cancel(
     reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Cancel an unpaid order (voids an authorization)."""
-    _order_command(lambda billing: billing.cancel(order_id, reason), as_json)
+    """Cancel an unpaid order (voids an authorization). An order already cancelled stays so: exit 0."""
+    from billing.orders import OrderStatus
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        billing = await _billing()
+        try:
+            return await billing.cancel(order_id, reason), False
+        except (errors.InvalidStateError, errors.NotFoundError):
+            current = await billing.get_order(order_id)  # NotFoundError here: there never was such an order
+            if current.status is not OrderStatus.CANCELLED:
+                raise
+            return current, True
+
+    order, already = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+    if already:
+        err_console.print(f"order {order_id} was already cancelled: nothing changed", highlight=False)
+    exit_for_outcome(order.status.value, f"order {order_id}")
 
 
 @order_app.command("refund")
@@ -417,7 +416,7 @@ def order_refund(
     """Refund part or all of a paid order. Repeating the same refund id is safe."""
     from billing.money import Money
     from billing.orders import RefundRequest
-    from starter.render import refunds_table
+    from starter.render import print_refunds
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -430,7 +429,8 @@ def order_refund(
         return await billing.refund(order_id, request)
 
     refund = run(action)
-    emit(refund, as_json, lambda: console.print(refunds_table([refund])))
+    emit(refund, as_json, lambda: print_refunds(console, [refund]))
+    exit_for_outcome(refund.status.value, f"refund {refund_id}")
 
 
 @order_app.command("resolve")
@@ -495,7 +495,8 @@ def _customer_action(action: str, provider: str, reference: str, subscription: b
 
 
 SubscriptionFlag = Annotated[
-    bool, typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization")
+    bool,
+    typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization", metavar=""),
 ]
 
 
@@ -525,7 +526,7 @@ def emulators_abandon(provider: str, order_id: str, as_json: JsonOption = False)
 def emulators_renew(
     provider: str,
     subscription_id: str,
-    fail_renewal: Annotated[bool, typer.Option("--fail", help="The renewal charge fails")] = False,
+    fail_renewal: Annotated[bool, typer.Option("--fail", help="The renewal charge fails", metavar="")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Act as the provider's scheduler: charge the subscription's next period (or fail to)."""
@@ -634,7 +635,9 @@ def subscription_show(subscription_id: str, as_json: JsonOption = False) -> None
 @subscription_app.command("cancel")
 def subscription_cancel(
     subscription_id: str,
-    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="Cancel when the current period ends")] = False,
+    at_period_end: Annotated[
+        bool, typer.Option("--at-period-end", help="Cancel when the current period ends", metavar="")
+    ] = False,
     reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -697,7 +700,9 @@ def subscription_change_plan(
     amount: Annotated[str, typer.Option(help="New price per period")],
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
     interval_count: Annotated[int, typer.Option("--interval-count")] = 1,
-    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="Change when the current period ends")] = False,
+    at_period_end: Annotated[
+        bool, typer.Option("--at-period-end", help="Change when the current period ends", metavar="")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Change plan now (prorated; the customer may have to authorize) or at period end."""
@@ -721,7 +726,7 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
         return await (await _billing()).management_link(subscription_id)
 
     link = run(action)
-    emit(link, as_json, lambda: console.print(link.url))
+    emit(link, as_json, lambda: console.print(link.url, soft_wrap=True, highlight=False, markup=False))
 
 
 # -- merchant events --------------------------------------------------------------------------------
@@ -782,6 +787,9 @@ def events_listen(
             await server.stop()
 
     serve_until_interrupted(serve)
+
+
+cli_find.register(app, order_app, subscription_app)
 
 
 def main() -> None:
