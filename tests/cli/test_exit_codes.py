@@ -47,3 +47,14 @@ def test_help_documents_the_exit_codes_and_json_is_a_flag(stack: Cli) -> None:
     shown = stack.run("order", "show", "--help").stdout
     assert "--json" in shown
     assert all("<bool>" not in line for line in shown.splitlines() if "--json" in line)
+
+
+def test_order_the_provider_refused_at_creation_exits_3(stack: Cli) -> None:
+    order_id = unique("ORD-EXIT-DECLINED")
+    # Waffo sandbox amount 9.10 answers C0001: the payment is refused, nothing is created.
+    result = stack.run(
+        "order", "create", "--provider", "waffo", "--order-id", order_id, "--amount", "9.10", "--currency", "USD",
+        "--customer-id", "cust-exit", "--customer-email", "exit@example.com", "--json", check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert '"status": "FAILED"' in result.stdout, "the JSON is printed before the exit code"

@@ -107,6 +107,9 @@ def test_unknown_order_exits_4_and_waits_in_the_review_queue_with_the_command_th
     started = [entry["since"] for entry in queue["items"]]
     assert started == sorted(started), "oldest first"
 
+    checked = stack.run(*item["command"].split()[1:], "--json")  # billing order check ORD: asks the provider now
+    assert f'"order_id": "{order_id}"' in checked.stdout
+
     fresh = stack.json("review", "--unknown-older-than", "15m")
     assert order_id not in [entry["id"] for entry in fresh["items"]], "not unknown for 15 minutes yet"
 
@@ -138,3 +141,26 @@ def test_an_explicit_address_wins_over_the_dev_stack(stack: Cli) -> None:
         "order", "show", "X", check=False, env=clean_environment(BILLING_TEMPORAL_ADDRESS=nowhere, COLUMNS="200")
     )
     assert result.returncode == 78 and nowhere in result.stderr
+
+
+def test_past_due_subscription_waits_in_the_review_queue(stack: Cli) -> None:
+    subscription_id = unique("SUB-REVIEW-PAST-DUE")
+    stack.run(
+        "subscription", "create", "--provider", "waffo", "--subscription-id", subscription_id,
+        "--plan-id", "plan-review", "--amount", "3.00", "--currency", "USD",
+        "--customer-id", "cust-review", "--customer-email", "pd@example.com",
+    )  # fmt: skip
+    stack.run("emulators", "pay", "waffo", subscription_id, "--subscription")
+    stack.until(["subscription", "show", subscription_id], lambda sub: sub["status"] == "ACTIVE")
+    stack.run("emulators", "renew", "waffo", subscription_id, "--fail")
+    stack.until(["subscription", "show", subscription_id], lambda sub: sub["status"] == "PAST_DUE")
+
+    queue = stack.until(
+        ["review", "--no-refunds"], lambda items: any(item["id"] == subscription_id for item in items["items"])
+    )
+    item = next(item for item in queue["items"] if item["id"] == subscription_id)
+    assert (item["kind"], item["status"]) == ("subscription", "PAST_DUE")
+    assert "renewal payment failed" in item["reason"]
+    assert item["command"] == f"billing subscription cancel {subscription_id} --reason <why>"
+    listed = stack.json("subscription", "list", "--status", "PAST_DUE", "--customer-id", "cust-review")
+    assert subscription_id in [row["subscription_id"] for row in listed["subscriptions"]]
