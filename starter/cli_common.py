@@ -55,6 +55,14 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
+def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
+    """Run a foreground server until Ctrl-C, which is the normal way to stop it."""
+    try:
+        asyncio.run(server())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass
+
+
 def run(action: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI action; the engine's errors become a message and a non-zero exit."""
     try:
