@@ -7,29 +7,35 @@ from ``BILLING_*`` environment variables (see docs/configuration.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import BaseModel, ValidationError
-from rich.console import Console
+from pydantic import ValidationError
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
-from starter import provider_cli
-
-if TYPE_CHECKING:
-    from starter.client import BillingClient
-
-T = TypeVar("T")
+from starter import cli_find, cli_tools, provider_cli
+from starter.cli_common import (
+    EXIT_CODES_HELP,
+    JsonOption,
+    console,
+    emit,
+    err_console,
+    exit_for_outcome,
+    fail,
+    run,
+    serve_until_interrupted,
+)
+from starter.cli_common import billing_client as _billing
 
 app = typer.Typer(
     name="billing",
     help="Workflow-as-code payment and subscription billing engine on Temporal.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
@@ -43,51 +49,14 @@ events_app = typer.Typer(help="Merchant events: what the engine POSTs to your en
 app.add_typer(events_app, name="events")
 app.add_typer(provider_cli.app, name="provider")
 
-console = Console()
-err_console = Console(stderr=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+@app.callback()
+def find_dev_stack(context: typer.Context) -> None:
+    """Commands without BILLING_TEMPORAL_ADDRESS / BILLING_EMULATORS_URL use the running `billing dev` stack."""
+    if context.invoked_subcommand != "dev":
+        from starter.devenv import use_running_dev_stack
 
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
-    """Run a foreground server until Ctrl-C, which is the normal way to stop it."""
-    try:
-        asyncio.run(server())  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        pass
-
-
-def run(action: Callable[[], Awaitable[T]]) -> T:
-    """Run an async CLI action; the engine's errors become a message and a non-zero exit."""
-    try:
-        return asyncio.run(action())  # type: ignore[arg-type]
-    except errors.InputError as exc:
-        raise fail(str(exc), 2) from None
-    except errors.ConfigurationError as exc:
-        raise fail(str(exc), 78) from None
-    except errors.BillingError as exc:
-        raise fail(str(exc), 1) from None
-    except ValidationError as exc:
-        from starter.client import input_error_from_validation
-
-        raise fail(str(input_error_from_validation(exc)), 2) from None
-    except TimeoutError as exc:
-        raise fail(f"timed out: {exc}", 4) from None
-    except httpx.HTTPError as exc:
-        raise fail(f"HTTP error: {exc}", 1) from None
-
-
-def emit(value: BaseModel | dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
-    if as_json:
-        data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    else:
-        human()
+        use_running_dev_stack()
 
 
 def _subscription_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None:
@@ -112,22 +81,23 @@ def _order_command(call: Callable[[Any], Awaitable[Any]], as_json: bool) -> None
     emit(order, as_json, lambda: print_order(console, order))
 
 
-async def _billing() -> BillingClient:
-    from billing.telemetry import configure
-    from starter.client import BillingClient
-
-    configure("billing-cli")
-    return await BillingClient.connect()
-
-
 @app.command()
 def dev(
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory [env BILLING_DEV_DATA_DIR]")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory (default var/dev) [BILLING_DEV_DATA_DIR]")
+    ] = None,
     temporal_port: Annotated[int | None, typer.Option(help="Temporal gRPC port [BILLING_DEV_TEMPORAL_PORT]")] = None,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port [BILLING_DEV_UI_PORT]")] = None,
     emulator_port: Annotated[int | None, typer.Option(help="Emulators port [BILLING_DEV_EMULATOR_PORT]")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="HTTP service port: webhooks, health [BILLING_DEV_HTTP_PORT]")
+    ] = None,
 ) -> None:
-    """Run the whole local stack in the foreground; Ctrl-C stops everything."""
+    """Run the whole local stack in the foreground; Ctrl-C stops everything.
+
+    Other `billing` commands run from the same directory (or with the same BILLING_DEV_DATA_DIR) find this
+    stack by themselves, whatever its ports: they read <data dir>/env.
+    """
     from starter.devstack import run_dev_stack
 
     overrides = {
@@ -137,6 +107,7 @@ def dev(
             "temporal_port": temporal_port,
             "ui_port": ui_port,
             "emulator_port": emulator_port,
+            "http_port": http_port,
         }.items()
         if value is not None
     }
@@ -185,132 +156,6 @@ def serve() -> None:
     from webhooks.main import main as serve_http
 
     serve_http()
-
-
-@app.command("trace")
-def trace_command(
-    files: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="Output of processes run with OTEL_TRACES_EXPORTER=console (other lines are skipped); "
-            "none or - reads stdin"
-        ),
-    ] = None,
-    workflow_id: Annotated[
-        str | None, typer.Option("--workflow-id", help="Only trees that reach this workflow, e.g. order-ORD-1")
-    ] = None,
-    trace_id: Annotated[str | None, typer.Option("--trace-id", help="Only this trace (a prefix is enough)")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Join the console spans of the CLI, HTTP service and worker into one tree per trace.
-
-    With `billing dev`, the HTTP service and worker print theirs into http.log and worker.log in its data
-    directory: billing trace var/dev/worker.log var/dev/http.log create.out --workflow-id order-ORD-1
-    """  # fmt: skip
-    from starter import traces
-
-    texts: list[str] = []
-    for path in files or [Path("-")]:
-        if str(path) == "-":
-            texts.append(sys.stdin.read())
-            continue
-        try:
-            texts.append(path.read_text(errors="replace"))
-        except OSError as exc:
-            raise fail(f"{path}: {exc.strerror or exc}", 2) from None
-    spans = [span for text in texts for span in traces.read_spans(text)]
-    if not spans:
-        raise fail("no spans found (run the processes with OTEL_TRACES_EXPORTER=console)")
-    roots = traces.build_forest(spans)
-    if trace_id:
-        wanted = trace_id.lower().removeprefix("0x")
-        roots = [root for root in roots if root.trace_id.lower().removeprefix("0x").startswith(wanted)]
-    if workflow_id:
-        roots = [
-            root
-            for root in roots
-            if traces.contains(root, lambda span: span.attributes.get("temporalWorkflowID") == workflow_id)
-        ]
-    if not roots:
-        raise fail("no trace matches")
-    if as_json:
-        sys.stdout.write(json.dumps([traces.to_json(root) for root in roots], indent=2) + "\n")
-    else:
-        sys.stdout.write(traces.render(roots) + "\n")
-
-
-@app.command("replay")
-def replay_command(
-    query: Annotated[
-        str | None,
-        typer.Option(
-            help='Visibility query of the workflows to replay, e.g. \'WorkflowType="OrderWorkflow" AND '
-            'ExecutionStatus="Running"\' (namespace BILLING_TEMPORAL_NAMESPACE)'
-        ),
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many workflows from --query")] = 1000,
-    files: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--file",
-            help="An exported history (temporal workflow show --output json) or a directory of them; repeatable",
-        ),
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Replay workflow histories against this checkout's workflow code: run before deploying a new worker.
-
-    Uses the worker's workflows, sandbox and data converter (codec keys from BILLING_CODEC_*). Each
-    nondeterminism is reported with the workflow id and the first event that diverges; exit 1 if any
-    history fails. Progress goes to stderr.
-    """
-    from billing.settings import TemporalSettings
-    from billing.temporal import codec_settings, data_converter
-    from starter import replay
-    from starter.render import replay_table
-
-    if not query and not files:
-        raise fail("give --query, --file or both", 2)
-
-    def progress(count: int, outcome: replay.ReplayOutcome) -> None:
-        verdict = "[green]ok[/]" if outcome.ok else f"[bold red]FAILED[/] {replay.describe_failure(outcome)}"
-        err_console.print(f"{count:>5} {outcome.workflow_id}: {verdict}", highlight=False, soft_wrap=True)
-
-    async def action() -> list[replay.ReplayOutcome]:
-        settings = TemporalSettings()
-        replayer = replay.HistoryReplayer(data_converter(codec_settings(settings)), quiet=True)
-        outcomes: list[replay.ReplayOutcome] = []
-        if files:
-            loaded = [(path, replay.load_history_file(path)) for path in replay.history_files(files)]
-            outcomes += await replay.replay_all(replayer, replay.histories_from_files(loaded), progress)
-        if query:
-            from temporalio.service import RPCError, RPCStatusCode
-
-            from starter.client import BillingClient
-
-            client = (await BillingClient.connect(settings)).temporal
-            try:
-                outcomes += await replay.replay_all(
-                    replayer,
-                    replay.histories_from_query(client, query, limit),
-                    lambda count, outcome: progress(len(outcomes) + count, outcome),
-                )
-            except RPCError as exc:
-                if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-                    raise errors.InputError(exc.message, field="query") from None
-                raise errors.BillingError(f"Temporal refused: {exc.message}") from None
-        return outcomes
-
-    outcomes = run(action)
-    failed = [outcome for outcome in outcomes if not outcome.ok]
-    summary = {"replayed": len(outcomes), "failed": len(failed), "results": [o.to_json() for o in outcomes]}
-    emit(summary, as_json, lambda: console.print(replay_table(outcomes)))
-    if not outcomes:
-        err_console.print("[yellow]no workflow history matched: nothing was replayed[/]")
-    elif failed:
-        raise fail(f"{len(failed)} of {len(outcomes)} histories do not replay on this code")
-    else:
-        err_console.print(f"{len(outcomes)} histories replay on this code", highlight=False)
 
 
 # -- orders -----------------------------------------------------------------------------------------
@@ -368,6 +213,7 @@ def order_create(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
+    exit_for_outcome(order.status.value, f"order {order_id}")
 
 
 @order_app.command("show")
@@ -396,6 +242,7 @@ def order_capture(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
+    exit_for_outcome(order.status.value, f"order {order_id}")
 
 
 @order_app.command("cancel")
@@ -404,8 +251,25 @@ def order_cancel(
     reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Cancel an unpaid order (voids an authorization)."""
-    _order_command(lambda billing: billing.cancel(order_id, reason), as_json)
+    """Cancel an unpaid order (voids an authorization). An order already cancelled stays so: exit 0."""
+    from billing.orders import OrderStatus
+    from starter.render import print_order
+
+    async def action():  # type: ignore[no-untyped-def]
+        billing = await _billing()
+        try:
+            return await billing.cancel(order_id, reason), False
+        except (errors.InvalidStateError, errors.NotFoundError):
+            current = await billing.get_order(order_id)  # NotFoundError here: there never was such an order
+            if current.status is not OrderStatus.CANCELLED:
+                raise
+            return current, True
+
+    order, already = run(action)
+    emit(order, as_json, lambda: print_order(console, order))
+    if already:
+        err_console.print(f"order {order_id} was already cancelled: nothing changed", highlight=False)
+    exit_for_outcome(order.status.value, f"order {order_id}")
 
 
 @order_app.command("refund")
@@ -419,7 +283,7 @@ def order_refund(
     """Refund part or all of a paid order. Repeating the same refund id is safe."""
     from billing.money import Money
     from billing.orders import RefundRequest
-    from starter.render import refunds_table
+    from starter.render import print_refunds
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -432,7 +296,8 @@ def order_refund(
         return await billing.refund(order_id, request)
 
     refund = run(action)
-    emit(refund, as_json, lambda: console.print(refunds_table([refund])))
+    emit(refund, as_json, lambda: print_refunds(console, [refund]))
+    exit_for_outcome(refund.status.value, f"refund {refund_id}")
 
 
 @order_app.command("resolve")
@@ -497,7 +362,8 @@ def _customer_action(action: str, provider: str, reference: str, subscription: b
 
 
 SubscriptionFlag = Annotated[
-    bool, typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization")
+    bool,
+    typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization", metavar=""),
 ]
 
 
@@ -527,7 +393,7 @@ def emulators_abandon(provider: str, order_id: str, as_json: JsonOption = False)
 def emulators_renew(
     provider: str,
     subscription_id: str,
-    fail_renewal: Annotated[bool, typer.Option("--fail", help="The renewal charge fails")] = False,
+    fail_renewal: Annotated[bool, typer.Option("--fail", help="The renewal charge fails", metavar="")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Act as the provider's scheduler: charge the subscription's next period (or fail to)."""
@@ -636,7 +502,9 @@ def subscription_show(subscription_id: str, as_json: JsonOption = False) -> None
 @subscription_app.command("cancel")
 def subscription_cancel(
     subscription_id: str,
-    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="Cancel when the current period ends")] = False,
+    at_period_end: Annotated[
+        bool, typer.Option("--at-period-end", help="Cancel when the current period ends", metavar="")
+    ] = False,
     reason: Annotated[str | None, typer.Option(help="Recorded in the timeline")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -699,7 +567,9 @@ def subscription_change_plan(
     amount: Annotated[str, typer.Option(help="New price per period")],
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
     interval_count: Annotated[int, typer.Option("--interval-count")] = 1,
-    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="Change when the current period ends")] = False,
+    at_period_end: Annotated[
+        bool, typer.Option("--at-period-end", help="Change when the current period ends", metavar="")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Change plan now (prorated; the customer may have to authorize) or at period end."""
@@ -723,67 +593,11 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
         return await (await _billing()).management_link(subscription_id)
 
     link = run(action)
-    emit(link, as_json, lambda: console.print(link.url))
+    emit(link, as_json, lambda: console.print(link.url, soft_wrap=True, highlight=False, markup=False))
 
 
-# -- merchant events --------------------------------------------------------------------------------
-
-
-@events_app.command("listen")
-def events_listen(
-    secrets: Annotated[
-        str,
-        typer.Option(
-            "--secret",
-            envvar="BILLING_EVENTS_SECRETS",
-            help="Signing secret(s), comma-separated",
-            show_default=False,
-        ),
-    ],
-    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind")] = 8090,
-    path: Annotated[str, typer.Option(help="URL path of the endpoint")] = "/events",
-    as_json: JsonOption = False,
-) -> None:
-    """Be a merchant endpoint: verify each event's signature and print it (one JSON line each with --json).
-
-    Point a worker at it: BILLING_EVENTS_URL=http://HOST:PORT/PATH and BILLING_EVENTS_SECRETS=the same secret.
-
-    Forged, stale or unsigned requests get 400 and are reported on stderr. Ctrl-C stops.
-    """
-    from billing.events import split_secrets
-    from starter.events import EventReceiver, MerchantEvent
-    from starter.render import event_line
-    from starter.serving import AppServer
-
-    keys = split_secrets(secrets)
-    if not keys:
-        raise fail("--secret: at least one non-empty secret is needed", 2)
-
-    async def received(event: MerchantEvent) -> None:
-        if as_json:
-            sys.stdout.write(event.model_dump_json() + "\n")
-            sys.stdout.flush()
-        else:
-            console.print(event_line(event))
-
-    receiver = EventReceiver(keys, received)
-
-    async def serve() -> None:
-        server = AppServer(receiver.app(path), host=host, port=port)
-        await server.start()
-        err_console.print(f"Listening for merchant events on {server.url}{path}. Ctrl-C stops.", highlight=False)
-        rejected = 0
-        try:
-            while True:
-                await asyncio.sleep(0.5)
-                if receiver.rejected != rejected:
-                    err_console.print(f"[yellow]rejected[/] {receiver.rejected - rejected} request(s): bad signature")
-                    rejected = receiver.rejected
-        finally:
-            await server.stop()
-
-    serve_until_interrupted(serve)
+cli_find.register(app, order_app, subscription_app)
+cli_tools.register(app, events_app)
 
 
 def main() -> None:

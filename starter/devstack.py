@@ -384,8 +384,8 @@ class DevStack:
         if self.env_file is not None:
             self.console.print(
                 f"Payloads are encrypted; opened with the link above (a secret, new on every start), the UI shows "
-                f"them decoded. [bold]billing[/] "
-                f"commands find the keys of this stack by themselves; other tools: "
+                f"them decoded. [bold]billing[/] commands run from this directory (or with BILLING_DEV_DATA_DIR) "
+                f"find this stack and its keys by themselves, whatever its ports; other tools: "
                 f"[bold]set -a; . {self.env_file}; set +a[/]",
                 highlight=False,
             )

@@ -13,7 +13,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from billing import errors
@@ -21,10 +20,9 @@ from billing.money import Money
 from billing.settings import WaffoSettings, load
 from providers.base import ProviderFailure
 from providers.waffo.results import MerchantConfig, PayMethodConfig
+from starter.cli_common import EXIT_CONFIGURATION, EXIT_INPUT, JsonOption, console, err_console, fail
 
 app = typer.Typer(help="What a provider's merchant contract allows.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
 
 
 def _money(value: Money | None) -> str | None:
@@ -90,20 +88,17 @@ async def _waffo_config() -> dict[str, Any]:
 @app.command("config")
 def config(
     provider: Annotated[str, typer.Argument(help="The provider: waffo")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the merchant's limits and pay methods as the provider states them."""
     if provider != "waffo":
-        err_console.print(f"[bold red]error:[/] no contract look-up for {provider!r} (only waffo has one)")
-        raise typer.Exit(2)
+        raise fail(f"no contract look-up for {provider!r} (only waffo has one)", EXIT_INPUT)
     try:
         report = asyncio.run(_waffo_config())
     except errors.ConfigurationError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(78) from None
+        raise fail(str(exc), EXIT_CONFIGURATION) from None
     except errors.ProviderError as exc:
-        err_console.print(f"[bold red]error:[/] Waffo did not answer: {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(f"Waffo did not answer: {exc}") from None
     if as_json:
         console.print_json(json.dumps(report))
     else:

@@ -1,17 +1,27 @@
-"""How the CLI shows orders to people: compact tables, no personal data beyond the customer id."""
+"""How the CLI shows orders to people: compact tables, no personal data beyond the customer id.
+
+A URL, an id, an amount or a date is never cut or wrapped, whatever the terminal width and when piped:
+key-value lines are printed unwrapped (:func:`print_fields`) and tables widen past the terminal rather
+than shorten those columns (:func:`print_table`); only free text such as a timeline detail wraps.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from billing.events import MerchantEvent
 from billing.money import Money
 from billing.orders import Order, OrderStatus, Refund
+from billing.orders import TimelineEntry as OrderTimelineEntry
 from billing.subscriptions import Subscription, SubscriptionStatus
+from billing.subscriptions import TimelineEntry as SubscriptionTimelineEntry
 
 if TYPE_CHECKING:
     from starter.replay import ReplayOutcome
@@ -32,51 +42,102 @@ def status_text(status: OrderStatus) -> Text:
     return Text(status.value, style=_STATUS_STYLE.get(status, "yellow"))
 
 
-def order_table(order: Order) -> Group:
-    summary = Table(show_header=False, box=None, pad_edge=False)
-    summary.add_column(style="bold")
-    summary.add_column()
-    summary.add_row("Order", order.order_id)
-    summary.add_row("Status", status_text(order.status))
-    summary.add_row("Amount", str(order.amount))
+Field = tuple[str, "str | Text"]
+
+
+def print_fields(console: Console, fields: Iterable[Field]) -> None:
+    """``Key         value`` lines, each printed whole on one line (no wrapping, no cropping)."""
+    rows = list(fields)
+    width = max((len(key) for key, _ in rows), default=0) + 2
+    for key, value in rows:
+        line = Text(key.ljust(width), style="bold")
+        line.append_text(value if isinstance(value, Text) else Text(value))
+        console.print(line, soft_wrap=True, highlight=False)
+
+
+def _cell_width(cell: RenderableType) -> int:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def print_table(console: Console, table: Table, wrap: Sequence[str] = ()) -> None:
+    """Print ``table`` with every column but those named in ``wrap`` whole: wider than the terminal if need be."""
+    for column in table.columns:
+        if column.header in wrap:
+            continue
+        column.no_wrap = True
+        column.overflow = "ignore"
+        column.min_width = max(_cell_width(cell) for cell in [column.header, *column.cells])
+    needed = Measurement.get(console, console.options.update_width(100_000), table).minimum
+    options = console.options.update_width(max(console.width, needed))
+    for line in console.render_lines(table, options, pad=False):
+        text = Text.assemble(*[(segment.text, segment.style or "") for segment in line if not segment.control])
+        text.rstrip()
+        console.print(text, soft_wrap=True, highlight=False)
+
+
+#: Exception class names that error descriptions nest (``describe()`` of an activity error whose message
+#: starts with its own type): ``OutcomeUnknown: ApplicationError: OutcomeUnknown: waffo ...``.
+_ERROR_TYPE = re.compile(r"\b(?:[A-Z][a-z]+){2,}: ")
+
+
+def plain_detail(detail: str) -> str:
+    """A timeline detail said once, plainly: ``no answer: OutcomeUnknown: ApplicationError: OutcomeUnknown:
+    waffo order/inquiry: HTTP 500`` reads ``no answer: waffo order/inquiry: HTTP 500``. Only the display
+    changes; what the workflow recorded (and replays) stays as it was."""
+    parts: list[str] = []
+    for part in _ERROR_TYPE.sub("", detail).split(": "):
+        if not parts or part != parts[-1]:
+            parts.append(part)
+    return ": ".join(parts)
+
+
+def order_fields(order: Order) -> list[Field]:
+    fields: list[Field] = [
+        ("Order", order.order_id),
+        ("Status", status_text(order.status)),
+        ("Amount", str(order.amount)),
+    ]
     if order.captured_amount is not None and order.captured_amount != order.amount:
-        summary.add_row("Captured", str(order.captured_amount))
-    summary.add_row("Refunded", str(order.refunded))
-    summary.add_row("Refundable", str(order.refundable))
-    summary.add_row("Provider", order.provider)
-    summary.add_row("Customer", order.customer_id)
-    summary.add_row("Capture", order.capture_mode.value.lower())
-    summary.add_row("Request id", order.payment_key)
+        fields.append(("Captured", str(order.captured_amount)))
+    fields += [
+        ("Refunded", str(order.refunded)),
+        ("Refundable", str(order.refundable)),
+        ("Provider", order.provider),
+        ("Customer", order.customer_id),
+        ("Capture", order.capture_mode.value.lower()),
+        ("Request id", order.payment_key),
+    ]
     if order.provider_reference:
-        summary.add_row("Provider ref", order.provider_reference)
+        fields.append(("Provider ref", order.provider_reference))
     waiting = order.status in (OrderStatus.CREATED, OrderStatus.PENDING, OrderStatus.UNKNOWN)
     if waiting and order.customer_action is not None and (order.customer_action.url or order.customer_action.qr):
-        summary.add_row("Pay at", order.customer_action.url or order.customer_action.qr or "")
+        fields.append(("Pay at", order.customer_action.url or order.customer_action.qr or ""))
     if order.failure is not None:
-        summary.add_row("Failure", f"{order.failure.code} {order.failure.message}")
+        fields.append(("Failure", f"{order.failure.code} {order.failure.message}"))
     if order.late_payment:
-        summary.add_row("Late", "paid after the order was closed")
+        fields.append(("Late", "paid after the order was closed"))
     if order.review is not None:
         review = order.review
         text = review.reason
         if review.resolved_by:
             text += f" — resolved by {review.resolved_by}: {review.resolution_reason}"
-        summary.add_row("Review", text)
-    parts: list[Table] = [summary]
-    if order.refunds:
-        parts.append(refunds_table(order.refunds))
+        fields.append(("Review", text))
+    return fields
+
+
+def timeline_table(entries: Iterable[OrderTimelineEntry | SubscriptionTimelineEntry]) -> Table:
     timeline = Table(title="Timeline", title_justify="left")
     for column in ("At (UTC)", "Event", "Status", "Detail"):
         timeline.add_column(column)
-    for entry in order.timeline:
+    for entry in entries:
         timeline.add_row(
             entry.at.strftime("%Y-%m-%d %H:%M:%S"),
             entry.event,
             entry.status.value if entry.status else "",
-            entry.detail,
+            plain_detail(entry.detail),
         )
-    parts.append(timeline)
-    return Group(*parts)
+    return timeline
 
 
 def refunds_table(refunds: list[Refund]) -> Table:
@@ -101,8 +162,15 @@ def qr_text(data: str) -> str:
     return out.getvalue()
 
 
+def print_refunds(console: Console, refunds: list[Refund]) -> None:
+    print_table(console, refunds_table(refunds), wrap=("Reason",))
+
+
 def print_order(console: Console, order: Order) -> None:
-    console.print(order_table(order))
+    print_fields(console, order_fields(order))
+    if order.refunds:
+        print_refunds(console, order.refunds)
+    print_table(console, timeline_table(order.timeline), wrap=("Detail",))
     action = order.customer_action
     waiting = order.status in (OrderStatus.CREATED, OrderStatus.PENDING, OrderStatus.UNKNOWN)
     if waiting and action is not None and action.qr:
@@ -111,37 +179,35 @@ def print_order(console: Console, order: Order) -> None:
 
 
 def print_subscription(console: Console, subscription: Subscription) -> None:
-    summary = Table(show_header=False, box=None, pad_edge=False)
-    summary.add_column(style="bold")
-    summary.add_column()
+    summary: list[Field] = []
     plan = subscription.plan
     every = f"{plan.interval_count} {plan.interval.value}s" if plan.interval_count > 1 else plan.interval.value
-    summary.add_row("Subscription", subscription.subscription_id)
-    summary.add_row(
-        "Status", Text(subscription.status.value, style=_SUBSCRIPTION_STYLE.get(subscription.status, "yellow"))
+    summary.append(("Subscription", subscription.subscription_id))
+    summary.append(
+        ("Status", Text(subscription.status.value, style=_SUBSCRIPTION_STYLE.get(subscription.status, "yellow")))
     )
-    summary.add_row(
-        "Plan", f"{plan.plan_id}: {plan.amount} per {every}" + (f", {plan.periods} periods" if plan.periods else "")
+    summary.append(
+        ("Plan", f"{plan.plan_id}: {plan.amount} per {every}" + (f", {plan.periods} periods" if plan.periods else ""))
     )
-    summary.add_row("Provider", f"{subscription.provider} ({subscription.mode.value.replace('_', '-')})")
-    summary.add_row("Customer", subscription.customer_id)
-    summary.add_row("Request id", subscription.request_key)
+    summary.append(("Provider", f"{subscription.provider} ({subscription.mode.value.replace('_', '-')})"))
+    summary.append(("Customer", subscription.customer_id))
+    summary.append(("Request id", subscription.request_key))
     if subscription.provider_reference:
-        summary.add_row("Provider ref", subscription.provider_reference)
+        summary.append(("Provider ref", subscription.provider_reference))
     if subscription.status.value == "INCOMPLETE" and subscription.customer_action and subscription.customer_action.url:
-        summary.add_row("Authorize at", subscription.customer_action.url)
+        summary.append(("Authorize at", subscription.customer_action.url))
     if subscription.next_billing_at:
-        summary.add_row("Next billing", subscription.next_billing_at.strftime("%Y-%m-%d %H:%M UTC"))
+        summary.append(("Next billing", subscription.next_billing_at.strftime("%Y-%m-%d %H:%M UTC")))
     if subscription.cancel_at_period_end:
-        summary.add_row("Cancels", "at the end of the current period")
+        summary.append(("Cancels", "at the end of the current period"))
     change = subscription.pending_change
     if change is not None:
         when = "at period end" if change.scheduled else "in progress"
-        summary.add_row("Plan change", f"to {change.plan.plan_id} ({change.plan.amount}) {when}")
+        summary.append(("Plan change", f"to {change.plan.plan_id} ({change.plan.amount}) {when}"))
         if change.customer_action is not None and change.customer_action.url:
-            summary.add_row("Authorize at", change.customer_action.url)
+            summary.append(("Authorize at", change.customer_action.url))
     if subscription.cancelled_by:
-        summary.add_row("Cancelled by", subscription.cancelled_by.value.lower())
+        summary.append(("Cancelled by", subscription.cancelled_by.value.lower()))
     periods = Table(title="Periods", title_justify="left")
     for column in ("Plan", "#", "From", "To", "Amount", "Status", "Attempts", "Granted", "Invoice"):
         periods.add_column(column)
@@ -157,17 +223,10 @@ def print_subscription(console: Console, subscription: Subscription) -> None:
             "yes" if record.granted else "",
             record.checkout_url if record.checkout_url and record.status.value != "PAID" else (record.order_id or ""),
         )
-    timeline = Table(title="Timeline", title_justify="left")
-    for column in ("At (UTC)", "Event", "Status", "Detail"):
-        timeline.add_column(column)
-    for entry in subscription.timeline:
-        timeline.add_row(
-            entry.at.strftime("%Y-%m-%d %H:%M:%S"),
-            entry.event,
-            entry.status.value if entry.status else "",
-            entry.detail,
-        )
-    console.print(Group(summary, periods, timeline))
+    print_fields(console, summary)
+    if subscription.periods:
+        print_table(console, periods)
+    print_table(console, timeline_table(subscription.timeline), wrap=("Detail",))
 
 
 _SUBSCRIPTION_STYLE = {
