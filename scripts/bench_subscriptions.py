@@ -17,10 +17,10 @@ Figures:
   and renewals settled per second;
 * history events added by one renewal period: ``describe().history_length`` of a sample of workflows
   once they are active and idle, and again once period 2 is paid and they are idle, by event type;
-* worker memory per cached idle subscription: the worker runs as its own process
-  (``python -m starter.cli worker`` with ``BILLING_*`` pointing at this stack and a workflow cache
-  larger than N); its VmRSS after warm-up, before the subscriptions are created, and once all N are
-  active and idle in its cache, divided by N.
+* worker memory per cached idle subscription: the worker runs as its own process (``worker.main()``, what
+  ``billing worker`` runs, with ``BILLING_*`` pointing at this stack, a workflow cache larger than N and
+  the SDK's metrics buffered for this script: :data:`METRICS_BOOTSTRAP`); its VmRSS after warm-up, before
+  the subscriptions are created, and once all N are active and idle in its cache, divided by N.
 
     .venv/bin/python scripts/bench_subscriptions.py --subscriptions 100
     .venv/bin/python scripts/bench_subscriptions.py --subscriptions 1000 --concurrency 50 --json
@@ -1284,7 +1284,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["process", "inprocess"],
         default="process",
         help=(
-            "process: run `python -m starter.cli worker` as a child process and measure its RSS; "
+            "process: run the worker (worker.main(), as `billing worker`) as a child process and measure its RSS; "
             "inprocess: a worker in this process (RSS then includes the emulator and webhook service)"
         ),
     )
