@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test bench lint format install clean
+.PHONY: dev test bench bench-load lint format install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_orders.py --orders 400 --concurrency 20 --rounds 8
 	$(BIN)/python scripts/bench_subscriptions.py --subscriptions 1000
 	$(BIN)/python scripts/bench_cache_floor.py --runs 1000
+
+# Load with the workflow cache smaller than the work, and orders arriving at half the saturation rate.
+bench-load: $(STAMP)
+	$(BIN)/python scripts/bench_subscriptions.py --subscriptions 10000 --cache-size 1000 --timeout 2400
+	$(BIN)/python scripts/bench_order_load.py --fraction 0.5 --duration 180
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

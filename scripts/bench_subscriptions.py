@@ -17,13 +17,20 @@ Figures:
   and renewals settled per second;
 * history events added by one renewal period: ``describe().history_length`` of a sample of workflows
   once they are active and idle, and again once period 2 is paid and they are idle, by event type;
-* worker memory per cached idle subscription: the worker runs as its own process
-  (``python -m starter.cli worker`` with ``BILLING_*`` pointing at this stack and a workflow cache
-  larger than N); its VmRSS after warm-up, before the subscriptions are created, and once all N are
-  active and idle in its cache, divided by N.
+* worker memory per cached idle subscription: the worker runs as its own process (``worker.main()``, what
+  ``billing worker`` runs, with ``BILLING_*`` pointing at this stack, a workflow cache larger than N and
+  the SDK's metrics buffered for this script: :data:`METRICS_BOOTSTRAP`); its VmRSS after warm-up, before
+  the subscriptions are created, and once all N are active and idle in its cache, divided by N.
 
     .venv/bin/python scripts/bench_subscriptions.py --subscriptions 100
     .venv/bin/python scripts/bench_subscriptions.py --subscriptions 1000 --concurrency 50 --json
+    .venv/bin/python scripts/bench_subscriptions.py --subscriptions 10000 --cache-size 1000
+
+``--cache-size`` bounds the worker's workflow cache (``BILLING_WORKER_MAX_CACHED_WORKFLOWS``, as a deployment
+sets it) below N, so most subscriptions are evicted while idle and every renewal of an evicted one replays
+its history: the report then adds the worker's workflow tasks, replays and sticky-cache misses during the
+renewal, counted from the Temporal SDK's own metrics (``temporal_workflow_task_replay_latency``,
+``temporal_sticky_cache_miss``...) read from the worker process.
 
 Helpers (keys, emulator, progress, statistics, CPU accounting) come from ``scripts/bench_orders.py``.
 """
@@ -190,6 +197,57 @@ def read_memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
+#: The worker child with the Temporal SDK's metrics buffered and totalled: every half second a thread drains
+#: the runtime's buffer and writes the totals (counter sums, histogram counts and sums, last gauge values) to
+#: the file named by ``argv[1]``. The runtime is handed to the worker's client where the engine would build
+#: one from ``OTEL_METRICS_EXPORTER`` (:func:`billing.metrics.configure_metrics`).
+METRICS_BOOTSTRAP = """
+import json, os, sys, threading, time
+from pathlib import Path
+
+import billing.metrics as metrics
+from temporalio.runtime import BUFFERED_METRIC_KIND_COUNTER, BUFFERED_METRIC_KIND_GAUGE
+
+out = Path(sys.argv[1])
+runtime, buffer = metrics.buffered_runtime()
+metrics.configure_metrics = lambda default_service="billing": runtime
+counters, histograms, gauges = {}, {}, {}
+
+def drain():
+    sequence = 0
+    while True:
+        for update in buffer.retrieve_updates():
+            name, kind = update.metric.name, update.metric.kind
+            if kind == BUFFERED_METRIC_KIND_COUNTER:
+                counters[name] = counters.get(name, 0) + update.value
+            elif kind == BUFFERED_METRIC_KIND_GAUGE:
+                gauges[name] = update.value
+            else:
+                count, total = histograms.get(name, (0, 0.0))
+                histograms[name] = (count + 1, total + update.value)
+        sequence += 1
+        snapshot = {"sequence": sequence, "counters": counters, "gauges": gauges,
+                    "histograms": {k: {"count": c, "sum": t} for k, (c, t) in histograms.items()}}
+        temporary = out.with_suffix(".tmp")
+        temporary.write_text(json.dumps(snapshot))
+        os.replace(temporary, out)
+        time.sleep(0.5)
+
+threading.Thread(target=drain, name="bench-metrics", daemon=True).start()
+sys.argv = ["worker"]
+import worker
+worker.main()
+"""
+
+#: SDK metrics reported for the renewal phase (Temporal Core's names with the default ``temporal_`` prefix).
+WORKFLOW_TASKS = "temporal_workflow_task_execution_latency"
+REPLAYS = "temporal_workflow_task_replay_latency"
+CACHE_HITS = "temporal_sticky_cache_hit"
+CACHE_MISSES = "temporal_sticky_cache_miss"
+FORCED_EVICTIONS = "temporal_sticky_cache_total_forced_eviction"
+CACHE_SIZE = "temporal_sticky_cache_size"
+
+
 #: ``--trace-memory``: the worker child under tracemalloc; SIGUSR1 writes a snapshot and gc type counts.
 TRACE_BOOTSTRAP = """
 import collections, gc, itertools, json, signal, sys, tracemalloc
@@ -222,7 +280,31 @@ class WorkerProcess:
     log_path: Path | None = None
     child: Any = None  # starter.serving.ChildProcess when mode is "process"
     trace_dir: Path | None = None  # --trace-memory: where the child writes its snapshots
+    metrics_path: Path | None = None  # where the child writes its SDK metric totals (METRICS_BOOTSTRAP)
     _snapshots: int = 0
+
+    async def sdk_metrics(self, timeout: float = 10.0) -> dict[str, Any] | None:
+        """The worker's SDK metric totals, from a write that started after this call; None without them."""
+        if self.metrics_path is None:
+            return None
+        path = self.metrics_path
+
+        def read() -> dict[str, Any] | None:
+            try:
+                value: dict[str, Any] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return None
+            return value
+
+        first = await asyncio.to_thread(read)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            await asyncio.sleep(0.2)
+            current = await asyncio.to_thread(read)
+            # Two writes later: the drain that produced it began after this call.
+            if current is not None and (first is None or current["sequence"] >= first["sequence"] + 2):
+                return current
+        return None
 
     async def snapshot(self, timeout: float = 120.0) -> int | None:
         """Ask the traced worker for a tracemalloc snapshot and gc type counts; its number, or None."""
@@ -394,7 +476,8 @@ async def subscription_stack(client: Client, args: argparse.Namespace, console: 
 
     keys = merchant, waffo = KeyPair.generate(), KeyPair.generate()
     task_queue = f"bench-subscriptions-{uuid.uuid4().hex[:8]}"
-    cache_size = max(WorkerSettings().max_cached_workflows, args.subscriptions + args.warmup + 100)
+    # As large as the work unless --cache-size bounds it as a deployment would.
+    cache_size = args.cache_size or max(WorkerSettings().max_cached_workflows, args.subscriptions + args.warmup + 100)
     async with emulator(args.emulator, keys, console) as (emulator_url, (api_key, mid), _pay):
         webhooks = SubscriptionWebhookService(
             client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)}
@@ -416,9 +499,11 @@ async def subscription_stack(client: Client, args: argparse.Namespace, console: 
                         cache_size=cache_size,
                         bytecode=args.bytecode,
                     )
-                    argv = [sys.executable, "-m", "starter.cli", "worker"]
+                    metrics_path: Path | None = log_dir / "sdk-metrics.json"
+                    argv = [sys.executable, "-c", METRICS_BOOTSTRAP, str(metrics_path)]
                     trace_dir = None
                     if args.trace_memory:
+                        metrics_path = None
                         trace_dir = log_dir / "tracemalloc"
                         trace_dir.mkdir()
                         argv = [sys.executable, "-X", "tracemalloc=1", "-c", TRACE_BOOTSTRAP, str(trace_dir)]
@@ -426,7 +511,13 @@ async def subscription_stack(client: Client, args: argparse.Namespace, console: 
                     child.start()
                     stack.callback(child.stop)
                     worker = WorkerProcess(
-                        "process", child.pid, cache_size, log_dir / "worker.log", child, trace_dir=trace_dir
+                        "process",
+                        child.pid,
+                        cache_size,
+                        log_dir / "worker.log",
+                        child,
+                        trace_dir=trace_dir,
+                        metrics_path=metrics_path,
                     )
                 else:
                     providers = ProviderRegistry(
@@ -635,6 +726,7 @@ class Measures:
     renewal_t0: float | None = None
     renewal_triggers_done: float | None = None
     renewal_cpu: dict[str, float | None] = field(default_factory=dict)
+    renewal_metrics: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
     renewal_drained: bool | None = None
     snapshot_before: int | None = None
     snapshot_active: int | None = None
@@ -759,6 +851,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                     phase = "renewal"
                     ready = [s for s in samples if s.active is not None]
                     renew_gate = asyncio.Semaphore(args.renew_concurrency)
+                    metrics0 = await stack.worker.sdk_metrics()
                     cpu0 = (stack.worker.cpu_s(), process_cpu_s(server_pid), own_cpu_s())
                     async with progress.phase("renewal: period 2 PAID", len(ready)):
                         waiters = [asyncio.create_task(settled(s)) for s in ready]
@@ -770,6 +863,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                                 s.error = f"renew: {type(outcome).__name__}: {outcome}"
                         await asyncio.gather(*waiters)
                     cpu1 = (stack.worker.cpu_s(), process_cpu_s(server_pid), own_cpu_s())
+                    measures.renewal_metrics = (metrics0, await stack.worker.sdk_metrics())
                     measures.renewal_cpu = {
                         name: (b - a) if a is not None and b is not None else None
                         for name, a, b in zip(("worker", "dev_server", "bench"), cpu0, cpu1, strict=True)
@@ -805,6 +899,36 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                 await terminate(env.client, started_ids)
         await env.shutdown()
     return data
+
+
+def worker_tasks(metrics: tuple[dict[str, Any] | None, dict[str, Any] | None], renewals: int) -> dict[str, Any]:
+    """The worker's workflow tasks, replays and sticky-cache traffic between two SDK metric totals."""
+    before, after = metrics
+    if before is None or after is None:
+        return {"measured": False}
+
+    def counter(name: str) -> float:
+        return float(after["counters"].get(name, 0) - before["counters"].get(name, 0))
+
+    def histogram(name: str) -> tuple[int, float]:
+        old = before["histograms"].get(name, {"count": 0, "sum": 0.0})
+        new = after["histograms"].get(name, {"count": 0, "sum": 0.0})
+        return int(new["count"] - old["count"]), float(new["sum"] - old["sum"])
+
+    tasks, _ = histogram(WORKFLOW_TASKS)
+    replays, _ = histogram(REPLAYS)
+    per = max(renewals, 1)
+    return {
+        "measured": True,
+        "workflow_tasks": tasks,
+        "workflow_tasks_per_renewal": tasks / per,
+        "replays": replays,
+        "replays_per_renewal": replays / per,
+        "sticky_cache_hits": counter(CACHE_HITS),
+        "sticky_cache_misses": counter(CACHE_MISSES),
+        "forced_evictions": counter(FORCED_EVICTIONS),
+        "cache_size_at_end": after["gauges"].get(CACHE_SIZE),
+    }
 
 
 def report_data(
@@ -866,6 +990,8 @@ def report_data(
         "concurrency": args.concurrency,
         "renew_concurrency": args.renew_concurrency,
         "warmup": args.warmup,
+        "cache_size": stack.worker.cache_size if stack is not None else args.cache_size,
+        "evicting": stack is not None and stack.worker.cache_size < n + args.warmup,
         "emulator": args.emulator,
         "worker": args.worker,
         "bytecode": args.bytecode,
@@ -904,6 +1030,7 @@ def report_data(
             "webhook_handler": summary_ms(handler),
             "status_queries_mean": statistics.fmean(s.queries for s in settled) if settled else None,
             "cpu_worker_ms_per_renewal": cpu_ms("worker"),
+            "worker_tasks": worker_tasks(m.renewal_metrics, len(settled)),
             "cpu_dev_server_ms_per_renewal": cpu_ms("dev_server"),
             "cpu_bench_process_ms_per_renewal": cpu_ms("bench"),
             "notifications_drained": m.renewal_drained,
@@ -974,8 +1101,8 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     table.add_column("target")
     table.add_row(
         "setup",
-        f"N={data['subscriptions']} · concurrency {data['concurrency']} · renew {data['renew_concurrency']} · "
-        f"warm-up {data['warmup']}",
+        f"N={data['subscriptions']} · cache {data['cache_size']} · concurrency {data['concurrency']} · "
+        f"renew {data['renew_concurrency']} · warm-up {data['warmup']}",
         f"worker {data['worker']}, emulator {data['emulator']}, bytecode {data['bytecode']}",
     )
     table.add_row(
@@ -1025,6 +1152,14 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         f"{_num(ren['cpu_bench_process_ms_per_renewal'])} ms",
         "",
     )
+    tasks = ren["worker_tasks"]
+    if tasks["measured"]:
+        table.add_row(
+            "  worker workflow tasks / replays per renewal",
+            f"{tasks['workflow_tasks_per_renewal']:.2f} / {tasks['replays_per_renewal']:.2f}",
+            f"sticky cache: {tasks['sticky_cache_hits']:,.0f} hits, {tasks['sticky_cache_misses']:,.0f} misses, "
+            f"{tasks['forced_evictions']:,.0f} forced evictions",
+        )
     table.add_section()
     table.add_row(
         f"history events per renewal period, mean / max (sample {history['sample']})",
@@ -1039,7 +1174,9 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         f"workflow cache {memory['workflow_cache'] or '–'}",
     )
     table.add_row(
-        "memory per cached idle subscription (ΔVmRSS ÷ N)",
+        "memory per active subscription (ΔVmRSS ÷ N), most evicted"
+        if data["evicting"]
+        else "memory per cached idle subscription (ΔVmRSS ÷ N)",
         "–" if memory["kb_per_subscription"] is None else f"{memory['kb_per_subscription']:,.1f} KB",
         f"≤ {targets['kb_per_subscription_max']:g} KB {_mark(targets['memory_pass'])}",
     )
@@ -1131,6 +1268,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--renew-concurrency", type=int, default=None, help="renew control calls in flight at once (default: -c)"
     )
+    parser.add_argument(
+        "--cache-size",
+        type=int,
+        default=None,
+        help=(
+            "the worker's workflow cache (BILLING_WORKER_MAX_CACHED_WORKFLOWS); default: larger than N, so "
+            "every subscription stays cached. Below N, idle subscriptions are evicted and replay on renewal"
+        ),
+    )
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured subscriptions run through a renewal first")
     parser.add_argument(
         "--history-sample", type=int, default=50, help="subscriptions whose history is counted (spread over N)"
@@ -1140,7 +1286,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["process", "inprocess"],
         default="process",
         help=(
-            "process: run `python -m starter.cli worker` as a child process and measure its RSS; "
+            "process: run the worker (worker.main(), as `billing worker`) as a child process and measure its RSS; "
             "inprocess: a worker in this process (RSS then includes the emulator and webhook service)"
         ),
     )
@@ -1173,6 +1319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.renew_concurrency = args.concurrency
     if args.subscriptions < 1 or args.concurrency < 1 or args.renew_concurrency < 1 or args.warmup < 0:
         parser.error("--subscriptions and the concurrencies must be positive, --warmup non-negative")
+    if args.cache_size is not None and args.cache_size < 1:
+        parser.error("--cache-size must be positive")
     if args.history_sample < 0:
         parser.error("--history-sample must be non-negative")
     if args.trace_memory and args.worker != "process":

@@ -45,3 +45,48 @@ def test_cache_floor_benchmark() -> None:
     data = run("bench_cache_floor.py", "--runs", "100", "--concurrency", "20")
     assert data["runs"] == 100
     assert data["kb_per_run"] > 0, "a hundred cached runs take some memory"
+
+
+def test_subscriptions_benchmark_with_evictions() -> None:
+    data = run(
+        "bench_subscriptions.py",
+        *("--subscriptions", "20", "--cache-size", "2", "--warmup", "2", "--concurrency", "4"),
+    )
+    assert data["cache_size"] == 2 and data["evicting"]
+    assert data["renewal"]["settled"] == 20
+    tasks = data["renewal"]["worker_tasks"]
+    assert tasks["measured"]
+    # Twenty idle subscriptions cannot stay in a cache of two: renewals replay them.
+    assert tasks["replays"] >= 10 and tasks["sticky_cache_misses"] >= 10 and tasks["forced_evictions"] > 0
+    assert tasks["workflow_tasks_per_renewal"] >= 1
+    assert 0 < tasks["cache_size_at_end"] <= 2
+    assert data["renewal"]["cpu_worker_ms_per_renewal"] > 0
+    assert data["memory"]["active_kb"]["VmRSS"] > 0
+
+
+def test_order_load_benchmark() -> None:
+    data = run(
+        "bench_order_load.py",
+        *("--saturation-orders", "12", "--concurrency", "4", "--duration", "3", "--warmup", "2"),
+    )
+    saturation, loop, latency = data["saturation"], data["open_loop"], data["latency"]
+    assert saturation["paid"] == 12 and saturation["per_s"] > 0
+    assert loop["rate_per_s"] == saturation["per_s"] * 0.5
+    assert loop["arrivals"] == max(1, round(loop["rate_per_s"] * 3)) and loop["paid"] == loop["arrivals"]
+    assert data["failed_orders"] == 0
+    # Arrivals follow the clock: the achieved rate is the scheduled one.
+    if loop["arrivals"] > 2:
+        assert abs(loop["arrival_rate_achieved_per_s"] - loop["rate_per_s"]) < 0.2 * loop["rate_per_s"]
+    for key in ("webhook_receipt_to_paid_query", "scheduled_arrival_to_paid"):
+        figures = latency[key]
+        assert figures["n"] == loop["paid"]
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    # An order is PAID after its webhook arrived, which is after the order arrived.
+    assert latency["scheduled_arrival_to_paid"]["p50_ms"] > latency["webhook_receipt_to_paid_query"]["p50_ms"]
+
+
+def test_order_load_benchmark_at_a_given_rate() -> None:
+    data = run("bench_order_load.py", *("--rate", "4", "--duration", "2", "--warmup", "1"))
+    assert data["saturation"] is None
+    assert data["open_loop"]["rate_per_s"] == 4 and data["open_loop"]["arrivals"] == 8
+    assert data["open_loop"]["paid"] == 8
