@@ -41,7 +41,9 @@ INVARIANTS = (
     "refunded_mismatch",
     "over_refund",
     "stuck",
+    "replay_nondeterminism",
     "final_state_backwards",
+    "refund_state_backwards",
     "event_gap",
     "event_duplicate",
     "event_regression",
@@ -139,6 +141,20 @@ def check_orders(orders: Mapping[str, Order], ledger: Mapping[str, LedgerView]) 
                 "refunded_mismatch",
                 f"engine refunded {engine_refunded}, provider {money.refunded} (refunds not succeeded: {pending})",
             )
+        if paid and order.captured_amount is not None:
+            expected = (
+                OrderStatus.PAID
+                if engine_refunded == 0
+                else OrderStatus.REFUNDED
+                if engine_refunded >= order.captured_amount.amount_minor
+                else OrderStatus.PARTIALLY_REFUNDED
+            )
+            if order.status is not expected:
+                refunds = ", ".join(f"{r.refund_id} {r.amount} {r.status}" for r in order.refunds)
+                flag(
+                    "refund_state_backwards",
+                    f"order is {order.status} but its refunds say {expected} (refunds: {refunds or 'none'})",
+                )
         if money.refunded > money.captured:
             flag("over_refund", f"provider refunded {money.refunded} of {money.captured} captured")
         out.extend(Violation("final_state_backwards", order_id, provider, d) for d in order_regressions(order))

@@ -15,7 +15,8 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     run = data["run"]
     console.print(
         f"[bold]Chaos run[/] seed {run['seed']}: {run['orders']} orders, {run['subscriptions']} subscriptions "
-        f"({run['period_orders']} period orders), {run['elapsed_s']:.0f} s, settled: {run['settled']}",
+        f"({run['period_orders']} period orders), {run['elapsed_s']:.0f} s, settled: {run['settled']}"
+        f" ({run['unsettled_count']} not), unreadable: {len(run['unreadable'])}",
         highlight=False,
     )
 

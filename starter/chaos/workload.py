@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,9 @@ def subscription_policy() -> SubscriptionPolicy:
         inquiry_schedule=(timedelta(seconds=3), timedelta(seconds=6)),
         provider_call_timeout=timedelta(seconds=8),
         final_watch=timedelta(seconds=30),
+        # Engine billing: a period's invoice is due within the run, and dunning retries within it too.
+        invoice_due=timedelta(seconds=40),
+        dunning_schedule=(timedelta(seconds=10),),
     )
 
 
@@ -246,13 +250,15 @@ class Workload:
             return
         key = payment_key(order_id)
         paying = customer in (CustomerBehaviour.PAYS, CustomerBehaviour.PAYS_LATE)
+        body: dict[str, Any] = {}
         if provider == "waafipay":
             path = f"/waafipay/control/hpp/{key}/{'approve' if paying else 'decline'}"
+            if paying:
+                body = {"accountNo": await self.wallet(order_id)}
         else:
             path = f"/{provider}/control/orders/{key}/{'pay' if paying else 'fail'}"
-        body: dict[str, Any] = {}
         # The provider may not know the order yet (a create still being retried): the customer tries again.
-        for _ in range(20):
+        for _ in range(60):
             try:
                 response = await self.emulators.post(path, json=body)
             except httpx.HTTPError:
@@ -274,6 +280,19 @@ class Workload:
             self.counters.customer[label] += 1
             return
         self.counters.customer[f"{customer.value}: provider never knew the order"] += 1
+
+    async def wallet(self, order_id: str) -> str:
+        """A WaafiPay wallet of this customer's own, holding enough for any order of the run."""
+        number = "25261" + f"{int(hashlib.sha256(order_id.encode()).hexdigest(), 16) % 10**7:07d}"
+        for _ in range(10):
+            with contextlib.suppress(httpx.HTTPError):
+                response = await self.emulators.post(
+                    "/waafipay/control/wallets", json={"number": number, "balance": "10000.00"}
+                )
+                if response.is_success:
+                    break
+            await asyncio.sleep(0.5)
+        return number
 
     async def capture(self, plan: OrderPlan, outcome: Outcome) -> None:
         try:
@@ -386,7 +405,7 @@ class Workload:
 
     async def _first_period_order(self, plan: SubscriptionPlanned) -> str | None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
+        deadline = loop.time() + 120
         while loop.time() < deadline:
             with contextlib.suppress(Exception):  # the stack may be restarting: ask again
                 subscription: Subscription = await self.billing.get_subscription(plan.subscription_id)

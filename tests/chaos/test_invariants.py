@@ -146,3 +146,18 @@ def test_event_gaps_duplicates_and_regressions_are_caught() -> None:
         ("event_duplicate", "dup"),
         ("event_regression", "back"),
     }
+
+
+def test_an_order_whose_status_disagrees_with_its_refunds_is_caught() -> None:
+    back = order("back", OrderStatus.REFUNDED, captured_amount=Money.parse("10.00", "USD"),
+                 refunds=[refund("r1", "10.00", RefundState.PENDING)])  # fmt: skip
+    fine = order("fine", OrderStatus.REFUNDED, captured_amount=Money.parse("10.00", "USD"),
+                 refunds=[refund("r1", "10.00", RefundState.SUCCEEDED)])  # fmt: skip
+    ledgers = {
+        "waffo": [
+            entry("waffo", "back", "charge", "10.00"),
+            entry("waffo", "fine", "charge", "10.00"),
+            entry("waffo", "fine", "refund", "10.00"),
+        ]
+    }
+    assert kinds({"back": back, "fine": fine}, ledgers) == {("refund_state_backwards", "back")}
