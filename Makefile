@@ -32,7 +32,7 @@ test-slow: $(STAMP)
 # Replay a run with SEED=<seed printed by the run>.
 CHAOS_ARGS ?=
 chaos: $(STAMP)
-	$(BIN)/python scripts/chaos.py --orders 1000 --subscriptions 200 --duration 800 --settle 420 $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	$(BIN)/python scripts/chaos.py --orders 1000 --subscriptions 200 --duration 600 --settle 300 $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 # Benchmarks (scripts, not tests): figures for the README, on the in-memory dev server.
 bench: $(STAMP)

@@ -45,6 +45,10 @@ MAGIC_MINOR = frozenset({900, 910, 920, 9000, 9100, 9200})
 PAYMENT_WINDOW = timedelta(seconds=30)
 
 T = TypeVar("T")
+#: One engine call (create, refund, capture) of the run: longer than any provider call it waits for.
+CALL_TIMEOUT_S = 60.0
+#: One order's or subscription's whole play.
+PLAY_BUDGET_S = 300.0
 
 
 class CustomerBehaviour(StrEnum):
@@ -180,7 +184,9 @@ async def persist(call: Callable[[], Awaitable[T]], *, attempts: int = 40, wait:
     """Retry a call that fails while the stack is being killed or restarted (bounded)."""
     for attempt in range(attempts):
         try:
-            return await call()
+            # An Update waits for its workflow: a workflow that cannot make progress would hold it forever.
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                return await call()
         except (errors.InputError, errors.ConflictError, errors.InvalidStateError, errors.NotFoundError):
             raise
         except Exception:
@@ -211,7 +217,10 @@ class Workload:
     async def guarded(self, subject: str, play: Awaitable[None]) -> None:
         """Play one plan; whatever goes wrong is noted for the report and ends only this plan."""
         try:
-            await play
+            async with asyncio.timeout(PLAY_BUDGET_S):
+                await play
+        except TimeoutError:
+            self.outcomes.setdefault(subject, Outcome()).notes.append(f"the play did not end in {PLAY_BUDGET_S} s")
         except Exception as exc:
             self.outcomes.setdefault(subject, Outcome()).notes.append(f"{type(exc).__name__}: {exc}")
         finally:
