@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test bench bench-load lint format install clean
+.PHONY: dev test test-slow chaos bench bench-load lint format install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy billing providers workflows activities webhooks starter emulators worker.py
 	$(BIN)/python -m pytest -m "not slow" -q
+
+# The long suites (pytest -m slow): the longer chaos run, load.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+# The adversarial run: its own stack, provider faults, kills and restarts, invariants against the ledgers.
+# Replay a run with SEED=<seed printed by the run>.
+CHAOS_ARGS ?=
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py --orders 1000 --subscriptions 200 --duration 600 --settle 300 $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 # Benchmarks (scripts, not tests): figures for the README, on the in-memory dev server.
 bench: $(STAMP)

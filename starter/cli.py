@@ -158,6 +158,18 @@ def serve() -> None:
     serve_http()
 
 
+@app.command(
+    "chaos",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def chaos_command(ctx: typer.Context) -> None:
+    """The chaos suite on its own stack (options: billing chaos --help; same as scripts/chaos.py)."""
+    from starter.chaos.main import main as chaos_main
+
+    raise typer.Exit(chaos_main(list(ctx.args)))
+
+
 # -- orders -----------------------------------------------------------------------------------------
 
 

@@ -9,8 +9,9 @@ slow merchant reply does not hold up every other order). It schedules retries on
 attempt in a delivery log.
 
 Notification faults come from a `FaultQueue` under the operation name "notify":
-`drop` (never sent), `duplicate` (sent twice, as two independent deliveries) and `reorder` (held back
-and sent right after the next notification, or after `reorder_max_hold_s` if none follows).
+`drop` (never sent), `duplicate` (sent twice, as two independent deliveries), `reorder` (held back
+and sent right after the next notification, or after `reorder_max_hold_s` if none follows) and `delay`
+(first sent after `params.ms` milliseconds, unscaled: a webhook fleet running late; later ones pass it).
 
 All asyncio machinery is created lazily on the running loop, so the notifier works both inside an
 ASGI lifespan and in tests that drive the app through `httpx.ASGITransport` without one.
@@ -36,7 +37,9 @@ from emulators.common.faults import FaultQueue
 log = logging.getLogger(__name__)
 
 NOTIFY_OPERATION = "notify"
-NOTIFY_FAULT_KINDS = frozenset({"drop", "duplicate", "reorder"})
+NOTIFY_FAULT_KINDS = frozenset({"drop", "duplicate", "reorder", "delay"})
+#: How long a ``delay`` fault holds its notification back when ``params.ms`` is not given.
+DEFAULT_DELAY_MS = 5000
 
 # Decides whether a reply acknowledges the notification: None if accepted, else the reason why not.
 Judge = Callable[[httpx.Response], "str | None"]
@@ -53,7 +56,7 @@ class OutboundNotification:
     headers: dict[str, str]
     judge: Judge
     created_at: str
-    status: str = "pending"  # pending | held | delivered | failed | dropped
+    status: str = "pending"  # pending | held | delayed | retrying | delivered | failed | dropped
     attempts: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -171,6 +174,12 @@ class RetryingNotifier:
             loop = self._require_loop()
             self._held_timer = loop.call_later(self._reorder_max_hold_s, self._release_held)
             self._update_idle()
+            return
+        if kind == "delay":
+            delay_ms = fault.params.get("ms", DEFAULT_DELAY_MS) if fault else DEFAULT_DELAY_MS
+            notification.status = "delayed"
+            notification.notes.append(f"delayed {delay_ms} ms by fault injection")
+            self._schedule_retry(notification, float(delay_ms) / 1000)
             return
         self._enqueue(notification)
         if kind == "duplicate":

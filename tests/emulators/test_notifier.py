@@ -14,7 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulators.common.clock import Clock
-from emulators.common.notifier import OutboundNotification, RetryingNotifier
+from emulators.common.faults import FaultQueue
+from emulators.common.notifier import NOTIFY_OPERATION, OutboundNotification, RetryingNotifier
 from starter.serving import AppServer
 
 
@@ -118,3 +119,30 @@ async def test_no_more_than_max_in_flight_at_once(merchant: tuple[Merchant, str]
         await sender.aclose()
     assert sorted(endpoint.arrived) == ["u1", "u2", "u3", "u4"]
     assert endpoint.most_in_flight == 2
+
+
+async def test_delay_fault_holds_one_notification_and_lets_the_next_pass(merchant: tuple[Merchant, str]) -> None:
+    endpoint, base = merchant
+    faults = FaultQueue()
+    faults.add(NOTIFY_OPERATION, "delay", params={"ms": 400})
+    sender = RetryingNotifier(
+        retry_delays_s=[],
+        time_scale=1.0,
+        timeout_s=5.0,
+        clock=Clock(),
+        format_time=lambda when: when.isoformat(),
+        faults=faults,
+    )
+    try:
+        late = note(sender, f"{base}/late", "late")
+        sender.submit(late)
+        sender.submit(note(sender, f"{base}/next", "next"))
+        await endpoint.until_arrived("next")
+        assert "late" not in endpoint.arrived, "a delayed notification waits for its delay"
+        assert late.status == "delayed"
+        assert await sender.drain(timeout_s=5), "drain waits for the delayed notification"
+    finally:
+        await sender.aclose()
+    assert endpoint.arrived == ["next", "late"]
+    assert late.status == "delivered"
+    assert any("delayed" in text for text in late.notes)

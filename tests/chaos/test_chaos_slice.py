@@ -1,0 +1,98 @@
+"""The chaos suite as a test: ``scripts/chaos.py`` run as a subprocess with a fixed seed, its ``--json`` read.
+
+The fast slice (in ``make test``) is small but injects every kind of fault the suite knows, kills the
+worker and the HTTP service and restarts the Temporal dev server; the longer run is ``slow``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from starter.chaos.faults import CATALOG
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_chaos(tmp_path: Path, *args: str, timeout: float) -> tuple[int, dict[str, Any], str]:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "chaos.py"), "--json", "--data-dir", str(tmp_path / "stack"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
+    assert completed.returncode in (0, 1), f"the run itself failed:\n{completed.stderr[-4000:]}"
+    return completed.returncode, json.loads(completed.stdout), completed.stderr
+
+
+def assert_every_kind_of_chaos(report: dict[str, Any]) -> None:
+    chaos = report["chaos"]
+    assert set(chaos["faults"]) >= {spec.label for spec in CATALOG}, chaos["faults"]
+    assert chaos["kills"].get("worker (SIGKILL)", 0) >= 1
+    assert chaos["kills"].get("http service (SIGKILL)", 0) >= 1
+    assert chaos["restarts"].get("temporal dev server", 0) >= 1
+    assert any(label.startswith("redirect:") for label in chaos["hostile"]), chaos["hostile"]
+    assert any(label.startswith("forged-webhook:") for label in chaos["hostile"]), chaos["hostile"]
+    assert not [label for label in chaos["hostile"] if label.startswith("forged-webhook:2")], "a forgery was accepted"
+    assert any(label.startswith("over-refund") for label in chaos["refund_attempts"]), chaos["refund_attempts"]
+    assert chaos["events_received"] > 0
+    providers = {name.split()[0] for name in report["states"]}
+    assert providers >= {"waffo", "kess", "waafipay"}
+
+
+def violation_summary(report: dict[str, Any]) -> str:
+    return "\n".join(f"{v['invariant']} {v['subject']} ({v['provider']}): {v['detail']}" for v in report["violations"])
+
+
+SLICE_SEED = 20261205
+
+
+@pytest.fixture(scope="module")
+def slice_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any]]:
+    """One fast run for the tests below: 45 orders and 6 subscriptions over about two minutes."""
+    code, report, _ = run_chaos(
+        tmp_path_factory.mktemp("chaos"), "--seed", str(SLICE_SEED), "--orders", "45", "--subscriptions", "6",
+        "--duration", "50", "--settle", "120", timeout=400,
+    )  # fmt: skip
+    return code, report
+
+
+@pytest.mark.timeout(420)
+def test_chaos_slice_injects_every_kind_of_chaos_and_settles(slice_run: tuple[int, dict[str, Any]]) -> None:
+    _, report = slice_run
+    assert report["run"]["seed"] == SLICE_SEED
+    assert report["run"]["orders"] == 45 and report["run"]["subscriptions"] == 6
+    assert_every_kind_of_chaos(report)
+    assert report["run"]["settled"], report["run"]["unsettled"]
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.xfail(
+    reason="today's code: (1) lost_payment: KESS sends no notifications and the engine stops asking once an "
+    "order is closed, so a payment the buyer completes after the close stays EXPIRED while the money was "
+    "taken; (2) replay_nondeterminism: an order that took concurrent refund Updates can have a history that "
+    "does not replay ('Update machine does not handle this event: ActivityTaskScheduled'), so its queries "
+    "fail once its worker is gone",
+    strict=False,
+)
+def test_chaos_slice_keeps_every_invariant(slice_run: tuple[int, dict[str, Any]]) -> None:
+    code, report = slice_run
+    assert code == 0 and not report["violations"], violation_summary(report)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_chaos_longer_run_keeps_every_invariant(tmp_path: Path) -> None:
+    code, report, _ = run_chaos(
+        tmp_path, "--seed", "4242", "--orders", "300", "--subscriptions", "60", "--duration", "240",
+        "--settle", "400", timeout=1400,
+    )  # fmt: skip
+    assert_every_kind_of_chaos(report)
+    assert code == 0 and not report["violations"], violation_summary(report)
