@@ -122,13 +122,20 @@ def emulators_serve(
     data_dir: Annotated[Path, typer.Option(help="Where the dev keys live")] = Path("var/dev"),
     notify_time_scale: Annotated[float, typer.Option(help="Multiplier of webhook retry delays")] = 1.0,
     public_url: Annotated[str | None, typer.Option(help="URL browsers reach the emulators at (checkout links)")] = None,
+    kess_qr_lifetime: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds an unpaid KESS QR code stays payable (default 7200; give the worker the same "
+            "in BILLING_KESS_QR_LIFETIME_S)"
+        ),
+    ] = None,
 ) -> None:
     """Serve every provider emulator on one port (Waffo under /waffo)."""
     from starter.devstack import build_dev_hub
     from starter.serving import AppServer
 
     base = public_url or f"http://{host}:{port}"
-    hub = build_dev_hub(data_dir, base, notify_time_scale)
+    hub = build_dev_hub(data_dir, base, notify_time_scale, kess_qr_lifetime)
 
     async def serve() -> None:
         server = AppServer(hub.app, host=host, port=port)

@@ -147,10 +147,15 @@ def temporal_dev_server_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
 
 
-def build_dev_hub(data_dir: Path, public_base_url: str, notify_time_scale: float = 1.0) -> EmulatorHub:
-    """The emulators with the local merchant registered (keys and passwords from the data directory)."""
+def build_dev_hub(
+    data_dir: Path, public_base_url: str, notify_time_scale: float = 1.0, kess_qr_lifetime_s: float | None = None
+) -> EmulatorHub:
+    """The emulators with the local merchant registered (keys and passwords from the data directory).
+
+    ``kess_qr_lifetime_s`` shortens how long KESS keeps an unpaid QR code payable (2 hours by default); the
+    worker must then be told the same (``BILLING_KESS_QR_LIFETIME_S``)."""
     keys = devkeys.DevKeys.load(data_dir)
-    return build_hub(
+    hub = build_hub(
         public_base_url=public_base_url,
         waffo_private_key_pem=keys.waffo.private_pem,
         waffo_merchants=[
@@ -170,6 +175,9 @@ def build_dev_hub(data_dir: Path, public_base_url: str, notify_time_scale: float
         ],
         notify_time_scale=notify_time_scale,
     )
+    if kess_qr_lifetime_s is not None:
+        hub.kess.config.native_order_ttl_s = kess_qr_lifetime_s
+    return hub
 
 
 @dataclass

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from temporalio.api.enums.v1 import TaskQueueType
@@ -33,6 +34,9 @@ from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
 TASK_QUEUE = "billing"
 #: Mounted on the receiver's own server; the worker's ``BILLING_EVENTS_URL`` points here.
 EVENTS_PATH = "/merchant/events"
+#: An unpaid KESS QR code stays payable this long (KESS: about 2 hours): 15 s past the orders' 30 s deadline, so
+#: late payments happen and every unpaid KESS order still concludes (EXPIRED) while the run settles.
+KESS_QR_LIFETIME_S = 45.0
 
 
 class RecordingReceiver(EventReceiver):
@@ -124,10 +128,13 @@ class ChaosStack:
                 str(self.data_dir),
                 "--notify-time-scale",
                 str(notify_time_scale),
+                "--kess-qr-lifetime",
+                str(KESS_QR_LIFETIME_S),
             ],
             env=dict(os.environ),
         )
         await wait_for_port(self.host, self.settings.emulator_port, timeout=60)
+        await self._ours_on_port(self.emulators, f"{self.emulator_url}/waffo/control/faults")
 
         dev = DevStack(self.settings)
         dev.codec = DevCodec.load_or_create(self.data_dir)
@@ -136,6 +143,8 @@ class ChaosStack:
         env = {name: value for name, value in env.items() if not name.startswith("BILLING_CODEC_")}
         env["BILLING_EVENTS_URL"] = f"{self.receiver_server.url}{EVENTS_PATH}"
         env["BILLING_WORKER_GRACE_SECONDS"] = "0"
+        # KESS cannot close a payment: an unpaid order waits out its QR code's life, shortened here.
+        env["BILLING_KESS_QR_LIFETIME_S"] = str(KESS_QR_LIFETIME_S)
         env["BILLING_TEMPORAL_TASK_QUEUE"] = TASK_QUEUE
         self.env = env
         self.start_http()
@@ -144,6 +153,21 @@ class ChaosStack:
         client = await connect(TemporalSettings(address=self.temporal_address))
         await self.wait_for_worker(client)
         return client
+
+    async def _ours_on_port(self, child: ChildProcess, probe_url: str) -> None:
+        """The port answers, and it is this child that answers: another process that took the free port first
+        would otherwise receive every fault and control call of the run."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            for _ in range(40):
+                if not child.running():
+                    raise RuntimeError(f"{child.name} exited at start; see {self.log(child.name)}")
+                try:
+                    if (await http.get(probe_url)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.25)
+        raise RuntimeError(f"{probe_url} does not answer as {child.name} would; see {self.log(child.name)}")
 
     def _child(self, name: str, argv: list[str], env: dict[str, str]) -> ChildProcess:
         self.starts[name] = self.starts.get(name, 0) + 1

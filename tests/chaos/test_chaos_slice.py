@@ -74,14 +74,6 @@ def test_chaos_slice_injects_every_kind_of_chaos_and_settles(slice_run: tuple[in
 
 
 @pytest.mark.timeout(420)
-@pytest.mark.xfail(
-    reason="today's code: (1) lost_payment: KESS sends no notifications and the engine stops asking once an "
-    "order is closed, so a payment the buyer completes after the close stays EXPIRED while the money was "
-    "taken; (2) replay_nondeterminism: an order that took concurrent refund Updates can have a history that "
-    "does not replay ('Update machine does not handle this event: ActivityTaskScheduled'), so its queries "
-    "fail once its worker is gone",
-    strict=False,
-)
 def test_chaos_slice_keeps_every_invariant(slice_run: tuple[int, dict[str, Any]]) -> None:
     code, report = slice_run
     assert code == 0 and not report["violations"], violation_summary(report)
