@@ -141,3 +141,29 @@ def test_preview_change_prints_the_exact_percent(stack: Cli) -> None:
     text = stack.run(*change).stdout
     after = Fraction(stack.json(*change)["fraction_remaining"])
     assert any(f"; {percent_text(f)} of the period remains" in text for f in (before, after)), text
+
+
+@pytest.mark.parametrize(
+    ("provider", "method", "phone", "waits"),
+    [
+        ("waafipay", None, "252611111111", True),  # the wallet push blocks until the PIN
+        ("waafipay", "MWALLET_ACCOUNT", "252611111111", True),
+        ("waafipay", "HPP", None, False),  # a hosted page returns at once
+        ("kess", "QUICKPAY:134567890123456789", None, True),  # held while the buyer enters the PIN
+        ("kess", None, None, False),  # a QR to scan later
+        ("waffo", None, None, False),
+    ],
+)
+def test_which_creates_wait_for_the_payer(provider: str, method: str | None, phone: str | None, waits: bool) -> None:
+    from billing.gateway import Customer
+    from billing.money import Money
+    from billing.orders import CreateOrder
+
+    request = CreateOrder(
+        order_id="ORD-W",
+        provider=provider,
+        amount=Money.parse("3.00", "USD"),
+        customer=Customer(customer_id="c", email="c@example.com", phone=phone),
+        payment_method=method,
+    )
+    assert request.waits_for_payer is waits
