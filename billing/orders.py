@@ -225,6 +225,15 @@ class CreateOrder(_Frozen):
     def summary(self) -> str:
         return f"Order {self.order_id} · {self.amount} · {self.provider}"
 
+    @property
+    def waits_for_payer(self) -> bool:
+        """The create call itself waits while the payer approves on the phone: a WaafiPay wallet push (it
+        blocks until the PIN is entered or refused) or a KESS quick pay (held while the buyer enters the PIN)."""
+        method = (self.payment_method or "").upper()
+        if self.provider == "waafipay":
+            return not method.startswith("HPP")
+        return self.provider == "kess" and method.startswith("QUICKPAY")
+
     def fingerprint(self) -> str:
         """A digest of every parameter: equal requests, equal fingerprints."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

@@ -153,6 +153,11 @@ class WaffoSettings(BaseSettings):
         return bool(self.api_key and self.merchant_id and self.private_key and self.public_key)
 
 
+def read_setting_file(path: Path, setting: str) -> str:
+    """The text of a file a ``*_FILE`` setting names (a mounted secret); unreadable: a ConfigurationError."""
+    return _read(path, setting)
+
+
 def _read(path: Path, setting: str) -> str:
     try:
         return path.read_text()

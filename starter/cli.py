@@ -228,6 +228,14 @@ def order_create(
 
             raise input_error_from_validation(exc) from None
         billing = await _billing()
+        if request.waits_for_payer:
+            # The call blocks until the payer answers on the phone (seconds, up to the provider's timeout):
+            # say so on stderr, so the wait is not silent and stdout stays the order alone.
+            err_console.print(
+                f"{provider}: asking the payer to approve {request.amount} on their phone; waiting for the answer…",
+                highlight=False,
+                soft_wrap=True,
+            )
         return await billing.create_order(request)
 
     order = run(action)
@@ -346,8 +354,15 @@ def order_resolve(
 # -- emulator customer actions ----------------------------------------------------------------------
 
 
-def _emulator_control(provider: str, path: str, body: dict[str, Any] | None, what: str, as_json: bool) -> None:
-    """POST to an emulator's control API, as the customer (or the provider's scheduler) would act."""
+def _emulator_control(
+    provider: str, path: str, body: dict[str, Any] | None, subject: str, done: str, as_json: bool
+) -> None:
+    """POST to an emulator's control API, as the customer (or the provider's scheduler) would act.
+
+    ``subject`` names what is acted on ("order ORD-1"), ``done`` what happened ("the customer paid order
+    ORD-1"): the answer reads ``waffo emulator: the customer paid order ORD-1``, a miss ``the waffo
+    emulator has no order ORD-1``.
+    """
     if provider not in ("waffo", "kess", "waafipay"):
         raise fail(f"provider: no emulator for {provider!r}; expected waffo, kess or waafipay", 2)
     base = EmulatorSettings().url.rstrip("/")
@@ -356,28 +371,44 @@ def _emulator_control(provider: str, path: str, body: dict[str, Any] | None, wha
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(f"{base}/{provider}/control/{path}", json=body or {})
         if response.status_code == 404:
-            raise errors.NotFoundError(f"the emulator does not know {what}")
+            raise errors.NotFoundError(f"the {provider} emulator has no {subject}")
         if response.status_code >= 400:
-            raise errors.InvalidStateError(f"emulator refused: {response.text}")
+            raise errors.InvalidStateError(f"the {provider} emulator refused: {_emulator_error(response)}")
         answer: dict[str, Any] = response.json()
         return answer
 
     result = run(call)
-    emit(result, as_json, lambda: console.print(f"{provider} emulator: {what}"))
+    emit(result, as_json, lambda: console.print(f"{provider} emulator: {done}", highlight=False))
+
+
+def _emulator_error(response: httpx.Response) -> str:
+    """The emulator's own words (its ``{"error": ...}``), else the body as it came."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return response.text
+    return str(answer.get("error") or answer) if isinstance(answer, dict) else response.text
+
+
+_CUSTOMER_DID = {
+    "pay": "the customer paid {}",
+    "fail": "the customer's payment of {} failed",
+    "abandon": "the customer left the checkout of {} without paying",
+}
 
 
 def _customer_action(action: str, provider: str, reference: str, subscription: bool, as_json: bool) -> None:
     from billing.idempotency import payment_key, subscription_key
 
     if subscription:
-        path, what = f"subscriptions/{subscription_key(reference)}/{action}", f"subscription {reference}"
+        path, subject = f"subscriptions/{subscription_key(reference)}/{action}", f"subscription {reference}"
     elif provider == "waafipay":
         # WaafiPay's customer acts on the hosted payment page (a wallet push is approved on the phone).
         verb = {"pay": "approve", "fail": "decline", "abandon": "cancel"}[action]
-        path, what = f"hpp/{payment_key(reference)}/{verb}", f"order {reference}"
+        path, subject = f"hpp/{payment_key(reference)}/{verb}", f"order {reference}"
     else:
-        path, what = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
-    _emulator_control(provider, path, None, f"customer did {action} {what}", as_json)
+        path, subject = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
+    _emulator_control(provider, path, None, subject, _CUSTOMER_DID[action].format(subject), as_json)
 
 
 SubscriptionFlag = Annotated[
@@ -423,7 +454,8 @@ def emulators_renew(
         provider,
         f"subscriptions/{subscription_key(subscription_id)}/renew",
         {"succeed": not fail_renewal},
-        f"next period of subscription {subscription_id} {outcome}",
+        f"subscription {subscription_id}",
+        f"the next period of subscription {subscription_id} {outcome}",
         as_json,
     )
 
@@ -560,6 +592,7 @@ def subscription_preview_change(
     as_json: JsonOption = False,
 ) -> None:
     """What a plan change now would credit and charge (changes nothing)."""
+    from starter.render import percent_text
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -574,7 +607,7 @@ def subscription_preview_change(
         lambda: console.print(
             f"credit {proration.credit} · charge {proration.charge} · net {proration.net} "
             f"({proration.settlement.value.lower()}; "
-            f"{float(proration.fraction_remaining) * 100:.2f}% of the period remains)"
+            f"{percent_text(proration.fraction_remaining)} of the period remains)"
         ),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from rich.console import Console, RenderableType
@@ -90,6 +91,26 @@ def plain_detail(detail: str) -> str:
         if not parts or part != parts[-1]:
             parts.append(part)
     return ": ".join(parts)
+
+
+def percent_text(fraction: Fraction, places: int = 2) -> str:
+    """``fraction`` as a percentage, rounded exactly (half to even, as amounts are) to ``places`` decimals.
+
+    Computed on the exact fraction, never a float (``2.675 %`` is ``2.68%``, not the float's ``2.67%``). A
+    part that is neither none nor all never reads as ``0.00%`` or ``100.00%``: ``<0.01%``, ``>99.99%``.
+    """
+    scale = 10**places
+
+    def shown(units: int) -> str:
+        whole, part = divmod(units, scale)
+        return f"{whole}.{part:0{places}d}%" if places else f"{whole}%"
+
+    units = round(fraction * 100 * scale)  # round() of a Fraction is exact, half to even
+    if units == 0 and fraction > 0:
+        return "<" + shown(1)
+    if units == 100 * scale and fraction < 1:
+        return ">" + shown(100 * scale - 1)
+    return shown(units)
 
 
 def order_fields(order: Order) -> list[Field]:
@@ -223,10 +244,32 @@ def print_subscription(console: Console, subscription: Subscription) -> None:
             "yes" if record.granted else "",
             record.checkout_url if record.checkout_url and record.status.value != "PAID" else (record.order_id or ""),
         )
-    print_fields(console, summary)
+    links, codes = open_invoices(subscription)
+    print_fields(console, summary + links)
+    for label, code in codes:
+        console.print(f"Scan to pay {label}:", highlight=False)
+        console.print(code, highlight=False, markup=False, soft_wrap=True)
+        console.print(qr_text(code), highlight=False, markup=False)
     if subscription.periods:
         print_table(console, periods)
     print_table(console, timeline_table(subscription.timeline), wrap=("Detail",))
+
+
+def open_invoices(subscription: Subscription) -> tuple[list[Field], list[tuple[str, str]]]:
+    """Where the customer pays what is invoiced and unpaid (engine-invoiced periods, adjustments): links as
+    ``Pay period 2 (9.99 USD)`` fields, QR contents (a KESS code) as (label, code) to draw."""
+    if subscription.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED):
+        return [], []
+    due: list[tuple[str, str]] = []
+    for record in subscription.periods:
+        if record.checkout_url and record.status.value != "PAID":
+            due.append((f"period {record.number} ({record.amount or subscription.plan.amount})", record.checkout_url))
+    for adjustment in subscription.adjustments:
+        if adjustment.checkout_url and adjustment.status.value != "PAID":
+            due.append((f"{adjustment.reason} ({adjustment.amount})", adjustment.checkout_url))
+    links: list[Field] = [(f"Pay {label}", url) for label, url in due if url.startswith(("https://", "http://"))]
+    codes = [(label, target) for label, target in due if not target.startswith(("https://", "http://"))]
+    return links, codes
 
 
 _SUBSCRIPTION_STYLE = {

@@ -7,9 +7,12 @@ each one is a setting, so a real deployment overrides only what differs.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.settings import read_setting_file
 
 
 class KessSettings(BaseSettings):
@@ -19,6 +22,8 @@ class KessSettings(BaseSettings):
     base_url: str = Field(default="https://apimerchants.kesspay.com", description="KESS API host")
     user: str | None = Field(default=None, description="API user (GET API TOKEN `user`)")
     password: SecretStr | None = Field(default=None, description="API password")
+    #: Alternatively, a file holding the password (a mounted secret); ``password`` wins when both are set.
+    password_file: Path | None = None
     store_id: str | None = Field(default=None, description="the merchant's KESS store_id")
     #: Optional sub-store reference and the name shown to the payer (KESS defaults to the store name).
     sub_store_id: str | None = None
@@ -64,6 +69,12 @@ class KessSettings(BaseSettings):
     #: an unpaid quick pay 45 s after creation).
     qr_lifetime_s: float = 7200.0
     quick_pay_window_s: float = 45.0
+
+    @model_validator(mode="after")
+    def _read_password_file(self) -> KessSettings:
+        if self.password is None and self.password_file is not None:
+            self.password = SecretStr(read_setting_file(self.password_file, "BILLING_KESS_PASSWORD_FILE").strip())
+        return self
 
     def configured(self) -> bool:
         return bool(self.user and self.password and self.store_id)

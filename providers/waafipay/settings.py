@@ -13,10 +13,13 @@ client when the URL does not already end with it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.settings import read_setting_file
 
 SANDBOX_URL = "https://sandbox.waafipay.net"
 PRODUCTION_URL = "https://api.waafipay.net"
@@ -42,9 +45,12 @@ class WaafiPaySettings(BaseSettings):
     # API credentials (API_PURCHASE, API_PREAUTHORIZE*, API_CANCELPURCHASE, API_REFUND)
     api_user_id: str | None = None
     api_key: SecretStr | None = None
+    #: Alternatively, files holding the keys (mounted secrets); the key itself wins when both are set.
+    api_key_file: Path | None = None
     # HPP credentials (HPP_PURCHASE, HPP_GETTRANINFO, HPP_GETRESULTINFO, HPP_REFUNDPURCHASE)
     store_id: str | None = None
     hpp_key: SecretStr | None = None
+    hpp_key_file: Path | None = None
 
     #: Seconds. The read timeout of wallet pushes (API_PURCHASE, API_PREAUTHORIZE), which block until the
     #: payer approves or declines on the handset.
@@ -60,6 +66,14 @@ class WaafiPaySettings(BaseSettings):
     hpp_payment_method: Literal["MWALLET_ACCOUNT", "CREDIT_CARD", "MWALLET_BANKACCOUNT"] = "MWALLET_ACCOUNT"
     #: 1 = POST, 2 = GET, 4 = result token (the callback then carries only ``hppResultToken``).
     hpp_response_format: Literal[1, 2, 4] = 4
+
+    @model_validator(mode="after")
+    def _read_key_files(self) -> WaafiPaySettings:
+        if self.api_key is None and self.api_key_file is not None:
+            self.api_key = SecretStr(read_setting_file(self.api_key_file, "BILLING_WAAFIPAY_API_KEY_FILE").strip())
+        if self.hpp_key is None and self.hpp_key_file is not None:
+            self.hpp_key = SecretStr(read_setting_file(self.hpp_key_file, "BILLING_WAAFIPAY_HPP_KEY_FILE").strip())
+        return self
 
     def resolved_base_url(self) -> str:
         if self.base_url:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -24,6 +25,9 @@ from billing.settings import (
     TemporalSettings,
     WaffoSettings,
 )
+from providers.kess import KessSettings
+from providers.waafipay import WaafiPaySettings
+from starter import devkeys
 from worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +39,8 @@ OURS = [name for name, service in SERVICES.items() if "build" in service]
 def known_variables() -> set[str]:
     names: set[str] = set()
     groups: list[type[BaseSettings]] = [
-        TemporalSettings, WaffoSettings, HttpServiceSettings, EmulatorSettings, WorkerSettings, CodecSettings,
+        TemporalSettings, WaffoSettings, KessSettings, WaafiPaySettings, HttpServiceSettings, EmulatorSettings,
+        WorkerSettings, CodecSettings,
         MerchantEventSettings, LogSettings,
     ]  # fmt: skip
     for group in groups:
@@ -109,8 +114,8 @@ def test_engine_services_wait_for_the_bootstrap(name: str) -> None:
 
 
 def _default(value: str) -> str:
-    """The default of a ``${NAME:-default}`` value (the value itself when it has none)."""
-    match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+    """The default of a ``${NAME:-default}`` or ``${NAME-default}`` value (the value itself when it has none)."""
+    match = re.fullmatch(r"\$\{\w+:?-(.*)\}", value)
     return match.group(1) if match else value
 
 
@@ -165,3 +170,80 @@ def test_collector_config_receives_otlp_and_exports_to_jaeger_and_debug() -> Non
     assert "otlp/jaeger" in pipelines["traces"]["exporters"]
     prometheus_port = exporters["prometheus"]["endpoint"].rsplit(":", 1)[1]
     assert f"{prometheus_port}:{prometheus_port}" in collector["ports"]
+
+
+#: What an operator sets to enable each provider (docs/configuration.md), the secrets as mounted files.
+PROVIDER_VARIABLES: dict[str, list[str]] = {
+    "waffo": [
+        "BILLING_WAFFO_BASE_URL", "BILLING_WAFFO_API_KEY", "BILLING_WAFFO_MERCHANT_ID",
+        "BILLING_WAFFO_PRIVATE_KEY_FILE", "BILLING_WAFFO_PUBLIC_KEY_FILE", "BILLING_WAFFO_GOODS_URL",
+        "BILLING_WAFFO_APP_NAME",
+    ],
+    "kess": [
+        "BILLING_KESS_BASE_URL", "BILLING_KESS_USER", "BILLING_KESS_PASSWORD_FILE", "BILLING_KESS_STORE_ID",
+        "BILLING_KESS_CURRENCY",
+    ],
+    "waafipay": [
+        "BILLING_WAAFIPAY_ENVIRONMENT", "BILLING_WAAFIPAY_BASE_URL", "BILLING_WAAFIPAY_MERCHANT_UID",
+        "BILLING_WAAFIPAY_API_USER_ID", "BILLING_WAAFIPAY_API_KEY_FILE", "BILLING_WAAFIPAY_STORE_ID",
+        "BILLING_WAAFIPAY_HPP_KEY_FILE",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["worker", "http"])
+@pytest.mark.parametrize("provider", sorted(PROVIDER_VARIABLES))
+def test_every_providers_variables_reach_the_engine_from_the_env_file(name: str, provider: str) -> None:
+    environment = SERVICES[name]["environment"]
+    for variable in PROVIDER_VARIABLES[provider]:
+        assert variable in environment, f"{name}: {variable} is not passed"
+        assert re.fullmatch(rf"\$\{{{variable}:?-.*\}}", str(environment[variable])), (
+            f"{name}: {variable} must come from .env (${{{variable}:-default}})"
+        )
+
+
+def _settings_classes() -> dict[str, type[BaseSettings]]:
+    return {"waffo": WaffoSettings, "kess": KessSettings, "waafipay": WaafiPaySettings}
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDER_VARIABLES))
+def test_the_compose_defaults_enable_every_provider_against_the_emulators(
+    provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The defaults point at the emulators' merchant: the key files the emulators write into the volume."""
+    from starter.devstack import build_dev_hub
+
+    emulators = SERVICES["emulators"]
+    data_dir = emulators["command"][emulators["command"].index("--data-dir") + 1]
+    volume = next(v for v in emulators["volumes"] if v.split(":")[1] == data_dir).split(":")[0]
+    build_dev_hub(tmp_path, "http://localhost:8070")  # what `emulators serve --data-dir` writes
+    worker_mount = next(v for v in SERVICES["worker"]["volumes"] if v.split(":")[0] == volume).split(":")[1]
+
+    for key in list(os.environ):
+        if key.startswith("BILLING_"):
+            monkeypatch.delenv(key)
+    for variable, value in SERVICES["worker"]["environment"].items():
+        default = _default(str(value))
+        if variable.startswith("BILLING_") and default:
+            monkeypatch.setenv(variable, default.replace(worker_mount, str(tmp_path), 1))
+    settings = _settings_classes()[provider]()
+    assert settings.configured(), f"{provider}: not enabled by the compose defaults"  # type: ignore[attr-defined]
+    base_url = urlsplit(settings.base_url or "")  # type: ignore[attr-defined]
+    assert base_url.hostname == "emulators" and base_url.path.startswith(f"/{provider}")
+    registered = {
+        "waffo": (devkeys.DEV_WAFFO_MERCHANT_ID, getattr(settings, "merchant_id", None)),
+        "kess": ((devkeys.DEV_KESS_USER, devkeys.DEV_KESS_STORE_ID, devkeys.kess_password(tmp_path)),
+                 (getattr(settings, "user", None), getattr(settings, "store_id", None),
+                  _secret(getattr(settings, "password", None)))),
+        "waafipay": ((devkeys.DEV_WAAFIPAY_MERCHANT_UID, devkeys.DEV_WAAFIPAY_API_USER_ID,
+                      devkeys.DEV_WAAFIPAY_STORE_ID, devkeys.dev_secret(tmp_path, "waafipay.api-key"),
+                      devkeys.dev_secret(tmp_path, "waafipay.hpp-key")),
+                     (getattr(settings, "merchant_uid", None), getattr(settings, "api_user_id", None),
+                      getattr(settings, "store_id", None), _secret(getattr(settings, "api_key", None)),
+                      _secret(getattr(settings, "hpp_key", None)))),
+    }[provider]  # fmt: skip
+    assert registered[0] == registered[1], f"{provider}: the defaults are not the emulator's merchant"
+
+
+def _secret(value: object) -> object:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
