@@ -79,7 +79,7 @@ async def settled_rss(pid: int) -> int:
 
 
 async def measure(runs: int, concurrency: int) -> dict[str, float]:
-    from scripts.bench_orders import start_dev_server
+    from scripts.benchlib import start_dev_server
 
     env = await start_dev_server()
     address = env.client.service_client.config.target_host
@@ -157,7 +157,7 @@ def main() -> None:
 if __name__ == "__main__":
     # Run from the module imported under its package name, so the sandbox sees scripts.bench_cache_floor.
     from scripts import bench_cache_floor
-    from scripts.bench_orders import exit_now
+    from scripts.benchlib import exit_now
 
     bench_cache_floor.main()
     exit_now(0)

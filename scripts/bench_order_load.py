@@ -30,20 +30,17 @@ if __package__ in (None, ""):  # run as a file: make the repository's packages i
 
 import argparse
 import asyncio
-import contextlib
-import json
 import os
-import platform
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import temporalio
 from rich.console import Console
 from rich.table import Table
 
 from billing.orders import order_workflow_id
+from scripts import benchlib
 from scripts.bench_orders import (
     OrderSample,
     Phase,
@@ -52,30 +49,18 @@ from scripts.bench_orders import (
     _ms,
     _num,
     dev_server_pid,
-    enable_bytecode_cache,
-    exit_now,
-    for_each,
     measured,
     order_stack,
     own_cpu_s,
-    percentile,
     process_cpu_s,
     read_order_history,
     run_order,
-    start_dev_server,
-    terminate,
+    summary_ms,
 )
 
 
 def latency_ms(values: list[float]) -> dict[str, float | None]:
-    ms = [v * 1000 for v in values]
-    return {
-        "n": len(ms),
-        "p50_ms": percentile(ms, 50),
-        "p95_ms": percentile(ms, 95),
-        "p99_ms": percentile(ms, 99),
-        "max_ms": max(ms) if ms else None,
-    }
+    return summary_ms(values, (50, 95, 99))
 
 
 @dataclass
@@ -147,7 +132,7 @@ async def open_loop(
 async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     progress = ProgressDisplay(console, enabled=not args.quiet)
     console.print("Starting the Temporal dev server (in memory) and the order stack…", highlight=False)
-    env = await start_dev_server()
+    env = await benchlib.start_dev_server()
     server_pid = dev_server_pid()
     workflow_ids: list[str] = []
     prefix = uuid.uuid4().hex[:6]
@@ -190,14 +175,10 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
 
             console.print("Reading histories…", highlight=False)
             paid = [a.sample for a in loop.arrivals if a.sample.paid is not None]
-            await for_each(paid, 10, lambda s: read_order_history(env.client, s))
+            await benchlib.for_each(paid, 10, lambda s: read_order_history(env.client, s))
             return report_data(args, stack, saturation, loop)
     finally:
-        console.print("Terminating benchmark workflows and stopping the dev server…", highlight=False)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(180):
-                await terminate(env.client, workflow_ids)
-        await env.shutdown()
+        await benchlib.stop_dev_server(env, workflow_ids, console, timeout=180)
 
 
 def report_data(args: argparse.Namespace, stack: Stack, saturation: Phase | None, loop: OpenLoop) -> dict[str, Any]:
@@ -219,9 +200,7 @@ def report_data(args: argparse.Namespace, stack: Stack, saturation: Phase | None
     starts = [a.started for a in loop.arrivals if a.started is not None]
     done = max(len(paid), 1)
     return {
-        "python": platform.python_version(),
-        "temporalio": temporalio.__version__,
-        "cpus": os.cpu_count(),
+        **benchlib.versions(),
         "emulator": args.emulator,
         "load_average_before": loop.load_average_before,
         "load_average_at_end": os.getloadavg(),
@@ -323,18 +302,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--saturation-orders", type=int, default=300, help="orders of the closed-loop phase")
     parser.add_argument("--concurrency", "-c", type=int, default=20, help="orders in flight in the closed loop")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured orders run first, one at a time")
-    parser.add_argument(
-        "--emulator",
-        choices=["inprocess", "process"],
-        default="inprocess",
-        help="serve the Waffo emulator in this process or in a child process",
-    )
-    parser.add_argument(
-        "--bytecode",
-        choices=["cache", "as-is"],
-        default="cache",
-        help="cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory; as-is: leave it",
-    )
+    benchlib.add_process_options(parser)
     parser.add_argument("--order-timeout", type=float, default=60.0, help="seconds one order may take")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds the whole run may take")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
@@ -351,20 +319,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     args = parse_args(argv)
-    if args.bytecode == "cache":
-        enable_bytecode_cache()
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
-    data = asyncio.run(benchmark(args, Console(stderr=True)))
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        out = Console()
-        print_report(data, out if out.is_terminal else Console(width=130))
+    data = benchlib.run_benchmark(args, benchmark, print_report, width=130)
     return 1 if data["failed_orders"] else 0
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    benchlib.exit_now(main())

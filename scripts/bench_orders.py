@@ -23,15 +23,18 @@ has no side effects, and everything it imports is passed through.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -39,14 +42,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
     import httpx
-    import temporalio
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -56,8 +57,6 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.converter import DataConverter, PayloadConverter
-    from temporalio.service import RPCError
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -66,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
     from billing.idempotency import payment_key
     from billing.money import Money
     from billing.orders import FINAL_STATUSES, CreateOrder, OrderPolicy, OrderStatus, order_workflow_id
-    from billing.temporal import data_converter
+    from scripts import benchlib
     from webhooks.app import WebhookService
     from workflows.runner import BillingSandboxRunner
 
@@ -214,12 +213,12 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def summary_ms(values: list[float]) -> dict[str, float | None]:
+def summary_ms(values: list[float], percentiles: tuple[int, ...] = (50, 95)) -> dict[str, float | None]:
+    """How many ``values`` (seconds), their ``percentiles`` and their largest, in milliseconds."""
     ms = [v * 1000 for v in values]
     return {
         "n": len(ms),
-        "p50_ms": percentile(ms, 50),
-        "p95_ms": percentile(ms, 95),
+        **{f"p{q}_ms": percentile(ms, q) for q in percentiles},
         "max_ms": max(ms) if ms else None,
     }
 
@@ -660,20 +659,6 @@ async def measured(
     )
 
 
-async def start_dev_server() -> WorkflowEnvironment:
-    """The Temporal dev server, in memory, with the engine's search attributes and data converter."""
-    from starter.binaries import temporal_cli
-    from starter.serving import stdout_to_stderr
-
-    with stdout_to_stderr():  # the dev server prints its banner on stdout
-        return await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()),
-            search_attributes=list(search_attributes.ALL),
-            data_converter=data_converter(),
-            dev_server_extra_args=["--log-level", "error"],
-        )
-
-
 def round_sizes(total: int, rounds: int) -> list[int]:
     """``total`` workflows split into ``rounds`` slices as equal as possible (none empty)."""
     rounds = max(1, min(rounds, total))
@@ -734,24 +719,6 @@ async def read_baseline_history(client: Client, sample: BaselineSample) -> None:
     sample.history_events = len(history.events)
 
 
-async def for_each(items: list[Any], concurrency: int, run: Callable[[Any], Awaitable[None]]) -> None:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(item: Any) -> None:
-        async with gate:
-            with contextlib.suppress(RPCError, TimeoutError):
-                await run(item)
-
-    await asyncio.gather(*(one(item) for item in items))
-
-
-async def terminate(client: Client, workflow_ids: list[str]) -> None:
-    async def one(workflow_id: str) -> None:
-        await client.get_workflow_handle(workflow_id).terminate("benchmark finished")
-
-    await for_each(workflow_ids, 20, one)
-
-
 # -- the run -----------------------------------------------------------------------------------------
 
 
@@ -763,7 +730,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         return float(args.timeout) - (time.monotonic() - run_started)
 
     console.print("Starting the Temporal dev server (in memory) and the order stack…", highlight=False)
-    env = await start_dev_server()
+    env = await benchlib.start_dev_server()
     server_pid = dev_server_pid()
     order_ids: list[str] = []
     baseline_ids: list[str] = []
@@ -816,19 +783,15 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
 
             console.print("Reading histories…", highlight=False)
             paid = [s for s in order_samples if s.paid is not None]
-            await for_each(paid, 20, lambda s: read_order_history(env.client, s))
-            await for_each(
+            await benchlib.for_each(paid, 20, lambda s: read_order_history(env.client, s))
+            await benchlib.for_each(
                 [s for s in base_samples if s.done is not None],
                 20,
                 lambda s: read_baseline_history(env.client, s),
             )
             return report_data(args, stack, order_samples, base_samples, order_phase, base_phase)
     finally:
-        console.print("Terminating benchmark workflows and stopping the dev server…", highlight=False)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(120):
-                await terminate(env.client, order_ids + baseline_ids)
-        await env.shutdown()
+        await benchlib.stop_dev_server(env, order_ids + baseline_ids, console, timeout=120)
 
 
 def report_data(
@@ -893,9 +856,7 @@ def report_data(
         "bytecode_cache": args.bytecode_cache,
         "baseline_start": args.baseline_start,
         "baseline_module": args.baseline_module,
-        "python": platform.python_version(),
-        "temporalio": temporalio.__version__,
-        "cpus": os.cpu_count(),
+        **benchlib.versions(),
         "load_average_at_end": os.getloadavg(),
         "order_phase": phase_json(order_phase),
         "baseline_phase": phase_json(base_phase),
@@ -1081,21 +1042,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "tiny workflow module); reimport: it does"
         ),
     )
-    parser.add_argument(
-        "--bytecode",
-        choices=["cache", "as-is"],
-        default="cache",
-        help=(
-            "cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory, as a "
-            "deployed worker has it; as-is: leave it"
-        ),
-    )
-    parser.add_argument(
-        "--emulator",
-        choices=["inprocess", "process"],
-        default="inprocess",
-        help="serve the Waffo emulator in this process (as the tests do) or in a child process",
-    )
+    benchlib.add_process_options(parser)
     parser.add_argument("--order-timeout", type=float, default=60.0, help="seconds one order may take")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds the whole run may take")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
@@ -1107,47 +1054,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def exit_now(code: int) -> NoReturn:
-    """Exit once the figures are out, without interpreter finalization.
-
-    The Temporal SDK's native threads can still call into Python while the interpreter finalizes, which
-    now and then aborts the process ("PyGILState_Release ... finalizing") after the report was written;
-    a benchmark's exit status should say whether the benchmark passed.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def enable_bytecode_cache() -> str:
-    """Let imports read and write bytecode in a temporary directory, outside the repository.
-
-    A deployed worker imports from compiled bytecode. Without it (``PYTHONDONTWRITEBYTECODE`` set and no
-    ``__pycache__``) start-up compiles every module from source, and a workflow module the sandbox
-    re-executes for every run (the baseline with ``--baseline-module reimport``) is compiled every run.
-    """
-    if not sys.flags.dont_write_bytecode and sys.pycache_prefix is None:
-        return "default"
-    sys.pycache_prefix = tempfile.mkdtemp(prefix="bench-pycache-")
-    sys.dont_write_bytecode = False
-    return "temporary"
-
-
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     args = parse_args(argv)
-    args.bytecode_cache = (
-        enable_bytecode_cache() if args.bytecode == "cache" else ("off" if sys.flags.dont_write_bytecode else "default")
-    )
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
-    console = Console(stderr=True)
-    data = asyncio.run(benchmark(args, console))
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        out = Console()
-        print_report(data, out if out.is_terminal else Console(width=120))
+    data = benchlib.run_benchmark(args, benchmark, print_report, width=120)
     if data["failed_orders"] or data["order_phase"]["timed_out"] or data["baseline_phase"]["timed_out"]:
         return 1
     if args.check and not (data["targets"]["ratio_pass"] and data["targets"]["events_pass"]):
@@ -1158,7 +1067,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run from the module imported under its package name, so the workflow sandbox (and its bytecode
     # cache) sees ``scripts.bench_orders`` rather than a re-executed ``__main__`` file.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from scripts import bench_orders
+    from scripts import bench_orders, benchlib
 
-    bench_orders.exit_now(bench_orders.main())
+    benchlib.exit_now(bench_orders.main())

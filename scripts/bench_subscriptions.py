@@ -32,7 +32,8 @@ its history: the report then adds the worker's workflow tasks, replays and stick
 renewal, counted from the Temporal SDK's own metrics (``temporal_workflow_task_replay_latency``,
 ``temporal_sticky_cache_miss``...) read from the worker process.
 
-Helpers (keys, emulator, progress, statistics, CPU accounting) come from ``scripts/bench_orders.py``.
+Helpers (keys, emulator, progress, statistics, CPU accounting) come from ``scripts/bench_orders.py``; the
+process set-up, the dev server and printing the figures from ``scripts/benchlib.py``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import statistics
 import tempfile
@@ -60,7 +60,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import temporalio
 from rich.console import Console
 from rich.table import Table
 from starlette.requests import Request
@@ -81,6 +80,7 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
+from scripts import benchlib
 from scripts.bench_orders import (
     KeyPair,
     ProgressDisplay,
@@ -89,14 +89,9 @@ from scripts.bench_orders import (
     _num,
     dev_server_pid,
     emulator,
-    enable_bytecode_cache,
-    exit_now,
-    for_each,
     own_cpu_s,
     process_cpu_s,
-    start_dev_server,
     summary_ms,
-    terminate,
 )
 from webhooks.app import WebhookService
 
@@ -742,7 +737,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         return max(float(args.timeout) - (time.monotonic() - run_started), 0.0)
 
     console.print("Starting the Temporal dev server (in memory) and the subscription stack…", highlight=False)
-    env = await start_dev_server()
+    env = await benchlib.start_dev_server()
     server_pid = dev_server_pid()
     started_ids: list[str] = []
     measures = Measures()
@@ -835,7 +830,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                     async def snapshot_active(s: SubSample) -> None:
                         s.events_active = await idle_history_length(env.client, s.subscription_id)
 
-                    await for_each(active, 10, snapshot_active)
+                    await benchlib.for_each(active, 10, snapshot_active)
                     measures.worker_settle_s.append(await stack.worker.settle())
                     measures.memory_active = stack.worker.memory_kb()
                     measures.snapshot_active = await stack.worker.snapshot()
@@ -878,7 +873,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                         s.events_renewed = await idle_history_length(env.client, s.subscription_id)
                         await renewal_event_types(env.client, s)
 
-                    await for_each(renewed, 10, snapshot_renewed)
+                    await benchlib.for_each(renewed, 10, snapshot_renewed)
                     measures.worker_settle_s.append(await stack.worker.settle())
                     measures.memory_renewed = stack.worker.memory_kb()
                 except (TimeoutError, asyncio.CancelledError):
@@ -893,11 +888,7 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
         console.print(f"[red]The time budget ran out during: {measures.timed_out_in}[/]", highlight=False)
         data = report_data(args, running[0] if running else None, warm, samples, measures)
     finally:
-        console.print("Terminating benchmark workflows and stopping the dev server…", highlight=False)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(180):
-                await terminate(env.client, started_ids)
-        await env.shutdown()
+        await benchlib.stop_dev_server(env, started_ids, console, timeout=180)
     return data
 
 
@@ -995,9 +986,7 @@ def report_data(
         "emulator": args.emulator,
         "worker": args.worker,
         "bytecode": args.bytecode,
-        "python": platform.python_version(),
-        "temporalio": temporalio.__version__,
-        "cpus": os.cpu_count(),
+        **benchlib.versions(),
         "load_average_at_end": os.getloadavg(),
         "timed_out_in": m.timed_out_in,
         "activation": {
@@ -1290,18 +1279,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "inprocess: a worker in this process (RSS then includes the emulator and webhook service)"
         ),
     )
-    parser.add_argument(
-        "--emulator",
-        choices=["inprocess", "process"],
-        default="inprocess",
-        help="serve the Waffo emulator in this process or in a child process",
-    )
-    parser.add_argument(
-        "--bytecode",
-        choices=["cache", "as-is"],
-        default="cache",
-        help="cache: if PYTHONDONTWRITEBYTECODE is set, keep bytecode in a temporary directory; as-is: leave it",
-    )
+    benchlib.add_process_options(parser)
     parser.add_argument(
         "--trace-memory",
         action="store_true",
@@ -1329,19 +1307,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     args = parse_args(argv)
-    if args.bytecode == "cache":
-        enable_bytecode_cache()
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
-    console = Console(stderr=True)
-    data = asyncio.run(benchmark(args, console))
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        out = Console()
-        print_report(data, out if out.is_terminal else Console(width=130))
+    data = benchlib.run_benchmark(args, benchmark, print_report, width=130)
     if data["failed_subscriptions"] or data["timed_out_in"]:
         return 1
     if args.check and not (data["targets"]["events_pass"] and data["targets"]["memory_pass"]):
@@ -1350,4 +1317,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    benchlib.exit_now(main())

@@ -3,8 +3,10 @@ find orders and subscriptions, and work through what waits for an operator (see 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import typer
 from rich.text import Text
@@ -12,6 +14,8 @@ from rich.text import Text
 from starter.cli_common import JsonOption, billing_client, console, emit, run
 
 if TYPE_CHECKING:
+    from temporalio.client import WorkflowExecution
+
     from starter.find import Filters, OrderPage, ReviewQueue, SubscriptionPage
 
 StatusOption = Annotated[
@@ -31,6 +35,7 @@ LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this ma
 PageOption = Annotated[
     str | None, typer.Option("--page-token", help="The next page: the token the previous page printed")
 ]
+P = TypeVar("P")
 
 
 def _filters(
@@ -63,38 +68,77 @@ def _next_page(token: str | None) -> None:
         console.print(f"next page: --page-token {token}", soft_wrap=True, highlight=False, markup=False)
 
 
-def order_list(
-    status: StatusOption = None,
-    provider: ProviderOption = None,
-    customer_id: CustomerOption = None,
-    created_after: AfterOption = None,
-    created_before: BeforeOption = None,
-    query: QueryOption = None,
-    limit: LimitOption = 50,
-    page_token: PageOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Find orders by status, provider, customer or creation time, newest first (Temporal visibility)."""
-    from rich.table import Table
+@dataclass(frozen=True)
+class _Listing(Generic[P]):
+    """What a list command lists: which workflows, how a page of them is told and shown."""
 
+    title: str
+    workflow_type: str
+    statuses: type
+    page: Callable[[str, list[WorkflowExecution], str | None], P]
+    columns: tuple[str, ...]
+    rows: Callable[[P], list[tuple[str, ...]]]
+    next_page_token: Callable[[P], str | None]
+
+
+def _list_command(what: str, listing: Callable[[], _Listing[Any]]) -> Callable[..., None]:
+    def command(
+        status: StatusOption = None,
+        provider: ProviderOption = None,
+        customer_id: CustomerOption = None,
+        created_after: AfterOption = None,
+        created_before: BeforeOption = None,
+        query: QueryOption = None,
+        limit: LimitOption = 50,
+        page_token: PageOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        from starter.find import list_page
+
+        shown = listing()
+
+        async def action() -> Any:
+            filters = _filters(status, shown.statuses, provider, customer_id, created_after, created_before, query)
+            text = filters.to_query(shown.workflow_type)
+            executions, token = await list_page((await billing_client()).temporal, text, limit, page_token)
+            return shown.page(text, executions, token)
+
+        page = run(action)
+
+        def human() -> None:
+            from rich.table import Table
+
+            from starter.render import print_table
+
+            rows = shown.rows(page)
+            table = Table(title=f"{shown.title}: {len(rows)}", title_justify="left")
+            for column in shown.columns:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*row)
+            print_table(console, table)
+            _next_page(shown.next_page_token(page))
+
+        emit(page, as_json, human)
+
+    command.__doc__ = f"Find {what} by status, provider, customer or creation time, newest first (Temporal visibility)."
+    return command
+
+
+def _orders() -> _Listing[OrderPage]:
     from billing.orders import OrderStatus
-    from starter.find import ORDER_TYPE, OrderPage, list_page, order_row
-    from starter.render import print_table
+    from starter.find import ORDER_TYPE, OrderPage, order_row
 
-    async def action() -> OrderPage:
-        filters = _filters(status, OrderStatus, provider, customer_id, created_after, created_before, query)
-        text = filters.to_query(ORDER_TYPE)
-        executions, token = await list_page((await billing_client()).temporal, text, limit, page_token)
-        return OrderPage(query=text, orders=[order_row(execution) for execution in executions], next_page_token=token)
-
-    page = run(action)
-
-    def human() -> None:
-        table = Table(title=f"Orders: {len(page.orders)}", title_justify="left")
-        for column in ("Created (UTC)", "Order", "Status", "Amount", "Provider", "Customer", "Workflow"):
-            table.add_column(column)
-        for row in page.orders:
-            table.add_row(
+    return _Listing(
+        title="Orders",
+        workflow_type=ORDER_TYPE,
+        statuses=OrderStatus,
+        page=lambda text, executions, token: OrderPage(
+            query=text, orders=[order_row(execution) for execution in executions], next_page_token=token
+        ),
+        columns=("Created (UTC)", "Order", "Status", "Amount", "Provider", "Customer", "Workflow"),
+        rows=lambda page: [
+            (
                 _when(row.created_at),
                 row.order_id,
                 row.status or "",
@@ -103,45 +147,26 @@ def order_list(
                 row.customer_id or "",
                 row.execution,
             )
-        print_table(console, table)
-        _next_page(page.next_page_token)
+            for row in page.orders
+        ],
+        next_page_token=lambda page: page.next_page_token,
+    )
 
-    emit(page, as_json, human)
 
-
-def subscription_list(
-    status: StatusOption = None,
-    provider: ProviderOption = None,
-    customer_id: CustomerOption = None,
-    created_after: AfterOption = None,
-    created_before: BeforeOption = None,
-    query: QueryOption = None,
-    limit: LimitOption = 50,
-    page_token: PageOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Find subscriptions by status, provider, customer or creation time, newest first (Temporal visibility)."""
-    from rich.table import Table
-
+def _subscriptions() -> _Listing[SubscriptionPage]:
     from billing.subscriptions import SubscriptionStatus
-    from starter.find import SUBSCRIPTION_TYPE, SubscriptionPage, list_page, subscription_row
-    from starter.render import print_table
+    from starter.find import SUBSCRIPTION_TYPE, SubscriptionPage, subscription_row
 
-    async def action() -> SubscriptionPage:
-        filters = _filters(status, SubscriptionStatus, provider, customer_id, created_after, created_before, query)
-        text = filters.to_query(SUBSCRIPTION_TYPE)
-        executions, token = await list_page((await billing_client()).temporal, text, limit, page_token)
-        rows = [subscription_row(execution) for execution in executions]
-        return SubscriptionPage(query=text, subscriptions=rows, next_page_token=token)
-
-    page = run(action)
-
-    def human() -> None:
-        table = Table(title=f"Subscriptions: {len(page.subscriptions)}", title_justify="left")
-        for column in ("Created (UTC)", "Subscription", "Status", "Price", "Next billing", "Provider", "Customer"):
-            table.add_column(column)
-        for row in page.subscriptions:
-            table.add_row(
+    return _Listing(
+        title="Subscriptions",
+        workflow_type=SUBSCRIPTION_TYPE,
+        statuses=SubscriptionStatus,
+        page=lambda text, executions, token: SubscriptionPage(
+            query=text, subscriptions=[subscription_row(execution) for execution in executions], next_page_token=token
+        ),
+        columns=("Created (UTC)", "Subscription", "Status", "Price", "Next billing", "Provider", "Customer"),
+        rows=lambda page: [
+            (
                 _when(row.created_at),
                 row.subscription_id,
                 row.status or "",
@@ -150,10 +175,14 @@ def subscription_list(
                 row.provider or "",
                 row.customer_id or "",
             )
-        print_table(console, table)
-        _next_page(page.next_page_token)
+            for row in page.subscriptions
+        ],
+        next_page_token=lambda page: page.next_page_token,
+    )
 
-    emit(page, as_json, human)
+
+order_list = _list_command("orders", _orders)
+subscription_list = _list_command("subscriptions", _subscriptions)
 
 
 def review(

@@ -170,31 +170,28 @@ def _execution(execution: WorkflowExecution) -> str:
     return execution.status.name.title().replace("_", "") if execution.status else "Unknown"
 
 
-def order_row(execution: WorkflowExecution) -> OrderRow:
+def _listed(execution: WorkflowExecution) -> dict[str, Any]:
+    """What a listed order and a listed subscription both show: their search attributes and execution."""
     attributes = execution.typed_search_attributes
-    return OrderRow(
-        order_id=execution.id.removeprefix("order-"),
-        status=attributes.get(sa.BILLING_STATUS),
-        provider=attributes.get(sa.PROVIDER),
-        customer_id=attributes.get(sa.CUSTOMER_ID),
-        amount=_amount(execution),
-        created_at=execution.start_time,
-        closed_at=execution.close_time,
-        execution=_execution(execution),
-    )
+    return {
+        "status": attributes.get(sa.BILLING_STATUS),
+        "provider": attributes.get(sa.PROVIDER),
+        "customer_id": attributes.get(sa.CUSTOMER_ID),
+        "amount": _amount(execution),
+        "created_at": execution.start_time,
+        "execution": _execution(execution),
+    }
+
+
+def order_row(execution: WorkflowExecution) -> OrderRow:
+    return OrderRow(order_id=execution.id.removeprefix("order-"), closed_at=execution.close_time, **_listed(execution))
 
 
 def subscription_row(execution: WorkflowExecution) -> SubscriptionRow:
-    attributes = execution.typed_search_attributes
     return SubscriptionRow(
         subscription_id=execution.id.removeprefix("subscription-"),
-        status=attributes.get(sa.BILLING_STATUS),
-        provider=attributes.get(sa.PROVIDER),
-        customer_id=attributes.get(sa.CUSTOMER_ID),
-        amount=_amount(execution),
-        next_billing_at=attributes.get(sa.NEXT_BILLING_AT),
-        created_at=execution.start_time,
-        execution=_execution(execution),
+        next_billing_at=execution.typed_search_attributes.get(sa.NEXT_BILLING_AT),
+        **_listed(execution),
     )
 
 

@@ -104,6 +104,18 @@ def optional_request_id(value: str | None, *, field: str, max_length: int = MAX_
     return None if value is None else require_request_id(value, field=field, max_length=max_length)
 
 
+def subscription_request_id(subscription: SubscriptionRef) -> str:
+    """The engine's request id of ``subscription`` (Waffo's ``subscriptionRequest``): required."""
+    return require_request_id(subscription.idempotency_key, field="subscription.idempotency_key")
+
+
+def waffo_subscription_id(subscription: SubscriptionRef) -> str | None:
+    """Waffo's own id of ``subscription`` (``subscriptionId``), when it is known."""
+    return optional_request_id(
+        subscription.provider_reference, field="subscription.provider_reference", max_length=MAX_SUBSCRIPTION_ID_LENGTH
+    )
+
+
 # -- money --------------------------------------------------------------------------------------
 
 
@@ -693,13 +705,12 @@ def subscription_create_request(
 
 def subscription_inquiry_request(subscription: SubscriptionRef) -> wire.SubscriptionInquiryRequest:
     return wire.SubscriptionInquiryRequest(
-        subscription_request=require_request_id(subscription.idempotency_key, field="subscription.idempotency_key"),
-        payment_details=1,
+        subscription_request=subscription_request_id(subscription), payment_details=1
     )
 
 
 def subscription_cancel_request(request: CancelSubscription, *, merchant_id: str) -> wire.SubscriptionCancelRequest:
-    require_request_id(request.subscription.idempotency_key, field="subscription.idempotency_key")
+    subscription_request_id(request.subscription)
     return wire.SubscriptionCancelRequest(
         subscription_id=require_request_id(
             request.subscription.provider_reference,
@@ -713,14 +724,8 @@ def subscription_cancel_request(request: CancelSubscription, *, merchant_id: str
 
 def subscription_manage_request(request: ManageSubscription) -> wire.SubscriptionManageRequest:
     return wire.SubscriptionManageRequest(
-        subscription_request=require_request_id(
-            request.subscription.idempotency_key, field="subscription.idempotency_key"
-        ),
-        subscription_id=optional_request_id(
-            request.subscription.provider_reference,
-            field="subscription.provider_reference",
-            max_length=MAX_SUBSCRIPTION_ID_LENGTH,
-        ),
+        subscription_request=subscription_request_id(request.subscription),
+        subscription_id=waffo_subscription_id(request.subscription),
     )
 
 
@@ -846,14 +851,8 @@ def subscription_update_request(request: UpdateSubscription) -> wire.Subscriptio
             description=request.top_up.description,
         )
     return wire.SubscriptionUpdateRequest(
-        subscription_request=require_request_id(
-            request.subscription.idempotency_key, field="subscription.idempotency_key"
-        ),
-        subscription_id=optional_request_id(
-            request.subscription.provider_reference,
-            field="subscription.provider_reference",
-            max_length=MAX_SUBSCRIPTION_ID_LENGTH,
-        ),
+        subscription_request=subscription_request_id(request.subscription),
+        subscription_id=waffo_subscription_id(request.subscription),
         amount=amount_to_wire(request.amount) if request.amount is not None else None,
         product_info=product,
         topup_info=top_up,

@@ -48,7 +48,6 @@ from starter.chaos.stack import TASK_QUEUE, ChaosStack
 from starter.chaos.workload import OrderPlan, Workload, plan_orders, plan_subscriptions
 from starter.client import BillingClient
 from starter.serving import stdout_to_stderr
-from workflows.order import OrderWorkflow
 
 
 class Progress:
@@ -105,7 +104,7 @@ async def read_orders(billing: BillingClient, order_ids: list[str]) -> dict[str,
                 await asyncio.sleep(1.0)
         # A finished order's state is its result, read from its history without a worker.
         with contextlib.suppress(Exception):
-            handle = billing.temporal.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_id))
+            handle = billing.temporal.get_workflow_handle(order_workflow_id(order_id), result_type=Order)
             if (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED:
                 found[order_id] = await handle.result()
 

@@ -226,6 +226,18 @@ class Workload:
         finally:
             self.played += 1
 
+    async def _create(self, outcome: Outcome, create: Callable[[], Awaitable[object]], failed: str) -> bool:
+        """Create through the engine, again while the stack restarts; if it cannot be done, False, noted in
+        ``outcome`` and counted as ``failed``."""
+        try:
+            await persist(create)
+        except Exception as exc:
+            outcome.notes.append(f"create: {type(exc).__name__}: {exc}")
+            self.counters.customer[failed] += 1
+            return False
+        outcome.created = True
+        return True
+
     async def play_order(self, plan: OrderPlan, hostile: Callable[[OrderPlan], Awaitable[None]]) -> None:
         outcome = self.outcomes.setdefault(plan.order_id, Outcome())
         request = CreateOrder(
@@ -238,12 +250,7 @@ class Workload:
             payment_method="HPP" if plan.provider == "waafipay" else None,
             policy=policy(),
         )
-        try:
-            await persist(lambda: self.billing.create_order(request))
-            outcome.created = True
-        except Exception as exc:
-            outcome.notes.append(f"create: {type(exc).__name__}: {exc}")
-            self.counters.customer["create failed"] += 1
+        if not await self._create(outcome, lambda: self.billing.create_order(request), "create failed"):
             return
         await asyncio.sleep(plan.act_after)
         await self.customer_acts(plan.provider, plan.order_id, plan.customer)
@@ -267,7 +274,21 @@ class Workload:
         else:
             path = f"/{provider}/control/orders/{key}/{'pay' if paying else 'fail'}"
         # The provider may not know the order yet (a create still being retried): the customer tries again.
-        for _ in range(60):
+        response = await self._control(path, body, attempts=60)
+        late = customer is CustomerBehaviour.PAYS_LATE
+        if response is not None and response.status_code == 409 and provider == "kess" and late:
+            # KESS: the buyer completes a payment the merchant already closed (a late payment).
+            response = await self._control(path, {"late": True}, attempts=60)
+        if response is None:
+            self.counters.customer[f"{customer.value}: provider never knew the order"] += 1
+            return
+        label = customer.value if response.is_success else f"{customer.value}: refused {response.status_code}"
+        self.counters.customer[label] += 1
+
+    async def _control(self, path: str, body: dict[str, Any], attempts: int) -> httpx.Response | None:
+        """POST to an emulator's control API, again while the emulators cannot be reached or do not know the
+        object yet (404); the first other answer, or None when ``attempts`` ran out."""
+        for _ in range(attempts):
             try:
                 response = await self.emulators.post(path, json=body)
             except httpx.HTTPError:
@@ -276,19 +297,8 @@ class Workload:
             if response.status_code == 404:
                 await asyncio.sleep(1.0)
                 continue
-            if (
-                response.status_code == 409
-                and provider == "kess"
-                and customer is CustomerBehaviour.PAYS_LATE
-                and not body
-            ):
-                # KESS: the buyer completes a payment the merchant already closed (a late payment).
-                body = {"late": True}
-                continue
-            label = customer.value if response.is_success else f"{customer.value}: refused {response.status_code}"
-            self.counters.customer[label] += 1
-            return
-        self.counters.customer[f"{customer.value}: provider never knew the order"] += 1
+            return response
+        return None
 
     async def wallet(self, order_id: str) -> str:
         """A WaafiPay wallet of this customer's own, holding enough for any order of the run."""
@@ -372,12 +382,9 @@ class Workload:
             policy=subscription_policy(),
             billing_mode=mode,
         )
-        try:
-            await persist(lambda: self.billing.create_subscription(request))
-            outcome.created = True
-        except Exception as exc:
-            outcome.notes.append(f"create: {type(exc).__name__}: {exc}")
-            self.counters.customer["subscription create failed"] += 1
+        if not await self._create(
+            outcome, lambda: self.billing.create_subscription(request), "subscription create failed"
+        ):
             return
         await asyncio.sleep(plan.act_after)
         if not plan.pays:
@@ -399,18 +406,10 @@ class Workload:
 
     async def _subscription_control(self, plan: SubscriptionPlanned, action: str, body: dict[str, Any]) -> None:
         path = f"/{plan.provider}/control/subscriptions/{subscription_key(plan.subscription_id)}/{action}"
-        for _ in range(20):
-            try:
-                response = await self.emulators.post(path, json=body)
-            except httpx.HTTPError:
-                await asyncio.sleep(0.5)
-                continue
-            if response.status_code == 404:
-                await asyncio.sleep(1.0)
-                continue
+        response = await self._control(path, body, attempts=20)
+        if response is not None:
             label = f"subscription {action}" + ("" if response.is_success else f": refused {response.status_code}")
             self.counters.customer[label] += 1
-            return
 
     async def _first_period_order(self, plan: SubscriptionPlanned) -> str | None:
         loop = asyncio.get_running_loop()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from starter.serving import free_port
-from tests.support.processes import wait_for_line
+from tests.support.devstack import run_billing, running_dev_stack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,20 +42,7 @@ class Cli:
         self, *argv: str, columns: int | None = 200, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         extra = {"COLUMNS": str(columns)} if columns is not None else {}
-        result = subprocess.run(
-            [sys.executable, "-m", "starter.cli", *argv],
-            env=env or clean_environment(**extra),
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"billing {' '.join(argv)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return run_billing(*argv, env=env or clean_environment(**extra), cwd=self.cwd, timeout=90, check=check)
 
     def json(self, *argv: str, check: bool = True) -> Any:
         return json.loads(self.run(*argv, "--json", check=check).stdout)
@@ -85,31 +69,5 @@ class Cli:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     root = tmp_path_factory.mktemp("cli")
-    ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT", "HTTP_PORT")}
-    env = clean_environment(COLUMNS="200", **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        wait_for_line(proc, "Ctrl-C", timeout=120)
-        yield Cli(
-            root,
-            emulators_url=f"http://127.0.0.1:{ports['EMULATOR_PORT']}",
-            temporal_address=f"127.0.0.1:{ports['TEMPORAL_PORT']}",
-        )
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with running_dev_stack(cwd=root, env=clean_environment()) as running:
+        yield Cli(root, emulators_url=running.emulators_url, temporal_address=running.address)

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,27 +12,13 @@ from temporalio.client import Client
 
 from billing.codec import ENCODING
 from billing.orders import order_workflow_id
-from starter.serving import free_port
-from tests.support.processes import wait_for_line
-
-
-def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "starter.cli", *argv], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result
+from tests.support.devstack import run_billing, running_dev_stack
 
 
 async def test_dev_stack_encrypts_and_serves_the_codec_to_its_ui(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT", "HTTP_PORT")}
     data_dir = tmp_path / "dev"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-    env = dict(clean, BILLING_DEV_DATA_DIR=str(data_dir), COLUMNS="200",
-               **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()})  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "starter.cli", "dev"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
-    try:
-        output = wait_for_line(proc, "Ctrl-C", timeout=120)
+    with running_dev_stack(data_dir) as running:
+        ports, output = running.ports, running.output
         assert "encrypted" in output
         codec_file, env_file = data_dir / "keys" / "codec.json", data_dir / "env"
         for secret in (codec_file, env_file):
@@ -57,11 +39,10 @@ async def test_dev_stack_encrypts_and_serves_the_codec_to_its_ui(tmp_path: Path)
             assert refused.status_code == 401
 
             # A second terminal with no BILLING_CODEC_* variables: the CLI finds this stack's keys.
-            cli_env = dict(clean, COLUMNS="200", BILLING_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}",
-                           BILLING_EMULATORS_URL=f"http://127.0.0.1:{ports['EMULATOR_PORT']}")  # fmt: skip
-            _cli(cli_env, "order", "create", "--order-id", "DEV-ENC-1", "--amount", "10.00", "--currency", "USD",
-                 "--customer-id", "c1", "--customer-email", "dev.buyer@example.com")  # fmt: skip
-            shown = json.loads(_cli(cli_env, "order", "show", "DEV-ENC-1", "--json").stdout)
+            cli_env = running.cli_env()
+            run_billing("order", "create", "--order-id", "DEV-ENC-1", "--amount", "10.00", "--currency", "USD",
+                        "--customer-id", "c1", "--customer-email", "dev.buyer@example.com", env=cli_env)  # fmt: skip
+            shown = json.loads(run_billing("order", "show", "DEV-ENC-1", "--json", env=cli_env).stdout)
             assert shown["status"] == "PENDING"
 
             raw = await Client.connect(f"127.0.0.1:{ports['TEMPORAL_PORT']}")
@@ -80,15 +61,8 @@ async def test_dev_stack_encrypts_and_serves_the_codec_to_its_ui(tmp_path: Path)
                                      headers={"Authorization": f"Bearer {stored['auth_token']}"})  # fmt: skip
             assert bearer.status_code == 200
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert running.stop() == 0
         # Stopped: the stack no longer lends its keys.
         from billing.temporal import dev_codec_settings
 
-        assert dev_codec_settings(f"127.0.0.1:{ports['TEMPORAL_PORT']}") is None
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        assert dev_codec_settings(running.address) is None

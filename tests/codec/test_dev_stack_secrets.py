@@ -8,7 +8,6 @@ import json
 import re
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from temporalio.client import Client
 
 from billing.temporal import dev_stack_registry
-from tests.support.devstack import RunningDevStack, running_dev_stack
+from tests.support.devstack import RunningDevStack, run_billing, running_dev_stack
 
 #: Left by an earlier version of the stack (world-readable), and a file of the user's own.
 OLD_LOG, OWN_FILE = "temporal.log", "notes.txt"
@@ -52,8 +51,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "starter.cli", *argv], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    return run_billing(*argv, env=env, check=False)
 
 
 async def test_ui_settings_do_not_hold_the_codec_secrets(stack: RunningDevStack) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +15,7 @@ import httpx
 import pytest
 
 from billing.idempotency import subscription_key
-from starter.serving import free_port
-from tests.support.processes import wait_for_line
+from tests.support.devstack import run_billing, running_dev_stack
 from tests.support.traces import find_span
 
 
@@ -28,17 +25,7 @@ class Cli:
         self.data_dir = data_dir  # the stack's: its HTTP service and worker write http.log and worker.log there
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "starter.cli", *argv],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"billing {' '.join(argv)} exited {result.returncode}:\n{result.stderr}")
-        return result
+        return run_billing(*argv, env=self.env, check=check)
 
     def json(self, *argv: str) -> Any:
         return json.loads(self.run(*argv, "--json").stdout)
@@ -55,46 +42,18 @@ class Cli:
 
 @pytest.fixture(scope="module")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT", "HTTP_PORT")}
     data_dir = tmp_path_factory.mktemp("dev")
-    env = dict(
-        os.environ,
-        BILLING_DEV_DATA_DIR=str(data_dir),
-        COLUMNS="200",
-        # The HTTP service and the worker print spans (and metrics, at exit) into their logs.
-        OTEL_TRACES_EXPORTER="console",
-        OTEL_METRICS_EXPORTER="console",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()},
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # The HTTP service and the worker print spans (and metrics, at exit) into their logs.
+    telemetry = {
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "console",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
     try:
-        wait_for_line(proc, "Ctrl-C", timeout=120)
-        cli_env = dict(
-            os.environ,
-            COLUMNS="200",
-            BILLING_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['TEMPORAL_PORT']}",
-            BILLING_EMULATORS_URL=f"http://127.0.0.1:{ports['EMULATOR_PORT']}",
-        )
-        yield Cli(cli_env, data_dir)
+        with running_dev_stack(data_dir, env=dict(os.environ, **telemetry)) as running:
+            yield Cli(dict(os.environ, **running.cli_env()), data_dir)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        print((Path(data_dir) / "worker.log").read_text()[-3000:] if (Path(data_dir) / "worker.log").exists() else "")
+        print((data_dir / "worker.log").read_text()[-3000:] if (data_dir / "worker.log").exists() else "")
 
 
 def test_order_paid_by_signed_webhook_then_partly_refunded(dev_stack: Cli) -> None:

@@ -75,28 +75,26 @@ async def test_goods_info_rule_can_be_relaxed(waffo: WaffoApi) -> None:
     assert (await waffo.ok("order/create", payload))["orderStatus"] == "AUTHORIZATION_REQUIRED"
 
 
-async def test_capture_of_an_order_without_manual_capture_is_a0035(waffo: WaffoApi) -> None:
-    created = await waffo.ok("order/create", order_payload())
-    capture = {
+def _capture_of(created: dict[str, Any]) -> dict[str, Any]:
+    """The capture request for the whole of an order ``order/create`` answered with ``created``."""
+    return {
         "acquiringOrderId": created["acquiringOrderId"],
         "merchantId": MERCHANT_ID,
         "captureAmount": "10.00",
         "captureRequestedAt": NOW_TS,
     }
-    assert (await waffo.call("order/capture", capture))["code"] == "A0035"
+
+
+async def test_capture_of_an_order_without_manual_capture_is_a0035(waffo: WaffoApi) -> None:
+    created = await waffo.ok("order/create", order_payload())
+    assert (await waffo.call("order/capture", _capture_of(created)))["code"] == "A0035"
 
 
 async def test_capture_of_an_unauthorized_manual_capture_order_is_a0036(waffo: WaffoApi) -> None:
     payload = order_payload()
     payload["paymentInfo"] = {**payload["paymentInfo"], "captureMode": "manualCapture"}
     created = await waffo.ok("order/create", payload)
-    capture = {
-        "acquiringOrderId": created["acquiringOrderId"],
-        "merchantId": MERCHANT_ID,
-        "captureAmount": "10.00",
-        "captureRequestedAt": NOW_TS,
-    }
-    assert (await waffo.call("order/capture", capture))["code"] == "A0036"
+    assert (await waffo.call("order/capture", _capture_of(created)))["code"] == "A0036"
 
 
 @pytest.mark.parametrize("amount", ["9", "90.00", "990"])

@@ -321,6 +321,28 @@ def plan(amount: str = "25.00", plan_id: str = "basic-monthly") -> SubscriptionP
     )
 
 
+async def paid_subscription(env: WaffoEnv) -> SubscriptionOutcome:
+    """A 25.00 subscription whose customer authorized it (its first period paid)."""
+    created = await env.client.create_subscription(WaffoHarness(env).subscription_request(amount=usd("25.00")))
+    await env.act(f"/subscriptions/{created.provider_reference}/pay")
+    return created
+
+
+def change_request(env: WaffoEnv, original: SubscriptionOutcome, credit: str, **fields: Any) -> ChangeSubscription:
+    """A change of ``original`` to the 40.00 pro-monthly plan, ``credit`` left of its period; ``fields`` override."""
+    harness = WaffoHarness(env)
+    request: dict[str, Any] = {
+        "idempotency_key": harness.new_key(),
+        "original": sub_ref(original),
+        "new_plan": plan("40.00", "pro-monthly"),
+        "remaining_credit": usd(credit),
+        "customer": harness.customer,
+        "notify_url": env.notify_url,
+        "requested_at": now(),
+    }
+    return ChangeSubscription(**(request | fields))
+
+
 # -- 1. every endpoint ----------------------------------------------------------------------------
 
 
@@ -486,19 +508,10 @@ async def test_subscription_create_inquiry_manage_cancel(env: WaffoEnv) -> None:
 
 
 async def test_subscription_change_and_change_inquiry(env: WaffoEnv) -> None:
-    harness = WaffoHarness(env)
-    original = await env.client.create_subscription(harness.subscription_request(amount=usd("25.00")))
-    await env.act(f"/subscriptions/{original.provider_reference}/pay")
-    change_key = harness.new_key()
-    change = ChangeSubscription(
-        idempotency_key=change_key,
-        original=sub_ref(original),
-        merchant_subscription_id=f"SUB-{change_key[:12]}",
-        new_plan=plan("40.00", "pro-monthly"),
-        remaining_credit=usd("15.00"),
-        customer=harness.customer,
-        notify_url=env.notify_url,
-        requested_at=now(),
+    original = await paid_subscription(env)
+    change_key = WaffoHarness.new_key()
+    change = change_request(
+        env, original, "15.00", idempotency_key=change_key, merchant_subscription_id=f"SUB-{change_key[:12]}"
     )
     changed = await env.client.change_subscription(change)
     assert changed.status is ChangeStatus.PENDING
@@ -527,7 +540,7 @@ async def test_subscription_change_and_change_inquiry(env: WaffoEnv) -> None:
 
     with pytest.raises(NotFoundError):
         await env.client.inquire_subscription_change(
-            InquireSubscriptionChange(idempotency_key=harness.new_key(), original=sub_ref(original))
+            InquireSubscriptionChange(idempotency_key=WaffoHarness.new_key(), original=sub_ref(original))
         )
 
 
@@ -735,17 +748,7 @@ async def test_a_class_subscription_operations_on_inactive_subscriptions(env: Wa
     )
     assert refused.failure is not None and refused.failure.code == "A0010"
     assert refused.status is SubscriptionStatus.PENDING
-    change = await env.client.change_subscription(
-        ChangeSubscription(
-            idempotency_key=harness.new_key(),
-            original=sub_ref(pending),
-            new_plan=plan("40.00", "pro-monthly"),
-            remaining_credit=usd("0.00"),
-            customer=harness.customer,
-            notify_url=env.notify_url,
-            requested_at=now(),
-        )
-    )
+    change = await env.client.change_subscription(change_request(env, pending, "0.00"))
     assert change.status is ChangeStatus.CLOSED
     assert change.failure is not None and change.failure.code == "A0010"
     with pytest.raises(NotFoundError):
@@ -1009,17 +1012,7 @@ async def test_every_unknown_outcome_raises_never_a_failure_value(env: WaffoEnv,
                 CancelSubscription(subscription=sub_ref(subscription), requested_at=now())
             )
         else:
-            call = env.client.change_subscription(
-                ChangeSubscription(
-                    idempotency_key=harness.new_key(),
-                    original=sub_ref(subscription),
-                    new_plan=plan("40.00", "pro-monthly"),
-                    remaining_credit=usd("10.00"),
-                    customer=harness.customer,
-                    notify_url=env.notify_url,
-                    requested_at=now(),
-                )
-            )
+            call = env.client.change_subscription(change_request(env, subscription, "10.00"))
     await env.fault(operation, kind)
     with pytest.raises(OutcomeUnknownError):
         await call
@@ -1270,19 +1263,9 @@ async def test_a_subscription_inquiry_answer_about_another_subscription_is_no_an
 
 
 async def test_a_change_inquiry_answer_about_another_change_is_no_answer(env: WaffoEnv) -> None:
-    harness = WaffoHarness(env)
-    original = await env.client.create_subscription(harness.subscription_request(amount=usd("25.00")))
-    await env.act(f"/subscriptions/{original.provider_reference}/pay")
-    change_key = harness.new_key()
-    change = ChangeSubscription(
-        idempotency_key=change_key,
-        original=sub_ref(original),
-        new_plan=plan("40.00", "pro-monthly"),
-        remaining_credit=usd("15.00"),
-        customer=harness.customer,
-        notify_url=env.notify_url,
-        requested_at=now(),
-    )
+    original = await paid_subscription(env)
+    change = change_request(env, original, "15.00")
+    change_key = change.idempotency_key
     await env.client.change_subscription(change)
     await env.fault("subscription/change/inquiry", "other_object")
     with pytest.raises(AnswerMismatchError):

@@ -57,14 +57,19 @@ async def paid_and_refunded(env: WorkflowEnvironment, stack: OrderStack) -> str:
     return "replay-paid"
 
 
-async def unknown_then_reconciled(env: WorkflowEnvironment, stack: OrderStack) -> str:
-    await stack.fault("order/create", "e0001")
-    await stack.billing.create_order(request("replay-e0001"))
+async def _create_faulted_then_paid(env: WorkflowEnvironment, stack: OrderStack, order_id: str, fault: str) -> str:
+    """The create is answered with ``fault``; the first inquiry finds the order PENDING, then it is paid."""
+    await stack.fault("order/create", fault)
+    await stack.billing.create_order(request(order_id))
     await env.sleep(timedelta(seconds=35))
-    await stack.billing.wait_for_status("replay-e0001", {OrderStatus.PENDING})
-    await stack.customer("replay-e0001", "pay")
-    await stack.billing.wait_for_status("replay-e0001", {OrderStatus.PAID})
-    return "replay-e0001"
+    await stack.billing.wait_for_status(order_id, {OrderStatus.PENDING})
+    await stack.customer(order_id, "pay")
+    await stack.billing.wait_for_status(order_id, {OrderStatus.PAID})
+    return order_id
+
+
+async def unknown_then_reconciled(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    return await _create_faulted_then_paid(env, stack, "replay-e0001", "e0001")
 
 
 async def partial_capture(env: WorkflowEnvironment, stack: OrderStack) -> str:
@@ -85,13 +90,7 @@ async def expired(env: WorkflowEnvironment, stack: OrderStack) -> str:
 
 
 async def create_not_found_resent(env: WorkflowEnvironment, stack: OrderStack) -> str:
-    await stack.fault("order/create", "http_500")
-    await stack.billing.create_order(request("replay-resent"))
-    await env.sleep(timedelta(seconds=35))
-    await stack.billing.wait_for_status("replay-resent", {OrderStatus.PENDING})
-    await stack.customer("replay-resent", "pay")
-    await stack.billing.wait_for_status("replay-resent", {OrderStatus.PAID})
-    return "replay-resent"
+    return await _create_faulted_then_paid(env, stack, "replay-resent", "http_500")
 
 
 async def kess_expired_without_close(env: WorkflowEnvironment, stack: OrderStack) -> str:

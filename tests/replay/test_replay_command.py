@@ -17,12 +17,11 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 
 from billing.gateway import Customer
-from billing.money import Money
-from billing.orders import CreateOrder, OrderStatus, order_workflow_id
+from billing.orders import OrderStatus, order_workflow_id
 from billing.temporal import data_converter
 from starter.binaries import temporal_cli
 from starter.replay import HistoryReplayer, describe_failure, load_history_file
-from tests.support.stack import TEST_ORDER_POLICY, order_stack
+from tests.support.stack import TEST_ORDER_POLICY, order_stack, waffo_order
 from workflows.subscription import SubscriptionWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -95,15 +94,8 @@ async def test_a_fresh_history_replays_by_query_and_as_an_exported_file(
     order_id = f"replay-cli-{uuid.uuid4().hex[:8]}"
     client = dev_server_env.client
     async with order_stack(client) as stack:
-        await stack.billing.create_order(
-            CreateOrder(
-                order_id=order_id,
-                provider="waffo",
-                amount=Money.parse("10.00", "USD"),
-                customer=Customer(customer_id="c-replay", email="replay.cli@example.com"),
-                policy=TEST_ORDER_POLICY,
-            )
-        )
+        customer = Customer(customer_id="c-replay", email="replay.cli@example.com")
+        await stack.billing.create_order(waffo_order(order_id, policy=TEST_ORDER_POLICY, customer=customer))
         await stack.customer(order_id, "pay")
         await stack.billing.wait_for_status(order_id, {OrderStatus.PAID})
         workflow_id = order_workflow_id(order_id)

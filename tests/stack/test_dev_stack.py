@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,8 +14,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from billing import search_attributes
-from starter.serving import free_port
-from tests.support.processes import wait_for_line
+from tests.support.devstack import running_dev_stack
 
 
 def _children(pid: int) -> list[int]:
@@ -35,23 +33,8 @@ def _alive(pid: int) -> bool:
 
 
 async def test_dev_stack_starts_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT")}
-    env = dict(
-        os.environ,
-        BILLING_DEV_DATA_DIR=str(tmp_path / "dev"),
-        COLUMNS="200",
-        **{f"BILLING_DEV_{k}": str(v) for k, v in ports.items()},
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output = wait_for_line(proc, "Ctrl-C", timeout=90)
+    with running_dev_stack(tmp_path / "dev", env=os.environ) as running:
+        ports, output, proc = running.ports, running.output, running.proc
         assert f"127.0.0.1:{ports['UI_PORT']}" in output
         children = _children(proc.pid)
         assert children, "the Temporal dev server should run as a child process"
@@ -69,18 +52,11 @@ async def test_dev_stack_starts_and_stops_cleanly(tmp_path: Path) -> None:
         assert (tmp_path / "dev" / "temporal.db").exists()
         assert (tmp_path / "dev" / "keys" / "merchant.key").stat().st_mode & 0o077 == 0
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert running.stop() == 0
         deadline = time.monotonic() + 10
         while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(_alive(pid) for pid in children), "a child outlived billing dev"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def test_cli_help_lists_commands() -> None:

@@ -22,7 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
+from billing.gateway import Customer
 from billing.idempotency import payment_key
+from billing.money import Money
 from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
 from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from providers.kess import KessClient, KessSettings
@@ -72,6 +74,17 @@ TEST_ORDER_POLICY = OrderPolicy(
     refund_window=timedelta(days=1),
     provider_call_timeout=timedelta(seconds=10),
 )
+
+
+def waffo_order(order_id: str, *, policy: OrderPolicy | None = None, customer: Customer | None = None) -> CreateOrder:
+    """A 10.00 USD Waffo order of customer ``c`` (unless ``customer`` is given), with ``policy`` or the default."""
+    return CreateOrder(
+        order_id=order_id,
+        provider="waffo",
+        amount=Money.parse("10.00", "USD"),
+        customer=customer or Customer(customer_id="c", email="c@example.com"),
+        policy=policy or OrderPolicy(),
+    )
 
 
 @dataclass

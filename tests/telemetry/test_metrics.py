@@ -18,19 +18,13 @@ from billing.gateway import Customer
 from billing.money import Money
 from billing.orders import CreateOrder, OrderStatus, RefundRequest
 from billing.temporal import data_converter
-from tests.support.stack import TEST_ORDER_POLICY, order_stack
+from tests.support.stack import TEST_ORDER_POLICY, order_stack, waffo_order
 
 POLICY = TEST_ORDER_POLICY
 
 
 def _order(order_id: str) -> CreateOrder:
-    return CreateOrder(
-        order_id=order_id,
-        provider="waffo",
-        amount=Money.parse("10.00", "USD"),
-        customer=Customer(customer_id="c", email="c@example.com"),
-        policy=POLICY,
-    )
+    return waffo_order(order_id, policy=POLICY)
 
 
 @pytest.fixture

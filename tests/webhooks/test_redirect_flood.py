@@ -17,10 +17,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from billing.gateway import Customer
-from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RedirectHint, order_workflow_id
-from tests.support.stack import OrderStack, order_stack
+from billing.orders import OrderPolicy, OrderStatus, RedirectHint, order_workflow_id
+from tests.support.stack import OrderStack, order_stack, waffo_order
 from workflows.order import OrderWorkflow
 
 FLOOD = 200
@@ -29,15 +27,7 @@ QUIET = OrderPolicy(payment_window=timedelta(hours=2), inquiry_schedule=(timedel
 
 
 async def create(stack: OrderStack, order_id: str) -> None:
-    await stack.billing.create_order(
-        CreateOrder(
-            order_id=order_id,
-            provider="waffo",
-            amount=Money.parse("10.00", "USD"),
-            customer=Customer(customer_id="c", email="c@example.com"),
-            policy=QUIET,
-        )
-    )
+    await stack.billing.create_order(waffo_order(order_id, policy=QUIET))
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ from temporalio.testing import WorkflowEnvironment
 from billing.gateway import BillingInterval, Customer, SubscriptionPlan
 from billing.idempotency import payment_key, subscription_key
 from billing.money import Money
-from billing.orders import CreateOrder
 from billing.subscriptions import StartSubscription
 from providers.waffo import FAILURE_REPLY_BODY, SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
 from providers.waffo.signing import load_private_key
 from starter.serving import AppServer, free_port
 from tests.support.keys import generate, merchant_keys, waffo_keys
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import OrderStack, order_stack, waffo_order
 from webhooks.app import WebhookService, create_app
 
 
@@ -49,14 +48,7 @@ async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderSt
 
 
 async def create(stack: OrderStack, order_id: str) -> None:
-    await stack.billing.create_order(
-        CreateOrder(
-            order_id=order_id,
-            provider="waffo",
-            amount=Money.parse("10.00", "USD"),
-            customer=Customer(customer_id="c", email="c@example.com"),
-        )
-    )
+    await stack.billing.create_order(waffo_order(order_id))
 
 
 async def test_forged_signature_gets_401_and_signals_nothing(stack: OrderStack) -> None:
