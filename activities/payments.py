@@ -21,10 +21,12 @@ from billing.gateway import (
     CreateRefund,
     PaymentOutcome,
     PaymentRef,
+    PaymentStatus,
     RefundOutcome,
     RefundRef,
 )
 from billing.metrics import count_refund
+from billing.orders import LAPSING_CHECKOUT_PROVIDERS
 from providers.base import PaymentProvider
 
 _Notified = TypeVar("_Notified", CreatePayment, CreateRefund)
@@ -148,10 +150,20 @@ class PaymentActivities:
                 }
             )
         outcome = await provider.create_payment(request)
+        closes = provider.capabilities.cancel_payment
+        action = outcome.customer_action
+        if (
+            call.provider in LAPSING_CHECKOUT_PROVIDERS
+            and outcome.status is PaymentStatus.PENDING
+            and action is not None
+            and action.expires_at is not None
+        ):
+            # A checkout that lapses by itself (WaafiPay's hosted page) cannot be closed: the order waits for
+            # the lapse, after which "no such transaction" means nothing was taken (and the order is EXPIRED).
+            closes = False
+            outcome = outcome.model_copy(update={"payable_until": outcome.payable_until or action.expires_at})
         return CreatedPayment.model_construct(
-            **dict(outcome),
-            merchant_events=self.merchant_events,
-            provider_closes=provider.capabilities.cancel_payment,
+            **dict(outcome), merchant_events=self.merchant_events, provider_closes=closes
         )
 
     @activity.defn(name="payments.inquire")

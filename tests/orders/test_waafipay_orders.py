@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from billing.gateway import CaptureMode, Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
-from billing.orders import CreateOrder, OrderStatus, RefundRequest
+from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 WALLET = "252611111111"  # a sandbox EVCPlus wallet
@@ -196,6 +196,31 @@ async def test_an_untouched_hosted_page_that_lapsed_is_expired(
     assert not await charges(stack)
     assert created.customer_action is not None and created.customer_action.expires_at is not None
     assert created.customer_action.expires_at <= created.created_at + timedelta(minutes=5)
+
+
+async def test_an_unpaid_hosted_page_is_waited_out_not_reviewed_when_inquiries_run_out_first(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # A short deadline and few inquiries: they run out long before the page's 5 minutes. The page cannot be
+    # closed, so the order waits for the lapse instead of going to review, then concludes EXPIRED.
+    order_id = "w-hpp-wait-lapse"
+    policy = OrderPolicy(
+        payment_window=timedelta(seconds=30),
+        inquiry_schedule=(timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)),
+        unknown_inquiry_limit=3,
+    )
+    request = waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c"), policy=policy)
+    await stack.billing.create_order(request)
+    await time_skipping_env.sleep(timedelta(minutes=2))
+    waiting = await stack.billing.get_order(order_id)
+    assert waiting.status is OrderStatus.PENDING, "the page is still open: the payer may still pay"
+    await time_skipping_env.sleep(timedelta(minutes=5))
+    order = await stack.billing.wait_for_status(
+        order_id, {OrderStatus.EXPIRED, OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=20)
+    )
+    assert order.status is OrderStatus.EXPIRED, order.review
+    assert "provider.cancel" not in [entry.event for entry in order.timeline]
+    assert not await charges(stack)
 
 
 async def test_a_push_whose_answer_was_lost_is_never_sent_again(
