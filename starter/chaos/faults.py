@@ -102,6 +102,11 @@ class FaultInjector:
         self.counters = counters
         self._first_pass = list(CATALOG)
 
+    @property
+    def every_kind_injected(self) -> bool:
+        """Whether each kind of fault in CATALOG was handed out at least once."""
+        return not self._first_pass
+
     def next(self) -> FaultSpec:
         if self._first_pass:
             return self._first_pass.pop(0)

@@ -220,7 +220,7 @@ async def chaos_schedule(
             await stack.restart_temporal()
             counters.restarts["temporal dev server"] += 1
     # Every kind of fault at least once, however short the run.
-    while injector._first_pass:
+    while not injector.every_kind_injected:
         await injector.inject(injector.next())
     await stack.wait_for_worker(client)
 
