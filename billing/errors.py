@@ -20,6 +20,8 @@ or "the caller asked for something invalid".
     │   ├── NotFoundError               no such order / subscription / refund
     │   └── InvalidStateError           operation not allowed in the current state
     ├── ConfigurationError              settings or keys unusable; raised at startup, names the setting
+    ├── WorkflowBusyError               a read found the workflow's task pending too long (no worker took
+    │                                   it); it was not queried: try again
     ├── ProviderError                   talking to a payment provider went wrong
     │   ├── OutcomeUnknownError         the call MAY have taken effect: reconcile by inquiry, never guess
     │   │   ├── ProviderTimeoutError    no complete answer in time
@@ -86,6 +88,12 @@ class ConfigurationError(BillingError):
     def __init__(self, message: str, *, setting: str | None = None) -> None:
         super().__init__(f"{setting}: {message}" if setting else message)
         self.setting = setting
+
+
+class WorkflowBusyError(BillingError):
+    """The workflow had a workflow task pending for longer than a read waits (no worker took it yet), so it
+    was not queried: a query then could make a later replay of its history fail (billing.temporal.await_quiet).
+    Nothing changed; try again once a worker runs."""
 
 
 class ProviderError(BillingError):

@@ -19,6 +19,7 @@ codec runs outside the workflow sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, Interceptor
+from temporalio.client import Client, Interceptor, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultFailureConverterWithEncodedAttributes
 
@@ -168,6 +169,38 @@ async def connect_or_explain(settings: TemporalSettings, wait: float | None = No
 
 
 # -- running `billing dev` stacks ---------------------------------------------------------------------
+
+
+#: How long a read waits for a workflow task in progress before it queries anyway.
+QUERY_SETTLE_SECONDS = 30.0
+
+
+async def await_quiet(handle: WorkflowHandle[Any, Any], *, within: float = QUERY_SETTLE_SECONDS) -> bool:
+    """Wait until the workflow has no workflow task pending: True once it has none (or is closed), False
+    if one is still pending after ``within`` seconds. Call it before a query.
+
+    A query that reaches a worker without the workflow in its cache, while a workflow task is scheduled but
+    not started (for ten seconds after the worker that held it died), is answered by replaying the history
+    *including* the events that task will bring. When the task then arrives with more (a signal, an Update
+    written meanwhile), the worker processes the two groups as two activations; a later replay of the whole
+    history folds them into one, may order the commands otherwise, and fails with a nondeterminism error on
+    every worker from then on. With no task pending there is nothing new to fold: the query replays exactly
+    the workflow tasks already completed. What is left is the few milliseconds between the describe and the
+    query. Raises what ``describe`` raises (``RPCError`` NOT_FOUND for no such workflow).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    delay = 0.05
+    while True:
+        description = await handle.describe()
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            return True
+        if not description.raw_description.HasField("pending_workflow_task"):
+            return True
+        if loop.time() + delay > deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def dev_stack_registry() -> Path:

@@ -66,7 +66,7 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
-from billing.temporal import connect
+from billing.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -113,9 +113,11 @@ def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn
 class BillingClient:
     """Create and command orders. One instance per application; safe to share across tasks."""
 
-    def __init__(self, client: Client, *, task_queue: str = "billing") -> None:
+    def __init__(self, client: Client, *, task_queue: str = "billing", read_wait: float = QUERY_SETTLE_SECONDS) -> None:
         self.temporal = client
         self.task_queue = task_queue
+        #: How long a read waits for a pending workflow task before it gives up (WorkflowBusyError).
+        self.read_wait = read_wait
 
     @classmethod
     async def connect(cls, settings: TemporalSettings | None = None) -> Self:
@@ -186,6 +188,10 @@ class BillingClient:
     async def get_order(self, order_id: str) -> Order:
         handle = self.temporal.get_workflow_handle(order_workflow_id(order_id))
         try:
+            if not await await_quiet(handle, within=self.read_wait):
+                raise errors.WorkflowBusyError(
+                    f"order {order_id} has a workflow task waiting for a worker; not read (try again)"
+                )
             return await handle.query(OrderWorkflow.status)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
@@ -270,6 +276,10 @@ class BillingClient:
     async def get_subscription(self, subscription_id: str) -> Subscription:
         handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
         try:
+            if not await await_quiet(handle, within=self.read_wait):
+                raise errors.WorkflowBusyError(
+                    f"subscription {subscription_id} has a workflow task waiting for a worker; not read (try again)"
+                )
             return await handle.query(SubscriptionWorkflow.status)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:

@@ -59,12 +59,16 @@ from billing.metrics import count_webhook
 from billing.orders import RedirectHint, order_workflow_id
 from billing.subscriptions import subscription_workflow_id
 from billing.telemetry import server_span
+from billing.temporal import await_quiet
 from providers.base import NotificationVerifier
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 if TYPE_CHECKING:
     from webhooks.codec import CodecServer
+
+#: How long a redirect waits for a pending workflow task before it signals without asking first.
+HINT_QUIET_SECONDS = 2.0
 
 log = logging.getLogger("billing.webhooks")
 
@@ -421,7 +425,13 @@ class WebhookService:
         handle = client.get_workflow_handle(order_workflow_id(order_id))
         hint = RedirectHint(result_token=token)
         try:
-            state = await handle.query(OrderWorkflow.hint_state, hint)
+            if await await_quiet(handle, within=HINT_QUIET_SECONDS):
+                state = await handle.query(OrderWorkflow.hint_state, hint)
+            else:
+                # A workflow task is still pending (a worker restarting): a query now could fold events
+                # into a replay the worker will not repeat (billing.temporal.await_quiet). The signal is
+                # safe, and this service's window and the workflow's own rules still coalesce it.
+                state = HintState(verdict=HintVerdict.INQUIRE)
         except WorkflowQueryFailedError:
             state = HintState(verdict=HintVerdict.INQUIRE)  # a worker that predates the query: signal as before
         except RPCError as exc:
@@ -437,7 +447,7 @@ class WebhookService:
             self.counters.hints_coalesced += 1
             outcome = f"coalesced.{state.verdict.value}"
         urls = before.merchant_urls if before is not None else None
-        if urls is None:
+        if urls is None and await await_quiet(handle, within=HINT_QUIET_SECONDS):
             order = await handle.query(OrderWorkflow.status)
             urls = (order.success_url, order.failure_url)
         return _Redirected(at, token or (before.token if before else None), urls, outcome)
