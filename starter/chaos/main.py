@@ -31,7 +31,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from billing.orders import Order, order_workflow_id
-from billing.subscriptions import ENGINE_MODES, FINAL_SUBSCRIPTION_STATUSES, LIVE_STATUSES, Subscription
+from billing.subscriptions import (
+    ENGINE_MODES,
+    FINAL_SUBSCRIPTION_STATUSES,
+    LIVE_STATUSES,
+    Subscription,
+    SubscriptionStatus,
+)
 from starter.chaos.faults import ChaosCounters, FaultInjector, HostileCaller
 from starter.chaos.invariants import (
     Violation,
@@ -184,9 +190,15 @@ async def discover_period_orders(
     await _bounded(unknown, 16, probe)
 
 
+#: Where a subscription rests until the merchant acts (dunning exhausted, or paused): nothing more expected.
+RESTING_STATUSES = frozenset({SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED})
+
+
 def _subscription_settled(subscription: Subscription | None) -> bool:
     return subscription is not None and (
-        subscription.status in LIVE_STATUSES or subscription.status in FINAL_SUBSCRIPTION_STATUSES
+        subscription.status in LIVE_STATUSES
+        or subscription.status in FINAL_SUBSCRIPTION_STATUSES
+        or subscription.status in RESTING_STATUSES
     )
 
 
