@@ -70,6 +70,11 @@ CREATE_RESEND_PROVIDERS = frozenset({"waffo", "kess"})
 #: customer pays (WaafiPay's hosted page: 5 minutes, then RCS_HPP_USERACTION_TIMEOUT). A "no such
 #: transaction" after that and after the deadline means nothing was taken: the order is EXPIRED.
 LAPSING_CHECKOUT_PROVIDERS = frozenset({"waafipay"})
+#: Providers whose payer may still complete a payment after the order closed or lapsed, and which send no
+#: notification of it (KESS: seed 004 documents no close, no code lifetime and no notification; a WeChat-style
+#: code may be paid after the engine saw it closed). Such an order that ended EXPIRED or CANCELLED keeps
+#: asking, on ``OrderPolicy.late_payment_watch``, while it stays open for refunds.
+LATE_PAYING_PROVIDERS = frozenset({"kess"})
 QUICK_PAY_WINDOW = timedelta(seconds=45)
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
@@ -156,6 +161,15 @@ class OrderPolicy(InquiringPolicy):
     #: How long the order stays open for refunds after it is final.
     refund_window: timedelta = timedelta(days=180)
     late_payment: LatePaymentPolicy = LatePaymentPolicy.KEEP
+    #: For a provider of LATE_PAYING_PROVIDERS: after the order ended EXPIRED or CANCELLED, the waits between
+    #: inquiries that look for a payment made after the close; one more is made as the refund window ends.
+    late_payment_watch: tuple[timedelta, ...] = (
+        timedelta(minutes=1),
+        timedelta(minutes=10),
+        timedelta(hours=1),
+        timedelta(days=1),
+        timedelta(days=7),
+    )
     #: Start-to-close timeout of one provider call.
     provider_call_timeout: timedelta = timedelta(seconds=60)
 

@@ -55,7 +55,9 @@ with workflow.unsafe.imports_passed_through():
         CREATE_RESEND_PROVIDERS,
         FINAL_REFUND_STATES,
         FINAL_STATUSES,
+        LATE_PAYING_PROVIDERS,
         OPEN_STATUSES,
+        PAID_STATUSES,
         REFUND_RESENDS,
         SINGLE_SHOT_REFUND_PROVIDERS,
         CancelRequest,
@@ -111,6 +113,9 @@ BOUNDED_AUTHORIZED_WAITS = "bounded-authorized-waits"
 #: Hints are coalesced and rationed from this change on (see billing.hints); runs that started before it
 #: replay as they ran, acting on every hint.
 COALESCE_HINTS_PATCH = "coalesce-hints"
+#: Orders of LATE_PAYING_PROVIDERS that ended unpaid keep asking for a late payment (_late_payment_watch).
+LATE_PAYMENT_WATCH_PATCH = "late-payment-watch"
+LATE_WATCHED_STATUSES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED})
 
 
 class OrderFlow:
@@ -730,18 +735,26 @@ class OrderFlow:
 
     async def _after_final(self) -> None:
         """Stay open for refunds (and to record late statements) until the refund window ends."""
-        if self.order.late_payment and self.policy.late_payment is LatePaymentPolicy.REFUND:
-            await self._refund_late_payment()
+        await self._apply_late_payment_policy()
         closes_at = (self.order.closed_at or workflow.now()) + self.policy.refund_window
+        watch = self._late_payment_watch(closes_at)
         while True:
             open_refunds = self.order.open_refunds()
             now = workflow.now()
+            if watch and now >= watch[0]:
+                watch.pop(0)
+                if await self._look_for_late_payment():
+                    watch = []
+                    closes_at = workflow.now() + self.policy.refund_window
+                continue
             if not open_refunds and now >= closes_at:
                 return
             if open_refunds:
                 wait = self.policy.inquiry_wait(min(r.inquiries for r in open_refunds))
             else:
                 wait = closes_at - now
+            if watch:
+                wait = min(wait, watch[0] - now)
             if await self._refunds_changed_within(wait, "await refund result" if open_refunds else "refund window"):
                 continue
             for refund in self.order.open_refunds():
@@ -753,6 +766,37 @@ class OrderFlow:
                         refund, f"no final statement after {refund.inquiries} inquiries", workflow.now()
                     )
                     self._publish()
+
+    async def _apply_late_payment_policy(self) -> None:
+        if self.order.late_payment and self.policy.late_payment is LatePaymentPolicy.REFUND:
+            await self._refund_late_payment()
+
+    def _late_payment_watch(self, closes_at: datetime) -> list[datetime]:
+        """When to look for a payment made after the close (LATE_PAYING_PROVIDERS): the policy's waits from
+        the close, the last look no later than the end of the refund window."""
+        if self.request.provider not in LATE_PAYING_PROVIDERS or self.order.status not in LATE_WATCHED_STATUSES:
+            return []
+        if not workflow.patched(LATE_PAYMENT_WATCH_PATCH):
+            return []
+        at, times = self.order.closed_at or workflow.now(), []
+        for wait in self.policy.late_payment_watch:
+            at += wait
+            if at >= closes_at:
+                break
+            times.append(at)
+        return [*times, closes_at]
+
+    async def _look_for_late_payment(self) -> bool:
+        """Ask the provider about the payment once more: True if it was paid after all (the order is then
+        PAID, late; the issuer is told and the late-payment policy applies)."""
+        if self.order.status not in LATE_WATCHED_STATUSES:
+            return False  # an operator or a statement settled it meanwhile
+        await self._inquire()
+        if self.order.status not in PAID_STATUSES:
+            return False
+        await self._notify_issuer()
+        await self._apply_late_payment_policy()
+        return True
 
     async def _refunds_changed_within(self, wait: timedelta, summary: str) -> bool:
         """Wait up to ``wait`` for a refund to be added or settled (or a check hint)."""

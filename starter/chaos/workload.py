@@ -104,6 +104,7 @@ def policy() -> OrderPolicy:
         unknown_inquiry_limit=4,
         capture_window=timedelta(seconds=40),
         refund_window=timedelta(seconds=30),
+        late_payment_watch=(timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=10)),
         provider_call_timeout=timedelta(seconds=8),
     )
 

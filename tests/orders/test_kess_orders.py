@@ -367,3 +367,27 @@ async def test_a_merchant_cancel_where_kess_can_close_closes(closing_stack: Orde
         "k-cancel-close", {OrderStatus.CANCELLED}, timeout=timedelta(seconds=20)
     )
     assert "provider.cancel" in [entry.event for entry in cancelled.timeline]
+
+
+async def test_a_payment_kess_takes_after_it_closed_the_code_is_found_by_the_late_payment_watch(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # KESS sends no notification, and seed 004 documents neither a close nor a code lifetime: a buyer who
+    # completes a payment on a code KESS already closed (the emulator's `late` payment) is only ever learned
+    # by asking. The order is EXPIRED first; the engine keeps asking on its late-payment watch.
+    await stack.billing.create_order(kess_order("k-late"))
+    await time_skipping_env.sleep(timedelta(minutes=31))
+    await kess_post(stack, "clock/advance", {"seconds": 2 * 3600 * 0.1 + 1})  # KESS closes the code itself
+    await time_skipping_env.sleep(timedelta(hours=2))
+    expired = await stack.billing.wait_for_status("k-late", {OrderStatus.EXPIRED}, timeout=timedelta(seconds=20))
+    assert not expired.late_payment
+
+    stack.hub.kess.clock.set(await time_skipping_env.get_current_time())
+    await kess_control(stack, "k-late", "pay", {"late": True})
+    assert await kess_charges(stack, "k-late") == ["10.00"]
+    # The looks at 1 min, 10 min and 1 h after the close have passed (the time-skipping server ran through
+    # them); the one a day after the close finds the payment.
+    await time_skipping_env.sleep(timedelta(days=1))
+    paid = await stack.billing.wait_for_status("k-late", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
+    assert paid.late_payment, "paid after KESS closed the code: late"
+    assert paid.captured_amount == Money.parse("10.00", "USD")
