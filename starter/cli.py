@@ -92,11 +92,20 @@ def dev(
     http_port: Annotated[
         int | None, typer.Option(help="HTTP service port: webhooks, health [BILLING_DEV_HTTP_PORT]")
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start the emulators from nothing: forget their orders, subscriptions and ledgers "
+            "(<data dir>/emulators.db)",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole local stack in the foreground; Ctrl-C stops everything.
 
     Other `billing` commands run from the same directory (or with the same BILLING_DEV_DATA_DIR) find this
-    stack by themselves, whatever its ports: they read <data dir>/env.
+    stack by themselves, whatever its ports: they read <data dir>/env. The emulators keep their state in
+    <data dir>/emulators.db, so orders made before a restart can still be paid, refunded and renewed.
     """
     from starter.devstack import run_dev_stack
 
@@ -112,7 +121,7 @@ def dev(
         if value is not None
     }
     settings = DevSettings(**overrides)  # type: ignore[arg-type]
-    serve_until_interrupted(lambda: run_dev_stack(settings, console))
+    serve_until_interrupted(lambda: run_dev_stack(settings, console, fresh=fresh))
 
 
 @emulators_app.command("serve")

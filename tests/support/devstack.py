@@ -67,7 +67,11 @@ class RunningDevStack:
 
 @contextlib.contextmanager
 def running_dev_stack(
-    data_dir: Path | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+    data_dir: Path | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    argv: tuple[str, ...] = (),
 ) -> Iterator[RunningDevStack]:
     """``billing dev`` on free loopback ports, run in ``cwd`` with its data in ``data_dir`` (None: its default,
     ``var/dev`` under ``cwd``), in ``env`` (by default this environment without BILLING_* variables).
@@ -78,7 +82,7 @@ def running_dev_stack(
     if data_dir is not None:
         settings["BILLING_DEV_DATA_DIR"] = str(data_dir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
+        [sys.executable, "-m", "starter.cli", "dev", *argv],
         env=dict(env or clean, COLUMNS="200", **settings),
         cwd=cwd,
         stdout=subprocess.PIPE,
