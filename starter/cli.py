@@ -511,6 +511,10 @@ def subscription_create(
     currency: Annotated[str, typer.Option(help="ISO 4217 code")],
     customer_id: Annotated[str, typer.Option("--customer-id", help="Your customer id (no personal data)")],
     customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
+    customer_phone: Annotated[
+        str | None,
+        typer.Option("--customer-phone", help="Wallet number each period is charged to (WaafiPay: required)"),
+    ] = None,
     provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
     interval_count: Annotated[int, typer.Option("--interval-count", help="Periods of N intervals")] = 1,
@@ -539,7 +543,7 @@ def subscription_create(
                 subscription_id=subscription_id,
                 provider=provider,
                 plan=plan,
-                customer=Customer(customer_id=customer_id, email=customer_email),
+                customer=Customer(customer_id=customer_id, email=customer_email, phone=customer_phone),
                 billing_mode=modes[billing] if billing else None,
                 trial_days=trial_days,
             )
