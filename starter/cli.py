@@ -406,23 +406,53 @@ _CUSTOMER_DID = {
 }
 
 
+def _subscription_awaiting_customer(subscription_id: str) -> tuple[str, str]:
+    """The provider request id of what the customer of ``subscription_id`` acts on, and how to name it: a
+    plan change waiting for authorization (a new subscription at the provider) if there is one, else the
+    subscription's current generation. Without the engine (the emulators alone) the first generation."""
+    from billing.idempotency import subscription_key
+
+    subject = f"subscription {subscription_id}"
+
+    async def look_up() -> Any:
+        return await (await _billing()).get_subscription(subscription_id)
+
+    try:
+        current = asyncio.run(look_up())
+    except (errors.BillingError, OSError, RuntimeError):
+        return subscription_key(subscription_id), subject
+    change = current.pending_change
+    if change is not None and not change.scheduled:
+        return change.request_key, f"the plan change of {subject} (to plan {change.plan.plan_id})"
+    return current.request_key, subject
+
+
 def _customer_action(action: str, provider: str, reference: str, subscription: bool, as_json: bool) -> None:
-    from billing.idempotency import payment_key, subscription_key
+    from billing.idempotency import payment_key
 
     if subscription:
-        path, subject = f"subscriptions/{subscription_key(reference)}/{action}", f"subscription {reference}"
+        key, subject = _subscription_awaiting_customer(reference)
+        path = f"subscriptions/{key}/{action}"
     elif provider == "waafipay":
         # WaafiPay's customer acts on the hosted payment page (a wallet push is approved on the phone).
         verb = {"pay": "approve", "fail": "decline", "abandon": "cancel"}[action]
         path, subject = f"hpp/{payment_key(reference)}/{verb}", f"order {reference}"
     else:
         path, subject = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
-    _emulator_control(provider, path, None, subject, _CUSTOMER_DID[action].format(subject), as_json)
+    did = _CUSTOMER_DID[action].format(subject)
+    if subject.startswith("the plan change"):
+        authorized = {"pay": "the customer authorized {}", "fail": "the customer's authorization of {} failed"}
+        did = authorized[action].format(subject)
+    _emulator_control(provider, path, None, subject, did, as_json)
 
 
 SubscriptionFlag = Annotated[
     bool,
-    typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization", metavar=""),
+    typer.Option(
+        "--subscription",
+        help="ID is a subscription: act on its first payment, or on its plan change waiting for the customer",
+        metavar="",
+    ),
 ]
 
 
@@ -648,6 +678,15 @@ def subscription_change_plan(
 
     subscription = run(action)
     emit(subscription, as_json, lambda: print_subscription(console, subscription))
+    change = subscription.pending_change
+    url = change.customer_action.url if change and change.customer_action else None
+    if not as_json and url and url.startswith(EmulatorSettings().url.rstrip("/") + "/"):
+        console.print(
+            f"The customer authorizes the change at the link above; on the emulator: "
+            f"billing emulators pay {subscription.provider} {subscription_id} --subscription",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @subscription_app.command("manage")
