@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
-from starter import cli_find, cli_tools, provider_cli
+from starter import cli_faults, cli_find, cli_tools, provider_cli
 from starter.cli_common import (
     EXIT_CODES_HELP,
     JsonOption,
@@ -189,6 +190,14 @@ def chaos_command(ctx: typer.Context) -> None:
 # -- orders -----------------------------------------------------------------------------------------
 
 
+#: ``billing order create --dev-windows``: an order that settles (or goes to review) within about a minute.
+DEV_WINDOWS: dict[str, Any] = {
+    "payment_window": timedelta(seconds=30),
+    "inquiry_schedule": (timedelta(seconds=5),),
+    "unknown_inquiry_limit": 3,
+}
+
+
 @order_app.command("create")
 def order_create(
     order_id: Annotated[str, typer.Option("--order-id", help="Your order id (idempotency key)")],
@@ -207,10 +216,18 @@ def order_create(
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     capture: Annotated[str, typer.Option(help="automatic or manual")] = "automatic",
     payment_window: Annotated[int, typer.Option(help="Minutes the customer has to pay")] = 30,
+    dev_windows: Annotated[
+        bool,
+        typer.Option(
+            "--dev-windows",
+            help="Short windows for trying things on the dev stack: 30 s to pay, an inquiry every 5 s, review "
+            "after 3 inconclusive inquiries (an unanswered order reaches NEEDS_REVIEW in about a minute)",
+            metavar="",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create an order and its payment; prints where the customer pays."""
-    from datetime import timedelta
 
     from billing.gateway import CaptureMode, Customer
     from billing.money import Money
@@ -230,7 +247,9 @@ def order_create(
                 description=description,
                 capture_mode=capture_mode,
                 payment_method=payment_method,
-                policy=OrderPolicy.for_provider(provider, payment_window=timedelta(minutes=payment_window)),
+                policy=OrderPolicy.for_provider(
+                    provider, **(DEV_WINDOWS if dev_windows else {"payment_window": timedelta(minutes=payment_window)})
+                ),
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation
@@ -701,6 +720,7 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
 
 
 cli_find.register(app, order_app, subscription_app)
+cli_faults.register(emulators_app)
 cli_tools.register(app, events_app)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from emulators.common.clock import Clock
-from emulators.common.faults import FaultQueue
+from emulators.common.faults import FaultQueue, references_in
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,11 @@ class RetryingNotifier:
         """Queue a notification for delivery (must be called on the event loop)."""
         self._bind_loop()
         self.notifications.append(notification)
-        fault = self._faults.take(NOTIFY_OPERATION, match_wildcard=False) if self._faults else None
+        fault = (
+            self._faults.take(NOTIFY_OPERATION, match_wildcard=False, references=references_in(notification.body))
+            if self._faults
+            else None
+        )
         kind = fault.kind if fault else None
         if kind == "drop":
             notification.status = "dropped"
