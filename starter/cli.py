@@ -406,7 +406,42 @@ def _emulator_control(
         return answer
 
     result = run(call)
-    emit(result, as_json, lambda: console.print(f"{provider} emulator: {done}", highlight=False))
+    returned = _customer_returns(result)
+    if returned:
+        done += f"; {returned}"
+    emit(result, as_json, lambda: console.print(f"{provider} emulator: {done}", highlight=False, soft_wrap=True))
+
+
+def _customer_returns(answer: dict[str, Any]) -> str | None:
+    """Follow the customer's browser back from the provider's page, as after a real checkout: the merchant's
+    return URL (the HTTP service's redirect callback) makes the order ask the provider at once instead of
+    at its next scheduled inquiry. What happened, in words; None when the answer names no return."""
+    redirect = answer.get("redirect")
+    fields: dict[str, str]
+    if isinstance(answer.get("returnUrl"), str):
+        method, url, fields = "GET", answer["returnUrl"], {}
+    elif isinstance(redirect, dict) and isinstance(redirect.get("url"), str):
+        method, url, fields = str(redirect.get("method", "GET")), redirect["url"], redirect.get("fields") or {}
+    else:
+        return None
+
+    async def back() -> int:
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+            if method.upper() == "POST":
+                response = await http.post(url, data=fields)
+            else:
+                response = await http.get(url)
+        return response.status_code
+
+    try:
+        status = asyncio.run(back())
+    except httpx.HTTPError as exc:
+        err_console.print(f"the customer's return to {url} failed: {exc}", highlight=False, soft_wrap=True)
+        return None
+    if status >= 400:
+        err_console.print(f"the customer's return to {url} answered HTTP {status}", highlight=False, soft_wrap=True)
+        return None
+    return "the customer returned to the merchant (the order asks the provider now)"
 
 
 def _emulator_error(response: httpx.Response) -> str:

@@ -32,6 +32,7 @@ from emulators.common.control import ControlError, json_body, opt_str
 from emulators.common.faults import WILDCARD, scope_from
 from emulators.common.notifier import NOTIFY_FAULT_KINDS, NOTIFY_OPERATION
 from emulators.waffo.api import API_FAULT_KINDS, OPERATIONS
+from emulators.waffo.checkout import customer_return_url
 from emulators.waffo.orders import StateConflict
 from emulators.waffo.views import refund_view
 from emulators.waffo.wire import parse_timestamp
@@ -132,7 +133,12 @@ async def order_action(request: Request) -> Any:
         emu.orders.expire(order)
     else:
         raise ControlError(404, f"unknown order action {action}")
-    return emu.orders.view(order)
+    answer = emu.orders.view(order)
+    return_url = customer_return_url(order)
+    if return_url and action in ("pay", "fail", "abandon"):
+        # Where the customer's browser goes next (the merchant's redirect URL); not part of Waffo's view.
+        answer["returnUrl"] = return_url
+    return answer
 
 
 def _refund(emu: WaffoEmulator, ref: str) -> Any:
