@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulators import kess as kess_emulator
 from emulators import waafipay as waafipay_emulator
@@ -105,11 +105,20 @@ def _persist(hub: EmulatorHub, state_file: Path, fresh: bool) -> None:
             self.app = app
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            try:
+            if scope["type"] != "http":
                 await self.app(scope, receive, send)
-            finally:
-                if scope["type"] == "http":
+                return
+
+            async def send_after_saving(message: Message) -> None:
+                # The change is on disk before the caller sees the answer: a kill right after loses nothing.
+                if message["type"] == "http.response.start":
                     hub.save_state()
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_after_saving)
+            finally:
+                hub.save_state()
 
     hub.app.add_middleware(SaveAfterRequest)
 

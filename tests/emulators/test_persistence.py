@@ -55,3 +55,27 @@ async def test_state_saved_by_one_hub_is_restored_by_the_next(tmp_path: Path) ->
         assert fresh.kess.authenticate(token) is None
     finally:
         await fresh.aclose()
+
+
+async def test_a_change_made_through_a_request_is_on_disk_when_the_answer_arrives(tmp_path: Path) -> None:
+    """Written on each change, before the caller sees the answer: a process killed right after loses nothing."""
+    import pickle
+
+    import httpx
+
+    from emulators.common.persistence import StateFile
+
+    state_file = tmp_path / "emulators.db"
+    hub = _hub(state_file, public_b64(new_key()))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hub.app), base_url="http://hub.test") as http:
+            answer = await http.post("/waffo/control/clock/advance", json={"seconds": 120})
+            assert answer.status_code == 200
+            on_disk = StateFile(state_file)  # another reader, as the next process would be
+            try:
+                saved = pickle.loads(on_disk.load()["waffo"])  # noqa: S301 - our own test file
+            finally:
+                on_disk.close()
+            assert saved["clock"].total_seconds() == 120
+    finally:
+        await hub.aclose()
