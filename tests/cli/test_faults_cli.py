@@ -73,3 +73,16 @@ def test_bad_fault_requests_are_refused(stack: Cli) -> None:
     declined = stack.run("emulators", "fault", "waffo", "NO-SUCH", "decline", "--code", "C0005", check=False)
     assert declined.returncode != 0 and "has no order NO-SUCH" in declined.stderr
     assert "--subscription" in stack.run("emulators", "fault", "--help").stdout
+
+
+def test_a_declined_renewal_from_the_cli_makes_the_subscription_past_due(stack: Cli) -> None:
+    subscription_id = unique("SUB-DECL")
+    stack.run(
+        "subscription", "create", "--subscription-id", subscription_id, "--plan-id", "basic", "--amount", "3.00",
+        "--currency", "USD", "--customer-id", "cust-fault", "--customer-email", "fault@example.com",
+    )  # fmt: skip
+    stack.run("emulators", "pay", "waffo", subscription_id, "--subscription")
+    stack.until(["subscription", "show", subscription_id], lambda s: s["status"] == "ACTIVE")
+    declined = stack.run("emulators", "fault", "waffo", subscription_id, "decline", "--subscription", "--code", "C0005")
+    assert f"the renewal of subscription {subscription_id} was declined with C0005" in declined.stdout
+    stack.until(["subscription", "show", subscription_id], lambda s: s["status"] == "PAST_DUE")

@@ -28,6 +28,16 @@ def _wait_for(running: RunningDevStack, order_id: str, status: str, timeout: flo
         time.sleep(0.3)
 
 
+def _until(running: RunningDevStack, subscription_id: str, done: Any, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        subscription = _json(running, "subscription", "show", subscription_id)
+        if done(subscription) or time.monotonic() > deadline:
+            assert done(subscription), subscription["timeline"]
+            return dict(subscription)
+        time.sleep(0.3)
+
+
 def test_an_order_paid_before_a_restart_is_refunded_after_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "dev"
     with running_dev_stack(data_dir, env=os.environ) as running:
@@ -36,10 +46,17 @@ def test_an_order_paid_before_a_restart_is_refunded_after_it(tmp_path: Path) -> 
                     "--customer-id", "c-rst", "--customer-email", "rst@example.com", env=env)  # fmt: skip
         run_billing("emulators", "pay", "waffo", "RST-1", env=env)
         _wait_for(running, "RST-1", "PAID")
+        run_billing(
+            "subscription", "create", "--subscription-id", "RST-SUB", "--plan-id", "basic", "--amount", "3.00",
+            "--currency", "USD", "--customer-id", "c-rst", "--customer-email", "rst@example.com", env=env,
+        )  # fmt: skip
+        run_billing("emulators", "pay", "waffo", "RST-SUB", "--subscription", env=env)
+        _until(running, "RST-SUB", lambda s: s["status"] == "ACTIVE")
+        ports = running.ports  # make dev restarts on the same ports: webhooks keep their URLs
         assert running.stop() == 0
     assert (data_dir / "emulators.db").stat().st_mode & 0o077 == 0
 
-    with running_dev_stack(data_dir, env=os.environ) as running:
+    with running_dev_stack(data_dir, env=os.environ, ports=ports) as running:
         assert "emulators.db" in running.output, "the banner says where the emulators' state was restored from"
         ledger = httpx.get(f"{running.emulators_url}/waffo/control/ledger").json()
         assert any(entry["kind"] == "charge" for entry in ledger["entries"]), ledger
@@ -47,6 +64,8 @@ def test_an_order_paid_before_a_restart_is_refunded_after_it(tmp_path: Path) -> 
         assert refund["amount"] == {"amount_minor": 400, "currency": "USD"}
         refunded = _wait_for(running, "RST-1", "PARTIALLY_REFUNDED")
         assert refunded["refunds"][0]["status"] == "SUCCEEDED", refunded["timeline"]
+        run_billing("emulators", "renew", "waffo", "RST-SUB", env=dict(os.environ, **running.cli_env()))
+        _until(running, "RST-SUB", lambda s: s["current_period"] == 2 and s["status"] == "ACTIVE")
         assert running.stop() == 0
 
     with running_dev_stack(data_dir, env=os.environ, argv=("--fresh",)) as running:
