@@ -16,6 +16,7 @@ from activities.errors import reconciled_retries, translate_errors
 from billing.errors import BillingError, ConfigurationError, OutcomeUnknownError
 from billing.gateway import (
     CancelPayment,
+    CaptureMode,
     CapturePayment,
     CreatePayment,
     CreateRefund,
@@ -139,9 +140,11 @@ class PaymentActivities:
     async def create_payment(self, call: CreatePaymentCall) -> CreatedPayment:
         provider = self.providers.get(call.provider)
         request = self._with_notify_url(call.request, call.provider, call.order_id)
-        if not provider.capabilities.webhooks:
-            # No signed notifications: the customer's browser comes back through our HTTP service, which
+        if not provider.capabilities.webhooks or request.capture_mode is CaptureMode.MANUAL:
+            # No signed notifications (or none for an authorization: Waffo notifies a manual-capture order
+            # only once it is captured): the customer's browser comes back through our HTTP service, which
             # takes the redirect as a hint to inquire now and then sends the browser on to the merchant.
+            # So an authorization is known, and can be captured, as soon as the customer is back.
             request = request.model_copy(
                 update={
                     "success_url": self.callbacks.redirect(call.provider, call.order_id, "success"),

@@ -232,7 +232,10 @@ class CreateOrder(_Frozen):
                 raise InputError(f"required by {self.provider}", field=f"customer.{name}")
         hosted = (self.payment_method or "").upper().startswith("HPP")
         if self.provider == "waafipay" and not hosted and not self.customer.phone:
-            raise InputError("the wallet number to push the payment to (or pay by HPP)", field="customer.phone")
+            raise InputError(
+                f"required by {self.provider}: the wallet number to push the payment to (or pay by HPP)",
+                field="customer.phone",
+            )
         return self
 
     @property

@@ -174,7 +174,9 @@ class StartSubscription(_Frozen):
         if self.billing_anchor is not None and self.billing_anchor.tzinfo is None:
             raise InputError("must include a time zone", field="billing_anchor")
         if mode is BillingMode.ENGINE_CHARGED and self.provider == "waafipay" and not self.customer.phone:
-            raise InputError("the wallet number each period is charged to", field="customer.phone")
+            raise InputError(
+                f"required by {self.provider}: the wallet number each period is charged to", field="customer.phone"
+            )
         if self.billing_anchor is not None and self.trial_days:
             raise InputError("choose a trial or a billing anchor, not both", field="billing_anchor")
         return self

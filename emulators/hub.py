@@ -6,18 +6,25 @@ in-process through ``httpx.ASGITransport``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulators import kess as kess_emulator
 from emulators import waafipay as waafipay_emulator
+from emulators.common.persistence import EmulatorStates, Persisted, StateFile
 from emulators.waffo import WaffoEmulator, WaffoEmulatorConfig, create_app
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,11 +56,71 @@ class EmulatorHub:
     kess: kess_emulator.KessEmulator
     waafipay: waafipay_emulator.WaafiPayEmulator
     app: Starlette
+    #: Where the emulators keep their state, when they keep it (``billing dev``).
+    states: EmulatorStates | None = None
+    #: The emulators whose saved state was loaded at start.
+    restored: tuple[str, ...] = ()
+
+    def save_state(self) -> None:
+        """Write the emulators' state if it changed since the last save (no-op without a state file)."""
+        if self.states is not None:
+            try:
+                self.states.save_if_changed()
+            except Exception:  # a full disk must not take the emulators down
+                log.exception("the emulators' state could not be saved")
 
     async def aclose(self) -> None:
         await self.waffo.aclose()
         await self.kess.aclose()
         await self.waafipay.aclose()
+        if self.states is not None:
+            self.save_state()
+            self.states.close()
+            self.states = None
+
+
+#: How often background changes (deliveries, expiries, delayed completions) are saved, in seconds.
+SAVE_INTERVAL_S = 0.5
+
+
+def _persist(hub: EmulatorHub, state_file: Path, fresh: bool) -> None:
+    """Keep the hub's state in ``state_file``: restore it now (unless ``fresh``), save it after every
+    request and every :data:`SAVE_INTERVAL_S` while serving."""
+    if fresh:
+        for path in (state_file, *state_file.parent.glob(state_file.name + "-*")):
+            path.unlink(missing_ok=True)
+    hub.states = EmulatorStates(
+        StateFile(state_file),
+        {
+            "waffo": Persisted(hub.waffo.export_state, hub.waffo.restore_state),
+            "kess": Persisted(hub.kess.export_state, hub.kess.restore_state),
+            "waafipay": Persisted(hub.waafipay.export_state, hub.waafipay.restore_state),
+        },
+    )
+    hub.restored = tuple(hub.states.restore())
+    hub.save_state()
+
+    class SaveAfterRequest:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+
+            async def send_after_saving(message: Message) -> None:
+                # The change is on disk before the caller sees the answer: a kill right after loses nothing.
+                if message["type"] == "http.response.start":
+                    hub.save_state()
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_after_saving)
+            finally:
+                hub.save_state()
+
+    hub.app.add_middleware(SaveAfterRequest)
 
 
 def build_hub(
@@ -66,7 +133,11 @@ def build_hub(
     notify_time_scale: float = 1.0,
     kess_time_scale: float = 1.0,
     waafipay_time_scale: float = 1.0,
+    state_file: Path | None = None,
+    fresh: bool = False,
 ) -> EmulatorHub:
+    """The emulators behind one app. With ``state_file`` their state survives a restart (see
+    :mod:`emulators.common.persistence`); ``fresh`` deletes it first."""
     base = public_base_url.rstrip("/")
     waffo = WaffoEmulator(
         WaffoEmulatorConfig(
@@ -110,14 +181,24 @@ def build_hub(
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "emulators": ["waffo", "kess", "waafipay"]})
 
+    async def save_periodically() -> None:
+        while True:
+            await asyncio.sleep(SAVE_INTERVAL_S)
+            hub.save_state()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        saver = None
+        if hub.states is not None:
+            waffo.ensure_background()  # restored notifications and completions go out without a request
+            saver = asyncio.get_running_loop().create_task(save_periodically(), name="emulator-state-saver")
         try:
             yield
         finally:
-            await waffo.aclose()
-            await kess.aclose()
-            await waafipay.aclose()
+            if saver is not None:
+                saver.cancel()
+                await asyncio.wait({saver}, timeout=5)
+            await hub.aclose()
 
     app = Starlette(
         routes=[
@@ -129,4 +210,7 @@ def build_hub(
         ],
         lifespan=lifespan,
     )
-    return EmulatorHub(waffo=waffo, kess=kess, waafipay=waafipay, app=app)
+    hub = EmulatorHub(waffo=waffo, kess=kess, waafipay=waafipay, app=app)
+    if state_file is not None:
+        _persist(hub, state_file, fresh)
+    return hub

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
-from starter import cli_find, cli_tools, provider_cli
+from starter import cli_faults, cli_find, cli_tools, provider_cli
 from starter.cli_common import (
     EXIT_CODES_HELP,
     JsonOption,
@@ -92,11 +93,20 @@ def dev(
     http_port: Annotated[
         int | None, typer.Option(help="HTTP service port: webhooks, health [BILLING_DEV_HTTP_PORT]")
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start the emulators from nothing: forget their orders, subscriptions and ledgers "
+            "(<data dir>/emulators.db)",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole local stack in the foreground; Ctrl-C stops everything.
 
     Other `billing` commands run from the same directory (or with the same BILLING_DEV_DATA_DIR) find this
-    stack by themselves, whatever its ports: they read <data dir>/env.
+    stack by themselves, whatever its ports: they read <data dir>/env. The emulators keep their state in
+    <data dir>/emulators.db, so orders made before a restart can still be paid, refunded and renewed.
     """
     from starter.devstack import run_dev_stack
 
@@ -112,7 +122,7 @@ def dev(
         if value is not None
     }
     settings = DevSettings(**overrides)  # type: ignore[arg-type]
-    serve_until_interrupted(lambda: run_dev_stack(settings, console))
+    serve_until_interrupted(lambda: run_dev_stack(settings, console, fresh=fresh))
 
 
 @emulators_app.command("serve")
@@ -180,6 +190,14 @@ def chaos_command(ctx: typer.Context) -> None:
 # -- orders -----------------------------------------------------------------------------------------
 
 
+#: ``billing order create --dev-windows``: an order that settles (or goes to review) within about a minute.
+DEV_WINDOWS: dict[str, Any] = {
+    "payment_window": timedelta(seconds=30),
+    "inquiry_schedule": (timedelta(seconds=5),),
+    "unknown_inquiry_limit": 3,
+}
+
+
 @order_app.command("create")
 def order_create(
     order_id: Annotated[str, typer.Option("--order-id", help="Your order id (idempotency key)")],
@@ -198,10 +216,18 @@ def order_create(
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     capture: Annotated[str, typer.Option(help="automatic or manual")] = "automatic",
     payment_window: Annotated[int, typer.Option(help="Minutes the customer has to pay")] = 30,
+    dev_windows: Annotated[
+        bool,
+        typer.Option(
+            "--dev-windows",
+            help="Short windows for trying things on the dev stack: 30 s to pay, an inquiry every 5 s, review "
+            "after 3 inconclusive inquiries (an unanswered order reaches NEEDS_REVIEW in about a minute)",
+            metavar="",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create an order and its payment; prints where the customer pays."""
-    from datetime import timedelta
 
     from billing.gateway import CaptureMode, Customer
     from billing.money import Money
@@ -221,7 +247,9 @@ def order_create(
                 description=description,
                 capture_mode=capture_mode,
                 payment_method=payment_method,
-                policy=OrderPolicy.for_provider(provider, payment_window=timedelta(minutes=payment_window)),
+                policy=OrderPolicy.for_provider(
+                    provider, **(DEV_WINDOWS if dev_windows else {"payment_window": timedelta(minutes=payment_window)})
+                ),
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation
@@ -378,7 +406,42 @@ def _emulator_control(
         return answer
 
     result = run(call)
-    emit(result, as_json, lambda: console.print(f"{provider} emulator: {done}", highlight=False))
+    returned = _customer_returns(result)
+    if returned:
+        done += f"; {returned}"
+    emit(result, as_json, lambda: console.print(f"{provider} emulator: {done}", highlight=False, soft_wrap=True))
+
+
+def _customer_returns(answer: dict[str, Any]) -> str | None:
+    """Follow the customer's browser back from the provider's page, as after a real checkout: the merchant's
+    return URL (the HTTP service's redirect callback) makes the order ask the provider at once instead of
+    at its next scheduled inquiry. What happened, in words; None when the answer names no return."""
+    redirect = answer.get("redirect")
+    fields: dict[str, str]
+    if isinstance(answer.get("returnUrl"), str):
+        method, url, fields = "GET", answer["returnUrl"], {}
+    elif isinstance(redirect, dict) and isinstance(redirect.get("url"), str):
+        method, url, fields = str(redirect.get("method", "GET")), redirect["url"], redirect.get("fields") or {}
+    else:
+        return None
+
+    async def back() -> int:
+        async with httpx.AsyncClient(timeout=10, follow_redirects=False) as http:
+            if method.upper() == "POST":
+                response = await http.post(url, data=fields)
+            else:
+                response = await http.get(url)
+        return response.status_code
+
+    try:
+        status = asyncio.run(back())
+    except httpx.HTTPError as exc:
+        err_console.print(f"the customer's return to {url} failed: {exc}", highlight=False, soft_wrap=True)
+        return None
+    if status >= 400:
+        err_console.print(f"the customer's return to {url} answered HTTP {status}", highlight=False, soft_wrap=True)
+        return None
+    return "the customer returned to the merchant (the order asks the provider now)"
 
 
 def _emulator_error(response: httpx.Response) -> str:
@@ -397,23 +460,53 @@ _CUSTOMER_DID = {
 }
 
 
+def _subscription_awaiting_customer(subscription_id: str) -> tuple[str, str]:
+    """The provider request id of what the customer of ``subscription_id`` acts on, and how to name it: a
+    plan change waiting for authorization (a new subscription at the provider) if there is one, else the
+    subscription's current generation. Without the engine (the emulators alone) the first generation."""
+    from billing.idempotency import subscription_key
+
+    subject = f"subscription {subscription_id}"
+
+    async def look_up() -> Any:
+        return await (await _billing()).get_subscription(subscription_id)
+
+    try:
+        current = asyncio.run(look_up())
+    except (errors.BillingError, OSError, RuntimeError):
+        return subscription_key(subscription_id), subject
+    change = current.pending_change
+    if change is not None and not change.scheduled:
+        return change.request_key, f"the plan change of {subject} (to plan {change.plan.plan_id})"
+    return current.request_key, subject
+
+
 def _customer_action(action: str, provider: str, reference: str, subscription: bool, as_json: bool) -> None:
-    from billing.idempotency import payment_key, subscription_key
+    from billing.idempotency import payment_key
 
     if subscription:
-        path, subject = f"subscriptions/{subscription_key(reference)}/{action}", f"subscription {reference}"
+        key, subject = _subscription_awaiting_customer(reference)
+        path = f"subscriptions/{key}/{action}"
     elif provider == "waafipay":
         # WaafiPay's customer acts on the hosted payment page (a wallet push is approved on the phone).
         verb = {"pay": "approve", "fail": "decline", "abandon": "cancel"}[action]
         path, subject = f"hpp/{payment_key(reference)}/{verb}", f"order {reference}"
     else:
         path, subject = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
-    _emulator_control(provider, path, None, subject, _CUSTOMER_DID[action].format(subject), as_json)
+    did = _CUSTOMER_DID[action].format(subject)
+    if subject.startswith("the plan change"):
+        authorized = {"pay": "the customer authorized {}", "fail": "the customer's authorization of {} failed"}
+        did = authorized[action].format(subject)
+    _emulator_control(provider, path, None, subject, did, as_json)
 
 
 SubscriptionFlag = Annotated[
     bool,
-    typer.Option("--subscription", help="ID is a subscription: act on its first payment / authorization", metavar=""),
+    typer.Option(
+        "--subscription",
+        help="ID is a subscription: act on its first payment, or on its plan change waiting for the customer",
+        metavar="",
+    ),
 ]
 
 
@@ -502,6 +595,10 @@ def subscription_create(
     currency: Annotated[str, typer.Option(help="ISO 4217 code")],
     customer_id: Annotated[str, typer.Option("--customer-id", help="Your customer id (no personal data)")],
     customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
+    customer_phone: Annotated[
+        str | None,
+        typer.Option("--customer-phone", help="Wallet number each period is charged to (WaafiPay: required)"),
+    ] = None,
     provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
     interval_count: Annotated[int, typer.Option("--interval-count", help="Periods of N intervals")] = 1,
@@ -530,7 +627,7 @@ def subscription_create(
                 subscription_id=subscription_id,
                 provider=provider,
                 plan=plan,
-                customer=Customer(customer_id=customer_id, email=customer_email),
+                customer=Customer(customer_id=customer_id, email=customer_email, phone=customer_phone),
                 billing_mode=modes[billing] if billing else None,
                 trial_days=trial_days,
             )
@@ -635,6 +732,15 @@ def subscription_change_plan(
 
     subscription = run(action)
     emit(subscription, as_json, lambda: print_subscription(console, subscription))
+    change = subscription.pending_change
+    url = change.customer_action.url if change and change.customer_action else None
+    if not as_json and url and url.startswith(EmulatorSettings().url.rstrip("/") + "/"):
+        console.print(
+            f"The customer authorizes the change at the link above; on the emulator: "
+            f"billing emulators pay {subscription.provider} {subscription_id} --subscription",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @subscription_app.command("manage")
@@ -649,6 +755,7 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
 
 
 cli_find.register(app, order_app, subscription_app)
+cli_faults.register(emulators_app)
 cli_tools.register(app, events_app)
 
 

@@ -63,12 +63,27 @@ def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
         pass
 
 
+#: The command-line option that gives an input field, named in an error about that field.
+OPTION_FOR_FIELD = {
+    "customer.phone": "--customer-phone",
+    "customer.email": "--customer-email",
+    "customer.customer_id": "--customer-id",
+}
+
+
+def with_option_hint(message: str) -> str:
+    """``message`` with the option that gives its field, when it names a field the CLI has an option for."""
+    field = message.partition(":")[0]
+    option = OPTION_FOR_FIELD.get(field)
+    return f"{message} (give it with {option})" if option and option not in message else message
+
+
 def run(action: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI action; the engine's errors become a message and a non-zero exit."""
     try:
         return asyncio.run(action())  # type: ignore[arg-type]
     except errors.InputError as exc:
-        raise fail(str(exc), EXIT_INPUT) from None
+        raise fail(with_option_hint(str(exc)), EXIT_INPUT) from None
     except errors.ConfigurationError as exc:
         raise fail(str(exc), EXIT_CONFIGURATION) from None
     except errors.BillingError as exc:
@@ -76,7 +91,7 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
     except ValidationError as exc:
         from starter.client import input_error_from_validation
 
-        raise fail(str(input_error_from_validation(exc)), EXIT_INPUT) from None
+        raise fail(with_option_hint(str(input_error_from_validation(exc))), EXIT_INPUT) from None
     except TimeoutError as exc:
         raise fail(f"timed out: {exc}", EXIT_UNKNOWN) from None
     except httpx.HTTPError as exc:

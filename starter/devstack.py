@@ -95,7 +95,10 @@ def codec_ui_endpoint(settings: DevSettings) -> str:
 
 #: What the stack keeps at the top of its data directory (the Temporal database with its journal files,
 #: logs, the environment file, the stand-in merchant endpoint's events); ``keys/`` is private as a whole.
-_DATA_FILES = ("temporal.db*", "*.log", "env", EVENTS_FILE)
+_DATA_FILES = ("temporal.db*", "emulators.db*", "*.log", "env", EVENTS_FILE)
+
+#: The emulators' orders, subscriptions, ledgers and undelivered notifications (SQLite), kept across restarts.
+EMULATORS_STATE_FILE = "emulators.db"
 
 
 def make_private(data_dir: Path) -> None:
@@ -148,12 +151,20 @@ def temporal_dev_server_env() -> dict[str, str]:
 
 
 def build_dev_hub(
-    data_dir: Path, public_base_url: str, notify_time_scale: float = 1.0, kess_qr_lifetime_s: float | None = None
+    data_dir: Path,
+    public_base_url: str,
+    notify_time_scale: float = 1.0,
+    kess_qr_lifetime_s: float | None = None,
+    *,
+    keep_state: bool = False,
+    fresh: bool = False,
 ) -> EmulatorHub:
     """The emulators with the local merchant registered (keys and passwords from the data directory).
 
-    ``kess_qr_lifetime_s`` shortens how long KESS keeps an unpaid QR code payable (2 hours by default); the
-    worker must then be told the same (``BILLING_KESS_QR_LIFETIME_S``)."""
+    With ``keep_state`` their state lives in ``<data dir>/emulators.db`` and what an earlier run saved
+    there is restored (``fresh``: deleted first). ``kess_qr_lifetime_s`` shortens how long KESS keeps an
+    unpaid QR code payable (2 hours by default); the worker must then be told the same
+    (``BILLING_KESS_QR_LIFETIME_S``)."""
     keys = devkeys.DevKeys.load(data_dir)
     hub = build_hub(
         public_base_url=public_base_url,
@@ -174,6 +185,8 @@ def build_dev_hub(
             )
         ],
         notify_time_scale=notify_time_scale,
+        state_file=data_dir / EMULATORS_STATE_FILE if keep_state else None,
+        fresh=fresh,
     )
     if kess_qr_lifetime_s is not None:
         hub.kess.config.native_order_ttl_s = kess_qr_lifetime_s
@@ -195,6 +208,8 @@ class DevStack:
     codec: DevCodec | None = None
     env_file: Path | None = None
     registered: str | None = None
+    #: Start from nothing: the emulators' saved state is deleted (Temporal's history is kept).
+    fresh: bool = False
 
     async def start(self) -> None:
         data_dir = self.settings.data_dir.resolve()
@@ -229,7 +244,22 @@ class DevStack:
 
         self.console.print("[bold]Starting[/] provider emulators ...")
         emulator_url = f"http://{host}:{self.settings.emulator_port}"
-        self.emulators = build_dev_hub(data_dir, emulator_url)
+        self.emulators = build_dev_hub(data_dir, emulator_url, keep_state=True, fresh=self.fresh)
+        state_file = data_dir / EMULATORS_STATE_FILE
+        if self.fresh:
+            self.console.print(
+                f"Emulators start [bold]fresh[/]: no earlier order, subscription or ledger entry ({state_file} "
+                "was emptied; Temporal's history is kept).",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif self.emulators.restored:
+            self.console.print(
+                f"Emulators restored their orders, subscriptions and ledgers from {state_file} "
+                "([bold]billing dev --fresh[/] starts from nothing).",
+                highlight=False,
+                soft_wrap=True,
+            )
         self.mount_merchant_endpoint(data_dir)
         self.emulator_server = AppServer(self.emulators.app, host=host, port=self.settings.emulator_port)
         await self.emulator_server.start()
@@ -419,9 +449,9 @@ class DevStack:
         self.console.print("Stopped.")
 
 
-async def run_dev_stack(settings: DevSettings, console: Console | None = None) -> None:
-    """Start the stack, wait for SIGINT/SIGTERM, stop everything."""
-    stack = DevStack(settings, console=console or Console())
+async def run_dev_stack(settings: DevSettings, console: Console | None = None, *, fresh: bool = False) -> None:
+    """Start the stack, wait for SIGINT/SIGTERM, stop everything. ``fresh``: the emulators start empty."""
+    stack = DevStack(settings, console=console or Console(), fresh=fresh)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -30,3 +30,12 @@ class Clock:
 
     def reset(self) -> None:
         self._offset = timedelta(0)
+
+    @property
+    def offset(self) -> timedelta:
+        """How far business time is from real time (kept in the emulator's saved state)."""
+        return self._offset
+
+    @offset.setter
+    def offset(self, value: timedelta) -> None:
+        self._offset = value

@@ -69,3 +69,13 @@ class Ledger:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def export(self) -> list[LedgerEntry]:
+        """Every entry, for the emulator's saved state."""
+        return list(self._entries)
+
+    def restore(self, entries: list[LedgerEntry]) -> None:
+        """Replace the entries with saved ones; new ids continue after the highest."""
+        self._entries = list(entries)
+        highest = max((int(entry.id[1:]) for entry in self._entries), default=0)
+        self._ids = itertools.count(highest + 1)

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from emulators.common.clock import Clock
-from emulators.common.faults import FaultQueue
+from emulators.common.faults import FaultQueue, references_in
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class OutboundNotification:
     status: str = "pending"  # pending | held | delayed | retrying | delivered | failed | dropped
     attempts: int = 0
     notes: list[str] = field(default_factory=list)
+    #: Whose notification this is (the provider's merchant id): finds the judge again after a restart.
+    owner: str = ""
 
     def to_json(self) -> dict[str, Any]:
         try:
@@ -129,6 +131,7 @@ class RetryingNotifier:
         self._reorder_max_hold_s = reorder_max_hold_s
         self._id_prefix = id_prefix
         self._ids = itertools.count(1)
+        self._last_id = 0
 
         self.notifications: list[OutboundNotification] = []
         self.log: list[DeliveryAttempt] = []
@@ -153,7 +156,48 @@ class RetryingNotifier:
         return 1 + len(self._delays)
 
     def new_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):08d}"
+        self._last_id = next(self._ids)
+        return f"{self._id_prefix}{self._last_id:08d}"
+
+    # -- saved state ----------------------------------------------------------------------------
+
+    #: Statuses of a notification that is still to be sent (first attempt or a retry).
+    UNDELIVERED = frozenset({"pending", "held", "delayed", "retrying"})
+
+    def export(self) -> dict[str, Any]:
+        """Every notification (without its judge) and the delivery log, for the emulator's saved state."""
+        return {
+            "last_id": self._last_id,
+            "notifications": [
+                {name: value for name, value in vars(notification).items() if name != "judge"}
+                for notification in self.notifications
+            ],
+            "log": list(self.log),
+        }
+
+    def restore(self, saved: dict[str, Any], judge_for: Callable[[str], Judge | None]) -> None:
+        """Load saved notifications; those not yet delivered are queued again (with the judge of their owner,
+        ``judge_for(owner)``; one whose owner is unknown now is marked failed)."""
+        self._last_id = int(saved["last_id"])
+        self._ids = itertools.count(self._last_id + 1)
+        self.log = list(saved["log"])
+        self.notifications = []
+        for fields in saved["notifications"]:
+            judge = judge_for(fields.get("owner", ""))
+            notification = OutboundNotification(**fields, judge=judge or (lambda _: "unknown merchant"))
+            self.notifications.append(notification)
+            if notification.status not in self.UNDELIVERED:
+                continue
+            if judge is None:
+                notification.status = "failed"
+                notification.notes.append("not sent again after a restart: its merchant is no longer registered")
+                continue
+            notification.notes.append("queued again after the emulator restarted")
+            notification.status = "pending"
+            self._ready.append(notification)
+        if self._wakeup is not None:
+            self._wakeup.set()
+        self._update_idle()
 
     # -- submission -----------------------------------------------------------------------------
 
@@ -161,7 +205,11 @@ class RetryingNotifier:
         """Queue a notification for delivery (must be called on the event loop)."""
         self._bind_loop()
         self.notifications.append(notification)
-        fault = self._faults.take(NOTIFY_OPERATION, match_wildcard=False) if self._faults else None
+        fault = (
+            self._faults.take(NOTIFY_OPERATION, match_wildcard=False, references=references_in(notification.body))
+            if self._faults
+            else None
+        )
         kind = fault.kind if fault else None
         if kind == "drop":
             notification.status = "dropped"

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from emulators.common.asgi import DropConnectionResponse
-from emulators.common.faults import Fault
+from emulators.common.faults import Fault, references_in
 from emulators.kess import wire
 from emulators.kess.config import DEFAULT_PATHS
 from emulators.kess.errors import KessApiError
@@ -125,7 +125,7 @@ def _ms(fault: Fault, default: float) -> float:
 def api_endpoint(emu: KessEmulator, operation: str) -> Any:
     async def endpoint(request: Request) -> Response | DropConnectionResponse:
         emu.ensure_background()
-        fault = emu.faults.take(operation)
+        fault = emu.faults.take(operation, references=references_in(await request.body()))
         kind = fault.kind if fault is not None else None
         if fault is not None and kind == "latency":
             await asyncio.sleep(_ms(fault, 1000))

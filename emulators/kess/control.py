@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.common.control import ControlError, json_body, opt_str
-from emulators.common.faults import WILDCARD
+from emulators.common.faults import WILDCARD, scope_from
 from emulators.kess.api import API_FAULT_KINDS, FAULT_OPERATIONS, OPERATIONS, json_response
 from emulators.kess.models import Order, Refund
 from emulators.kess.payments import StateConflict
@@ -156,6 +156,14 @@ async def expire_tokens(request: Request) -> Any:
     return emu.stats()
 
 
+def _scope(body: dict[str, Any]) -> tuple[str, ...]:
+    """The fault's ``scope``: only calls whose body mentions one of these strings are hit."""
+    try:
+        return scope_from(body.get("scope"))
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+
+
 async def add_fault(request: Request) -> Any:
     emu = _emu(request)
     body = await json_body(request)
@@ -174,7 +182,7 @@ async def add_fault(request: Request) -> Any:
         raise ControlError(400, "count must be a positive integer")
     if not isinstance(params, dict):
         raise ControlError(400, "params must be an object")
-    return emu.faults.add(operation, kind, count, params).to_json()
+    return emu.faults.add(operation, kind, count, params, _scope(body)).to_json()
 
 
 async def list_faults(request: Request) -> Any:

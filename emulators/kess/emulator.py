@@ -155,6 +155,32 @@ class KessEmulator:
         self.faults.clear()
         self.clock.reset()
 
+    # -- saved state (billing dev keeps it across restarts) ---------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Orders, refunds, the ledger, the clock and the token key and counters, as picklable data.
+        Merchants are registered again at start; queued faults are not kept."""
+        return {
+            "orders": self.store.orders,
+            "refunds": self.store.refunds,
+            "ledger": self.ledger.export(),
+            "clock": self.clock.offset,
+            "jwt_secret": self._jwt_secret,
+            "tokens_issued": self.tokens_issued,
+            "min_token_serial": self._min_token_serial,
+            "used_tokens": self._used_tokens,
+        }
+
+    def restore_state(self, saved: dict[str, Any]) -> None:
+        self.store.orders = saved["orders"]
+        self.store.refunds = saved["refunds"]
+        self.ledger.restore(saved["ledger"])
+        self.clock.offset = saved["clock"]
+        self._jwt_secret = saved["jwt_secret"]
+        self.tokens_issued = saved["tokens_issued"]
+        self._min_token_serial = saved["min_token_serial"]
+        self._used_tokens = set(saved["used_tokens"])
+
     def stats(self) -> dict[str, Any]:
         return {"tokensIssued": self.tokens_issued}
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from emulators.common.asgi import DropConnectionResponse
-from emulators.common.faults import Fault
+from emulators.common.faults import Fault, references_in
 from emulators.waafipay import params as p
 from emulators.waafipay.codes import DOCUMENTED_FAILURE_SHAPES, Reply, WaafiPayError
 from emulators.waafipay.models import Merchant
@@ -152,7 +152,10 @@ async def asm_endpoint(request: Request) -> Response | DropConnectionResponse:
     except ValueError:
         envelope = None
     service = envelope.get("serviceName") if envelope is not None else None
-    fault = emu.faults.take(service if isinstance(service, str) and service in SERVICES else "")
+    fault = emu.faults.take(
+        service if isinstance(service, str) and service in SERVICES else "",
+        references=references_in(envelope) if envelope is not None else frozenset(),
+    )
     kind = fault.kind if fault is not None else None
     if fault is not None and kind == "latency":
         await asyncio.sleep(_seconds(fault, DEFAULT_LATENCY_MS))

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from emulators.common.control import ControlError, json_body
-from emulators.common.faults import WILDCARD
+from emulators.common.faults import WILDCARD, scope_from
 from emulators.waafipay.api import API_FAULT_KINDS, SERVICES
 from emulators.waafipay.hpp import StateConflict
 from emulators.waafipay.models import HppOrder, Transaction, Wallet
@@ -243,6 +243,14 @@ async def order_action(request: Request) -> Any:
 # -- faults, ledger, settle, reset, clock -------------------------------------------------------
 
 
+def _scope(body: dict[str, Any]) -> tuple[str, ...]:
+    """The fault's ``scope``: only calls whose body mentions one of these strings are hit."""
+    try:
+        return scope_from(body.get("scope"))
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+
+
 async def add_fault(request: Request) -> Any:
     emu = _emu(request)
     body = await json_body(request, exact_numbers=True)
@@ -261,7 +269,7 @@ async def add_fault(request: Request) -> Any:
         raise ControlError(400, "params must be an object")
     # Fault parameters are durations and statuses, never money.
     clean = {k: (float(v) if isinstance(v, Decimal) else v) for k, v in params.items()}
-    return emu.faults.add(operation, kind, count, clean).to_json()
+    return emu.faults.add(operation, kind, count, clean, _scope(body)).to_json()
 
 
 async def list_faults(request: Request) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
@@ -160,6 +161,31 @@ class WaafiPayEmulator:
     def expire_due(self) -> None:
         """Time out hosted pages whose deadline has passed."""
         self.hpp.expire_due()
+
+    # -- saved state (billing dev keeps it across restarts) ---------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Wallets, transactions, refunds, hosted-page orders, id counters, the ledger and the clock, as
+        picklable data. Merchants are registered again at start; pushes waiting for a payer are not kept
+        (their API call ends with the process), nor are queued faults."""
+        business = {
+            item.name: getattr(self.state, item.name)
+            for item in dataclasses.fields(self.state)
+            if item.name not in ("merchants", "attempts", "ids")
+        }
+        return {
+            "state": business,
+            "ids": self.state.ids.export(),
+            "ledger": self.ledger.export(),
+            "clock": self.clock.offset,
+        }
+
+    def restore_state(self, saved: dict[str, Any]) -> None:
+        for name, value in saved["state"].items():
+            setattr(self.state, name, value)
+        self.state.ids.restore(saved["ids"])
+        self.ledger.restore(saved["ledger"])
+        self.clock.offset = saved["clock"]
 
     def _cancel_tasks(self) -> list[asyncio.Task[Any]]:
         tasks = [task for task in self._tasks if not task.done()]

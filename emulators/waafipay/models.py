@@ -156,6 +156,23 @@ class Ids:
     def next_issuer(self) -> str:
         return str(next(self.issuer))
 
+    _COUNTERS = ("transaction", "issuer", "order", "hpp_request", "response")
+
+    def export(self) -> dict[str, int]:
+        """The next value of each counter (read without consuming it)."""
+        out = {}
+        for name in self._COUNTERS:
+            counter = getattr(self, name)
+            value = next(counter)
+            setattr(self, name, itertools.count(value))
+            out[name] = value
+        return out
+
+    def restore(self, saved: dict[str, int]) -> None:
+        for name in self._COUNTERS:
+            if name in saved:
+                setattr(self, name, itertools.count(saved[name]))
+
 
 @dataclass
 class State:

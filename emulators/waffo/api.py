@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from emulators.common.asgi import DropConnectionResponse
-from emulators.common.faults import Fault
+from emulators.common.faults import Fault, references_in
 from emulators.waffo import signing
 from emulators.waffo.errors import MESSAGES, SUCCESS_CODE, SUCCESS_MSG, WaffoApiError, http_status_for
 from emulators.waffo.models import Merchant
@@ -147,7 +147,8 @@ async def api_endpoint(request: Request) -> Any:
     emu.ensure_background()
     if operation not in OPERATIONS:
         return envelope_response(emu, "A0003", f"unknown API path /api/v1/{operation}", None)
-    fault = emu.faults.take(operation)
+    body = await request.body()
+    fault = emu.faults.take(operation, references=references_in(body))
     if fault is not None and fault.kind == "latency":
         await asyncio.sleep(_ms(fault, 1000))
     if fault is not None and fault.kind == "http_500":
@@ -155,7 +156,6 @@ async def api_endpoint(request: Request) -> Any:
         status = int(fault.params.get("status", 500))
         return PlainTextResponse(str(fault.params.get("body", "Internal Server Error")), status_code=status)
 
-    body = await request.body()
     emu.expire_due()
     code, msg, data = dispatch(emu, operation, request, body)
 

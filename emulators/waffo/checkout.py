@@ -24,6 +24,18 @@ _STYLE = (
 )
 
 
+def customer_return_url(order: Order) -> str | None:
+    """Where the customer's browser goes back to after the checkout: the merchant's success (paid or
+    authorized) or failed redirect URL; None while the order awaits payment or when none was given."""
+    field = {
+        "PAY_SUCCESS": "successRedirectUrl",
+        "AUTHED_WAITING_CAPTURE": "successRedirectUrl",
+        "ORDER_CLOSE": "failedRedirectUrl",
+    }.get(order.status)
+    url = order.request.get(field) if field else None
+    return url if isinstance(url, str) and url else None
+
+
 def _page(
     title: str,
     rows: list[tuple[str, Any]],
@@ -31,6 +43,7 @@ def _page(
     message: str = "",
     links: list[tuple[str, str]] | None = None,
     status: int = 200,
+    return_to: str | None = None,
 ) -> HTMLResponse:
     table = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows if v is not None)
     buttons = "".join(
@@ -39,8 +52,10 @@ def _page(
     )
     link_html = "".join(f'<p><a href="{escape(url)}">{escape(label)}</a></p>' for label, url in links or [])
     note = f'<p class="msg">{escape(message)}</p>' if message else ""
+    # The browser goes back to the merchant by itself, as after a real checkout.
+    refresh = f'<meta http-equiv="refresh" content="1;url={escape(return_to)}">' if return_to else ""
     html = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>{refresh}"
         f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{note}<table>{table}</table>"
         f"{buttons}{link_html}</body></html>"
     )
@@ -64,7 +79,9 @@ def _emu(request: Request) -> WaffoEmulator:
     return emu
 
 
-def _order_page(emu: WaffoEmulator, prefix: str, order_id: str, message: str = "") -> HTMLResponse:
+def _order_page(
+    emu: WaffoEmulator, prefix: str, order_id: str, message: str = "", *, send_back: bool = False
+) -> HTMLResponse:
     order = emu.store.orders.get(order_id)
     if order is None:
         return _not_found(f"order {order_id}")
@@ -75,13 +92,9 @@ def _order_page(emu: WaffoEmulator, prefix: str, order_id: str, message: str = "
         else []
     )
     links = []
-    redirect = {
-        "PAY_SUCCESS": "successRedirectUrl",
-        "AUTHED_WAITING_CAPTURE": "successRedirectUrl",
-        "ORDER_CLOSE": "failedRedirectUrl",
-    }.get(order.status)
-    if redirect and isinstance(order.request.get(redirect), str):
-        links.append(("Return to merchant", order.request[redirect]))
+    return_url = customer_return_url(order)
+    if return_url:
+        links.append(("Return to merchant", return_url))
     rows = [
         ("Order", order.acquiring_order_id),
         ("Merchant order", order.merchant_order_id),
@@ -89,7 +102,9 @@ def _order_page(emu: WaffoEmulator, prefix: str, order_id: str, message: str = "
         ("Amount", f"{order.amount_text} {order.currency}"),
         ("Status", order.status),
     ]
-    return _page("Waffo checkout (emulator)", rows, actions, message, links)
+    return _page(
+        "Waffo checkout (emulator)", rows, actions, message, links, return_to=return_url if send_back else None
+    )
 
 
 async def order_checkout(request: Request) -> HTMLResponse:
@@ -113,7 +128,7 @@ async def order_checkout_action(request: Request) -> HTMLResponse:
         operations[action](order)
     except StateConflict as exc:
         return _order_page(emu, _prefix(request), order_id, f"Not possible: {exc}")
-    return _order_page(emu, _prefix(request), order_id, f"Done: the order is now {order.status}.")
+    return _order_page(emu, _prefix(request), order_id, f"Done: the order is now {order.status}.", send_back=True)
 
 
 def _subscription_page(

@@ -29,9 +29,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from emulators.common.control import ControlError, json_body, opt_str
-from emulators.common.faults import WILDCARD
+from emulators.common.faults import WILDCARD, scope_from
 from emulators.common.notifier import NOTIFY_FAULT_KINDS, NOTIFY_OPERATION
 from emulators.waffo.api import API_FAULT_KINDS, OPERATIONS
+from emulators.waffo.checkout import customer_return_url
 from emulators.waffo.orders import StateConflict
 from emulators.waffo.views import refund_view
 from emulators.waffo.wire import parse_timestamp
@@ -132,7 +133,12 @@ async def order_action(request: Request) -> Any:
         emu.orders.expire(order)
     else:
         raise ControlError(404, f"unknown order action {action}")
-    return emu.orders.view(order)
+    answer = emu.orders.view(order)
+    return_url = customer_return_url(order)
+    if return_url and action in ("pay", "fail", "abandon"):
+        # Where the customer's browser goes next (the merchant's redirect URL); not part of Waffo's view.
+        answer["returnUrl"] = return_url
+    return answer
 
 
 def _refund(emu: WaffoEmulator, ref: str) -> Any:
@@ -212,6 +218,14 @@ async def subscription_action(request: Request) -> Any:
 # -- faults, ledger, notifications, reset, clock ------------------------------------------------
 
 
+def _scope(body: dict[str, Any]) -> tuple[str, ...]:
+    """The fault's ``scope``: only calls whose body mentions one of these strings are hit."""
+    try:
+        return scope_from(body.get("scope"))
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+
+
 async def add_fault(request: Request) -> Any:
     emu = _emu(request)
     body = await json_body(request)
@@ -232,7 +246,7 @@ async def add_fault(request: Request) -> Any:
             raise ControlError(400, f"unknown operation {operation}")
         if kind not in API_FAULT_KINDS:
             raise ControlError(400, f"API fault kind must be one of {sorted(API_FAULT_KINDS)}")
-    fault = emu.faults.add(operation, kind, count, params)
+    fault = emu.faults.add(operation, kind, count, params, _scope(body))
     return fault.to_json()
 
 

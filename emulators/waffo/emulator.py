@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -18,7 +20,7 @@ from emulators.common.ledger import Ledger, LedgerEntry, LedgerKind
 from emulators.common.notifier import OutboundNotification, RetryingNotifier
 from emulators.waffo import signing
 from emulators.waffo.config import WaffoEmulatorConfig
-from emulators.waffo.models import Merchant, Store
+from emulators.waffo.models import CAPTURE_IN_PROGRESS, REFUND_IN_PROGRESS, Merchant, Store
 from emulators.waffo.orders import OrderService
 from emulators.waffo.subscriptions import SubscriptionService
 from emulators.waffo.wire import encode_json, format_timestamp
@@ -82,6 +84,7 @@ class WaffoEmulator:
         self.orders: OrderService = OrderService(self)
         self.subscriptions: SubscriptionService = SubscriptionService(self)
         self._timers: set[asyncio.TimerHandle] = set()
+        self._pending_completions: list[tuple[str, Any]] = []
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- merchants and keys ---------------------------------------------------------------------
@@ -148,6 +151,7 @@ class WaffoEmulator:
                 headers=headers,
                 judge=reply_judge(merchant.public_key),
                 created_at=self.timestamp(),
+                owner=merchant_id,
             )
         )
 
@@ -175,6 +179,8 @@ class WaffoEmulator:
     def ensure_background(self) -> None:
         """Start delivery and the expiry sweeper on the running loop if they are not running."""
         self.notifier.start()
+        if self._pending_completions:
+            self._resume_completions()
         loop = asyncio.get_running_loop()
         if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
             self._sweeper = loop.create_task(self._sweep(), name="waffo-expiry-sweeper")
@@ -205,6 +211,54 @@ class WaffoEmulator:
         self.faults.clear()
         self.notifier.reset()
         self.clock.reset()
+
+    # -- saved state (billing dev keeps it across restarts) ---------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Orders, refunds, subscriptions, the ledger, notifications and the clock, as picklable data.
+
+        Registered merchants are not part of it (they are registered again at start, with their keys);
+        neither are queued faults."""
+        business = {
+            item.name: getattr(self.store, item.name)
+            for item in dataclasses.fields(self.store)
+            if item.name != "merchants_by_key"
+        }
+        return {
+            "store": business,
+            "ledger": self.ledger.export(),
+            "clock": self.clock.offset,
+            "notifier": self.notifier.export(),
+        }
+
+    def restore_state(self, saved: dict[str, Any]) -> None:
+        """Load what :meth:`export_state` saved. Captures and refunds that were completing are completed
+        after the configured delay again; undelivered notifications are sent again."""
+        for name, value in saved["store"].items():
+            setattr(self.store, name, value)
+        self.ledger.restore(saved["ledger"])
+        self.clock.offset = saved["clock"]
+
+        def judge_for(merchant_id: str) -> Callable[[httpx.Response], str | None] | None:
+            merchant = self.store.merchant_by_id(merchant_id)
+            return None if merchant is None else reply_judge(merchant.public_key)
+
+        self.notifier.restore(saved["notifier"], judge_for)
+        self._pending_completions = [
+            *(("capture", order) for order in self.store.orders.values() if order.status == CAPTURE_IN_PROGRESS),
+            *(("refund", refund) for refund in self.store.refunds.values() if refund.status == REFUND_IN_PROGRESS),
+        ]
+
+    def _resume_completions(self) -> None:
+        """Schedule again the captures and refunds a restart interrupted (on the running loop)."""
+        pending, self._pending_completions = self._pending_completions, []
+        for kind, item in pending:
+            if kind == "capture" and self.config.capture_delay_s is not None:
+                self.later(self.config.capture_delay_s, functools.partial(self.orders.complete_capture, item))
+            elif kind == "refund" and self.config.refund_delay_s is not None:
+                self.later(
+                    self.config.refund_delay_s, functools.partial(self.orders.complete_refund, item, succeed=True)
+                )
 
     async def aclose(self) -> None:
         """Cancel background tasks and timers and close the owned HTTP client."""

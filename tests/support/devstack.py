@@ -67,18 +67,24 @@ class RunningDevStack:
 
 @contextlib.contextmanager
 def running_dev_stack(
-    data_dir: Path | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+    data_dir: Path | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    argv: tuple[str, ...] = (),
+    ports: Mapping[str, int] | None = None,
 ) -> Iterator[RunningDevStack]:
     """``billing dev`` on free loopback ports, run in ``cwd`` with its data in ``data_dir`` (None: its default,
     ``var/dev`` under ``cwd``), in ``env`` (by default this environment without BILLING_* variables).
-    Stopped with Ctrl-C at the end if the test did not stop it, and killed if that does not end it."""
-    ports = {name: free_port() for name in DEV_PORTS}
+    ``ports``: the ones an earlier stack had (a restart), else free ones. Stopped with Ctrl-C at the end if
+    the test did not stop it, and killed if that does not end it."""
+    ports = dict(ports) if ports is not None else {name: free_port() for name in DEV_PORTS}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
     settings = {f"BILLING_DEV_{k}": str(v) for k, v in ports.items()}
     if data_dir is not None:
         settings["BILLING_DEV_DATA_DIR"] = str(data_dir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "starter.cli", "dev"],
+        [sys.executable, "-m", "starter.cli", "dev", *argv],
         env=dict(env or clean, COLUMNS="200", **settings),
         cwd=cwd,
         stdout=subprocess.PIPE,
