@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -200,7 +200,7 @@ async def test_from_settings_reads_the_environment(
     monkeypatch.setenv("BILLING_WAAFIPAY_MERCHANT_UID", MERCHANT_UID)
     monkeypatch.setenv("BILLING_WAAFIPAY_API_USER_ID", API_USER_ID)
     monkeypatch.setenv("BILLING_WAAFIPAY_API_KEY", API_KEY)
-    monkeypatch.setenv("BILLING_WAAFIPAY_PUSH_TIMEOUT", "150")
+    monkeypatch.setenv("BILLING_WAAFIPAY_PUSH_TIMEOUT", "90")
     settings = WaafiPaySettings()
     assert settings.resolved_base_url() == "https://api.waafipay.net"
     assert isinstance(settings.api_key, SecretStr) and API_KEY not in repr(settings)
@@ -213,7 +213,7 @@ async def test_from_settings_reads_the_environment(
         assert not http.is_closed  # an injected client belongs to the caller
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert str(responder.requests[0].url) == "https://api.waafipay.net/asm"
-    assert responder.requests[0].extensions["timeout"]["read"] == 150
+    assert responder.requests[0].extensions["timeout"]["read"] == 90
 
 
 def test_base_url_overrides_the_environment() -> None:
@@ -448,6 +448,14 @@ async def test_unknown_payment_methods_are_refused(
     with pytest.raises(InputError) as caught:
         await client.create_payment(create_payment(payment_method=method))
     assert caught.value.field == "payment_method"
+
+
+def test_a_push_timeout_beyond_the_declared_longest_wait_is_refused(responder: WaafiPayResponder) -> None:
+    client = make_client(responder)
+    assert client.capabilities.longest_wait == timedelta(seconds=120)
+    with pytest.raises(ConfigurationError) as caught:
+        make_client(responder, push_timeout=121)
+    assert caught.value.setting == "BILLING_WAAFIPAY_PUSH_TIMEOUT"
 
 
 async def test_pushes_need_the_api_credentials(responder: WaafiPayResponder) -> None:
