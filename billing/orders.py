@@ -232,7 +232,7 @@ class CreateOrder(_Frozen):
         # Unless the caller chose a policy, orders of providers without notifications are polled often.
         if "policy" not in self.model_fields_set:
             fields: dict[str, object] = {}
-            if self.provider == "kess" and (self.payment_method or "").upper().startswith("QUICKPAY"):
+            if self.provider == "kess" and self._quick_pay:
                 # The buyer is at the counter: KESS holds quick pay up to 45 s for the PIN, then the order is
                 # closed (revoked) and the result confirmed.
                 fields["payment_window"] = QUICK_PAY_WINDOW
@@ -247,6 +247,15 @@ class CreateOrder(_Frozen):
         hosted = (self.payment_method or "").upper().startswith("HPP")
         if self.provider == "waafipay" and not hosted and not self.customer.phone:
             raise InputError("the wallet number to push the payment to (or pay by HPP)", field="customer.phone")
+        window = self.policy.payment_window
+        if self.provider == "kess" and self._quick_pay and window > QUICK_PAY_WINDOW:
+            # KESS holds a quick pay while the buyer enters the PIN, then revokes it (seed 004): a longer
+            # window would leave the order waiting for a payment that can no longer happen.
+            raise InputError(
+                f"KESS quick pay holds the payment {QUICK_PAY_WINDOW.total_seconds():g} s at most, so a "
+                f"{window} window cannot be honoured; leave it unset (--payment-window) to use the provider's",
+                field="policy.payment_window",
+            )
         limit = self.policy.provider_call_timeout
         longest = PROVIDER_LONGEST_WAIT[self.provider]
         if (
@@ -263,6 +272,10 @@ class CreateOrder(_Frozen):
                 field="policy.provider_call_timeout",
             )
         return self
+
+    @property
+    def _quick_pay(self) -> bool:
+        return (self.payment_method or "").upper().startswith("QUICKPAY")
 
     @property
     def summary(self) -> str:

@@ -197,7 +197,10 @@ def order_create(
     ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     capture: Annotated[str, typer.Option(help="automatic or manual")] = "automatic",
-    payment_window: Annotated[int, typer.Option(help="Minutes the customer has to pay")] = 30,
+    payment_window: Annotated[
+        int | None,
+        typer.Option(help="Minutes the customer has to pay (default: the provider's rule: 30, KESS quick pay 45 s)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an order and its payment; prints where the customer pays."""
@@ -212,6 +215,10 @@ def order_create(
         capture_mode = {"automatic": CaptureMode.AUTOMATIC, "manual": CaptureMode.MANUAL}.get(capture.lower())
         if capture_mode is None:
             raise errors.InputError("must be automatic or manual", field="capture")
+        # Only what the user set: an unset window leaves the provider's own timing rule in force.
+        chosen: dict[str, Any] = {}
+        if payment_window is not None:
+            chosen["policy"] = OrderPolicy.for_provider(provider, payment_window=timedelta(minutes=payment_window))
         try:
             request = CreateOrder(
                 order_id=order_id,
@@ -221,7 +228,7 @@ def order_create(
                 description=description,
                 capture_mode=capture_mode,
                 payment_method=payment_method,
-                policy=OrderPolicy.for_provider(provider, payment_window=timedelta(minutes=payment_window)),
+                **chosen,
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation
