@@ -247,6 +247,10 @@ class CreateOrder(_Frozen):
         hosted = (self.payment_method or "").upper().startswith("HPP")
         if self.provider == "waafipay" and not hosted and not self.customer.phone:
             raise InputError("the wallet number to push the payment to (or pay by HPP)", field="customer.phone")
+        if self.provider == "waafipay" and (self.payment_method or "").upper() == "HPP:MWALLET_ACCOUNT":
+            if not self.customer.phone:
+                # Seed 002: HPP_PURCHASE payerInfo.subscriptionId, "Required for MWALLET_ACCOUNT".
+                raise InputError("the wallet number the hosted page is for (MWALLET_ACCOUNT)", field="customer.phone")
         window = self.policy.payment_window
         if self.provider == "kess" and self._quick_pay and window > QUICK_PAY_WINDOW:
             # KESS holds a quick pay while the buyer enters the PIN, then revokes it (seed 004): a longer

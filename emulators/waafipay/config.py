@@ -88,6 +88,9 @@ class WaafiPayEmulatorConfig:
     hpp_result_errors_top_level: bool = False
     # A payer's "reject" answers 5310 RCS_USER_REJECTED instead of 5206 "User Aborted".
     reject_as_user_rejected: bool = False
+    # HPP_PURCHASE with MWALLET_ACCOUNT accepts a missing payerInfo.subscriptionId. Seed 002 marks it
+    # "Required for MWALLET_ACCOUNT payment method", so by default it is refused (5001).
+    hpp_subscription_id_optional: bool = False
     # Payment methods an HPP store accepts unless register_merchant says otherwise.
     hpp_payment_methods: tuple[str, ...] = ("MWALLET_ACCOUNT", "CREDIT_CARD", "MWALLET_BANKACCOUNT")
     # Replace any code by name (see codes.DEFAULT_CODES): {"no_route": ("5212", "E10212", "RCS_NO_ROUTE_FOUND")}.

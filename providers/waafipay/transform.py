@@ -501,7 +501,13 @@ def hpp_purchase_params(
         success_url = tag_callback_url(success_url, reference_id, field="success_url")
         failure_url = tag_callback_url(failure_url, reference_id, field="failure_url")
     payer: wire.PayerInfo | None = None
-    if payment_method == wire.MWALLET_ACCOUNT and request.customer.phone:
+    if payment_method == wire.MWALLET_ACCOUNT:
+        if not request.customer.phone:
+            # Seed 002: payerInfo.subscriptionId is "Required for MWALLET_ACCOUNT payment method".
+            raise InputError(
+                "the payer's wallet number is required for a MWALLET_ACCOUNT hosted page (payerInfo.subscriptionId)",
+                field="customer.phone",
+            )
         payer = wire.PayerInfo(subscription_id=account_number(request.customer.phone))
     return wire.HppPurchaseParams(
         **_hpp_credentials(credentials),

@@ -249,6 +249,15 @@ def test_create_order_validation_names_fields() -> None:
         CreateOrder(order_id="O1", provider="stripe", amount=usd("1"), customer=customer)
     with pytest.raises(ValueError, match="order_id"):
         CreateOrder(order_id="bad id!", provider="waffo", amount=usd("1"), customer=customer)
+    with pytest.raises(InputError) as caught:
+        CreateOrder(
+            order_id="O1",
+            provider="waafipay",
+            amount=usd("1"),
+            customer=Customer(customer_id="C1"),
+            payment_method="HPP:MWALLET_ACCOUNT",
+        )
+    assert caught.value.field == "customer.phone", "seed 002: payerInfo.subscriptionId is required for the wallet page"
 
 
 def test_call_limits_come_from_the_providers_longest_wait() -> None:

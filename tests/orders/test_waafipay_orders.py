@@ -19,6 +19,8 @@ from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 WALLET = "252611111111"  # a sandbox EVCPlus wallet
+#: A MWALLET_ACCOUNT hosted page is for one wallet (seed 002: payerInfo.subscriptionId is required).
+PAGE_PAYER = Customer(customer_id="c", phone=WALLET)
 
 
 def waafipay_order(order_id: str, amount: str = "10.00", **overrides: Any) -> CreateOrder:
@@ -124,9 +126,7 @@ async def test_preauthorization_then_cancel(stack: OrderStack) -> None:
 
 
 async def test_hosted_page_paid_and_found_by_polling(stack: OrderStack) -> None:
-    order = await stack.billing.create_order(
-        waafipay_order("w-hpp", payment_method="HPP", customer=Customer(customer_id="c"))
-    )
+    order = await stack.billing.create_order(waafipay_order("w-hpp", payment_method="HPP", customer=PAGE_PAYER))
     assert order.status is OrderStatus.PENDING
     assert order.customer_action is not None and order.customer_action.kind is CustomerActionKind.REDIRECT
     await waafipay(stack, f"hpp/{payment_key('w-hpp')}/approve")
@@ -137,7 +137,7 @@ async def test_hosted_page_paid_and_found_by_polling(stack: OrderStack) -> None:
 @pytest.mark.parametrize(("action", "status"), [("decline", OrderStatus.FAILED), ("cancel", OrderStatus.FAILED)])
 async def test_hosted_page_failed_or_abandoned(stack: OrderStack, action: str, status: OrderStatus) -> None:
     order_id = f"w-hpp-{action}"
-    await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c")))
+    await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER))
     answer = await waafipay(stack, f"hpp/{payment_key(order_id)}/{action}")
     redirect = answer["redirect"]
     assert redirect["url"].startswith(f"{stack.webhook_url}/callbacks/waafipay/orders/{order_id}/failure")
@@ -155,7 +155,7 @@ async def test_forged_success_redirect_changes_nothing(stack: OrderStack) -> Non
         waafipay_order(
             "w-forged",
             payment_method="HPP",
-            customer=Customer(customer_id="c"),
+            customer=PAGE_PAYER,
             success_url="https://shop.example/thanks",
         )
     )
@@ -174,9 +174,7 @@ async def test_forged_success_redirect_changes_nothing(stack: OrderStack) -> Non
 
 async def test_a_token_of_another_payment_is_never_a_statement_about_this_one(stack: OrderStack) -> None:
     for order_id in ("w-mine", "w-other"):
-        await stack.billing.create_order(
-            waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c"))
-        )
+        await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER))
     answer = await waafipay(stack, f"hpp/{payment_key('w-other')}/approve")
     token = answer["redirect"]["url"].split("hppResultToken=")[1]
     async with httpx.AsyncClient() as http:
@@ -194,7 +192,7 @@ async def test_an_untouched_hosted_page_that_lapsed_is_expired(
     # The payer declined on the page (or never acted) and never came back: no redirect, no token. WaafiPay's
     # page lapses after 5 minutes; HPP_GETTRANINFO then answers 5213 (no such transaction) for good.
     order_id = f"w-hpp-lapsed-{action}"
-    customer = Customer(customer_id="c")
+    customer = Customer(customer_id="c", phone=WALLET)
     request = waafipay_order(order_id, payment_method="HPP", customer=customer, policy=TEST_ORDER_POLICY)
     created = await stack.billing.create_order(request)
     if action:
@@ -221,7 +219,7 @@ async def test_an_unpaid_hosted_page_is_waited_out_not_reviewed_when_inquiries_r
         inquiry_schedule=(timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)),
         unknown_inquiry_limit=3,
     )
-    request = waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c"), policy=policy)
+    request = waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER, policy=policy)
     await stack.billing.create_order(request)
     await time_skipping_env.sleep(timedelta(minutes=2))
     waiting = await stack.billing.get_order(order_id)
@@ -292,7 +290,7 @@ async def test_create_cut_off_by_its_call_limit_is_never_sent_again(stack: Order
     await waafipay(stack, "faults", fault)
     policy = TEST_ORDER_POLICY.model_copy(update={"provider_call_timeout": timedelta(seconds=2)})
     order = await stack.billing.create_order(
-        waafipay_order("w-cut-off", payment_method="HPP", customer=Customer(customer_id="c"), policy=policy)
+        waafipay_order("w-cut-off", payment_method="HPP", customer=PAGE_PAYER, policy=policy)
     )
     assert order.status is OrderStatus.UNKNOWN, order.timeline
     assert any("never sent again" in entry.detail for entry in order.timeline)

@@ -650,6 +650,17 @@ async def test_hosted_page_purchase(client: WaafiPayClient, responder: WaafiPayR
     assert outcome.customer_action.url == "https://sandbox.waafipay.net/hpp/token/4542?r=10629"
 
 
+@pytest.mark.parametrize("method", ["HPP", "HPP:MWALLET_ACCOUNT"])
+async def test_a_wallet_hosted_page_needs_the_phone_before_anything_is_sent(
+    client: WaafiPayClient, responder: WaafiPayResponder, method: str
+) -> None:
+    # Seed 002, HPP_PURCHASE: payerInfo.subscriptionId is "Required for MWALLET_ACCOUNT payment method".
+    with pytest.raises(InputError) as caught:
+        await client.create_payment(create_payment(payment_method=method, customer=Customer(customer_id="cust-1")))
+    assert caught.value.field == "customer.phone"
+    assert responder.requests == []
+
+
 async def test_hosted_card_page_with_request_urls(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
     responder.answer(
         {"hppUrl": "https://sandbox.waafipay.net/hpp/token/AB", "hppRequestId": "10629", "referenceId": "pay_1"}
