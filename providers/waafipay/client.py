@@ -148,8 +148,8 @@ def endpoint_url(base_url: str) -> str:
 
 
 def encode_body(request: wire.RequestEnvelope) -> bytes:
-    """The exact bytes sent: compact JSON, UTF-8, non-ASCII kept as is."""
-    return json.dumps(wire.dump_request(request), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The exact bytes sent (see :func:`providers.waafipay.wire.encode_request`)."""
+    return wire.encode_request(request)
 
 
 def _now() -> datetime:

@@ -192,8 +192,8 @@ def description(text: str | None, default: str) -> str:
 # -- money --------------------------------------------------------------------------------------
 
 
-def amount_to_wire(amount: Money, *, field: str = "amount") -> str:
-    """Major units with at most two decimals: ``"10.50"``, ``"1000"`` (DJF), ``"1.25"`` (1.250 KWD).
+def amount_to_wire(amount: Money, *, field: str = "amount") -> Decimal:
+    """Major units with at most two decimals: ``10.50``, ``1000`` (DJF), ``1.25`` (1.250 KWD).
 
     WaafiPay truncates amounts to two decimals (10.237 → 10.23). An amount it would truncate is refused
     with InvalidAmountError naming ``field`` rather than charging less than asked.
@@ -209,8 +209,8 @@ def amount_to_wire(amount: Money, *, field: str = "amount") -> str:
             field=field,
         )
     if amount.exponent <= WIRE_DECIMALS:
-        return amount.to_decimal_string()
-    return format(kept, "f")
+        return Decimal(amount.to_decimal_string())
+    return kept
 
 
 def amount_from_wire(text: str | None, currency: str | None) -> Money | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -275,11 +276,12 @@ async def test_approved_push_on_the_wire(client: WaafiPayClient, responder: Waaf
         "transactionInfo": {
             "referenceId": "pay_1",
             "invoiceId": "ORD-1",
-            "amount": "10.00",
+            "amount": Decimal("10.00"),  # a JSON number, as seed 001 types it
             "currency": "USD",
             "description": "Monthly box",
         },
     }
+    assert b'"amount":10.00,' in request.content, "number text, never a float"
 
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert outcome.idempotency_key == "pay_1"
@@ -430,7 +432,7 @@ async def test_amounts_waafipay_would_truncate_are_never_sent(
 
     responder.answer(approved_push(amount="10.23"))
     outcome = await client.create_payment(create_payment(amount=Money(amount_minor=10230, currency="KWD")))
-    assert responder.sent()["serviceParams"]["transactionInfo"]["amount"] == "10.23"
+    assert responder.sent()["serviceParams"]["transactionInfo"]["amount"] == Decimal("10.23")
     assert outcome.amount == Money(amount_minor=10230, currency="KWD")
 
 
@@ -640,7 +642,7 @@ async def test_hosted_page_purchase(client: WaafiPayClient, responder: WaafiPayR
     assert params["hppFailureCallbackUrl"] == "https://shop.example/hpp/fail?referenceId=pay_1"
     assert params["payerInfo"] == {"subscriptionId": "252611111111"}
     assert params["transactionInfo"]["referenceId"] == "pay_1"
-    assert params["transactionInfo"]["amount"] == "10.00"
+    assert params["transactionInfo"]["amount"] == Decimal("10.00")
 
     assert outcome.status is PaymentStatus.PENDING
     assert outcome.provider_reference == "hpp:1185941"
@@ -874,7 +876,7 @@ async def test_partial_refunds_one_after_another(client: WaafiPayClient, respond
     assert (params["transactionId"], params["referenceId"], params["amount"], params["description"]) == (
         "1111",
         "ref_1",
-        "3.00",
+        Decimal("3.00"),
         "Damaged item",
     )
     assert params["apiKey"] == API_KEY
@@ -934,7 +936,7 @@ async def test_hosted_page_refund_looks_up_the_transaction(
         "merchantUid": MERCHANT_UID,
         "storeId": 1000201,
         "hppKey": HPP_KEY,
-        "amount": "2.50",
+        "amount": Decimal("2.50"),
         "transactionId": 126895,
         "referenceId": "pay_1",
         "description": "Damaged item",
