@@ -387,7 +387,12 @@ class Workload:
                 amount=Money(amount_minor=plan.amount_minor, currency=CURRENCY),
                 interval=BillingInterval.MONTH,
             ),
-            customer=Customer(customer_id=f"cust-{plan.subscription_id}", email=f"{plan.subscription_id}@example.com"),
+            customer=Customer(
+                customer_id=f"cust-{plan.subscription_id}",
+                email=f"{plan.subscription_id}@example.com",
+                # Each period's WaafiPay hosted page is for one wallet (seed 002: payerInfo.subscriptionId).
+                phone=CHAOS_WALLET if plan.provider == "waafipay" else None,
+            ),
             policy=subscription_policy(),
             billing_mode=mode,
         )
