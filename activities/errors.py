@@ -76,7 +76,7 @@ def to_application_error(exc: BillingError) -> ApplicationError:
     return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=False)
 
 
-def _earlier_attempts_not_sent(info: activity.Info) -> bool:
+def earlier_attempts_not_sent(info: activity.Info) -> bool:
     """Every earlier attempt of this activity failed before sending (each left its mark in turn)."""
     if info.attempt == 1:
         return True
@@ -96,7 +96,7 @@ def reconciled_retries(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         info = activity.info()
-        clean = _earlier_attempts_not_sent(info)
+        clean = earlier_attempts_not_sent(info)
         try:
             return await fn(*args, **kwargs)
         except NOT_SENT_ERRORS as exc:

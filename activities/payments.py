@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities.errors import reconciled_retries, translate_errors
+from activities.errors import earlier_attempts_not_sent, reconciled_retries, translate_errors
 from billing.errors import BillingError, ConfigurationError, OutcomeUnknownError
 from billing.gateway import (
     CancelPayment,
@@ -27,7 +27,7 @@ from billing.gateway import (
     RefundRef,
 )
 from billing.metrics import count_refund
-from billing.orders import LAPSING_CHECKOUT_PROVIDERS
+from billing.orders import CREATE_RESEND_PROVIDERS, LAPSING_CHECKOUT_PROVIDERS
 from providers.base import PaymentProvider
 
 _Notified = TypeVar("_Notified", CreatePayment, CreateRefund)
@@ -138,6 +138,16 @@ class PaymentActivities:
     @translate_errors
     @reconciled_retries
     async def create_payment(self, call: CreatePaymentCall) -> CreatedPayment:
+        info = activity.info()
+        if call.provider not in CREATE_RESEND_PROVIDERS and not earlier_attempts_not_sent(info):
+            # An earlier attempt timed out or its worker died, and may have reached the provider: a WaafiPay
+            # push sent again asks the payer again and may charge twice. Never re-sent: reconciled instead.
+            raise OutcomeUnknownError(
+                f"attempt {info.attempt}: an earlier attempt may have reached {call.provider}; "
+                "the create is never sent again (reconciled by inquiry)",
+                provider=call.provider,
+                operation="create_payment",
+            )
         provider = self.providers.get(call.provider)
         request = self._with_notify_url(call.request, call.provider, call.order_id)
         if not provider.capabilities.webhooks or request.capture_mode is CaptureMode.MANUAL:

@@ -11,7 +11,7 @@ Pure models, no I/O: workflows, activities, the HTTP service and every provider 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -42,6 +42,10 @@ class ProviderCapabilities(_Model):
     manual_capture: bool
     partial_capture: bool
     cancel_payment: bool
+    #: The longest one call may wait for its answer by the provider's documents (a WaafiPay wallet push
+    #: waits for the payer's PIN). The engine's call limit for the provider is above it (see
+    #: ``billing.orders.provider_call_limit``), so a call that is still waiting is never timed out and sent again.
+    longest_wait: timedelta
 
 
 # -- shared pieces ------------------------------------------------------------------------------
@@ -121,6 +125,9 @@ class PaymentRef(_Model):
     #: An unsigned hint from the customer's redirect (WaafiPay's ``hppResultToken``): the provider is asked
     #: about it, and its answer counts only if it is about this payment.
     result_token: str | None = Field(default=None, max_length=256)
+    #: The create was a push to the payer's handset (a WaafiPay wallet push), not a checkout: providers
+    #: that document no status query for such payments refuse to inquire (UnsupportedOperationError).
+    payer_push: bool = False
 
 
 class CreatePayment(_Model):

@@ -48,6 +48,9 @@ from billing.gateway import (
     RefundStatus,
 )
 from billing.money import Money
+from providers.kess.timing import LONGEST_WAIT as KESS_LONGEST_WAIT
+from providers.waafipay.timing import LONGEST_WAIT as WAAFIPAY_LONGEST_WAIT
+from providers.waffo.timing import LONGEST_WAIT as WAFFO_LONGEST_WAIT
 
 #: Merchant-chosen ids: letters, digits and ``._:-``, starting with a letter or digit.
 MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
@@ -76,6 +79,26 @@ LAPSING_CHECKOUT_PROVIDERS = frozenset({"waafipay"})
 #: asking, on ``OrderPolicy.late_payment_watch``, while it stays open for refunds.
 LATE_PAYING_PROVIDERS = frozenset({"kess"})
 QUICK_PAY_WINDOW = timedelta(seconds=45)
+#: The longest one call of each provider may wait for its answer, as each provider declares it
+#: (``providers/<name>/timing.py``, also ``capabilities.longest_wait``).
+PROVIDER_LONGEST_WAIT: dict[str, timedelta] = {
+    "waffo": WAFFO_LONGEST_WAIT,
+    "kess": KESS_LONGEST_WAIT,
+    "waafipay": WAAFIPAY_LONGEST_WAIT,
+}
+#: What a call limit leaves above the provider's longest wait: connecting, the worker's own work.
+CALL_LIMIT_MARGIN = timedelta(seconds=30)
+
+
+def provider_call_limit(provider: str) -> timedelta:
+    """The start-to-close limit of one call to ``provider``: its longest documented wait plus a margin.
+
+    Above the wait, so a call still waiting for its answer (a wallet push waiting for the payer) is never
+    cut off by Temporal and sent again.
+    """
+    return PROVIDER_LONGEST_WAIT[provider] + CALL_LIMIT_MARGIN
+
+
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
 
 
@@ -170,8 +193,13 @@ class OrderPolicy(InquiringPolicy):
         timedelta(days=1),
         timedelta(days=7),
     )
-    #: Start-to-close timeout of one provider call.
-    provider_call_timeout: timedelta = timedelta(seconds=60)
+    #: Start-to-close timeout of one provider call. None: :func:`provider_call_limit` of the order's
+    #: provider (its longest documented wait plus a margin).
+    provider_call_timeout: timedelta | None = None
+
+    def call_limit(self, provider: str) -> timedelta:
+        """The start-to-close limit of one call to ``provider`` under this policy."""
+        return self.provider_call_timeout or provider_call_limit(provider)
 
     @classmethod
     def for_provider(cls, provider: str, **fields: object) -> OrderPolicy:
@@ -218,7 +246,7 @@ class CreateOrder(_Frozen):
         # Unless the caller chose a policy, orders of providers without notifications are polled often.
         if "policy" not in self.model_fields_set:
             fields: dict[str, object] = {}
-            if self.provider == "kess" and (self.payment_method or "").upper().startswith("QUICKPAY"):
+            if self.provider == "kess" and self._quick_pay:
                 # The buyer is at the counter: KESS holds quick pay up to 45 s for the PIN, then the order is
                 # closed (revoked) and the result confirmed.
                 fields["payment_window"] = QUICK_PAY_WINDOW
@@ -236,7 +264,42 @@ class CreateOrder(_Frozen):
                 f"required by {self.provider}: the wallet number to push the payment to (or pay by HPP)",
                 field="customer.phone",
             )
+        if self.provider == "waafipay" and (self.payment_method or "").upper() == "HPP:MWALLET_ACCOUNT":
+            if not self.customer.phone:
+                # Seed 002: HPP_PURCHASE payerInfo.subscriptionId, "Required for MWALLET_ACCOUNT".
+                raise InputError(
+                    f"required by {self.provider}: the wallet number the hosted page is for (MWALLET_ACCOUNT)",
+                    field="customer.phone",
+                )
+        window = self.policy.payment_window
+        if self.provider == "kess" and self._quick_pay and window > QUICK_PAY_WINDOW:
+            # KESS holds a quick pay while the buyer enters the PIN, then revokes it (seed 004): a longer
+            # window would leave the order waiting for a payment that can no longer happen.
+            raise InputError(
+                f"KESS quick pay holds the payment {QUICK_PAY_WINDOW.total_seconds():g} s at most, so a "
+                f"{window} window cannot be honoured; leave it unset (--payment-window) to use the provider's",
+                field="policy.payment_window",
+            )
+        limit = self.policy.provider_call_timeout
+        longest = PROVIDER_LONGEST_WAIT[self.provider]
+        if (
+            self.waits_for_payer
+            and self.provider not in CREATE_RESEND_PROVIDERS
+            and limit is not None
+            and limit <= longest
+        ):
+            # The create waits for the payer and must not be sent twice: a limit below that wait would cut
+            # a payment off while the payer may still approve it.
+            raise InputError(
+                f"{limit.total_seconds():g} s is not above the {longest.total_seconds():g} s {self.provider} may "
+                "wait for the payer; leave it unset to derive it from the provider",
+                field="policy.provider_call_timeout",
+            )
         return self
+
+    @property
+    def _quick_pay(self) -> bool:
+        return (self.payment_method or "").upper().startswith("QUICKPAY")
 
     @property
     def summary(self) -> str:

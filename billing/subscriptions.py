@@ -117,8 +117,9 @@ class SubscriptionPolicy(InquiringPolicy):
     renewal_grace: timedelta = timedelta(hours=6)
     #: Waits between inquiries while a statement is overdue; the last one repeats.
     inquiry_schedule: tuple[timedelta, ...] = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1))
-    #: Start-to-close timeout of one provider call.
-    provider_call_timeout: timedelta = timedelta(seconds=60)
+    #: Start-to-close timeout of one provider call. None: ``billing.orders.provider_call_limit`` of the
+    #: subscription's provider (its longest documented wait plus a margin).
+    provider_call_timeout: timedelta | None = None
     #: After the subscription ended, how long it stays open to record late provider statements (a renewal
     #: charge that raced the cancel is money received and must be seen).
     final_watch: timedelta = timedelta(days=30)

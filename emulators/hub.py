@@ -154,9 +154,7 @@ def build_hub(
     for account in kess_merchants:
         kess.register_merchant(account.username, account.password, store_id=account.store_id)
     waafipay = waafipay_emulator.WaafiPayEmulator(
-        waafipay_emulator.WaafiPayEmulatorConfig(
-            public_base_url=f"{base}/waafipay", time_scale=waafipay_time_scale, tran_info_includes_api=True
-        )
+        waafipay_emulator.WaafiPayEmulatorConfig(public_base_url=f"{base}/waafipay", time_scale=waafipay_time_scale)
     )
     for wallet_merchant in waafipay_merchants:
         waafipay.register_merchant(

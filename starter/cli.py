@@ -215,7 +215,10 @@ def order_create(
     ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     capture: Annotated[str, typer.Option(help="automatic or manual")] = "automatic",
-    payment_window: Annotated[int, typer.Option(help="Minutes the customer has to pay")] = 30,
+    payment_window: Annotated[
+        int | None,
+        typer.Option(help="Minutes the customer has to pay (default: the provider's rule: 30, KESS quick pay 45 s)"),
+    ] = None,
     dev_windows: Annotated[
         bool,
         typer.Option(
@@ -238,6 +241,12 @@ def order_create(
         capture_mode = {"automatic": CaptureMode.AUTOMATIC, "manual": CaptureMode.MANUAL}.get(capture.lower())
         if capture_mode is None:
             raise errors.InputError("must be automatic or manual", field="capture")
+        # Only what the user set: an unset window leaves the provider's own timing rule in force.
+        chosen: dict[str, Any] = {}
+        if dev_windows:
+            chosen["policy"] = OrderPolicy.for_provider(provider, **DEV_WINDOWS)
+        elif payment_window is not None:
+            chosen["policy"] = OrderPolicy.for_provider(provider, payment_window=timedelta(minutes=payment_window))
         try:
             request = CreateOrder(
                 order_id=order_id,
@@ -247,9 +256,7 @@ def order_create(
                 description=description,
                 capture_mode=capture_mode,
                 payment_method=payment_method,
-                policy=OrderPolicy.for_provider(
-                    provider, **(DEV_WINDOWS if dev_windows else {"payment_window": timedelta(minutes=payment_window)})
-                ),
+                **chosen,
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation

@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
-    from billing.errors import InputError
+    from billing.errors import InputError, UnsupportedOperationError
 
 
 def rejected(exc: InputError) -> ApplicationError:
@@ -44,6 +44,12 @@ def is_not_found(exc: ActivityError) -> bool:
     """The provider answered that it does not know the object looked up (Waffo A0009, KESS *NOTEXIST)."""
     cause = exc.cause
     return isinstance(cause, ApplicationError) and cause.type == NOT_FOUND
+
+
+def is_unsupported(exc: ActivityError) -> bool:
+    """The provider has no call for this (``billing.errors.UnsupportedOperationError``): asking again is useless."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and cause.type == UnsupportedOperationError.__name__
 
 
 def not_found_answer(exc: ActivityError) -> str:

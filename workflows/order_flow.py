@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
     from billing.gateway import (
         CancelPayment,
+        CaptureMode,
         CapturePayment,
         CreatePayment,
         CreateRefund,
@@ -84,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         describe,
         is_not_done,
         is_not_found,
+        is_unsupported,
         not_found_answer,
         rejected,
     )
@@ -116,6 +118,9 @@ COALESCE_HINTS_PATCH = "coalesce-hints"
 #: Orders of LATE_PAYING_PROVIDERS that ended unpaid keep asking for a late payment (_late_payment_watch).
 LATE_PAYMENT_WATCH_PATCH = "late-payment-watch"
 LATE_WATCHED_STATUSES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED})
+#: An unknown outcome the provider has no query for goes to review at once (patched: orders that started
+#: before this rule replay as they ran, inquiring until their limit).
+REVIEW_WHEN_NO_INQUIRY = "review-when-provider-cannot-inquire"
 
 
 class OrderFlow:
@@ -315,6 +320,15 @@ class OrderFlow:
                 await self._inquiry_not_found(exc)
                 return
             self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            if (
+                is_unsupported(exc)
+                and self.order.status is OrderStatus.UNKNOWN
+                and workflow.patched(REVIEW_WHEN_NO_INQUIRY)
+            ):
+                # The provider has no query for this payment (a WaafiPay wallet push): asking again cannot
+                # conclude it, and re-sending could charge twice. An operator checks at the provider.
+                self.order.flag_for_review(self._no_inquiry_reason(not_found_answer(exc)), workflow.now())
+                self._publish()
             return
         except OutcomeUnknown as exc:
             self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
@@ -374,6 +388,24 @@ class OrderFlow:
                 self.order.note(workflow.now(), "provider.create", f"no answer: {describe(exc)}")
                 return
         self._apply(outcome, "provider.create")
+
+    def _no_inquiry_reason(self, answer: str) -> str:
+        """What an operator checks at the provider for a payment the engine cannot ask about."""
+        request, order = self.request, self.order
+        if request.payment_method:
+            method = request.payment_method
+        elif request.waits_for_payer:
+            method = "wallet push to the customer's phone"
+        else:
+            method = "the provider's default"
+        if request.capture_mode is CaptureMode.MANUAL:
+            method += " (pre-authorization)"
+        unanswered = f" The create was unanswered: {self.create_unanswered}." if self.create_unanswered else ""
+        return (
+            f"{answer}.{unanswered} Look for referenceId {order.payment_key}: amount {order.amount}, sent at "
+            f"{order.created_at.isoformat()}, payment method {method}. If it was approved, resolve PAID (then "
+            "refund if unwanted); if there is none or it was declined, resolve FAILED."
+        )
 
     def _unresolved_reason(self) -> str:
         """Why an order goes to review after its inquiries ran out: exactly what was seen, and what to check."""
@@ -1137,6 +1169,7 @@ class OrderFlow:
             idempotency_key=self.order.payment_key,
             provider_reference=self.order.provider_reference,
             result_token=self.result_token,
+            payer_push=self.request.waits_for_payer,
         )
 
     def _final(self) -> bool:
@@ -1159,7 +1192,11 @@ class OrderFlow:
             self.hints.inquiry_started()  # hints coalesce with inquiries in flight and just made
         try:
             return await call_provider(
-                activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
+                activity,
+                call,
+                timeout=self.policy.call_limit(self.request.provider),
+                retry=retry,
+                summary=summary,
             )
         finally:
             if inquiry:

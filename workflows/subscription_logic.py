@@ -55,7 +55,7 @@ from billing.gateway import (
     SubscriptionRef,
 )
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow_id
+from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow_id, provider_call_limit
 from billing.proration import Proration
 from billing.subscriptions import (
     ENGINE_MODES,
@@ -824,9 +824,8 @@ class SubscriptionLogic:
             self.sub.note(workflow.now(), "benefits_granted", label)
 
     async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
-        return await call_provider(
-            activity, call, timeout=self.policy.provider_call_timeout, retry=retry, summary=summary
-        )
+        timeout = self.policy.provider_call_timeout or provider_call_limit(self.request.provider)
+        return await call_provider(activity, call, timeout=timeout, retry=retry, summary=summary)
 
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""

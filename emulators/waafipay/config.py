@@ -11,6 +11,7 @@ from emulators.waafipay.codes import ParamsShape
 DuplicateReferencePolicy = Literal["replay", "reject", "allow"]
 RepeatedCommit = Literal["replay", "not_found"]
 FailureParams = Literal["documented"] | ParamsShape
+AmountJson = Literal["number_or_string", "number", "string"]
 
 # Sandbox wallets quoted from docs.waafipay.com/quickstart; every one has PIN 1212.
 SANDBOX_WALLETS: tuple[str, ...] = (
@@ -77,6 +78,11 @@ class WaafiPayEmulatorConfig:
     # Enforce the documented referenceId charset (letters, digits, "-", "_", "."). Off by default:
     # the docs' own HPP_GETTRANINFO example uses "WS:6671753970".
     strict_reference_id: bool = False
+    # The JSON type amounts must have. Seeds 001/002 type every amount Number (and the HPP_PURCHASE example
+    # sends 10), but the HPP_REFUNDPURCHASE example sends "10"; reference A8: "accepted as number or
+    # string". "number_or_string" accepts what the documents show; "number" holds to the type tables
+    # (a string is 5001); "string" holds to the refund example (a number is 5001).
+    amount_json: AmountJson = "number_or_string"
     # Decimal places amounts are truncated to (docs: 2).
     amount_decimals: int = 2
     # Truncate further for currencies with fewer ISO 4217 minor digits (DJF -> whole francs).
@@ -88,6 +94,9 @@ class WaafiPayEmulatorConfig:
     hpp_result_errors_top_level: bool = False
     # A payer's "reject" answers 5310 RCS_USER_REJECTED instead of 5206 "User Aborted".
     reject_as_user_rejected: bool = False
+    # HPP_PURCHASE with MWALLET_ACCOUNT accepts a missing payerInfo.subscriptionId. Seed 002 marks it
+    # "Required for MWALLET_ACCOUNT payment method", so by default it is refused (5001).
+    hpp_subscription_id_optional: bool = False
     # Payment methods an HPP store accepts unless register_merchant says otherwise.
     hpp_payment_methods: tuple[str, ...] = ("MWALLET_ACCOUNT", "CREDIT_CARD", "MWALLET_BANKACCOUNT")
     # Replace any code by name (see codes.DEFAULT_CODES): {"no_route": ("5212", "E10212", "RCS_NO_ROUTE_FOUND")}.

@@ -14,7 +14,7 @@ from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue
 from emulators.common.ledger import Ledger, LedgerEntry, LedgerKind
 from emulators.common.money import currency_exponent
-from emulators.waafipay.codes import CodeBook
+from emulators.waafipay.codes import CodeBook, invalid
 from emulators.waafipay.config import SANDBOX_PIN, SANDBOX_WALLETS, WaafiPayEmulatorConfig
 from emulators.waafipay.hpp import HPP_METHODS, HppService
 from emulators.waafipay.models import Merchant, PayerStep, State, Wallet
@@ -112,6 +112,11 @@ class WaafiPayEmulator:
 
     def amount(self, value: object, field: str, currency: str) -> Decimal:
         """Parse and truncate an amount (10.237 -> 10.23; DJF to whole francs when configured)."""
+        mode = self.config.amount_json
+        if mode == "number" and isinstance(value, str):
+            raise invalid(field, "must be a JSON number")
+        if mode == "string" and value is not None and not isinstance(value, str):
+            raise invalid(field, "must be a JSON string")
         decimals = self.config.amount_decimals
         if self.config.truncate_to_currency_exponent:
             decimals = min(decimals, currency_exponent(currency))

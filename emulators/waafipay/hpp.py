@@ -89,6 +89,8 @@ class HppService:
         amount = self.emu.amount(p.lookup(params, "transactionInfo.amount"), "transactionInfo.amount", currency)
         description = p.optional_str(params, "transactionInfo.description", 255) or ""
         subscription_id = p.optional_str(params, "payerInfo.subscriptionId", 50)
+        if method == "MWALLET_ACCOUNT" and subscription_id is None and not config.hpp_subscription_id_optional:
+            raise invalid("payerInfo.subscriptionId", "is required for MWALLET_ACCOUNT")
         fingerprint = (method, amount, currency, success_url, failure_url, data_format, subscription_id)
 
         key = (merchant.merchant_uid, merchant.store_id, reference_id)

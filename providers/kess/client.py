@@ -78,6 +78,7 @@ from providers.base import (
 from providers.kess import transform, wire
 from providers.kess.auth import TokenSource
 from providers.kess.settings import KessSettings
+from providers.kess.timing import LONGEST_WAIT
 
 PROVIDER_NAME = "kess"
 
@@ -99,6 +100,7 @@ KESS_CAPABILITIES = ProviderCapabilities(
     manual_capture=False,
     partial_capture=False,
     # Seed 004 documents no close: only BILLING_KESS_SUPPORTS_CLOSE turns it on (per client).
+    longest_wait=LONGEST_WAIT,
     cancel_payment=False,
 )
 

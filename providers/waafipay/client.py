@@ -96,6 +96,7 @@ from providers.waafipay.settings import (
     DEFAULT_READ_TIMEOUT,
     WaafiPaySettings,
 )
+from providers.waafipay.timing import LONGEST_WAIT
 from providers.waafipay.transform import AnswerClass, FlowKind, StateClass
 
 PROVIDER_NAME = "waafipay"
@@ -136,6 +137,7 @@ def waafipay_capabilities(*, hpp: bool) -> ProviderCapabilities:
         manual_capture=True,
         partial_capture=False,  # API_PREAUTHORIZE_COMMIT carries no amount
         cancel_payment=True,
+        longest_wait=LONGEST_WAIT,
     )
 
 
@@ -146,8 +148,8 @@ def endpoint_url(base_url: str) -> str:
 
 
 def encode_body(request: wire.RequestEnvelope) -> bytes:
-    """The exact bytes sent: compact JSON, UTF-8, non-ASCII kept as is."""
-    return json.dumps(wire.dump_request(request), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The exact bytes sent (see :func:`providers.waafipay.wire.encode_request`)."""
+    return wire.encode_request(request)
 
 
 def _now() -> datetime:
@@ -184,6 +186,7 @@ class WaafiPayClient(http.HttpClientOwner):
         hpp_payment_method: str = wire.MWALLET_ACCOUNT,
         hpp_response_format: int = 4,
         tag_callback_urls: bool = True,
+        tran_info_for_pushes: bool = False,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = _now,
@@ -201,6 +204,12 @@ class WaafiPayClient(http.HttpClientOwner):
         ):
             if not value > 0:
                 raise ConfigurationError("must be a positive number of seconds", setting=_setting(setting))
+        if push_timeout > LONGEST_WAIT.total_seconds():
+            # The engine's call limit is derived from LONGEST_WAIT: a longer push would be cut off by it.
+            raise ConfigurationError(
+                f"must be at most {LONGEST_WAIT.total_seconds():g} seconds (the longest wait the engine allows a push)",
+                setting=_setting("PUSH_TIMEOUT"),
+            )
         if hpp_payment_method.upper() not in wire.HPP_PAYMENT_METHODS:
             raise ConfigurationError(
                 f"must be one of {', '.join(sorted(wire.HPP_PAYMENT_METHODS))}", setting=_setting("HPP_PAYMENT_METHOD")
@@ -229,6 +238,7 @@ class WaafiPayClient(http.HttpClientOwner):
         self._hpp_payment_method = hpp_payment_method.upper()
         self._hpp_response_format = hpp_response_format
         self._tag_callback_urls = tag_callback_urls
+        self._tran_info_for_pushes = tran_info_for_pushes
         self._clock = clock
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=self._read_timeout)
@@ -250,6 +260,7 @@ class WaafiPayClient(http.HttpClientOwner):
             store_id=settings.store_id,
             hpp_key=settings.hpp_key,
             push_timeout=settings.push_timeout,
+            tran_info_for_pushes=settings.tran_info_for_pushes,
             read_timeout=settings.read_timeout,
             connect_timeout=settings.connect_timeout,
             hpp_success_url=settings.hpp_success_url,
@@ -289,6 +300,16 @@ class WaafiPayClient(http.HttpClientOwner):
                 return hinted
         service = wire.HPP_GETTRANINFO
         credentials = self._hpp
+        if payment.payer_push and not self._tran_info_for_pushes:
+            # Reference A7: no documented status query for API payments; HPP_GETTRANINFO is documented for
+            # the hosted page only (BILLING_WAAFIPAY_TRAN_INFO_FOR_PUSHES turns its use for pushes on).
+            raise UnsupportedOperationError(
+                "WaafiPay documents no status query for wallet pushes (HPP_GETTRANINFO is documented for the "
+                f"hosted payment page; {_setting('TRAN_INFO_FOR_PUSHES')} is off). Check the transaction in the "
+                "WaafiPay merchant portal",
+                provider=self.name,
+                operation=service,
+            )
         if credentials is None:
             raise UnsupportedOperationError(
                 "WaafiPay has no status query for wallet pushes; HPP_GETTRANINFO needs the HPP credentials "

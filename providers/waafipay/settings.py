@@ -58,6 +58,11 @@ class WaafiPaySettings(BaseSettings):
     #: Seconds. The read timeout of every other call.
     read_timeout: float = Field(default=DEFAULT_READ_TIMEOUT, gt=0)
     connect_timeout: float = Field(default=DEFAULT_CONNECT_TIMEOUT, gt=0)
+    #: Ask ``HPP_GETTRANINFO`` about wallet pushes whose answer was lost. No WaafiPay source documents that
+    #: it finds ``API_PURCHASE`` / ``API_PREAUTHORIZE`` transactions (reference A7: "no documented status
+    #: query for API payments"), so it is off: such a push goes to review with what to check in the portal.
+    #: Turn it on only after confirming with WaafiPay that the merchant's pushes are found by it.
+    tran_info_for_pushes: bool = False
 
     #: Where the payer's browser returns after the hosted payment page, unless the request says otherwise.
     hpp_success_url: str | None = None

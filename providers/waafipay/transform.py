@@ -192,8 +192,8 @@ def description(text: str | None, default: str) -> str:
 # -- money --------------------------------------------------------------------------------------
 
 
-def amount_to_wire(amount: Money, *, field: str = "amount") -> str:
-    """Major units with at most two decimals: ``"10.50"``, ``"1000"`` (DJF), ``"1.25"`` (1.250 KWD).
+def amount_to_wire(amount: Money, *, field: str = "amount") -> Decimal:
+    """Major units with at most two decimals: ``10.50``, ``1000`` (DJF), ``1.25`` (1.250 KWD).
 
     WaafiPay truncates amounts to two decimals (10.237 → 10.23). An amount it would truncate is refused
     with InvalidAmountError naming ``field`` rather than charging less than asked.
@@ -209,8 +209,8 @@ def amount_to_wire(amount: Money, *, field: str = "amount") -> str:
             field=field,
         )
     if amount.exponent <= WIRE_DECIMALS:
-        return amount.to_decimal_string()
-    return format(kept, "f")
+        return Decimal(amount.to_decimal_string())
+    return kept
 
 
 def amount_from_wire(text: str | None, currency: str | None) -> Money | None:
@@ -501,7 +501,13 @@ def hpp_purchase_params(
         success_url = tag_callback_url(success_url, reference_id, field="success_url")
         failure_url = tag_callback_url(failure_url, reference_id, field="failure_url")
     payer: wire.PayerInfo | None = None
-    if payment_method == wire.MWALLET_ACCOUNT and request.customer.phone:
+    if payment_method == wire.MWALLET_ACCOUNT:
+        if not request.customer.phone:
+            # Seed 002: payerInfo.subscriptionId is "Required for MWALLET_ACCOUNT payment method".
+            raise InputError(
+                "the payer's wallet number is required for a MWALLET_ACCOUNT hosted page (payerInfo.subscriptionId)",
+                field="customer.phone",
+            )
         payer = wire.PayerInfo(subscription_id=account_number(request.customer.phone))
     return wire.HppPurchaseParams(
         **_hpp_credentials(credentials),

@@ -26,6 +26,7 @@ revealed only when the body is serialized for sending.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -128,8 +129,8 @@ class PayerInfo(WaafiPayModel):
 class TransactionInfo(WaafiPayModel):
     reference_id: str
     invoice_id: str | None = None
-    #: Major units as a decimal string (WaafiPay accepts a number or a string, reference A8).
-    amount: str
+    #: Major units, sent as a JSON number (seed 001/002 type it Number; see :func:`encode_request`).
+    amount: Decimal
     currency: str
     description: str | None = None
 
@@ -168,7 +169,7 @@ class RefundParams(ApiCredentials):
     transaction_id: str
     reference_id: str | None = None
     description: str | None = None
-    amount: str
+    amount: Decimal
 
 
 class HppPurchaseParams(HppCredentials):
@@ -197,7 +198,7 @@ class HppTranInfoParams(HppCredentials):
 class HppRefundParams(HppCredentials):
     """``HPP_REFUNDPURCHASE``: refund (partial allowed) by ``transactionId`` or ``referenceId``."""
 
-    amount: str
+    amount: Decimal
     transaction_id: WireId | None = None
     reference_id: str | None = None
     description: str | None = None
@@ -213,8 +214,33 @@ class RequestEnvelope(WaafiPayModel):
 
 
 def dump_request(request: RequestEnvelope) -> dict[str, Any]:
-    """The request as WaafiPay spells it, keys revealed, without unset (None) fields."""
-    return request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The request as WaafiPay spells it, keys revealed, without unset (None) fields; amounts as Decimal."""
+    dumped: dict[str, Any] = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    params = dumped.get("serviceParams")
+    for holder in (params, params.get("transactionInfo") if isinstance(params, dict) else None):
+        if isinstance(holder, dict) and isinstance(holder.get("amount"), str):
+            holder["amount"] = Decimal(holder["amount"])
+    return dumped
+
+
+def encode_request(request: RequestEnvelope) -> bytes:
+    """The exact bytes sent: compact JSON, UTF-8, non-ASCII kept as is, amounts as JSON numbers.
+
+    Seed 001 (API_PURCHASE) and seed 002 (HPP_PURCHASE, HPP_REFUNDPURCHASE) type every amount Number and
+    the HPP_PURCHASE example sends ``10``; only the HPP_REFUNDPURCHASE example quotes it (``"10"``). The
+    type tables decide: amounts are written as number text (``10.50``), never through a float.
+    """
+    return _encode(dump_request(request)).encode("utf-8")
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
 
 
 # -- answers -------------------------------------------------------------------------------------

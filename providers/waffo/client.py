@@ -81,6 +81,7 @@ from providers.waffo.signing import (
     BodySigner,
     BodyVerifier,
 )
+from providers.waffo.timing import LONGEST_WAIT
 
 PROVIDER_NAME = "waffo"
 API_VERSION = "1.0.0"
@@ -129,6 +130,7 @@ WAFFO_CAPABILITIES = ProviderCapabilities(
     multiple_refunds=True,
     manual_capture=True,
     partial_capture=True,
+    longest_wait=LONGEST_WAIT,
     cancel_payment=True,
 )
 

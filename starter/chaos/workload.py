@@ -97,6 +97,10 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+#: A sandbox EVCPlus wallet: the number WaafiPay hosted pages of the workload are for.
+CHAOS_WALLET = "252611111111"
+
+
 def policy() -> OrderPolicy:
     return OrderPolicy(
         payment_window=PAYMENT_WINDOW,
@@ -245,9 +249,14 @@ class Workload:
             order_id=plan.order_id,
             provider=plan.provider,
             amount=plan.amount,
-            customer=Customer(customer_id=f"cust-{plan.order_id}", email=f"{plan.order_id}@example.com"),
+            customer=Customer(
+                customer_id=f"cust-{plan.order_id}",
+                email=f"{plan.order_id}@example.com",
+                # WaafiPay's MWALLET_ACCOUNT hosted page is for one wallet (seed 002: payerInfo.subscriptionId).
+                phone=CHAOS_WALLET if plan.provider == "waafipay" else None,
+            ),
             capture_mode=CaptureMode.MANUAL if plan.manual_capture else CaptureMode.AUTOMATIC,
-            # WaafiPay: the hosted payment page (a wallet push needs the payer's number).
+            # WaafiPay: the hosted payment page (a wallet push would block the workload on the payer).
             payment_method="HPP" if plan.provider == "waafipay" else None,
             policy=policy(),
         )
@@ -379,7 +388,12 @@ class Workload:
                 amount=Money(amount_minor=plan.amount_minor, currency=CURRENCY),
                 interval=BillingInterval.MONTH,
             ),
-            customer=Customer(customer_id=f"cust-{plan.subscription_id}", email=f"{plan.subscription_id}@example.com"),
+            customer=Customer(
+                customer_id=f"cust-{plan.subscription_id}",
+                email=f"{plan.subscription_id}@example.com",
+                # Each period's WaafiPay hosted page is for one wallet (seed 002: payerInfo.subscriptionId).
+                phone=CHAOS_WALLET if plan.provider == "waafipay" else None,
+            ),
             policy=subscription_policy(),
             billing_mode=mode,
         )

@@ -24,10 +24,12 @@ from billing.orders import (
     ClosingReason,
     CreateOrder,
     Order,
+    OrderPolicy,
     OrderStatus,
     Refund,
     RefundRequest,
     RefundState,
+    provider_call_limit,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -247,6 +249,32 @@ def test_create_order_validation_names_fields() -> None:
         CreateOrder(order_id="O1", provider="stripe", amount=usd("1"), customer=customer)
     with pytest.raises(ValueError, match="order_id"):
         CreateOrder(order_id="bad id!", provider="waffo", amount=usd("1"), customer=customer)
+    with pytest.raises(InputError) as caught:
+        CreateOrder(
+            order_id="O1",
+            provider="waafipay",
+            amount=usd("1"),
+            customer=Customer(customer_id="C1"),
+            payment_method="HPP:MWALLET_ACCOUNT",
+        )
+    assert caught.value.field == "customer.phone", "seed 002: payerInfo.subscriptionId is required for the wallet page"
+
+
+def test_call_limits_come_from_the_providers_longest_wait() -> None:
+    wallet = Customer(customer_id="C1", phone="252611111111")
+    push = CreateOrder(order_id="O1", provider="waafipay", amount=usd("1"), customer=wallet)
+    assert push.policy.provider_call_timeout is None
+    assert push.policy.call_limit("waafipay") == provider_call_limit("waafipay") > timedelta(seconds=120)
+    assert provider_call_limit("kess") > timedelta(seconds=60) and provider_call_limit("waffo") > timedelta(seconds=30)
+    short = OrderPolicy(provider_call_timeout=timedelta(seconds=60))
+    with pytest.raises(InputError) as caught:
+        CreateOrder(order_id="O1", provider="waafipay", amount=usd("1"), customer=wallet, policy=short)
+    assert caught.value.field == "policy.provider_call_timeout"
+    # A hosted page does not wait for the payer: an explicit limit is the caller's choice.
+    hosted = CreateOrder(
+        order_id="O1", provider="waafipay", amount=usd("1"), customer=wallet, payment_method="HPP", policy=short
+    )
+    assert hosted.policy.call_limit("waafipay") == timedelta(seconds=60)
 
 
 def test_derived_keys_fit_providers_and_are_stable() -> None:

@@ -53,7 +53,8 @@ def test_waafipay_hosted_page_url_is_printed_whole(stack: Cli, columns: int | No
     order_id = unique("ORD-HPP-WITH-A-LONG-MERCHANT-ORDER-ID")
     created = stack.run(
         "order", "create", "--provider", "waafipay", "--payment-method", "HPP", "--order-id", order_id,
-        "--amount", "10.00", "--currency", "USD", "--customer-id", "cust-output", columns=columns,
+        "--amount", "10.00", "--currency", "USD", "--customer-id", "cust-output", "--customer-phone", "252611111111",
+        columns=columns,
     ).stdout  # fmt: skip
     url = stack.json("order", "show", order_id)["customer_action"]["url"]
     assert_whole(created, url)

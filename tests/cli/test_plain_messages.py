@@ -65,7 +65,7 @@ def test_a_wallet_push_says_the_payer_is_being_asked_while_it_waits(stack: Cli) 
     hosted_id = unique("ORD-HPP")
     hosted = stack.run(
         "order", "create", "--provider", "waafipay", "--order-id", hosted_id, "--amount", "3.00", "--currency",
-        "USD", "--customer-id", "cust-push", "--payment-method", "HPP",
+        "USD", "--customer-id", "cust-push", "--customer-phone", "252611111111", "--payment-method", "HPP",
     )  # fmt: skip
     assert "asking the payer" not in hosted.stderr, "a hosted page does not wait for the payer"
 

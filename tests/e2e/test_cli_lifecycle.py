@@ -309,6 +309,8 @@ def test_waafipay_push_and_hosted_page_through_the_cli(dev_stack: Cli) -> None:
         "USD",
         "--customer-id",
         "cust-w",
+        "--customer-phone",
+        "252611111111",
         "--payment-method",
         "HPP",
     )

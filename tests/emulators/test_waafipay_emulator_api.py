@@ -24,6 +24,7 @@ from tests.emulators.waafipay_support import (
     ZAAD,
     WaafiPayApi,
     fast_config,
+    hpp_params,
     new_emulator,
     purchase_params,
     ref,
@@ -504,3 +505,21 @@ def test_register_merchant_validation() -> None:
         emulator.register_merchant(MERCHANT_UID, "1", API_KEY, store_id="1")
     with pytest.raises(ValueError, match="hpp_payment_methods"):
         emulator.register_merchant(MERCHANT_UID, "1", API_KEY, "1", "HPP-1", hpp_payment_methods=["CASH"])
+
+
+@pytest.mark.parametrize(
+    ("amount_json", "accepted", "refused"),
+    [
+        ("number_or_string", (10, "10", Decimal("10.50")), ()),  # what seeds 001/002 show, examples included
+        ("number", (10, Decimal("10.50")), ("10", "10.50")),  # the type tables alone: Number
+        ("string", ("10", "10.50"), (10, Decimal("10.50"))),  # the HPP_REFUNDPURCHASE example alone: "10"
+    ],
+)
+async def test_amount_json_types(amount_json: str, accepted: tuple[Any, ...], refused: tuple[Any, ...]) -> None:
+    async with waafipay_client(fast_config(amount_json=amount_json)) as api:
+        for amount in accepted:
+            await api.ok("HPP_PURCHASE", hpp_params(amount=amount))
+        for amount in refused:
+            answer = await api.call("HPP_PURCHASE", hpp_params(amount=amount))
+            assert (answer["responseCode"], answer["errorCode"]) == ("5001", "E10001"), (amount, answer)
+            assert "transactionInfo.amount" in answer["responseMsg"]

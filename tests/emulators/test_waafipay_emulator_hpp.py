@@ -300,3 +300,18 @@ async def test_page_errors(waafipay: WaafiPayApi) -> None:
     assert "RCS_HPP_MERCHANT_REFERENCEID_MISMATCH" in wrong_ref.text
     assert (await waafipay.control("POST", f"/hpp/{created['orderId']}/explode")).status_code == 404
     assert (await waafipay.control("GET", "/hpp/unknown")).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["MWALLET_ACCOUNT", "mwallet_account"])
+async def test_a_wallet_page_without_the_payers_number_is_refused(waafipay: WaafiPayApi, method: str) -> None:
+    # Seed 002, HPP_PURCHASE: payerInfo.subscriptionId is "Required for MWALLET_ACCOUNT payment method".
+    answer = await waafipay.call("HPP_PURCHASE", hpp_params(method=method, subscription_id=None))
+    assert (answer["responseCode"], answer["errorCode"]) == ("5001", "E10001"), answer
+    assert "payerInfo.subscriptionId" in answer["responseMsg"]
+    assert waafipay.emulator.state.orders == {}
+
+
+async def test_hpp_subscription_id_optional_relaxes_it() -> None:
+    async with waafipay_client(fast_config(hpp_subscription_id_optional=True)) as api:
+        created = await api.ok("HPP_PURCHASE", hpp_params(subscription_id=None))
+        assert created["hppUrl"]

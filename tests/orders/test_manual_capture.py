@@ -46,7 +46,8 @@ def waafipay_order(order_id: str) -> CreateOrder:
         customer=Customer(customer_id="cust-cap", phone=WALLET),
         description="Manual capture order",
         capture_mode=CaptureMode.MANUAL,
-        policy=POLICY,
+        # A pre-authorization waits for the payer: its call limit comes from WaafiPay's longest wait.
+        policy=POLICY.model_copy(update={"provider_call_timeout": None}),
     )
 
 

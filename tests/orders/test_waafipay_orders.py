@@ -19,6 +19,8 @@ from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 WALLET = "252611111111"  # a sandbox EVCPlus wallet
+#: A MWALLET_ACCOUNT hosted page is for one wallet (seed 002: payerInfo.subscriptionId is required).
+PAGE_PAYER = Customer(customer_id="c", phone=WALLET)
 
 
 def waafipay_order(order_id: str, amount: str = "10.00", **overrides: Any) -> CreateOrder:
@@ -73,8 +75,20 @@ async def test_push_declined_keeps_the_providers_reason(stack: OrderStack) -> No
     assert not await charges(stack)
 
 
-async def test_payer_approving_after_the_timeout_is_charged_once_and_paid_by_inquiry(stack: OrderStack) -> None:
+@pytest.fixture
+async def tran_info_stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    """BILLING_WAAFIPAY_TRAN_INFO_FOR_PUSHES on, against an emulator whose HPP_GETTRANINFO finds pushes."""
+    settings = {"tran_info_for_pushes": True}
+    async with order_stack(time_skipping_env.client, env=time_skipping_env, waafipay_settings=settings) as running:
+        running.hub.waafipay.config.tran_info_includes_api = True
+        yield running
+
+
+async def test_payer_approving_after_the_timeout_is_charged_once_and_paid_by_inquiry(
+    tran_info_stack: OrderStack,
+) -> None:
     # The payer approves 3 s after the push (30 s × the emulator's time scale); the client gives up at 1.5 s.
+    stack = tran_info_stack
     await waafipay(
         stack,
         "wallets",
@@ -112,9 +126,7 @@ async def test_preauthorization_then_cancel(stack: OrderStack) -> None:
 
 
 async def test_hosted_page_paid_and_found_by_polling(stack: OrderStack) -> None:
-    order = await stack.billing.create_order(
-        waafipay_order("w-hpp", payment_method="HPP", customer=Customer(customer_id="c"))
-    )
+    order = await stack.billing.create_order(waafipay_order("w-hpp", payment_method="HPP", customer=PAGE_PAYER))
     assert order.status is OrderStatus.PENDING
     assert order.customer_action is not None and order.customer_action.kind is CustomerActionKind.REDIRECT
     await waafipay(stack, f"hpp/{payment_key('w-hpp')}/approve")
@@ -125,7 +137,7 @@ async def test_hosted_page_paid_and_found_by_polling(stack: OrderStack) -> None:
 @pytest.mark.parametrize(("action", "status"), [("decline", OrderStatus.FAILED), ("cancel", OrderStatus.FAILED)])
 async def test_hosted_page_failed_or_abandoned(stack: OrderStack, action: str, status: OrderStatus) -> None:
     order_id = f"w-hpp-{action}"
-    await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c")))
+    await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER))
     answer = await waafipay(stack, f"hpp/{payment_key(order_id)}/{action}")
     redirect = answer["redirect"]
     assert redirect["url"].startswith(f"{stack.webhook_url}/callbacks/waafipay/orders/{order_id}/failure")
@@ -143,7 +155,7 @@ async def test_forged_success_redirect_changes_nothing(stack: OrderStack) -> Non
         waafipay_order(
             "w-forged",
             payment_method="HPP",
-            customer=Customer(customer_id="c"),
+            customer=PAGE_PAYER,
             success_url="https://shop.example/thanks",
         )
     )
@@ -162,9 +174,7 @@ async def test_forged_success_redirect_changes_nothing(stack: OrderStack) -> Non
 
 async def test_a_token_of_another_payment_is_never_a_statement_about_this_one(stack: OrderStack) -> None:
     for order_id in ("w-mine", "w-other"):
-        await stack.billing.create_order(
-            waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c"))
-        )
+        await stack.billing.create_order(waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER))
     answer = await waafipay(stack, f"hpp/{payment_key('w-other')}/approve")
     token = answer["redirect"]["url"].split("hppResultToken=")[1]
     async with httpx.AsyncClient() as http:
@@ -182,7 +192,7 @@ async def test_an_untouched_hosted_page_that_lapsed_is_expired(
     # The payer declined on the page (or never acted) and never came back: no redirect, no token. WaafiPay's
     # page lapses after 5 minutes; HPP_GETTRANINFO then answers 5213 (no such transaction) for good.
     order_id = f"w-hpp-lapsed-{action}"
-    customer = Customer(customer_id="c")
+    customer = Customer(customer_id="c", phone=WALLET)
     request = waafipay_order(order_id, payment_method="HPP", customer=customer, policy=TEST_ORDER_POLICY)
     created = await stack.billing.create_order(request)
     if action:
@@ -209,7 +219,7 @@ async def test_an_unpaid_hosted_page_is_waited_out_not_reviewed_when_inquiries_r
         inquiry_schedule=(timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)),
         unknown_inquiry_limit=3,
     )
-    request = waafipay_order(order_id, payment_method="HPP", customer=Customer(customer_id="c"), policy=policy)
+    request = waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER, policy=policy)
     await stack.billing.create_order(request)
     await time_skipping_env.sleep(timedelta(minutes=2))
     waiting = await stack.billing.get_order(order_id)
@@ -223,20 +233,65 @@ async def test_an_unpaid_hosted_page_is_waited_out_not_reviewed_when_inquiries_r
     assert not await charges(stack)
 
 
-async def test_a_push_whose_answer_was_lost_is_never_sent_again(
+async def test_a_push_whose_answer_was_lost_goes_to_review_with_what_to_check_in_the_portal(
     time_skipping_env: WorkflowEnvironment, stack: OrderStack
 ) -> None:
-    # A gateway 500 before WaafiPay handled the push: nothing happened, but the engine cannot know that.
-    # HPP_GETTRANINFO answers 5213; a push is never repeated (it would ask the payer again), so an operator
-    # decides, told exactly what was seen.
+    # A gateway 500 before WaafiPay handled the push: nothing happened, but the engine cannot know that. No
+    # WaafiPay source documents a status query for pushes (BILLING_WAAFIPAY_TRAN_INFO_FOR_PUSHES is off by
+    # default) and a push is never repeated (it would ask the payer again): an operator decides, told what
+    # to look for in the WaafiPay portal.
     await waafipay(stack, "faults", {"operation": "API_PURCHASE", "kind": "http_500"})
-    order = await stack.billing.create_order(waafipay_order("w-push-lost", policy=TEST_ORDER_POLICY))
+    policy = TEST_ORDER_POLICY.model_copy(update={"provider_call_timeout": None})
+    order = await stack.billing.create_order(waafipay_order("w-push-lost", amount="12.34", policy=policy))
     assert order.status is OrderStatus.UNKNOWN
-    await time_skipping_env.sleep(timedelta(minutes=20))
+    await time_skipping_env.sleep(timedelta(minutes=1))  # the first inquiry is due after 30 s
     review = await stack.billing.wait_for_status(
         "w-push-lost", {OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=20)
     )
     assert not any(e.event == "provider.create_resent" for e in review.timeline)
     assert review.review is not None
-    assert "create unanswered" in review.review.reason and "5213" in review.review.reason
+    reason = review.review.reason
+    for needed in (
+        f"referenceId {payment_key('w-push-lost')}",
+        "12.34 USD",
+        f"sent at {order.created_at.isoformat()}",
+        "payment method wallet push",
+        "WaafiPay merchant portal",
+    ):
+        assert needed in reason, (needed, reason)
     assert not await charges(stack)
+
+
+@pytest.mark.timeout(400)
+async def test_slow_payer_at_the_real_timings_is_charged_once_and_paid(time_skipping_env: WorkflowEnvironment) -> None:
+    # The documented timings, unscaled: the client waits up to 120 s for the push (reference A7), the payer
+    # approves after 75 s (past the old 60 s call limit), and a repeated referenceId starts a new payment.
+    # The activity's call limit comes from the provider's longest wait, so the push concludes in its call.
+    settings = {"push_timeout": 120.0}
+    async with order_stack(time_skipping_env.client, env=time_skipping_env, waafipay_settings=settings) as stack:
+        config = stack.hub.waafipay.config
+        config.time_scale = 1.0
+        config.pin_timeout_s = 110.0
+        config.duplicate_reference = "allow"
+        wallet = {"number": "252611111114", "balance": "100.00", "pin": "1212"}
+        await waafipay(stack, "wallets", {**wallet, "behaviour": {"action": "approve", "afterS": 75}})
+        order = await stack.billing.create_order(
+            waafipay_order("w-slow-payer", customer=Customer(customer_id="c", phone=wallet["number"]))
+        )
+        assert order.status is OrderStatus.PAID, order.timeline
+        assert len(await charges(stack)) == 1, "the push was sent once"
+
+
+async def test_create_cut_off_by_its_call_limit_is_never_sent_again(stack: OrderStack) -> None:
+    # The page is created but its answer is held past the call limit: Temporal's retry must not send
+    # HPP_PURCHASE again (a repeated referenceId starts a new payment here); the order is reconciled instead.
+    stack.hub.waafipay.config.duplicate_reference = "allow"
+    fault = {"operation": "HPP_PURCHASE", "kind": "timeout_after_commit", "params": {"ms": 4000}}
+    await waafipay(stack, "faults", fault)
+    policy = TEST_ORDER_POLICY.model_copy(update={"provider_call_timeout": timedelta(seconds=2)})
+    order = await stack.billing.create_order(
+        waafipay_order("w-cut-off", payment_method="HPP", customer=PAGE_PAYER, policy=policy)
+    )
+    assert order.status is OrderStatus.UNKNOWN, order.timeline
+    assert any("never sent again" in entry.detail for entry in order.timeline)
+    assert len(stack.hub.waafipay.state.orders) == 1, "HPP_PURCHASE was sent once"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -200,7 +201,7 @@ async def test_from_settings_reads_the_environment(
     monkeypatch.setenv("BILLING_WAAFIPAY_MERCHANT_UID", MERCHANT_UID)
     monkeypatch.setenv("BILLING_WAAFIPAY_API_USER_ID", API_USER_ID)
     monkeypatch.setenv("BILLING_WAAFIPAY_API_KEY", API_KEY)
-    monkeypatch.setenv("BILLING_WAAFIPAY_PUSH_TIMEOUT", "150")
+    monkeypatch.setenv("BILLING_WAAFIPAY_PUSH_TIMEOUT", "90")
     settings = WaafiPaySettings()
     assert settings.resolved_base_url() == "https://api.waafipay.net"
     assert isinstance(settings.api_key, SecretStr) and API_KEY not in repr(settings)
@@ -213,7 +214,7 @@ async def test_from_settings_reads_the_environment(
         assert not http.is_closed  # an injected client belongs to the caller
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert str(responder.requests[0].url) == "https://api.waafipay.net/asm"
-    assert responder.requests[0].extensions["timeout"]["read"] == 150
+    assert responder.requests[0].extensions["timeout"]["read"] == 90
 
 
 def test_base_url_overrides_the_environment() -> None:
@@ -275,11 +276,12 @@ async def test_approved_push_on_the_wire(client: WaafiPayClient, responder: Waaf
         "transactionInfo": {
             "referenceId": "pay_1",
             "invoiceId": "ORD-1",
-            "amount": "10.00",
+            "amount": Decimal("10.00"),  # a JSON number, as seed 001 types it
             "currency": "USD",
             "description": "Monthly box",
         },
     }
+    assert b'"amount":10.00,' in request.content, "number text, never a float"
 
     assert outcome.status is PaymentStatus.SUCCEEDED
     assert outcome.idempotency_key == "pay_1"
@@ -430,7 +432,7 @@ async def test_amounts_waafipay_would_truncate_are_never_sent(
 
     responder.answer(approved_push(amount="10.23"))
     outcome = await client.create_payment(create_payment(amount=Money(amount_minor=10230, currency="KWD")))
-    assert responder.sent()["serviceParams"]["transactionInfo"]["amount"] == "10.23"
+    assert responder.sent()["serviceParams"]["transactionInfo"]["amount"] == Decimal("10.23")
     assert outcome.amount == Money(amount_minor=10230, currency="KWD")
 
 
@@ -448,6 +450,14 @@ async def test_unknown_payment_methods_are_refused(
     with pytest.raises(InputError) as caught:
         await client.create_payment(create_payment(payment_method=method))
     assert caught.value.field == "payment_method"
+
+
+def test_a_push_timeout_beyond_the_declared_longest_wait_is_refused(responder: WaafiPayResponder) -> None:
+    client = make_client(responder)
+    assert client.capabilities.longest_wait == timedelta(seconds=120)
+    with pytest.raises(ConfigurationError) as caught:
+        make_client(responder, push_timeout=121)
+    assert caught.value.setting == "BILLING_WAAFIPAY_PUSH_TIMEOUT"
 
 
 async def test_pushes_need_the_api_credentials(responder: WaafiPayResponder) -> None:
@@ -632,7 +642,7 @@ async def test_hosted_page_purchase(client: WaafiPayClient, responder: WaafiPayR
     assert params["hppFailureCallbackUrl"] == "https://shop.example/hpp/fail?referenceId=pay_1"
     assert params["payerInfo"] == {"subscriptionId": "252611111111"}
     assert params["transactionInfo"]["referenceId"] == "pay_1"
-    assert params["transactionInfo"]["amount"] == "10.00"
+    assert params["transactionInfo"]["amount"] == Decimal("10.00")
 
     assert outcome.status is PaymentStatus.PENDING
     assert outcome.provider_reference == "hpp:1185941"
@@ -640,6 +650,17 @@ async def test_hosted_page_purchase(client: WaafiPayClient, responder: WaafiPayR
     assert outcome.customer_action is not None
     assert outcome.customer_action.kind is CustomerActionKind.REDIRECT
     assert outcome.customer_action.url == "https://sandbox.waafipay.net/hpp/token/4542?r=10629"
+
+
+@pytest.mark.parametrize("method", ["HPP", "HPP:MWALLET_ACCOUNT"])
+async def test_a_wallet_hosted_page_needs_the_phone_before_anything_is_sent(
+    client: WaafiPayClient, responder: WaafiPayResponder, method: str
+) -> None:
+    # Seed 002, HPP_PURCHASE: payerInfo.subscriptionId is "Required for MWALLET_ACCOUNT payment method".
+    with pytest.raises(InputError) as caught:
+        await client.create_payment(create_payment(payment_method=method, customer=Customer(customer_id="cust-1")))
+    assert caught.value.field == "customer.phone"
+    assert responder.requests == []
 
 
 async def test_hosted_card_page_with_request_urls(client: WaafiPayClient, responder: WaafiPayResponder) -> None:
@@ -855,7 +876,7 @@ async def test_partial_refunds_one_after_another(client: WaafiPayClient, respond
     assert (params["transactionId"], params["referenceId"], params["amount"], params["description"]) == (
         "1111",
         "ref_1",
-        "3.00",
+        Decimal("3.00"),
         "Damaged item",
     )
     assert params["apiKey"] == API_KEY
@@ -915,7 +936,7 @@ async def test_hosted_page_refund_looks_up_the_transaction(
         "merchantUid": MERCHANT_UID,
         "storeId": 1000201,
         "hppKey": HPP_KEY,
-        "amount": "2.50",
+        "amount": Decimal("2.50"),
         "transactionId": 126895,
         "referenceId": "pay_1",
         "description": "Damaged item",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -76,7 +77,7 @@ class WaafiPayResponder:
         return httpx.Response(reply.status, content=body, headers={"Content-Type": "application/json"})
 
     def sent(self, index: int = -1) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.requests[index].content)
+        document: dict[str, Any] = json.loads(self.requests[index].content, parse_float=Decimal)
         return document
 
     def services(self) -> list[str]:

@@ -161,19 +161,19 @@ def kess_client(emulator_url: str, **overrides: Any) -> KessClient:
     return KessClient(KessSettings(**options))
 
 
-def waafipay_client(emulator_url: str, push_timeout: float = 1.5) -> WaafiPayClient:
-    return WaafiPayClient.from_settings(
-        WaafiPaySettings(
-            base_url=f"{emulator_url}/waafipay",
-            merchant_uid=WAAFIPAY.merchant_uid,
-            api_user_id=WAAFIPAY.api_user_id,
-            api_key=SecretStr(WAAFIPAY.api_key),
-            store_id=WAAFIPAY.store_id,
-            hpp_key=SecretStr(WAAFIPAY.hpp_key),
-            push_timeout=push_timeout,
-            read_timeout=5.0,
-        )
-    )
+def waafipay_client(emulator_url: str, push_timeout: float = 1.5, **overrides: Any) -> WaafiPayClient:
+    options: dict[str, Any] = {
+        "base_url": f"{emulator_url}/waafipay",
+        "merchant_uid": WAAFIPAY.merchant_uid,
+        "api_user_id": WAAFIPAY.api_user_id,
+        "api_key": SecretStr(WAAFIPAY.api_key),
+        "store_id": WAAFIPAY.store_id,
+        "hpp_key": SecretStr(WAAFIPAY.hpp_key),
+        "push_timeout": push_timeout,
+        "read_timeout": 5.0,
+    }
+    options.update(overrides)
+    return WaafiPayClient.from_settings(WaafiPaySettings(**options))
 
 
 @contextlib.asynccontextmanager
@@ -207,6 +207,7 @@ async def order_stack(
     events: EventActivities | None = None,
     env: WorkflowEnvironment | None = None,
     kess_settings: dict[str, Any] | None = None,
+    waafipay_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[OrderStack]:
     """A worker, HTTP service and emulators for orders. With ``env`` (a time-skipping server), the
     emulators' clocks start at the server's time: a shared server's clock runs ahead of the wall clock by
@@ -227,7 +228,7 @@ async def order_stack(
             {
                 "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
                 "kess": kess_client(emulator_server.url, **(kess_settings or {})),
-                "waafipay": waafipay_client(emulator_server.url),
+                "waafipay": waafipay_client(emulator_server.url, **(waafipay_settings or {})),
             }
         )
         worker = build_worker(

@@ -1,0 +1,12 @@
+"""KESS's timings, without imports: the engine derives its call limits from them.
+
+Quick pay holds the request while the buyer enters the PIN, up to 45 s (seed 004); the client's quick-pay
+read timeout (``BILLING_KESS_QUICK_PAY_TIMEOUT``, 60 s by default) covers that hold.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+#: The longest one KESS call may wait for its answer: quick pay, held while the buyer enters the PIN.
+LONGEST_WAIT = timedelta(seconds=60)
