@@ -39,11 +39,21 @@ if TYPE_CHECKING:
 FEATURES_MEMO = "billing-features"
 #: Feature: the run sends merchant events (whether this deployment has an endpoint is asked once per run).
 MERCHANT_EVENTS_FEATURE = "merchant-events"
+#: Feature: the run coalesces redirect hints without asking ``workflow.patched`` in the signal handler. A
+#: patch marker recorded by a handler is a command issued by a signal; a worker that takes over a workflow
+#: task after another died may apply the signal after a timer's result where a replay applies it before,
+#: and the marker then lands elsewhere than in the replay (docs/architecture.md, "Queries and cold workers").
+HINTS_IN_RUN_FEATURE = "hints-in-run"
 
 
 def features_memo() -> dict[str, list[str]]:
     """The memo every order and subscription run is started (or continued as new) with."""
-    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE]}
+    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE]}
+
+
+def started_with(memo_features: list[str] | None, feature: str) -> bool:
+    """Whether a run's memo (``FEATURES_MEMO``) lists ``feature``."""
+    return memo_features is not None and feature in memo_features
 
 
 SIGNATURE_HEADER = "Billing-Signature"

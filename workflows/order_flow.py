@@ -174,6 +174,9 @@ class OrderFlow:
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
+        self.hints_in_run = events.started_with(
+            workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.HINTS_IN_RUN_FEATURE
+        )
         log = events.EventLog(kind="order", object_id=request.order_id)
         log.start("status", self.order.status.value)
         self.events = EventSender(log, lambda kind, detail: self.order.note(workflow.now(), kind, detail))
@@ -994,11 +997,16 @@ class OrderFlow:
         self.order.apply_refund(refund, event.outcome, source="notification", at=workflow.now())
         self._publish()
 
+    def _coalesces_hints(self) -> bool:
+        """Runs started with HINTS_IN_RUN_FEATURE coalesce without a patch marker; older runs ask the patch
+        (which records a marker the first time, from the handler: as they ran)."""
+        return self.hints_in_run or workflow.patched(COALESCE_HINTS_PATCH)
+
     def redirect_hint(self, hint: RedirectHint) -> None:
         """The customer came back from the provider's page: inquire now, with what the browser brought.
 
         Unsigned and free to send, so coalesced and budgeted (billing.hints): a flood costs no inquiries."""
-        if not workflow.patched(COALESCE_HINTS_PATCH):
+        if not self._coalesces_hints():
             self.result_token = hint.result_token or self.result_token
             self.check_requested = True
             return
@@ -1010,7 +1018,7 @@ class OrderFlow:
 
     def check_now(self) -> None:
         """A hint (unsigned callback, operator) that the provider may have news: inquire now."""
-        if not workflow.patched(COALESCE_HINTS_PATCH):
+        if not self._coalesces_hints():
             self.check_requested = True
             return
         if self._judge_hint(None, window=True, budgeted=False).acts:
