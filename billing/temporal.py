@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, Interceptor, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.api.common.v1 import Payload, WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus as RawStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultFailureConverterWithEncodedAttributes
 
@@ -175,27 +177,31 @@ async def connect_or_explain(settings: TemporalSettings, wait: float | None = No
 QUERY_SETTLE_SECONDS = 30.0
 
 
-async def await_quiet(handle: WorkflowHandle[Any, Any], *, within: float = QUERY_SETTLE_SECONDS) -> bool:
+async def await_quiet(client: Client, workflow_id: str, *, within: float = QUERY_SETTLE_SECONDS) -> bool:
     """Wait until the workflow has no workflow task pending: True once it has none (or is closed), False
     if one is still pending after ``within`` seconds. Call it before a query.
 
-    A query that reaches a worker without the workflow in its cache, while a workflow task is scheduled but
-    not started (for ten seconds after the worker that held it died), is answered by replaying the history
-    *including* the events that task will bring. When the task then arrives with more (a signal, an Update
-    written meanwhile), the worker processes the two groups as two activations; a later replay of the whole
-    history folds them into one, may order the commands otherwise, and fails with a nondeterminism error on
-    every worker from then on. With no task pending there is nothing new to fold: the query replays exactly
-    the workflow tasks already completed. What is left is the few milliseconds between the describe and the
-    query. Raises what ``describe`` raises (``RPCError`` NOT_FOUND for no such workflow).
+    A worker that takes over a workflow task after the one holding it died, or a query that reaches a
+    worker without the workflow in its cache while a task is pending, may apply that task's events in two
+    activations where a later replay folds them into one and orders the commands otherwise; every later
+    workflow task of the run then fails with a nondeterminism error (docs/architecture.md, "Queries and
+    cold workers"). With no task pending there is nothing new to fold: the query replays exactly the
+    workflow tasks already completed. What is left is the few milliseconds between the describe and the
+    query. Raises what the describe raises (``RPCError`` NOT_FOUND for no such workflow).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     delay = 0.05
+    # The raw describe: only the status and the pending task are read (decoding the search attributes would
+    # be wasted work, and fails on a server that returns a Datetime attribute in another form).
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
     while True:
-        description = await handle.describe()
-        if description.status is not WorkflowExecutionStatus.RUNNING:
+        description = await client.workflow_service.describe_workflow_execution(request, retry=True)
+        if description.workflow_execution_info.status != RawStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
             return True
-        if not description.raw_description.HasField("pending_workflow_task"):
+        if not description.HasField("pending_workflow_task"):
             return True
         if loop.time() + delay > deadline:
             return False

@@ -188,7 +188,7 @@ class BillingClient:
     async def get_order(self, order_id: str) -> Order:
         handle = self.temporal.get_workflow_handle(order_workflow_id(order_id))
         try:
-            if not await await_quiet(handle, within=self.read_wait):
+            if not await await_quiet(self.temporal, handle.id, within=self.read_wait):
                 raise errors.WorkflowBusyError(
                     f"order {order_id} has a workflow task waiting for a worker; not read (try again)"
                 )
@@ -276,7 +276,7 @@ class BillingClient:
     async def get_subscription(self, subscription_id: str) -> Subscription:
         handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
         try:
-            if not await await_quiet(handle, within=self.read_wait):
+            if not await await_quiet(self.temporal, handle.id, within=self.read_wait):
                 raise errors.WorkflowBusyError(
                     f"subscription {subscription_id} has a workflow task waiting for a worker; not read (try again)"
                 )

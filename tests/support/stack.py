@@ -26,6 +26,7 @@ from billing.gateway import Customer
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
+from billing.subscriptions import StartSubscription, Subscription, subscription_workflow_id
 from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
 from providers.kess import KessClient, KessSettings
 from providers.waafipay import WaafiPayClient, WaafiPaySettings
@@ -46,13 +47,35 @@ class RecordingBillingClient(BillingClient):
     def __init__(self, client: Client, *, task_queue: str) -> None:
         super().__init__(client, task_queue=task_queue)
         self.created: set[str] = set()
+        self.subscriptions: set[str] = set()
 
     async def create_order(self, request: CreateOrder) -> Order:
         self.created.add(request.order_id)
         return await super().create_order(request)
 
+    async def create_subscription(self, request: StartSubscription) -> Subscription:
+        self.subscriptions.add(request.subscription_id)
+        return await super().create_subscription(request)
+
     async def terminate_all(self) -> None:
-        for order_id in self.created:
+        """Every order and subscription this client started, and the orders the subscriptions issued (they
+        outlive their subscription by design: an EXPIRED KESS period order keeps looking for a late payment,
+        and its inquiries on a queue nobody polls would hold the time-skipping clock)."""
+        orders = set(self.created)
+        for subscription_id in self.subscriptions:
+            with contextlib.suppress(Exception):
+                subscription = await self.get_subscription(subscription_id)
+                orders.update(
+                    subscription.period_order_id(period.number, attempt)
+                    for period in subscription.periods
+                    for attempt in range(period.attempts + 2)
+                )
+                orders.update(adjustment.order_id for adjustment in subscription.adjustments)
+            with contextlib.suppress(RPCError):
+                await self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id)).terminate(
+                    "test finished"
+                )
+        for order_id in orders:
             with contextlib.suppress(RPCError):
                 await self.temporal.get_workflow_handle(order_workflow_id(order_id)).terminate("test finished")
 

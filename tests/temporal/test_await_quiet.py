@@ -38,21 +38,20 @@ async def test_a_pending_workflow_task_keeps_a_read_waiting_until_a_worker_compl
     task_queue = f"quiet-{uuid.uuid4().hex[:8]}"
     handle = await client.start_workflow(Idle.run, id=f"quiet-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
     # Nobody polls the queue: the first workflow task stays scheduled.
-    assert await await_quiet(handle, within=0.4) is False
+    assert await await_quiet(client, handle.id, within=0.4) is False
 
     worker = Worker(client, task_queue=task_queue, workflows=[Idle], workflow_runner=UnsandboxedWorkflowRunner())
     async with worker:
-        waiting = asyncio.create_task(await_quiet(handle, within=20.0))
+        waiting = asyncio.create_task(await_quiet(client, handle.id, within=20.0))
         assert await waiting is True  # the worker completed the task; the workflow waits on its condition
         await handle.signal(Idle.finish)
         await handle.result()
-    assert await await_quiet(handle, within=0.1) is True  # closed: nothing will be folded
+    assert await await_quiet(client, handle.id, within=0.1) is True  # closed: nothing will be folded
 
 
 async def test_a_missing_workflow_is_reported_as_not_found(dev_server_env: WorkflowEnvironment) -> None:
-    handle = dev_server_env.client.get_workflow_handle(f"no-such-{uuid.uuid4().hex[:8]}")
     with pytest.raises(RPCError) as raised:
-        await await_quiet(handle)
+        await await_quiet(dev_server_env.client, f"no-such-{uuid.uuid4().hex[:8]}")
     assert raised.value.status is RPCStatusCode.NOT_FOUND
 
 
