@@ -15,7 +15,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import (
+    RestrictedWorkflowAccessError,
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
 
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
@@ -163,7 +167,12 @@ def build_worker(
     runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker for ``task_queue``; ``runner`` replaces the production :func:`workflow_runner` (tests pass
-    :func:`checking_workflow_runner`)."""
+    :func:`checking_workflow_runner`).
+
+    In a sandbox, a call it refuses fails the workflow run at once, naming the call, rather than retrying
+    its workflow task for ever; production's runner never raises it."""
+    runner = runner or workflow_runner()
+    sandboxed = isinstance(runner, SandboxedWorkflowRunner)
     settings = settings or WorkerSettings()
     events = events or EventActivities(MerchantEventSettings())
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
@@ -172,7 +181,8 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=runner or workflow_runner(),
+        workflow_runner=runner,
+        workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
         activities=[*payments.all(), *subscriptions.all(), *events.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),

@@ -172,7 +172,15 @@ async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_e
         runner=checking_workflow_runner(),
     )
     assert {cls.__name__ for cls in WORKFLOWS} == {"OrderWorkflow", "SubscriptionWorkflow"}
-    assert worker is not None
+    # A refused call fails the run at once, naming the call, rather than retrying its task until the test times out.
+    assert RestrictedWorkflowAccessError in worker.config()["workflow_failure_exception_types"]
+    production = build_worker(
+        time_skipping_env.client,
+        task_queue=f"runner-{uuid.uuid4().hex[:8]}",
+        providers=ProviderRegistry({}),
+        callbacks=CallbackUrls("http://127.0.0.1:9"),
+    )
+    assert not production.config()["workflow_failure_exception_types"]
 
 
 # -- production shares the workflow modules between runs: they must hold no state ----------------------------
