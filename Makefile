@@ -34,7 +34,7 @@ CHAOS_ARGS ?=
 chaos: $(STAMP)
 	$(BIN)/python scripts/chaos.py --orders 1000 --subscriptions 200 --duration 600 --settle 300 $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
-# Benchmarks (scripts, not tests): figures for the README, on the in-memory dev server.
+# Benchmarks (scripts, not tests): the figures of docs/benchmarks.md, on the in-memory dev server.
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_orders.py --orders 400 --concurrency 20 --rounds 8
 	$(BIN)/python scripts/bench_subscriptions.py --subscriptions 1000

@@ -14,9 +14,12 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
-from temporalio.converter import DataConverter
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import (
+    RestrictedWorkflowAccessError,
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
 
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
@@ -35,47 +38,65 @@ from billing.telemetry import configure
 from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from workflows.order import OrderWorkflow
-from workflows.runner import BillingSandboxRunner
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
 WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
 
-#: Modules the workflow sandbox hands to each workflow run straight from the worker's own module table.
-#: All are free of side effects at import time and what workflows use of them is
-#: deterministic: ``billing`` (the order and money rules; its settings and connection helpers are never
-#: called from workflow code), ``activities`` (workflows only refer to the activity definitions), and all
-#: of the engine's workflow code: the workflow modules (``workflows.order``, ``workflows.subscription``:
-#: handler declarations) and what they delegate to (``workflows.order_flow``,
-#: ``workflows.subscription_logic``, ``workflows.common``, ``workflows.events``).
-#:
-#: So the sandbox re-executes none of it per run: every run shares the worker's modules and classes, and
-#: holds only its own instance. The sandbox still refuses imports of restricted modules during a run; the
-#: rules it would have enforced on module members by proxy (no clock, randomness, I/O or environment) are
-#: checked on the source by ``tests/temporal/test_runner.py``, with the rule that these modules keep no
-#: mutable state at module or class level.
-SANDBOX_PASSTHROUGH_MODULES = (
-    "billing",
-    "activities",
-    "workflows.common",
-    "workflows.events",
-    "workflows.order_flow",
-    "workflows.order",
-    "workflows.subscription",
-    "workflows.subscription_logic",
+#: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
+#: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table
+#: (the standard library and ``pydantic`` already are, by the SDK's defaults), so that a run re-imports the
+#: engine's own code, and only that.
+THIRD_PARTY_PASSTHROUGH_MODULES = (
+    "annotated_types",
+    "anyio",
+    "certifi",
+    "click",
+    "cryptography",
+    "dotenv",
+    "google",
+    "h11",
+    "httpcore",
+    "httpx",
+    "idna",
+    "opentelemetry",
+    "pydantic_settings",
+    "pygments",
+    "rich",
+    "sniffio",
+    "starlette",
+    "typing_inspection",
 )
 
+#: The engine's own packages. The checking sandbox never passes them through: every run imports them afresh
+#: under the sandbox's restrictions, so a call to the clock, randomness, I/O or the environment anywhere in
+#: the code a workflow runs fails that run.
+ENGINE_PACKAGES = ("billing", "workflows", "activities", "providers")
 
-def workflow_runner(converter: DataConverter, *passthrough: str) -> SandboxedWorkflowRunner:
-    """The sandbox every workflow runs in: the SDK's default restrictions plus the passthrough list.
 
-    Workflow modules are passed through like the rest of the engine's workflow code, so a run re-executes
-    none of it; payloads are converted without a trip into the sandbox per payload when ``converter``
-    allows it (:mod:`workflows.runner`). ``passthrough`` adds modules (a benchmark's or a test's workflow).
+def workflow_runner() -> WorkflowRunner:
+    """The runner production workers use: the SDK's :class:`UnsandboxedWorkflowRunner`.
+
+    Every run shares the worker's modules and classes and holds only its own instance, and payloads are
+    converted without a trip into a sandbox. The sandbox's checks run in the tests instead: the suites that
+    drive each workflow through its main paths and the replay suite run the same workflows under
+    :func:`checking_workflow_runner`, the SDK's sandbox with none of the engine's code passed through, so a
+    nondeterministic call anywhere on those paths fails a test. Workflow code keeps no mutable state at
+    module or class level (``tests/temporal/test_runner.py`` checks it): every run on a worker shares it.
     """
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH_MODULES, *passthrough)
-    return BillingSandboxRunner.for_converter(converter, restrictions)
+    return UnsandboxedWorkflowRunner()
+
+
+def checking_workflow_runner(*passthrough: str) -> SandboxedWorkflowRunner:
+    """The SDK's sandbox with its default restrictions, passing through only third-party packages.
+
+    What the tests run workflows in: each run re-imports the engine's code (:data:`ENGINE_PACKAGES`) under
+    the sandbox, which refuses ``datetime.now()``, ``time.time()``, randomness, I/O and the environment
+    however they are reached. ``passthrough`` adds modules (a test's or a benchmark's own workflow).
+    """
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*THIRD_PARTY_PASSTHROUGH_MODULES, *passthrough)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 class WorkerSettings(BaseSettings):
@@ -143,7 +164,15 @@ def build_worker(
     callbacks: CallbackUrls,
     settings: WorkerSettings | None = None,
     events: EventActivities | None = None,
+    runner: WorkflowRunner | None = None,
 ) -> Worker:
+    """The worker for ``task_queue``; ``runner`` replaces the production :func:`workflow_runner` (tests pass
+    :func:`checking_workflow_runner`).
+
+    In a sandbox, a call it refuses fails the workflow run at once, naming the call, rather than retrying
+    its workflow task for ever; production's runner never raises it."""
+    runner = runner or workflow_runner()
+    sandboxed = isinstance(runner, SandboxedWorkflowRunner)
     settings = settings or WorkerSettings()
     events = events or EventActivities(MerchantEventSettings())
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
@@ -152,7 +181,8 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        workflow_runner=workflow_runner(client.data_converter),
+        workflow_runner=runner,
+        workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
         activities=[*payments.all(), *subscriptions.all(), *events.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),

@@ -2,7 +2,7 @@
 workflow that does next to nothing, on the same worker set-up.
 
 A worker process (this file, ``--worker``) runs ``FloorWorkflow`` (wait for one signal, then sleep a
-day) with the engine's sandbox runner, passthrough list and data converter, and a workflow cache larger
+day) with the engine's workflow runner (worker.workflow_runner) and data converter, and a workflow cache larger
 than N. This process starts N runs on an in-memory dev server, signals each, waits until the worker is
 idle, and reports the worker's VmRSS growth per run, measured as in ``bench_subscriptions.py`` (after a
 warm-up; N in two halves, the second half alone reported too).
@@ -62,7 +62,7 @@ async def serve(address: str, cache: int) -> None:
         client,
         task_queue=TASK_QUEUE,
         workflows=[FloorWorkflow],
-        workflow_runner=workflow_runner(converter, __name__),
+        workflow_runner=workflow_runner(),
         max_cached_workflows=cache,
     ):
         print("ready", flush=True)

@@ -10,9 +10,12 @@ Every order takes the real path::
 The baseline, run on the same dev server in the same process run with the same N and concurrency, is
 the smallest workflow with the same client interaction: started by update-with-start, one activity
 making one HTTP GET to the emulator, then one signal sent by this script once the activity completed.
+It runs twice: on the runner production workers use (``worker.workflow_runner``, as the orders do) and on
+the SDK's stock ``SandboxedWorkflowRunner``.
 
 Figures: orders/s (wall clock from the first create to the last PAID), latency from webhook receipt to
-PAID, history events per order up to PAID, and orders/s divided by baseline workflows/s.
+PAID, history events per order up to PAID, and orders/s divided by baseline workflows/s, for each
+baseline.
 
     .venv/bin/python scripts/bench_orders.py --orders 200 --concurrency 20
     .venv/bin/python scripts/bench_orders.py --orders 50 --json
@@ -56,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.converter import DataConverter, PayloadConverter
+    from temporalio.converter import PayloadConverter
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -67,11 +70,10 @@ with workflow.unsafe.imports_passed_through():
     from billing.orders import FINAL_STATUSES, CreateOrder, OrderPolicy, OrderStatus, order_workflow_id
     from scripts import benchlib
     from webhooks.app import WebhookService
-    from workflows.runner import BillingSandboxRunner
 
 #: Targets checked by the report.
 TARGET_RATIO = 0.7
-TARGET_EVENTS = 30
+TARGET_EVENTS = 20
 
 API_KEY = "bench-api-key"
 MERCHANT_ID = "MID-BENCH-1"
@@ -377,6 +379,7 @@ class Stack:
     billing: Any  # starter.client.BillingClient
     task_queue: str
     baseline_queue: str
+    stock_queue: str
     emulator_url: str
     webhooks: TimingWebhookService
     pay: Callable[[str], Awaitable[None]]  # the customer pays the order with this payment reference
@@ -453,8 +456,8 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
             child.stop()
 
 
-def baseline_runner(mode: str, converter: DataConverter) -> SandboxedWorkflowRunner:
-    """The baseline runs in the worker's sandbox runner, like OrderWorkflow (:mod:`workflows.runner`).
+def stock_runner(mode: str) -> SandboxedWorkflowRunner:
+    """The SDK's stock sandbox, for the second baseline (the first runs on the production runner).
 
     ``passthrough`` (default): this module is passed through, so each run pays the sandbox's cost of a
     tiny workflow module rather than re-executing this whole script. ``reimport``: each run re-executes
@@ -463,7 +466,7 @@ def baseline_runner(mode: str, converter: DataConverter) -> SandboxedWorkflowRun
     restrictions = SandboxRestrictions.default
     if mode == "passthrough":
         restrictions = restrictions.with_passthrough_modules(BaselineWorkflow.__module__)
-    return BillingSandboxRunner.for_converter(converter, restrictions)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 @contextlib.asynccontextmanager
@@ -473,11 +476,12 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
     from starter.client import BillingClient
     from starter.serving import AppServer
     from webhooks.app import create_app
-    from worker import WorkerSettings, build_worker
+    from worker import WorkerSettings, build_worker, workflow_runner
 
     merchant, waffo = KeyPair.generate(), KeyPair.generate()
     run_id = uuid.uuid4().hex[:8]
     task_queue, baseline_queue = f"bench-orders-{run_id}", f"bench-baseline-{run_id}"
+    stock_queue = f"bench-stock-{run_id}"
     async with emulator(args.emulator, (merchant, waffo), console) as (emulator_url, (api_key, mid), pay):
         webhooks = TimingWebhookService(client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)})
         webhook_server = AppServer(create_app(webhooks))
@@ -506,22 +510,29 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
         try:
             async with httpx.AsyncClient(timeout=30) as ping_http:
                 ping = PingActivity(ping_http)
-                # The same worker options as build_worker's defaults, for the baseline's own queue.
-                baseline_worker = Worker(
-                    client,
-                    task_queue=baseline_queue,
-                    workflows=[BaselineWorkflow],
-                    workflow_runner=baseline_runner(args.baseline_module, client.data_converter),
-                    activities=[ping.ping],
-                    max_cached_workflows=WorkerSettings().max_cached_workflows,
-                    graceful_shutdown_timeout=timedelta(seconds=0),
+                # The same worker options as build_worker's defaults, for each baseline's own queue.
+                baseline_worker, stock_worker = (
+                    Worker(
+                        client,
+                        task_queue=queue,
+                        workflows=[BaselineWorkflow],
+                        workflow_runner=runner,
+                        activities=[ping.ping],
+                        max_cached_workflows=WorkerSettings().max_cached_workflows,
+                        graceful_shutdown_timeout=timedelta(seconds=0),
+                    )
+                    for queue, runner in (
+                        (baseline_queue, workflow_runner()),
+                        (stock_queue, stock_runner(args.baseline_module)),
+                    )
                 )
-                async with order_worker, baseline_worker:
+                async with order_worker, baseline_worker, stock_worker:
                     yield Stack(
                         client=client,
                         billing=BillingClient(client, task_queue=task_queue),
                         task_queue=task_queue,
                         baseline_queue=baseline_queue,
+                        stock_queue=stock_queue,
                         emulator_url=emulator_url,
                         webhooks=webhooks,
                         pay=pay,
@@ -575,7 +586,7 @@ async def run_order(stack: Stack, sample: OrderSample, timeout: float) -> None:
         sample.error = f"{type(exc).__name__}: {exc}"
 
 
-async def run_baseline(stack: Stack, sample: BaselineSample, mode: str, timeout: float) -> None:
+async def run_baseline(stack: Stack, queue: str, sample: BaselineSample, mode: str, timeout: float) -> None:
     url = f"{stack.emulator_url}/waffo/health"
     try:
         async with asyncio.timeout(timeout):
@@ -585,7 +596,7 @@ async def run_baseline(stack: Stack, sample: BaselineSample, mode: str, timeout:
                     BaselineWorkflow.run,
                     url,
                     id=sample.workflow_id,
-                    task_queue=stack.baseline_queue,
+                    task_queue=queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 )
                 await stack.client.execute_update_with_start_workflow(
@@ -596,7 +607,7 @@ async def run_baseline(stack: Stack, sample: BaselineSample, mode: str, timeout:
                 returned = asyncio.get_running_loop().create_future()
                 stack.ping.returned[sample.workflow_id] = returned
                 handle = await stack.client.start_workflow(
-                    BaselineWorkflow.run, url, id=sample.workflow_id, task_queue=stack.baseline_queue
+                    BaselineWorkflow.run, url, id=sample.workflow_id, task_queue=queue
                 )
                 await returned
             sample.ready = time.monotonic()
@@ -752,34 +763,49 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                 await run_order(stack, sample, args.order_timeout)
 
             async def baseline(sample: BaselineSample) -> None:
-                await run_baseline(stack, sample, args.baseline_start, args.order_timeout)
+                await run_baseline(stack, stack.baseline_queue, sample, args.baseline_start, args.order_timeout)
+
+            async def stock(sample: BaselineSample) -> None:
+                await run_baseline(stack, stack.stock_queue, sample, args.baseline_start, args.order_timeout)
 
             if args.warmup:
                 # Not measured: first sandbox imports, connection pools, server caches.
-                async with progress.phase("warm-up", 2 * args.warmup):
+                async with progress.phase("warm-up", 3 * args.warmup):
                     await pool(baselines("warmup", args.warmup), args.concurrency, baseline, progress, budget())
+                    await pool(baselines("swarmup", args.warmup), args.concurrency, stock, progress, budget())
                     await pool(orders("warmup", args.warmup), args.concurrency, order, progress, budget())
 
-            # One baseline phase, then one order phase; with --rounds, alternating slices of both, so a
-            # change in the machine's load during the run weighs on both sides alike.
+            # One phase of each kind; with --rounds, alternating slices of all three, so a change in the
+            # machine's load during the run weighs on every side alike.
             base_samples: list[BaselineSample] = []
+            stock_samples: list[BaselineSample] = []
             order_samples: list[OrderSample] = []
             base_phases: list[Phase] = []
+            stock_phases: list[Phase] = []
             order_phases: list[Phase] = []
             sides: dict[str, tuple[Callable[[str, int], list[Any]], Any, list[Any], list[Phase], Any]] = {
                 "baseline": (baselines, baseline, base_samples, base_phases, lambda s: s.done),
+                "stock baseline": (
+                    lambda kind, n: baselines(f"stock-{kind}", n),
+                    stock,
+                    stock_samples,
+                    stock_phases,
+                    lambda s: s.done,
+                ),
                 "orders": (orders, order, order_samples, order_phases, lambda s: s.paid),
             }
+            kinds = ("baseline", "stock baseline", "orders")
             for index, size in enumerate(round_sizes(args.orders, args.rounds)):
                 suffix = "" if args.rounds == 1 else f"-r{index}"
-                for kind in ("baseline", "orders") if index % 2 == 0 else ("orders", "baseline"):
+                for kind in kinds if index % 2 == 0 else tuple(reversed(kinds)):
                     make, run, samples, phases, finished = sides[kind]
                     batch = make(f"run{suffix}", size)
                     samples.extend(batch)
                     phases.append(
                         await measured(kind, batch, args.concurrency, run, progress, budget(), server_pid, finished)
                     )
-            base_phase, order_phase = combined(base_phases), combined(order_phases)
+            base_phase, stock_phase = combined(base_phases), combined(stock_phases)
+            order_phase = combined(order_phases)
 
             console.print("Reading histories…", highlight=False)
             paid = [s for s in order_samples if s.paid is not None]
@@ -789,7 +815,8 @@ async def benchmark(args: argparse.Namespace, console: Console) -> dict[str, Any
                 20,
                 lambda s: read_baseline_history(env.client, s),
             )
-            return report_data(args, stack, order_samples, base_samples, order_phase, base_phase)
+            phases = (order_phase, base_phase, stock_phase)
+            return report_data(args, stack, order_samples, base_samples + stock_samples, *phases)
     finally:
         await benchlib.stop_dev_server(env, order_ids + baseline_ids, console, timeout=120)
 
@@ -801,6 +828,7 @@ def report_data(
     baselines: list[BaselineSample],
     order_phase: Phase,
     base_phase: Phase,
+    stock_phase: Phase,
 ) -> dict[str, Any]:
     hooks = stack.webhooks
     paid = [s for s in orders if s.paid is not None]
@@ -831,6 +859,7 @@ def report_data(
     base_done = [s for s in baselines if s.done is not None]
     base_events = [s.history_events for s in base_done if s.history_events is not None]
     ratio = order_phase.rate / base_phase.rate if order_phase.rate and base_phase.rate else None
+    ratio_stock = order_phase.rate / stock_phase.rate if order_phase.rate and stock_phase.rate else None
     events_max = max(counts) if counts else None
     example = next((s for s in paid if s.events_to_paid is not None), None)
 
@@ -860,7 +889,9 @@ def report_data(
         "load_average_at_end": os.getloadavg(),
         "order_phase": phase_json(order_phase),
         "baseline_phase": phase_json(base_phase),
+        "stock_baseline_phase": phase_json(stock_phase),
         "ratio": ratio,
+        "ratio_to_stock_runner": ratio_stock,
         "failed_orders": len(orders) - len(paid),
         "errors": sorted({s.error for s in orders if s.error} | {s.error for s in baselines if s.error})[:10],
         "latency": {
@@ -909,7 +940,7 @@ def _mark(ok: bool) -> str:
 
 
 def print_report(data: dict[str, Any], console: Console) -> None:
-    orders, base = data["order_phase"], data["baseline_phase"]
+    orders, base, stock = data["order_phase"], data["baseline_phase"], data["stock_baseline_phase"]
     latency, history, targets = data["latency"], data["history"], data["targets"]
     table = Table(title="Order benchmark (in-memory Temporal dev server)", show_lines=False)
     table.add_column("figure")
@@ -932,15 +963,21 @@ def print_report(data: dict[str, Any], console: Console) -> None:
         f"{orders['completed']}/{orders['workflows']} paid in {_num(orders['wall_s'], 2)} s",
     )
     table.add_row(
-        f"baseline workflows/s ({data['baseline_start']}, module {data['baseline_module']})",
+        f"baseline workflows/s, production runner ({data['baseline_start']})",
         f"{_num(base['per_s'])}/s",
         f"{base['completed']}/{base['workflows']} done in {_num(base['wall_s'], 2)} s",
     )
     table.add_row(
-        "ratio orders/s ÷ baseline/s",
+        f"baseline workflows/s, stock sandbox (module {data['baseline_module']})",
+        f"{_num(stock['per_s'])}/s",
+        f"{stock['completed']}/{stock['workflows']} done in {_num(stock['wall_s'], 2)} s",
+    )
+    table.add_row(
+        "ratio orders/s ÷ baseline/s (production runner)",
         _num(data["ratio"], 2),
         f"≥ {targets['ratio_min']} {_mark(targets['ratio_pass'])}",
     )
+    table.add_row("ratio orders/s ÷ baseline/s (stock sandbox)", _num(data["ratio_to_stock_runner"], 2), "")
     table.add_section()
     q = latency["webhook_receipt_to_paid_query"]
     table.add_row("webhook receipt → PAID query answer, p50", _ms(q["p50_ms"]), "")
@@ -973,7 +1010,7 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     table.add_row("history events per order when fetched (mean)", _num(history["events_at_fetch_mean"]), "")
     table.add_row("baseline history events per workflow (mean)", _num(history["baseline_events_mean"]), "")
     table.add_section()
-    for label, phase in (("orders", orders), ("baseline", base)):
+    for label, phase in (("orders", orders), ("baseline", base), ("stock-sandbox baseline", stock)):
         table.add_row(
             f"CPU per {label} workflow: bench process / dev server",
             f"{_num(phase['cpu_bench_process_ms_per_workflow'])} / {_num(phase['cpu_dev_server_ms_per_workflow'])} ms",
@@ -999,7 +1036,7 @@ def print_report(data: dict[str, Any], console: Console) -> None:
     )
     if data["failed_orders"] or data["errors"]:
         console.print(f"[red]{data['failed_orders']} orders not paid.[/] Errors: {data['errors']}")
-    if orders["timed_out"] or base["timed_out"]:
+    if orders["timed_out"] or base["timed_out"] or stock["timed_out"]:
         console.print("[red]The time budget ran out; figures cover the completed workflows only.[/]")
 
 
@@ -1038,8 +1075,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["passthrough", "reimport"],
         default="passthrough",
         help=(
-            "passthrough: the sandbox does not re-execute this script for each baseline run (as for a "
-            "tiny workflow module); reimport: it does"
+            "for the stock-sandbox baseline: passthrough: the sandbox does not re-execute this script for "
+            "each run (as for a tiny workflow module); reimport: it does"
         ),
     )
     benchlib.add_process_options(parser)
@@ -1057,7 +1094,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = benchlib.run_benchmark(args, benchmark, print_report, width=120)
-    if data["failed_orders"] or data["order_phase"]["timed_out"] or data["baseline_phase"]["timed_out"]:
+    phases = ("order_phase", "baseline_phase", "stock_baseline_phase")
+    if data["failed_orders"] or any(data[phase]["timed_out"] for phase in phases):
         return 1
     if args.check and not (data["targets"]["ratio_pass"] and data["targets"]["events_pass"]):
         return 3

@@ -153,7 +153,7 @@ class HistoryReplayer:
         self._replayer = Replayer(
             workflows=list(workflows or WORKFLOWS),
             data_converter=converter,
-            workflow_runner=workflow_runner(converter),
+            workflow_runner=workflow_runner(),
             runtime=Runtime(telemetry=TelemetryConfig(logging=None)) if quiet else None,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +13,13 @@ from temporalio.testing import WorkflowEnvironment
 from billing import search_attributes
 from billing.temporal import data_converter
 from starter.binaries import temporal_cli, temporal_test_server
+
+if sys.flags.dont_write_bytecode and sys.pycache_prefix is None:
+    # The checking sandbox (worker.checking_workflow_runner) imports the engine's modules afresh for every
+    # workflow run; with PYTHONDONTWRITEBYTECODE set, each import would compile them from source again.
+    # Bytecode goes to a directory of this run's own, so the source tree stays as the variable asks.
+    sys.pycache_prefix = tempfile.mkdtemp(prefix="billing-tests-pycache-")
+    sys.dont_write_bytecode = False
 
 
 async def register_search_attributes(env: WorkflowEnvironment) -> None:

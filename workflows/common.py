@@ -9,9 +9,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
-    from billing.errors import InputError, UnsupportedOperationError
+from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
+from billing.errors import InputError, UnsupportedOperationError
 
 
 def rejected(exc: InputError) -> ApplicationError:

@@ -28,10 +28,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.events import EventActivities
-    from billing.events import FEATURES_MEMO, MERCHANT_EVENTS_FEATURE, EventLog
-    from workflows.common import describe
+from activities.events import EventActivities
+from billing.events import FEATURES_MEMO, MERCHANT_EVENTS_FEATURE, EventLog
+from workflows.common import describe
 
 #: Histories recorded before merchant events existed replay without them.
 EVENTS_PATCH = "merchant-events"

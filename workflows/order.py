@@ -4,17 +4,16 @@ Workflow id ``order-{order_id}``. This module only declares the workflow (its na
 updates, validators and query); every handler delegates to the run's :class:`~workflows.order_flow.OrderFlow`,
 which holds the order and does the work.
 
-The workflow sandbox executes this module afresh for every workflow run, and ``@workflow.defn`` then
-inspects the class and resolves the type hints of every handler. So the module is kept small (the
-behaviour lives in ``workflows.order_flow``, which the worker passes through and imports once), and its
-annotations are plain objects, not postponed strings (no ``from __future__ import annotations``):
-resolving a string annotation compiles and evaluates it again on every run.
+A worker imports this module once and every run shares the class (``worker.workflow_runner``); the
+tests' checking sandbox imports it afresh for every run, and ``@workflow.defn`` then inspects the class
+and resolves the type hints of every handler. So the module is kept small (the behaviour lives in
+``workflows.order_flow``), and its annotations are plain objects, not postponed strings (no
+``from __future__ import annotations``): a string annotation is compiled and evaluated on each import.
 """
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from workflows import order_flow
+from workflows import order_flow
 
 
 @workflow.defn(name="OrderWorkflow")

@@ -2,10 +2,10 @@
 
 ``OrderWorkflow`` (``workflows/order.py``) declares the workflow: its name, run method, signals,
 updates and query, each delegating to one :class:`OrderFlow` created per run. Everything else lives here.
-The worker passes this module through the workflow sandbox (``worker.SANDBOX_PASSTHROUGH_MODULES``), so
-it is imported once per worker process, while the sandbox re-executes only the small declaring module
-for every workflow run. The code is workflow code all the same: it runs on the workflow's event loop,
-reads time through ``workflow.now()``, and keeps no module-level state; provider-agnostic, it talks to
+A worker imports this module once and every run shares it (``worker.workflow_runner``); the tests run it
+in the SDK's sandbox, which refuses any clock, randomness or I/O it reaches. It is workflow code: it runs
+on the workflow's event loop, reads time through ``workflow.now()``, and keeps no module-level state
+(every run shares the module); provider-agnostic, it talks to
 activities in the engine's normalized vocabulary and lets :class:`billing.orders.Order` decide what
 every statement means.
 """
@@ -21,75 +21,74 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.payments import (
-        CancelPaymentCall,
-        CapturePaymentCall,
-        CreatePaymentCall,
-        PaymentActivities,
-        PaymentCall,
-        RefundCall,
-        RefundInquiryCall,
-    )
-    from billing import events, idempotency, metrics
-    from billing import search_attributes as sa
-    from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
-    from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
-    from billing.gateway import (
-        CancelPayment,
-        CaptureMode,
-        CapturePayment,
-        CreatePayment,
-        CreateRefund,
-        PaymentEvent,
-        PaymentOutcome,
-        PaymentRef,
-        PaymentStatus,
-        RefundEvent,
-        RefundOutcome,
-        RefundRef,
-        RefundStatus,
-    )
-    from billing.hints import HINT_WINDOW, HintLedger, HintState
-    from billing.orders import (
-        CLOSED_STATUSES,
-        CREATE_RESEND_PROVIDERS,
-        FINAL_REFUND_STATES,
-        FINAL_STATUSES,
-        LATE_PAYING_PROVIDERS,
-        OPEN_STATUSES,
-        PAID_STATUSES,
-        REFUND_RESENDS,
-        SINGLE_SHOT_REFUND_PROVIDERS,
-        CancelRequest,
-        CaptureRequest,
-        ClosingReason,
-        CreateOrder,
-        LatePaymentPolicy,
-        Order,
-        OrderStatus,
-        OrderUpdate,
-        RedirectHint,
-        Refund,
-        RefundRequest,
-        RefundState,
-        ResolveRequest,
-        SubmitOrder,
-    )
-    from workflows.common import (
-        INQUIRY_RETRY,
-        MONEY_RETRY,
-        SINGLE_SHOT,
-        OutcomeUnknown,
-        call_provider,
-        describe,
-        is_not_done,
-        is_not_found,
-        is_unsupported,
-        not_found_answer,
-        rejected,
-    )
-    from workflows.events import EventSender
+from activities.payments import (
+    CancelPaymentCall,
+    CapturePaymentCall,
+    CreatePaymentCall,
+    PaymentActivities,
+    PaymentCall,
+    RefundCall,
+    RefundInquiryCall,
+)
+from billing import events, idempotency, metrics
+from billing import search_attributes as sa
+from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
+from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
+from billing.gateway import (
+    CancelPayment,
+    CaptureMode,
+    CapturePayment,
+    CreatePayment,
+    CreateRefund,
+    PaymentEvent,
+    PaymentOutcome,
+    PaymentRef,
+    PaymentStatus,
+    RefundEvent,
+    RefundOutcome,
+    RefundRef,
+    RefundStatus,
+)
+from billing.hints import HINT_WINDOW, HintLedger, HintState
+from billing.orders import (
+    CLOSED_STATUSES,
+    CREATE_RESEND_PROVIDERS,
+    FINAL_REFUND_STATES,
+    FINAL_STATUSES,
+    LATE_PAYING_PROVIDERS,
+    OPEN_STATUSES,
+    PAID_STATUSES,
+    REFUND_RESENDS,
+    SINGLE_SHOT_REFUND_PROVIDERS,
+    CancelRequest,
+    CaptureRequest,
+    ClosingReason,
+    CreateOrder,
+    LatePaymentPolicy,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    RedirectHint,
+    Refund,
+    RefundRequest,
+    RefundState,
+    ResolveRequest,
+    SubmitOrder,
+)
+from workflows.common import (
+    INQUIRY_RETRY,
+    MONEY_RETRY,
+    SINGLE_SHOT,
+    OutcomeUnknown,
+    call_provider,
+    describe,
+    is_not_done,
+    is_not_found,
+    is_unsupported,
+    not_found_answer,
+    rejected,
+)
+from workflows.events import EventSender
 
 #: What ``workflows.order`` declares its handlers with: it imports this one module (one import per run).
 __all__ = [

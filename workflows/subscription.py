@@ -1,35 +1,34 @@
 """SubscriptionWorkflow: one subscription for its whole life. Workflow id ``subscription-{id}``.
 
 The Temporal entry point only: every handler delegates to :class:`workflows.subscription_logic.SubscriptionLogic`,
-where the behaviour is described. The sandbox re-executes this module for every workflow run, so it stays
-small; the logic module is passed through and loaded once per worker.
+where the behaviour is described. A worker loads both modules once and every run shares them
+(``worker.workflow_runner``); each run holds only its own ``SubscriptionLogic``.
 """
 
 from __future__ import annotations
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from billing.gateway import (
-        ManagementLink,
-        PaymentEvent,
-        SubscriptionChangeEvent,
-        SubscriptionEvent,
-        SubscriptionPlan,
-    )
-    from billing.orders import OrderUpdate
-    from billing.proration import Proration
-    from billing.subscriptions import (
-        CancelSubscriptionRequest,
-        ChangePlanRequest,
-        ManagementLinkRequest,
-        PauseSubscriptionRequest,
-        ResumeSubscriptionRequest,
-        SubmitSubscription,
-        Subscription,
-        SubscriptionInput,
-    )
-    from workflows.subscription_logic import SubscriptionLogic
+from billing.gateway import (
+    ManagementLink,
+    PaymentEvent,
+    SubscriptionChangeEvent,
+    SubscriptionEvent,
+    SubscriptionPlan,
+)
+from billing.orders import OrderUpdate
+from billing.proration import Proration
+from billing.subscriptions import (
+    CancelSubscriptionRequest,
+    ChangePlanRequest,
+    ManagementLinkRequest,
+    PauseSubscriptionRequest,
+    ResumeSubscriptionRequest,
+    SubmitSubscription,
+    Subscription,
+    SubscriptionInput,
+)
+from workflows.subscription_logic import SubscriptionLogic
 
 
 @workflow.defn(name="SubscriptionWorkflow")

@@ -8,10 +8,10 @@ pause, resume, plan change, management link) are Updates validated before anythi
 state travels across continue-as-new, so a subscription can live for years.
 
 :class:`workflows.subscription.SubscriptionWorkflow` is the Temporal entry point: its handlers only
-delegate here. This module is passed through the workflow sandbox (``worker.SANDBOX_PASSTHROUGH_MODULES``)
-so its code is loaded once per worker instead of once per workflow run; it therefore keeps to workflow
-rules without the sandbox checking them: no I/O, no clock or randomness but ``workflow.now()``, no state
-at module level (everything lives on the :class:`SubscriptionLogic` instance a run owns).
+delegate here. A worker loads this module once and every run shares it (``worker.workflow_runner``); it
+keeps to workflow rules, which the tests' checking sandbox enforces: no I/O, no clock or randomness but
+``workflow.now()``, no state at module level (everything lives on the :class:`SubscriptionLogic`
+instance a run owns).
 """
 
 from __future__ import annotations

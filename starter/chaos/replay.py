@@ -19,7 +19,7 @@ from worker import WORKFLOWS, workflow_runner
 async def replay_failures(client: Client, workflow_ids: Iterable[str], *, concurrency: int = 4) -> dict[str, str]:
     """workflow id -> the replay failure, for each history that does not replay (unreadable ones skipped)."""
     converter = data_converter()
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner(converter))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner())
     failures: dict[str, str] = {}
     gate = asyncio.Semaphore(concurrency)
 

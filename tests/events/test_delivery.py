@@ -36,6 +36,7 @@ from billing.settings import MerchantEventSettings
 from starter.events import EventReceiver
 from starter.serving import AppServer, free_port
 from tests.support.stack import OrderStack, order_stack
+from worker import checking_workflow_runner
 from workflows.order import OrderWorkflow
 
 SECRETS = "whsec_old,whsec_new"
@@ -195,7 +196,23 @@ async def stack(
     merchant, url = endpoint
     sender = activities(url)
     try:
-        async with order_stack(own_time_skipping_env.client, events=sender) as running:
+        async with order_stack(own_time_skipping_env.client, events=sender, checked=True) as running:
+            yield running, merchant
+    finally:
+        await sender.aclose()
+
+
+@pytest.fixture
+async def stack_sharing_workflow_events(
+    own_time_skipping_env: WorkflowEnvironment, endpoint: tuple[Endpoint, str]
+) -> AsyncIterator[tuple[OrderStack, Endpoint]]:
+    """As ``stack``, with ``workflows.events`` passed through the checking sandbox: runs share the test's
+    module, so a test can patch its constants."""
+    merchant, url = endpoint
+    sender = activities(url)
+    try:
+        runner = checking_workflow_runner(workflow_events.__name__)
+        async with order_stack(own_time_skipping_env.client, events=sender, runner=runner) as running:
             yield running, merchant
     finally:
         await sender.aclose()
@@ -251,7 +268,7 @@ async def test_a_failing_endpoint_gets_the_same_event_until_it_accepts(stack: tu
 async def test_without_an_endpoint_orders_schedule_no_deliveries(own_time_skipping_env: WorkflowEnvironment) -> None:
     sender = activities(None)
     try:
-        async with order_stack(own_time_skipping_env.client, events=sender) as running:
+        async with order_stack(own_time_skipping_env.client, events=sender, checked=True) as running:
             await running.billing.create_order(order_request("evt-off"))
             await running.customer("evt-off", "pay")
             await running.billing.wait_for_status("evt-off", {OrderStatus.PAID})
@@ -327,12 +344,12 @@ async def test_a_run_started_without_the_features_memo_asks_through_the_patch(
 
 
 async def test_an_event_refused_for_the_whole_window_is_given_up_and_the_next_one_goes_out(
-    stack: tuple[OrderStack, Endpoint], monkeypatch: pytest.MonkeyPatch
+    stack_sharing_workflow_events: tuple[OrderStack, Endpoint], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three days of refusals, shrunk to two seconds: the event is noted undeliverable, the order goes on.
 
     (The time-skipping server does not skip time while an activity retries, so the window and the backoff
-    are shortened for this test; workflow code is passed through the sandbox, so the patch reaches it.)
+    are shortened for this test; ``workflows.events`` is passed through the sandbox, so the patch reaches it.)
     """
     monkeypatch.setattr(workflow_events, "EVENT_DELIVERY_WINDOW", timedelta(seconds=2))
     monkeypatch.setattr(
@@ -340,7 +357,7 @@ async def test_an_event_refused_for_the_whole_window_is_given_up_and_the_next_on
         "EVENT_RETRY",
         RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(milliseconds=400)),
     )
-    running, merchant = stack
+    running, merchant = stack_sharing_workflow_events
     merchant.fail = 1_000_000
     await running.billing.create_order(order_request("evt-give-up"))
 

@@ -46,7 +46,7 @@ def order_request(order_id: str, amount: str = "10.00", **overrides: object) -> 
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
+    async with order_stack(time_skipping_env.client, env=time_skipping_env, checked=True) as running:
         yield running
 
 
@@ -100,7 +100,7 @@ async def test_e0001_on_create_is_reconciled_by_inquiry(
 
 
 async def test_timeout_on_create_is_reconciled_by_inquiry(time_skipping_env: WorkflowEnvironment) -> None:
-    async with order_stack(time_skipping_env.client, read_timeout=1.0, env=time_skipping_env) as stack:
+    async with order_stack(time_skipping_env.client, read_timeout=1.0, env=time_skipping_env, checked=True) as stack:
         await stack.fault("order/create", "timeout_after_commit", ms=3000)
         order = await stack.billing.create_order(order_request("ord-timeout"))
         assert order.status is OrderStatus.UNKNOWN

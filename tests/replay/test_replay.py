@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from billing.temporal import data_converter
-from worker import WORKFLOWS, workflow_runner
+from worker import WORKFLOWS, checking_workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -29,6 +29,6 @@ async def test_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(workflow_id, raw)
     assert json.loads(raw)["events"], "empty history"
     converter = data_converter()
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=workflow_runner(converter))
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter, workflow_runner=checking_workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

@@ -104,7 +104,7 @@ class Engine:
 
 @pytest.fixture
 async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client) as stack:
+    async with order_stack(time_skipping_env.client, checked=True) as stack:
         running = Engine(time_skipping_env, stack)
         try:
             yield running

@@ -49,7 +49,7 @@ def start(subscription_id: str, **overrides: Any) -> StartSubscription:
 
 @pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client) as running:
+    async with order_stack(time_skipping_env.client, checked=True) as running:
         started: list[str] = []
         original = running.billing.create_subscription
 
@@ -141,7 +141,7 @@ async def test_fixed_term_expires(stack: OrderStack) -> None:
 
 async def test_cancel_at_period_end_resume_then_cancel_now(dev_server_env: WorkflowEnvironment) -> None:
     # On the real dev server: the time-skipping test server loses some rejected updates ("update not found").
-    async with order_stack(dev_server_env.client) as stack:
+    async with order_stack(dev_server_env.client, checked=True) as stack:
         await _cancel_resume_cancel(stack)
 
 
@@ -262,7 +262,7 @@ async def test_downgrade_now_is_refused_but_at_period_end_is_scheduled(
 
 
 async def test_continue_as_new_while_updates_arrive_loses_nothing(dev_server_env: WorkflowEnvironment) -> None:
-    async with order_stack(dev_server_env.client) as stack:
+    async with order_stack(dev_server_env.client, checked=True) as stack:
         policy = POLICY.model_copy(update={"max_history_events": 40})
         await activated(stack, "sub-can", policy=policy)
         handle = stack.client.get_workflow_handle(subscription_workflow_id("sub-can"))

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import WorkflowRunner
 
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
@@ -35,7 +36,7 @@ from starter.client import BillingClient
 from starter.serving import AppServer, free_port
 from tests.support.keys import merchant_keys, waffo_keys
 from webhooks.app import WebhookService, create_app
-from worker import WorkerSettings, build_worker
+from worker import WorkerSettings, build_worker, checking_workflow_runner
 
 
 class RecordingBillingClient(BillingClient):
@@ -231,11 +232,18 @@ async def order_stack(
     env: WorkflowEnvironment | None = None,
     kess_settings: dict[str, Any] | None = None,
     waafipay_settings: dict[str, Any] | None = None,
+    checked: bool = False,
+    runner: WorkflowRunner | None = None,
 ) -> AsyncIterator[OrderStack]:
     """A worker, HTTP service and emulators for orders. With ``env`` (a time-skipping server), the
     emulators' clocks start at the server's time: a shared server's clock runs ahead of the wall clock by
     every earlier test's skips, and a provider timestamp compared with the workflow's clock (a payment
-    time against the deadline) must not carry that drift."""
+    time against the deadline) must not carry that drift.
+
+    Workflows run in production's runner (``worker.workflow_runner``, unsandboxed) unless ``checked``: then
+    in the checking sandbox (``worker.checking_workflow_runner``), where a nondeterministic call anywhere a
+    workflow runs fails the test. The suites that drive every workflow through its main paths run checked
+    (each run there re-imports the engine's code, about 0.1 s); ``runner`` replaces either."""
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     async with emulator_hub() as (hub, emulator_server):
         if env is not None:
@@ -261,6 +269,7 @@ async def order_stack(
             callbacks=CallbackUrls(webhook_server.url),
             settings=WorkerSettings(grace_seconds=0),
             events=events,
+            runner=runner or (checking_workflow_runner() if checked else None),
         )
         billing = RecordingBillingClient(client, task_queue=task_queue)
         try:
