@@ -34,13 +34,14 @@ from billing.settings import (
 from billing.telemetry import configure
 from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
+from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
 from workflows.runner import BillingSandboxRunner
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
+WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow]
 
 #: Modules the workflow sandbox hands to each workflow run straight from the worker's own module table.
 #: All are free of side effects at import time and what workflows use of them is
@@ -60,6 +61,7 @@ SANDBOX_PASSTHROUGH_MODULES = (
     "activities",
     "workflows.common",
     "workflows.events",
+    "workflows.invoice_sequence",
     "workflows.order_flow",
     "workflows.order",
     "workflows.subscription",

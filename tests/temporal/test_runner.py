@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_CODE = (
     "workflows.common",
     "workflows.events",
+    "workflows.invoice_sequence",
     "workflows.order",
     "workflows.order_flow",
     "workflows.subscription",
