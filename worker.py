@@ -37,12 +37,13 @@ from billing.settings import (
 from billing.telemetry import configure
 from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
+from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow]
+WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow]
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
 #: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table

@@ -1,0 +1,79 @@
+"""InvoiceSequenceWorkflow: gap-free, never-reused invoice numbers for one merchant and series.
+
+``allocate(invoice_id)`` (an Update) hands out the next number; asking again with the same invoice id
+returns the same number, so a caller that crashes between allocation and use asks again and gets no gap
+and no second number. ``confirm(invoice_id)`` (a signal) says the number is stored on the invoice.
+
+Bounded memory rule: at continue-as-new, confirmed ids are dropped and unconfirmed ones carried over. A
+caller confirms only after the number is durably stored with its invoice, and from then on reads the
+number from the invoice, never from the sequence: so every id that may still be asked for is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+#: Continue as new once the history passes this many events (well below Temporal's limits).
+HISTORY_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class SequenceState:
+    """What one run hands the next: the last number given and the (invoice id, number) pairs not yet
+    confirmed."""
+
+    last: int = 0
+    pending: tuple[tuple[str, int], ...] = ()
+    history_limit: int = HISTORY_LIMIT
+
+
+def sequence_workflow_id(merchant: str, series: str) -> str:
+    return f"invoice-seq:{merchant}:{series}"
+
+
+@workflow.defn
+class InvoiceSequenceWorkflow:
+    @workflow.init
+    def __init__(self, state: SequenceState) -> None:
+        # The input is taken here, not in run: updates delivered with the first task run before run does.
+        self._last = state.last
+        self._pending: dict[str, int] = dict(state.pending)
+        self._history_limit = state.history_limit
+        self._confirmed: set[str] = set()
+
+    @workflow.run
+    async def run(self, state: SequenceState) -> None:
+        await workflow.wait_condition(
+            lambda: (
+                workflow.info().get_current_history_length() > self._history_limit
+                or workflow.info().is_continue_as_new_suggested()
+            )
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        pending = tuple((k, v) for k, v in self._pending.items() if k not in self._confirmed)
+        workflow.continue_as_new(SequenceState(last=self._last, pending=pending, history_limit=self._history_limit))
+
+    @workflow.update
+    def allocate(self, invoice_id: str) -> int:
+        known = self._pending.get(invoice_id)
+        if known is not None:
+            return known
+        self._last += 1
+        self._pending[invoice_id] = self._last
+        return self._last
+
+    @allocate.validator
+    def _check(self, invoice_id: str) -> None:
+        if not invoice_id or len(invoice_id) > 128:
+            raise ValueError("invoice_id: must be 1 to 128 characters")
+
+    @workflow.signal
+    def confirm(self, invoice_id: str) -> None:
+        if invoice_id in self._pending:
+            self._confirmed.add(invoice_id)
+
+    @workflow.query
+    def last(self) -> int:
+        return self._last
