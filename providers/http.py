@@ -7,7 +7,9 @@ operation, and the workflow reconciles by inquiry.
 
 from __future__ import annotations
 
-from typing import Self
+import json
+from decimal import Decimal
+from typing import Any, Self
 
 import httpx
 
@@ -56,3 +58,19 @@ class HttpClientOwner:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def json_numbers(value: Any) -> str:
+    """JSON of ``value`` with every ``Decimal`` written as a JSON number in plain notation (``10.50``), never
+    through a float: what KESS and WaafiPay document as number-typed amounts."""
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{json_numbers(v)}" for k, v in value.items())
+            + "}"
+        )
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(json_numbers(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)

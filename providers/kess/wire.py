@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from providers.http import json_numbers
+
 
 class KessModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -76,17 +78,7 @@ class CloseRequest(KessModel):
 
 def encode_body(request: KessModel) -> bytes:
     """Compact UTF-8 JSON without null fields; Decimal values become JSON numbers."""
-    return _encode(request.model_dump(exclude_none=True)).encode("utf-8")
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return json.dumps(value, ensure_ascii=False)
+    return json_numbers(request.model_dump(exclude_none=True)).encode("utf-8")
 
 
 def decode_body(raw: bytes) -> Any:

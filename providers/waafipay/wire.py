@@ -26,12 +26,13 @@ revealed only when the body is serialized for sending.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, SerializeAsAny, field_serializer
 from pydantic.alias_generators import to_camel
+
+from providers.http import json_numbers
 
 SCHEMA_VERSION = "1.0"
 CHANNEL_WEB = "WEB"
@@ -230,17 +231,7 @@ def encode_request(request: RequestEnvelope) -> bytes:
     the HPP_PURCHASE example sends ``10``; only the HPP_REFUNDPURCHASE example quotes it (``"10"``). The
     type tables decide: amounts are written as number text (``10.50``), never through a float.
     """
-    return _encode(dump_request(request)).encode("utf-8")
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return json.dumps(value, ensure_ascii=False)
+    return json_numbers(dump_request(request)).encode("utf-8")
 
 
 # -- answers -------------------------------------------------------------------------------------
