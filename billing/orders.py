@@ -78,6 +78,14 @@ LAPSING_CHECKOUT_PROVIDERS = frozenset({"waafipay"})
 #: code may be paid after the engine saw it closed). Such an order that ended EXPIRED or CANCELLED keeps
 #: asking, on ``OrderPolicy.late_payment_watch``, while it stays open for refunds.
 LATE_PAYING_PROVIDERS = frozenset({"kess"})
+#: A late-payment watch for KESS orders (OrderPolicy.late_payment_watch): 1 min, 10 min, 1 h, 1 day, 7 days.
+LATE_PAYMENT_WATCH = (
+    timedelta(minutes=1),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=7),
+)
 QUICK_PAY_WINDOW = timedelta(seconds=45)
 #: The longest one call of each provider may wait for its answer, as each provider declares it
 #: (``providers/<name>/timing.py``, also ``capabilities.longest_wait``).
@@ -186,13 +194,8 @@ class OrderPolicy(InquiringPolicy):
     late_payment: LatePaymentPolicy = LatePaymentPolicy.KEEP
     #: For a provider of LATE_PAYING_PROVIDERS: after the order ended EXPIRED or CANCELLED, the waits between
     #: inquiries that look for a payment made after the close; one more is made as the refund window ends.
-    late_payment_watch: tuple[timedelta, ...] = (
-        timedelta(minutes=1),
-        timedelta(minutes=10),
-        timedelta(hours=1),
-        timedelta(days=1),
-        timedelta(days=7),
-    )
+    #: Off unless set (e.g. LATE_PAYMENT_WATCH): see docs/architecture.md, "Late-payment watch".
+    late_payment_watch: tuple[timedelta, ...] = ()
     #: Start-to-close timeout of one provider call. None: :func:`provider_call_limit` of the order's
     #: provider (its longest documented wait plus a margin).
     provider_call_timeout: timedelta | None = None

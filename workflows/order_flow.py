@@ -808,6 +808,8 @@ class OrderFlow:
     def _late_payment_watch(self, closes_at: datetime) -> list[datetime]:
         """When to look for a payment made after the close (LATE_PAYING_PROVIDERS): the policy's waits from
         the close, the last look no later than the end of the refund window."""
+        if not self.policy.late_payment_watch:
+            return []
         if self.request.provider not in LATE_PAYING_PROVIDERS or self.order.status not in LATE_WATCHED_STATUSES:
             return []
         if not workflow.patched(LATE_PAYMENT_WATCH_PATCH):

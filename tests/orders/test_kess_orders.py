@@ -14,7 +14,7 @@ from billing.errors import InvalidStateError
 from billing.gateway import Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest, RefundState
+from billing.orders import LATE_PAYMENT_WATCH, CreateOrder, OrderPolicy, OrderStatus, RefundRequest, RefundState
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 
@@ -375,7 +375,8 @@ async def test_a_payment_kess_takes_after_it_closed_the_code_is_found_by_the_lat
     # KESS sends no notification, and seed 004 documents neither a close nor a code lifetime: a buyer who
     # completes a payment on a code KESS already closed (the emulator's `late` payment) is only ever learned
     # by asking. The order is EXPIRED first; the engine keeps asking on its late-payment watch.
-    await stack.billing.create_order(kess_order("k-late"))
+    policy = OrderPolicy.for_provider("kess", late_payment_watch=LATE_PAYMENT_WATCH)
+    await stack.billing.create_order(kess_order("k-late").model_copy(update={"policy": policy}))
     await time_skipping_env.sleep(timedelta(minutes=31))
     await kess_post(stack, "clock/advance", {"seconds": 2 * 3600 * 0.1 + 1})  # KESS closes the code itself
     await time_skipping_env.sleep(timedelta(hours=2))
