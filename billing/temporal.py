@@ -173,7 +173,7 @@ async def connect_or_explain(settings: TemporalSettings, wait: float | None = No
 # -- running `billing dev` stacks ---------------------------------------------------------------------
 
 
-#: How long a read waits for a workflow task in progress before it queries anyway.
+#: How long a read waits for a pending workflow task before it gives up without querying.
 QUERY_SETTLE_SECONDS = 30.0
 
 

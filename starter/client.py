@@ -185,13 +185,15 @@ class BillingClient:
                 ) from None
             return existing
 
+    async def _await_quiet(self, workflow_id: str, what: str) -> None:
+        """Before a query: no workflow task pending (billing.temporal.await_quiet), else WorkflowBusyError."""
+        if not await await_quiet(self.temporal, workflow_id, within=self.read_wait):
+            raise errors.WorkflowBusyError(f"{what} has a workflow task waiting for a worker; not read (try again)")
+
     async def get_order(self, order_id: str) -> Order:
         handle = self.temporal.get_workflow_handle(order_workflow_id(order_id))
         try:
-            if not await await_quiet(self.temporal, handle.id, within=self.read_wait):
-                raise errors.WorkflowBusyError(
-                    f"order {order_id} has a workflow task waiting for a worker; not read (try again)"
-                )
+            await self._await_quiet(handle.id, f"order {order_id}")
             return await handle.query(OrderWorkflow.status)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
@@ -276,10 +278,7 @@ class BillingClient:
     async def get_subscription(self, subscription_id: str) -> Subscription:
         handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
         try:
-            if not await await_quiet(self.temporal, handle.id, within=self.read_wait):
-                raise errors.WorkflowBusyError(
-                    f"subscription {subscription_id} has a workflow task waiting for a worker; not read (try again)"
-                )
+            await self._await_quiet(handle.id, f"subscription {subscription_id}")
             return await handle.query(SubscriptionWorkflow.status)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:

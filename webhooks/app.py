@@ -425,7 +425,8 @@ class WebhookService:
         handle = client.get_workflow_handle(order_workflow_id(order_id))
         hint = RedirectHint(result_token=token)
         try:
-            if await await_quiet(client, handle.id, within=HINT_QUIET_SECONDS):
+            quiet = await await_quiet(client, handle.id, within=HINT_QUIET_SECONDS)
+            if quiet:
                 state = await handle.query(OrderWorkflow.hint_state, hint)
             else:
                 # A workflow task is still pending (a worker restarting): a query now could fold events
@@ -447,7 +448,7 @@ class WebhookService:
             self.counters.hints_coalesced += 1
             outcome = f"coalesced.{state.verdict.value}"
         urls = before.merchant_urls if before is not None else None
-        if urls is None and await await_quiet(client, handle.id, within=HINT_QUIET_SECONDS):
+        if urls is None and quiet:  # asked just above: no second describe
             order = await handle.query(OrderWorkflow.status)
             urls = (order.success_url, order.failure_url)
         return _Redirected(at, token or (before.token if before else None), urls, outcome)
