@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -11,6 +12,57 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
 from billing.errors import InputError, UnsupportedOperationError
+
+#: The text a task or query failure carries when :func:`clock_now` refused a stale clock.
+STALE_CLOCK = "stale workflow clock"
+
+
+class StaleClockError(RuntimeError):
+    """The activation's time did not move although its history did: fail the task, replay afresh.
+
+    Not a billing error: it never reaches a merchant. It fails the workflow task (or the query) it is
+    raised in; the worker then drops the run from its cache, and the task's retry replays the history
+    from the start, where every activation carries the time of its own events.
+    """
+
+
+@dataclass
+class _ClockState:
+    length: int = 0
+    seen: datetime | None = None
+
+
+def clock_now() -> datetime:
+    """``workflow.now()``, refusing a live activation whose time stayed behind its history.
+
+    A worker that answers a query for a run it does not hold replays the history, and applies the events
+    that came after the last completed workflow task (a timer that fired, a signal) as a live activation
+    stamped with the time of that last task: ``workflow.now()`` is then stale, and a decision taken on it
+    (is the deadline past?) differs from what any replay of the history decides later: the run no longer
+    replays (docs/architecture.md, "A stale clock after a query"). A fresh activation always has a later
+    time than every earlier one with a shorter history; one that repeats the time of the last activation
+    this run read the clock in, with a longer history, is stale, and is refused here with
+    :class:`StaleClockError`. Only live activations are checked; queries and validators read freely.
+    """
+    current = workflow.now()
+    if workflow.unsafe.is_read_only():
+        return current
+    owner = workflow.instance()
+    if owner is None:  # the run's object is being built (its __init__): nothing read before
+        return current
+    state: _ClockState | None = getattr(owner, "_billing_clock", None)
+    if state is None:
+        state = _ClockState()
+        setattr(owner, "_billing_clock", state)  # noqa: B010 - one state per run, kept on the run's object
+    length = workflow.info().get_current_history_length()
+    if length > state.length:
+        if current == state.seen and not workflow.unsafe.is_replaying():
+            raise StaleClockError(
+                f"{STALE_CLOCK}: the activation at history event {length} carries the time of event "
+                f"{state.length} ({current.isoformat()}); failing the task so the run is replayed afresh"
+            )
+        state.length, state.seen = length, current
+    return current
 
 
 def rejected(exc: InputError) -> ApplicationError:

@@ -4,7 +4,7 @@
 updates and query, each delegating to one :class:`OrderFlow` created per run. Everything else lives here.
 A worker imports this module once and every run shares it (``worker.workflow_runner``); the tests run it
 in the SDK's sandbox, which refuses any clock, randomness or I/O it reaches. It is workflow code: it runs
-on the workflow's event loop, reads time through ``workflow.now()``, and keeps no module-level state
+on the workflow's event loop, reads time through ``clock_now()``, and keeps no module-level state
 (every run shares the module); provider-agnostic, it talks to
 activities in the engine's normalized vocabulary and lets :class:`billing.orders.Order` decide what
 every statement means.
@@ -81,6 +81,7 @@ from workflows.common import (
     SINGLE_SHOT,
     OutcomeUnknown,
     call_provider,
+    clock_now,
     describe,
     is_not_done,
     is_not_found,
@@ -126,7 +127,7 @@ class OrderFlow:
     """Everything an order workflow run holds and does; see the module docstring."""
 
     def __init__(self, request: CreateOrder) -> None:
-        now = workflow.now()
+        now = clock_now()
         self.request = request
         self.fingerprint = request.fingerprint()
         self.policy = request.policy
@@ -178,7 +179,7 @@ class OrderFlow:
         )
         log = events.EventLog(kind="order", object_id=request.order_id)
         log.start("status", self.order.status.value)
-        self.events = EventSender(log, lambda kind, detail: self.order.note(workflow.now(), kind, detail))
+        self.events = EventSender(log, lambda kind, detail: self.order.note(clock_now(), kind, detail))
 
     # -- main line ----------------------------------------------------------------------------------
 
@@ -225,17 +226,17 @@ class OrderFlow:
             self._apply(outcome, "provider.create")
         except OutcomeUnknown as exc:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
-            self.create_unanswered = f"{exc} at {workflow.now().isoformat()}"
-            self.order.mark_unknown(str(exc), workflow.now())
+            self.create_unanswered = f"{exc} at {clock_now().isoformat()}"
+            self.order.mark_unknown(str(exc), clock_now())
         except ActivityError as exc:
             if not is_not_done(exc) and workflow.patched("create-fails-only-when-not-done"):
                 # Not a statement that nothing happened: reconcile by inquiry like any unknown outcome.
-                self.create_unanswered = f"{describe(exc)} at {workflow.now().isoformat()}"
-                self.order.mark_unknown(describe(exc), workflow.now())
+                self.create_unanswered = f"{describe(exc)} at {clock_now().isoformat()}"
+                self.order.mark_unknown(describe(exc), clock_now())
             else:
                 # Nothing was sent (configuration or request error) on any attempt, or the request was
                 # refused: a definite failure of this order.
-                self.order.move(OrderStatus.FAILED, workflow.now(), "provider.create", describe(exc))
+                self.order.move(OrderStatus.FAILED, clock_now(), "provider.create", describe(exc))
         finally:
             self.created = True
             self._publish()
@@ -256,7 +257,7 @@ class OrderFlow:
         try:
             await workflow.get_external_workflow_handle(target).signal("order_update", update)
         except FailureError as exc:
-            self.order.note(workflow.now(), "issuer", f"could not tell {target}: {exc}")
+            self.order.note(clock_now(), "issuer", f"could not tell {target}: {exc}")
 
     async def _settle_payment(self) -> None:
         """Wait for a final statement, inquiring on a backoff schedule, until the deadline."""
@@ -269,7 +270,7 @@ class OrderFlow:
             if status is OrderStatus.AUTHORIZED:
                 await self._await_capture()
                 continue
-            now = workflow.now()
+            now = clock_now()
             if now >= self.order.deadline and self.order.closing is None:
                 if not self.deadline_inquired and workflow.patched("inquire-before-deadline-cancel"):
                     # Ask before cancelling: a payment made in time whose notification was lost is found
@@ -284,7 +285,7 @@ class OrderFlow:
                 # Closing was requested and not yet confirmed: confirm by inquiry on the schedule.
                 await self._wait_then_inquire(self.policy.inquiry_wait(self.inquiries))
                 if self.inquiries >= self.policy.unknown_inquiry_limit and not self._final():
-                    self.order.flag_for_review(self._unresolved_reason(), workflow.now())
+                    self.order.flag_for_review(self._unresolved_reason(), clock_now())
                     self._publish()
                 continue
             wait = min(self.policy.inquiry_wait(self.inquiries), self.order.deadline - now)
@@ -304,7 +305,7 @@ class OrderFlow:
         if self.order.status is not status and not self.check_requested:
             return
         self.check_requested = False
-        if workflow.now() >= self.order.deadline and self.order.closing is None:
+        if clock_now() >= self.order.deadline and self.order.closing is None:
             return  # the deadline handling inquires itself
         await self._inquire()
 
@@ -321,7 +322,7 @@ class OrderFlow:
             if is_not_found(exc):
                 await self._inquiry_not_found(exc)
                 return
-            self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            self.order.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             if (
                 is_unsupported(exc)
                 and self.order.status is OrderStatus.UNKNOWN
@@ -329,11 +330,11 @@ class OrderFlow:
             ):
                 # The provider has no query for this payment (a WaafiPay wallet push): asking again cannot
                 # conclude it, and re-sending could charge twice. An operator checks at the provider.
-                self.order.flag_for_review(self._no_inquiry_reason(not_found_answer(exc)), workflow.now())
+                self.order.flag_for_review(self._no_inquiry_reason(not_found_answer(exc)), clock_now())
                 self._publish()
             return
         except OutcomeUnknown as exc:
-            self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            self.order.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             return
         self._apply(outcome, "inquiry")
 
@@ -344,7 +345,7 @@ class OrderFlow:
         While the customer still has time, a create whose outcome was unknown is re-sent with its original
         idempotency key to providers that answer such repeats idempotently, then inquired again.
         """
-        now = workflow.now()
+        now = clock_now()
         self.not_found += 1
         self.not_found_since = self.not_found_since or now
         self.not_found_last = now
@@ -374,7 +375,7 @@ class OrderFlow:
         """The same create, same idempotency key and body: the provider records it once, or answers the first."""
         self.create_resends += 1
         self.order.note(
-            workflow.now(),
+            clock_now(),
             "provider.create_resent",
             f"#{self.create_resends} with request id {call.request.idempotency_key}",
         )
@@ -387,7 +388,7 @@ class OrderFlow:
                     summary=f"re-send create payment at {self.request.provider}",
                 )
             except (OutcomeUnknown, ActivityError) as exc:
-                self.order.note(workflow.now(), "provider.create", f"no answer: {describe(exc)}")
+                self.order.note(clock_now(), "provider.create", f"no answer: {describe(exc)}")
                 return
         self._apply(outcome, "provider.create")
 
@@ -437,22 +438,20 @@ class OrderFlow:
             # KESS (seed 004) documents no close: no cancel is sent; the payment window is waited out.
             await self._await_provider_window(reason)
             return
-        self.order.begin_closing(reason, workflow.now())
+        self.order.begin_closing(reason, clock_now())
         async with self.money_lock:
             try:
                 outcome = await self._call(
                     PaymentActivities.cancel_payment,
                     CancelPaymentCall(
                         provider=self.request.provider,
-                        request=CancelPayment(payment=self._payment_ref(), requested_at=workflow.now()),
+                        request=CancelPayment(payment=self._payment_ref(), requested_at=clock_now()),
                     ),
                     retry=MONEY_RETRY,
                     summary=f"cancel payment ({reason.value})",
                 )
                 if outcome.failure is not None:
-                    self.order.note(
-                        workflow.now(), "provider.cancel", f"{outcome.failure.code} {outcome.failure.message}"
-                    )
+                    self.order.note(clock_now(), "provider.cancel", f"{outcome.failure.code} {outcome.failure.message}")
                 if outcome.status in (PaymentStatus.CLOSED, PaymentStatus.SUCCEEDED) and workflow.patched(
                     "apply-cancel-statement"
                 ):
@@ -461,9 +460,9 @@ class OrderFlow:
                     # (Patched: orders that started before this rule replay as they ran.)
                     self._apply(outcome, "provider.cancel")
                 else:
-                    self.order.note(workflow.now(), "provider.cancel", outcome.provider_status or outcome.status.value)
+                    self.order.note(clock_now(), "provider.cancel", outcome.provider_status or outcome.status.value)
             except (OutcomeUnknown, ActivityError) as exc:
-                self.order.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}")
+                self.order.note(clock_now(), "provider.cancel", f"no answer: {describe(exc)}")
         # Confirm by inquiry rather than trusting the cancel response alone: a success that raced it is money.
         await self._inquire()
         self._publish()
@@ -475,16 +474,16 @@ class OrderFlow:
         provider's statement (closed, revoked, expired) concludes the order. Still no final statement after
         that: the closing loop goes on inquiring, and review follows its limit, as after any close.
         """
-        self.order.closing, self.order.closing_at = reason, workflow.now()
-        until = self.payable_until or workflow.now()
+        self.order.closing, self.order.closing_at = reason, clock_now()
+        until = self.payable_until or clock_now()
         self.order.note(
-            workflow.now(),
+            clock_now(),
             "closing",
             f"{reason.value}: {self.request.provider} cannot close a payment; waiting until {until.isoformat()}",
         )
         self._publish()
-        while not self._final() and workflow.now() < until:
-            await self._wait_then_inquire(min(self.policy.inquiry_wait(self.inquiries), until - workflow.now()))
+        while not self._final() and clock_now() < until:
+            await self._wait_then_inquire(min(self.policy.inquiry_wait(self.inquiries), until - clock_now()))
         # The window has passed at the provider: what it says now is final (or is reconciled as after a close).
         self.inquiries = 0
         if not self._final():
@@ -512,7 +511,7 @@ class OrderFlow:
         if not self._bounded():
             await self._await_capture_unbounded()
             return
-        window_end = (self.order.authorized_at or workflow.now()) + self.policy.capture_window
+        window_end = (self.order.authorized_at or clock_now()) + self.policy.capture_window
         while self.order.status is OrderStatus.AUTHORIZED:
             if self.capture_in_doubt:
                 await self._reconcile_capture()
@@ -520,7 +519,7 @@ class OrderFlow:
                 await self._reconcile_void()
             elif self.order.capture_requested is not None:
                 await self._confirm_capture()
-            elif workflow.now() >= window_end:
+            elif clock_now() >= window_end:
                 # Held money is released when the merchant neither captured nor cancelled in time.
                 await self._void_authorization(ClosingReason.CAPTURE_WINDOW)
             else:
@@ -532,7 +531,7 @@ class OrderFlow:
                             or self.capture_in_doubt
                             or self.void_in_doubt
                         ),
-                        timeout=window_end - workflow.now(),
+                        timeout=window_end - clock_now(),
                         timeout_summary="await capture",
                     )
                 except TimeoutError:
@@ -560,7 +559,7 @@ class OrderFlow:
                 summary=f"inquire payment #{self.inquiries}",
             )
         except (OutcomeUnknown, ActivityError) as exc:
-            self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            self.order.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             return None
         self._apply(outcome, "inquiry")
         return outcome
@@ -588,7 +587,7 @@ class OrderFlow:
         self.capture_in_doubt = False
         self.order.flag_for_review(
             capture_review_reason(self.order, f"no definite answer after {RESEND_LIMIT} inquiries and re-sends"),
-            workflow.now(),
+            clock_now(),
         )
         self._publish()
 
@@ -608,7 +607,7 @@ class OrderFlow:
             capture_review_reason(
                 self.order, f"accepted but not confirmed after {self.policy.unknown_inquiry_limit} inquiries"
             ),
-            workflow.now(),
+            clock_now(),
         )
         self._publish()
 
@@ -633,7 +632,7 @@ class OrderFlow:
                             idempotency_key=key,
                             payment=self._payment_ref(),
                             amount=amount,
-                            requested_at=workflow.now(),
+                            requested_at=clock_now(),
                         ),
                     ),
                     retry=MONEY_RETRY,
@@ -648,17 +647,17 @@ class OrderFlow:
                     return
                 # Not done: nothing was sent on any attempt, or the input was refused. A first capture may be
                 # asked again; a re-send leaves the earlier attempt as much in doubt as it was.
-                self.order.note(workflow.now(), "provider.capture", f"not sent: {describe(exc)}")
+                self.order.note(clock_now(), "provider.capture", f"not sent: {describe(exc)}")
                 if not (resend or self.capture_in_doubt):
                     self.order.capture_requested = None
                 return
         if outcome.failure is not None and outcome.status is PaymentStatus.PENDING:
             refusal = f"{outcome.failure.code} {outcome.failure.message}".strip()
-            self.order.note(workflow.now(), "provider.capture", f"refused: {refusal}")
+            self.order.note(clock_now(), "provider.capture", f"refused: {refusal}")
             if (resend or self.capture_in_doubt) and self.order.status is OrderStatus.AUTHORIZED:
                 self.capture_in_doubt = False
                 self.order.flag_for_review(
-                    capture_review_reason(self.order, f"the re-sent capture was refused ({refusal})"), workflow.now()
+                    capture_review_reason(self.order, f"the re-sent capture was refused ({refusal})"), clock_now()
                 )
                 self._publish()
             else:
@@ -668,7 +667,7 @@ class OrderFlow:
         self._apply(outcome, "provider.capture")
 
     def _capture_unanswered(self, exc: BaseException) -> None:
-        self.order.note(workflow.now(), "provider.capture", f"no answer: {describe(exc)}")
+        self.order.note(clock_now(), "provider.capture", f"no answer: {describe(exc)}")
         self.capture_in_doubt = True
         if not self._bounded():
             self.check_requested = True  # the unbounded wait confirms by inquiry on this hint
@@ -681,7 +680,7 @@ class OrderFlow:
         5213 after a commit whose answer was lost) and an operator decides.
         """
         self.order.closing = reason
-        self.order.note(workflow.now(), "closing", reason.value)
+        self.order.note(clock_now(), "closing", reason.value)
         await self._send_void(resend=False)
         self._publish()
 
@@ -694,19 +693,19 @@ class OrderFlow:
                     PaymentActivities.cancel_payment,
                     CancelPaymentCall(
                         provider=self.request.provider,
-                        request=CancelPayment(payment=self._payment_ref(), requested_at=workflow.now()),
+                        request=CancelPayment(payment=self._payment_ref(), requested_at=clock_now()),
                     ),
                     retry=MONEY_RETRY,
                     summary="void authorization" + (" (re-send)" if resend else ""),
                 )
             except OutcomeUnknown as exc:
-                self.order.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}")
+                self.order.note(clock_now(), "provider.cancel", f"no answer: {describe(exc)}")
                 self.void_in_doubt = True
                 return
             except ActivityError as exc:
                 self.void_in_doubt = False
                 self.order.flag_for_review(
-                    void_review_reason(self.order, f"the void could not be sent ({describe(exc)})"), workflow.now()
+                    void_review_reason(self.order, f"the void could not be sent ({describe(exc)})"), clock_now()
                 )
                 return
         if outcome.status in (PaymentStatus.CLOSED, PaymentStatus.SUCCEEDED):
@@ -714,16 +713,16 @@ class OrderFlow:
             self._apply(outcome, "provider.cancel")
             return
         if outcome.failure is None:
-            self.order.note(workflow.now(), "provider.cancel", f"no statement: {outcome.provider_status}")
+            self.order.note(clock_now(), "provider.cancel", f"no statement: {outcome.provider_status}")
             self.void_in_doubt = True
             return
         refusal = f"{outcome.failure.code} {outcome.failure.message}".strip()
-        self.order.note(workflow.now(), "provider.cancel", f"refused: {refusal}")
+        self.order.note(clock_now(), "provider.cancel", f"refused: {refusal}")
         self.void_in_doubt = False
         await self._inquiry()
         if self.order.status is OrderStatus.AUTHORIZED:
             reason = void_review_reason(self.order, f"the void was refused ({refusal})")
-            self.order.flag_for_review(reason, workflow.now())
+            self.order.flag_for_review(reason, clock_now())
 
     async def _reconcile_void(self) -> None:
         """A void's answer was lost: re-send it with the same request id, at most RESEND_LIMIT times (a release
@@ -738,15 +737,15 @@ class OrderFlow:
                 return
         self.void_in_doubt = False
         self.order.flag_for_review(
-            void_review_reason(self.order, f"no answer after {RESEND_LIMIT} re-sends"), workflow.now()
+            void_review_reason(self.order, f"no answer after {RESEND_LIMIT} re-sends"), clock_now()
         )
         self._publish()
 
     async def _await_capture_unbounded(self) -> None:
         """AUTHORIZED as orders that started before BOUNDED_AUTHORIZED_WAITS ran it (kept for replay)."""
-        window_end = (self.order.authorized_at or workflow.now()) + self.policy.capture_window
+        window_end = (self.order.authorized_at or clock_now()) + self.policy.capture_window
         while self.order.status is OrderStatus.AUTHORIZED:
-            now = workflow.now()
+            now = clock_now()
             if now >= window_end and self.order.closing is None:
                 await self._close_at_provider(ClosingReason.CAPTURE_WINDOW)
                 return
@@ -770,16 +769,16 @@ class OrderFlow:
     async def _after_final(self) -> None:
         """Stay open for refunds (and to record late statements) until the refund window ends."""
         await self._apply_late_payment_policy()
-        closes_at = (self.order.closed_at or workflow.now()) + self.policy.refund_window
+        closes_at = (self.order.closed_at or clock_now()) + self.policy.refund_window
         watch = self._late_payment_watch(closes_at)
         while True:
             open_refunds = self.order.open_refunds()
-            now = workflow.now()
+            now = clock_now()
             if watch and now >= watch[0]:
                 watch.pop(0)
                 if await self._look_for_late_payment():
                     watch = []
-                    closes_at = workflow.now() + self.policy.refund_window
+                    closes_at = clock_now() + self.policy.refund_window
                 continue
             if not open_refunds and now >= closes_at:
                 return
@@ -797,7 +796,7 @@ class OrderFlow:
                     refund.inquiries >= self.policy.unknown_inquiry_limit
                 ):
                     self.order.refund_needs_review(
-                        refund, f"no final statement after {refund.inquiries} inquiries", workflow.now()
+                        refund, f"no final statement after {refund.inquiries} inquiries", clock_now()
                     )
                     self._publish()
 
@@ -814,7 +813,7 @@ class OrderFlow:
             return []
         if not workflow.patched(LATE_PAYMENT_WATCH_PATCH):
             return []
-        at, times = self.order.closed_at or workflow.now(), []
+        at, times = self.order.closed_at or clock_now(), []
         for wait in self.policy.late_payment_watch:
             at += wait
             if at >= closes_at:
@@ -882,7 +881,7 @@ class OrderFlow:
                     self._refund_call_unknown(refund, f"re-send not sent: {describe(exc)}")
                     return
                 outcome = RefundOutcome(status=RefundStatus.FAILED, provider_status=describe(exc))
-        self.order.apply_refund(refund, outcome, source="provider.refund", at=workflow.now())
+        self.order.apply_refund(refund, outcome, source="provider.refund", at=clock_now())
         self._publish()
 
     async def _inquire_refund(self, refund: Refund) -> None:
@@ -912,9 +911,9 @@ class OrderFlow:
             ):
                 await self._refund_not_found(refund, describe(exc))
                 return
-            self.order.note(workflow.now(), "refund_inquiry", f"{refund.refund_id}: no answer: {describe(exc)}")
+            self.order.note(clock_now(), "refund_inquiry", f"{refund.refund_id}: no answer: {describe(exc)}")
             return
-        self.order.apply_refund(refund, outcome, source="refund_inquiry", at=workflow.now())
+        self.order.apply_refund(refund, outcome, source="refund_inquiry", at=clock_now())
         self._publish()
 
     def _refund_call_unknown(self, refund: Refund, reason: str) -> None:
@@ -923,9 +922,9 @@ class OrderFlow:
         if refund.status in FINAL_REFUND_STATES and not workflow.patched("refund-final-stays-final"):
             # Histories from before the rule replay as they ran.
             refund.status = RefundState.UNKNOWN
-            self.order.note(workflow.now(), "provider.refund", f"{refund.refund_id}: unknown: {reason}")
+            self.order.note(clock_now(), "provider.refund", f"{refund.refund_id}: unknown: {reason}")
             return
-        self.order.refund_unknown(refund, reason, source="provider.refund", at=workflow.now())
+        self.order.refund_unknown(refund, reason, source="provider.refund", at=clock_now())
 
     async def _refund_not_found(self, refund: Refund, answer: str) -> None:
         """The provider does not know a refund whose call ended without an answer: that call did not land.
@@ -935,7 +934,7 @@ class OrderFlow:
         A provider that repeats money on a repeat (WaafiPay) is never re-sent to. Still unknown after that:
         an operator decides, told exactly why.
         """
-        now, provider = workflow.now(), self.request.provider
+        now, provider = clock_now(), self.request.provider
         if provider in SINGLE_SHOT_REFUND_PROVIDERS:
             reason = (
                 f"{provider} does not know the refund ({answer}) after a call without an answer; "
@@ -962,10 +961,10 @@ class OrderFlow:
             amount=self.order.refundable,
             reason="payment arrived after the order was closed",
             request_key=idempotency.refund_key(self.order.order_id, LATE_PAYMENT_REFUND_ID),
-            requested_at=workflow.now(),
+            requested_at=clock_now(),
             automatic=True,
         )
-        self.order.add_refund(refund, workflow.now())
+        self.order.add_refund(refund, clock_now())
         await self._send_refund(refund)
 
     # -- messages ---------------------------------------------------------------------------------------
@@ -975,7 +974,7 @@ class OrderFlow:
         if self._duplicate(event.event_key):
             return
         if event.outcome.idempotency_key not in (None, self.order.payment_key):
-            self.order.note(workflow.now(), "notification", "ignored: not this order's payment")
+            self.order.note(clock_now(), "notification", "ignored: not this order's payment")
             return
         self._apply(event.outcome, "notification")
 
@@ -993,9 +992,9 @@ class OrderFlow:
             None,
         )
         if refund is None:
-            self.order.note(workflow.now(), "notification", "refund notification for an unknown refund")
+            self.order.note(clock_now(), "notification", "refund notification for an unknown refund")
             return
-        self.order.apply_refund(refund, event.outcome, source="notification", at=workflow.now())
+        self.order.apply_refund(refund, event.outcome, source="notification", at=clock_now())
         self._publish()
 
     def _coalesces_hints(self) -> bool:
@@ -1014,7 +1013,7 @@ class OrderFlow:
         state = self._judge_hint(hint, window=True)
         self.result_token = hint.result_token or self.result_token
         if state.acts:
-            self.hints.acted(workflow.now())
+            self.hints.acted(clock_now())
             self.check_requested = True
 
     def check_now(self) -> None:
@@ -1037,7 +1036,7 @@ class OrderFlow:
         )
         token = hint.result_token if hint is not None else None
         return self.hints.judge(
-            workflow.now(),
+            clock_now(),
             useful=useful,
             pending=self.check_requested,
             new_token=token is not None and token != self.result_token,
@@ -1069,12 +1068,12 @@ class OrderFlow:
                 raise rejected(
                     InvalidAmountError(f"a capture of {self.order.capture_requested} is in doubt", field="amount")
                 )
-            self.order.note(workflow.now(), "capture_requested", f"{amount} (retry)")
+            self.order.note(clock_now(), "capture_requested", f"{amount} (retry)")
             await self._send_capture(resend=True)
             return self.order
         self.order.captures_requested += 1
         self.order.capture_requested = amount
-        self.order.note(workflow.now(), "capture_requested", str(amount))
+        self.order.note(clock_now(), "capture_requested", str(amount))
         await self._send_capture(resend=False)
         return self.order
 
@@ -1099,7 +1098,7 @@ class OrderFlow:
             raise rejected(exc) from exc
         self._refuse_cancel_without_close()
         if request.reason:
-            self.order.note(workflow.now(), "cancel_requested", request.reason)
+            self.order.note(clock_now(), "cancel_requested", request.reason)
         if self.order.closing is None:
             if self.order.status is OrderStatus.AUTHORIZED and self._bounded():
                 await self._void_authorization(ClosingReason.CANCEL)
@@ -1130,9 +1129,9 @@ class OrderFlow:
             amount=request.amount,
             reason=request.reason,
             request_key=idempotency.refund_key(self.order.order_id, request.refund_id),
-            requested_at=workflow.now(),
+            requested_at=clock_now(),
         )
-        self.order.add_refund(refund, workflow.now())
+        self.order.add_refund(refund, clock_now())
         await self._send_refund(refund)
         return refund
 
@@ -1144,7 +1143,7 @@ class OrderFlow:
 
     def resolve(self, request: ResolveRequest) -> Order:
         """An operator settles an order in NEEDS_REVIEW; who and why are recorded."""
-        now = workflow.now()
+        now = clock_now()
         review = self.order.review
         if review is not None:
             review.resolved_by = request.operator
@@ -1186,13 +1185,13 @@ class OrderFlow:
 
     def _duplicate(self, event_key: str) -> bool:
         if event_key in self.seen_events:
-            self.order.note(workflow.now(), "notification", "duplicate ignored")
+            self.order.note(clock_now(), "notification", "duplicate ignored")
             return True
         self.seen_events.add(event_key)
         return False
 
     def _apply(self, outcome: PaymentOutcome, source: str) -> None:
-        self.order.apply_payment(outcome, source=source, at=workflow.now())
+        self.order.apply_payment(outcome, source=source, at=clock_now())
         self._publish()
 
     async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
@@ -1209,7 +1208,7 @@ class OrderFlow:
             )
         finally:
             if inquiry:
-                self.hints.inquiry_ended(workflow.now())
+                self.hints.inquiry_ended(clock_now())
 
     def _publish(self) -> None:
         """Search attributes and current details for the Temporal UI. No personal data."""
@@ -1250,7 +1249,7 @@ class OrderFlow:
 
     def _announce(self) -> None:
         """Queue a merchant event for each change since the last one (see billing.events)."""
-        order, log, now = self.order, self.events.log, workflow.now()
+        order, log, now = self.order, self.events.log, clock_now()
         for refund in order.refunds:
             state = refund.status.value
             data = functools.partial(events.refund_data, order, refund)

@@ -10,7 +10,7 @@ state travels across continue-as-new, so a subscription can live for years.
 :class:`workflows.subscription.SubscriptionWorkflow` is the Temporal entry point: its handlers only
 delegate here. A worker loads this module once and every run shares it (``worker.workflow_runner``); it
 keeps to workflow rules, which the tests' checking sandbox enforces: no I/O, no clock or randomness but
-``workflow.now()``, no state at module level (everything lives on the :class:`SubscriptionLogic`
+``clock_now()``, no state at module level (everything lives on the :class:`SubscriptionLogic`
 instance a run owns).
 """
 
@@ -81,6 +81,7 @@ from workflows.common import (
     MONEY_RETRY,
     OutcomeUnknown,
     call_provider,
+    clock_now,
     describe,
     rejected,
 )
@@ -101,7 +102,7 @@ class SubscriptionLogic:
         self.request = start.request
         self.policy = start.request.policy
         self.fingerprint = start.request.fingerprint()
-        now = workflow.now()
+        now = clock_now()
         self.sub = start.state or Subscription(
             subscription_id=self.request.subscription_id,
             provider=self.request.provider,
@@ -125,7 +126,7 @@ class SubscriptionLogic:
             log.start("created", "yes")  # carried over from a run that predates merchant events
         log.start("status", self.sub.status.value)
         log.start("plan", self.sub.plan.plan_id)
-        self.events = EventSender(log, lambda kind, detail: self.sub.note(workflow.now(), kind, detail))
+        self.events = EventSender(log, lambda kind, detail: self.sub.note(clock_now(), kind, detail))
 
     def _start_engine_calendar(self, now: datetime) -> None:
         """Engine modes own the calendar: from the billing anchor, or after a trial, or from now."""
@@ -154,7 +155,7 @@ class SubscriptionLogic:
     async def run(self) -> Subscription:
         engine = self.sub.mode in ENGINE_MODES
         if not self.created:
-            self.sub.note(workflow.now(), "created", self.request.summary)
+            self.sub.note(clock_now(), "created", self.request.summary)
             if engine:
                 self.created = True
             else:
@@ -191,11 +192,11 @@ class SubscriptionLogic:
 
     async def _watch_after_end(self) -> None:
         """Stay open a while after the end: late statements are recorded, commands answered."""
-        closes_at = (self.sub.cancelled_at or workflow.now()) + self.policy.final_watch
-        while workflow.now() < closes_at:
+        closes_at = (self.sub.cancelled_at or clock_now()) + self.policy.final_watch
+        while clock_now() < closes_at:
             try:
                 await workflow.wait_condition(
-                    lambda: self.check_requested, timeout=closes_at - workflow.now(), timeout_summary="final watch"
+                    lambda: self.check_requested, timeout=closes_at - clock_now(), timeout_summary="final watch"
                 )
             except TimeoutError:
                 return
@@ -225,9 +226,9 @@ class SubscriptionLogic:
             self._apply_status(outcome, "provider.create")
         except OutcomeUnknown as exc:
             # Never a second subscription: the same request id is inquired until the provider answers.
-            self.sub.note(workflow.now(), "outcome_unknown", str(exc))
+            self.sub.note(clock_now(), "outcome_unknown", str(exc))
         except ActivityError as exc:
-            self.sub.move(SubscriptionStatus.CANCELLED, workflow.now(), "provider.create", describe(exc))
+            self.sub.move(SubscriptionStatus.CANCELLED, clock_now(), "provider.create", describe(exc))
         finally:
             self.created = True
 
@@ -237,7 +238,7 @@ class SubscriptionLogic:
         """One step of engine billing: wait for the next period, or bill it through an invoice order."""
         sub = self.sub
         assert sub.calendar is not None
-        now = workflow.now()
+        now = clock_now()
         if sub.status in (SubscriptionStatus.PAUSED, SubscriptionStatus.UNPAID):
             # Nothing is billed until the merchant resumes (or cancels).
             await self._statement_within(timedelta(days=3650), sub.status.value.lower())
@@ -321,20 +322,20 @@ class SubscriptionLogic:
             # A carried credit (from a downgrade) covers the whole period: nothing to collect.
             sub.consume_credit(amount)
             record.status = PeriodStatus.PAID
-            record.paid_at = workflow.now()
+            record.paid_at = clock_now()
             sub.current_period = max(sub.current_period, record.number)
-            sub.note(workflow.now(), "invoice", f"period {record.number} covered by credit")
+            sub.note(clock_now(), "invoice", f"period {record.number} covered by credit")
             sub.refresh_next_billing()
             return
         record.status = PeriodStatus.PENDING
         sub.consume_credit(amount)
-        sub.note(workflow.now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
+        sub.note(clock_now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
         await self._start_order(order_id, amount, f"{sub.plan.description}, period {record.number}")
 
     async def _change_engine_now(self, plan: SubscriptionPlan, proration: Proration) -> None:
         """Engine billing prices the change itself: charge the prorated net now, or carry the credit."""
         sub = self.sub
-        now = workflow.now()
+        now = clock_now()
         sub.pending_change = None
         previous, sub.plan = sub.plan.plan_id, plan
         sub.note(
@@ -385,12 +386,12 @@ class SubscriptionLogic:
             )
         except WorkflowAlreadyStartedError:
             # Started before (a previous run of this subscription): its updates still come here.
-            self.sub.note(workflow.now(), "invoice", f"order {order_id} already exists")
+            self.sub.note(clock_now(), "invoice", f"order {order_id} already exists")
         self._publish()
 
     def _dunning_exhausted(self, number: int) -> None:
         sub = self.sub
-        now = workflow.now()
+        now = clock_now()
         if self.policy.dunning_exhausted is DunningOutcome.CANCEL:
             sub.cancelled_by = CancelledBy.MERCHANT
             sub.move(SubscriptionStatus.CANCELLED, now, "dunning", f"period {number} unpaid after every retry")
@@ -401,15 +402,13 @@ class SubscriptionLogic:
 
     def order_update(self, update: OrderUpdate) -> None:
         """An invoice order (engine modes) reports its checkout URL or how it ended."""
-        self.sub.apply_order_update(update, at=workflow.now())
+        self.sub.apply_order_update(update, at=clock_now())
         self._grant()
         self._publish()
 
     def pause(self, request: PauseSubscriptionRequest) -> Subscription:
         """Engine modes: stop billing until ``resume``; an invoice already issued stays payable."""
-        self.sub.move(
-            SubscriptionStatus.PAUSED, workflow.now(), "paused", request.reason or "requested by the merchant"
-        )
+        self.sub.move(SubscriptionStatus.PAUSED, clock_now(), "paused", request.reason or "requested by the merchant")
         self.sub.refresh_next_billing()
         self._publish()
         return self.sub
@@ -422,7 +421,7 @@ class SubscriptionLogic:
 
     async def _await_activation(self) -> None:
         """INCOMPLETE: wait for the first payment; after the window, inquire until the provider closes it."""
-        now = workflow.now()
+        now = clock_now()
         deadline = self.sub.activation_deadline
         wait = self.policy.inquiry_wait(self.inquiries) if now >= deadline else deadline - now
         if await self._statement_within(wait, "await first payment"):
@@ -430,12 +429,12 @@ class SubscriptionLogic:
         await self._inquire()
         if (
             self.sub.status is SubscriptionStatus.INCOMPLETE
-            and workflow.now() >= deadline
+            and clock_now() >= deadline
             and self.inquiries >= ACTIVATION_INQUIRY_LIMIT
         ):
             self.sub.move(
                 SubscriptionStatus.CANCELLED,
-                workflow.now(),
+                clock_now(),
                 "activation",
                 f"no first payment after {self.inquiries} inquiries past the authorization window",
             )
@@ -444,7 +443,7 @@ class SubscriptionLogic:
     async def _mirror_period(self) -> None:
         """ACTIVE / PAST_DUE: wait for the next period's statement; inquire when it is overdue."""
         sub = self.sub
-        now = workflow.now()
+        now = clock_now()
         window = sub.current_period_window()
         change = sub.pending_change
         if change is not None and change.scheduled and window is not None:
@@ -475,11 +474,11 @@ class SubscriptionLogic:
         if (
             sub.status is SubscriptionStatus.ACTIVE
             and sub.next_billing_at is not None
-            and (workflow.now() >= sub.next_billing_at + self.policy.renewal_grace)
+            and (clock_now() >= sub.next_billing_at + self.policy.renewal_grace)
         ):
             sub.move(
                 SubscriptionStatus.PAST_DUE,
-                workflow.now(),
+                clock_now(),
                 "renewal_overdue",
                 f"no statement for period {sub.current_period + 1}",
             )
@@ -524,15 +523,15 @@ class SubscriptionLogic:
                 summary=f"inquire subscription #{self.inquiries}",
             )
         except (OutcomeUnknown, ActivityError) as exc:
-            self.sub.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
+            self.sub.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             return
         before = self._snapshot()
         self._apply_status(outcome, "inquiry")
         if self._snapshot() == before:
-            self.sub.note(workflow.now(), "inquiry", f"{outcome.provider_status or outcome.status.value}: no news")
+            self.sub.note(clock_now(), "inquiry", f"{outcome.provider_status or outcome.status.value}: no news")
 
     async def _cancel_at_provider(self, why: str) -> None:
-        request = CancelSubscription(subscription=self._ref(), requested_at=workflow.now())
+        request = CancelSubscription(subscription=self._ref(), requested_at=clock_now())
         try:
             outcome = await self._call(
                 SubscriptionActivities.cancel,
@@ -541,12 +540,12 @@ class SubscriptionLogic:
                 summary=f"cancel subscription ({why})",
             )
         except (OutcomeUnknown, ActivityError) as exc:
-            self.sub.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}; inquiring")
+            self.sub.note(clock_now(), "provider.cancel", f"no answer: {describe(exc)}; inquiring")
             await self._inquire()
             return
         if outcome.failure is not None and not self.sub.is_final:
             self.sub.note(
-                workflow.now(),
+                clock_now(),
                 "provider.cancel",
                 f"refused: {outcome.failure.code} {outcome.failure.message}",
             )
@@ -563,12 +562,12 @@ class SubscriptionLogic:
         reference = event.outcome.subscription_reference
         change = self.sub.pending_change
         if change is not None and reference and reference == change.provider_reference:
-            self.sub.note(workflow.now(), "notification", f"plan change charge: {event.outcome.provider_status}")
+            self.sub.note(clock_now(), "notification", f"plan change charge: {event.outcome.provider_status}")
             return
         if reference and self.sub.provider_reference and reference != self.sub.provider_reference:
-            self.sub.note(workflow.now(), "notification", "payment of an earlier generation: recorded only")
+            self.sub.note(clock_now(), "notification", "payment of an earlier generation: recorded only")
             return
-        self.sub.apply_period_payment(event.outcome, source="notification", at=workflow.now())
+        self.sub.apply_period_payment(event.outcome, source="notification", at=clock_now())
         self._grant()
         self._publish()
 
@@ -599,7 +598,7 @@ class SubscriptionLogic:
             self._check_cancel(request)
         except InputError as exc:
             raise rejected(exc) from exc
-        now = workflow.now()
+        now = clock_now()
         if request.at_period_end:
             self.sub.cancel_at_period_end = True
             self.sub.note(now, "cancel_at_period_end", request.reason or "requested by the merchant")
@@ -635,11 +634,11 @@ class SubscriptionLogic:
         if self.sub.status is SubscriptionStatus.PAUSED:
             # Periods that started while paused are skipped: billing resumes with the next period.
             self._skip_paused_periods()
-            self.sub.move(SubscriptionStatus.ACTIVE, workflow.now(), "resumed", request.reason or "billing resumes")
+            self.sub.move(SubscriptionStatus.ACTIVE, clock_now(), "resumed", request.reason or "billing resumes")
             self.sub.refresh_next_billing()
         else:
             self.sub.cancel_at_period_end = False
-            self.sub.note(workflow.now(), "resumed", request.reason or "cancel at period end withdrawn")
+            self.sub.note(clock_now(), "resumed", request.reason or "cancel at period end withdrawn")
         self._publish()
         return self.sub
 
@@ -647,9 +646,9 @@ class SubscriptionLogic:
         sub = self.sub
         if sub.calendar is None:
             return
-        current = sub.calendar.period_at(workflow.now())
+        current = sub.calendar.period_at(clock_now())
         if current is not None and current.number > sub.current_period + 1:
-            sub.note(workflow.now(), "paused_periods", f"periods {sub.current_period + 1}..{current.number} not billed")
+            sub.note(clock_now(), "paused_periods", f"periods {sub.current_period + 1}..{current.number} not billed")
             sub.current_period = current.number
             sub.refresh_next_billing()
 
@@ -661,7 +660,7 @@ class SubscriptionLogic:
 
     async def change_plan(self, request: ChangePlanRequest) -> Subscription:
         """Change plan now (prorated) or at the end of the current period."""
-        now = workflow.now()
+        now = clock_now()
         try:
             proration = self.sub.check_change_request(request, now)
         except InputError as exc:
@@ -688,13 +687,13 @@ class SubscriptionLogic:
 
     def validate_change_plan(self, request: ChangePlanRequest) -> None:
         try:
-            self.sub.check_change_request(request, workflow.now())
+            self.sub.check_change_request(request, clock_now())
         except InputError as exc:
             raise rejected(exc) from exc
 
     async def _send_change(self, change: PendingChange) -> None:
         """Ask the provider for the new generation, crediting the unused part of the current period."""
-        now = workflow.now()
+        now = clock_now()
         if change.proration is None:
             change.proration = self.sub.preview_change(change.plan, now)
         change.scheduled = False
@@ -728,27 +727,27 @@ class SubscriptionLogic:
                 summary=f"change plan to {change.plan.plan_id}",
             )
         except (OutcomeUnknown, ActivityError) as exc:
-            self.sub.note(workflow.now(), "provider.change", f"no answer: {describe(exc)}; inquiring")
+            self.sub.note(clock_now(), "provider.change", f"no answer: {describe(exc)}; inquiring")
             return
         self._apply_change(outcome, "provider.change")
 
     def _apply_change(self, outcome: ChangeOutcome, source: str) -> None:
         change = self.sub.pending_change
         if change is None or (outcome.idempotency_key and outcome.idempotency_key != change.request_key):
-            self.sub.note(workflow.now(), source, f"change statement for no pending change: {outcome.provider_status}")
+            self.sub.note(clock_now(), source, f"change statement for no pending change: {outcome.provider_status}")
             return
         change.provider_reference = outcome.provider_reference or change.provider_reference
         change.customer_action = outcome.customer_action or change.customer_action
         if outcome.status is ChangeStatus.CLOSED:
             self.sub.pending_change = None
             failure = f": {outcome.failure.code} {outcome.failure.message}" if outcome.failure else ""
-            self.sub.note(workflow.now(), source, f"plan change to {change.plan.plan_id} closed{failure}")
+            self.sub.note(clock_now(), source, f"plan change to {change.plan.plan_id} closed{failure}")
         elif outcome.status is ChangeStatus.SUCCEEDED:
-            self.sub.complete_change(workflow.now(), workflow.now(), source)
+            self.sub.complete_change(clock_now(), clock_now(), source)
             self._grant()
         else:
             self.sub.note(
-                workflow.now(),
+                clock_now(),
                 source,
                 f"plan change {outcome.provider_status or 'pending'}"
                 + (": the customer must authorize it" if change.customer_action else ""),
@@ -763,11 +762,11 @@ class SubscriptionLogic:
 
     def preview_change(self, plan: SubscriptionPlan) -> Proration:
         """What changing to ``plan`` now would credit and charge; changes nothing."""
-        return self.sub.preview_change(plan, workflow.now())
+        return self.sub.preview_change(plan, clock_now())
 
     def validate_preview(self, plan: SubscriptionPlan) -> None:
         try:
-            self.sub.preview_change(plan, workflow.now())
+            self.sub.preview_change(plan, clock_now())
         except InputError as exc:
             raise rejected(exc) from exc
 
@@ -808,20 +807,20 @@ class SubscriptionLogic:
 
     def _duplicate(self, event_key: str) -> bool:
         if event_key in self.seen:
-            self.sub.note(workflow.now(), "notification", "duplicate ignored")
+            self.sub.note(clock_now(), "notification", "duplicate ignored")
             return True
         self.seen.append(event_key)
         return False
 
     def _apply_status(self, outcome: SubscriptionOutcome, source: str) -> None:
-        self.sub.apply_provider_status(outcome, source=source, at=workflow.now())
+        self.sub.apply_provider_status(outcome, source=source, at=clock_now())
         self._grant()
         self._publish()
 
     def _grant(self) -> None:
         for record in self.sub.grant_due():
             label = f"period {record.number}" + (f" of plan {record.generation}" if record.generation > 1 else "")
-            self.sub.note(workflow.now(), "benefits_granted", label)
+            self.sub.note(clock_now(), "benefits_granted", label)
 
     async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
         timeout = self.policy.provider_call_timeout or provider_call_limit(self.request.provider)
@@ -862,7 +861,7 @@ class SubscriptionLogic:
 
     def _announce(self) -> None:
         """Queue a merchant event for each change since the last one (see billing.events), and count it."""
-        sub, log, now = self.sub, self.events.log, workflow.now()
+        sub, log, now = self.sub, self.events.log, clock_now()
 
         def say(topic: str, value: str, event_type: str, data: Callable[[], dict[str, Any]]) -> None:
             if log.announce(topic, value, event_type, data, now):
