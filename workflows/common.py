@@ -10,16 +10,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
-from billing.errors import InputError, UnsupportedOperationError
+from billing.errors import InconclusiveCallError, InputError, UnsupportedOperationError
 
 
 def rejected(exc: InputError) -> ApplicationError:
     """An ApplicationError the client maps back to the same InputError class, field included."""
     return ApplicationError(exc.reason, exc.field, type=type(exc).__name__, non_retryable=True)
-
-
-class OutcomeUnknown(Exception):
-    """A provider call did not conclude: it may have taken effect. Reconcile, never guess."""
 
 
 def is_outcome_unknown(exc: ActivityError) -> bool:
@@ -83,12 +79,12 @@ SINGLE_SHOT = RetryPolicy(maximum_attempts=1)
 
 
 async def call_provider(activity: Any, call: Any, *, timeout: timedelta, retry: RetryPolicy, summary: str) -> Any:
-    """Run a provider activity; an inconclusive failure becomes :class:`OutcomeUnknown`."""
+    """Run a provider activity; an inconclusive failure becomes :class:`~billing.errors.InconclusiveCallError`."""
     try:
         return await workflow.execute_activity_method(
             activity, call, start_to_close_timeout=timeout, retry_policy=retry, summary=summary
         )
     except ActivityError as exc:
         if is_outcome_unknown(exc):
-            raise OutcomeUnknown(describe(exc)) from exc
+            raise InconclusiveCallError(describe(exc)) from exc
         raise

@@ -33,7 +33,7 @@ from activities.payments import (
 from billing import events, idempotency, metrics
 from billing import search_attributes as sa
 from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
-from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
+from billing.errors import ConflictError, InconclusiveCallError, InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CancelPayment,
     CaptureMode,
@@ -79,7 +79,6 @@ from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
     SINGLE_SHOT,
-    OutcomeUnknown,
     call_provider,
     describe,
     is_not_done,
@@ -223,7 +222,7 @@ class OrderFlow:
             self.events.learned(outcome.merchant_events)
             self.provider_closes, self.payable_until = outcome.provider_closes, outcome.payable_until
             self._apply(outcome, "provider.create")
-        except OutcomeUnknown as exc:
+        except InconclusiveCallError as exc:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
             self.create_unanswered = f"{exc} at {workflow.now().isoformat()}"
             self.order.mark_unknown(str(exc), workflow.now())
@@ -332,7 +331,7 @@ class OrderFlow:
                 self.order.flag_for_review(self._no_inquiry_reason(not_found_answer(exc)), workflow.now())
                 self._publish()
             return
-        except OutcomeUnknown as exc:
+        except InconclusiveCallError as exc:
             self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
             return
         self._apply(outcome, "inquiry")
@@ -386,7 +385,7 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary=f"re-send create payment at {self.request.provider}",
                 )
-            except (OutcomeUnknown, ActivityError) as exc:
+            except (InconclusiveCallError, ActivityError) as exc:
                 self.order.note(workflow.now(), "provider.create", f"no answer: {describe(exc)}")
                 return
         self._apply(outcome, "provider.create")
@@ -462,7 +461,7 @@ class OrderFlow:
                     self._apply(outcome, "provider.cancel")
                 else:
                     self.order.note(workflow.now(), "provider.cancel", outcome.provider_status or outcome.status.value)
-            except (OutcomeUnknown, ActivityError) as exc:
+            except (InconclusiveCallError, ActivityError) as exc:
                 self.order.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}")
         # Confirm by inquiry rather than trusting the cancel response alone: a success that raced it is money.
         await self._inquire()
@@ -559,7 +558,7 @@ class OrderFlow:
                 retry=INQUIRY_RETRY,
                 summary=f"inquire payment #{self.inquiries}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             self.order.note(workflow.now(), "inquiry", f"no answer: {describe(exc)}")
             return None
         self._apply(outcome, "inquiry")
@@ -639,7 +638,7 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary=f"capture {amount}" + (" (re-send)" if resend else ""),
                 )
-            except OutcomeUnknown as exc:
+            except InconclusiveCallError as exc:
                 self._capture_unanswered(exc)
                 return
             except ActivityError as exc:
@@ -699,7 +698,7 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary="void authorization" + (" (re-send)" if resend else ""),
                 )
-            except OutcomeUnknown as exc:
+            except InconclusiveCallError as exc:
                 self.order.note(workflow.now(), "provider.cancel", f"no answer: {describe(exc)}")
                 self.void_in_doubt = True
                 return
@@ -872,7 +871,7 @@ class OrderFlow:
                     summary=f"refund {refund.refund_id} {refund.amount}"
                     + (f" (re-sent, send {refund.sends})" if refund.sends > 1 else ""),
                 )
-            except OutcomeUnknown as exc:
+            except InconclusiveCallError as exc:
                 self._refund_call_unknown(refund, str(exc))
                 return
             except ActivityError as exc:
@@ -903,7 +902,7 @@ class OrderFlow:
                 retry=INQUIRY_RETRY,
                 summary=f"inquire refund {refund.refund_id}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             if (
                 isinstance(exc, ActivityError)
                 and is_not_found(exc)
@@ -1084,12 +1083,12 @@ class OrderFlow:
         except InputError as exc:
             raise rejected(exc) from exc
         if self.order.closing is not None:
-            raise ApplicationError("the authorization is being voided", type="InvalidStateError")
+            raise ApplicationError("the authorization is being voided", type=InvalidStateError.__name__)
         if self.capture_in_doubt and self.bounded_waits and amount == self.order.capture_requested:
             return  # a retry of the capture whose answer was lost
         if self.order.capture_requested is not None:
             raise ApplicationError(
-                f"a capture of {self.order.capture_requested} is already in flight", type="InvalidStateError"
+                f"a capture of {self.order.capture_requested} is already in flight", type=InvalidStateError.__name__
             )
 
     async def cancel(self, request: CancelRequest) -> Order:
@@ -1113,7 +1112,9 @@ class OrderFlow:
         except InputError as exc:
             raise rejected(exc) from exc
         if self.order.capture_requested is not None and self.order.status is OrderStatus.AUTHORIZED:
-            raise ApplicationError("a capture is in flight; its outcome decides the order", type="InvalidStateError")
+            raise ApplicationError(
+                "a capture is in flight; its outcome decides the order", type=InvalidStateError.__name__
+            )
         self._refuse_cancel_without_close()
 
     async def refund(self, request: RefundRequest) -> Refund:
