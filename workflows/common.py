@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -78,8 +79,21 @@ MONEY_RETRY = RetryPolicy(
 SINGLE_SHOT = RetryPolicy(maximum_attempts=1)
 
 
-async def call_provider(activity: Any, call: Any, *, timeout: timedelta, retry: RetryPolicy, summary: str) -> Any:
-    """Run a provider activity; an inconclusive failure becomes :class:`~billing.errors.InconclusiveCallError`."""
+#: The activity class, its one argument and its result.
+S = TypeVar("S")
+A = TypeVar("A")
+R = TypeVar("R")
+#: A provider activity: an async method of an activity class taking one argument (``PaymentActivities.refund``).
+ProviderActivity = Callable[[S, A], Awaitable[R]]
+
+
+async def call_provider(
+    activity: ProviderActivity[S, A, R], call: A, *, timeout: timedelta, retry: RetryPolicy, summary: str
+) -> R:
+    """Run a provider activity; an inconclusive failure becomes :class:`~billing.errors.InconclusiveCallError`.
+
+    Typed: mypy checks ``call`` against the activity's parameter and gives the caller the activity's result type.
+    """
     try:
         return await workflow.execute_activity_method(
             activity, call, start_to_close_timeout=timeout, retry_policy=retry, summary=summary

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -79,6 +78,10 @@ from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
     SINGLE_SHOT,
+    A,
+    ProviderActivity,
+    R,
+    S,
     call_provider,
     describe,
     is_not_done,
@@ -1196,7 +1199,7 @@ class OrderFlow:
         self.order.apply_payment(outcome, source=source, at=workflow.now())
         self._publish()
 
-    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
+    async def _call(self, activity: ProviderActivity[S, A, R], call: A, *, retry: RetryPolicy, summary: str) -> R:
         inquiry = activity in (PaymentActivities.inquire_payment, PaymentActivities.inquire_refund)
         if inquiry:
             self.hints.inquiry_started()  # hints coalesce with inquiries in flight and just made

@@ -79,6 +79,10 @@ from billing.subscriptions import (
 from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
+    A,
+    ProviderActivity,
+    R,
+    S,
     call_provider,
     describe,
     rejected,
@@ -824,7 +828,7 @@ class SubscriptionLogic:
             label = f"period {record.number}" + (f" of plan {record.generation}" if record.generation > 1 else "")
             self.sub.note(workflow.now(), "benefits_granted", label)
 
-    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
+    async def _call(self, activity: ProviderActivity[S, A, R], call: A, *, retry: RetryPolicy, summary: str) -> R:
         timeout = self.policy.provider_call_timeout or provider_call_limit(self.request.provider)
         return await call_provider(activity, call, timeout=timeout, retry=retry, summary=summary)
 
