@@ -24,7 +24,8 @@ test: $(STAMP)
 	$(BIN)/mypy billing providers workflows activities webhooks starter emulators worker.py
 	$(BIN)/python -m pytest -m "not slow" -q
 
-# The long suites (pytest -m slow): the longer chaos run, load.
+# The long suites (pytest -m slow): the chaos slice and the longer chaos run, each its own stack of processes;
+# load (tests/bench/test_bench_load.py).
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
 

@@ -26,6 +26,7 @@ from billing.errors import (
     BillingError,
     ConfigurationError,
     InputError,
+    NotFoundError,
     OutcomeUnknownError,
     ProviderError,
     ProviderRequestError,
@@ -35,7 +36,7 @@ from billing.errors import (
 
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 #: A look-up the provider answered with "no such object" (``billing.errors.NotFoundError``).
-NOT_FOUND = "NotFoundError"
+NOT_FOUND = NotFoundError.__name__
 
 
 def _input_errors() -> list[type[InputError]]:

@@ -175,9 +175,7 @@ class PaymentActivities:
             # the lapse, after which "no such transaction" means nothing was taken (and the order is EXPIRED).
             closes = False
             outcome = outcome.model_copy(update={"payable_until": outcome.payable_until or action.expires_at})
-        return CreatedPayment.model_construct(
-            **dict(outcome), merchant_events=self.merchant_events, provider_closes=closes
-        )
+        return CreatedPayment(**dict(outcome), merchant_events=self.merchant_events, provider_closes=closes)
 
     @activity.defn(name="payments.inquire")
     @translate_errors

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from billing.errors import BillingError
+from billing.errors import ConfigurationError, PayloadCodecError, UnknownEncryptionKeyError
 from billing.settings import CodecSettings
 from billing.temporal import ENCRYPTED_ENCODING
 
@@ -38,23 +38,17 @@ KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
 
 
-class PayloadCodecError(BillingError):
-    """An encrypted payload cannot be decrypted."""
-
-
-class UnknownEncryptionKeyError(PayloadCodecError):
-    """A payload was encrypted with a key that is not in the keyring (BILLING_CODEC_KEYS)."""
-
-
 class AesGcmCodec(PayloadCodec):
     """Encrypts with the active key; decrypts with whichever key of the keyring a payload names."""
 
     def __init__(self, keys: Mapping[str, bytes], active_key_id: str) -> None:
         if active_key_id not in keys:
-            raise ValueError(f"active key {active_key_id!r} is not in the keyring")
+            raise ConfigurationError(
+                f"active key {active_key_id!r} is not in the keyring", setting="BILLING_CODEC_ACTIVE_KEY"
+            )
         for key_id, key in keys.items():
             if len(key) != 32:
-                raise ValueError(f"key {key_id!r} must be 32 bytes (AES-256)")
+                raise ConfigurationError(f"key {key_id!r} must be 32 bytes (AES-256)", setting="BILLING_CODEC_KEYS")
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active_key_id = active_key_id
 

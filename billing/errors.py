@@ -18,10 +18,19 @@ or "the caller asked for something invalid".
     │   │   └── CurrencyMismatchError   arithmetic or comparison across currencies
     │   ├── ConflictError               same idempotency key (order id, refund id) with other parameters
     │   ├── NotFoundError               no such order / subscription / refund
-    │   └── InvalidStateError           operation not allowed in the current state
+    │   ├── InvalidStateError           operation not allowed in the current state
+    │   └── SignatureError              a merchant event's signature header is missing, malformed, stale
+    │                                   or does not match the body (starter.events, billing.events)
     ├── ConfigurationError              settings or keys unusable; raised at startup, names the setting
+    ├── TemporalUnreachableError        the Temporal frontend did not answer (address, TLS, API key)
     ├── WorkflowBusyError               a read found the workflow's task pending too long (no worker took
     │                                   it); it was not queried: try again
+    ├── PayloadCodecError               an encrypted payload cannot be decrypted (billing.codec)
+    │   └── UnknownEncryptionKeyError   its key is not in the keyring (BILLING_CODEC_KEYS)
+    ├── InconclusiveCallError           inside a workflow: a provider activity failed without concluding
+    │                                   (the activity's ``OutcomeUnknown`` failure, a timeout): reconcile
+    ├── StaleClockError                 inside a workflow: an activation's time stayed behind its history
+    │                                   (workflows.common.clock_now); fails that task or query, never a run
     ├── ProviderError                   talking to a payment provider went wrong
     │   ├── OutcomeUnknownError         the call MAY have taken effect: reconcile by inquiry, never guess
     │   │   ├── ProviderTimeoutError    no complete answer in time
@@ -35,7 +44,10 @@ or "the caller asked for something invalid".
     │   └── UnsupportedOperationError   the provider has no such operation
     └── NotificationError               an inbound provider notification is unusable; nothing is signalled
         ├── SignatureVerificationError  missing or invalid signature over the raw body
-        └── MalformedNotificationError  verified, but not the shape the provider documents
+        ├── MalformedNotificationError  verified, but not the shape the provider documents
+        └── NotificationTooLargeError   the body is over the size limit; not read further (413)
+
+``ERRORS`` maps every class of the tree by name (the client maps workflow refusals back with it).
 """
 
 from __future__ import annotations
@@ -82,6 +94,10 @@ class InvalidStateError(InputError):
     """The operation is not allowed in the current state (e.g. capture of an unauthorized order)."""
 
 
+class SignatureError(InputError):
+    """A merchant event whose signature header is missing, malformed, stale or does not match."""
+
+
 class ConfigurationError(BillingError):
     """Settings or keys are unusable. Raised at startup, naming the setting."""
 
@@ -94,6 +110,36 @@ class WorkflowBusyError(BillingError):
     """The workflow had a workflow task pending for longer than a read waits (no worker took it yet), so it
     was not queried: a query then could make a later replay of its history fail (billing.temporal.await_quiet).
     Nothing changed; try again once a worker runs."""
+
+
+class TemporalUnreachableError(BillingError):
+    """The Temporal frontend did not answer (wrong address, not started yet, TLS or API key refused)."""
+
+
+class PayloadCodecError(BillingError):
+    """An encrypted payload cannot be decrypted."""
+
+
+class UnknownEncryptionKeyError(PayloadCodecError):
+    """A payload was encrypted with a key that is not in the keyring (BILLING_CODEC_KEYS)."""
+
+
+class StaleClockError(BillingError):
+    """An activation's time did not move although its history did (``workflows.common.clock_now``).
+
+    Never reaches a merchant: raised in workflow code, it fails the workflow task (or the query) it is
+    raised in; the worker drops the run from its cache, and the retry replays the history from the start,
+    where every activation carries the time of its own events.
+    """
+
+
+class InconclusiveCallError(BillingError):
+    """Inside a workflow: a provider activity failed in a way that says nothing about the provider's state
+    (its ``OutcomeUnknown`` failure, a timeout, a crash). It may have taken effect: reconcile, never guess.
+
+    The activity side of the same fact is :class:`OutcomeUnknownError`, which crosses into the workflow as an
+    ``ApplicationError`` of type ``OutcomeUnknown`` (``activities.errors.OUTCOME_UNKNOWN``).
+    """
 
 
 class ProviderError(BillingError):
@@ -179,3 +225,18 @@ class SignatureVerificationError(NotificationError):
 
 class MalformedNotificationError(NotificationError):
     """The notification verified but does not have the documented shape."""
+
+
+class NotificationTooLargeError(NotificationError):
+    """The notification's body is over the size limit; it was not read further."""
+
+
+def _tree() -> dict[str, type[BillingError]]:
+    found: list[type[BillingError]] = [BillingError]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub.__module__ == __name__)
+    return {cls.__name__: cls for cls in found}
+
+
+#: Every class of the tree, by name.
+ERRORS: dict[str, type[BillingError]] = _tree()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from billing.errors import InputError
+from billing.errors import InputError, SignatureError
 
 if TYPE_CHECKING:
     from billing.orders import Order, Refund
@@ -196,10 +196,6 @@ class EventLog(BaseModel):
 
 
 # -- signatures -------------------------------------------------------------------------------------
-
-
-class SignatureError(InputError):
-    """A merchant event whose signature header is missing, malformed, stale or does not match."""
 
 
 def split_secrets(raw: str) -> list[str]:

@@ -36,7 +36,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from billing.errors import BillingError, ConfigurationError
+from billing.errors import ConfigurationError, TemporalUnreachableError
 from billing.settings import CodecSettings, TemporalSettings
 
 #: Where ``billing dev`` keeps its codec keys and token, relative to its data directory (mode 0600).
@@ -140,13 +140,9 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
     )
 
 
-class TemporalUnreachable(BillingError):
-    """The Temporal frontend did not answer (wrong address, not started yet, TLS or API key refused)."""
-
-
 async def connect_or_explain(settings: TemporalSettings, wait: float | None = None) -> Client:
     """:func:`connect`, retried for ``wait`` seconds (default: the setting; a cluster's frontend may still
-    be starting); then a :class:`TemporalUnreachable` that says where it tried."""
+    be starting); then a :class:`~billing.errors.TemporalUnreachableError` that says where it tried."""
     import asyncio
     import logging
 
@@ -159,7 +155,7 @@ async def connect_or_explain(settings: TemporalSettings, wait: float | None = No
         except RuntimeError as exc:
             if loop.time() + delay > deadline:
                 tls = "TLS" if settings.tls_enabled() else "plaintext"
-                raise TemporalUnreachable(
+                raise TemporalUnreachableError(
                     f"cannot reach Temporal at {settings.address} (namespace {settings.namespace}, {tls}); "
                     f"set BILLING_TEMPORAL_ADDRESS: {str(exc).splitlines()[0]}"
                 ) from None

@@ -70,18 +70,10 @@ from billing.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-_INPUT_ERRORS: dict[str, type[errors.InputError]] = {
-    cls.__name__: cls
-    for cls in (
-        errors.InputError,
-        errors.MoneyError,
-        errors.UnknownCurrencyError,
-        errors.InvalidAmountError,
-        errors.CurrencyMismatchError,
-        errors.ConflictError,
-        errors.NotFoundError,
-        errors.InvalidStateError,
-    )
+#: What a workflow refuses an update with (``workflows.common.rejected``: an ``ApplicationError`` whose type is
+#: the class name, the field in its details), mapped back to the same class: every InputError of the tree.
+INPUT_ERRORS: dict[str, type[errors.InputError]] = {
+    name: cls for name, cls in errors.ERRORS.items() if issubclass(cls, errors.InputError)
 }
 
 A = TypeVar("A")
@@ -101,7 +93,7 @@ def input_error_from_validation(exc: ValidationError, prefix: str = "") -> error
 def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn:
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        cls = _INPUT_ERRORS.get(cause.type or "")
+        cls = INPUT_ERRORS.get(cause.type or "")
         if cls is not None:
             field = cause.details[0] if cause.details and isinstance(cause.details[0], str) else None
             raise cls(cause.message, field=field) from exc

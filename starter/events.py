@@ -34,12 +34,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from billing.errors import SignatureError
 from billing.events import (
     DEFAULT_TOLERANCE_SECONDS,
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
     MerchantEvent,
-    SignatureError,
     verify_signature,
 )
 

@@ -44,7 +44,7 @@ from starlette.routing import Route
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing.errors import MalformedNotificationError, SignatureVerificationError
+from billing.errors import MalformedNotificationError, NotificationTooLargeError, SignatureVerificationError
 from billing.gateway import (
     NotificationReply,
     PaymentEvent,
@@ -155,10 +155,6 @@ def _reply(reply: NotificationReply, status_code: int | None = None) -> Response
     return Response(reply.body, status_code=status_code or reply.status_code, headers=reply.headers)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 @dataclass
 class _Redirected:
     """What this process last learned for one order's redirect: when, with which token, where to send the
@@ -223,7 +219,7 @@ class WebhookService:
         self.counters.received += 1
         try:
             body = await self._read_body(request)
-        except _BodyTooLarge:
+        except NotificationTooLargeError:
             self.counters.too_large += 1
             log.warning("refused a %s notification larger than %d bytes", provider, self.max_body_bytes)
             # Connection: close, so the server stops taking the rest of the body instead of discarding it.
@@ -297,17 +293,17 @@ class WebhookService:
         return _reply(verifier.success_reply()), "signalled"
 
     async def _read_body(self, request: Request) -> bytes:
-        """The raw body, refused (``_BodyTooLarge``) past the limit: by its declared length before a byte of
+        """The raw body, refused (``NotificationTooLargeError``) past the limit: by its declared length before a byte of
         it is read, and by counting as it streams (a chunked body declares none)."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise _BodyTooLarge
+            raise NotificationTooLargeError(f"body over {self.max_body_bytes} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise _BodyTooLarge
+                raise NotificationTooLargeError(f"body over {self.max_body_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -26,7 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from temporalio.api.common.v1 import Payloads
 
-from billing.codec import AesGcmCodec, PayloadCodecError
+from billing.codec import AesGcmCodec
+from billing.errors import PayloadCodecError
 from billing.settings import CodecSettings
 
 log = logging.getLogger("billing.codec")

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
-from billing.errors import InputError, UnsupportedOperationError
+from billing.errors import InconclusiveCallError, InputError, StaleClockError, UnsupportedOperationError
 
 #: The text a task or query failure carries when :func:`clock_now` refused a stale clock.
 STALE_CLOCK = "stale workflow clock"
-
-
-class StaleClockError(RuntimeError):
-    """The activation's time did not move although its history did: fail the task, replay afresh.
-
-    Not a billing error: it never reaches a merchant. It fails the workflow task (or the query) it is
-    raised in; the worker then drops the run from its cache, and the task's retry replays the history
-    from the start, where every activation carries the time of its own events.
-    """
 
 
 @dataclass
@@ -68,10 +60,6 @@ def clock_now() -> datetime:
 def rejected(exc: InputError) -> ApplicationError:
     """An ApplicationError the client maps back to the same InputError class, field included."""
     return ApplicationError(exc.reason, exc.field, type=type(exc).__name__, non_retryable=True)
-
-
-class OutcomeUnknown(Exception):
-    """A provider call did not conclude: it may have taken effect. Reconcile, never guess."""
 
 
 def is_outcome_unknown(exc: ActivityError) -> bool:
@@ -134,13 +122,26 @@ MONEY_RETRY = RetryPolicy(
 SINGLE_SHOT = RetryPolicy(maximum_attempts=1)
 
 
-async def call_provider(activity: Any, call: Any, *, timeout: timedelta, retry: RetryPolicy, summary: str) -> Any:
-    """Run a provider activity; an inconclusive failure becomes :class:`OutcomeUnknown`."""
+#: The activity class, its one argument and its result.
+S = TypeVar("S")
+A = TypeVar("A")
+R = TypeVar("R")
+#: A provider activity: an async method of an activity class taking one argument (``PaymentActivities.refund``).
+ProviderActivity = Callable[[S, A], Awaitable[R]]
+
+
+async def call_provider(
+    activity: ProviderActivity[S, A, R], call: A, *, timeout: timedelta, retry: RetryPolicy, summary: str
+) -> R:
+    """Run a provider activity; an inconclusive failure becomes :class:`~billing.errors.InconclusiveCallError`.
+
+    Typed: mypy checks ``call`` against the activity's parameter and gives the caller the activity's result type.
+    """
     try:
         return await workflow.execute_activity_method(
             activity, call, start_to_close_timeout=timeout, retry_policy=retry, summary=summary
         )
     except ActivityError as exc:
         if is_outcome_unknown(exc):
-            raise OutcomeUnknown(describe(exc)) from exc
+            raise InconclusiveCallError(describe(exc)) from exc
         raise

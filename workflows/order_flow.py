@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -33,7 +32,7 @@ from activities.payments import (
 from billing import events, idempotency, metrics
 from billing import search_attributes as sa
 from billing.authorizations import RESEND_LIMIT, capture_review_reason, void_review_reason
-from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
+from billing.errors import ConflictError, InconclusiveCallError, InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CancelPayment,
     CaptureMode,
@@ -79,7 +78,10 @@ from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
     SINGLE_SHOT,
-    OutcomeUnknown,
+    A,
+    ProviderActivity,
+    R,
+    S,
     call_provider,
     clock_now,
     describe,
@@ -224,7 +226,7 @@ class OrderFlow:
             self.events.learned(outcome.merchant_events)
             self.provider_closes, self.payable_until = outcome.provider_closes, outcome.payable_until
             self._apply(outcome, "provider.create")
-        except OutcomeUnknown as exc:
+        except InconclusiveCallError as exc:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
             self.create_unanswered = f"{exc} at {clock_now().isoformat()}"
             self.order.mark_unknown(str(exc), clock_now())
@@ -333,7 +335,7 @@ class OrderFlow:
                 self.order.flag_for_review(self._no_inquiry_reason(not_found_answer(exc)), clock_now())
                 self._publish()
             return
-        except OutcomeUnknown as exc:
+        except InconclusiveCallError as exc:
             self.order.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             return
         self._apply(outcome, "inquiry")
@@ -387,7 +389,7 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary=f"re-send create payment at {self.request.provider}",
                 )
-            except (OutcomeUnknown, ActivityError) as exc:
+            except (InconclusiveCallError, ActivityError) as exc:
                 self.order.note(clock_now(), "provider.create", f"no answer: {describe(exc)}")
                 return
         self._apply(outcome, "provider.create")
@@ -461,7 +463,7 @@ class OrderFlow:
                     self._apply(outcome, "provider.cancel")
                 else:
                     self.order.note(clock_now(), "provider.cancel", outcome.provider_status or outcome.status.value)
-            except (OutcomeUnknown, ActivityError) as exc:
+            except (InconclusiveCallError, ActivityError) as exc:
                 self.order.note(clock_now(), "provider.cancel", f"no answer: {describe(exc)}")
         # Confirm by inquiry rather than trusting the cancel response alone: a success that raced it is money.
         await self._inquire()
@@ -558,7 +560,7 @@ class OrderFlow:
                 retry=INQUIRY_RETRY,
                 summary=f"inquire payment #{self.inquiries}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             self.order.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             return None
         self._apply(outcome, "inquiry")
@@ -638,7 +640,7 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary=f"capture {amount}" + (" (re-send)" if resend else ""),
                 )
-            except OutcomeUnknown as exc:
+            except InconclusiveCallError as exc:
                 self._capture_unanswered(exc)
                 return
             except ActivityError as exc:
@@ -698,7 +700,7 @@ class OrderFlow:
                     retry=MONEY_RETRY,
                     summary="void authorization" + (" (re-send)" if resend else ""),
                 )
-            except OutcomeUnknown as exc:
+            except InconclusiveCallError as exc:
                 self.order.note(clock_now(), "provider.cancel", f"no answer: {describe(exc)}")
                 self.void_in_doubt = True
                 return
@@ -871,7 +873,7 @@ class OrderFlow:
                     summary=f"refund {refund.refund_id} {refund.amount}"
                     + (f" (re-sent, send {refund.sends})" if refund.sends > 1 else ""),
                 )
-            except OutcomeUnknown as exc:
+            except InconclusiveCallError as exc:
                 self._refund_call_unknown(refund, str(exc))
                 return
             except ActivityError as exc:
@@ -902,7 +904,7 @@ class OrderFlow:
                 retry=INQUIRY_RETRY,
                 summary=f"inquire refund {refund.refund_id}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             if (
                 isinstance(exc, ActivityError)
                 and is_not_found(exc)
@@ -1083,12 +1085,12 @@ class OrderFlow:
         except InputError as exc:
             raise rejected(exc) from exc
         if self.order.closing is not None:
-            raise ApplicationError("the authorization is being voided", type="InvalidStateError")
+            raise ApplicationError("the authorization is being voided", type=InvalidStateError.__name__)
         if self.capture_in_doubt and self.bounded_waits and amount == self.order.capture_requested:
             return  # a retry of the capture whose answer was lost
         if self.order.capture_requested is not None:
             raise ApplicationError(
-                f"a capture of {self.order.capture_requested} is already in flight", type="InvalidStateError"
+                f"a capture of {self.order.capture_requested} is already in flight", type=InvalidStateError.__name__
             )
 
     async def cancel(self, request: CancelRequest) -> Order:
@@ -1112,7 +1114,9 @@ class OrderFlow:
         except InputError as exc:
             raise rejected(exc) from exc
         if self.order.capture_requested is not None and self.order.status is OrderStatus.AUTHORIZED:
-            raise ApplicationError("a capture is in flight; its outcome decides the order", type="InvalidStateError")
+            raise ApplicationError(
+                "a capture is in flight; its outcome decides the order", type=InvalidStateError.__name__
+            )
         self._refuse_cancel_without_close()
 
     async def refund(self, request: RefundRequest) -> Refund:
@@ -1194,7 +1198,7 @@ class OrderFlow:
         self.order.apply_payment(outcome, source=source, at=clock_now())
         self._publish()
 
-    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
+    async def _call(self, activity: ProviderActivity[S, A, R], call: A, *, retry: RetryPolicy, summary: str) -> R:
         inquiry = activity in (PaymentActivities.inquire_payment, PaymentActivities.inquire_refund)
         if inquiry:
             self.hints.inquiry_started()  # hints coalesce with inquiries in flight and just made

@@ -37,7 +37,7 @@ from activities.subscriptions import (
 from billing import events, idempotency, metrics
 from billing import search_attributes as sa
 from billing.calendar import BillingCalendar
-from billing.errors import ConflictError, InputError, InvalidStateError
+from billing.errors import ConflictError, InconclusiveCallError, InputError, InvalidStateError
 from billing.gateway import (
     CancelledBy,
     CancelSubscription,
@@ -79,7 +79,10 @@ from billing.subscriptions import (
 from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
-    OutcomeUnknown,
+    A,
+    ProviderActivity,
+    R,
+    S,
     call_provider,
     clock_now,
     describe,
@@ -224,7 +227,7 @@ class SubscriptionLogic:
                 SubscriptionActivities.create, call, retry=MONEY_RETRY, summary="create subscription"
             )
             self._apply_status(outcome, "provider.create")
-        except OutcomeUnknown as exc:
+        except InconclusiveCallError as exc:
             # Never a second subscription: the same request id is inquired until the provider answers.
             self.sub.note(clock_now(), "outcome_unknown", str(exc))
         except ActivityError as exc:
@@ -522,7 +525,7 @@ class SubscriptionLogic:
                 retry=INQUIRY_RETRY,
                 summary=f"inquire subscription #{self.inquiries}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             self.sub.note(clock_now(), "inquiry", f"no answer: {describe(exc)}")
             return
         before = self._snapshot()
@@ -539,7 +542,7 @@ class SubscriptionLogic:
                 retry=MONEY_RETRY,
                 summary=f"cancel subscription ({why})",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             self.sub.note(clock_now(), "provider.cancel", f"no answer: {describe(exc)}; inquiring")
             await self._inquire()
             return
@@ -726,7 +729,7 @@ class SubscriptionLogic:
                 retry=MONEY_RETRY,
                 summary=f"change plan to {change.plan.plan_id}",
             )
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             self.sub.note(clock_now(), "provider.change", f"no answer: {describe(exc)}; inquiring")
             return
         self._apply_change(outcome, "provider.change")
@@ -782,9 +785,11 @@ class SubscriptionLogic:
                 summary="management link",
             )
             return link
-        except (OutcomeUnknown, ActivityError) as exc:
+        except (InconclusiveCallError, ActivityError) as exc:
             raise ApplicationError(
-                f"the provider gave no management link: {describe(exc)}", type="InvalidStateError", non_retryable=True
+                f"the provider gave no management link: {describe(exc)}",
+                type=InvalidStateError.__name__,
+                non_retryable=True,
             ) from exc
 
     def validate_management_link(self, request: ManagementLinkRequest) -> None:
@@ -822,7 +827,7 @@ class SubscriptionLogic:
             label = f"period {record.number}" + (f" of plan {record.generation}" if record.generation > 1 else "")
             self.sub.note(clock_now(), "benefits_granted", label)
 
-    async def _call(self, activity: Any, call: Any, *, retry: RetryPolicy, summary: str) -> Any:
+    async def _call(self, activity: ProviderActivity[S, A, R], call: A, *, retry: RetryPolicy, summary: str) -> R:
         timeout = self.policy.provider_call_timeout or provider_call_limit(self.request.provider)
         return await call_provider(activity, call, timeout=timeout, retry=retry, summary=summary)
 

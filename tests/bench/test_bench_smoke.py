@@ -6,30 +6,54 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+#: A script that has not finished by then fails its test with its output; the test's own timeout is longer,
+#: so this one fires first.
+SCRIPT_TIMEOUT_S = 240.0
+pytestmark = pytest.mark.timeout(SCRIPT_TIMEOUT_S + 60)
 
 
-def run(script: str, *args: str, timeout: float = 300) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), *args, "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
+def run(script: str, *args: str, timeout: float = SCRIPT_TIMEOUT_S) -> dict[str, Any]:
+    """The script's ``--json`` report, plus ``_elapsed_s``: how long its process ran, timed from here."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / script), *args, "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as late:
+        stderr = (late.stderr or b"").decode(errors="replace")[-3000:]
+        pytest.fail(f"{script} did not finish within {timeout:g} s (killed); its stderr:\n{stderr}")
+    elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     result: dict[str, Any] = json.loads(done.stdout)
+    result["_elapsed_s"] = elapsed
     return result
+
+
+def test_a_script_over_its_time_fails_the_test_with_its_output() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"bench_orders.py did not finish within 0.5 s"):
+        run("bench_orders.py", "--orders", "12", timeout=0.5)
 
 
 def test_orders_benchmark() -> None:
     data = run("bench_orders.py", "--orders", "12", "--concurrency", "4", "--warmup", "2", "--rounds", "2")
     assert data["failed_orders"] == 0
     assert data["order_phase"]["completed"] == 12 and data["baseline_phase"]["completed"] == 12
-    assert data["ratio"] == data["order_phase"]["per_s"] / data["baseline_phase"]["per_s"]
+    # The phases ran inside the process, which this test timed itself: their walls fit in its run.
+    order_wall, baseline_wall = data["order_phase"]["wall_s"], data["baseline_phase"]["wall_s"]
+    assert 0 < order_wall and 0 < baseline_wall
+    assert order_wall + baseline_wall < data["_elapsed_s"]
+    assert data["ratio"] > 0
     assert 10 <= data["history"]["events_to_paid_max"] <= 20
     assert data["latency"]["webhook_receipt_to_paid_event"]["n"] == 12
 

@@ -1,7 +1,8 @@
 """The chaos suite as a test: ``scripts/chaos.py`` run as a subprocess with a fixed seed, its ``--json`` read.
 
-The fast slice (in ``make test``) is small but injects every kind of fault the suite knows, kills the
-worker and the HTTP service and restarts the Temporal dev server; the longer run is ``slow``.
+Both runs are ``slow`` (``make test-slow``): the slice is small but injects every kind of fault the suite
+knows, kills the worker and the HTTP service and restarts the Temporal dev server; the longer run is bigger.
+``make test`` keeps the invariant checks themselves (tests/chaos/test_invariants.py).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def slice_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, 
     return code, report
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(720)
 def test_chaos_slice_injects_every_kind_of_chaos_and_settles(slice_run: tuple[int, dict[str, Any]]) -> None:
     _, report = slice_run
@@ -74,6 +76,7 @@ def test_chaos_slice_injects_every_kind_of_chaos_and_settles(slice_run: tuple[in
     assert report["run"]["settled"], report["run"]["unsettled"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(720)
 def test_chaos_slice_keeps_every_invariant(slice_run: tuple[int, dict[str, Any]]) -> None:
     code, report = slice_run

@@ -9,8 +9,8 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
 
-from billing.codec import ENCODING, KEY_ID, AesGcmCodec, PayloadCodecError, UnknownEncryptionKeyError
-from billing.errors import ConfigurationError
+from billing.codec import ENCODING, KEY_ID, AesGcmCodec
+from billing.errors import ConfigurationError, PayloadCodecError, UnknownEncryptionKeyError
 from billing.gateway import Customer
 from billing.money import Money
 from billing.settings import CodecSettings

@@ -84,25 +84,34 @@ async def kess() -> AsyncIterator[KessApi]:
 # -- tokens -------------------------------------------------------------------------------------
 
 
-async def test_token_is_an_hs256_jwt_that_expires(kess: KessApi) -> None:
-    response = await kess.fetch_token()
-    assert response.status_code == 200
-    document = response.json()
-    assert document["success"] is True
-    assert document["data"]["message"] == "SUCCESS"
-    token = document["data"]["token"]
-    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=" * (-len(token.split(".")[1]) % 4)))
-    assert header == {"typ": "JWT", "alg": "HS256"}
-    assert claims["iss"] == "www.kesspay.com"
-    assert claims["exp"] - claims["iat"] == pytest.approx(0.6)
+async def test_token_is_an_hs256_jwt_that_expires() -> None:
+    # Tokens reusable until they expire, so only the expiry (not single use) refuses the last call.
+    emulator = make_emulator(time_scale=0.01, token_use="until_expiry")
+    transport = httpx.ASGITransport(app=create_app(emulator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kess.test") as http:
+        kess = KessApi(http, emulator)
+        response = await kess.fetch_token()
+        assert response.status_code == 200
+        document = response.json()
+        assert document["success"] is True
+        assert document["data"]["message"] == "SUCCESS"
+        token = document["data"]["token"]
+        header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert header == {"typ": "JWT", "alg": "HS256"}
+        assert claims["iss"] == "www.kesspay.com"
+        assert claims["exp"] - claims["iat"] == pytest.approx(0.6)
 
-    ok = await kess.raw("payment_status", json.dumps({"store_id": STORE_ID, "out_trade_no": "X"}).encode(), token)
-    assert ok.status_code == 200
-    await asyncio.sleep(0.65)
-    expired = await kess.raw("payment_status", json.dumps({"store_id": STORE_ID, "out_trade_no": "X"}).encode(), token)
-    assert expired.status_code == 401
-    assert expired.json()["success"] is False
+        status = json.dumps({"store_id": STORE_ID, "out_trade_no": "X"}).encode()
+        assert (await kess.raw("payment_status", status, token)).status_code == 200
+        await kess.control("POST", "/clock/advance", {"seconds": 0.4})
+        assert (await kess.raw("payment_status", status, token)).status_code == 200, "still within its 0.6 s"
+        await kess.control("POST", "/clock/advance", {"seconds": 0.25})  # past the 60 s x 0.01 lifetime
+        expired = await kess.raw("payment_status", status, token)
+        assert expired.status_code == 401
+        assert expired.json()["success"] is False
+    await emulator.aclose()
 
 
 async def test_bad_credentials_and_missing_or_forged_tokens(kess: KessApi) -> None:
@@ -270,7 +279,7 @@ async def test_quick_pay_userpaying_without_holding() -> None:
         body = pay_body(auth_code="140012345678901234")
         answer = await kess.call("quick_pay", body)
         assert answer["data"]["err_code"] == "USERPAYING"
-        await asyncio.sleep(0.08)
+        await kess.control("POST", "/clock/advance", {"seconds": 0.08})  # past the 6 s x 0.01 PIN delay
         status = await kess.call("payment_status", {"store_id": STORE_ID, "out_trade_no": body["out_trade_no"]})
         assert status["data"]["trade_state"] == "SUCCESS"
     await emulator.aclose()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -240,7 +239,7 @@ async def test_hpp_purchase_idempotency(waafipay: WaafiPayApi) -> None:
 async def test_timeout_after_five_scaled_minutes(waafipay: WaafiPayApi) -> None:
     waafipay.emulator.config.hpp_timeout_s = 10  # 0.1 s at time_scale 0.01
     created = await create(waafipay)
-    await asyncio.sleep(0.15)
+    await waafipay.control("POST", "/clock/advance", {"seconds": 0.15})
     order = (await waafipay.control("GET", f"/hpp/{created['orderId']}")).json()
     assert order["status"] == "timed_out"
     late = await waafipay.control("POST", f"/hpp/{created['orderId']}/approve")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -325,10 +327,11 @@ async def test_refund_completes_after_configured_delay(waffo: WaffoApi) -> None:
     refund = await waffo.ok("order/refund", _refund_payload(created["acquiringOrderId"], "5.00"))
     status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))["refundStatus"]
     assert status == "REFUND_IN_PROGRESS"
-    import asyncio
-
-    await asyncio.sleep(0.2)
-    status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))["refundStatus"]
+    # The refund completes on a timer 0.05 s later: inquire until it did (bounded).
+    deadline = time.monotonic() + 5.0
+    while status == "REFUND_IN_PROGRESS" and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        status = (await waffo.ok("refund/inquiry", {"refundRequestId": refund["refundRequestId"]}))["refundStatus"]
     assert status == "ORDER_PARTIALLY_REFUNDED"
 
 

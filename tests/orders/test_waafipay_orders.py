@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from billing.gateway import CaptureMode, Customer, CustomerActionKind
 from billing.idempotency import payment_key
 from billing.money import Money
-from billing.orders import CreateOrder, OrderPolicy, OrderStatus, RefundRequest
+from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, RefundRequest
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 WALLET = "252611111111"  # a sandbox EVCPlus wallet
@@ -50,6 +50,17 @@ async def waafipay(stack: OrderStack, path: str, body: dict[str, Any] | None = N
 async def charges(stack: OrderStack) -> list[dict[str, Any]]:
     response = await stack.control.get(f"{stack.emulator_url}/waafipay/control/ledger")
     return [e for e in response.json()["entries"] if e["kind"] == "charge"]
+
+
+async def inquired(stack: OrderStack, order_id: str, within_s: float = 20.0) -> Order:
+    """The order once its timeline shows an inquiry (polled, bounded)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    order = await stack.billing.get_order(order_id)
+    while not any(entry.event == "inquiry" for entry in order.timeline):
+        assert asyncio.get_running_loop().time() < deadline, f"{order_id} never inquired: {order.timeline}"
+        await asyncio.sleep(0.05)
+        order = await stack.billing.get_order(order_id)
+    return order
 
 
 async def test_push_approved_is_paid_in_the_create_call(stack: OrderStack) -> None:
@@ -165,8 +176,8 @@ async def test_forged_success_redirect_changes_nothing(stack: OrderStack) -> Non
         )
     assert back.status_code == 303
     assert back.headers["location"] == "https://shop.example/thanks"
-    await asyncio.sleep(1.0)  # the hint makes the order inquire; the provider says it is not paid
-    order = await stack.billing.get_order("w-forged")
+    # The hint makes the order inquire; the provider says it is not paid.
+    order = await inquired(stack, "w-forged")
     assert order.status is OrderStatus.PENDING
     assert any(entry.event == "inquiry" for entry in order.timeline)
     assert not await charges(stack)
@@ -180,8 +191,7 @@ async def test_a_token_of_another_payment_is_never_a_statement_about_this_one(st
     async with httpx.AsyncClient() as http:
         await http.get(f"{stack.webhook_url}/callbacks/waafipay/orders/w-mine/success?hppResultToken={token}")
     await stack.billing.wait_for_status("w-other", {OrderStatus.PAID}, timeout=timedelta(seconds=20))
-    await asyncio.sleep(1.0)
-    mine = await stack.billing.get_order("w-mine")
+    mine = await inquired(stack, "w-mine")  # the token made it ask about its own payment: not paid
     assert mine.status is OrderStatus.PENDING
 
 

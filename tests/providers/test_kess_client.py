@@ -192,9 +192,15 @@ async def test_token_is_reused_then_renewed_when_it_ages(make_kess: Factory) -> 
     await kess.client.create_payment(request)
     await kess.client.inquire_payment(ref(request))
     assert kess.client.token_fetches == 1
-    await asyncio.sleep(0.6)
-    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
+    # KESS's clock goes back a minute: it would take the first token for a minute more, so a second fetch
+    # is the client renewing an aging token (after 0.48 s of its own time), never an answer to a 401.
+    kess.emulator.clock.advance(-60)
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while kess.client.token_fetches == 1 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.PENDING
     assert kess.client.token_fetches == 2
+    assert (await kess.control("GET", "/tokens"))["tokensIssued"] == 2
 
 
 async def test_expired_token_is_renewed_transparently_on_401(make_kess: Factory) -> None:
@@ -317,8 +323,8 @@ async def test_quick_pay_timed_out_is_revoked_and_confirmed(make_kess: Factory) 
     request = create("QUICKPAY:140112345678901234")
     outcome = await kess.client.create_payment(request)  # held 40 s x 0.01, still USERPAYING
     assert outcome.status is PaymentStatus.PENDING
-    # The workflow polls up to 45 s, then closes (revokes) and confirms.
-    await asyncio.sleep(0.1)
+    # The workflow polls up to 45 s, then closes (revokes) and confirms: KESS's clock moves past the 45 s.
+    await kess.control("POST", "/clock/advance", {"seconds": 0.1})
     cancelled = await kess.client.cancel_payment(CancelPayment(payment=ref(request), requested_at=NOW))
     assert cancelled.status is PaymentStatus.CLOSED
     assert cancelled.provider_status == "REVOKED"

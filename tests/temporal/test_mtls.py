@@ -24,9 +24,9 @@ from cryptography.x509.oid import NameOID
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
-from billing.errors import ConfigurationError
+from billing.errors import ConfigurationError, TemporalUnreachableError
 from billing.settings import TemporalSettings
-from billing.temporal import TemporalUnreachable, connect, connect_or_explain
+from billing.temporal import connect, connect_or_explain
 
 
 @dataclass
@@ -174,7 +174,7 @@ async def test_a_frontend_requiring_mtls_refuses_other_clients(
         if who == "stranger":
             identity["tls_client_key_file"] = pki.stranger.key
         settings = TemporalSettings(address=address, tls_server_ca_file=pki.ca, tls_server_name="localhost", **identity)
-        with pytest.raises(TemporalUnreachable, match=address):
+        with pytest.raises(TemporalUnreachableError, match=address):
             await connect_or_explain(settings, wait=0)  # the SDK's connect makes a first call
 
 
