@@ -160,10 +160,6 @@ class StartSubscription(_Frozen):
             )
         if self.billing_anchor is not None and self.billing_anchor.tzinfo is None:
             raise InputError("must include a time zone", field="billing_anchor")
-        for requirement in spec.subscription_requirements(mode.value):
-            if not getattr(self.customer, requirement.field):
-                why = f": {requirement.why}" if requirement.why else ""
-                raise InputError(f"required by {self.provider}{why}", field=f"customer.{requirement.field}")
         if self.billing_anchor is not None and self.trial_days:
             raise InputError("choose a trial or a billing anchor, not both", field="billing_anchor")
         return self
@@ -181,6 +177,17 @@ class StartSubscription(_Frozen):
         if not value.amount.is_positive():
             raise InvalidAmountError("must be greater than zero", field="plan.amount")
         return value
+
+    def check_new(self) -> None:
+        """The customer fields the provider needs to bill this subscription's periods in its mode
+        (``ProviderSpec.subscription_requirements``); InputError naming the first one missing.
+
+        Checked when the subscription is created (``BillingClient.create_subscription``), not when a running
+        subscription's input is read back: a requirement declared later never stops one already running."""
+        for requirement in provider_spec(self.provider).subscription_requirements(self.mode.value):
+            if not getattr(self.customer, requirement.field):
+                why = f": {requirement.why}" if requirement.why else ""
+                raise InputError(f"required by {self.provider}{why}", field=f"customer.{requirement.field}")
 
     @property
     def mode(self) -> BillingMode:

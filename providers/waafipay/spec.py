@@ -32,6 +32,10 @@ def _requirements(method: str) -> tuple[Requirement, ...]:
 def _subscription_requirements(mode: str) -> tuple[Requirement, ...]:
     if mode == ENGINE_CHARGED:
         return (Requirement("phone", "the wallet number each period is charged to"),)
+    if mode == ENGINE_INVOICED:
+        # Each period is an HPP order; the hosted page's method is BILLING_WAAFIPAY_HPP_PAYMENT_METHOD,
+        # MWALLET_ACCOUNT by default, for which seed 002 requires payerInfo.subscriptionId.
+        return (Requirement("phone", "the wallet number each period's hosted page is for (MWALLET_ACCOUNT)"),)
     return ()
 
 

@@ -151,3 +151,18 @@ def test_redirect_tokens_are_read_only_where_the_provider_puts_one() -> None:
         "kess": None,
         "waafipay": "ABC123",
     }
+
+
+def test_subscription_requirements_by_billing_mode() -> None:
+    needs = {
+        (spec.name, mode): [requirement.field for requirement in spec.subscription_requirements(mode)]
+        for spec in PROVIDERS
+        for mode in sorted(spec.billing_modes)
+    }
+    assert needs == {
+        ("waffo", ENGINE_INVOICED): [],
+        ("waffo", PROVIDER_MANAGED): [],
+        ("kess", ENGINE_INVOICED): [],
+        ("waafipay", ENGINE_CHARGED): ["phone"],
+        ("waafipay", ENGINE_INVOICED): ["phone"],
+    }
