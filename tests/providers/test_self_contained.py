@@ -9,6 +9,7 @@ history must get the same answer on replay).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -166,3 +167,42 @@ def test_subscription_requirements_by_billing_mode() -> None:
         ("waafipay", ENGINE_CHARGED): ["phone"],
         ("waafipay", ENGINE_INVOICED): ["phone"],
     }
+
+
+async def test_the_worker_and_the_http_service_build_what_each_declaration_offers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clients for every configured provider, a verifier for the one that signs notifications, from each
+    provider's own settings (real keys, real clients; no call is made)."""
+    from tests.support.keys import merchant_keys, waffo_keys
+    from webhooks.main import build_verifiers
+    from worker import build_providers
+
+    prefixes = tuple(spec.settings_prefix for spec in PROVIDERS)
+    for variable in [name for name in os.environ if name.startswith(prefixes)]:
+        monkeypatch.delenv(variable)
+    assert build_providers().names() == []
+    assert build_verifiers() == {}
+
+    settings = {
+        "BILLING_WAFFO_API_KEY": "key",
+        "BILLING_WAFFO_MERCHANT_ID": "M-1",
+        "BILLING_WAFFO_PRIVATE_KEY": merchant_keys().private_b64,
+        "BILLING_WAFFO_PUBLIC_KEY": waffo_keys().public_b64,
+        "BILLING_WAFFO_GOODS_URL": "https://shop.example/goods",
+        "BILLING_KESS_USER": "user",
+        "BILLING_KESS_PASSWORD": "secret",
+        "BILLING_KESS_STORE_ID": "109038",
+        "BILLING_WAAFIPAY_MERCHANT_UID": "M0910291",
+        "BILLING_WAAFIPAY_STORE_ID": "1000297",
+        "BILLING_WAAFIPAY_HPP_KEY": "hpp-secret",
+    }
+    for variable, value in settings.items():
+        monkeypatch.setenv(variable, value)
+    providers = build_providers()
+    try:
+        assert providers.names() == sorted(PROVIDER_NAMES)
+        assert all(providers.get(name).name == name for name in PROVIDER_NAMES)
+    finally:
+        await providers.aclose()
+    assert sorted(build_verifiers()) == ["waffo"]
