@@ -24,19 +24,18 @@ from temporalio.worker.workflow_sandbox import (
 from activities.events import EventActivities
 from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
-from billing.errors import ConfigurationError
 from billing.logs import run_process
 from billing.settings import (
     CodecSettings,
     HttpServiceSettings,
     MerchantEventSettings,
     TemporalSettings,
-    WaffoSettings,
     load,
 )
 from billing.telemetry import configure
 from billing.temporal import connect_or_explain
 from providers.base import PaymentProvider
+from providers.registry import PROVIDERS
 from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -107,54 +106,23 @@ class WorkerSettings(BaseSettings):
     max_cached_workflows: int = Field(default=2000, ge=0)
 
 
-def build_providers(waffo: WaffoSettings | None = None) -> ProviderRegistry:
-    """Every provider whose settings are complete. Bad keys fail here, at start-up."""
-    from providers.kess import KessClient, KessSettings
-    from providers.waafipay import WaafiPayClient, WaafiPaySettings
-    from providers.waffo import WaffoClient
-
+def build_providers() -> ProviderRegistry:
+    """Every registered provider whose settings are complete (``ProviderSpec.build_client``). Bad keys fail
+    here, at start-up."""
     providers: dict[str, PaymentProvider] = {}
-    waffo = waffo or load(WaffoSettings)
-    if waffo.configured():
-        providers["waffo"] = WaffoClient.from_settings(waffo)
-    kess = load(KessSettings)
-    if kess.configured():
-        providers["kess"] = KessClient.from_settings(kess)
-    waafipay = load(WaafiPaySettings)
-    if waafipay.configured():
-        providers["waafipay"] = WaafiPayClient.from_settings(waafipay)
+    for spec in PROVIDERS:
+        client = spec.build_client()
+        if client is not None:
+            providers[spec.name] = client
     return ProviderRegistry(providers)
 
 
-async def check_waffo_contract(providers: ProviderRegistry, settings: WaffoSettings) -> None:
-    """At start, that each pay method in BILLING_WAFFO_PAY_METHODS is in the merchant's Waffo contract, open,
-    and takes BILLING_WAFFO_MIN_ORDER_AMOUNT. ``warn`` logs each problem; ``fail`` refuses to start
-    (ConfigurationError). An unreachable or unanswering Waffo is only logged: it says nothing of the contract."""
-    from billing.errors import ProviderError
-    from providers.waffo import WaffoClient
-    from providers.waffo.config_check import pay_method_problems
-
-    wanted = settings.wanted_pay_methods()
-    if settings.startup_check == "off" or not wanted or "waffo" not in providers.names():
-        return
-    amount = settings.check_amount()
-    client = providers.get("waffo")
-    if not isinstance(client, WaffoClient):
-        return
-    try:
-        config = await client.inquire_pay_method_config()
-    except ProviderError as exc:
-        log.warning("could not check the Waffo contract at start (%s); starting anyway", exc)
-        return
-    problems = pay_method_problems(config, wanted, amount=amount)
-    for problem in problems:
-        log.warning("Waffo contract: %s", problem)
-    if problems and settings.startup_check == "fail":
-        raise ConfigurationError(
-            f"the Waffo contract does not fit: {'; '.join(problems)}", setting="BILLING_WAFFO_PAY_METHODS"
-        )
-    if not problems:
-        log.info("Waffo contract offers %s", ", ".join(wanted))
+async def check_providers(providers: ProviderRegistry) -> None:
+    """Each configured provider's start-up check (``ProviderSpec.startup_check``): the merchant's configuration
+    at the provider fits the settings. A check logs each problem, or refuses the start (ConfigurationError)."""
+    for spec in PROVIDERS:
+        if spec.startup_check is not None and spec.name in providers.names():
+            await spec.startup_check(providers.get(spec.name))
 
 
 def build_worker(
@@ -198,12 +166,12 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     events = EventActivities(load(MerchantEventSettings))
     callbacks = CallbackUrls(load(HttpServiceSettings).public_url)
     load(CodecSettings)
-    waffo_settings = load(WaffoSettings)
-    providers = build_providers(waffo_settings)
-    await check_waffo_contract(providers, waffo_settings)
+    providers = build_providers()
+    await check_providers(providers)
     if not providers.names():
         log.warning(
-            "no provider is configured (BILLING_WAFFO_*, BILLING_KESS_*, BILLING_WAAFIPAY_*); provider calls will fail"
+            "no provider is configured (%s); provider calls will fail",
+            ", ".join(f"{spec.settings_prefix}*" for spec in PROVIDERS),
         )
     log.info("merchant events: %s", events.settings.url or "off (BILLING_EVENTS_URL unset)")
     client = await connect_or_explain(temporal)

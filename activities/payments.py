@@ -27,8 +27,8 @@ from billing.gateway import (
     RefundRef,
 )
 from billing.metrics import count_refund
-from billing.orders import CREATE_RESEND_PROVIDERS, LAPSING_CHECKOUT_PROVIDERS
 from providers.base import PaymentProvider
+from providers.registry import provider_spec
 
 _Notified = TypeVar("_Notified", CreatePayment, CreateRefund)
 
@@ -139,8 +139,8 @@ class PaymentActivities:
     @reconciled_retries
     async def create_payment(self, call: CreatePaymentCall) -> CreatedPayment:
         info = activity.info()
-        if call.provider not in CREATE_RESEND_PROVIDERS and not earlier_attempts_not_sent(info):
-            # An earlier attempt timed out or its worker died, and may have reached the provider: a WaafiPay
+        if not provider_spec(call.provider).create_resend and not earlier_attempts_not_sent(info):
+            # An earlier attempt timed out or its worker died, and may have reached the provider: a wallet
             # push sent again asks the payer again and may charge twice. Never re-sent: reconciled instead.
             raise OutcomeUnknownError(
                 f"attempt {info.attempt}: an earlier attempt may have reached {call.provider}; "
@@ -151,8 +151,8 @@ class PaymentActivities:
         provider = self.providers.get(call.provider)
         request = self._with_notify_url(call.request, call.provider, call.order_id)
         if not provider.capabilities.webhooks or request.capture_mode is CaptureMode.MANUAL:
-            # No signed notifications (or none for an authorization: Waffo notifies a manual-capture order
-            # only once it is captured): the customer's browser comes back through our HTTP service, which
+            # No signed notifications (or none for an authorization: a provider may notify a manual-capture
+            # order only once it is captured): the customer's browser comes back through our HTTP service, which
             # takes the redirect as a hint to inquire now and then sends the browser on to the merchant.
             # So an authorization is known, and can be captured, as soon as the customer is back.
             request = request.model_copy(
@@ -166,12 +166,12 @@ class PaymentActivities:
         closes = provider.capabilities.cancel_payment
         action = outcome.customer_action
         if (
-            call.provider in LAPSING_CHECKOUT_PROVIDERS
+            provider_spec(call.provider).lapsing_checkout
             and outcome.status is PaymentStatus.PENDING
             and action is not None
             and action.expires_at is not None
         ):
-            # A checkout that lapses by itself (WaafiPay's hosted page) cannot be closed: the order waits for
+            # A checkout that lapses by itself (a hosted page with a lifetime) cannot be closed: the order waits for
             # the lapse, after which "no such transaction" means nothing was taken (and the order is EXPIRED).
             closes = False
             outcome = outcome.model_copy(update={"payable_until": outcome.payable_until or action.expires_at})

@@ -35,7 +35,7 @@ or "the caller asked for something invalid".
     │   ├── OutcomeUnknownError         the call MAY have taken effect: reconcile by inquiry, never guess
     │   │   ├── ProviderTimeoutError    no complete answer in time
     │   │   ├── ProviderConnectionError the connection failed or broke
-    │   │   ├── ProviderServerError     5xx, or a provider "unknown status" code (Waffo E-class)
+    │   │   ├── ProviderServerError     5xx, or a provider "unknown status" code (an E-class code)
     │   │   └── ResponseVerificationError  response signature missing or invalid, or body unreadable
     │   │       └── AnswerMismatchError     a readable answer about another object than the one asked for
     │   ├── ProviderRequestError        the request could not be built or signed; nothing was sent
@@ -164,7 +164,7 @@ class ProviderConnectionError(OutcomeUnknownError):
 
 
 class ProviderServerError(OutcomeUnknownError):
-    """The provider answered 5xx, or with a code that means "status unknown" (Waffo E0001)."""
+    """The provider answered 5xx, or with a code that means "status unknown" (e.g. E0001)."""
 
     def __init__(
         self,
@@ -203,7 +203,7 @@ class ProviderRequestError(ProviderError):
 
 
 class ProviderUnavailableError(ProviderError):
-    """A step the request needs first did not conclude (KESS's token, a pre-check): nothing was sent.
+    """A step the request needs first did not conclude (an access token, a pre-check): nothing was sent.
 
     Transient: trying again later may work. Raised only where the money-moving request itself cannot have
     left the engine; a retry of a call whose earlier attempt may have reached the provider is unknown all

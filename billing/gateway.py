@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from billing.money import Money
 
-#: Idempotency keys are opaque, non-empty and short enough for every provider (Waffo: 32 characters).
+#: Idempotency keys are opaque, non-empty and short enough for every provider (the strictest: 32 characters).
 IdempotencyKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
@@ -42,7 +42,7 @@ class ProviderCapabilities(_Model):
     manual_capture: bool
     partial_capture: bool
     cancel_payment: bool
-    #: The longest one call may wait for its answer by the provider's documents (a WaafiPay wallet push
+    #: The longest one call may wait for its answer by the provider's documents (a wallet push
     #: waits for the payer's PIN). The engine's call limit for the provider is above it (see
     #: ``billing.orders.provider_call_limit``), so a call that is still waiting is never timed out and sent again.
     longest_wait: timedelta
@@ -54,10 +54,10 @@ class ProviderCapabilities(_Model):
 class FailureCategory(StrEnum):
     """Who or what a definite failure is attributed to."""
 
-    MERCHANT = "MERCHANT"  # our request or merchant configuration (Waffo A-class)
-    CUSTOMER = "CUSTOMER"  # the payer: balance, timeout, abandoned (Waffo B-class)
-    PROVIDER = "PROVIDER"  # channel or system rejection (Waffo C-class)
-    RISK = "RISK"  # risk control (Waffo D-class)
+    MERCHANT = "MERCHANT"  # our request or merchant configuration (A-class codes)
+    CUSTOMER = "CUSTOMER"  # the payer: balance, timeout, abandoned (B-class codes)
+    PROVIDER = "PROVIDER"  # channel or system rejection (C-class codes)
+    RISK = "RISK"  # risk control (D-class codes)
 
 
 class ProviderFailure(_Model):
@@ -122,10 +122,10 @@ class PaymentRef(_Model):
 
     idempotency_key: IdempotencyKey
     provider_reference: str | None = None
-    #: An unsigned hint from the customer's redirect (WaafiPay's ``hppResultToken``): the provider is asked
+    #: An unsigned hint from the customer's redirect (e.g. a hosted page's result token): the provider is asked
     #: about it, and its answer counts only if it is about this payment.
     result_token: str | None = Field(default=None, max_length=256)
-    #: The create was a push to the payer's handset (a WaafiPay wallet push), not a checkout: providers
+    #: The create was a push to the payer's handset (a wallet push), not a checkout: providers
     #: that document no status query for such payments refuse to inquire (UnsupportedOperationError).
     payer_push: bool = False
 
@@ -142,7 +142,7 @@ class CreatePayment(_Model):
     failure_url: str | None = None
     cancel_url: str | None = None
     expires_at: datetime | None = None
-    #: Provider-specific method filter (e.g. Waffo "CREDITCARD,EWALLET"); None lets the customer choose.
+    #: Provider-specific method filter (e.g. "CREDITCARD,EWALLET"); None lets the customer choose.
     payment_method: str | None = None
     requested_at: datetime
 
@@ -204,9 +204,9 @@ class CreateRefund(_Model):
 class RefundRef(_Model):
     idempotency_key: IdempotencyKey
     provider_reference: str | None = None
-    #: The payment's currency: some providers (Waffo) state refund amounts without one.
+    #: The payment's currency: some providers state refund amounts without one.
     currency: str | None = None
-    #: The payment's own request id: some providers (KESS) look refunds up by the payment's order number.
+    #: The payment's own request id: some providers look refunds up by the payment's order number.
     payment_idempotency_key: str | None = None
     #: The refund's amount, when known: an answer stating another amount is not about this refund.
     amount: Money | None = None
@@ -280,7 +280,7 @@ class _SubscriptionCheckout(_Model):
 
 
 class CreateSubscription(_SubscriptionCheckout):
-    idempotency_key: IdempotencyKey  # Waffo subscriptionRequest
+    idempotency_key: IdempotencyKey  # the provider's subscription request id
     merchant_subscription_id: str = Field(min_length=1, max_length=64)
     plan: SubscriptionPlan
     expires_at: datetime | None = None
@@ -298,7 +298,7 @@ class SubscriptionOutcome(_Model):
     status: SubscriptionStatus = SubscriptionStatus.PENDING
     idempotency_key: str | None = None
     provider_reference: str | None = None
-    #: The merchant's (engine's) subscription id, when the provider states it (Waffo merchantSubscriptionId).
+    #: The merchant's (engine's) subscription id, when the provider states it (a merchant subscription id).
     merchant_reference: str | None = None
     provider_status: str | None = None
     cancelled_by: CancelledBy | None = None
@@ -351,7 +351,7 @@ class ChangeOutcome(_Model):
     idempotency_key: str | None = None
     original_idempotency_key: str | None = None
     provider_reference: str | None = None  # the NEW subscription's provider id
-    #: The merchant's (engine's) subscription id, when the provider states it (Waffo merchantSubscriptionId).
+    #: The merchant's (engine's) subscription id, when the provider states it (a merchant subscription id).
     merchant_reference: str | None = None
     provider_status: str | None = None
     customer_action: CustomerAction | None = None

@@ -7,8 +7,8 @@ interrupted timer, the inquiry, the next timer: over a dozen events) and a provi
 rationed:
 
 * **coalesced**: a hint while an inquiry is in flight or already queued, or within :data:`HINT_WINDOW`
-  of the last inquiry, adds nothing; unless it brings a result token the order has not seen (WaafiPay
-  tells a decline only through the redirect's token);
+  of the last inquiry, adds nothing; unless it brings a result token the order has not seen (a
+  provider may tell a decline only through the redirect's token);
 * **budgeted**: at most :data:`HINTS_PER_HOUR` browser hints in any hour and :data:`HINTS_PER_ORDER` over
   the order's life are acted on (an operator's ``check_now`` is coalesced but not budgeted);
 * **useful**: only while the order has something to learn (a payment without a final statement, or an

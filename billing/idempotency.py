@@ -3,7 +3,7 @@
 The same business key always gives the same id, so a retry, a worker crash or a continue-as-new reuses
 the request id the provider has already seen; a new id is minted only by changing the business key (for
 example the attempt number, once the previous attempt is known final). Ids fit every provider's limit
-(Waffo: 32 characters, ``[A-Za-z0-9_-]``) and reveal nothing about the order or the customer.
+(the strictest: 32 characters, ``[A-Za-z0-9_-]``) and reveal nothing about the order or the customer.
 """
 
 from __future__ import annotations

@@ -48,37 +48,18 @@ from billing.gateway import (
     RefundStatus,
 )
 from billing.money import Money
-from providers.kess.timing import LONGEST_WAIT as KESS_LONGEST_WAIT
-from providers.waafipay.timing import LONGEST_WAIT as WAAFIPAY_LONGEST_WAIT
-from providers.waffo.timing import LONGEST_WAIT as WAFFO_LONGEST_WAIT
+from providers.registry import PROVIDER_NAMES, provider_spec
 
 #: Merchant-chosen ids: letters, digits and ``._:-``, starting with a letter or digit.
 MerchantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 
-PROVIDERS = ("waffo", "kess", "waafipay")
-#: Customer fields a provider refuses to work without (Waffo: userInfo.userEmail).
-REQUIRED_CUSTOMER_FIELDS: dict[str, tuple[str, ...]] = {"waffo": ("email",)}
-#: Providers that send no signed notifications: their orders are polled, often, from the start (KESS:
-#: every 3 s while the buyer may be paying, as WeChat Pay recommends; WaafiPay's redirects are unsigned).
-POLLED_PROVIDERS = frozenset({"kess", "waafipay"})
-#: Providers whose refund call has no idempotency key of its own (WaafiPay's HPP_REFUNDPURCHASE and API_REFUND
-#: repeat money on a repeat): their refunds are sent once, never retried; a lost answer goes to review.
-SINGLE_SHOT_REFUND_PROVIDERS = frozenset({"waafipay"})
-#: Providers whose order create may be re-sent with the same idempotency key when its outcome was unknown
-#: and an inquiry finds nothing: Waffo (same paymentRequestId and body → the existing order; another body →
-#: A0011) and KESS (WeChat semantics: retry with the same out_trade_no). Never WaafiPay: a repeated push
-#: asks the payer again and may charge twice.
-CREATE_RESEND_PROVIDERS = frozenset({"waffo", "kess"})
-#: Providers whose checkout lapses at the customer action's ``expires_at`` and has no transaction until the
-#: customer pays (WaafiPay's hosted page: 5 minutes, then RCS_HPP_USERACTION_TIMEOUT). A "no such
-#: transaction" after that and after the deadline means nothing was taken: the order is EXPIRED.
-LAPSING_CHECKOUT_PROVIDERS = frozenset({"waafipay"})
-#: Providers whose payer may still complete a payment after the order closed or lapsed, and which send no
-#: notification of it (KESS: seed 004 documents no close, no code lifetime and no notification; a WeChat-style
-#: code may be paid after the engine saw it closed). Such an order that ended EXPIRED or CANCELLED keeps
-#: asking, on ``OrderPolicy.late_payment_watch``, while it stays open for refunds.
-LATE_PAYING_PROVIDERS = frozenset({"kess"})
-#: A late-payment watch for KESS orders (OrderPolicy.late_payment_watch): 1 min, 10 min, 1 h, 1 day, 7 days.
+#: Every provider an order may name (``providers/registry.py``). What the engine does differently for one
+#: provider it reads from that provider's declaration (``providers/<name>/spec.py``, :mod:`providers.spec`):
+#: polled, single-shot refunds, create re-send, lapsing checkout, late paying, required customer fields, the
+#: longest wait of one call.
+PROVIDERS = PROVIDER_NAMES
+#: A late-payment watch for orders of a late-paying provider (OrderPolicy.late_payment_watch): 1 min,
+#: 10 min, 1 h, 1 day, 7 days.
 LATE_PAYMENT_WATCH = (
     timedelta(minutes=1),
     timedelta(minutes=10),
@@ -86,14 +67,6 @@ LATE_PAYMENT_WATCH = (
     timedelta(days=1),
     timedelta(days=7),
 )
-QUICK_PAY_WINDOW = timedelta(seconds=45)
-#: The longest one call of each provider may wait for its answer, as each provider declares it
-#: (``providers/<name>/timing.py``, also ``capabilities.longest_wait``).
-PROVIDER_LONGEST_WAIT: dict[str, timedelta] = {
-    "waffo": WAFFO_LONGEST_WAIT,
-    "kess": KESS_LONGEST_WAIT,
-    "waafipay": WAAFIPAY_LONGEST_WAIT,
-}
 #: What a call limit leaves above the provider's longest wait: connecting, the worker's own work.
 CALL_LIMIT_MARGIN = timedelta(seconds=30)
 
@@ -104,7 +77,7 @@ def provider_call_limit(provider: str) -> timedelta:
     Above the wait, so a call still waiting for its answer (a wallet push waiting for the payer) is never
     cut off by Temporal and sent again.
     """
-    return PROVIDER_LONGEST_WAIT[provider] + CALL_LIMIT_MARGIN
+    return provider_spec(provider).longest_wait + CALL_LIMIT_MARGIN
 
 
 POLLING_SCHEDULE = (timedelta(seconds=3),) * 15 + (timedelta(seconds=10),) * 12 + (timedelta(seconds=30),)
@@ -192,8 +165,9 @@ class OrderPolicy(InquiringPolicy):
     #: How long the order stays open for refunds after it is final.
     refund_window: timedelta = timedelta(days=180)
     late_payment: LatePaymentPolicy = LatePaymentPolicy.KEEP
-    #: For a provider of LATE_PAYING_PROVIDERS: after the order ended EXPIRED or CANCELLED, the waits between
-    #: inquiries that look for a payment made after the close; one more is made as the refund window ends.
+    #: For a late-paying provider (``ProviderSpec.late_paying``): after the order ended EXPIRED or CANCELLED,
+    #: the waits between inquiries that look for a payment made after the close; one more is made as the
+    #: refund window ends.
     #: Off unless set (e.g. LATE_PAYMENT_WATCH): see docs/architecture.md, "Late-payment watch".
     late_payment_watch: tuple[timedelta, ...] = ()
     #: Start-to-close timeout of one provider call. None: :func:`provider_call_limit` of the order's
@@ -207,7 +181,7 @@ class OrderPolicy(InquiringPolicy):
     @classmethod
     def for_provider(cls, provider: str, **fields: object) -> OrderPolicy:
         """The default policy for ``provider``: polled every few seconds when it sends no notifications."""
-        if provider in POLLED_PROVIDERS:
+        if provider_spec(provider).polled:
             fields.setdefault("inquiry_schedule", POLLING_SCHEDULE)
         return cls.model_validate(fields)
 
@@ -249,48 +223,35 @@ class CreateOrder(_Frozen):
         # Unless the caller chose a policy, orders of providers without notifications are polled often.
         if "policy" not in self.model_fields_set:
             fields: dict[str, object] = {}
-            if self.provider == "kess" and self._quick_pay:
-                # The buyer is at the counter: KESS holds quick pay up to 45 s for the PIN, then the order is
-                # closed (revoked) and the result confirmed.
-                fields["payment_window"] = QUICK_PAY_WINDOW
+            limit = provider_spec(self.provider).payment_window_limit(self._method)
+            if limit is not None:
+                # The provider holds this payment only so long (e.g. while the buyer enters a PIN at the
+                # counter), then revokes it: the order's window is that long.
+                fields["payment_window"] = limit
             object.__setattr__(self, "policy", OrderPolicy.for_provider(self.provider, **fields))
         return self
 
     @model_validator(mode="after")
     def _provider_requirements(self) -> CreateOrder:
-        for name in REQUIRED_CUSTOMER_FIELDS.get(self.provider, ()):
-            if not getattr(self.customer, name):
-                raise InputError(f"required by {self.provider}", field=f"customer.{name}")
-        hosted = (self.payment_method or "").upper().startswith("HPP")
-        if self.provider == "waafipay" and not hosted and not self.customer.phone:
-            raise InputError(
-                f"required by {self.provider}: the wallet number to push the payment to (or pay by HPP)",
-                field="customer.phone",
-            )
-        if self.provider == "waafipay" and (self.payment_method or "").upper() == "HPP:MWALLET_ACCOUNT":
-            if not self.customer.phone:
-                # Seed 002: HPP_PURCHASE payerInfo.subscriptionId, "Required for MWALLET_ACCOUNT".
-                raise InputError(
-                    f"required by {self.provider}: the wallet number the hosted page is for (MWALLET_ACCOUNT)",
-                    field="customer.phone",
-                )
+        spec = provider_spec(self.provider)
+        for requirement in spec.requirements(self._method):
+            if not getattr(self.customer, requirement.field):
+                why = f": {requirement.why}" if requirement.why else ""
+                raise InputError(f"required by {self.provider}{why}", field=f"customer.{requirement.field}")
         window = self.policy.payment_window
-        if self.provider == "kess" and self._quick_pay and window > QUICK_PAY_WINDOW:
-            # KESS holds a quick pay while the buyer enters the PIN, then revokes it (seed 004): a longer
-            # window would leave the order waiting for a payment that can no longer happen.
+        window_limit = spec.payment_window_limit(self._method)
+        if window_limit is not None and window > window_limit:
+            # The provider revokes the payment after that long: a longer window would leave the order waiting
+            # for a payment that can no longer happen.
             raise InputError(
-                f"KESS quick pay holds the payment {QUICK_PAY_WINDOW.total_seconds():g} s at most, so a "
-                f"{window} window cannot be honoured; leave it unset (--payment-window) to use the provider's",
+                f"{spec.title} holds a payment by this method {window_limit.total_seconds():g} s at most, so a "
+                f"{window} window cannot be honoured; leave it unset (--payment-window) to use the "
+                "provider's",
                 field="policy.payment_window",
             )
         limit = self.policy.provider_call_timeout
-        longest = PROVIDER_LONGEST_WAIT[self.provider]
-        if (
-            self.waits_for_payer
-            and self.provider not in CREATE_RESEND_PROVIDERS
-            and limit is not None
-            and limit <= longest
-        ):
+        longest = spec.longest_wait
+        if self.waits_for_payer and not spec.create_resend and limit is not None and limit <= longest:
             # The create waits for the payer and must not be sent twice: a limit below that wait would cut
             # a payment off while the payer may still approve it.
             raise InputError(
@@ -301,8 +262,9 @@ class CreateOrder(_Frozen):
         return self
 
     @property
-    def _quick_pay(self) -> bool:
-        return (self.payment_method or "").upper().startswith("QUICKPAY")
+    def _method(self) -> str:
+        """The payment method as the provider's declaration reads it: upper-cased, empty when unset."""
+        return (self.payment_method or "").upper()
 
     @property
     def summary(self) -> str:
@@ -310,12 +272,9 @@ class CreateOrder(_Frozen):
 
     @property
     def waits_for_payer(self) -> bool:
-        """The create call itself waits while the payer approves on the phone: a WaafiPay wallet push (it
-        blocks until the PIN is entered or refused) or a KESS quick pay (held while the buyer enters the PIN)."""
-        method = (self.payment_method or "").upper()
-        if self.provider == "waafipay":
-            return not method.startswith("HPP")
-        return self.provider == "kess" and method.startswith("QUICKPAY")
+        """The create call itself waits while the payer approves (``ProviderSpec.waits_for_payer``: a push to
+        the payer's handset that blocks until the PIN is entered or refused, a payment held for a PIN)."""
+        return provider_spec(self.provider).waits_for_payer(self._method)
 
     def fingerprint(self) -> str:
         """A digest of every parameter: equal requests, equal fingerprints."""
@@ -559,8 +518,8 @@ class Order(BaseModel):
             self.status is OrderStatus.AUTHORIZED and status is PaymentStatus.AUTHORIZED
         ):
             if status is PaymentStatus.SUCCEEDED and not self.late_payment and not self.refunds:
-                # A statement without a payment time (Waffo's A0013 to a cancel) made the order PAID; the
-                # inquiry that confirms it states the time, which alone says whether it was late.
+                # A statement without a payment time (an "already paid" answer to a cancel) made the order
+                # PAID; the inquiry that confirms it states the time, which alone says whether it was late.
                 self.late_payment = self._paid_after_close(outcome) is True
             self.note(at, source, f"{label} (no change: order is {self.status}{', late' if self.late_payment else ''})")
             return False
@@ -620,11 +579,11 @@ class Order(BaseModel):
         return outcome.completed_at > limit
 
     def checkout_lapsed(self, at: datetime) -> bool:
-        """The customer's checkout lapsed unpaid (see LAPSING_CHECKOUT_PROVIDERS) and the deadline passed."""
+        """The customer's checkout lapsed unpaid (``ProviderSpec.lapsing_checkout``) and the deadline passed."""
         action = self.customer_action
         return (
             self.status is OrderStatus.PENDING
-            and self.provider in LAPSING_CHECKOUT_PROVIDERS
+            and provider_spec(self.provider).lapsing_checkout
             and action is not None
             and action.expires_at is not None
             and at >= max(action.expires_at, self.deadline)

@@ -143,7 +143,7 @@ def prorate(old_price: Money, new_price: Money, period: Period, at: datetime) ->
 def restart_cycle(old_price: Money, new_price: Money, period: Period, at: datetime) -> Proration:
     """A change that starts a new billing cycle at ``at``: a full period of the new price, less the credit.
 
-    Provider-managed subscriptions change this way (Waffo's ``subscription/change`` creates a new
+    Provider-managed subscriptions change this way (the provider's plan change creates a new
     subscription whose first charge is its price minus the ``remainingAmount`` we send). The credit is
     :func:`prorate`'s, so both kinds of change value the unused part of the old price identically.
     """

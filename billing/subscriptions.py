@@ -9,9 +9,9 @@ merchant command means. Nothing here does I/O or reads the clock.
     ACTIVE -> PAST_DUE (a renewal failed; the provider or the engine retries) -> ACTIVE | UNPAID | CANCELLED
     ACTIVE -> CANCELLED (now, or at period end: resumable until then) | EXPIRED (fixed term done)
 
-Billing modes, chosen by provider capability:
+Billing modes, chosen by provider capability (each provider's declaration, ``providers/<name>/spec.py``):
 
-* ``provider_managed`` (Waffo native subscriptions): the provider charges every period; the engine
+* ``provider_managed`` (native subscriptions): the provider charges every period; the engine
   mirrors each period from its notifications (a payment notification per attempt, a period-changed
   notification per period), with a deadline per period after which it inquires.
 * ``engine_charged`` / ``engine_invoiced``: the engine charges or invoices each period through a child
@@ -47,8 +47,9 @@ from billing.gateway import (
 from billing.money import Money
 from billing.orders import InquiringPolicy, MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
+from providers.registry import PROVIDER_NAMES, provider_spec
 
-SUBSCRIPTION_PROVIDERS = ("waffo", "kess", "waafipay")
+SUBSCRIPTION_PROVIDERS = PROVIDER_NAMES
 
 
 def subscription_workflow_id(subscription_id: str) -> str:
@@ -77,23 +78,7 @@ class BillingMode(StrEnum):
     ENGINE_INVOICED = "engine_invoiced"
 
 
-#: How each provider's subscriptions are billed by default.
-BILLING_MODES: dict[str, BillingMode] = {
-    "waffo": BillingMode.PROVIDER_MANAGED,
-    "kess": BillingMode.ENGINE_INVOICED,
-    "waafipay": BillingMode.ENGINE_CHARGED,
-}
-#: The modes a provider can serve. Waffo's hosted checkout also takes one invoice per period.
-SUPPORTED_MODES: dict[str, frozenset[BillingMode]] = {
-    "waffo": frozenset({BillingMode.PROVIDER_MANAGED, BillingMode.ENGINE_INVOICED}),
-    # A QR payment request per period.
-    "kess": frozenset({BillingMode.ENGINE_INVOICED}),
-    # A wallet push per period (engine-charged), or the hosted payment page per period (invoiced).
-    "waafipay": frozenset({BillingMode.ENGINE_CHARGED, BillingMode.ENGINE_INVOICED}),
-}
 ENGINE_MODES = frozenset({BillingMode.ENGINE_CHARGED, BillingMode.ENGINE_INVOICED})
-#: How each provider collects an invoice (None: its default: Waffo's checkout, KESS's QR).
-INVOICE_PAYMENT_METHODS: dict[str, str] = {"waafipay": "HPP"}
 
 
 class DunningOutcome(StrEnum):
@@ -147,7 +132,7 @@ class StartSubscription(_Frozen):
     success_url: str | None = None
     failure_url: str | None = None
     cancel_url: str | None = None
-    #: None: the provider's default (``BILLING_MODES``).
+    #: None: the provider's default (``ProviderSpec.default_billing_mode``).
     billing_mode: BillingMode | None = None
     #: Engine modes: a free trial before the first paid period.
     trial_days: int | None = Field(default=None, ge=1, le=730)
@@ -157,10 +142,11 @@ class StartSubscription(_Frozen):
     @model_validator(mode="after")
     def _mode_fits(self) -> StartSubscription:
         mode = self.mode
-        if mode not in SUPPORTED_MODES.get(self.provider, frozenset()):
+        spec = provider_spec(self.provider)
+        if mode.value not in spec.billing_modes:
             raise InputError(f"{self.provider} does not offer {mode.value} billing", field="billing_mode")
         if mode is BillingMode.PROVIDER_MANAGED and self.trial_days:
-            # The provider runs the trial itself: it is part of the plan it charges (Waffo: numberOfTrialPeriod).
+            # The provider runs the trial itself: it is part of the plan it charges.
             raise InputError(
                 f"the provider runs the trial in {mode.value} billing: set plan.trial_periods "
                 "(and plan.trial_amount) instead",
@@ -174,10 +160,6 @@ class StartSubscription(_Frozen):
             )
         if self.billing_anchor is not None and self.billing_anchor.tzinfo is None:
             raise InputError("must include a time zone", field="billing_anchor")
-        if mode is BillingMode.ENGINE_CHARGED and self.provider == "waafipay" and not self.customer.phone:
-            raise InputError(
-                f"required by {self.provider}: the wallet number each period is charged to", field="customer.phone"
-            )
         if self.billing_anchor is not None and self.trial_days:
             raise InputError("choose a trial or a billing anchor, not both", field="billing_anchor")
         return self
@@ -196,9 +178,20 @@ class StartSubscription(_Frozen):
             raise InvalidAmountError("must be greater than zero", field="plan.amount")
         return value
 
+    def check_new(self) -> None:
+        """The customer fields the provider needs to bill this subscription's periods in its mode
+        (``ProviderSpec.subscription_requirements``); InputError naming the first one missing.
+
+        Checked when the subscription is created (``BillingClient.create_subscription``), not when a running
+        subscription's input is read back: a requirement declared later never stops one already running."""
+        for requirement in provider_spec(self.provider).subscription_requirements(self.mode.value):
+            if not getattr(self.customer, requirement.field):
+                why = f": {requirement.why}" if requirement.why else ""
+                raise InputError(f"required by {self.provider}{why}", field=f"customer.{requirement.field}")
+
     @property
     def mode(self) -> BillingMode:
-        return self.billing_mode or BILLING_MODES.get(self.provider, BillingMode.PROVIDER_MANAGED)
+        return self.billing_mode or BillingMode(provider_spec(self.provider).default_billing_mode)
 
     @property
     def summary(self) -> str:

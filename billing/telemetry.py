@@ -148,7 +148,7 @@ class ProviderCall:
 
 @contextlib.contextmanager
 def provider_call_span(provider: str, operation: str, *, api: str | None = None) -> Iterator[ProviderCall]:
-    """A CLIENT span around one HTTP call to a provider, e.g. ``waffo create_payment``.
+    """A CLIENT span around one HTTP call to a provider, e.g. ``<provider> create_payment``.
 
     ``operation`` is the engine's name for what the call does (``create_payment``, ``inquire_payment``,
     ``refund``, ``token``...), ``api`` the provider's own (``order/create``, ``API_PURCHASE``). Inside an

@@ -604,7 +604,9 @@ def subscription_create(
     customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
     customer_phone: Annotated[
         str | None,
-        typer.Option("--customer-phone", help="Wallet number each period is charged to (WaafiPay: required)"),
+        typer.Option(
+            "--customer-phone", help="Wallet number each period is charged to or invoiced for (WaafiPay: required)"
+        ),
     ] = None,
     provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",

@@ -235,8 +235,10 @@ class BillingClient:
     async def create_subscription(self, request: StartSubscription) -> Subscription:
         """Create the subscription at its provider; returns the customer's authorization action.
 
-        Idempotent by ``subscription_id`` like orders.
+        Idempotent by ``subscription_id`` like orders. A customer field the provider needs for every period
+        is checked first (:meth:`StartSubscription.check_new`): missing, nothing is started.
         """
+        request.check_new()
         operation = WithStartWorkflowOperation(
             SubscriptionWorkflow.run,
             SubscriptionInput(request=request),

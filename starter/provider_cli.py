@@ -17,9 +17,10 @@ from rich.table import Table
 
 from billing import errors
 from billing.money import Money
-from billing.settings import WaffoSettings, load
+from billing.settings import load
 from providers.base import ProviderFailure
 from providers.waffo.results import MerchantConfig, PayMethodConfig
+from providers.waffo.settings import WaffoSettings
 from starter.cli_common import EXIT_CONFIGURATION, EXIT_INPUT, JsonOption, console, err_console, fail
 
 app = typer.Typer(help="What a provider's merchant contract allows.", no_args_is_help=True)

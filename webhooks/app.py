@@ -14,7 +14,7 @@ A statement that reaches no open workflow (none with that id, or it has closed) 
 it may be money the engine would otherwise lose. The reply is 404 with the provider's failure body, so
 the provider retries, and it is logged at error level and counted (outcome ``unroutable``) for an
 operator. A verified event type the engine does not handle is acknowledged without a workflow, unless the
-provider's own SDK refuses such events (the verifier's ``acknowledges_unknown_events`` is False: Waffo):
+provider's own SDK refuses such events (the verifier's ``acknowledges_unknown_events`` is False):
 then it gets 422 with the failure body (outcome ``unhandled``), so the provider retries it.
 
 Only a Temporal outage (unreachable, or an RPC answered UNAVAILABLE, DEADLINE_EXCEEDED...) answers 503
@@ -61,6 +61,7 @@ from billing.subscriptions import subscription_workflow_id
 from billing.telemetry import server_span
 from billing.temporal import await_quiet
 from providers.base import NotificationVerifier
+from providers.registry import PROVIDERS
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -127,11 +128,12 @@ def _webhook_route(request: Request) -> tuple[str, str]:
     return WEBHOOK_ROUTE, "webhook"
 
 
-def _result_token(request: Request) -> str | None:
-    """WaafiPay appends ``?hppResultToken=...`` literally, even to a URL that already has a query."""
-    from providers.waafipay import parse_hpp_callback
-
-    token = parse_hpp_callback(str(request.url)).result_token
+def _result_token(request: Request, provider: str) -> str | None:
+    """The result token the provider's page put on the redirect URL (``ProviderSpec.redirect_token``), if any."""
+    spec = next((spec for spec in PROVIDERS if spec.name == provider), None)
+    if spec is None or spec.redirect_token is None:
+        return None
+    token = spec.redirect_token(str(request.url))
     return token if token is not None and len(token) <= _MAX_TOKEN else None
 
 
@@ -363,7 +365,7 @@ class WebhookService:
         order_id = request.path_params["order_id"]
         if not _valid_id(order_id):
             return _neutral_page(404), "unroutable"
-        token = _result_token(request)
+        token = _result_token(request, request.path_params["provider"])
         try:
             seen = await self._hint(order_id, token)
         except Exception as exc:

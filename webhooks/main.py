@@ -7,10 +7,11 @@ import logging
 import signal
 
 from billing.logs import run_process
-from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, WaffoSettings, load
+from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, load
 from billing.telemetry import configure
 from billing.temporal import connect
 from providers.base import NotificationVerifier
+from providers.registry import PROVIDERS
 from starter.serving import AppServer
 from webhooks.app import WebhookService, create_app
 from webhooks.codec import CodecServer
@@ -18,15 +19,14 @@ from webhooks.codec import CodecServer
 log = logging.getLogger("billing.webhooks")
 
 
-def build_verifiers(waffo: WaffoSettings | None = None) -> dict[str, NotificationVerifier]:
-    """A notification verifier for every configured provider. Bad keys fail here, at start-up."""
-    from providers.waffo import WaffoNotifications
-
+def build_verifiers() -> dict[str, NotificationVerifier]:
+    """A notification verifier for every configured provider that signs its notifications
+    (``ProviderSpec.build_verifier``). Bad keys fail here, at start-up."""
     verifiers: dict[str, NotificationVerifier] = {}
-    waffo = waffo or load(WaffoSettings)
-    if waffo.configured():
-        assert waffo.public_key is not None and waffo.private_key is not None
-        verifiers["waffo"] = WaffoNotifications(waffo.public_key, waffo.private_key)
+    for spec in PROVIDERS:
+        verifier = spec.build_verifier()
+        if verifier is not None:
+            verifiers[spec.name] = verifier
     return verifiers
 
 
@@ -38,7 +38,10 @@ async def serve(stop: asyncio.Event | None = None) -> None:
     codec_settings = load(CodecSettings)
     verifiers = build_verifiers()
     if not verifiers:
-        log.warning("no provider is configured (BILLING_WAFFO_*): every notification will get 404")
+        log.warning(
+            "no provider that sends notifications is configured (%s): every notification will get 404",
+            ", ".join(f"{spec.settings_prefix}*" for spec in PROVIDERS),
+        )
 
     async def lazy_client():  # type: ignore[no-untyped-def]
         # Connect on first use, so the service starts (and answers /healthz) while Temporal is down.

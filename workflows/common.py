@@ -80,7 +80,7 @@ def is_not_done(exc: ActivityError) -> bool:
 
 
 def is_not_found(exc: ActivityError) -> bool:
-    """The provider answered that it does not know the object looked up (Waffo A0009, KESS *NOTEXIST)."""
+    """The provider answered that it does not know the object looked up (a "no such order" or "no such refund" code)."""
     cause = exc.cause
     return isinstance(cause, ApplicationError) and cause.type == NOT_FOUND
 

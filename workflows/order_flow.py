@@ -51,14 +51,11 @@ from billing.gateway import (
 from billing.hints import HINT_WINDOW, HintLedger, HintState
 from billing.orders import (
     CLOSED_STATUSES,
-    CREATE_RESEND_PROVIDERS,
     FINAL_REFUND_STATES,
     FINAL_STATUSES,
-    LATE_PAYING_PROVIDERS,
     OPEN_STATUSES,
     PAID_STATUSES,
     REFUND_RESENDS,
-    SINGLE_SHOT_REFUND_PROVIDERS,
     CancelRequest,
     CaptureRequest,
     ClosingReason,
@@ -74,6 +71,8 @@ from billing.orders import (
     ResolveRequest,
     SubmitOrder,
 )
+from providers.registry import provider_spec
+from providers.spec import ProviderSpec
 from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
@@ -117,7 +116,8 @@ BOUNDED_AUTHORIZED_WAITS = "bounded-authorized-waits"
 #: Hints are coalesced and rationed from this change on (see billing.hints); runs that started before it
 #: replay as they ran, acting on every hint.
 COALESCE_HINTS_PATCH = "coalesce-hints"
-#: Orders of LATE_PAYING_PROVIDERS that ended unpaid keep asking for a late payment (_late_payment_watch).
+#: Orders of a late-paying provider (ProviderSpec.late_paying) that ended unpaid keep asking for a late
+#: payment (_late_payment_watch).
 LATE_PAYMENT_WATCH_PATCH = "late-payment-watch"
 LATE_WATCHED_STATUSES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED})
 #: An unknown outcome the provider has no query for goes to review at once (patched: orders that started
@@ -127,6 +127,11 @@ REVIEW_WHEN_NO_INQUIRY = "review-when-provider-cannot-inquire"
 
 class OrderFlow:
     """Everything an order workflow run holds and does; see the module docstring."""
+
+    @property
+    def provider(self) -> ProviderSpec:
+        """The declaration of the order's provider: pure data, the same answer on every replay."""
+        return provider_spec(self.request.provider)
 
     def __init__(self, request: CreateOrder) -> None:
         now = clock_now()
@@ -276,8 +281,8 @@ class OrderFlow:
             if now >= self.order.deadline and self.order.closing is None:
                 if not self.deadline_inquired and workflow.patched("inquire-before-deadline-cancel"):
                     # Ask before cancelling: a payment made in time whose notification was lost is found
-                    # here and is simply PAID. Cancelling first would have the provider refuse (Waffo
-                    # A0013) and an on-time payment look late. (Patched: older orders replay as they ran.)
+                    # here and is simply PAID. Cancelling first would have the provider refuse ("already
+                    # paid") and an on-time payment look late. (Patched: older orders replay as they ran.)
                     self.deadline_inquired = True
                     await self._inquire()
                     continue
@@ -330,7 +335,7 @@ class OrderFlow:
                 and self.order.status is OrderStatus.UNKNOWN
                 and workflow.patched(REVIEW_WHEN_NO_INQUIRY)
             ):
-                # The provider has no query for this payment (a WaafiPay wallet push): asking again cannot
+                # The provider has no query for this payment (a wallet push to the payer's handset): asking again cannot
                 # conclude it, and re-sending could charge twice. An operator checks at the provider.
                 self.order.flag_for_review(self._no_inquiry_reason(not_found_answer(exc)), clock_now())
                 self._publish()
@@ -341,7 +346,7 @@ class OrderFlow:
         self._apply(outcome, "inquiry")
 
     async def _inquiry_not_found(self, exc: ActivityError) -> None:
-        """The provider answered that it has no such payment (Waffo A0009, WaafiPay 5213, KESS ORDERNOTEXIST).
+        """The provider answered that it has no such payment (a "no such order" code).
 
         A definite answer, unlike no answer at all, but not a final one: the create may yet be recorded.
         While the customer still has time, a create whose outcome was unknown is re-sent with its original
@@ -364,7 +369,7 @@ class OrderFlow:
             self.order.status is OrderStatus.UNKNOWN
             and self.create_unanswered is not None
             and self.create_call is not None
-            and self.request.provider in CREATE_RESEND_PROVIDERS
+            and self.provider.create_resend
             and now < self.order.deadline
             # Bounded: a provider that never records the create is left to review, not re-sent forever
             # (a polled provider is asked every few seconds).
@@ -416,7 +421,7 @@ class OrderFlow:
         """Why an order goes to review after its inquiries ran out: exactly what was seen, and what to check."""
         if self.not_found == 0 or self.not_found_since is None or self.not_found_last is None:
             return f"no final statement after {self.inquiries} inquiries"
-        # Seed 003 (Waffo, and the rule the engine keeps for every provider): an unknown outcome is never
+        # The rule the engine keeps for every provider (provider documents state it too): an unknown outcome is never
         # assumed failed and the order is never closed on a guess; "still unknown -> wait". No provider
         # document makes "does not exist" final, so the engine does not conclude: an operator does.
         key = self.order.payment_key
@@ -437,7 +442,7 @@ class OrderFlow:
     async def _close_at_provider(self, reason: ClosingReason) -> None:
         """Cancel at the provider, then confirm by inquiry: a success that raced the cancel is money."""
         if self.provider_closes is False and workflow.patched("close-only-where-the-provider-can"):
-            # KESS (seed 004) documents no close: no cancel is sent; the payment window is waited out.
+            # The provider documents no close: no cancel is sent; the payment window is waited out.
             await self._await_provider_window(reason)
             return
         self.order.begin_closing(reason, clock_now())
@@ -570,8 +575,8 @@ class OrderFlow:
         """A capture's answer was lost: inquire, re-send it with its original request id, at most RESEND_LIMIT
         times; then an operator decides.
 
-        An inquiry that tells captured from held money decides (Waffo: PAY_SUCCESS / AUTHED_WAITING_CAPTURE).
-        One that cannot (WaafiPay's HPP_GETTRANINFO says "Approved" for both) reads as AUTHORIZED, which
+        An inquiry that tells captured from held money decides (paid versus authorized, waiting for capture).
+        One that cannot (a transaction lookup that says "Approved" for both) reads as AUTHORIZED, which
         concludes nothing: the commit is re-sent, and the provider answers the repeat of the same request.
         A PENDING inquiry (capture in progress) is waited on, never answered with a second capture.
         """
@@ -594,7 +599,7 @@ class OrderFlow:
         self._publish()
 
     async def _confirm_capture(self) -> None:
-        """A capture was accepted and not yet confirmed (Waffo: CAPTURE_IN_PROGRESS): inquire on the schedule,
+        """A capture was accepted and not yet confirmed (a "capture in progress" status): inquire on the schedule,
         at most ``unknown_inquiry_limit`` times."""
         for attempt in range(self.policy.unknown_inquiry_limit):
             await self._authorized_pause(self.policy.inquiry_wait(attempt), "await capture result")
@@ -617,7 +622,7 @@ class OrderFlow:
         """Send the capture requested last, with its own request id (a re-send repeats it), and apply the answer.
 
         No answer: the capture is in doubt. A refusal of a first capture leaves the hold to capture again; a
-        refusal of a re-send is no such proof (Waffo refuses a capture once the order is no longer authorized).
+        refusal of a re-send is no such proof (a provider refuses a capture once the order is no longer authorized).
         """
         amount = self.order.capture_requested
         assert amount is not None
@@ -678,8 +683,8 @@ class OrderFlow:
         """Release the hold (merchant cancel or the end of the capture window) and apply the answer.
 
         No answer: the void is in doubt and re-sent (:meth:`_reconcile_void`). A refusal is never ignored:
-        an inquiry that can tell may still conclude; otherwise the hold may have been captured (WaafiPay:
-        5213 after a commit whose answer was lost) and an operator decides.
+        an inquiry that can tell may still conclude; otherwise the hold may have been captured ("no such
+        transaction" after a commit whose answer was lost) and an operator decides.
         """
         self.order.closing = reason
         self.order.note(clock_now(), "closing", reason.value)
@@ -728,7 +733,7 @@ class OrderFlow:
 
     async def _reconcile_void(self) -> None:
         """A void's answer was lost: re-send it with the same request id, at most RESEND_LIMIT times (a release
-        repeated after it took effect answers "already cancelled", WaafiPay 5202); then an operator decides."""
+        repeated after it took effect answers "already cancelled"); then an operator decides."""
         for attempt in range(RESEND_LIMIT):
             await self._authorized_pause(self.policy.inquiry_wait(attempt), "void in doubt")
             if self.order.status is not OrderStatus.AUTHORIZED or not self.void_in_doubt:
@@ -807,11 +812,11 @@ class OrderFlow:
             await self._refund_late_payment()
 
     def _late_payment_watch(self, closes_at: datetime) -> list[datetime]:
-        """When to look for a payment made after the close (LATE_PAYING_PROVIDERS): the policy's waits from
+        """When to look for a payment made after the close (``ProviderSpec.late_paying``): the policy's waits from
         the close, the last look no later than the end of the refund window."""
         if not self.policy.late_payment_watch:
             return []
-        if self.request.provider not in LATE_PAYING_PROVIDERS or self.order.status not in LATE_WATCHED_STATUSES:
+        if not self.provider.late_paying or self.order.status not in LATE_WATCHED_STATUSES:
             return []
         if not workflow.patched(LATE_PAYMENT_WATCH_PATCH):
             return []
@@ -869,7 +874,7 @@ class OrderFlow:
                 outcome = await self._call(
                     PaymentActivities.refund,
                     call,
-                    retry=SINGLE_SHOT if self.request.provider in SINGLE_SHOT_REFUND_PROVIDERS else MONEY_RETRY,
+                    retry=SINGLE_SHOT if self.provider.single_shot_refunds else MONEY_RETRY,
                     summary=f"refund {refund.refund_id} {refund.amount}"
                     + (f" (re-sent, send {refund.sends})" if refund.sends > 1 else ""),
                 )
@@ -931,13 +936,13 @@ class OrderFlow:
     async def _refund_not_found(self, refund: Refund, answer: str) -> None:
         """The provider does not know a refund whose call ended without an answer: that call did not land.
 
-        Where the provider deduplicates refunds by our key (Waffo ``refundRequestId``, KESS ``out_refund_no``)
-        the same request is sent again with the same key, a bounded number of times: it cannot refund twice.
-        A provider that repeats money on a repeat (WaafiPay) is never re-sent to. Still unknown after that:
+        Where the provider deduplicates refunds by our key (its refund request id) the same request is sent
+        again with the same key, a bounded number of times: it cannot refund twice. A provider that repeats
+        money on a repeat (``ProviderSpec.single_shot_refunds``) is never re-sent to. Still unknown after that:
         an operator decides, told exactly why.
         """
         now, provider = clock_now(), self.request.provider
-        if provider in SINGLE_SHOT_REFUND_PROVIDERS:
+        if self.provider.single_shot_refunds:
             reason = (
                 f"{provider} does not know the refund ({answer}) after a call without an answer; "
                 "its refunds are not deduplicated, so it is not re-sent"

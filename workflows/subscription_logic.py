@@ -1,6 +1,6 @@
 """What SubscriptionWorkflow does: one subscription for its whole life, as plain deterministic code.
 
-Provider-managed mode (Waffo native subscriptions): the provider charges every period; the workflow
+Provider-managed mode (native subscriptions): the provider charges every period; the workflow
 creates the subscription, waits for the customer's authorization, then mirrors each period from the
 provider's notifications, with a deadline per period after which it inquires. Engine modes own the
 calendar and bill each period through an invoice order. Merchant commands (cancel now or at period end,
@@ -59,7 +59,6 @@ from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow
 from billing.proration import Proration
 from billing.subscriptions import (
     ENGINE_MODES,
-    INVOICE_PAYMENT_METHODS,
     Adjustment,
     BillingMode,
     BillingPeriodRecord,
@@ -76,6 +75,7 @@ from billing.subscriptions import (
     SubscriptionInput,
     SubscriptionStatus,
 )
+from providers.registry import provider_spec
 from workflows.common import (
     INQUIRY_RETRY,
     MONEY_RETRY,
@@ -371,7 +371,7 @@ class SubscriptionLogic:
             payment_method=(
                 None
                 if self.sub.mode is BillingMode.ENGINE_CHARGED
-                else INVOICE_PAYMENT_METHODS.get(self.request.provider)
+                else provider_spec(self.request.provider).invoice_payment_method
             ),
             policy=OrderPolicy.for_provider(self.request.provider, payment_window=self.policy.invoice_due),
             notify_workflow_id=workflow.info().workflow_id,

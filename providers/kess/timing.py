@@ -10,3 +10,7 @@ from datetime import timedelta
 
 #: The longest one KESS call may wait for its answer: quick pay, held while the buyer enters the PIN.
 LONGEST_WAIT = timedelta(seconds=60)
+
+#: How long quick pay holds the payment for the buyer's PIN before KESS revokes it (seed 004): the longest,
+#: and the default, payment window of a quick-pay order.
+QUICK_PAY_WINDOW = timedelta(seconds=45)

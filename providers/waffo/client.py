@@ -43,7 +43,6 @@ from billing.errors import (
     ProviderServerError,
     ResponseVerificationError,
 )
-from billing.settings import WaffoSettings
 from billing.telemetry import provider_call_span
 from providers import http
 from providers.answers import Value, require_same_object
@@ -74,6 +73,7 @@ from providers.base import (
 )
 from providers.waffo import transform, wire
 from providers.waffo.results import MerchantConfig, PayMethodConfig, SubscriptionUpdateOutcome, UpdateSubscription
+from providers.waffo.settings import WaffoSettings
 from providers.waffo.signing import (
     PRIVATE_KEY_SETTING,
     PUBLIC_KEY_SETTING,

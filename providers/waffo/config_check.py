@@ -10,10 +10,17 @@ such as an IDR e-wallet, are not judged by it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+from billing.errors import ConfigurationError, ProviderError
 from billing.money import Money
+from billing.settings import load
+from providers.base import PaymentProvider
 from providers.waffo.results import PayMethodAvailability, PayMethodConfig
+from providers.waffo.settings import WaffoSettings
+
+log = logging.getLogger("billing.worker")
 
 
 def _matches(method: PayMethodAvailability, wanted: str) -> bool:
@@ -43,3 +50,31 @@ def pay_method_problems(config: PayMethodConfig, wanted: Sequence[str], *, amoun
         if amount is not None and in_currency and not any(method.accepts(amount) for method in in_currency):
             problems.append(f"pay method {entry} takes no order of {amount.to_decimal_string()} {amount.currency}")
     return problems
+
+
+async def check_contract(client: PaymentProvider, settings: WaffoSettings | None = None) -> None:
+    """At the worker's start, that each pay method in BILLING_WAFFO_PAY_METHODS is in the merchant's Waffo
+    contract, open, and takes BILLING_WAFFO_MIN_ORDER_AMOUNT. ``warn`` logs each problem; ``fail`` refuses to
+    start (ConfigurationError). An unreachable or unanswering Waffo is only logged: it says nothing of the
+    contract."""
+    from providers.waffo.client import WaffoClient
+
+    settings = settings or load(WaffoSettings)
+    wanted = settings.wanted_pay_methods()
+    if settings.startup_check == "off" or not wanted or not isinstance(client, WaffoClient):
+        return
+    amount = settings.check_amount()
+    try:
+        config = await client.inquire_pay_method_config()
+    except ProviderError as exc:
+        log.warning("could not check the Waffo contract at start (%s); starting anyway", exc)
+        return
+    problems = pay_method_problems(config, wanted, amount=amount)
+    for problem in problems:
+        log.warning("Waffo contract: %s", problem)
+    if problems and settings.startup_check == "fail":
+        raise ConfigurationError(
+            f"the Waffo contract does not fit: {'; '.join(problems)}", setting="BILLING_WAFFO_PAY_METHODS"
+        )
+    if not problems:
+        log.info("Waffo contract offers %s", ", ".join(wanted))

@@ -25,7 +25,6 @@ from typing import Self
 from pydantic import SecretStr, ValidationError
 
 from billing.errors import ConfigurationError, MalformedNotificationError, SignatureVerificationError
-from billing.settings import WaffoSettings
 from providers.base import (
     NotificationReply,
     PaymentEvent,
@@ -37,6 +36,7 @@ from providers.base import (
     UnknownEvent,
 )
 from providers.waffo import transform, wire
+from providers.waffo.settings import WaffoSettings
 from providers.waffo.signing import (
     PRIVATE_KEY_SETTING,
     PUBLIC_KEY_SETTING,

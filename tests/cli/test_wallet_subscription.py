@@ -20,6 +20,12 @@ def test_a_waafipay_wallet_subscription_is_created_from_the_cli(stack: Cli) -> N
     assert "--customer-phone" in refused.stderr, "the error says which option gives it"
     assert stack.run("subscription", "show", subscription_id, check=False).returncode != 0, "nothing was started"
 
+    # Invoiced, each period is the hosted page for that wallet (MWALLET_ACCOUNT): refused the same way.
+    invoiced = stack.run(*argv, "--billing", "invoice", check=False)
+    assert invoiced.returncode == 2, invoiced.stdout + invoiced.stderr
+    assert "customer.phone" in invoiced.stderr and "hosted page" in invoiced.stderr, invoiced.stderr
+    assert stack.run("subscription", "show", subscription_id, check=False).returncode != 0, "nothing was started"
+
     created = stack.json(*argv, "--customer-phone", "252611111111")
     assert created["subscription_id"] == subscription_id
     active = stack.until(["subscription", "show", subscription_id], lambda s: s["status"] == "ACTIVE")

@@ -23,10 +23,10 @@ from billing.settings import (
     HttpServiceSettings,
     MerchantEventSettings,
     TemporalSettings,
-    WaffoSettings,
 )
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings
+from providers.waffo import WaffoSettings
 from starter import devkeys
 from worker import WorkerSettings
 

@@ -16,10 +16,10 @@ from billing.settings import (
     HttpServiceSettings,
     MerchantEventSettings,
     TemporalSettings,
-    WaffoSettings,
 )
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings
+from providers.waffo import WaffoSettings
 from worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]

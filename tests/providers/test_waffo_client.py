@@ -23,7 +23,6 @@ from billing.errors import (
     ResponseVerificationError,
 )
 from billing.money import Money
-from billing.settings import WaffoSettings
 from providers.base import (
     BillingInterval,
     CancelledBy,
@@ -51,6 +50,7 @@ from providers.base import (
     SubscriptionStatus,
 )
 from providers.waffo import TopUp, UpdateSubscription, WaffoClient
+from providers.waffo.settings import WaffoSettings
 from providers.waffo.signing import verify_bytes
 from tests.providers.conftest import KeyPair, Reply, WaffoResponder
 

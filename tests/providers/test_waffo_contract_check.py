@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from activities.payments import ProviderRegistry
 from billing.errors import ConfigurationError
-from billing.settings import WaffoSettings
+from providers.waffo.config_check import check_contract
+from providers.waffo.settings import WaffoSettings
 from starter.cli import app
 from starter.serving import free_port
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub, waffo_client
-from worker import check_waffo_contract
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def settings(emulator_url: str, **values: object) -> WaffoSettings:
 async def check(emulator_url: str, **values: object) -> None:
     providers = ProviderRegistry({"waffo": waffo_client(emulator_url)})
     try:
-        await check_waffo_contract(providers, settings(emulator_url, **values))
+        await check_contract(providers.get("waffo"), settings(emulator_url, **values))
     finally:
         await providers.aclose()
 

@@ -341,3 +341,37 @@ async def test_engine_charged_hard_decline_stops_dunning_early(engine: Engine) -
     unpaid = await engine.until("sub-hard", lambda s: s.status is SubscriptionStatus.UNPAID)
     assert unpaid.period_record(2).hard_failure
     assert unpaid.period_record(2).attempts <= 1, "no retry after a hard decline"
+
+
+async def test_waafipay_invoiced_without_the_wallet_number_is_refused_at_creation(engine: Engine) -> None:
+    """Each period's invoice is WaafiPay's hosted page for a wallet (MWALLET_ACCOUNT, seed 002:
+    payerInfo.subscriptionId is required for it): without the number every period would fail at the provider.
+    The subscription is refused when created, naming the field, and nothing is started."""
+    request = start(
+        "sub-hpp-nophone",
+        provider="waafipay",
+        plan=priced("wallet", "2.00"),
+        customer=Customer(customer_id="cust-w"),
+    )
+    with pytest.raises(errors.InputError) as refused:
+        await engine.create(request)
+    assert refused.value.field == "customer.phone"
+    assert "hosted page" in str(refused.value)
+    with pytest.raises(errors.NotFoundError):
+        await engine.get("sub-hpp-nophone")
+
+
+async def test_waafipay_invoiced_with_the_wallet_number_bills_the_first_period_by_hosted_page(engine: Engine) -> None:
+    created = await engine.create(
+        start(
+            "sub-hpp",
+            provider="waafipay",
+            plan=priced("wallet", "2.00"),
+            customer=Customer(customer_id="cust-w", phone="252611111122"),
+        )
+    )
+    assert created.mode is BillingMode.ENGINE_INVOICED
+    order_id = await engine.invoice("sub-hpp", 1)
+    sub = await engine.get("sub-hpp")
+    assert order_id == "sub-hpp-p1"
+    assert "/waafipay/" in (sub.period_record(1).checkout_url or ""), "the period's hosted page"

@@ -113,15 +113,18 @@ async def test_hints_signalled_straight_to_the_workflow_make_one_inquiry_per_win
 
 
 async def test_a_new_result_token_is_news_even_inside_the_window(stack: OrderStack) -> None:
-    """WaafiPay tells a decline only through the redirect's token: a hint that brings one is not coalesced."""
+    """A provider may tell a decline only through the redirect's token: a hint that brings one is not coalesced.
+
+    The redirects come back through WaafiPay's route, whose declaration reads ``hppResultToken``
+    (``ProviderSpec.redirect_token``); the service routes a redirect by its order id alone."""
     await create(stack, "tokens")
     handle = stack.client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id("tokens"))
     before = await settled_history(handle)
     async with httpx.AsyncClient(base_url=stack.webhook_url) as http:
-        await http.get("/callbacks/waffo/orders/tokens/success")
+        await http.get("/callbacks/waafipay/orders/tokens/success")
         await settled_history(handle)
-        await http.get("/callbacks/waffo/orders/tokens/failure?hppResultToken=ABC123")
+        await http.get("/callbacks/waafipay/orders/tokens/failure?hppResultToken=ABC123")
         await settled_history(handle)
-        await http.get("/callbacks/waffo/orders/tokens/failure?hppResultToken=ABC123")
+        await http.get("/callbacks/waafipay/orders/tokens/failure?hppResultToken=ABC123")
     after = await settled_history(handle)
     assert inquiries(after) - inquiries(before) == 2
