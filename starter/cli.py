@@ -97,7 +97,7 @@ def dev(
         bool,
         typer.Option(
             "--fresh",
-            help="Start the emulators from nothing: forget their orders, subscriptions and ledgers "
+            help="Start the emulators from nothing: forget their orders, subscriptions, ledgers and queued faults "
             "(<data dir>/emulators.db)",
         ),
     ] = False,
