@@ -32,6 +32,7 @@ from starter.cli_common import (
     serve_until_interrupted,
 )
 from starter.cli_common import billing_client as _billing
+from starter.cli_help import tidy_help
 
 app = typer.Typer(
     name="billing",
@@ -105,8 +106,9 @@ def dev(
     """Run the whole local stack in the foreground; Ctrl-C stops everything.
 
     Other `billing` commands run from the same directory (or with the same BILLING_DEV_DATA_DIR) find this
-    stack by themselves, whatever its ports: they read <data dir>/env. The emulators keep their state in
-    <data dir>/emulators.db, so orders made before a restart can still be paid, refunded and renewed.
+    stack by themselves, whatever its ports: they read the file env in the data directory. The emulators keep
+    their state in emulators.db there, so orders made before a restart can still be paid, refunded and
+    renewed.
     """
     from starter.devstack import run_dev_stack
 
@@ -764,6 +766,7 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
 cli_find.register(app, order_app, subscription_app)
 cli_faults.register(emulators_app)
 cli_tools.register(app, events_app)
+tidy_help(app)  # last: every command is registered
 
 
 def main() -> None:
