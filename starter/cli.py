@@ -237,7 +237,7 @@ def order_create(
     from billing.gateway import CaptureMode, Customer
     from billing.money import Money
     from billing.orders import CreateOrder, OrderPolicy
-    from starter.render import print_order
+    from starter.render import print_order, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         capture_mode = {"automatic": CaptureMode.AUTOMATIC, "manual": CaptureMode.MANUAL}.get(capture.lower())
@@ -277,7 +277,7 @@ def order_create(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
-    exit_for_outcome(order.status.value, f"order {order_id}")
+    exit_for_outcome(order.status.value, f"order {order_id}", why_failed(order.failure, order.timeline))
 
 
 @order_app.command("show")
@@ -294,7 +294,7 @@ def order_capture(
 ) -> None:
     """Capture an AUTHORIZED order, fully or partly."""
     from billing.money import Money
-    from starter.render import print_order
+    from starter.render import print_order, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -306,7 +306,7 @@ def order_capture(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
-    exit_for_outcome(order.status.value, f"order {order_id}")
+    exit_for_outcome(order.status.value, f"order {order_id}", why_failed(order.failure, order.timeline))
 
 
 @order_app.command("cancel")
@@ -317,7 +317,7 @@ def order_cancel(
 ) -> None:
     """Cancel an unpaid order (voids an authorization). An order already cancelled stays so: exit 0."""
     from billing.orders import OrderStatus
-    from starter.render import print_order
+    from starter.render import print_order, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -333,7 +333,7 @@ def order_cancel(
     emit(order, as_json, lambda: print_order(console, order))
     if already:
         err_console.print(f"order {order_id} was already cancelled: nothing changed", highlight=False)
-    exit_for_outcome(order.status.value, f"order {order_id}")
+    exit_for_outcome(order.status.value, f"order {order_id}", why_failed(order.failure, order.timeline))
 
 
 @order_app.command("refund")
@@ -347,7 +347,7 @@ def order_refund(
     """Refund part or all of a paid order. Repeating the same refund id is safe."""
     from billing.money import Money
     from billing.orders import RefundRequest
-    from starter.render import print_refunds
+    from starter.render import print_refunds, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -361,7 +361,7 @@ def order_refund(
 
     refund = run(action)
     emit(refund, as_json, lambda: print_refunds(console, [refund]))
-    exit_for_outcome(refund.status.value, f"refund {refund_id}")
+    exit_for_outcome(refund.status.value, f"refund {refund_id}", why_failed(refund.failure))
 
 
 @order_app.command("resolve")
