@@ -2,9 +2,11 @@
 
 Typer's rich help keeps the line breaks of a docstring's later paragraphs (and of a command's summary in
 its group's list), so a paragraph written over several source lines came out broken short at every width;
-and it shows ``<bool>`` after every flag (``--help``, ``--json``), which takes no value. :func:`tidy_help`
-fixes both once, for every command of the app: each paragraph of a command's help becomes one line (a
-paragraph starting with ``\\b`` is kept as written, as click does), and a flag shows no type.
+it shows ``<bool>`` after every flag (``--help``, ``--json``), which takes no value; and it wraps the usage
+line at 80 columns whatever the terminal's width. :func:`tidy_help` fixes them once, for every command of
+the app: each paragraph of a command's help becomes one line (a paragraph starting with ``\\b`` is kept
+as written, as click does), a flag shows no type, and the usage line is as wide as the terminal (``COLUMNS``;
+80 when piped).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def _tidy_commands(app: typer.Typer) -> None:
             _tidy_commands(group.typer_instance)
 
 
+#: The usage line follows the terminal up to this width.
+USAGE_MAX_WIDTH = 1000
+
 _type_of_option = TyperOption.display_type_rich
 
 
@@ -49,4 +54,6 @@ def _no_type_on_a_flag(self: TyperOption, ctx: Any) -> str | None:
 def tidy_help(app: typer.Typer) -> None:
     """Reflow the help of every command registered on ``app`` (and its groups); flags show no type."""
     _tidy_commands(app)
+    # Click caps its formatter (the usage line) at 80 columns unless told a maximum; subcommands inherit it.
+    app.info.context_settings = {**(app.info.context_settings or {}), "max_content_width": USAGE_MAX_WIDTH}
     TyperOption.display_type_rich = _no_type_on_a_flag  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import typer.main
@@ -43,6 +44,13 @@ def every_command() -> list[list[str]]:
 
     walk(typer.main.get_command(app), [])
     return found
+
+
+def command_at(path: list[str]) -> Any:
+    command: Any = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
 
 
 def help_of(path: list[str], columns: int | None) -> str:
@@ -110,3 +118,13 @@ def test_no_command_shows_a_bool_type_on_a_flag() -> None:
 def test_the_command_list_keeps_a_description_on_one_line_when_it_fits() -> None:
     shown = help_of([], 200)
     assert any("refunds in review, subscriptions past due or unpaid" in line for line in shown.splitlines()), shown
+
+
+@pytest.mark.parametrize("path", [["emulators", "renew"], ["emulators", "fault"], ["subscription", "preview-change"]])
+def test_the_usage_line_uses_the_terminal_width(path: list[str]) -> None:
+    shown = help_of(path, 200)
+    usage = next(line for line in shown.splitlines() if "Usage:" in line)
+    arguments = [param.name for param in command_at(path).params if param.param_type_name == "argument"]
+    assert arguments, path
+    for name in arguments:
+        assert name in usage, f"the usage line is wrapped short of 200 columns:\n{shown}"
