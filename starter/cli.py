@@ -226,7 +226,8 @@ def order_create(
         typer.Option(
             "--dev-windows",
             help="Short windows for trying things on the dev stack: 30 s to pay, an inquiry every 5 s, review "
-            "after 3 inconclusive inquiries (an unanswered order reaches NEEDS_REVIEW in about a minute)",
+            "after 3 inconclusive inquiries past that deadline (an unanswered order reaches NEEDS_REVIEW in "
+            "about a minute)",
             metavar="",
         ),
     ] = False,
