@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test test-slow chaos bench bench-load lint format install clean
+.PHONY: dev test test-slow chaos bench bench-load screenshots lint format install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(STAMP)
 bench-load: $(STAMP)
 	$(BIN)/python scripts/bench_subscriptions.py --subscriptions 10000 --cache-size 1000 --timeout 2400
 	$(BIN)/python scripts/bench_order_load.py --fraction 0.5 --duration 180
+
+# The README's review-queue pictures, taken again on a temporary dev stack (headless Chromium).
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -32,6 +32,7 @@ from starter.cli_common import (
     serve_until_interrupted,
 )
 from starter.cli_common import billing_client as _billing
+from starter.cli_help import tidy_help
 
 app = typer.Typer(
     name="billing",
@@ -97,7 +98,7 @@ def dev(
         bool,
         typer.Option(
             "--fresh",
-            help="Start the emulators from nothing: forget their orders, subscriptions and ledgers "
+            help="Start the emulators from nothing: forget their orders, subscriptions, ledgers and queued faults "
             "(<data dir>/emulators.db)",
         ),
     ] = False,
@@ -105,8 +106,9 @@ def dev(
     """Run the whole local stack in the foreground; Ctrl-C stops everything.
 
     Other `billing` commands run from the same directory (or with the same BILLING_DEV_DATA_DIR) find this
-    stack by themselves, whatever its ports: they read <data dir>/env. The emulators keep their state in
-    <data dir>/emulators.db, so orders made before a restart can still be paid, refunded and renewed.
+    stack by themselves, whatever its ports: they read the file env in the data directory. The emulators keep
+    their state in emulators.db there, so orders made before a restart can still be paid, refunded and
+    renewed.
     """
     from starter.devstack import run_dev_stack
 
@@ -224,7 +226,8 @@ def order_create(
         typer.Option(
             "--dev-windows",
             help="Short windows for trying things on the dev stack: 30 s to pay, an inquiry every 5 s, review "
-            "after 3 inconclusive inquiries (an unanswered order reaches NEEDS_REVIEW in about a minute)",
+            "after 3 inconclusive inquiries past that deadline (an unanswered order reaches NEEDS_REVIEW in "
+            "about a minute)",
             metavar="",
         ),
     ] = False,
@@ -235,7 +238,7 @@ def order_create(
     from billing.gateway import CaptureMode, Customer
     from billing.money import Money
     from billing.orders import CreateOrder, OrderPolicy
-    from starter.render import print_order
+    from starter.render import print_order, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         capture_mode = {"automatic": CaptureMode.AUTOMATIC, "manual": CaptureMode.MANUAL}.get(capture.lower())
@@ -275,7 +278,7 @@ def order_create(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
-    exit_for_outcome(order.status.value, f"order {order_id}")
+    exit_for_outcome(order.status.value, f"order {order_id}", why_failed(order.failure, order.timeline))
 
 
 @order_app.command("show")
@@ -292,7 +295,7 @@ def order_capture(
 ) -> None:
     """Capture an AUTHORIZED order, fully or partly."""
     from billing.money import Money
-    from starter.render import print_order
+    from starter.render import print_order, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -304,7 +307,7 @@ def order_capture(
 
     order = run(action)
     emit(order, as_json, lambda: print_order(console, order))
-    exit_for_outcome(order.status.value, f"order {order_id}")
+    exit_for_outcome(order.status.value, f"order {order_id}", why_failed(order.failure, order.timeline))
 
 
 @order_app.command("cancel")
@@ -315,7 +318,7 @@ def order_cancel(
 ) -> None:
     """Cancel an unpaid order (voids an authorization). An order already cancelled stays so: exit 0."""
     from billing.orders import OrderStatus
-    from starter.render import print_order
+    from starter.render import print_order, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -331,7 +334,7 @@ def order_cancel(
     emit(order, as_json, lambda: print_order(console, order))
     if already:
         err_console.print(f"order {order_id} was already cancelled: nothing changed", highlight=False)
-    exit_for_outcome(order.status.value, f"order {order_id}")
+    exit_for_outcome(order.status.value, f"order {order_id}", why_failed(order.failure, order.timeline))
 
 
 @order_app.command("refund")
@@ -345,7 +348,7 @@ def order_refund(
     """Refund part or all of a paid order. Repeating the same refund id is safe."""
     from billing.money import Money
     from billing.orders import RefundRequest
-    from starter.render import print_refunds
+    from starter.render import print_refunds, why_failed
 
     async def action():  # type: ignore[no-untyped-def]
         billing = await _billing()
@@ -359,7 +362,7 @@ def order_refund(
 
     refund = run(action)
     emit(refund, as_json, lambda: print_refunds(console, [refund]))
-    exit_for_outcome(refund.status.value, f"refund {refund_id}")
+    exit_for_outcome(refund.status.value, f"refund {refund_id}", why_failed(refund.failure))
 
 
 @order_app.command("resolve")
@@ -766,6 +769,7 @@ def subscription_manage(subscription_id: str, as_json: JsonOption = False) -> No
 cli_find.register(app, order_app, subscription_app)
 cli_faults.register(emulators_app)
 cli_tools.register(app, events_app)
+tidy_help(app)  # last: every command is registered
 
 
 def main() -> None:

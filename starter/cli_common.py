@@ -24,6 +24,7 @@ import httpx
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from billing import errors
 
@@ -114,10 +115,11 @@ async def billing_client() -> BillingClient:
     return await BillingClient.connect()
 
 
-def exit_for_outcome(status: str, what: str) -> None:
-    """Leave with 3 or 4 when a money operation ended FAILED, UNKNOWN or NEEDS_REVIEW (see the codes above)."""
+def exit_for_outcome(status: str, what: str, why: str = "the provider refused") -> None:
+    """Leave with 3 or 4 when a money operation ended FAILED, UNKNOWN or NEEDS_REVIEW (see the codes above);
+    ``why``: what made it FAILED (:func:`starter.render.why_failed`)."""
     if status == "FAILED":
-        err_console.print(f"[bold red]{what} FAILED[/]: the provider refused", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]{what} FAILED[/]: {escape(why)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_REFUSED)
     if status in ("UNKNOWN", "NEEDS_REVIEW"):
         err_console.print(

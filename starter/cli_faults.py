@@ -44,6 +44,8 @@ KINDS: dict[str, FaultKind] = {
     "duplicate-webhook": FaultKind("duplicate", "notify", ("waffo",), "sends the next webhook twice"),
     "delay-webhook": FaultKind("delay", "notify", ("waffo",), "sends the next webhook late (--ms, default 5000)"),
 }
+#: The emulator's kind -> the name `billing emulators fault` takes (what the list shows).
+CLI_KIND = {kind.emulator_kind: name for name, kind in KINDS.items()}
 DECLINE = "decline"
 KIND_HELP = (
     "; ".join(f"{name}: {kind.does} ({', '.join(kind.providers)})" for name, kind in KINDS.items())
@@ -204,7 +206,8 @@ def emulators_faults(
             params = {key: value for key, value in fault["params"].items() if key != "about"}
             about = fault["params"].get("about") or ("every call" if not fault.get("scope") else "scoped")
             shown = ", ".join(f"{key}={value}" for key, value in params.items())
-            table.add_row(name, str(fault["id"]), fault["kind"], fault["operation"], str(fault["count"]), about, shown)
+            kind = CLI_KIND.get(fault["kind"], fault["kind"])
+            table.add_row(name, str(fault["id"]), kind, fault["operation"], str(fault["count"]), about, shown)
         print_table(console, table)
 
     emit(faults, as_json, human)

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from billing.events import MerchantEvent
+from billing.gateway import ProviderFailure
 from billing.money import Money
 from billing.orders import Order, OrderStatus, Refund
 from billing.orders import TimelineEntry as OrderTimelineEntry
@@ -91,6 +92,23 @@ def plain_detail(detail: str) -> str:
         if not parts or part != parts[-1]:
             parts.append(part)
     return ": ".join(parts)
+
+
+def why_failed(failure: ProviderFailure | None, timeline: Sequence[OrderTimelineEntry] = ()) -> str:
+    """Why an order or a refund is FAILED, in one line: the provider's refusal with its code, or what the
+    engine recorded when it refused before asking the provider (``amount: the KESS store settles in USD, not
+    CNY``)."""
+    if failure is not None:
+        return f"the provider refused: {failure.code} {failure.message}".rstrip()
+    for entry in reversed(timeline):
+        if entry.status == OrderStatus.FAILED and entry.detail:
+            detail = plain_detail(entry.detail)
+            return _TRANSITION.sub("", detail, count=1) or detail
+    return "the provider refused"
+
+
+#: The ``CREATED -> FAILED: `` a timeline detail starts with.
+_TRANSITION = re.compile(r"^[A-Z_]+ -> [A-Z_]+(?:: |$)")
 
 
 def percent_text(fraction: Fraction, places: int = 2) -> str:

@@ -7,6 +7,7 @@ order alone.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Collection, Iterable
@@ -80,6 +81,7 @@ class FaultQueue:
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
+        self._last_id = 0
         self._ids = itertools.count(1)
 
     def add(
@@ -92,7 +94,8 @@ class FaultQueue:
     ) -> Fault:
         if count < 1:
             raise ValueError("count must be >= 1")
-        fault = Fault(next(self._ids), operation, kind, count, dict(params or {}), tuple(scope))
+        self._last_id = next(self._ids)
+        fault = Fault(self._last_id, operation, kind, count, dict(params or {}), tuple(scope))
         self._faults.append(fault)
         return fault
 
@@ -120,3 +123,21 @@ class FaultQueue:
 
     def clear(self) -> None:
         self._faults.clear()
+
+    # -- saved state (billing dev keeps it across restarts) ---------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """The queued faults (with what is left of each) and the last id given, as picklable data."""
+        return {"last_id": self._last_id, "faults": [dataclasses.asdict(fault) for fault in self._faults]}
+
+    def restore(self, saved: dict[str, Any] | None) -> None:
+        """Queue again what :meth:`export` saved (``None``: state saved before faults were kept; nothing).
+        The queue is filled in place: whoever holds it (a notifier) sees the restored faults."""
+        if saved is None:
+            return
+        self._faults[:] = [
+            Fault(**{**fields, "scope": tuple(fields["scope"]), "params": dict(fields["params"])})
+            for fields in saved["faults"]
+        ]
+        self._last_id = int(saved["last_id"])
+        self._ids = itertools.count(self._last_id + 1)

@@ -158,8 +158,8 @@ class KessEmulator:
     # -- saved state (billing dev keeps it across restarts) ---------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """Orders, refunds, the ledger, the clock and the token key and counters, as picklable data.
-        Merchants are registered again at start; queued faults are not kept."""
+        """Orders, refunds, the ledger, queued faults, the clock and the token key and counters, as
+        picklable data. Merchants are registered again at start."""
         return {
             "orders": self.store.orders,
             "refunds": self.store.refunds,
@@ -169,6 +169,7 @@ class KessEmulator:
             "tokens_issued": self.tokens_issued,
             "min_token_serial": self._min_token_serial,
             "used_tokens": self._used_tokens,
+            "faults": self.faults.export(),
         }
 
     def restore_state(self, saved: dict[str, Any]) -> None:
@@ -180,6 +181,7 @@ class KessEmulator:
         self.tokens_issued = saved["tokens_issued"]
         self._min_token_serial = saved["min_token_serial"]
         self._used_tokens = set(saved["used_tokens"])
+        self.faults.restore(saved.get("faults"))
 
     def stats(self) -> dict[str, Any]:
         return {"tokensIssued": self.tokens_issued}

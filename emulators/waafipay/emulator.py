@@ -170,9 +170,9 @@ class WaafiPayEmulator:
     # -- saved state (billing dev keeps it across restarts) ---------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """Wallets, transactions, refunds, hosted-page orders, id counters, the ledger and the clock, as
-        picklable data. Merchants are registered again at start; pushes waiting for a payer are not kept
-        (their API call ends with the process), nor are queued faults."""
+        """Wallets, transactions, refunds, hosted-page orders, id counters, the ledger, queued faults and
+        the clock, as picklable data. Merchants are registered again at start; pushes waiting for a payer
+        are not kept (their API call ends with the process)."""
         business = {
             item.name: getattr(self.state, item.name)
             for item in dataclasses.fields(self.state)
@@ -183,6 +183,7 @@ class WaafiPayEmulator:
             "ids": self.state.ids.export(),
             "ledger": self.ledger.export(),
             "clock": self.clock.offset,
+            "faults": self.faults.export(),
         }
 
     def restore_state(self, saved: dict[str, Any]) -> None:
@@ -191,6 +192,7 @@ class WaafiPayEmulator:
         self.state.ids.restore(saved["ids"])
         self.ledger.restore(saved["ledger"])
         self.clock.offset = saved["clock"]
+        self.faults.restore(saved.get("faults"))
 
     def _cancel_tasks(self) -> list[asyncio.Task[Any]]:
         tasks = [task for task in self._tasks if not task.done()]

@@ -215,10 +215,10 @@ class WaffoEmulator:
     # -- saved state (billing dev keeps it across restarts) ---------------------------------------
 
     def export_state(self) -> dict[str, Any]:
-        """Orders, refunds, subscriptions, the ledger, notifications and the clock, as picklable data.
+        """Orders, refunds, subscriptions, the ledger, notifications, queued faults and the clock, as
+        picklable data.
 
-        Registered merchants are not part of it (they are registered again at start, with their keys);
-        neither are queued faults."""
+        Registered merchants are not part of it (they are registered again at start, with their keys)."""
         business = {
             item.name: getattr(self.store, item.name)
             for item in dataclasses.fields(self.store)
@@ -229,6 +229,7 @@ class WaffoEmulator:
             "ledger": self.ledger.export(),
             "clock": self.clock.offset,
             "notifier": self.notifier.export(),
+            "faults": self.faults.export(),
         }
 
     def restore_state(self, saved: dict[str, Any]) -> None:
@@ -238,6 +239,7 @@ class WaffoEmulator:
             setattr(self.store, name, value)
         self.ledger.restore(saved["ledger"])
         self.clock.offset = saved["clock"]
+        self.faults.restore(saved.get("faults"))
 
         def judge_for(merchant_id: str) -> Callable[[httpx.Response], str | None] | None:
             merchant = self.store.merchant_by_id(merchant_id)

@@ -105,7 +105,7 @@ def parse_payment_method(value: str | None, *, default_wallet: str) -> MethodCho
 
 def require_currency(amount: Money, currency: str, *, field: str) -> None:
     if amount.currency != currency:
-        raise CurrencyMismatchError(f"is in {amount.currency}; the KESS store settles in {currency}", field=field)
+        raise CurrencyMismatchError(f"the KESS store settles in {currency}, not {amount.currency}", field=field)
 
 
 def amount_to_wire(amount: Money) -> Decimal:

@@ -365,7 +365,7 @@ def _product_fields(plan: SubscriptionPlan) -> dict[str, str | None]:
 
 def _same_currency(amount: Money, currency: str, *, field: str) -> None:
     if amount.currency != currency:
-        raise CurrencyMismatchError(f"is in {amount.currency}, expected {currency}", field=field)
+        raise CurrencyMismatchError(f"must be in {currency} (the plan's currency), not {amount.currency}", field=field)
 
 
 # -- request pieces -----------------------------------------------------------------------------

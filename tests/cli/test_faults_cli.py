@@ -26,8 +26,9 @@ def test_a_fault_for_one_order_leads_to_review_and_is_resolved_from_the_cli(stac
     listed = stack.json("emulators", "faults", "waffo")
     [fault] = [f for f in listed["waffo"] if f["params"].get("about") == f"order {order_id}"]
     assert payment_key(order_id) in fault["scope"] and fault["count"] == 1000
-    table = stack.run("emulators", "faults", columns=80).stdout
-    assert f"order {order_id}" in table and "http_500" in table
+    for columns in (80, 200, None):  # the kind as `billing emulators fault` takes it, at any width or piped
+        table = stack.run("emulators", "faults", columns=columns).stdout
+        assert f"order {order_id}" in table and "http-500" in table and "http_500" not in table, table
 
     other = stack.json("order", "create", "--order-id", other_id, "--amount", "5.00", "--currency", "USD",
                        "--customer-id", "cust-fault", "--customer-email", "fault@example.com")  # fmt: skip
@@ -58,6 +59,8 @@ def test_a_fault_for_one_order_leads_to_review_and_is_resolved_from_the_cli(stac
 def test_a_dropped_webhook_is_made_up_for_by_inquiry(stack: Cli) -> None:
     order_id = unique("ORD-DROP")
     stack.run("emulators", "fault", "waffo", order_id, "drop-webhook")
+    listed = [line for line in stack.run("emulators", "faults", "waffo").stdout.splitlines() if order_id in line]
+    assert listed and "drop-webhook" in listed[0], listed
     create(stack, order_id, "--dev-windows")
     stack.run("emulators", "pay", "waffo", order_id)
     paid = stack.until(["order", "show", order_id], lambda o: o["status"] == "PAID", timeout=30)

@@ -167,3 +167,25 @@ def test_which_creates_wait_for_the_payer(provider: str, method: str | None, pho
         payment_method=method,
     )
     assert request.waits_for_payer is waits
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_a_failed_create_says_why_in_one_plain_line(stack: Cli, columns: int | None) -> None:
+    # The KESS store settles in USD: the engine refuses a CNY amount before anything is sent.
+    order_id = unique("ORD-PLAIN-CNY")
+    result = stack.run(
+        "order", "create", "--provider", "kess", "--order-id", order_id, "--amount", "5.00", "--currency", "CNY",
+        "--customer-id", "cust-plain", "--customer-email", "plain@example.com", columns=columns, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip() == f"order {order_id} FAILED: amount: the KESS store settles in USD, not CNY"
+    assert "Error" not in result.stdout, "no exception class names in what an operator reads"
+
+    # Waffo's sandbox answers C0001 for 9.10: a refusal by the provider, said with its code.
+    declined = unique("ORD-PLAIN-DECLINED")
+    result = stack.run(
+        "order", "create", "--provider", "waffo", "--order-id", declined, "--amount", "9.10", "--currency", "USD",
+        "--customer-id", "cust-plain", "--customer-email", "plain@example.com", columns=columns, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip() == f"order {declined} FAILED: the provider refused: C0001 System Error"

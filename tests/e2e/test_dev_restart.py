@@ -76,3 +76,47 @@ def test_an_order_paid_before_a_restart_is_refunded_after_it(tmp_path: Path) -> 
             "emulators", "pay", "waffo", "RST-1", env=dict(os.environ, **running.cli_env()), check=False
         )
         assert shown.returncode != 0, "a fresh emulator knows no earlier order"
+
+
+def test_queued_faults_and_undelivered_webhooks_survive_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "dev"
+    with running_dev_stack(data_dir, env=os.environ) as running:
+        env = dict(os.environ, **running.cli_env())
+        for provider in ("waffo", "kess", "waafipay"):
+            run_billing("emulators", "fault", provider, f"RST-F-{provider}", "http-500", "--count", "1000", env=env)
+        # A paid order whose webhook is held back for ten minutes: still undelivered when the stack stops.
+        run_billing("emulators", "fault", "waffo", "RST-W1", "delay-webhook", "--ms", "600000", env=env)
+        run_billing("order", "create", "--order-id", "RST-W1", "--amount", "7.00", "--currency", "USD",
+                    "--customer-id", "c-rst", "--customer-email", "rst@example.com", env=env)  # fmt: skip
+        run_billing("emulators", "pay", "waffo", "RST-W1", env=env)
+        held = httpx.get(f"{running.emulators_url}/waffo/control/notifications").json()["notifications"]
+        assert [n["status"] for n in held if "RST-W1" in json.dumps(n)] == ["delayed"], held
+        before = json.loads(run_billing("emulators", "faults", "--json", env=env).stdout)
+        ports = running.ports
+        assert running.stop() == 0
+
+    with running_dev_stack(data_dir, env=os.environ, ports=ports) as running:
+        env = dict(os.environ, **running.cli_env())
+        after = json.loads(run_billing("emulators", "faults", "--json", env=env).stdout)
+        assert after == before, "the queued faults are the same after the restart"
+        assert {fault["kind"] for queued in after.values() for fault in queued} == {"http_500"}, after
+        created = run_billing("order", "create", "--order-id", "RST-F-waffo", "--amount", "5.00", "--currency",
+                              "USD", "--customer-id", "c-rst", "--customer-email", "rst@example.com", "--json",
+                              env=env, check=False)  # fmt: skip
+        assert created.returncode == 4, created.stdout + created.stderr
+        order = json.loads(created.stdout)
+        assert order["status"] == "UNKNOWN"
+        assert "HTTP 500" in json.dumps(order["timeline"]), order["timeline"]
+        left = json.loads(run_billing("emulators", "faults", "waffo", "--json", env=env).stdout)["waffo"]
+        assert left[0]["count"] < 1000, "the restored fault is the one the call used up"
+
+        deadline = time.monotonic() + 30
+        while True:
+            sent = httpx.get(f"{running.emulators_url}/waffo/control/notifications").json()["notifications"]
+            mine = [n for n in sent if "RST-W1" in json.dumps(n)]
+            if [n["status"] for n in mine] == ["delivered"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert [n["status"] for n in mine] == ["delivered"], mine
+        assert any("restarted" in note for note in mine[0]["notes"]), mine
+        _wait_for(running, "RST-W1", "PAID")

@@ -79,3 +79,29 @@ async def test_a_change_made_through_a_request_is_on_disk_when_the_answer_arrive
             assert saved["clock"].total_seconds() == 120
     finally:
         await hub.aclose()
+
+
+async def test_queued_faults_are_restored_with_what_is_left_of_them(tmp_path: Path) -> None:
+    state_file = tmp_path / "emulators.db"
+    key_b64 = public_b64(new_key())
+    first = _hub(state_file, key_b64)
+    for emulator in (first.waffo, first.kess, first.waafipay):
+        emulator.faults.add("*", "http_500", count=3, params={"about": "order K-1"}, scope=["K-1"])
+        assert emulator.faults.take("order/create", references={"K-1"}) is not None  # one of three used
+    first.waffo.faults.add("notify", "drop", scope=["ORD-DROPPED"])
+    first.save_state()
+    await first.aclose()
+
+    second = _hub(state_file, key_b64)
+    try:
+        for emulator in (second.waffo, second.kess, second.waafipay):
+            [restored, *_] = emulator.faults.list()
+            assert restored == {"id": 1, "operation": "*", "kind": "http_500", "count": 2,
+                                "params": {"about": "order K-1"}, "scope": ["K-1"]}  # fmt: skip
+        assert second.kess.faults.add("*", "e0001").id == 2, "ids go on after the restored ones"
+        # The notifier holds the same queue: a restored webhook fault still hits the next webhook.
+        second.waffo.notify("MID-1", "http://127.0.0.1:1/x", "PAYMENT_NOTIFICATION", {"orderId": "ORD-DROPPED"})
+        [notification] = second.waffo.notifier.notifications
+        assert notification.status == "dropped"
+    finally:
+        await second.aclose()
