@@ -132,6 +132,15 @@ def _amount(rng: random.Random) -> int:
             return minor
 
 
+def _push_answer(customer: CustomerBehaviour) -> dict[str, Any]:
+    """How a WaafiPay payer answers the PIN push of a manual-capture order."""
+    if customer is CustomerBehaviour.NEVER:
+        return {"action": "timeout"}
+    if customer is CustomerBehaviour.FAILS:
+        return {"action": "reject", "afterS": 1}
+    return {"action": "approve", "afterS": 2 if customer is CustomerBehaviour.PAYS else 6}
+
+
 def plan_orders(rng: random.Random, count: int, spread: float, run_tag: str) -> list[OrderPlan]:
     plans: list[OrderPlan] = []
     window = PAYMENT_WINDOW.total_seconds()
@@ -160,7 +169,8 @@ def plan_orders(rng: random.Random, count: int, spread: float, run_tag: str) -> 
                 start_at=rng.uniform(0, spread),
                 customer=customer,
                 act_after=act_after,
-                manual_capture=provider == "waffo" and rng.random() < 0.15,
+                # Money held, then captured or voided: Waffo's card authorizations and WaafiPay's wallet holds.
+                manual_capture=provider in ("waffo", "waafipay") and rng.random() < 0.15,
                 refund_storm=rng.random() < 0.35,
                 # The first orders of each provider always get hostile callbacks, so a short run has them.
                 redirect_flood=20 if index < 2 * len(PROVIDERS) else rng.choice((0, 0, 0, 20)),
@@ -245,25 +255,32 @@ class Workload:
 
     async def play_order(self, plan: OrderPlan, hostile: Callable[[OrderPlan], Awaitable[None]]) -> None:
         outcome = self.outcomes.setdefault(plan.order_id, Outcome())
+        # WaafiPay holds money only by a wallet push (API_PREAUTHORIZE), which blocks the create until the
+        # payer answers: the payer's answer is set on the wallet beforehand. Its other orders use the hosted
+        # payment page (its MWALLET_ACCOUNT page is for one wallet: seed 002, payerInfo.subscriptionId).
+        push = plan.provider == "waafipay" and plan.manual_capture
+        phone = None
+        if push:
+            phone = await self.wallet(plan.order_id, behaviour=_push_answer(plan.customer))
+        elif plan.provider == "waafipay":
+            phone = CHAOS_WALLET
         request = CreateOrder(
             order_id=plan.order_id,
             provider=plan.provider,
             amount=plan.amount,
-            customer=Customer(
-                customer_id=f"cust-{plan.order_id}",
-                email=f"{plan.order_id}@example.com",
-                # WaafiPay's MWALLET_ACCOUNT hosted page is for one wallet (seed 002: payerInfo.subscriptionId).
-                phone=CHAOS_WALLET if plan.provider == "waafipay" else None,
-            ),
+            customer=Customer(customer_id=f"cust-{plan.order_id}", email=f"{plan.order_id}@example.com", phone=phone),
             capture_mode=CaptureMode.MANUAL if plan.manual_capture else CaptureMode.AUTOMATIC,
-            # WaafiPay: the hosted payment page (a wallet push would block the workload on the payer).
-            payment_method="HPP" if plan.provider == "waafipay" else None,
-            policy=policy(),
+            payment_method="HPP" if plan.provider == "waafipay" and not push else None,
+            # A push waits for the payer up to the provider's longest wait: its call limit is the provider's.
+            policy=policy().model_copy(update={"provider_call_timeout": None}) if push else policy(),
         )
         if not await self._create(outcome, lambda: self.billing.create_order(request), "create failed"):
             return
         await asyncio.sleep(plan.act_after)
-        await self.customer_acts(plan.provider, plan.order_id, plan.customer)
+        if push:
+            self.counters.customer[f"{plan.customer.value} (wallet push)"] += 1
+        else:
+            await self.customer_acts(plan.provider, plan.order_id, plan.customer)
         await hostile(plan)
         if plan.manual_capture and plan.customer in (CustomerBehaviour.PAYS, CustomerBehaviour.PAYS_LATE):
             await self.capture(plan, outcome)
@@ -310,14 +327,16 @@ class Workload:
             return response
         return None
 
-    async def wallet(self, order_id: str) -> str:
-        """A WaafiPay wallet of this customer's own, holding enough for any order of the run."""
+    async def wallet(self, order_id: str, behaviour: dict[str, Any] | None = None) -> str:
+        """A WaafiPay wallet of this customer's own, holding enough for any order of the run; ``behaviour``
+        is how its holder answers a PIN push."""
         number = "25261" + f"{int(hashlib.sha256(order_id.encode()).hexdigest(), 16) % 10**7:07d}"
+        body: dict[str, Any] = {"number": number, "balance": "10000.00"}
+        if behaviour is not None:
+            body["behaviour"] = behaviour
         for _ in range(10):
             with contextlib.suppress(httpx.HTTPError):
-                response = await self.emulators.post(
-                    "/waafipay/control/wallets", json={"number": number, "balance": "10000.00"}
-                )
+                response = await self.emulators.post("/waafipay/control/wallets", json=body)
                 if response.is_success:
                     break
             await asyncio.sleep(0.5)

@@ -55,7 +55,7 @@ def violation_summary(report: dict[str, Any]) -> str:
 
 
 SLICE_SEED = 20261205
-FAST_SEED = 9
+FAST_SEED = 5
 
 
 @pytest.mark.timeout(480)
