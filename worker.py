@@ -32,8 +32,8 @@ from billing.settings import (
     TemporalSettings,
     load,
 )
-from billing.telemetry import configure
-from billing.temporal import connect_or_explain
+from host.telemetry import configure
+from host.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
 from workflows.invoice_sequence import InvoiceSequenceWorkflow

@@ -59,7 +59,7 @@ from billing.metrics import count_webhook
 from billing.orders import RedirectHint, order_workflow_id
 from billing.subscriptions import subscription_workflow_id
 from billing.telemetry import server_span
-from billing.temporal import await_quiet
+from host.temporal import await_quiet
 from providers.base import NotificationVerifier
 from providers.registry import PROVIDERS
 from workflows.order import OrderWorkflow
@@ -428,7 +428,7 @@ class WebhookService:
                 state = await handle.query(OrderWorkflow.hint_state, hint)
             else:
                 # A workflow task is still pending (a worker restarting): a query now could fold events
-                # into a replay the worker will not repeat (billing.temporal.await_quiet). The signal is
+                # into a replay the worker will not repeat (host.temporal.await_quiet). The signal is
                 # safe, and this service's window and the workflow's own rules still coalesce it.
                 state = HintState(verdict=HintVerdict.INQUIRE)
         except WorkflowQueryFailedError:

@@ -19,8 +19,8 @@ from activities.payments import CallbackUrls, CreatePaymentCall, PaymentActiviti
 from billing.gateway import CreatePayment, Customer
 from billing.money import Money
 from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
+from host.serving import AppServer
 from providers.kess import KessClient, KessSettings
-from starter.serving import AppServer
 
 USER, PASSWORD = "kess-user", "kess-password"
 

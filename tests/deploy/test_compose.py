@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from billing import search_attributes, telemetry
+from billing import search_attributes
 from billing.logs import LogSettings
 from billing.settings import (
     CodecSettings,
@@ -24,6 +24,7 @@ from billing.settings import (
     MerchantEventSettings,
     TemporalSettings,
 )
+from host import telemetry
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings
 from providers.waffo import WaffoSettings
