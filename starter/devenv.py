@@ -81,7 +81,8 @@ def use_running_dev_stack(environ: MutableMapping[str, str] | None = None) -> di
 
     Returns what was filled in.
     """
-    from billing.settings import DevSettings, load
+    from billing.settings import load
+    from host.settings import DevSettings
 
     environ = os.environ if environ is None else environ
     if all(environ.get(name) for name in FOUND_VARIABLES):
