@@ -89,6 +89,7 @@ from providers.base import (
     SubscriptionOutcome,
     SubscriptionRef,
 )
+from providers.parsing import parse_answer, parse_time
 from providers.waafipay import transform, wire
 from providers.waafipay.settings import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -331,7 +332,7 @@ class WaafiPayClient(http.HttpClientOwner):
                 provider_reference=payment.provider_reference,
                 failure=failure,
             )
-        info = self._parse(service, wire.TranInfo, answer)
+        info = parse_answer(wire.TranInfo, answer.params, provider=self.name, operation=service)
         self._check_reference(service, info.reference_id, payment.idempotency_key)
         return transform.tran_info_outcome(info, payment=payment)
 
@@ -376,7 +377,7 @@ class WaafiPayClient(http.HttpClientOwner):
                     update={"status": PaymentStatus.CLOSED, "provider_status": answer.response_msg}
                 )
             return unchanged.model_copy(update={"failure": transform.refusal_failure(answer)})
-        result = self._parse(service, wire.ActionResult, answer)
+        result = parse_answer(wire.ActionResult, answer.params, provider=self.name, operation=service)
         self._check_reference(service, result.reference_id, payment.idempotency_key)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
@@ -384,7 +385,7 @@ class WaafiPayClient(http.HttpClientOwner):
                 update={
                     "status": PaymentStatus.CLOSED,
                     "provider_status": result.state,
-                    "completed_at": transform.parse_timestamp(answer.timestamp),
+                    "completed_at": parse_time(answer.timestamp),
                 }
             )
         return unchanged.model_copy(
@@ -438,7 +439,7 @@ class WaafiPayClient(http.HttpClientOwner):
                     code=failure.code,
                 )
             return unchanged.model_copy(update={"failure": failure})
-        result = self._parse(service, wire.ActionResult, answer)
+        result = parse_answer(wire.ActionResult, answer.params, provider=self.name, operation=service)
         self._check_reference(service, result.reference_id, payment.idempotency_key)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
@@ -447,7 +448,7 @@ class WaafiPayClient(http.HttpClientOwner):
                     "status": PaymentStatus.SUCCEEDED,
                     "provider_status": result.state,
                     "amount": request.amount,
-                    "completed_at": transform.parse_timestamp(answer.timestamp),
+                    "completed_at": parse_time(answer.timestamp),
                 }
             )
         return unchanged.model_copy(
@@ -540,7 +541,9 @@ class WaafiPayClient(http.HttpClientOwner):
             raise NotFoundError(
                 f"WaafiPay {service}: {failure.code} {failure.message}".rstrip(), field="hpp_result_token"
             )
-        return transform.result_info_outcome(answer, self._parse(service, wire.HppResultInfo, answer))
+        return transform.result_info_outcome(
+            answer, parse_answer(wire.HppResultInfo, answer.params, provider=self.name, operation=service)
+        )
 
     # -- subscriptions: none at WaafiPay --------------------------------------------------------
 
@@ -593,7 +596,7 @@ class WaafiPayClient(http.HttpClientOwner):
             return transform.declined_payment(
                 request, transform.refusal_failure(answer), provider_status=answer.response_msg
             )
-        result = self._parse(service, wire.PurchaseResult, answer)
+        result = parse_answer(wire.PurchaseResult, answer.params, provider=self.name, operation=service)
         self._check_reference(service, result.reference_id, request.idempotency_key)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
@@ -629,7 +632,7 @@ class WaafiPayClient(http.HttpClientOwner):
             return transform.declined_payment(
                 request, transform.refusal_failure(answer), provider_status=answer.response_msg
             )
-        result = self._parse(service, wire.HppPurchaseResult, answer)
+        result = parse_answer(wire.HppPurchaseResult, answer.params, provider=self.name, operation=service)
         page = transform.hpp_page_url(result)
         if page is None:
             raise ResponseVerificationError("the answer has no hppUrl", provider=self.name, operation=service)
@@ -643,7 +646,7 @@ class WaafiPayClient(http.HttpClientOwner):
         answer = await self._read(service, params)
         if transform.classify_answer(answer) is AnswerClass.REFUSED:
             return transform.refusal_failure(answer)
-        info = self._parse(service, wire.TranInfo, answer)
+        info = parse_answer(wire.TranInfo, answer.params, provider=self.name, operation=service)
         self._check_reference(service, info.reference_id, payment.idempotency_key)
         if transform.tran_info_status(info) is PaymentStatus.SUCCEEDED and info.transaction_id:
             return info.transaction_id
@@ -660,7 +663,7 @@ class WaafiPayClient(http.HttpClientOwner):
     ) -> RefundOutcome:
         if transform.classify_answer(answer) is AnswerClass.REFUSED:
             return self._refund_failed(request, transform.refusal_failure(answer), provider_status=answer.response_msg)
-        result = self._parse(service, wire.ActionResult, answer)
+        result = parse_answer(wire.ActionResult, answer.params, provider=self.name, operation=service)
         self._check_reference(service, result.reference_id, reference_id)
         state = self._final_state(service, result.state)
         if state is StateClass.APPROVED:
@@ -671,7 +674,7 @@ class WaafiPayClient(http.HttpClientOwner):
                 payment_reference=request.payment.provider_reference,
                 provider_status=result.state,
                 amount=request.amount,
-                completed_at=transform.parse_timestamp(answer.timestamp),
+                completed_at=parse_time(answer.timestamp),
             )
         return self._refund_failed(request, transform.state_failure(answer, result.state), provider_status=result.state)
 
@@ -783,14 +786,6 @@ class WaafiPayClient(http.HttpClientOwner):
                 code=code,
             )
         return envelope
-
-    def _parse(self, service: str, model: type[_Result], envelope: wire.ResponseEnvelope) -> _Result:
-        try:
-            return model.model_validate(envelope.params)
-        except ValidationError as exc:
-            raise ResponseVerificationError(
-                f"the answer's params are not the documented {model.__name__}", provider=self.name, operation=service
-            ) from exc
 
     def _final_state(self, service: str, state: str | None) -> StateClass:
         """``params.state`` of a 2001 answer; a state that is neither approved nor declined concludes nothing."""
