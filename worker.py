@@ -22,8 +22,9 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 from activities.events import EventActivities
-from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
+from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
+from billing.callbacks import CallbackUrls
 from billing.logs import run_process
 from billing.settings import (
     CodecSettings,

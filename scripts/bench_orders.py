@@ -471,7 +471,8 @@ def stock_runner(mode: str) -> SandboxedWorkflowRunner:
 
 @contextlib.asynccontextmanager
 async def order_stack(client: Client, args: argparse.Namespace, console: Console) -> Any:
-    from activities.payments import CallbackUrls, ProviderRegistry
+    from activities.payments import ProviderRegistry
+    from billing.callbacks import CallbackUrls
     from host.serving import AppServer
     from providers.waffo import WaffoClient, WaffoNotifications
     from starter.client import BillingClient

@@ -462,7 +462,8 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def subscription_stack(client: Client, args: argparse.Namespace, console: Console) -> AsyncIterator[Stack]:
-    from activities.payments import CallbackUrls, ProviderRegistry
+    from activities.payments import ProviderRegistry
+    from billing.callbacks import CallbackUrls
     from host.serving import AppServer, ChildProcess
     from providers.waffo import WaffoClient, WaffoNotifications
     from starter.client import BillingClient

@@ -44,6 +44,7 @@ from starlette.routing import Route
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing.callbacks import ORDER_WEBHOOK_ROUTE, REDIRECT_ROUTE, SUBSCRIPTION_WEBHOOK_ROUTE, WEBHOOK_ROUTE
 from billing.errors import MalformedNotificationError, NotificationTooLargeError, SignatureVerificationError
 from billing.gateway import (
     NotificationReply,
@@ -111,12 +112,6 @@ class WebhookCounters:
     errors: int = 0
     hints_signalled: int = 0
     hints_coalesced: int = 0
-
-
-WEBHOOK_ROUTE = "/webhooks/{provider}"
-ORDER_WEBHOOK_ROUTE = "/webhooks/{provider}/orders/{order_id}"
-SUBSCRIPTION_WEBHOOK_ROUTE = "/webhooks/{provider}/subscriptions/{subscription_id}"
-REDIRECT_ROUTE = "/callbacks/{provider}/orders/{order_id}/{result}"
 
 
 def _webhook_route(request: Request) -> tuple[str, str]:

@@ -15,7 +15,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.errors import NOT_SENT_MARK, OUTCOME_UNKNOWN
-from activities.payments import CallbackUrls, CreatePaymentCall, PaymentActivities, ProviderRegistry
+from activities.payments import CreatePaymentCall, PaymentActivities, ProviderRegistry
+from billing.callbacks import CallbackUrls
 from billing.gateway import CreatePayment, Customer
 from billing.money import Money
 from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
