@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from billing.gateway import CaptureMode, CreatePayment, CreateRefund
 
-#: Waffo's notifications, routed by their body.
+#: Notifications that name their object in the body, routed by it.
 WEBHOOK_ROUTE = "/webhooks/{provider}"
 #: A notification about one order (the order in the path routes it).
 ORDER_WEBHOOK_ROUTE = "/webhooks/{provider}/orders/{order_id}"
