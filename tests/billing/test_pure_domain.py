@@ -101,3 +101,23 @@ def test_a_transitional_import_is_still_needed(allowance: tuple[str, str]) -> No
     importers = TRANSITIONAL[allowance]
     still = [name for name, spelling in importers if spelling in (BILLING.parent / name).read_text()]
     assert still, f"no importer needs it any more: drop {allowance}"
+
+
+#: Below the starter: the HTTP service and the activities share the host side (host/), never the starter's.
+LOWER_PACKAGES = {
+    "webhooks": ("starter",),
+    "activities": ("starter", "webhooks", "host"),
+    "host": ("starter", "webhooks"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(LOWER_PACKAGES))
+def test_lower_layers_do_not_import_upward(package: str) -> None:
+    upward = LOWER_PACKAGES[package]
+    found = [
+        f"{path.relative_to(BILLING.parent)}:{line} imports {name}"
+        for path in sorted((BILLING.parent / package).rglob("*.py"))
+        for line, name in _imported(ast.parse(path.read_text()))
+        if name.split(".")[0] in upward
+    ]
+    assert found == []
