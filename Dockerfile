@@ -8,6 +8,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY billing billing
+COPY host host
 COPY providers providers
 COPY activities activities
 COPY workflows workflows

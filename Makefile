@@ -21,7 +21,7 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy billing providers workflows activities webhooks starter emulators worker.py
+	$(BIN)/mypy billing host providers workflows activities webhooks starter emulators worker.py
 	$(BIN)/python -m pytest -m "not slow" -q
 
 # The long suites (pytest -m slow): the chaos slice and the longer chaos run, each its own stack of processes;
@@ -53,7 +53,7 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy billing providers workflows activities webhooks starter emulators worker.py
+	$(BIN)/mypy billing host providers workflows activities webhooks starter emulators worker.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

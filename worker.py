@@ -23,8 +23,9 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 from activities.events import EventActivities
-from activities.payments import CallbackUrls, PaymentActivities, ProviderRegistry
+from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
+from billing.callbacks import CallbackUrls
 from billing.logs import run_process
 from billing.settings import (
     CodecSettings,
@@ -33,8 +34,8 @@ from billing.settings import (
     TemporalSettings,
     load,
 )
-from billing.telemetry import configure
-from billing.temporal import connect_or_explain
+from host.telemetry import configure
+from host.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
 from workflows.invoice_sequence import InvoiceSequenceWorkflow

@@ -7,16 +7,16 @@ run them against emulators and the worker against real providers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities.errors import earlier_attempts_not_sent, reconciled_retries, translate_errors
+from billing.callbacks import CallbackUrls
 from billing.errors import BillingError, ConfigurationError, OutcomeUnknownError
 from billing.gateway import (
     CancelPayment,
-    CaptureMode,
     CapturePayment,
     CreatePayment,
     CreateRefund,
@@ -29,8 +29,6 @@ from billing.gateway import (
 from billing.metrics import count_refund
 from providers.base import PaymentProvider
 from providers.registry import provider_spec
-
-_Notified = TypeVar("_Notified", CreatePayment, CreateRefund)
 
 
 class _Call(BaseModel):
@@ -87,23 +85,6 @@ class ProviderRegistry:
             await provider.aclose()
 
 
-class CallbackUrls:
-    """Where providers send notifications: our HTTP service, with the order in the path for routing."""
-
-    def __init__(self, public_url: str) -> None:
-        self.public_url = public_url.rstrip("/")
-
-    def order(self, provider: str, order_id: str) -> str:
-        return f"{self.public_url}/webhooks/{provider}/orders/{order_id}"
-
-    def redirect(self, provider: str, order_id: str, result: str) -> str:
-        """Where a provider sends the customer's browser back (unsigned: a hint, never a statement)."""
-        return f"{self.public_url}/callbacks/{provider}/orders/{order_id}/{result}"
-
-    def subscription(self, provider: str, subscription_id: str) -> str:
-        return f"{self.public_url}/webhooks/{provider}/subscriptions/{subscription_id}"
-
-
 class CreatedPayment(PaymentOutcome):
     """What ``payments.create`` returns: the provider's outcome, and whether this deployment sends merchant events.
 
@@ -128,12 +109,6 @@ class PaymentActivities:
         #: Whether this worker's deployment sends merchant events (see CreatedPayment); None: not told.
         self.merchant_events = merchant_events
 
-    def _with_notify_url(self, request: _Notified, provider: str, order_id: str) -> _Notified:
-        """The order's own notification URL unless the request names one."""
-        if request.notify_url is not None:
-            return request
-        return request.model_copy(update={"notify_url": self.callbacks.order(provider, order_id)})
-
     @activity.defn(name="payments.create")
     @translate_errors
     @reconciled_retries
@@ -149,19 +124,9 @@ class PaymentActivities:
                 operation="create_payment",
             )
         provider = self.providers.get(call.provider)
-        request = self._with_notify_url(call.request, call.provider, call.order_id)
-        if not provider.capabilities.webhooks or request.capture_mode is CaptureMode.MANUAL:
-            # No signed notifications (or none for an authorization: a provider may notify a manual-capture
-            # order only once it is captured): the customer's browser comes back through our HTTP service, which
-            # takes the redirect as a hint to inquire now and then sends the browser on to the merchant.
-            # So an authorization is known, and can be captured, as soon as the customer is back.
-            request = request.model_copy(
-                update={
-                    "success_url": self.callbacks.redirect(call.provider, call.order_id, "success"),
-                    "failure_url": self.callbacks.redirect(call.provider, call.order_id, "failure"),
-                    "cancel_url": self.callbacks.redirect(call.provider, call.order_id, "failure"),
-                }
-            )
+        request = self.callbacks.create_request(
+            call.request, call.provider, call.order_id, provider_notifies=provider.capabilities.webhooks
+        )
         outcome = await provider.create_payment(request)
         closes = provider.capabilities.cancel_payment
         action = outcome.customer_action
@@ -197,7 +162,7 @@ class PaymentActivities:
     @translate_errors
     @reconciled_retries
     async def refund(self, call: RefundCall) -> RefundOutcome:
-        request = self._with_notify_url(call.request, call.provider, call.order_id)
+        request = self.callbacks.notified(call.request, call.provider, call.order_id)
         try:
             outcome = await self.providers.get(call.provider).refund(request)
         except OutcomeUnknownError:

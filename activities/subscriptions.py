@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities.errors import translate_errors
-from activities.payments import CallbackUrls, ProviderRegistry
+from activities.payments import ProviderRegistry
+from billing.callbacks import CallbackUrls
 from billing.gateway import (
     CancelSubscription,
     ChangeOutcome,

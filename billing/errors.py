@@ -108,7 +108,7 @@ class ConfigurationError(BillingError):
 
 class WorkflowBusyError(BillingError):
     """The workflow had a workflow task pending for longer than a read waits (no worker took it yet), so it
-    was not queried: a query then could make a later replay of its history fail (billing.temporal.await_quiet).
+    was not queried: a query then could make a later replay of its history fail (host.temporal.await_quiet).
     Nothing changed; try again once a worker runs."""
 
 

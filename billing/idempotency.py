@@ -9,8 +9,22 @@ example the attempt number, once the previous attempt is known final). Ids fit e
 from __future__ import annotations
 
 import hashlib
+import json
+
+from pydantic import BaseModel
 
 MAX_LENGTH = 32
+
+
+class Fingerprinted(BaseModel):
+    """A request that starts a workflow (an order, a subscription): the later ``submit`` of the same id
+    carries its :meth:`fingerprint`, and a different one is a conflict."""
+
+    def fingerprint(self) -> str:
+        """A digest of every parameter: equal requests, equal fingerprints (stable across versions: a
+        running workflow compares against the one it was started with)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def derive_key(kind: str, *parts: str | int) -> str:

@@ -28,8 +28,6 @@ deadline is EXPIRED; a decline before the deadline and before any close by the e
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -39,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CaptureMode,
+    CreatePayment,
     Customer,
     CustomerAction,
     PaymentOutcome,
@@ -47,6 +46,7 @@ from billing.gateway import (
     RefundOutcome,
     RefundStatus,
 )
+from billing.idempotency import Fingerprinted, payment_key
 from billing.money import Money
 from providers.registry import PROVIDER_NAMES, provider_spec
 
@@ -186,7 +186,7 @@ class OrderPolicy(InquiringPolicy):
         return cls.model_validate(fields)
 
 
-class CreateOrder(_Frozen):
+class CreateOrder(Fingerprinted, _Frozen):
     """What a merchant asks for. Identical repeats return the same order; different ones conflict."""
 
     order_id: MerchantId
@@ -276,10 +276,41 @@ class CreateOrder(_Frozen):
         the payer's handset that blocks until the PIN is entered or refused, a payment held for a PIN)."""
         return provider_spec(self.provider).waits_for_payer(self._method)
 
-    def fingerprint(self) -> str:
-        """A digest of every parameter: equal requests, equal fingerprints."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+    def new_order(self, now: datetime) -> Order:
+        """The order this request opens at ``now``: due ``policy.payment_window`` later, paid under the
+        request id of its first payment attempt. A failure returns the customer where a cancel would when
+        the request names no failure page."""
+        return Order(
+            order_id=self.order_id,
+            provider=self.provider,
+            amount=self.amount,
+            capture_mode=self.capture_mode,
+            customer_id=self.customer.customer_id,
+            description=self.description,
+            success_url=self.success_url,
+            failure_url=self.failure_url or self.cancel_url,
+            payment_key=payment_key(self.order_id),
+            created_at=now,
+            deadline=now + self.policy.payment_window,
+        )
+
+    def payment_request(self, order: Order) -> CreatePayment:
+        """The provider's create call for ``order`` (opened by :meth:`new_order`): the request's own
+        fields, the order's request id, its deadline as the payment's expiry and its creation time."""
+        return CreatePayment(
+            idempotency_key=order.payment_key,
+            merchant_order_id=self.order_id,
+            amount=self.amount,
+            description=self.description or f"Order {self.order_id}",
+            customer=self.customer,
+            capture_mode=self.capture_mode,
+            payment_method=self.payment_method,
+            success_url=self.success_url,
+            failure_url=self.failure_url,
+            cancel_url=self.cancel_url,
+            expires_at=order.deadline,
+            requested_at=order.created_at,
+        )
 
 
 class SubmitOrder(_Frozen):

@@ -22,8 +22,6 @@ Benefits are granted once per period, however many notifications report the same
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -44,6 +42,7 @@ from billing.gateway import (
 from billing.gateway import (
     SubscriptionStatus as ProviderSubscriptionStatus,
 )
+from billing.idempotency import Fingerprinted
 from billing.money import Money
 from billing.orders import InquiringPolicy, MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
@@ -121,7 +120,7 @@ class SubscriptionPolicy(InquiringPolicy):
     dunning_exhausted: DunningOutcome = DunningOutcome.UNPAID
 
 
-class StartSubscription(_Frozen):
+class StartSubscription(Fingerprinted, _Frozen):
     """What a merchant asks for. Identical repeats return the same subscription."""
 
     subscription_id: MerchantId
@@ -198,10 +197,6 @@ class StartSubscription(_Frozen):
         plan = self.plan
         every = f"{plan.interval_count} {plan.interval.value}s" if plan.interval_count > 1 else plan.interval.value
         return f"Subscription {self.subscription_id} · {plan.amount} / {every} · {self.provider}"
-
-    def fingerprint(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class SubmitSubscription(_Frozen):

@@ -1,10 +1,8 @@
-"""OpenTelemetry tracing, configured from the standard ``OTEL_*`` variables.
+"""OpenTelemetry tracing: the engine's spans, through the OpenTelemetry API.
 
-``OTEL_TRACES_EXPORTER`` picks the exporter: ``none`` (the default: no tracing), ``console`` (spans printed
-as JSON on stdout; ``billing trace`` joins several processes' output into trees), or ``otlp`` (OTLP over
-HTTP, the ``otlp`` extra; endpoint and headers from ``OTEL_EXPORTER_OTLP_*``). ``OTEL_SERVICE_NAME`` names
-the process (default: ``billing-worker``, ``billing-http``, ``billing-cli``). When tracing is on, every client
-made by :func:`billing.temporal.connect` carries Temporal's tracing interceptor, so a trace runs from a
+The process installs the SDK and its exporter from ``OTEL_*`` (:mod:`host.telemetry`); until it does,
+the spans are the API's non-recording no-ops. When tracing is on, every client
+made by :func:`host.temporal.connect` carries Temporal's tracing interceptor, so a trace runs from a
 merchant's create call through the workflow and its activities; a webhook's signal starts in the webhook's
 own trace, and the workflow's handling of it links there.
 
@@ -20,19 +18,12 @@ customer's data). When tracing is off, the spans are the API's non-recording no-
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
+from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-
-from billing.errors import ConfigurationError
-
-_configured = False
 
 #: Span attribute names (``http.*`` and ``error.type`` are OpenTelemetry's semantic conventions).
 PROVIDER = "billing.provider"
@@ -48,76 +39,14 @@ ERROR_TYPE = "error.type"
 
 _TRACER = "billing"
 
-#: The ``OTEL_*`` variables the engine's processes read (through this module, :mod:`billing.metrics` or the
-#: OpenTelemetry SDK's exporters); docs/configuration.md describes them.
-OTEL_VARIABLES = (
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_METRICS_EXPORTER",
-    "OTEL_SERVICE_NAME",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-    "OTEL_METRIC_EXPORT_INTERVAL",
-    "OTEL_BSP_SCHEDULE_DELAY",
-)
-
-
-def tracing_enabled() -> bool:
-    return os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() not in ("", "none")
-
-
-def _exporter(name: str) -> SpanExporter:
-    if name == "console":
-        return ConsoleSpanExporter()
-    if name == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError as exc:
-            raise ConfigurationError(
-                "otlp needs the opentelemetry-exporter-otlp-proto-http package (pip install 'billing-engine[otlp]')",
-                setting="OTEL_TRACES_EXPORTER",
-            ) from exc
-        exporter: SpanExporter = OTLPSpanExporter()
-        return exporter
-    raise ConfigurationError(
-        f"unknown exporter {name!r}; expected none, console or otlp", setting="OTEL_TRACES_EXPORTER"
-    )
-
-
-def configure_tracing(default_service: str = "billing") -> bool:
-    """Install a tracer provider from ``OTEL_*`` once per process. Returns whether tracing is on."""
-    global _configured
-    if not tracing_enabled():
-        return False
-    if not _configured:
-        name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-        service = os.environ.get("OTEL_SERVICE_NAME", default_service)
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
-        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))
-        trace.set_tracer_provider(provider)
-        _configured = True
-    return True
-
-
-def configure(default_service: str) -> None:
-    """Tracing and metrics from ``OTEL_*`` (see :mod:`billing.metrics`), for a process named ``default_service``
-    unless ``OTEL_SERVICE_NAME`` says otherwise. Call it before the first Temporal client is made."""
-    from billing.metrics import configure_metrics
-
-    configure_tracing(default_service)
-    configure_metrics(default_service)
-
 
 def shutdown() -> None:
-    """Export the spans and metrics still buffered (the CLI leaves with ``os._exit``, so no exit hook runs)."""
-    from billing.metrics import shutdown as shutdown_metrics
-
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
-        provider.shutdown()
-    shutdown_metrics()
+    """Export the spans and metrics still buffered (the CLI leaves with ``os._exit``, so no exit hook runs):
+    the providers the process installed (:mod:`host.telemetry`) are reached through the API."""
+    for provider in (trace.get_tracer_provider(), otel_metrics.get_meter_provider()):
+        stop = getattr(provider, "shutdown", None)
+        if callable(stop):
+            stop()
 
 
 class ProviderCall:

@@ -390,7 +390,7 @@ class Stack:
 async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -> Any:
     """The Waffo emulator on loopback: served by this process, or by ``billing emulators serve``."""
     from emulators.hub import MerchantRegistration, build_hub
-    from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
+    from host.serving import AppServer, ChildProcess, free_port, wait_for_port
 
     merchant, waffo = keys
     port = free_port()
@@ -471,10 +471,11 @@ def stock_runner(mode: str) -> SandboxedWorkflowRunner:
 
 @contextlib.asynccontextmanager
 async def order_stack(client: Client, args: argparse.Namespace, console: Console) -> Any:
-    from activities.payments import CallbackUrls, ProviderRegistry
+    from activities.payments import ProviderRegistry
+    from billing.callbacks import CallbackUrls
+    from host.serving import AppServer
     from providers.waffo import WaffoClient, WaffoNotifications
     from starter.client import BillingClient
-    from starter.serving import AppServer
     from webhooks.app import create_app
     from worker import WorkerSettings, build_worker, workflow_runner
 

@@ -195,12 +195,12 @@ def read_memory_kb(pid: int) -> dict[str, int]:
 #: The worker child with the Temporal SDK's metrics buffered and totalled: every half second a thread drains
 #: the runtime's buffer and writes the totals (counter sums, histogram counts and sums, last gauge values) to
 #: the file named by ``argv[1]``. The runtime is handed to the worker's client where the engine would build
-#: one from ``OTEL_METRICS_EXPORTER`` (:func:`billing.metrics.configure_metrics`).
+#: one from ``OTEL_METRICS_EXPORTER`` (:func:`host.metrics.configure_metrics`).
 METRICS_BOOTSTRAP = """
 import json, os, sys, threading, time
 from pathlib import Path
 
-import billing.metrics as metrics
+import host.metrics as metrics
 from temporalio.runtime import BUFFERED_METRIC_KIND_COUNTER, BUFFERED_METRIC_KIND_GAUGE
 
 out = Path(sys.argv[1])
@@ -273,7 +273,7 @@ class WorkerProcess:
     pid: int
     cache_size: int
     log_path: Path | None = None
-    child: Any = None  # starter.serving.ChildProcess when mode is "process"
+    child: Any = None  # host.serving.ChildProcess when mode is "process"
     trace_dir: Path | None = None  # --trace-memory: where the child writes its snapshots
     metrics_path: Path | None = None  # where the child writes its SDK metric totals (METRICS_BOOTSTRAP)
     _snapshots: int = 0
@@ -462,10 +462,11 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def subscription_stack(client: Client, args: argparse.Namespace, console: Console) -> AsyncIterator[Stack]:
-    from activities.payments import CallbackUrls, ProviderRegistry
+    from activities.payments import ProviderRegistry
+    from billing.callbacks import CallbackUrls
+    from host.serving import AppServer, ChildProcess
     from providers.waffo import WaffoClient, WaffoNotifications
     from starter.client import BillingClient
-    from starter.serving import AppServer, ChildProcess
     from webhooks.app import create_app
     from worker import WorkerSettings, build_worker
 

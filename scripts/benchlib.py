@@ -112,8 +112,8 @@ async def start_dev_server() -> WorkflowEnvironment:
     """The Temporal dev server, in memory, with the engine's search attributes and data converter."""
     from billing import search_attributes
     from billing.temporal import data_converter
+    from host.serving import stdout_to_stderr
     from starter.binaries import temporal_cli
-    from starter.serving import stdout_to_stderr
 
     with stdout_to_stderr():  # the dev server prints its banner on stdout
         return await WorkflowEnvironment.start_local(

@@ -35,7 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from starter.serving import free_port  # noqa: E402
+from host.serving import free_port  # noqa: E402
 
 #: The orders the provider never answers about: (order id, amount).
 REVIEW_ORDERS = (("ORD-R1", "5.00"), ("ORD-R2", "42.50"))

@@ -108,7 +108,7 @@ def emit(value: BaseModel | dict[str, Any], as_json: bool, human: Callable[[], N
 
 
 async def billing_client() -> BillingClient:
-    from billing.telemetry import configure
+    from host.telemetry import configure
     from starter.client import BillingClient
 
     configure("billing-cli")

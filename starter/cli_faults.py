@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from billing import errors
-from billing.settings import EmulatorSettings
+from host.settings import EmulatorSettings
 from starter.cli_common import EXIT_INPUT, JsonOption, console, emit, fail, run
 from starter.render import print_table
 

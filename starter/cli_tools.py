@@ -90,7 +90,8 @@ def replay_command(
     history fails. Progress goes to stderr.
     """
     from billing.settings import TemporalSettings
-    from billing.temporal import codec_settings, data_converter
+    from billing.temporal import data_converter
+    from host.temporal import codec_settings
     from starter import replay
     from starter.render import replay_table
 
@@ -160,9 +161,9 @@ def events_listen(
     Forged, stale or unsigned requests get 400 and are reported on stderr. Ctrl-C stops.
     """
     from billing.events import split_secrets
+    from host.serving import AppServer
     from starter.events import EventReceiver, MerchantEvent
     from starter.render import event_line
-    from starter.serving import AppServer
 
     keys = split_secrets(secrets)
     if not keys:

@@ -66,7 +66,7 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
-from billing.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
+from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
 from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -182,7 +182,7 @@ class BillingClient:
             return existing
 
     async def _await_quiet(self, workflow_id: str, what: str) -> None:
-        """Before a query: no workflow task pending (billing.temporal.await_quiet), else WorkflowBusyError."""
+        """Before a query: no workflow task pending (host.temporal.await_quiet), else WorkflowBusyError."""
         if not await await_quiet(self.temporal, workflow_id, within=self.read_wait):
             raise errors.WorkflowBusyError(f"{what} has a workflow task waiting for a worker; not read (try again)")
 

@@ -6,7 +6,7 @@ of its emulators, whatever ports it was given. A command run without ``BILLING_T
 ``var/dev`` under the working directory, as for ``billing dev`` itself. An explicit variable always wins.
 
 The file is only trusted when it is this user's alone and the stack that wrote it still runs (it is in the
-registry of running stacks, :func:`billing.temporal.dev_stack_registry`); otherwise the defaults apply.
+registry of running stacks, :func:`host.devstacks.dev_stack_registry`); otherwise the defaults apply.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import shlex
 from collections.abc import MutableMapping
 from pathlib import Path
 
-from billing.temporal import dev_stack_registry
+from host.devstacks import dev_stack_registry
 
 #: What a command takes from the stack's ``env`` file when the variable is not set.
 FOUND_VARIABLES = ("BILLING_TEMPORAL_ADDRESS", "BILLING_EMULATORS_URL")
@@ -81,7 +81,8 @@ def use_running_dev_stack(environ: MutableMapping[str, str] | None = None) -> di
 
     Returns what was filled in.
     """
-    from billing.settings import DevSettings, load
+    from billing.settings import load
+    from host.settings import DevSettings
 
     environ = os.environ if environ is None else environ
     if all(environ.get(name) for name in FOUND_VARIABLES):

@@ -44,6 +44,7 @@ from starlette.routing import Route
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing.callbacks import ORDER_WEBHOOK_ROUTE, REDIRECT_ROUTE, SUBSCRIPTION_WEBHOOK_ROUTE, WEBHOOK_ROUTE
 from billing.errors import MalformedNotificationError, NotificationTooLargeError, SignatureVerificationError
 from billing.gateway import (
     NotificationReply,
@@ -59,7 +60,7 @@ from billing.metrics import count_webhook
 from billing.orders import RedirectHint, order_workflow_id
 from billing.subscriptions import subscription_workflow_id
 from billing.telemetry import server_span
-from billing.temporal import await_quiet
+from host.temporal import await_quiet
 from providers.base import NotificationVerifier
 from providers.registry import PROVIDERS
 from workflows.order import OrderWorkflow
@@ -111,12 +112,6 @@ class WebhookCounters:
     errors: int = 0
     hints_signalled: int = 0
     hints_coalesced: int = 0
-
-
-WEBHOOK_ROUTE = "/webhooks/{provider}"
-ORDER_WEBHOOK_ROUTE = "/webhooks/{provider}/orders/{order_id}"
-SUBSCRIPTION_WEBHOOK_ROUTE = "/webhooks/{provider}/subscriptions/{subscription_id}"
-REDIRECT_ROUTE = "/callbacks/{provider}/orders/{order_id}/{result}"
 
 
 def _webhook_route(request: Request) -> tuple[str, str]:
@@ -430,7 +425,7 @@ class WebhookService:
                 state = await handle.query(OrderWorkflow.hint_state, hint)
             else:
                 # A workflow task is still pending (a worker restarting): a query now could fold events
-                # into a replay the worker will not repeat (billing.temporal.await_quiet). The signal is
+                # into a replay the worker will not repeat (host.temporal.await_quiet). The signal is
                 # safe, and this service's window and the workflow's own rules still coalesce it.
                 state = HintState(verdict=HintVerdict.INQUIRE)
         except WorkflowQueryFailedError:

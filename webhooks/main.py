@@ -8,11 +8,11 @@ import signal
 
 from billing.logs import run_process
 from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, load
-from billing.telemetry import configure
-from billing.temporal import connect
+from host.serving import AppServer
+from host.telemetry import configure
+from host.temporal import connect
 from providers.base import NotificationVerifier
 from providers.registry import PROVIDERS
-from starter.serving import AppServer
 from webhooks.app import WebhookService, create_app
 from webhooks.codec import CodecServer
 

@@ -37,7 +37,6 @@ from billing.gateway import (
     CancelPayment,
     CaptureMode,
     CapturePayment,
-    CreatePayment,
     CreateRefund,
     PaymentEvent,
     PaymentOutcome,
@@ -143,19 +142,7 @@ class OrderFlow:
         self.request = request
         self.fingerprint = request.fingerprint()
         self.policy = request.policy
-        self.order = Order(
-            order_id=request.order_id,
-            provider=request.provider,
-            amount=request.amount,
-            capture_mode=request.capture_mode,
-            customer_id=request.customer.customer_id,
-            description=request.description,
-            success_url=request.success_url,
-            failure_url=request.failure_url or request.cancel_url,
-            payment_key=idempotency.payment_key(request.order_id),
-            created_at=now,
-            deadline=now + self.policy.payment_window,
-        )
+        self.order = request.new_order(now)
         self.order.note(now, "created", request.summary)
         self.created = False
         self.seen_events: set[str] = set()
@@ -213,20 +200,7 @@ class OrderFlow:
         call = CreatePaymentCall(
             provider=self.request.provider,
             order_id=self.request.order_id,
-            request=CreatePayment(
-                idempotency_key=self.order.payment_key,
-                merchant_order_id=self.request.order_id,
-                amount=self.request.amount,
-                description=self.request.description or f"Order {self.request.order_id}",
-                customer=self.request.customer,
-                capture_mode=self.request.capture_mode,
-                payment_method=self.request.payment_method,
-                success_url=self.request.success_url,
-                failure_url=self.request.failure_url,
-                cancel_url=self.request.cancel_url,
-                expires_at=self.order.deadline,
-                requested_at=self.order.created_at,
-            ),
+            request=self.request.payment_request(self.order),
         )
         self.create_call = call
         try:

@@ -79,6 +79,7 @@ from providers.kess import transform, wire
 from providers.kess.auth import TokenSource
 from providers.kess.settings import KessSettings
 from providers.kess.timing import LONGEST_WAIT
+from providers.parsing import parse_answer
 
 PROVIDER_NAME = "kess"
 
@@ -239,7 +240,7 @@ class KessClient(http.HttpClientOwner):
         )
         timeout = self._quick_timeout if choice.method is transform.PayMethod.QUICK else self._timeout
         answer = await self._call(operation, wire_request, timeout=timeout)
-        data = self._parse(operation, wire.PayData, answer.data)
+        data = parse_answer(wire.PayData, answer.data, provider=self.name, operation=operation)
         self._require_payment_answer(operation, data, request.idempotency_key)
         outcome = self._payment_outcome(
             data,
@@ -284,7 +285,7 @@ class KessClient(http.HttpClientOwner):
                 provider_reference=payment.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(PAYMENT_STATUS, wire.PayData, answer.data)
+        data = parse_answer(wire.PayData, answer.data, provider=self.name, operation=PAYMENT_STATUS)
         self._require_payment_answer(
             PAYMENT_STATUS, data, payment.idempotency_key, payment.provider_reference, required=("out_trade_no",)
         )
@@ -305,7 +306,7 @@ class KessClient(http.HttpClientOwner):
             )
         key = request.payment.idempotency_key
         answer = await self._call(CLOSE, wire.CloseRequest(store_id=self._store_id, out_trade_no=key))
-        data = self._parse(CLOSE, wire.PayData, answer.data)
+        data = parse_answer(wire.PayData, answer.data, provider=self.name, operation=CLOSE)
         self._require_payment_answer(CLOSE, data, key, request.payment.provider_reference)
         if answer.failure is not None and answer.failure.code not in (transform.ORDER_PAID,):
             # A refusal other than "already paid" says nothing about the payment's state.
@@ -340,7 +341,7 @@ class KessClient(http.HttpClientOwner):
             status_answer = await self._call(PAYMENT_STATUS, status_request)
             if status_answer.failure is not None:
                 return self._refund_refused(request, status_answer.failure)
-            order = self._parse(PAYMENT_STATUS, wire.PayData, status_answer.data)
+            order = parse_answer(wire.PayData, status_answer.data, provider=self.name, operation=PAYMENT_STATUS)
             self._require_payment_answer(
                 PAYMENT_STATUS, order, request.payment.idempotency_key, required=("out_trade_no",)
             )
@@ -357,7 +358,7 @@ class KessClient(http.HttpClientOwner):
         answer = await self._call(REFUND, wire_request, refund=True)
         if answer.failure is not None:
             return self._refund_refused(request, answer.failure)
-        data = self._parse(REFUND, wire.RefundData, answer.data)
+        data = parse_answer(wire.RefundData, answer.data, provider=self.name, operation=REFUND)
         self._require_refund_answer(
             REFUND, data, request.idempotency_key, request.payment.idempotency_key, request.amount
         )
@@ -384,7 +385,7 @@ class KessClient(http.HttpClientOwner):
                 provider_reference=refund.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(REFUND_STATUS, wire.RefundData, answer.data)
+        data = parse_answer(wire.RefundData, answer.data, provider=self.name, operation=REFUND_STATUS)
         self._require_refund_answer(
             REFUND_STATUS,
             data,
@@ -518,14 +519,6 @@ class KessClient(http.HttpClientOwner):
 
     def _url(self, path: str) -> str:
         return f"{self._base_url}/{path.lstrip('/')}"
-
-    def _parse(self, operation: str, model: type[_Data], data: dict[str, Any]) -> _Data:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise ResponseVerificationError(
-                f"the response data is not the documented {model.__name__}", provider=self.name, operation=operation
-            ) from exc
 
     # -- transport ------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ OUT_TRADE_NO_USED and REFUND_FEE_MISMATCH are idempotency conflicts; the rest ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -44,6 +44,7 @@ from providers.base import (
     RefundStatus,
 )
 from providers.kess import wire
+from providers.parsing import parse_time
 
 WECHAT = "WECHAT"
 ALIPAY = "ALIPAY"
@@ -130,17 +131,6 @@ def buyer_total(amount: Money, fee_rate: Decimal) -> Money:
         amount.currency,
     )
     return amount + fee
-
-
-def parse_time(text: str | None, zone: tzinfo = UTC) -> datetime | None:
-    """``2026-01-15 10:00:00`` (in ``zone``) or ISO 8601, in UTC; None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
 
 
 # -- error codes --------------------------------------------------------------------------------

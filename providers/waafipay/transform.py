@@ -48,6 +48,7 @@ from providers.base import (
     PaymentStatus,
     ProviderFailure,
 )
+from providers.parsing import parse_time
 from providers.waafipay import wire
 from providers.waafipay.timing import HPP_PAYER_WINDOW
 
@@ -233,19 +234,6 @@ def format_timestamp(moment: datetime, *, field: str = "requested_at") -> str:
         raise InputError("must be timezone-aware (UTC)", field=field)
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    """``2024-11-05 12:19:05.05`` (trailing zeros dropped; UTC assumed) → aware datetime, or None."""
-    if not text or not text.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 # -- answers and states -------------------------------------------------------------------------
@@ -640,7 +628,7 @@ def push_outcome(
         merchant_reference=request.merchant_order_id,
         provider_status=result.state,
         amount=amount,
-        completed_at=parse_timestamp(envelope.timestamp) if kind is FlowKind.PURCHASE else None,
+        completed_at=parse_time(envelope.timestamp) if kind is FlowKind.PURCHASE else None,
     )
 
 
@@ -696,7 +684,7 @@ def tran_info_outcome(info: wire.TranInfo, *, payment: PaymentRef) -> PaymentOut
         provider_status=word,
         amount=amount_from_wire(info.amount or info.tran_amount, info.currency),
         failure=failure,
-        completed_at=parse_timestamp(info.tran_date) if status is PaymentStatus.SUCCEEDED else None,
+        completed_at=parse_time(info.tran_date) if status is PaymentStatus.SUCCEEDED else None,
     )
 
 

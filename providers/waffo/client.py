@@ -71,6 +71,7 @@ from providers.base import (
     SubscriptionRef,
     SubscriptionStatus,
 )
+from providers.parsing import parse_answer, parse_time
 from providers.waffo import transform, wire
 from providers.waffo.results import MerchantConfig, PayMethodConfig, SubscriptionUpdateOutcome, UpdateSubscription
 from providers.waffo.settings import WaffoSettings
@@ -259,7 +260,7 @@ class WaffoClient(http.HttpClientOwner):
                 amount=request.amount,
                 failure=answer.failure,
             )
-        data = self._parse(ORDER_CREATE, wire.OrderData, answer.data)
+        data = parse_answer(wire.OrderData, answer.data, provider=self.name, operation=ORDER_CREATE)
         self._require_about(
             ORDER_CREATE,
             {"paymentRequestId": request.idempotency_key, "merchantOrderId": request.merchant_order_id},
@@ -282,7 +283,7 @@ class WaffoClient(http.HttpClientOwner):
                 provider_reference=payment.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(ORDER_INQUIRY, wire.OrderDetails, answer.data)
+        data = parse_answer(wire.OrderDetails, answer.data, provider=self.name, operation=ORDER_INQUIRY)
         self._require_about(ORDER_INQUIRY, self._payment_ids(payment), transform.order_answer_ids(data))
         return transform.payment_outcome(data, idempotency_key=payment.idempotency_key)
 
@@ -299,7 +300,7 @@ class WaffoClient(http.HttpClientOwner):
                 provider_reference=request.payment.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(ORDER_CANCEL, wire.OrderData, answer.data)
+        data = parse_answer(wire.OrderData, answer.data, provider=self.name, operation=ORDER_CANCEL)
         self._require_about(ORDER_CANCEL, self._payment_ids(request.payment), transform.order_answer_ids(data))
         return transform.payment_outcome(data, idempotency_key=request.payment.idempotency_key)
 
@@ -313,7 +314,7 @@ class WaffoClient(http.HttpClientOwner):
                 provider_reference=request.payment.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(ORDER_CAPTURE, wire.OrderData, answer.data)
+        data = parse_answer(wire.OrderData, answer.data, provider=self.name, operation=ORDER_CAPTURE)
         self._require_about(ORDER_CAPTURE, self._payment_ids(request.payment), transform.order_answer_ids(data))
         return transform.payment_outcome(data, idempotency_key=request.payment.idempotency_key)
 
@@ -332,7 +333,7 @@ class WaffoClient(http.HttpClientOwner):
                 amount=request.amount,
                 failure=answer.failure,
             )
-        data = self._parse(ORDER_REFUND, wire.RefundData, answer.data)
+        data = parse_answer(wire.RefundData, answer.data, provider=self.name, operation=ORDER_REFUND)
         self._require_about(
             ORDER_REFUND,
             {
@@ -356,7 +357,7 @@ class WaffoClient(http.HttpClientOwner):
                 provider_reference=refund.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(REFUND_INQUIRY, wire.RefundDetails, answer.data)
+        data = parse_answer(wire.RefundDetails, answer.data, provider=self.name, operation=REFUND_INQUIRY)
         self._require_about(
             REFUND_INQUIRY,
             {
@@ -383,7 +384,7 @@ class WaffoClient(http.HttpClientOwner):
                 amount=request.plan.amount,
                 failure=answer.failure,
             )
-        data = self._parse(SUBSCRIPTION_CREATE, wire.SubscriptionData, answer.data)
+        data = parse_answer(wire.SubscriptionData, answer.data, provider=self.name, operation=SUBSCRIPTION_CREATE)
         outcome = transform.subscription_outcome(data, idempotency_key=request.idempotency_key)
         return outcome.model_copy(update={"amount": outcome.amount or request.plan.amount})
 
@@ -396,7 +397,7 @@ class WaffoClient(http.HttpClientOwner):
                 provider_reference=subscription.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(SUBSCRIPTION_INQUIRY, wire.SubscriptionDetails, answer.data)
+        data = parse_answer(wire.SubscriptionDetails, answer.data, provider=self.name, operation=SUBSCRIPTION_INQUIRY)
         self._require_about(
             SUBSCRIPTION_INQUIRY, self._subscription_ids(subscription), transform.subscription_answer_ids(data)
         )
@@ -412,7 +413,7 @@ class WaffoClient(http.HttpClientOwner):
                 provider_reference=request.subscription.provider_reference,
                 failure=answer.failure,
             )
-        data = self._parse(SUBSCRIPTION_CANCEL, wire.SubscriptionCancelData, answer.data)
+        data = parse_answer(wire.SubscriptionCancelData, answer.data, provider=self.name, operation=SUBSCRIPTION_CANCEL)
         self._require_about(
             SUBSCRIPTION_CANCEL,
             self._subscription_ids(request.subscription),
@@ -429,12 +430,12 @@ class WaffoClient(http.HttpClientOwner):
                 f"Waffo refused a management link ({answer.failure.code}: {answer.failure.message})",
                 field="subscription",
             )
-        data = self._parse(SUBSCRIPTION_MANAGE, wire.SubscriptionManageData, answer.data)
+        data = parse_answer(wire.SubscriptionManageData, answer.data, provider=self.name, operation=SUBSCRIPTION_MANAGE)
         if not data.management_url:
             raise ResponseVerificationError(
                 "the response has no managementUrl", provider=self.name, operation=SUBSCRIPTION_MANAGE
             )
-        return ManagementLink(url=data.management_url, expires_at=transform.parse_timestamp(data.expired_at))
+        return ManagementLink(url=data.management_url, expires_at=parse_time(data.expired_at))
 
     async def change_subscription(self, request: ChangeSubscription) -> ChangeOutcome:
         wire_request = transform.subscription_change_request(
@@ -448,7 +449,7 @@ class WaffoClient(http.HttpClientOwner):
                 original_idempotency_key=request.original.idempotency_key,
                 failure=answer.failure,
             )
-        data = self._parse(SUBSCRIPTION_CHANGE, wire.SubscriptionChangeData, answer.data)
+        data = parse_answer(wire.SubscriptionChangeData, answer.data, provider=self.name, operation=SUBSCRIPTION_CHANGE)
         self._require_about(
             SUBSCRIPTION_CHANGE,
             {
@@ -473,7 +474,9 @@ class WaffoClient(http.HttpClientOwner):
                 original_idempotency_key=request.original.idempotency_key,
                 failure=answer.failure,
             )
-        data = self._parse(SUBSCRIPTION_CHANGE_INQUIRY, wire.SubscriptionChangeData, answer.data)
+        data = parse_answer(
+            wire.SubscriptionChangeData, answer.data, provider=self.name, operation=SUBSCRIPTION_CHANGE_INQUIRY
+        )
         self._require_about(
             SUBSCRIPTION_CHANGE_INQUIRY,
             {
@@ -498,7 +501,7 @@ class WaffoClient(http.HttpClientOwner):
         if answer.failure is not None:
             self._raise_if_not_found(SUBSCRIPTION_UPDATE, answer.failure, "subscription")
             return SubscriptionUpdateOutcome(failure=answer.failure)
-        data = self._parse(SUBSCRIPTION_UPDATE, wire.SubscriptionUpdateData, answer.data)
+        data = parse_answer(wire.SubscriptionUpdateData, answer.data, provider=self.name, operation=SUBSCRIPTION_UPDATE)
         return transform.subscription_update_outcome(data, currency=request.currency)
 
     # -- configuration --------------------------------------------------------------------------
@@ -508,7 +511,9 @@ class WaffoClient(http.HttpClientOwner):
         answer = await self._exchange(MERCHANT_CONFIG_INQUIRY, wire_request)
         if answer.failure is not None:
             return MerchantConfig(merchant_id=self._merchant_id, failure=answer.failure)
-        return transform.merchant_config(self._parse(MERCHANT_CONFIG_INQUIRY, wire.MerchantConfigData, answer.data))
+        return transform.merchant_config(
+            parse_answer(wire.MerchantConfigData, answer.data, provider=self.name, operation=MERCHANT_CONFIG_INQUIRY)
+        )
 
     async def inquire_pay_method_config(self) -> PayMethodConfig:
         wire_request = transform.pay_method_config_request(merchant_id=self._merchant_id)
@@ -516,7 +521,7 @@ class WaffoClient(http.HttpClientOwner):
         if answer.failure is not None:
             return PayMethodConfig(merchant_id=self._merchant_id, failure=answer.failure)
         return transform.pay_method_config(
-            self._parse(PAY_METHOD_CONFIG_INQUIRY, wire.PayMethodConfigData, answer.data)
+            parse_answer(wire.PayMethodConfigData, answer.data, provider=self.name, operation=PAY_METHOD_CONFIG_INQUIRY)
         )
 
     # -- transport ------------------------------------------------------------------------------
@@ -627,16 +632,6 @@ class WaffoClient(http.HttpClientOwner):
                 field="idempotency_key",
             )
         return _Answer(data=envelope.data or {}, failure=transform.provider_failure(code, envelope.msg), code=code)
-
-    def _parse(self, operation: str, model: type[_Data], data: dict[str, Any]) -> _Data:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise ResponseVerificationError(
-                f"the response data is not the documented {model.__name__}",
-                provider=self.name,
-                operation=operation,
-            ) from exc
 
     def _raise_if_not_found(self, operation: str, failure: ProviderFailure, what: str) -> None:
         if failure.code == transform.NOT_FOUND_CODE:

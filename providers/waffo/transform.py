@@ -57,6 +57,7 @@ from providers.base import (
     SubscriptionRef,
     SubscriptionStatus,
 )
+from providers.parsing import parse_time
 from providers.waffo import wire
 from providers.waffo.results import (
     MaintenanceWindow,
@@ -147,19 +148,6 @@ def format_timestamp(moment: datetime, *, field: str = "requested_at") -> str:
         raise InputError("must be timezone-aware (UTC)", field=field)
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    """Waffo's ISO-8601 timestamps as aware UTC datetimes; None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -420,7 +408,7 @@ def customer_action(action: wire.Action | None) -> CustomerAction | None:
     if action is None:
         return None
     data = action.action_data
-    expires_at = parse_timestamp(data.payment_expiry_time) if data else None
+    expires_at = parse_time(data.payment_expiry_time) if data else None
     if (action.action_type or "").upper() == "DEEPLINK" and action.deeplink_url:
         return CustomerAction(kind=CustomerActionKind.DEEPLINK, url=action.deeplink_url, expires_at=expires_at)
     if action.web_url:
@@ -486,7 +474,7 @@ def payment_outcome(data: wire.OrderData, *, idempotency_key: str | None = None)
         paid_amount = amount_from_wire(data.final_deal_amount, data.user_currency or data.order_currency)
         if paid_amount is not None and paid_amount == amount:
             paid_amount = None
-        completed_at = parse_timestamp(data.order_completed_at)
+        completed_at = parse_time(data.order_completed_at)
         if data.subscription_info is not None:
             subscription_reference = data.subscription_info.subscription_id
             subscription_period = _int_or_none(data.subscription_info.period)
@@ -514,7 +502,7 @@ def refund_outcome(
     status = refund_status(data.refund_status)
     completed_at = None
     if isinstance(data, wire.RefundDetails):
-        completed_at = parse_timestamp(data.refund_completed_at)
+        completed_at = parse_time(data.refund_completed_at)
     failure = failure_from_reason(data.refund_failed_reason) if status is RefundStatus.FAILED else None
     return RefundOutcome(
         status=status,
@@ -538,7 +526,7 @@ def subscription_payment(detail: wire.PaymentDetail) -> SubscriptionPayment | No
         status=payment_status(detail.order_status),
         provider_reference=detail.acquiring_order_id,
         amount=amount_from_wire(detail.order_amount, detail.order_currency),
-        updated_at=parse_timestamp(detail.order_updated_at),
+        updated_at=parse_time(detail.order_updated_at),
     )
 
 
@@ -563,7 +551,7 @@ def subscription_outcome(data: wire.SubscriptionData, *, idempotency_key: str | 
         update={
             "amount": amount_from_wire(data.amount, data.currency),
             "current_period": _int_or_none(product.current_period) if product else None,
-            "next_payment_at": parse_timestamp(product.next_payment_date_time) if product else None,
+            "next_payment_at": parse_time(product.next_payment_date_time) if product else None,
             "management_url": data.subscription_management_url,
             "payments": tuple(sorted(payments, key=lambda payment: payment.period)),
             "failure": failure if status is not SubscriptionStatus.ACTIVE else None,

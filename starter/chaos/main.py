@@ -38,6 +38,7 @@ from billing.subscriptions import (
     Subscription,
     SubscriptionStatus,
 )
+from host.serving import stdout_to_stderr
 from starter.chaos.faults import ChaosCounters, FaultInjector, HostileCaller
 from starter.chaos.invariants import (
     Violation,
@@ -53,7 +54,6 @@ from starter.chaos.report import print_report
 from starter.chaos.stack import TASK_QUEUE, ChaosStack
 from starter.chaos.workload import OrderPlan, Workload, plan_orders, plan_subscriptions
 from starter.client import BillingClient
-from starter.serving import stdout_to_stderr
 
 
 class Progress:

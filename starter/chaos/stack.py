@@ -24,12 +24,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 from temporalio.client import Client
 
-from billing.settings import DevSettings, TemporalSettings
-from billing.temporal import connect
+from billing.settings import TemporalSettings
+from host.serving import AppServer, ChildProcess, free_port, wait_for_port
+from host.settings import DevSettings
+from host.temporal import connect
 from starter import devkeys
 from starter.devstack import DevCodec, DevStack, temporal_dev_server_argv, temporal_dev_server_env
 from starter.events import SIGNATURE_HEADER, EventReceiver, MerchantEvent, SignatureError, construct_event
-from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
 
 TASK_QUEUE = "billing"
 #: Mounted on the receiver's own server; the worker's ``BILLING_EVENTS_URL`` points here.

@@ -15,12 +15,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.errors import NOT_SENT_MARK, OUTCOME_UNKNOWN
-from activities.payments import CallbackUrls, CreatePaymentCall, PaymentActivities, ProviderRegistry
+from activities.payments import CreatePaymentCall, PaymentActivities, ProviderRegistry
+from billing.callbacks import CallbackUrls
 from billing.gateway import CreatePayment, Customer
 from billing.money import Money
 from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
+from host.serving import AppServer
 from providers.kess import KessClient, KessSettings
-from starter.serving import AppServer
 
 USER, PASSWORD = "kess-user", "kess-password"
 

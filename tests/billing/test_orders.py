@@ -284,3 +284,47 @@ def test_derived_keys_fit_providers_and_are_stable() -> None:
     assert derive_key("sub", "S1").startswith("sub_")
     with pytest.raises(ValueError, match="kind"):
         derive_key("Bad Kind", "x")
+
+
+def _full_request(**changes: object) -> CreateOrder:
+    fields: dict[str, object] = {
+        "order_id": "ORD-9",
+        "provider": "waffo",
+        "amount": usd("12.34"),
+        "customer": Customer(customer_id="C9", email="c9@example.com"),
+        "description": "Green tea",
+        "capture_mode": CaptureMode.MANUAL,
+        "payment_method": "CREDITCARD",
+        "success_url": "https://shop.example/ok",
+        "failure_url": "https://shop.example/failed",
+        "cancel_url": "https://shop.example/cancelled",
+    }
+    return CreateOrder.model_validate(fields | changes)
+
+
+def test_a_request_opens_its_order_and_the_providers_create_call() -> None:
+    request = _full_request()
+    order = request.new_order(T0)
+    assert (order.order_id, order.provider, order.customer_id) == ("ORD-9", "waffo", "C9")
+    assert (order.amount, order.capture_mode, order.description) == (usd("12.34"), CaptureMode.MANUAL, "Green tea")
+    assert (order.success_url, order.failure_url) == ("https://shop.example/ok", "https://shop.example/failed")
+    assert order.payment_key == payment_key("ORD-9")
+    assert (order.created_at, order.deadline) == (T0, T0 + request.policy.payment_window)
+
+    call = request.payment_request(order)
+    assert call.idempotency_key == order.payment_key and call.merchant_order_id == "ORD-9"
+    assert (call.expires_at, call.requested_at) == (order.deadline, order.created_at)
+    # Every field the provider's create call shares with the request is the request's own: none is left out.
+    shared = (set(type(call).model_fields) & set(CreateOrder.model_fields)) - {"description"}
+    assert shared, "the two models share the order's fields"
+    for name in shared:
+        assert getattr(call, name) == getattr(request, name), name
+    assert call.description == "Green tea"
+
+
+def test_what_a_request_leaves_unset_gets_the_orders_defaults() -> None:
+    request = _full_request(description=None, failure_url=None)
+    order = request.new_order(T0)
+    assert order.failure_url == "https://shop.example/cancelled"  # a failure returns where a cancel would
+    assert request.payment_request(order).description == "Order ORD-9"
+    assert request.payment_request(order).failure_url is None

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from starter.serving import free_port
+from host.serving import free_port
 
 
 def _run(command: str, **env: str) -> subprocess.CompletedProcess[str]:

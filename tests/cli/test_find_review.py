@@ -133,7 +133,7 @@ def test_commands_find_the_stack_on_other_ports_by_its_data_directory(stack: Cli
 
 
 def test_an_explicit_address_wins_over_the_dev_stack(stack: Cli) -> None:
-    from starter.serving import free_port
+    from host.serving import free_port
     from tests.cli.conftest import clean_environment
 
     nowhere = f"127.0.0.1:{free_port()}"

@@ -63,6 +63,6 @@ async def test_dev_stack_encrypts_and_serves_the_codec_to_its_ui(tmp_path: Path)
 
         assert running.stop() == 0
         # Stopped: the stack no longer lends its keys.
-        from billing.temporal import dev_codec_settings
+        from host.devstacks import dev_codec_settings
 
         assert dev_codec_settings(running.address) is None

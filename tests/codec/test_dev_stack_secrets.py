@@ -15,7 +15,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from billing.temporal import dev_stack_registry
+from host.devstacks import dev_stack_registry
 from tests.support.devstack import RunningDevStack, run_billing, running_dev_stack
 
 #: Left by an earlier version of the stack (world-readable), and a file of the user's own.

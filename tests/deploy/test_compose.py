@@ -15,15 +15,16 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from billing import search_attributes, telemetry
+from billing import search_attributes
 from billing.logs import LogSettings
 from billing.settings import (
     CodecSettings,
-    EmulatorSettings,
     HttpServiceSettings,
     MerchantEventSettings,
     TemporalSettings,
 )
+from host import telemetry
+from host.settings import EmulatorSettings
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings
 from providers.waffo import WaffoSettings

@@ -11,12 +11,11 @@ from pydantic_settings import BaseSettings
 from billing.logs import LogSettings
 from billing.settings import (
     CodecSettings,
-    DevSettings,
-    EmulatorSettings,
     HttpServiceSettings,
     MerchantEventSettings,
     TemporalSettings,
 )
+from host.settings import DevSettings, EmulatorSettings
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings
 from providers.waffo import WaffoSettings

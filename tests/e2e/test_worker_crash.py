@@ -27,9 +27,9 @@ from billing.gateway import CaptureMode, Customer
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder, OrderPolicy, OrderStatus
+from host.serving import AppServer, ChildProcess
 from providers.waffo import WaffoNotifications
 from starter.client import BillingClient
-from starter.serving import AppServer, ChildProcess
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub
 from webhooks.app import WebhookService, create_app

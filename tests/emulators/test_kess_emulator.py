@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from emulators.kess import DEFAULT_PATHS, KessEmulator, KessEmulatorConfig, create_app
-from starter.serving import AppServer
+from host.serving import AppServer
 
 USER, PASSWORD, STORE_ID = "merchant-user", "merchant-pass", "109038"
 

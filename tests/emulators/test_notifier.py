@@ -16,7 +16,7 @@ from starlette.routing import Route
 from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue
 from emulators.common.notifier import NOTIFY_OPERATION, OutboundNotification, RetryingNotifier
-from starter.serving import AppServer
+from host.serving import AppServer
 
 
 @dataclass

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from emulators.waafipay import create_app
-from starter.serving import AppServer
+from host.serving import AppServer
 from tests.emulators.waafipay_support import (
     EVC,
     MERCHANT_UID,

@@ -33,8 +33,8 @@ from billing.orders import (
     order_workflow_id,
 )
 from billing.settings import MerchantEventSettings
+from host.serving import AppServer, free_port
 from starter.events import EventReceiver
-from starter.serving import AppServer, free_port
 from tests.support.stack import OrderStack, order_stack
 from worker import checking_workflow_runner
 from workflows.order import OrderWorkflow

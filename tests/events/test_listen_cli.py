@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from billing.events import SIGNATURE_HEADER, MerchantEvent, event_id, sign
-from starter.serving import free_port
+from host.serving import free_port
 
 SECRET = "whsec_listen_test"
 

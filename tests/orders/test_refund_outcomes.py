@@ -18,8 +18,8 @@ from billing.idempotency import payment_key, refund_key
 from billing.money import Money
 from billing.orders import CreateOrder, OrderStatus, RefundRequest, RefundState
 from billing.settings import MerchantEventSettings
+from host.serving import AppServer
 from starter.events import EventReceiver
-from starter.serving import AppServer
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
 SECRET = "whsec_refunds"

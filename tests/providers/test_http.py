@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from starter.serving import AppServer
+from host.serving import AppServer
 
 
 class CountingFinder(importlib.abc.MetaPathFinder):

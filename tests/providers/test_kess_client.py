@@ -28,6 +28,7 @@ from billing.errors import (
 )
 from billing.money import Money
 from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
+from host.serving import AppServer
 from providers.base import (
     CancelPayment,
     CreatePayment,
@@ -44,7 +45,6 @@ from providers.base import (
 )
 from providers.kess import KessClient, KessSettings, parse_payment_method
 from providers.kess.transform import PayMethod
-from starter.serving import AppServer
 
 USER, PASSWORD, STORE_ID = "kess-user", "kess-password", "109038"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

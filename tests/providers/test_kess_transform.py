@@ -133,15 +133,6 @@ def test_currency_must_be_the_stores() -> None:
     assert refused.value.field == "amount"
 
 
-def test_times_in_the_store_zone_or_iso() -> None:
-    phnom_penh = timezone(timedelta(hours=7))
-    assert transform.parse_time("2026-01-15 17:00:00", phnom_penh) == NOW
-    assert transform.parse_time("2026-01-15 10:00:00") == NOW
-    assert transform.parse_time("2026-01-15T12:00:00+02:00", phnom_penh) == NOW
-    assert transform.parse_time(None) is None
-    assert transform.parse_time("yesterday") is None
-
-
 # -- codes and statuses --------------------------------------------------------------------------
 
 

@@ -156,21 +156,6 @@ def test_timestamps_go_out_in_utc_with_milliseconds() -> None:
     assert caught.value.field == "requested_at"
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2024-11-05 12:19:05.05", datetime(2024, 11, 5, 12, 19, 5, 50000, tzinfo=UTC)),
-        ("2024-11-05 10:58:50.0", datetime(2024, 11, 5, 10, 58, 50, tzinfo=UTC)),
-        ("2024-11-05 09:04:44.741", datetime(2024, 11, 5, 9, 4, 44, 741000, tzinfo=UTC)),
-        ("08/02/23 19:15:38", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_timestamps_come_back_with_trailing_zeros_dropped(text: str | None, expected: datetime | None) -> None:
-    assert transform.parse_timestamp(text) == expected
-
-
 # -- answers and states -------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from billing.errors import (
 )
 from billing.money import Money
 from emulators.hub import EmulatorHub
+from host.serving import AppServer
 from providers.base import (
     BillingInterval,
     CancelledBy,
@@ -75,7 +76,6 @@ from providers.waffo import (
     sign_bytes,
     transform,
 )
-from starter.serving import AppServer
 from tests.providers.conftest import KeyPair
 from tests.providers.contract import AnswerFault, Movement, PaymentProviderContract, ProviderHarness
 from tests.support import keys

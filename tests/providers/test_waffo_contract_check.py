@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from activities.payments import ProviderRegistry
 from billing.errors import ConfigurationError
+from host.serving import free_port
 from providers.waffo.config_check import check_contract
 from providers.waffo.settings import WaffoSettings
 from starter.cli import app
-from starter.serving import free_port
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub, waffo_client
 

@@ -87,20 +87,6 @@ def test_naive_timestamps_are_refused() -> None:
     assert caught.value.field == "requested_at"
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2026-02-28T10:06:10.000Z", datetime(2026, 2, 28, 10, 6, 10, tzinfo=UTC)),
-        ("2026-02-28T18:06:10+08:00", datetime(2026, 2, 28, 10, 6, 10, tzinfo=UTC)),
-        ("2026-02-28T10:06:10", datetime(2026, 2, 28, 10, 6, 10, tzinfo=UTC)),
-        ("yesterday", None),
-        (None, None),
-    ],
-)
-def test_timestamps_are_parsed_leniently(text: str | None, expected: datetime | None) -> None:
-    assert transform.parse_timestamp(text) == expected
-
-
 # -- status maps --------------------------------------------------------------------------------
 
 

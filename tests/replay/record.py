@@ -260,8 +260,8 @@ async def main(names: list[str], suffix: str) -> None:
     from activities.events import EventActivities
     from billing.settings import MerchantEventSettings
     from billing.temporal import data_converter
+    from host.serving import AppServer
     from starter.events import EventReceiver, MerchantEvent
-    from starter.serving import AppServer
     from tests.conftest import register_search_attributes
 
     async def received(event: MerchantEvent) -> None:

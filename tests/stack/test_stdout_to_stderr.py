@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from starter.serving import stdout_to_stderr
+from host.serving import stdout_to_stderr
 
 
 def test_children_started_inside_print_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:

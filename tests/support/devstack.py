@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from starter.serving import free_port
+from host.serving import free_port
 from tests.support.processes import wait_for_line
 
 #: The ports ``billing dev`` takes (``BILLING_DEV_<name>``): each test stack gets free ones.

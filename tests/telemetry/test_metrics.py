@@ -18,6 +18,7 @@ from billing.gateway import Customer
 from billing.money import Money
 from billing.orders import CreateOrder, OrderStatus, RefundRequest
 from billing.temporal import data_converter
+from host import metrics as host_metrics
 from tests.support.stack import TEST_ORDER_POLICY, order_stack, waffo_order
 
 POLICY = TEST_ORDER_POLICY
@@ -59,8 +60,8 @@ def _count(points: dict[str, list[tuple[dict[str, object], float]]], name: str, 
 
 async def _metered_client(env: WorkflowEnvironment, provider: MeterProvider) -> Client:
     """A client on ``env`` whose runtime's metrics (the SDK's and the workflows') reach ``provider``."""
-    runtime, buffer = metrics.buffered_runtime()
-    metrics.TemporalMetricsBridge(buffer, provider.get_meter("temporalio"))
+    runtime, buffer = host_metrics.buffered_runtime()
+    host_metrics.TemporalMetricsBridge(buffer, provider.get_meter("temporalio"))
     return await Client.connect(
         env.client.service_client.config.target_host,
         namespace=env.client.namespace,
@@ -121,22 +122,22 @@ async def test_counters_move_for_real_orders_and_the_sdk_metrics_come_along(
 def test_exporter_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "prometheus")
     with pytest.raises(ConfigurationError, match="OTEL_METRICS_EXPORTER"):
-        metrics.configure_metrics()
+        host_metrics.configure_metrics()
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp")
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.metric_exporter", None)
     with pytest.raises(ConfigurationError, match="OTEL_METRICS_EXPORTER") as raised:
-        metrics.configure_metrics()
+        host_metrics.configure_metrics()
     assert "opentelemetry-exporter-otlp" in str(raised.value)
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
-    assert metrics.configure_metrics() is None
+    assert host_metrics.configure_metrics() is None
 
 
 def test_otlp_metrics_go_to_the_collectors_metrics_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", raising=False)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4318/")
-    assert metrics.otlp_metrics_url() == "http://otel-collector:4318/v1/metrics"
+    assert host_metrics.otlp_metrics_url() == "http://otel-collector:4318/v1/metrics"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://elsewhere:4318/custom")
-    assert metrics.otlp_metrics_url() == "http://elsewhere:4318/custom"
+    assert host_metrics.otlp_metrics_url() == "http://elsewhere:4318/custom"
 
 
 class _Meter:

@@ -14,11 +14,11 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 
-from billing import telemetry
 from billing.errors import ConfigurationError
 from billing.gateway import Customer
 from billing.money import Money
 from billing.orders import CreateOrder, OrderStatus
+from host import telemetry as host_telemetry
 from tests.support.stack import order_stack
 
 
@@ -186,8 +186,8 @@ async def test_a_forged_webhook_is_a_rejected_server_span(
 
 def test_exporter_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
-    assert not telemetry.tracing_enabled()
+    assert not host_telemetry.tracing_enabled()
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "bogus")
-    monkeypatch.setattr(telemetry, "_configured", False)
+    monkeypatch.setattr(host_telemetry, "_configured", False)
     with pytest.raises(ConfigurationError, match="OTEL_TRACES_EXPORTER"):
-        telemetry.configure_tracing()
+        host_telemetry.configure_tracing()

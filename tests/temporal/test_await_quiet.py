@@ -13,7 +13,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from billing.errors import WorkflowBusyError
 from billing.orders import order_workflow_id
-from billing.temporal import await_quiet
+from host.temporal import await_quiet
 from starter.client import BillingClient
 
 

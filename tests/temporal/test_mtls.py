@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from billing.errors import ConfigurationError, TemporalUnreachableError
 from billing.settings import TemporalSettings
-from billing.temporal import connect, connect_or_explain
+from host.temporal import connect, connect_or_explain
 
 
 @dataclass

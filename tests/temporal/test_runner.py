@@ -164,7 +164,8 @@ async def test_the_checking_runner_runs_deterministic_code(
 async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_env: WorkflowEnvironment) -> None:
     """Each workflow module imports, with all it calls, under the sandbox's restrictions (the worker checks
     every workflow class in its runner when it is built)."""
-    from activities.payments import CallbackUrls, ProviderRegistry
+    from activities.payments import ProviderRegistry
+    from billing.callbacks import CallbackUrls
 
     worker = build_worker(
         time_skipping_env.client,

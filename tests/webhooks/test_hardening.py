@@ -24,8 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from billing import metrics
 from billing.orders import order_workflow_id
 from billing.settings import HttpServiceSettings, load
+from host.serving import AppServer
 from providers.waffo import SUCCESS_REPLY_BODY, WaffoNotifications
-from starter.serving import AppServer
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import OrderStack, order_stack
 from tests.webhooks.test_webhook_service import create, notification, signed

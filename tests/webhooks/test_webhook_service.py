@@ -15,9 +15,9 @@ from billing.gateway import BillingInterval, Customer, SubscriptionPlan
 from billing.idempotency import payment_key, subscription_key
 from billing.money import Money
 from billing.subscriptions import StartSubscription
+from host.serving import AppServer, free_port
 from providers.waffo import FAILURE_REPLY_BODY, SUCCESS_REPLY_BODY, BodyVerifier, WaffoNotifications, sign_bytes
 from providers.waffo.signing import load_private_key
-from starter.serving import AppServer, free_port
 from tests.support.keys import generate, merchant_keys, waffo_keys
 from tests.support.stack import OrderStack, order_stack, waffo_order
 from webhooks.app import WebhookService, create_app

@@ -70,6 +70,7 @@ from waffo.types.subscription import (
 from waffo.utils import rsa_utils
 
 from billing.money import Money
+from host.serving import AppServer
 from providers.base import (
     BillingInterval,
     CancelPayment,
@@ -99,7 +100,6 @@ from providers.waffo import (
     WaffoClient,
     WaffoNotifications,
 )
-from starter.serving import AppServer
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import MERCHANT_ID, emulator_hub, waffo_client
 
