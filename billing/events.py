@@ -44,11 +44,13 @@ MERCHANT_EVENTS_FEATURE = "merchant-events"
 #: task after another died may apply the signal after a timer's result where a replay applies it before,
 #: and the marker then lands elsewhere than in the replay (docs/architecture.md, "Queries and cold workers").
 HINTS_IN_RUN_FEATURE = "hints-in-run"
+#: Feature: the subscription run issues invoices (numbers from the merchant's sequence) for its periods.
+INVOICES_FEATURE = "invoices"
 
 
 def features_memo() -> dict[str, list[str]]:
     """The memo every order and subscription run is started (or continued as new) with."""
-    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE]}
+    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE, INVOICES_FEATURE]}
 
 
 def started_with(memo_features: list[str] | None, feature: str) -> bool:
