@@ -92,6 +92,14 @@ from workflows.events import EventSender
 SEEN_EVENTS_KEPT = 500
 #: Recent periods whose outcome is announced to the merchant (older ones were announced long ago).
 PERIODS_ANNOUNCED = 3
+#: Recent invoices whose changes are announced to the merchant (older ones were announced long ago).
+INVOICES_ANNOUNCED = 5
+#: The merchant event that announces an invoice reaching each final state.
+INVOICE_EVENTS = {
+    InvoiceState.PAID: "invoice.paid",
+    InvoiceState.VOID: "invoice.voided",
+    InvoiceState.UNCOLLECTIBLE: "invoice.uncollectible",
+}
 #: Inquiries after the authorization window before giving the subscription up as never activated.
 ACTIVATION_INQUIRY_LIMIT = 6
 #: Runs started without the invoices feature in their memo (histories from before invoices) ask this patch
@@ -1019,4 +1027,13 @@ class SubscriptionLogic:
                 "subscription.period_paid" if paid else "subscription.period_payment_failed",
                 period,
             )
+        for invoice in sub.invoices[-INVOICES_ANNOUNCED:]:
+            if invoice.state is InvoiceState.DRAFT:
+                continue  # numbered, not issued yet: announced once it is open (or settled at once)
+            topic = f"invoice-doc:{invoice.invoice_id}"
+            about = functools.partial(events.invoice_data, sub, invoice)
+            log.announce(topic, "created", "invoice.created", about, now)
+            final = INVOICE_EVENTS.get(invoice.state)
+            if final is not None:
+                log.announce(f"{topic}:state", invoice.state.value, final, about, now)
         self.events.kick()

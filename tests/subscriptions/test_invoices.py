@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.events import EventActivities
 from billing.gateway import Customer
 from billing.idempotency import subscription_key
 from billing.invoices import INVOICE_SERIES, Invoice, InvoiceState, sequence_workflow_id
+from billing.settings import MerchantEventSettings
 from billing.subscriptions import DunningOutcome, PeriodStatus, SubscriptionStatus
+from starter.serving import AppServer
+from tests.orders.test_refund_outcomes import SECRET, Merchant
 from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set_wallet, start
 from tests.support.stack import order_stack
 
@@ -196,3 +200,51 @@ async def waffo_control(engine: Engine, subscription_id: str, action: str, body:
         f"/subscriptions/{subscription_key(subscription_id)}/{action}", json=body or {}
     )
     response.raise_for_status()
+
+
+@pytest.fixture
+async def announced(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[tuple[Engine, Merchant]]:
+    endpoint = Merchant()
+    server = AppServer(endpoint.receiver.app("/events"))
+    await server.start()
+    sender = EventActivities(MerchantEventSettings(url=f"{server.url}/events", secrets=SECRET))
+    try:
+        async with order_stack(time_skipping_env.client, checked=True, events=sender) as stack:
+            running = Engine(time_skipping_env, stack)
+            try:
+                yield running, endpoint
+            finally:
+                await running.close()
+    finally:
+        await sender.aclose()
+        await server.stop()
+
+
+async def test_merchant_events_announce_invoices_created_paid_and_voided(
+    announced: tuple[Engine, Merchant],
+) -> None:
+    engine, merchant = announced
+    created = await engine.create(start("sub-inv-ev", plan=priced("basic", "30.00")))
+    await engine.customer(await engine.invoice("sub-inv-ev", 1), "pay")
+    await engine.until("sub-inv-ev", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(2))
+    await engine.customer(await engine.invoice("sub-inv-ev", 2), "fail")
+    await engine.until("sub-inv-ev", lambda s: s.period_record(2).status is PeriodStatus.FAILED)
+    await engine.stack.billing.cancel_subscription("sub-inv-ev")
+    events = await merchant.until(lambda found: "invoice.voided" in [e.type for e in found])
+    invoice_events = [
+        (e.type, e.data["invoice"]["number"], e.data["invoice"]["state"])
+        for e in events
+        if e.type.startswith("invoice.")
+    ]
+    assert invoice_events == [
+        ("invoice.created", "INV-000001", "open"),
+        ("invoice.paid", "INV-000001", "paid"),
+        ("invoice.created", "INV-000002", "open"),
+        ("invoice.voided", "INV-000002", "void"),
+    ]
+    sequences = [e.sequence for e in events if e.object_id == "sub-inv-ev"]
+    assert sequences == list(range(1, len(sequences) + 1)), "one sequence per subscription, no gap, in order"
+    paid = next(e for e in events if e.type == "invoice.paid")
+    assert paid.data["invoice"]["amount_paid"] == 3000 and paid.data["invoice"]["order_id"] == "sub-inv-ev-p1"
