@@ -248,3 +248,33 @@ async def test_merchant_events_announce_invoices_created_paid_and_voided(
     assert sequences == list(range(1, len(sequences) + 1)), "one sequence per subscription, no gap, in order"
     paid = next(e for e in events if e.type == "invoice.paid")
     assert paid.data["invoice"]["amount_paid"] == 3000 and paid.data["invoice"]["order_id"] == "sub-inv-ev-p1"
+
+
+async def test_a_dunning_retry_collects_the_invoice_amount_not_the_full_price_again(engine: Engine) -> None:
+    created = await engine.create(start("sub-inv-retry", plan=priced("basic", "30.00")))
+    await engine.customer(await engine.invoice("sub-inv-retry", 1), "pay")
+    await engine.until("sub-inv-retry", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    window = created.calendar.period(1)
+    await engine.skip_to(window.start + (window.end - window.start) / 2)
+    changed = await engine.stack.billing.change_plan("sub-inv-retry", priced("lite", "20.00"))
+    # Half the period left: credit -15.00, charge 10.00: 5.00 carried to period 2 (20.00 - 5.00 = 15.00 due).
+    assert changed.credit_balance.amount_minor == 500
+    await engine.skip_to(created.calendar.period_start(2))
+    first = await engine.invoice("sub-inv-retry", 2)
+    await engine.customer(first, "fail")
+    await engine.until("sub-inv-retry", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    await engine.env.sleep(timedelta(days=1, seconds=5))
+    retry = await engine.invoice("sub-inv-retry", 2)
+    assert retry == "sub-inv-retry-p2-r1"
+    assert (await engine.stack.billing.get_order(retry)).amount.amount_minor == 1500, "the invoice's amount due"
+    await engine.customer(retry, "pay")
+    sub = await engine.until("sub-inv-retry", lambda s: s.current_period == 2)
+    assert table(sub.invoices[1]) == (
+        "INV-000002",
+        "sub-inv-retry-p2",
+        "paid",
+        (("period", 2000), ("credit_applied", -500)),
+        (2000, 0, 2000, 1500, 1500),
+    )
+    assert sub.credit_balance.amount_minor == 0
