@@ -94,12 +94,19 @@ SEEN_EVENTS_KEPT = 500
 PERIODS_ANNOUNCED = 3
 #: Recent invoices whose changes are announced to the merchant (older ones were announced long ago).
 INVOICES_ANNOUNCED = 5
-#: The merchant event that announces an invoice reaching each final state.
-INVOICE_EVENTS = {
-    InvoiceState.PAID: "invoice.paid",
-    InvoiceState.VOID: "invoice.voided",
-    InvoiceState.UNCOLLECTIBLE: "invoice.uncollectible",
-}
+
+
+def invoice_event(state: InvoiceState) -> str | None:
+    """The merchant event that announces an invoice reaching ``state`` (None: not a final state)."""
+    if state is InvoiceState.PAID:
+        return "invoice.paid"
+    if state is InvoiceState.VOID:
+        return "invoice.voided"
+    if state is InvoiceState.UNCOLLECTIBLE:
+        return "invoice.uncollectible"
+    return None
+
+
 #: Inquiries after the authorization window before giving the subscription up as never activated.
 ACTIVATION_INQUIRY_LIMIT = 6
 #: Runs started without the invoices feature in their memo (histories from before invoices) ask this patch
@@ -1033,7 +1040,7 @@ class SubscriptionLogic:
             topic = f"invoice-doc:{invoice.invoice_id}"
             about = functools.partial(events.invoice_data, sub, invoice)
             log.announce(topic, "created", "invoice.created", about, now)
-            final = INVOICE_EVENTS.get(invoice.state)
+            final = invoice_event(invoice.state)
             if final is not None:
                 log.announce(f"{topic}:state", invoice.state.value, final, about, now)
         self.events.kick()
