@@ -23,6 +23,7 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 from activities.events import EventActivities
+from activities.invoices import InvoiceActivities
 from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.callbacks import CallbackUrls
@@ -106,6 +107,8 @@ class WorkerSettings(BaseSettings):
 
     grace_seconds: float = Field(default=30.0, ge=0)
     max_cached_workflows: int = Field(default=2000, ge=0)
+    #: Whose invoice and credit note numbers this worker hands out: one gap-free sequence per merchant.
+    invoice_merchant: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 
 
 def build_providers() -> ProviderRegistry:
@@ -149,13 +152,14 @@ def build_worker(
     events = events or EventActivities(MerchantEventSettings())
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
     subscriptions = SubscriptionActivities(providers, callbacks)
+    invoices = InvoiceActivities(client, settings.invoice_merchant)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=runner,
         workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
-        activities=[*payments.all(), *subscriptions.all(), *events.all()],
+        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,

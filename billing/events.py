@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from billing.errors import InputError, SignatureError
 
 if TYPE_CHECKING:
+    from billing.invoices import Invoice
     from billing.orders import Order, Refund
     from billing.subscriptions import BillingPeriodRecord, Subscription
 
@@ -44,11 +45,13 @@ MERCHANT_EVENTS_FEATURE = "merchant-events"
 #: task after another died may apply the signal after a timer's result where a replay applies it before,
 #: and the marker then lands elsewhere than in the replay (docs/architecture.md, "Queries and cold workers").
 HINTS_IN_RUN_FEATURE = "hints-in-run"
+#: Feature: the subscription run issues invoices (numbers from the merchant's sequence) for its periods.
+INVOICES_FEATURE = "invoices"
 
 
 def features_memo() -> dict[str, list[str]]:
     """The memo every order and subscription run is started (or continued as new) with."""
-    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE]}
+    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE, INVOICES_FEATURE]}
 
 
 def started_with(memo_features: list[str] | None, feature: str) -> bool:
@@ -133,6 +136,27 @@ def subscription_data(sub: Subscription) -> dict[str, Any]:
         "current_period": sub.current_period,
         "next_billing_at": sub.next_billing_at.isoformat() if sub.next_billing_at is not None else None,
         "cancel_at_period_end": sub.cancel_at_period_end,
+    }
+
+
+def invoice_data(sub: Subscription, invoice: Invoice) -> dict[str, Any]:
+    """An invoice as its events carry it: ids, state and totals in minor units; no personal data."""
+    return {
+        **subscription_data(sub),
+        "invoice": {
+            "number": invoice.number,
+            "invoice_id": invoice.invoice_id,
+            "state": invoice.state.value,
+            "currency": invoice.currency,
+            "subtotal": invoice.subtotal,
+            "discount": invoice.discount,
+            "total": invoice.total,
+            "amount_due": invoice.amount_due,
+            "amount_paid": invoice.amount_paid,
+            "period": invoice.period,
+            "order_id": invoice.order_id,
+            "charged_by_provider": invoice.charged_by_provider,
+        },
     }
 
 

@@ -29,6 +29,8 @@ together never exceed its ``amount_paid``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
 from typing import Self
@@ -43,14 +45,57 @@ __all__ = [
     "CreditNote",
     "Invoice",
     "InvoiceLine",
+    "InvoiceNumber",
     "InvoiceState",
     "LineKind",
+    "SequenceState",
     "Totals",
     "compute_totals",
     "credit_note",
     "fractional_amount",
+    "sequence_workflow_id",
     "transition",
 ]
+
+#: Series of document numbers, each its own gap-free sequence per merchant, and the prefix of its numbers.
+INVOICE_SERIES = "invoices"
+CREDIT_NOTE_SERIES = "credit-notes"
+SERIES_PREFIXES = {INVOICE_SERIES: "INV", CREDIT_NOTE_SERIES: "CN"}
+#: Continue the sequence workflow as new once its history passes this many events.
+SEQUENCE_HISTORY_LIMIT = 2000
+
+
+def sequence_workflow_id(merchant: str, series: str) -> str:
+    """The one ``InvoiceSequenceWorkflow`` of a merchant and series."""
+    return f"invoice-seq:{merchant}:{series}"
+
+
+def document_number(series: str, sequence: int) -> str:
+    """The printed number of the ``sequence``-th document of ``series``: ``INV-000042``, ``CN-000003``."""
+    return f"{SERIES_PREFIXES.get(series, series.upper())}-{sequence:06d}"
+
+
+@dataclass(frozen=True)
+class SequenceState:
+    """What one run of ``InvoiceSequenceWorkflow`` hands the next: the last number given and the
+    (document id, number) pairs not yet confirmed."""
+
+    last: int = 0
+    pending: tuple[tuple[str, int], ...] = ()
+    history_limit: int = SEQUENCE_HISTORY_LIMIT
+
+
+class InvoiceNumber(BaseModel):
+    """A number handed out for one document id (the ``invoices.allocate`` activity's answer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    merchant: str
+    series: str
+    sequence: int = Field(ge=1)
+    number: str
+    #: Where to confirm the number once it is stored with its document.
+    sequence_workflow_id: str
 
 
 class LineKind(StrEnum):
@@ -161,18 +206,44 @@ class Invoice(BaseModel):
     amount_due: int = 0
     amount_paid: int = 0
     state: InvoiceState = InvoiceState.DRAFT
+    #: The engine's id of the invoice (``{subscription}-p{n}``, ``{subscription}-c{n}``): its number is
+    #: allocated once per id.
+    invoice_id: str | None = Field(default=None, max_length=128)
+    subscription_id: str | None = None
+    #: The order that collects it (the latest attempt), if the engine charges it.
+    order_id: str | None = None
+    #: The billing period it bills (and the plan generation the period belongs to).
+    period: int | None = None
+    generation: int = 1
+    #: The provider charged it itself (Waffo native subscriptions): the engine records what was charged.
+    charged_by_provider: bool = False
+    created_at: datetime | None = None
+    #: When it was paid, voided or given up as uncollectible.
+    settled_at: datetime | None = None
 
     @classmethod
-    def build(cls, *, number: str, merchant: str, customer_id: str, currency: str, lines: list[InvoiceLine]) -> Self:
-        """A draft invoice with its totals computed from ``lines``."""
+    def build(
+        cls,
+        *,
+        number: str,
+        merchant: str,
+        customer_id: str,
+        currency: str,
+        lines: list[InvoiceLine],
+        **details: object,
+    ) -> Self:
+        """A draft invoice with its totals computed from ``lines``; ``details`` are the optional fields."""
         totals = compute_totals(lines, currency)
-        return cls(
-            number=number,
-            merchant=merchant,
-            customer_id=customer_id,
-            currency=currency,
-            lines=lines,
-            **totals.model_dump(),
+        return cls.model_validate(
+            {
+                "number": number,
+                "merchant": merchant,
+                "customer_id": customer_id,
+                "currency": currency,
+                "lines": lines,
+                **totals.model_dump(),
+                **details,
+            }
         )
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ Benefits are granted once per period, however many notifications report the same
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -43,6 +44,7 @@ from billing.gateway import (
     SubscriptionStatus as ProviderSubscriptionStatus,
 )
 from billing.idempotency import Fingerprinted
+from billing.invoices import Invoice, InvoiceLine, InvoiceNumber, InvoiceState, LineKind, transition
 from billing.money import Money
 from billing.orders import InquiringPolicy, MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
@@ -54,6 +56,15 @@ SUBSCRIPTION_PROVIDERS = PROVIDER_NAMES
 def subscription_workflow_id(subscription_id: str) -> str:
     """One workflow per merchant subscription id, for the subscription's whole life."""
     return f"subscription-{subscription_id}"
+
+
+_INVOICE_ID = re.compile(r"^(?P<subscription>.+?)(?:-g\d+)?-[pc]\d+$")
+
+
+def subscription_of_invoice(invoice_id: str) -> str | None:
+    """The subscription an invoice id names (``SUB-7-p2``, ``SUB-7-g2-p1``, ``SUB-7-c1`` -> ``SUB-7``)."""
+    match = _INVOICE_ID.match(invoice_id)
+    return match.group("subscription") if match else None
 
 
 class SubscriptionStatus(StrEnum):
@@ -312,6 +323,11 @@ class Subscription(BaseModel):
     credit_balance: Money
     pending_change: PendingChange | None = None
     adjustments: list[Adjustment] = Field(default_factory=list)
+    #: Every invoice of the subscription, oldest first (see "Invoices" below).
+    invoices: list[Invoice] = Field(default_factory=list)
+    #: Provider-managed: periods from this (generation, number) on get invoices; None before invoicing began
+    #: (a subscription that predates invoices starts with its next period).
+    invoices_from: tuple[int, int] | None = None
     created_at: datetime
     activation_deadline: datetime
     timeline: list[TimelineEntry] = Field(default_factory=list)
@@ -548,6 +564,7 @@ class Subscription(BaseModel):
             record.status = PeriodStatus.PAID
             record.paid_at = at
             record.amount = update.captured_amount or update.amount
+            self.move_invoice(self.period_invoice_id(record), InvoiceState.PAID, at, order_id=update.order_id)
             self.current_period = max(self.current_period, record.number)
             if self.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE, SubscriptionStatus.INCOMPLETE):
                 self.move(SubscriptionStatus.ACTIVE, at, "invoice", f"period {record.number} paid ({update.order_id})")
@@ -558,6 +575,9 @@ class Subscription(BaseModel):
         if update.status in (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED):
             record.status = PeriodStatus.FAILED
             record.hard_failure = update.failure is not None and update.failure.hard
+            if self.is_final:
+                # Cancelled while this attempt was in flight: it was the last, nothing was charged.
+                self.move_invoice(self.period_invoice_id(record), InvoiceState.VOID, at)
             detail = f"period {record.number}: invoice {update.order_id} {update.status.value.lower()}"
             if update.failure is not None:
                 detail += f" ({update.failure.code} {update.failure.message})"
@@ -574,10 +594,13 @@ class Subscription(BaseModel):
             adjustment.checkout_url = update.customer_action.url
         if update.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
             adjustment.status = PeriodStatus.PAID
+            self.move_invoice(adjustment.order_id, InvoiceState.PAID, at)
             self.note(at, "adjustment", f"{adjustment.reason}: {adjustment.amount} paid ({adjustment.order_id})")
             return True
         if update.status in (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED):
             adjustment.status = PeriodStatus.FAILED
+            # An upgrade charge is asked once: unpaid, it is not collected.
+            self.move_invoice(adjustment.order_id, InvoiceState.UNCOLLECTIBLE, at)
             self.note(at, "adjustment", f"{adjustment.reason}: {adjustment.order_id} {update.status.value.lower()}")
             return True
         return False
@@ -590,6 +613,149 @@ class Subscription(BaseModel):
         """The credit used by an invoice of ``amount`` (the plan price less the credit)."""
         used = self.plan.amount - amount
         self.credit_balance = self.credit_balance - used
+
+    # -- invoices -------------------------------------------------------------------------------------
+    #
+    # One invoice per billed period (``{id}-p{n}``; a later plan generation ``{id}-g{g}-p{n}``) and per
+    # upgrade charge (the adjustment's order id), numbered before the charge is asked. Its state follows
+    # the money: open while the engine collects it, paid when the period (or adjustment) is paid, void
+    # when the subscription ends before it was charged, uncollectible when dunning gives up.
+
+    def period_invoice_id(self, record: BillingPeriodRecord) -> str:
+        base = self.subscription_id if record.generation == 1 else f"{self.subscription_id}-g{record.generation}"
+        return f"{base}-p{record.number}"
+
+    def invoice(self, invoice_id: str) -> Invoice | None:
+        return next((i for i in self.invoices if i.invoice_id == invoice_id), None)
+
+    def find_invoice(self, key: str) -> Invoice | None:
+        """An invoice by its number or its invoice id."""
+        return next((i for i in self.invoices if key in (i.number, i.invoice_id)), None)
+
+    def period_invoice_lines(self, record: BillingPeriodRecord, amount: Money) -> list[InvoiceLine]:
+        """A period at the plan's price, less the carried credit it uses (``amount`` is what is collected)."""
+        price = record.amount if self.mode is BillingMode.PROVIDER_MANAGED and record.amount else self.plan.amount
+        lines = [
+            InvoiceLine(
+                kind=LineKind.PERIOD,
+                description=f"{self.plan.description}, period {record.number}",
+                period_start=record.start.isoformat() if record.start else None,
+                period_end=record.end.isoformat() if record.end else None,
+                amount=price,
+            )
+        ]
+        used = price - amount
+        if used.is_positive():
+            lines.append(InvoiceLine(kind=LineKind.CREDIT_APPLIED, description="Credit applied", amount=-used))
+        return lines
+
+    @staticmethod
+    def proration_lines(old: SubscriptionPlan, new: SubscriptionPlan, proration: Proration) -> list[InvoiceLine]:
+        """A plan change now: the unused part of the old plan credited, the rest of the period charged."""
+        fraction = proration.fraction_remaining
+        exact = {"numerator": fraction.numerator, "denominator": fraction.denominator}
+        return [
+            InvoiceLine(
+                kind=LineKind.PRORATION_CREDIT,
+                description=f"Unused time on {old.description}",
+                amount=proration.credit,
+                **exact,
+            ),
+            InvoiceLine(
+                kind=LineKind.PRORATION_CHARGE,
+                description=f"Remaining time on {new.description}",
+                amount=proration.charge,
+                **exact,
+            ),
+        ]
+
+    def add_invoice(
+        self,
+        invoice_id: str,
+        allocated: InvoiceNumber,
+        lines: list[InvoiceLine],
+        *,
+        at: datetime,
+        order_id: str | None = None,
+        record: BillingPeriodRecord | None = None,
+        charged_by_provider: bool = False,
+    ) -> Invoice:
+        """Store a new invoice (draft) under its allocated number; the same id twice returns the first."""
+        known = self.invoice(invoice_id)
+        if known is not None:
+            return known
+        invoice = Invoice.build(
+            number=allocated.number,
+            merchant=allocated.merchant,
+            customer_id=self.customer_id,
+            currency=self.plan.amount.currency,
+            lines=lines,
+            invoice_id=invoice_id,
+            subscription_id=self.subscription_id,
+            order_id=order_id,
+            period=record.number if record is not None else None,
+            generation=record.generation if record is not None else self.generation,
+            charged_by_provider=charged_by_provider,
+            created_at=at,
+        )
+        self.invoices.append(invoice)
+        self.note(
+            at, "invoice", f"{invoice.number} for {Money(amount_minor=invoice.amount_due, currency=invoice.currency)}"
+        )
+        return invoice
+
+    def move_invoice(self, invoice_id: str, to: InvoiceState, at: datetime, *, order_id: str | None = None) -> None:
+        """Move an invoice forward; a move its state machine refuses is recorded, never raised (the money
+        already happened: a void invoice that got paid is an operator's to credit)."""
+        for index, invoice in enumerate(self.invoices):
+            if invoice.invoice_id != invoice_id:
+                continue
+            if order_id is not None and invoice.order_id != order_id:
+                invoice = invoice.model_copy(update={"order_id": order_id})
+                self.invoices[index] = invoice
+            if invoice.state is to:
+                return
+            try:
+                moved = transition(invoice, to)
+            except InvalidStateError as exc:
+                self.note(at, "invoice", f"{invoice.number}: {exc.reason}")
+                return
+            if to is not InvoiceState.OPEN:
+                moved = moved.model_copy(update={"settled_at": at})
+            self.invoices[index] = moved
+            if to is not InvoiceState.OPEN:
+                self.note(at, "invoice", f"{invoice.number} {to.value}")
+            return
+
+    def void_unpaid_invoices(self, at: datetime) -> None:
+        """Cancelled: an invoice whose period was never charged (no order in flight) is void."""
+        for record in self.periods:
+            invoice = self.invoice(self.period_invoice_id(record))
+            if invoice is not None and invoice.state is InvoiceState.OPEN and record.status is PeriodStatus.FAILED:
+                self.move_invoice(invoice.invoice_id or "", InvoiceState.VOID, at)
+
+    def provider_invoices_due(self) -> list[BillingPeriodRecord]:
+        """Provider-managed: recorded periods (paid or failed) that have no invoice yet."""
+        if self.invoices_from is None:
+            return []
+        return [
+            r
+            for r in self.periods
+            if (r.generation, r.number) >= self.invoices_from
+            and r.status is not PeriodStatus.PENDING
+            and self.invoice(self.period_invoice_id(r)) is None
+        ]
+
+    def settle_provider_invoices(self, at: datetime) -> None:
+        """Provider-managed: an invoice follows its period; the subscription ending unpaid gives it up."""
+        for record in self.periods:
+            invoice = self.invoice(self.period_invoice_id(record))
+            if invoice is None or not invoice.charged_by_provider:
+                continue
+            if record.status is PeriodStatus.PAID:
+                self.move_invoice(invoice.invoice_id or "", InvoiceState.PAID, at)
+            elif self.is_final and invoice.state is InvoiceState.OPEN:
+                self.move_invoice(invoice.invoice_id or "", InvoiceState.UNCOLLECTIBLE, at)
 
     # -- merchant commands: validation ------------------------------------------------------------
 

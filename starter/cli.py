@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
-from starter import cli_faults, cli_find, cli_tools, provider_cli
+from starter import cli_faults, cli_find, cli_invoices, cli_tools, provider_cli
 from starter.cli_common import (
     EXIT_CODES_HELP,
     JsonOption,
@@ -50,6 +50,7 @@ app.add_typer(subscription_app, name="subscription")
 events_app = typer.Typer(help="Merchant events: what the engine POSTs to your endpoint.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(provider_cli.app, name="provider")
+app.add_typer(cli_invoices.app, name="invoice")
 
 
 @app.callback()

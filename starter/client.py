@@ -38,6 +38,7 @@ from billing import errors
 from billing import search_attributes as sa
 from billing.events import features_memo
 from billing.gateway import ManagementLink, SubscriptionPlan
+from billing.invoices import Invoice
 from billing.money import Money
 from billing.orders import (
     CancelRequest,
@@ -64,6 +65,7 @@ from billing.subscriptions import (
     Subscription,
     SubscriptionInput,
     SubscriptionStatus,
+    subscription_of_invoice,
     subscription_workflow_id,
 )
 from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
@@ -299,6 +301,33 @@ class BillingClient:
             "subscription_id",
         )
         return subscription
+
+    async def list_invoices(self, subscription_id: str) -> list[Invoice]:
+        """Every invoice of a subscription, oldest first (the workflow's ``invoices`` query)."""
+        handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
+        try:
+            await self._await_quiet(handle.id, f"subscription {subscription_id}")
+            return await handle.query(SubscriptionWorkflow.invoices)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no subscription {subscription_id}", field="subscription_id") from exc
+            raise
+        except WorkflowQueryFailedError as exc:
+            raise errors.BillingError(f"subscription {subscription_id}: {exc}") from exc
+
+    async def get_invoice(self, invoice: str, *, subscription_id: str | None = None) -> Invoice:
+        """One invoice, by its invoice id (``SUB-7-p2``, ``SUB-7-c1``: the subscription is read from it) or
+        by its number (``INV-000042``) together with ``subscription_id``."""
+        subscription_id = subscription_id or subscription_of_invoice(invoice)
+        if subscription_id is None:
+            raise errors.InputError(
+                f"{invoice!r} is not an invoice id (SUB-p1, SUB-c1); give its subscription to find it by number",
+                field="subscription_id",
+            )
+        for found in await self.list_invoices(subscription_id):
+            if invoice in (found.number, found.invoice_id):
+                return found
+        raise errors.NotFoundError(f"no invoice {invoice} on subscription {subscription_id}", field="invoice")
 
     async def cancel_subscription(
         self, subscription_id: str, *, at_period_end: bool = False, reason: str | None = None

@@ -2,7 +2,9 @@
 
 ``allocate(invoice_id)`` (an Update) hands out the next number; asking again with the same invoice id
 returns the same number, so a caller that crashes between allocation and use asks again and gets no gap
-and no second number. ``confirm(invoice_id)`` (a signal) says the number is stored on the invoice.
+and no second number. ``request(invoice_id)`` (a signal, for signal-with-start callers) allocates the
+same way; such callers read the number with the ``number_of`` query. ``confirm(invoice_id)`` (a signal) says the
+number is stored on the invoice.
 
 Bounded memory rule: at continue-as-new, confirmed ids are dropped and unconfirmed ones carried over. A
 caller confirms only after the number is durably stored with its invoice, and from then on reads the
@@ -11,26 +13,12 @@ number from the invoice, never from the sequence: so every id that may still be 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from temporalio import workflow
 
-#: Continue as new once the history passes this many events (well below Temporal's limits).
-HISTORY_LIMIT = 2000
+from billing.invoices import SEQUENCE_HISTORY_LIMIT as HISTORY_LIMIT
+from billing.invoices import SequenceState, sequence_workflow_id
 
-
-@dataclass(frozen=True)
-class SequenceState:
-    """What one run hands the next: the last number given and the (invoice id, number) pairs not yet
-    confirmed."""
-
-    last: int = 0
-    pending: tuple[tuple[str, int], ...] = ()
-    history_limit: int = HISTORY_LIMIT
-
-
-def sequence_workflow_id(merchant: str, series: str) -> str:
-    return f"invoice-seq:{merchant}:{series}"
+__all__ = ["HISTORY_LIMIT", "InvoiceSequenceWorkflow", "SequenceState", "sequence_workflow_id"]
 
 
 @workflow.defn
@@ -57,12 +45,30 @@ class InvoiceSequenceWorkflow:
 
     @workflow.update
     def allocate(self, invoice_id: str) -> int:
+        return self._number(invoice_id)
+
+    def _number(self, invoice_id: str) -> int:
         known = self._pending.get(invoice_id)
         if known is not None:
             return known
         self._last += 1
         self._pending[invoice_id] = self._last
         return self._last
+
+    @workflow.signal
+    def request(self, invoice_id: str) -> None:
+        """``allocate`` as a signal (signal-with-start), for callers that then read ``number_of``: the same
+        idempotent allocation. An id the validator would refuse is ignored (it is never numbered)."""
+        try:
+            self._check(invoice_id)
+        except ValueError:
+            return
+        self._number(invoice_id)
+
+    @workflow.query
+    def number_of(self, invoice_id: str) -> int | None:
+        """The number allocated to ``invoice_id`` and not confirmed yet; None if there is none."""
+        return self._pending.get(invoice_id)
 
     @allocate.validator
     def _check(self, invoice_id: str) -> None:

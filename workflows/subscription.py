@@ -16,6 +16,7 @@ from billing.gateway import (
     SubscriptionEvent,
     SubscriptionPlan,
 )
+from billing.invoices import Invoice
 from billing.orders import OrderUpdate
 from billing.proration import Proration
 from billing.subscriptions import (
@@ -120,3 +121,7 @@ class SubscriptionWorkflow:
     @workflow.query
     def status(self) -> Subscription:
         return self.logic.status()
+
+    @workflow.query
+    def invoices(self) -> list[Invoice]:
+        return self.logic.invoices()

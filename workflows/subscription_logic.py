@@ -26,6 +26,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReus
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from activities.invoices import AllocateNumber, ConfirmNumber, InvoiceActivities
 from activities.subscriptions import (
     CancelSubscriptionCall,
     ChangeSubscriptionCall,
@@ -54,6 +55,7 @@ from billing.gateway import (
     SubscriptionPlan,
     SubscriptionRef,
 )
+from billing.invoices import INVOICE_SERIES, Invoice, InvoiceLine, InvoiceNumber, InvoiceState
 from billing.money import Money
 from billing.orders import CreateOrder, OrderPolicy, OrderUpdate, order_workflow_id, provider_call_limit
 from billing.proration import Proration
@@ -94,8 +96,31 @@ from workflows.events import EventSender
 SEEN_EVENTS_KEPT = 500
 #: Recent periods whose outcome is announced to the merchant (older ones were announced long ago).
 PERIODS_ANNOUNCED = 3
+#: Recent invoices whose changes are announced to the merchant (older ones were announced long ago).
+INVOICES_ANNOUNCED = 5
+
+
+def invoice_event(state: InvoiceState) -> str | None:
+    """The merchant event that announces an invoice reaching ``state`` (None: not a final state)."""
+    if state is InvoiceState.PAID:
+        return "invoice.paid"
+    if state is InvoiceState.VOID:
+        return "invoice.voided"
+    if state is InvoiceState.UNCOLLECTIBLE:
+        return "invoice.uncollectible"
+    return None
+
+
 #: Inquiries after the authorization window before giving the subscription up as never activated.
 ACTIVATION_INQUIRY_LIMIT = 6
+#: Runs started without the invoices feature in their memo (histories from before invoices) ask this patch
+#: before their first invoice, so those histories replay unchanged.
+INVOICES_PATCH = "subscription-invoices"
+#: Number allocation only asks the merchant's sequence workflow: retried until it answers.
+ALLOCATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+CONFIRM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
+)
 
 
 class SubscriptionLogic:
@@ -118,6 +143,12 @@ class SubscriptionLogic:
             activation_deadline=now + self.policy.authorization_window,
         )
         self.created = start.state is not None
+        if start.state is None:
+            self.sub.invoices_from = (1, 1)
+        self._invoices_in_memo = events.started_with(
+            workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.INVOICES_FEATURE
+        )
+        self._invoicing: bool | None = None
         if start.state is None and self.sub.mode in ENGINE_MODES:
             self._start_engine_calendar(now)
         self.seen: list[str] = list(start.seen_events)
@@ -171,6 +202,8 @@ class SubscriptionLogic:
                 await self._await_activation()
             else:
                 await self._mirror_period()
+            if not engine:
+                await self._record_provider_invoices()
             if self._should_continue_as_new():
                 # Handlers first: an update in flight must finish in this run, and its effects travel.
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -183,6 +216,8 @@ class SubscriptionLogic:
                     ),
                     memo=events.features_memo(),
                 )
+        if not engine:
+            await self._record_provider_invoices()
         await self._watch_after_end()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.events.flushed()
@@ -317,7 +352,24 @@ class SubscriptionLogic:
     async def _issue_invoice(self, record: BillingPeriodRecord, attempt: int) -> None:
         sub = self.sub
         order_id = sub.period_order_id(record.number, attempt)
-        amount = sub.invoice_amount()
+        invoice_id = sub.period_invoice_id(record)
+        invoice = sub.invoice(invoice_id)
+        retry = invoice is not None and invoice.state is not InvoiceState.DRAFT
+        if invoice is not None and retry:
+            # A dunning retry collects what the invoice says; its credit was used by the first attempt.
+            amount = Money(amount_minor=invoice.amount_due, currency=invoice.currency)
+        else:
+            amount = sub.invoice_amount()
+        if invoice is None and self._invoices_on():
+            # Numbered before the charge is asked: the number is durable in this history, whatever happens.
+            invoice = await self._new_invoice(
+                invoice_id, sub.period_invoice_lines(record, amount), order_id=order_id, record=record
+            )
+            if sub.is_final:
+                # Cancelled while the number was allocated: the period is never charged.
+                sub.move_invoice(invoice_id, InvoiceState.VOID, clock_now())
+                self._publish()
+                return
         record.order_id = order_id
         record.checkout_url = None
         record.amount = amount
@@ -328,18 +380,106 @@ class SubscriptionLogic:
             record.paid_at = clock_now()
             sub.current_period = max(sub.current_period, record.number)
             sub.note(clock_now(), "invoice", f"period {record.number} covered by credit")
+            if invoice is not None:
+                sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now(), order_id=order_id)
+                sub.move_invoice(invoice_id, InvoiceState.PAID, clock_now())
             sub.refresh_next_billing()
             return
         record.status = PeriodStatus.PENDING
-        sub.consume_credit(amount)
+        if not retry:
+            sub.consume_credit(amount)
+        if invoice is not None:
+            sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now(), order_id=order_id)
         sub.note(clock_now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
         await self._start_order(order_id, amount, f"{sub.plan.description}, period {record.number}")
+
+    # -- invoices -----------------------------------------------------------------------------------
+
+    def _invoices_on(self) -> bool:
+        """Whether this run issues invoices: runs started with the feature do; older runs ask the patch
+        where their first invoice would be, so a history from before invoices replays without one."""
+        if self._invoicing is None:
+            self._invoicing = self._invoices_in_memo or workflow.patched(INVOICES_PATCH)
+            if self._invoicing and self.sub.invoices_from is None:
+                # A subscription that predates invoices gets them from its next period.
+                self.sub.invoices_from = (self.sub.generation, self.sub.current_period + 1)
+        return self._invoicing
+
+    async def _allocate(self, document_id: str, series: str = INVOICE_SERIES) -> InvoiceNumber:
+        number: InvoiceNumber = await workflow.execute_activity_method(
+            InvoiceActivities.allocate,
+            AllocateNumber(document_id=document_id, series=series),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ALLOCATE_RETRY,
+            summary=f"number for {document_id}",
+        )
+        return number
+
+    async def _confirm(self, allocated: InvoiceNumber, document_id: str) -> None:
+        """The number is stored with its document (this history): the sequence may forget the id. An
+        activity, not a signal from the workflow: the confirmation is a courtesy to the sequence's memory,
+        and a failed one only keeps the id there longer."""
+        try:
+            await workflow.execute_activity_method(
+                InvoiceActivities.confirm,
+                ConfirmNumber(sequence_workflow_id=allocated.sequence_workflow_id, document_id=document_id),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=CONFIRM_RETRY,
+                summary=f"confirm {allocated.number}",
+            )
+        except ActivityError as exc:
+            self.sub.note(clock_now(), "invoice", f"{allocated.number} not confirmed: {describe(exc)}")
+
+    async def _new_invoice(
+        self,
+        invoice_id: str,
+        lines: list[InvoiceLine],
+        *,
+        order_id: str | None = None,
+        record: BillingPeriodRecord | None = None,
+        charged_by_provider: bool = False,
+    ) -> Invoice:
+        """A draft invoice under a number allocated for ``invoice_id`` (the same id, the same number)."""
+        allocated = await self._allocate(invoice_id)
+        known = self.sub.invoice(invoice_id)
+        if known is not None:
+            return known
+        invoice = self.sub.add_invoice(
+            invoice_id,
+            allocated,
+            lines,
+            at=clock_now(),
+            order_id=order_id,
+            record=record,
+            charged_by_provider=charged_by_provider,
+        )
+        await self._confirm(allocated, invoice_id)
+        return invoice
+
+    async def _record_provider_invoices(self) -> None:
+        """Provider-managed: the periods the provider charged get the same invoices, marked as such."""
+        sub = self.sub
+        issued = False
+        # Statements arrive while a number is allocated: look again until every recorded period has one.
+        while (due := sub.provider_invoices_due()) and self._invoices_on():
+            record = due[0]
+            invoice_id = sub.period_invoice_id(record)
+            lines = sub.period_invoice_lines(record, record.amount or sub.plan.amount)
+            await self._new_invoice(invoice_id, lines, record=record, charged_by_provider=True)
+            sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now())
+            issued = True
+        if sub.invoices:
+            before = [i.state for i in sub.invoices]
+            sub.settle_provider_invoices(clock_now())
+            if issued or [i.state for i in sub.invoices] != before:
+                self._publish()
 
     async def _change_engine_now(self, plan: SubscriptionPlan, proration: Proration) -> None:
         """Engine billing prices the change itself: charge the prorated net now, or carry the credit."""
         sub = self.sub
         now = clock_now()
         sub.pending_change = None
+        old_plan = sub.plan
         previous, sub.plan = sub.plan.plan_id, plan
         sub.note(
             now,
@@ -352,6 +492,9 @@ class SubscriptionLogic:
             sub.adjustments.append(
                 Adjustment(order_id=order_id, amount=proration.net, reason=f"upgrade to {plan.plan_id}")
             )
+            if self._invoices_on():
+                await self._new_invoice(order_id, sub.proration_lines(old_plan, plan, proration), order_id=order_id)
+                sub.move_invoice(order_id, InvoiceState.OPEN, clock_now())
             await self._start_order(order_id, proration.net, f"Upgrade to {plan.description}")
         elif proration.net.is_negative():
             sub.credit_balance = sub.credit_balance + proration.credit_carried
@@ -395,6 +538,7 @@ class SubscriptionLogic:
     def _dunning_exhausted(self, number: int) -> None:
         sub = self.sub
         now = clock_now()
+        sub.move_invoice(sub.period_invoice_id(sub.period_record(number)), InvoiceState.UNCOLLECTIBLE, now)
         if self.policy.dunning_exhausted is DunningOutcome.CANCEL:
             sub.cancelled_by = CancelledBy.MERCHANT
             sub.move(SubscriptionStatus.CANCELLED, now, "dunning", f"period {number} unpaid after every retry")
@@ -612,6 +756,7 @@ class SubscriptionLogic:
             # Nothing runs at the provider between invoices: the engine simply stops billing.
             self.sub.cancelled_by = CancelledBy.MERCHANT
             self.sub.move(SubscriptionStatus.CANCELLED, now, "cancelled", request.reason or "by the merchant")
+            self.sub.void_unpaid_invoices(now)
             self.sub.refresh_next_billing()
         else:
             await self._cancel_at_provider("merchant")
@@ -801,6 +946,9 @@ class SubscriptionLogic:
     def status(self) -> Subscription:
         return self.sub
 
+    def invoices(self) -> list[Invoice]:
+        return self.sub.invoices
+
     # -- helpers ----------------------------------------------------------------------------------
 
     def _ref(self) -> SubscriptionRef:
@@ -890,4 +1038,13 @@ class SubscriptionLogic:
                 "subscription.period_paid" if paid else "subscription.period_payment_failed",
                 period,
             )
+        for invoice in sub.invoices[-INVOICES_ANNOUNCED:]:
+            if invoice.state is InvoiceState.DRAFT:
+                continue  # numbered, not issued yet: announced once it is open (or settled at once)
+            topic = f"invoice-doc:{invoice.invoice_id}"
+            about = functools.partial(events.invoice_data, sub, invoice)
+            log.announce(topic, "created", "invoice.created", about, now)
+            final = invoice_event(invoice.state)
+            if final is not None:
+                log.announce(f"{topic}:state", invoice.state.value, final, about, now)
         self.events.kick()

@@ -26,7 +26,7 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import OrderStack, allocations_done, order_stack
 
 POLICY = SubscriptionPolicy(
     invoice_due=timedelta(days=3),
@@ -97,6 +97,7 @@ class Engine:
     async def close(self) -> None:
         for workflow_id in [*map(order_workflow_id, self.orders), *map(subscription_workflow_id, self.subscriptions)]:
             try:
+                await allocations_done(self.stack.client, workflow_id)
                 await self.stack.client.get_workflow_handle(workflow_id).terminate("test finished")
             except Exception:  # noqa: S110 - already closed
                 pass

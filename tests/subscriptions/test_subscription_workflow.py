@@ -23,7 +23,7 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
-from tests.support.stack import OrderStack, order_stack
+from tests.support.stack import OrderStack, allocations_done, order_stack
 
 POLICY = SubscriptionPolicy(
     authorization_window=timedelta(hours=1),
@@ -62,6 +62,7 @@ async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderSt
         for subscription_id in started:
             handle = running.client.get_workflow_handle(subscription_workflow_id(subscription_id))
             try:
+                await allocations_done(running.client, handle.id)
                 await handle.terminate("test finished")
             except Exception:  # noqa: S110 - already closed
                 pass
@@ -282,4 +283,5 @@ async def test_continue_as_new_while_updates_arrive_loses_nothing(dev_server_env
         assert [e.detail for e in sub.timeline if e.event == "cancel_at_period_end"] == [f"round {i}" for i in range(6)]
         assert len([e for e in sub.timeline if e.event == "resumed"]) == 6
         assert [e.detail for e in sub.timeline if e.event == "benefits_granted"] == ["period 1", "period 2"]
+        await allocations_done(stack.client, handle.id)
         await handle.terminate("test finished")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus as RawStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -31,6 +34,7 @@ from activities.events import EventActivities
 from activities.payments import CallbackUrls, ProviderRegistry
 from billing.gateway import Customer
 from billing.idempotency import payment_key
+from billing.invoices import CREDIT_NOTE_SERIES, INVOICE_SERIES, sequence_workflow_id
 from billing.money import Money
 from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
 from billing.subscriptions import StartSubscription, Subscription, subscription_workflow_id
@@ -68,17 +72,36 @@ class _RecordWorkflow(ActivityInboundInterceptor):
         return await super().execute_activity(input)
 
 
+async def allocations_done(client: Client, workflow_id: str, within: float = 10.0) -> None:
+    """Wait (bounded) until the workflow has no invoice number allocation or confirmation in flight. The
+    time-skipping server can keep an activity that was running when its workflow was terminated, and its
+    clock then stays locked for every test after; these calls to the sequence workflow end in moments."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        description = await client.workflow_service.describe_workflow_execution(request)
+        if description.workflow_execution_info.status != RawStatus.WORKFLOW_EXECUTION_STATUS_RUNNING or not any(
+            a.activity_type.name.startswith("invoices.") for a in description.pending_activities
+        ):
+            return
+        await asyncio.sleep(0.1)
+
+
 class RecordingBillingClient(BillingClient):
     """Remembers the orders it created, so a test can terminate them when it ends.
 
     Leftover running workflows would hold the time-skipping server's clock for the next test.
     """
 
-    def __init__(self, client: Client, *, task_queue: str) -> None:
+    def __init__(self, client: Client, *, task_queue: str, invoice_merchant: str = "default") -> None:
         super().__init__(client, task_queue=task_queue)
         self.created: set[str] = set()
         self.subscriptions: set[str] = set()
         self.seen = SeenWorkflows()
+        self.invoice_merchant = invoice_merchant
 
     async def create_order(self, request: CreateOrder) -> Order:
         self.created.add(request.order_id)
@@ -87,6 +110,23 @@ class RecordingBillingClient(BillingClient):
     async def create_subscription(self, request: StartSubscription) -> Subscription:
         self.subscriptions.add(request.subscription_id)
         return await super().create_subscription(request)
+
+    async def wait_for_subscription(
+        self,
+        subscription_id: str,
+        done: Callable[[Subscription], bool],
+        *,
+        timeout: timedelta = timedelta(seconds=30),
+        poll_interval: timedelta = timedelta(milliseconds=200),
+    ) -> Subscription:
+        """Also waits until no invoice number call is in flight: the time-skipping server can lose track of
+        its clock lock when an Update reaches a workflow while such an activity runs (its clock then stays
+        locked for the rest of the session), and a test's next step is often an Update."""
+        subscription = await super().wait_for_subscription(
+            subscription_id, done, timeout=timeout, poll_interval=poll_interval
+        )
+        await allocations_done(self.temporal, subscription_workflow_id(subscription_id))
+        return subscription
 
     async def terminate_all(self) -> None:
         """Every order and subscription this client started, and the orders the subscriptions issued (they
@@ -103,13 +143,19 @@ class RecordingBillingClient(BillingClient):
                 )
                 orders.update(adjustment.order_id for adjustment in subscription.adjustments)
             with contextlib.suppress(RPCError):
-                await self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id)).terminate(
-                    "test finished"
-                )
+                workflow_id = subscription_workflow_id(subscription_id)
+                await allocations_done(self.temporal, workflow_id)
+                await self.temporal.get_workflow_handle(workflow_id).terminate("test finished")
         workflow_ids = {order_workflow_id(order_id) for order_id in orders} | self.seen.ids
         for workflow_id in workflow_ids:
             with contextlib.suppress(RPCError):
                 await self.temporal.get_workflow_handle(workflow_id).terminate("test finished")
+        # The merchant's invoice sequences last: a workflow task of theirs left on this queue (a late
+        # confirmation) would otherwise wait for a worker for the rest of the session.
+        for series in (INVOICE_SERIES, CREDIT_NOTE_SERIES):
+            with contextlib.suppress(RPCError):
+                sequence = self.temporal.get_workflow_handle(sequence_workflow_id(self.invoice_merchant, series))
+                await sequence.terminate("test finished")
 
 
 KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"
@@ -276,6 +322,8 @@ async def order_stack(
     workflow runs fails the test. The suites that drive every workflow through its main paths run checked
     (each run there re-imports the engine's code, about 0.1 s); ``runner`` replaces either."""
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
+    # A merchant of its own: its invoice sequences run on this stack's queue and number from 1.
+    invoice_merchant = f"m-{task_queue}"
     async with emulator_hub() as (hub, emulator_server):
         if env is not None:
             now = await env.get_current_time()
@@ -293,13 +341,13 @@ async def order_stack(
                 "waafipay": waafipay_client(emulator_server.url, **(waafipay_settings or {})),
             }
         )
-        billing = RecordingBillingClient(client, task_queue=task_queue)
+        billing = RecordingBillingClient(client, task_queue=task_queue, invoice_merchant=invoice_merchant)
         worker = build_worker(
             client,
             task_queue=task_queue,
             providers=providers,
             callbacks=CallbackUrls(webhook_server.url),
-            settings=WorkerSettings(grace_seconds=0),
+            settings=WorkerSettings(grace_seconds=0, invoice_merchant=invoice_merchant),
             events=events,
             runner=runner or (checking_workflow_runner() if checked else None),
             interceptors=[billing.seen],

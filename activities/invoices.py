@@ -1,0 +1,100 @@
+"""Invoice numbers: the ``invoices.allocate`` activity asks the merchant's ``InvoiceSequenceWorkflow`` for one.
+
+The sequence workflow (``workflows/invoice_sequence.py``) hands out gap-free numbers, idempotently per
+document id; this activity asks with signal-with-start (starting it on the activity's own task queue if it
+does not run yet) and reads the number with its ``number_of`` query. Asking again for the same id returns the same
+number, so a retried or replayed allocation never takes a second one. The calling workflow confirms the
+number once it stored it on the document: ``invoices.confirm`` signals ``confirm`` to the sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from billing.invoices import (
+    INVOICE_SERIES,
+    SERIES_PREFIXES,
+    InvoiceNumber,
+    SequenceState,
+    document_number,
+    sequence_workflow_id,
+)
+
+SEQUENCE_WORKFLOW = "InvoiceSequenceWorkflow"
+
+
+class AllocateNumber(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The document's own id; the same id always gets the same number.
+    document_id: str = Field(min_length=1, max_length=128)
+    series: str = INVOICE_SERIES
+
+
+class ConfirmNumber(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sequence_workflow_id: str
+    document_id: str
+
+
+class InvoiceActivities:
+    def __init__(self, client: Client, merchant: str) -> None:
+        self.client = client
+        self.merchant = merchant
+
+    def all(self) -> list[Callable[..., object]]:
+        return [self.allocate, self.confirm]
+
+    @activity.defn(name="invoices.allocate")
+    async def allocate(self, call: AllocateNumber) -> InvoiceNumber:
+        if call.series not in SERIES_PREFIXES:
+            raise ValueError(f"series: unknown series {call.series!r}")
+        workflow_id = sequence_workflow_id(self.merchant, call.series)
+        # Signal-with-start, then read the number: the same idempotent allocation as the ``allocate`` Update.
+        handle = await self.client.start_workflow(
+            SEQUENCE_WORKFLOW,
+            SequenceState(),
+            id=workflow_id,
+            task_queue=activity.info().task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="request",
+            start_signal_args=[call.document_id],
+        )
+        sequence = await self._number_of(handle, call.document_id)
+        return InvoiceNumber(
+            merchant=self.merchant,
+            series=call.series,
+            sequence=sequence,
+            number=document_number(call.series, sequence),
+            sequence_workflow_id=workflow_id,
+        )
+
+    @staticmethod
+    async def _number_of(handle: WorkflowHandle[Any, Any], document_id: str) -> int:
+        """The number once the sequence applied the request; the activity's timeout bounds the wait."""
+        while True:
+            number: int | None = await handle.query("number_of", document_id, result_type=int | None)  # type: ignore[arg-type]
+            if number is not None:
+                return number
+            await asyncio.sleep(0.05)
+
+    @activity.defn(name="invoices.confirm")
+    async def confirm(self, call: ConfirmNumber) -> bool:
+        """Tell the sequence the number is stored with its document. False: no sequence runs under that id
+        (nothing to confirm to: a confirmation only lets the sequence forget the id sooner)."""
+        try:
+            await self.client.get_workflow_handle(call.sequence_workflow_id).signal("confirm", call.document_id)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True

@@ -1,0 +1,280 @@
+"""Invoices of subscriptions on the time-skipping server: every engine-charged and engine-invoiced period,
+every upgrade charge and every provider-charged period gets a numbered invoice whose lines and totals are
+checked against tables computed by hand here; numbers are gap-free and unique per merchant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.events import EventActivities
+from billing.gateway import Customer
+from billing.idempotency import subscription_key
+from billing.invoices import INVOICE_SERIES, Invoice, InvoiceState, sequence_workflow_id
+from billing.settings import MerchantEventSettings
+from billing.subscriptions import DunningOutcome, PeriodStatus, SubscriptionStatus
+from starter.serving import AppServer
+from tests.orders.test_refund_outcomes import SECRET, Merchant
+from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set_wallet, start
+from tests.support.stack import order_stack
+
+
+@pytest.fixture
+async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+    async with order_stack(time_skipping_env.client, checked=True) as stack:
+        running = Engine(time_skipping_env, stack)
+        try:
+            yield running
+        finally:
+            await running.close()
+
+
+def table(invoice: Invoice) -> tuple[Any, ...]:
+    """An invoice as a row of the hand-computed tables: number, id, state, lines, totals, paid."""
+    lines = tuple((line.kind.value, line.amount.amount_minor) for line in invoice.lines)
+    return (
+        invoice.number,
+        invoice.invoice_id,
+        invoice.state.value,
+        lines,
+        (invoice.subtotal, invoice.discount, invoice.total, invoice.amount_due, invoice.amount_paid),
+    )
+
+
+async def sequence_last(engine: Engine) -> int:
+    handle = engine.stack.client.get_workflow_handle(
+        sequence_workflow_id(engine.stack.billing.invoice_merchant, INVOICE_SERIES)
+    )
+    last: int = await handle.query("last", result_type=int)
+    return last
+
+
+async def test_engine_charged_three_periods_with_an_upgrade_and_a_recovered_renewal(engine: Engine) -> None:
+    wallet = "252611111130"
+    # One answer per push: period 1, the upgrade's charge, period 2 declined then its retry, period 3.
+    await set_wallet(engine, wallet, ["approve", "approve", "insufficient", "approve", "approve"])
+    now = await engine.env.get_current_time()
+    # April has 30 days: the upgrade on April 16 00:00 is exactly half-way through period 1.
+    anchor = datetime(now.year + 1, 4, 1, tzinfo=UTC)
+    sub_id = "sub-inv"
+    created = await engine.create(
+        start(
+            sub_id,
+            provider="waafipay",
+            billing_mode=None,
+            plan=priced("basic", "30.00"),
+            customer=Customer(customer_id="cust-inv", phone=wallet),
+            billing_anchor=anchor,
+        )
+    )
+    assert created.calendar is not None
+    engine.orders += [f"{sub_id}-p1", f"{sub_id}-c1", f"{sub_id}-p2", f"{sub_id}-p2-r1", f"{sub_id}-p3"]
+    await engine.skip_to(anchor)
+    await engine.until(sub_id, lambda s: s.current_period == 1 and s.status is SubscriptionStatus.ACTIVE)
+
+    await engine.skip_to(anchor + timedelta(days=15))
+    changed = await engine.stack.billing.change_plan(sub_id, priced("pro", "60.00"))
+    assert changed.adjustments[0].order_id == f"{sub_id}-c1"
+    await engine.until(sub_id, lambda s: s.adjustments[0].status is PeriodStatus.PAID)
+
+    await engine.skip_to(created.calendar.period_start(2))
+    await engine.until(sub_id, lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    during_dunning = await engine.get(sub_id)
+    assert during_dunning.invoice(f"{sub_id}-p2") is not None
+    assert during_dunning.invoice(f"{sub_id}-p2").state is InvoiceState.OPEN  # type: ignore[union-attr]
+    await engine.env.sleep(timedelta(days=1, seconds=5))
+    await engine.until(sub_id, lambda s: s.current_period == 2 and s.status is SubscriptionStatus.ACTIVE)
+
+    await engine.skip_to(created.calendar.period_start(3))
+    sub = await engine.until(sub_id, lambda s: s.current_period == 3 and s.invoices[-1].state is InvoiceState.PAID)
+
+    # By hand: basic 30.00 for April; half of April left at the upgrade: credit -15.00 (half of 30.00),
+    # charge 30.00 (half of 60.00), net 15.00; then pro 60.00 for May (declined once, the retry paid the
+    # same invoice) and for June.
+    assert [table(i) for i in sub.invoices] == [
+        ("INV-000001", f"{sub_id}-p1", "paid", (("period", 3000),), (3000, 0, 3000, 3000, 3000)),
+        (
+            "INV-000002",
+            f"{sub_id}-c1",
+            "paid",
+            (("proration_credit", -1500), ("proration_charge", 3000)),
+            (1500, 0, 1500, 1500, 1500),
+        ),
+        ("INV-000003", f"{sub_id}-p2", "paid", (("period", 6000),), (6000, 0, 6000, 6000, 6000)),
+        ("INV-000004", f"{sub_id}-p3", "paid", (("period", 6000),), (6000, 0, 6000, 6000, 6000)),
+    ]
+    p1, c1, p2, p3 = sub.invoices
+    may_1 = datetime(anchor.year, 5, 1, tzinfo=UTC)
+    assert (p1.period, p1.lines[0].period_start, p1.lines[0].period_end) == (1, anchor.isoformat(), may_1.isoformat())
+    assert p1.lines[0].description == "Basic, period 1"
+    for line in c1.lines:
+        # Half of the period, less the second (and milliseconds) the test server took to get there.
+        fraction = Fraction(line.numerator, line.denominator)
+        assert Fraction(1, 2) - Fraction(1, 30 * 86400) * 5 < fraction <= Fraction(1, 2)
+    assert [line.description for line in c1.lines] == ["Unused time on Basic", "Remaining time on Pro"]
+    assert p2.order_id == f"{sub_id}-p2-r1", "the retry collected the same invoice"
+    assert p2.lines[0].description == "Pro, period 2"
+    assert p3.period == 3
+    assert all(i.merchant == engine.stack.billing.invoice_merchant and not i.charged_by_provider for i in sub.invoices)
+    assert all(i.customer_id == "cust-inv" and i.currency == "USD" for i in sub.invoices)
+    assert await sequence_last(engine) == 4, "no number was taken twice or skipped"
+
+
+async def test_downgrade_credit_is_applied_on_the_next_invoices(engine: Engine) -> None:
+    created = await engine.create(start("sub-inv-dwn", plan=priced("basic", "30.00")))
+    await engine.customer(await engine.invoice("sub-inv-dwn", 1), "pay")
+    await engine.until("sub-inv-dwn", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    window = created.calendar.period(1)
+    await engine.skip_to(window.start + (window.end - window.start) / 2)
+    changed = await engine.stack.billing.change_plan("sub-inv-dwn", priced("lite", "10.00"))
+    # Half the period left: credit -15.00, charge 5.00, net -10.00 carried (no invoice for a credit).
+    assert changed.credit_balance.amount_minor == 1000
+    assert len(changed.invoices) == 1
+    await engine.skip_to(created.calendar.period_start(2))
+    sub = await engine.until("sub-inv-dwn", lambda s: s.current_period == 2)
+    assert [table(i) for i in sub.invoices] == [
+        ("INV-000001", "sub-inv-dwn-p1", "paid", (("period", 3000),), (3000, 0, 3000, 3000, 3000)),
+        (
+            "INV-000002",
+            "sub-inv-dwn-p2",
+            "paid",
+            (("period", 1000), ("credit_applied", -1000)),
+            (1000, 0, 1000, 0, 0),
+        ),
+    ]
+
+
+async def test_dunning_gives_up_uncollectible_and_a_cancel_before_the_charge_voids(engine: Engine) -> None:
+    policy = POLICY.model_copy(update={"dunning_exhausted": DunningOutcome.UNPAID})
+    await engine.create(start("sub-inv-unc", policy=policy))
+    for attempt, wait in enumerate([timedelta(0), *POLICY.dunning_schedule]):
+        if wait:
+            await engine.env.sleep(wait + timedelta(seconds=5))
+        order_id = await engine.invoice("sub-inv-unc", 1)
+        await engine.customer(order_id, "fail")
+        await engine.until(
+            "sub-inv-unc",
+            lambda s, a=attempt: s.period_record(1).attempts == a + 1 or s.status is SubscriptionStatus.UNPAID,
+        )
+    unpaid = await engine.until("sub-inv-unc", lambda s: s.status is SubscriptionStatus.UNPAID)
+    assert [(i.number, i.state) for i in unpaid.invoices] == [("INV-000001", InvoiceState.UNCOLLECTIBLE)]
+
+    await engine.create(start("sub-inv-void"))
+    first = await engine.invoice("sub-inv-void", 1)
+    await engine.customer(first, "fail")
+    await engine.until("sub-inv-void", lambda s: s.period_record(1).status is PeriodStatus.FAILED)
+    cancelled = await engine.stack.billing.cancel_subscription("sub-inv-void", reason="customer left")
+    assert [(i.number, i.state) for i in cancelled.invoices] == [("INV-000002", InvoiceState.VOID)]
+    assert cancelled.status is SubscriptionStatus.CANCELLED
+
+
+async def test_provider_managed_periods_get_the_same_invoices_marked_charged_by_provider(engine: Engine) -> None:
+    stack = engine.stack
+    await engine.create(start("sub-inv-waffo", billing_mode=None, plan=priced("basic", "9.99")))
+    await waffo_control(engine, "sub-inv-waffo", "pay")
+    await stack.hub.waffo.drain_notifications(timeout_s=10)
+    await engine.until("sub-inv-waffo", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    await waffo_control(engine, "sub-inv-waffo", "renew", {"succeed": False})
+    await stack.hub.waffo.drain_notifications(timeout_s=10)
+    await engine.until("sub-inv-waffo", lambda s: len(s.invoices) == 2)
+    await waffo_control(engine, "sub-inv-waffo", "renew", {"succeed": True})
+    await stack.hub.waffo.drain_notifications(timeout_s=10)
+    sub = await engine.until(
+        "sub-inv-waffo", lambda s: len(s.invoices) == 2 and s.invoices[1].state is InvoiceState.PAID
+    )
+    assert [table(i) for i in sub.invoices] == [
+        ("INV-000001", "sub-inv-waffo-p1", "paid", (("period", 999),), (999, 0, 999, 999, 999)),
+        ("INV-000002", "sub-inv-waffo-p2", "paid", (("period", 999),), (999, 0, 999, 999, 999)),
+    ]
+    assert all(i.charged_by_provider and i.order_id is None for i in sub.invoices)
+
+
+async def waffo_control(engine: Engine, subscription_id: str, action: str, body: dict[str, Any] | None = None) -> None:
+    response = await engine.stack.control.post(
+        f"/subscriptions/{subscription_key(subscription_id)}/{action}", json=body or {}
+    )
+    response.raise_for_status()
+
+
+@pytest.fixture
+async def announced(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[tuple[Engine, Merchant]]:
+    endpoint = Merchant()
+    server = AppServer(endpoint.receiver.app("/events"))
+    await server.start()
+    sender = EventActivities(MerchantEventSettings(url=f"{server.url}/events", secrets=SECRET))
+    try:
+        async with order_stack(time_skipping_env.client, checked=True, events=sender) as stack:
+            running = Engine(time_skipping_env, stack)
+            try:
+                yield running, endpoint
+            finally:
+                await running.close()
+    finally:
+        await sender.aclose()
+        await server.stop()
+
+
+async def test_merchant_events_announce_invoices_created_paid_and_voided(
+    announced: tuple[Engine, Merchant],
+) -> None:
+    engine, merchant = announced
+    created = await engine.create(start("sub-inv-ev", plan=priced("basic", "30.00")))
+    await engine.customer(await engine.invoice("sub-inv-ev", 1), "pay")
+    await engine.until("sub-inv-ev", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(2))
+    await engine.customer(await engine.invoice("sub-inv-ev", 2), "fail")
+    await engine.until("sub-inv-ev", lambda s: s.period_record(2).status is PeriodStatus.FAILED)
+    await engine.stack.billing.cancel_subscription("sub-inv-ev")
+    events = await merchant.until(lambda found: "invoice.voided" in [e.type for e in found])
+    invoice_events = [
+        (e.type, e.data["invoice"]["number"], e.data["invoice"]["state"])
+        for e in events
+        if e.type.startswith("invoice.")
+    ]
+    assert invoice_events == [
+        ("invoice.created", "INV-000001", "open"),
+        ("invoice.paid", "INV-000001", "paid"),
+        ("invoice.created", "INV-000002", "open"),
+        ("invoice.voided", "INV-000002", "void"),
+    ]
+    sequences = [e.sequence for e in events if e.object_id == "sub-inv-ev"]
+    assert sequences == list(range(1, len(sequences) + 1)), "one sequence per subscription, no gap, in order"
+    paid = next(e for e in events if e.type == "invoice.paid")
+    assert paid.data["invoice"]["amount_paid"] == 3000 and paid.data["invoice"]["order_id"] == "sub-inv-ev-p1"
+
+
+async def test_a_dunning_retry_collects_the_invoice_amount_not_the_full_price_again(engine: Engine) -> None:
+    created = await engine.create(start("sub-inv-retry", plan=priced("basic", "30.00")))
+    await engine.customer(await engine.invoice("sub-inv-retry", 1), "pay")
+    await engine.until("sub-inv-retry", lambda s: s.status is SubscriptionStatus.ACTIVE)
+    assert created.calendar is not None
+    window = created.calendar.period(1)
+    await engine.skip_to(window.start + (window.end - window.start) / 2)
+    changed = await engine.stack.billing.change_plan("sub-inv-retry", priced("lite", "20.00"))
+    # Half the period left: credit -15.00, charge 10.00: 5.00 carried to period 2 (20.00 - 5.00 = 15.00 due).
+    assert changed.credit_balance.amount_minor == 500
+    await engine.skip_to(created.calendar.period_start(2))
+    first = await engine.invoice("sub-inv-retry", 2)
+    await engine.customer(first, "fail")
+    await engine.until("sub-inv-retry", lambda s: s.status is SubscriptionStatus.PAST_DUE)
+    await engine.env.sleep(timedelta(days=1, seconds=5))
+    retry = await engine.invoice("sub-inv-retry", 2)
+    assert retry == "sub-inv-retry-p2-r1"
+    assert (await engine.stack.billing.get_order(retry)).amount.amount_minor == 1500, "the invoice's amount due"
+    await engine.customer(retry, "pay")
+    sub = await engine.until("sub-inv-retry", lambda s: s.current_period == 2)
+    assert table(sub.invoices[1]) == (
+        "INV-000002",
+        "sub-inv-retry-p2",
+        "paid",
+        (("period", 2000), ("credit_applied", -500)),
+        (2000, 0, 2000, 1500, 1500),
+    )
+    assert sub.credit_balance.amount_minor == 0
