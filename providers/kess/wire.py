@@ -54,7 +54,7 @@ class PayRequest(KessModel):
     sub_store_name: str | None = None
     amount: Decimal
     fee_rate: Decimal
-    auth_code: str | None = None
+    auth_code: int | str | None = None
     out_trade_no: str
 
 

@@ -77,6 +77,9 @@ class Example:
     extra: frozenset[str] = frozenset()
     #: request rows: the section's response example, whose fields the emulator's answer must carry
     answer: dict[str, Any] | None = None
+    #: request rows: client settings and emulator options the row runs with
+    settings: dict[str, Any] = field(default_factory=dict)
+    emulator: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 
 
@@ -170,7 +173,8 @@ OLD_CHECK_PAID_RESPONSE = {"is_success": True, "message": "Payment Successful !"
 AUTH_CODE_AS_TEXT = frozenset({"auth_code"})
 AUTH_CODE_WHY = (
     "auth_code: the example prints a masked number (284957***); we send the buyer's code as a JSON string, as "
-    "WeChat types it: an 18-digit code is above a double's exact range, and a string loses nothing"
+    "WeChat types it: an 18-digit code is above a double's exact range, and a string loses nothing "
+    "(BILLING_KESS_AUTH_CODE_AS_NUMBER sends the number; emulator id_types covers both readings)"
 )
 
 EXAMPLES: list[Example] = [
@@ -212,6 +216,16 @@ EXAMPLES: list[Example] = [
         as_text=AUTH_CODE_AS_TEXT,
         answer=QUICK_RESPONSE,
         note=AUTH_CODE_WHY,
+    ),
+    Example(
+        f"{SEED} QUICK PAY: request, auth_code as a number (every field as printed)",
+        "request",
+        "quick",
+        QUICK_REQUEST,
+        answer=QUICK_RESPONSE,
+        settings={"auth_code_as_number": True},
+        emulator={"id_types": "as_seed"},
+        note="BILLING_KESS_AUTH_CODE_AS_NUMBER, against a KESS holding to the seed's types (id_types as_seed)",
     ),
     Example(
         f"{SEED} QUICK PAY: response (result_code SUCCESS: paid)",
@@ -462,12 +476,14 @@ PATHS = {
 async def run_against_emulator(example: Example, kess: Served) -> Exchange:
     """Do the row's operation at the emulator the way the engine would, and return its exchange."""
     operation = example.operation
+    for option, value in example.emulator.items():
+        setattr(kess.emulator.config, option, value)
     if operation in METHODS:
-        client = kess.client(sub_store_name=SUB_STORE_NAMES[operation])
+        client = kess.client(sub_store_name=SUB_STORE_NAMES[operation], **example.settings)
         await call(client, operation)
         return kess.last(PATHS[operation])
     # Refunds and status checks are about a paid order with a refund.
-    client = kess.client()
+    client = kess.client(**example.settings)
     await client.create_payment(create(None))
     await kess.control(f"/orders/{ORDER}/pay")
     if operation == "token":
