@@ -3,7 +3,9 @@
 Sources: /work/shared/seeds/004_* (KESS Pay's WeChat Pay / Alipay merchant API: GET API TOKEN, NATIVE PAY,
 QUICK PAY, JSAPI PAY, REFUND TO BUYER, CHECK PAYMENT STATUS, CHECK REFUND STATUS, each with one request
 and one response example) and the answers /work/shared/reference/kesspay.md quotes from KESS's older page
-(section B1). Each row names its section.
+(section B1). Each row names its section. The reference's B2 quotes KESS's other API (the WebPay v2 gateway,
+``/api/mch/v2/gateway``, signed bodies), which this client does not speak, and B3 quotes WeChat Pay, not
+KESS: neither gives rows. B4 is the reference's own reading of refusals ([INF]); its two rows say so.
 
 The seed's examples are masked (``"123**"``, ``284957***``) and not quite JSON (a missing comma, a trailing
 one); the bodies below keep every field, its JSON type and its value, with the masks filled in the same way
