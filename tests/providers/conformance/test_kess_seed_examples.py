@@ -518,11 +518,18 @@ def assert_same_fields(example: Example, sent: dict[str, Any]) -> None:
             assert Decimal(mine) == Decimal(value), f"{example.section}: {name} = {mine}, not {value}"
 
 
+#: Fixed words of the response examples: the emulator's answer (in the example's state) says the same.
+WORDS = frozenset({"success", "result_code", "is_success", "message", "currency"})
+
+
 def assert_carries(documented: dict[str, Any], answered: dict[str, Any], where: str) -> None:
-    """The emulator's answer has every field of the response example, with the example's JSON type."""
+    """The emulator's answer has every field of the response example, with the example's JSON type, and the
+    example's fixed words (:data:`WORDS`; the token's message too)."""
     for name, value in documented.items():
         assert name in answered, f"{where}: the emulator's answer lacks {name} ({sorted(answered)})"
         mine = answered[name]
+        if name in WORDS:
+            assert mine == value, f"{where}: {name} = {mine!r}, the example says {value!r}"
         if isinstance(value, bool):
             assert isinstance(mine, bool), f"{where}: {name} = {mine!r} is not a boolean"
         elif isinstance(value, dict):
