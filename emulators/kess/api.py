@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from emulators.common.asgi import DropConnectionResponse
 from emulators.common.faults import Fault, references_in
 from emulators.kess import wire
-from emulators.kess.config import DEFAULT_PATHS
+from emulators.kess.config import DEFAULT_PATHS, SEED_ID_TYPES
 from emulators.kess.errors import KessApiError
 from emulators.kess.models import Merchant, PayKind, TradeState
 
@@ -59,8 +59,25 @@ async def _payload(request: Request) -> dict[str, Any]:
     return payload
 
 
+def _check_id_types(mode: str, operation: str, payload: dict[str, Any]) -> None:
+    """``id_types``: refuse an id whose JSON type is not the one this mode wants (PARAM_ERROR naming it)."""
+    if mode == "any":
+        return
+    for name, seed_type in SEED_ID_TYPES.get(operation, {}).items():
+        value = payload.get(name)
+        if value is None or value == "":
+            continue
+        wanted = "text" if mode == "text" else seed_type
+        is_number = isinstance(value, int) and not isinstance(value, bool)
+        if wanted == "number" and not is_number:
+            raise KessApiError("PARAM_ERROR", f"{name} must be a JSON number")
+        if wanted == "text" and not isinstance(value, str):
+            raise KessApiError("PARAM_ERROR", f"{name} must be a JSON string")
+
+
 async def _dispatch(emu: KessEmulator, operation: str, merchant: Merchant, payload: dict[str, Any]) -> dict[str, Any]:
     payments = emu.payments
+    _check_id_types(emu.config.id_types, operation, payload)
     kind = _PAY_KINDS.get(operation)
     if kind is not None:
         order = payments.create(kind, merchant, payload)

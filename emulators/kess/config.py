@@ -34,6 +34,17 @@ DEFAULT_QUICK_PAY_SCRIPTS: dict[str, str] = {
 
 
 FAILURE_ENVELOPES = frozenset({"success_false", "result_code_fail", "result_code_fail_bare"})
+ID_TYPES = frozenset({"any", "as_seed", "text"})
+#: The JSON type seed 004's examples print each id in, per operation ("number" or "text"); "as_seed"
+#: refuses any other. store_id is text in the pay and refund bodies but a number in the status checks.
+SEED_ID_TYPES: dict[str, dict[str, str]] = {
+    "native_pay": {"store_id": "text", "sub_store_id": "number", "auth_code": "number"},
+    "quick_pay": {"store_id": "text", "sub_store_id": "number", "auth_code": "number"},
+    "jsapi_pay": {"store_id": "text", "sub_store_id": "number", "auth_code": "number"},
+    "refund": {"store_id": "text"},
+    "payment_status": {"store_id": "number"},
+    "refund_status": {"store_id": "number"},
+}
 
 
 @dataclass
@@ -88,6 +99,13 @@ class KessEmulatorConfig:
     #   "ignored"  (default, the reference's reading) accepted or not, never checked
     #   "required" a native pay without auth_code is PARAM_ERROR
     native_auth_code: str = "ignored"
+    # The JSON type of ids (store_id, sub_store_id, auth_code). Seed 004 is not consistent: store_id is a
+    # string in the pay and refund examples and a number in the status checks; sub_store_id and the
+    # (masked) auth_code are numbers.
+    #   "any"     (default) a string or an integer, anywhere
+    #   "as_seed" each id must have the type its section's example prints (SEED_ID_TYPES): PARAM_ERROR else
+    #   "text"    every id must be a JSON string (WeChat's own typing): PARAM_ERROR for a number
+    id_types: str = "any"
     # How often due work (expiry, scripted PIN entry, delayed refunds) runs in the background.
     sweep_interval_s: float = 0.5
     # The zone of the timestamps it writes without an offset (time_end, time_expire): not documented;
@@ -101,6 +119,8 @@ class KessEmulatorConfig:
             raise ValueError("token_use must be single or until_expiry")
         if self.native_auth_code not in ("ignored", "required"):
             raise ValueError("native_auth_code must be ignored or required")
+        if self.id_types not in ID_TYPES:
+            raise ValueError(f"id_types must be one of {sorted(ID_TYPES)}")
         if self.refund_status_by not in ("out_trade_no", "out_refund_no"):
             raise ValueError("refund_status_by must be out_trade_no or out_refund_no")
 

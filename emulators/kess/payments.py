@@ -33,7 +33,8 @@ _MESSAGES = {
     TradeState.NOTPAY: "Waiting for payment",
     TradeState.USERPAYING: "Waiting for the buyer to confirm",
     TradeState.SUCCESS: "Payment Successful!",
-    TradeState.REFUND: "Payment Successful! (refunded)",
+    # Seed 004's CHECK PAYMENT STATUS example names a refund (out_refund_no) and still says this.
+    TradeState.REFUND: "Payment Successful!",
     TradeState.CLOSED: "Order closed",
     TradeState.REVOKED: "Order revoked",
     TradeState.PAYERROR: "Payment failed",
@@ -148,7 +149,8 @@ class PaymentService:
         order = self._orders[(refund.user, refund.out_trade_no)]
         return {
             "service_id": order.service_id,
-            "store_id": order.store_id,
+            # A number, as seed 004's REFUND TO BUYER answer prints it (text if it is not digits).
+            "store_id": int(order.store_id) if order.store_id.isdigit() else order.store_id,
             "out_trade_no": refund.out_trade_no,
             "out_refund_no": refund.out_refund_no,
             "refund_id": refund.refund_id,

@@ -237,6 +237,8 @@ class KessClient(http.HttpClientOwner):
             sub_store_id=self._settings.sub_store_id,
             sub_store_name=self._settings.sub_store_name,
             native_auth_code=self._settings.native_auth_code,
+            ids_as_text=self._settings.ids_as_text,
+            auth_code_as_number=self._settings.auth_code_as_number,
         )
         timeout = self._quick_timeout if choice.method is transform.PayMethod.QUICK else self._timeout
         answer = await self._call(operation, wire_request, timeout=timeout)
@@ -276,7 +278,7 @@ class KessClient(http.HttpClientOwner):
 
     async def inquire_payment(self, payment: PaymentRef) -> PaymentOutcome:
         """CHECK PAYMENT STATUS by ``out_trade_no`` (the idempotency key)."""
-        wire_request = wire.PaymentStatusRequest(store_id=self._store_id, out_trade_no=payment.idempotency_key)
+        wire_request = wire.PaymentStatusRequest(store_id=self._status_store_id(), out_trade_no=payment.idempotency_key)
         answer = await self._call(PAYMENT_STATUS, wire_request)
         if answer.failure is not None:
             self._raise_if_not_found(PAYMENT_STATUS, answer.failure, transform.ORDER_NOT_FOUND, "payment")
@@ -335,7 +337,7 @@ class KessClient(http.HttpClientOwner):
         """
         transform.require_currency(request.amount, self._currency, field="amount")
         status_request = wire.PaymentStatusRequest(
-            store_id=self._store_id, out_trade_no=request.payment.idempotency_key
+            store_id=self._status_store_id(), out_trade_no=request.payment.idempotency_key
         )
         try:
             status_answer = await self._call(PAYMENT_STATUS, status_request)
@@ -373,7 +375,7 @@ class KessClient(http.HttpClientOwner):
         no answer about ours (:class:`~billing.errors.AnswerMismatchError`), and the caller asks again.
         """
         wire_request = wire.RefundStatusRequest(
-            store_id=self._store_id,
+            store_id=self._status_store_id(),
             out_trade_no=refund.payment_idempotency_key,
             out_refund_no=refund.idempotency_key,
         )
@@ -433,6 +435,10 @@ class KessClient(http.HttpClientOwner):
             wechat_service_id=self._settings.wechat_service_id,
             alipay_service_id=self._settings.alipay_service_id,
         )
+
+    def _status_store_id(self) -> int | str:
+        """The status checks' ``store_id``: a number, as seed 004 prints it there (``ids_as_text``: text)."""
+        return transform.id_to_wire(self._store_id, as_text=self._settings.ids_as_text)
 
     def _order_service_id(self, order: wire.PayData) -> int:
         if order.service_id is not None and order.service_id.isdigit():

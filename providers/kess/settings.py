@@ -49,6 +49,13 @@ class KessSettings(BaseSettings):
     #: Sent as ``auth_code`` with NATIVE PAY: seed 004's native pay sample carries one, without saying what it
     #: is (not the buyer's code: the buyer scans our QR). Unset: native pay is sent without it.
     native_auth_code: str | None = None
+    #: JSON types of ids. Seed 004 prints store_id as a string in the pay and refund examples and as a number
+    #: in the status checks, sub_store_id and the buyer's auth_code as (masked) numbers. By default each id
+    #: goes as its section prints it, except auth_code, a string (an 18-digit code is above a double's exact
+    #: range; WeChat types it String). ``ids_as_text``: store_id and sub_store_id always strings;
+    #: ``auth_code_as_number``: the buyer's code as a JSON number, as the samples print it.
+    ids_as_text: bool = False
+    auth_code_as_number: bool = False
     #: Seconds. Quick pay may block while the buyer enters the PIN (up to 45 s): its timeout is longer.
     connect_timeout: float = 10.0
     read_timeout: float = 30.0

@@ -279,19 +279,30 @@ def pay_request(
     sub_store_id: str | None,
     sub_store_name: str | None,
     native_auth_code: str | None = None,
+    ids_as_text: bool = False,
+    auth_code_as_number: bool = False,
 ) -> wire.PayRequest:
-    """One pay body. Native pay carries ``native_auth_code`` as ``auth_code`` (seed 004's sample has one)."""
+    """One pay body. Native pay carries ``native_auth_code`` as ``auth_code`` (seed 004's sample has one).
+
+    ``sub_store_id`` goes as a JSON number (seed 004's samples) unless ``ids_as_text``; ``auth_code`` as a
+    string unless ``auth_code_as_number`` (see :class:`~providers.kess.settings.KessSettings`)."""
     require_currency(request.amount, currency, field="amount")
+    auth_code = choice.auth_code if choice.method is not PayMethod.NATIVE else native_auth_code
     return wire.PayRequest(
         service_id=service_id,
         store_id=store_id,
-        sub_store_id=sub_store_id,
+        sub_store_id=id_to_wire(sub_store_id, as_text=ids_as_text) if sub_store_id is not None else None,
         sub_store_name=sub_store_name,
         amount=amount_to_wire(request.amount),
         fee_rate=fee_rate,
-        auth_code=choice.auth_code if choice.method is not PayMethod.NATIVE else native_auth_code,
+        auth_code=wire.seed_number(auth_code) if auth_code is not None and auth_code_as_number else auth_code,
         out_trade_no=request.idempotency_key,
     )
+
+
+def id_to_wire(value: str, *, as_text: bool) -> int | str:
+    """An id seed 004 prints as a number: that number (:func:`wire.seed_number`), or the text ``as_text``."""
+    return value if as_text else wire.seed_number(value)
 
 
 def refund_request(request: CreateRefund, *, service_id: int, store_id: str, currency: str) -> wire.RefundRequest:

@@ -34,16 +34,27 @@ class TokenRequest(KessModel):
     __str__ = __repr__
 
 
+def seed_number(value: str) -> int | str:
+    """An id seed 004 prints as a JSON number (``"store_id": 109038`` in the status checks, ``"sub_store_id":
+    123**`` in the pay bodies): digits become that number; anything else (letters, a leading zero that a
+    number would drop) stays text."""
+    text = value.strip()
+    if text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0")):
+        return int(text)
+    return value
+
+
 class PayRequest(KessModel):
-    """NATIVE PAY, QUICK PAY and JSAPI PAY share one body (KESS's samples)."""
+    """NATIVE PAY, QUICK PAY and JSAPI PAY share one body (KESS's samples): ``store_id`` a string,
+    ``sub_store_id`` a number (:func:`seed_number`), as the samples print them."""
 
     service_id: int
     store_id: str
-    sub_store_id: str | None = None
+    sub_store_id: int | str | None = None
     sub_store_name: str | None = None
     amount: Decimal
     fee_rate: Decimal
-    auth_code: str | None = None
+    auth_code: int | str | None = None
     out_trade_no: str
 
 
@@ -57,16 +68,18 @@ class RefundRequest(KessModel):
 
 
 class PaymentStatusRequest(KessModel):
-    store_id: str
+    """CHECK PAYMENT STATUS: seed 004 prints ``store_id`` as a number here (:func:`seed_number`)."""
+
+    store_id: int | str
     out_trade_no: str
 
 
 class RefundStatusRequest(KessModel):
     """CHECK REFUND STATUS: seed 004 documents ``store_id`` and ``out_trade_no`` (the payment's order number).
     ``out_refund_no`` is sent as well, to name the refund; a KESS that ignores it answers about the order's
-    latest refund, which the client then checks is ours."""
+    latest refund, which the client then checks is ours. ``store_id`` is a number, as in the seed's sample."""
 
-    store_id: str
+    store_id: int | str
     out_trade_no: str | None = None
     out_refund_no: str
 

@@ -519,6 +519,47 @@ async def test_native_pay_auth_code_required_when_configured() -> None:
     await emulator.aclose()
 
 
+@pytest.mark.parametrize(
+    ("mode", "refused"),
+    [
+        ("any", set()),
+        # seed 004's types: store_id text in pay bodies, a number in status checks; auth_code a number
+        ("as_seed", {"quick text auth_code", "status text store_id"}),
+        ("text", {"quick number auth_code", "native number sub_store_id", "status number store_id"}),
+    ],
+)
+async def test_id_types(mode: str, refused: set[str]) -> None:
+    emulator = make_emulator(id_types=mode)
+    transport = httpx.ASGITransport(app=create_app(emulator))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kess.test") as http:
+        kess = KessApi(http, emulator)
+        paid = pay_body(sub_store_id=None)
+        await kess.call("native_pay", paid)
+        calls = {
+            "quick text auth_code": ("quick_pay", pay_body(sub_store_id=None, auth_code="134567890123456789")),
+            "quick number auth_code": ("quick_pay", pay_body(sub_store_id=None, auth_code=134567890123456789)),
+            "native number sub_store_id": ("native_pay", pay_body(sub_store_id=123)),
+            "status text store_id": ("payment_status", {"store_id": STORE_ID, "out_trade_no": paid["out_trade_no"]}),
+            "status number store_id": (
+                "payment_status",
+                {"store_id": int(STORE_ID), "out_trade_no": paid["out_trade_no"]},
+            ),
+        }
+        for name, (operation, body) in calls.items():
+            answer = await kess.call(operation, body)
+            if name in refused:
+                assert (answer["_http_status"], answer["data"]["err_code"]) == (400, "PARAM_ERROR"), name
+                assert name.rsplit(" ", 1)[1] in answer["data"]["err_code_des"], answer
+            else:
+                assert answer["success"] is True, (name, answer)
+    await emulator.aclose()
+
+
+def test_id_types_must_be_known() -> None:
+    with pytest.raises(ValueError, match="id_types"):
+        KessEmulatorConfig(id_types="numbers")
+
+
 async def test_close_and_revoke_answer_as_unknown_paths_by_default(kess: KessApi) -> None:
     body = pay_body()
     await kess.call("native_pay", body)

@@ -712,3 +712,48 @@ async def test_a_pay_answer_says_until_when_the_buyer_may_pay(
     kess = await make_kess()
     outcome = await kess.client.create_payment(create(method))
     assert outcome.payable_until == NOW + timedelta(seconds=window_s)
+
+
+# -- JSON types of ids (seed 004 prints store_id as text in the pay bodies, a number in the status checks) --
+
+
+async def test_a_kess_holding_to_the_seeds_id_types_refuses_a_text_auth_code_and_nothing_is_charged(
+    make_kess: Factory,
+) -> None:
+    # Worst case of id_types="as_seed": the buyer's code must be a JSON number, as the samples print it. Our
+    # default (a string) is refused, naming the field, before any money moves; the setting sends a number.
+    kess = await make_kess(id_types="as_seed", settings={"sub_store_id": "12345"})
+    refused = await kess.client.create_payment(create("QUICKPAY:134567890123456789"))
+    assert refused.status is PaymentStatus.DECLINED
+    assert refused.failure is not None and refused.failure.code == "PARAM_ERROR"
+    assert "auth_code" in refused.failure.message
+    assert (await kess.control("GET", "/ledger"))["entries"] == []
+
+    # Native pay and the status check (store_id a number there) pass as they are.
+    native = create()
+    assert (await kess.client.create_payment(native)).status is PaymentStatus.PENDING
+    assert (await kess.client.inquire_payment(ref(native))).status is PaymentStatus.PENDING
+
+    kess = await make_kess(id_types="as_seed", settings={"auth_code_as_number": True, "sub_store_id": "12345"})
+    paid = await kess.client.create_payment(create("QUICKPAY:134567890123456789"))
+    assert paid.status is PaymentStatus.SUCCEEDED
+
+
+async def test_a_kess_wanting_every_id_as_text_refuses_the_seeds_numeric_store_id_until_configured(
+    make_kess: Factory,
+) -> None:
+    # Worst case of id_types="text": the status check's numeric store_id (as seed 004 prints it) is refused.
+    # The refusal never concludes anything about the order; ids_as_text sends strings everywhere.
+    kess = await make_kess(id_types="text")
+    request = create()
+    await kess.client.create_payment(request)
+    await kess.control("POST", f"/orders/{request.idempotency_key}/pay")
+    refused = await kess.client.inquire_payment(ref(request))
+    assert refused.status is PaymentStatus.PENDING
+    assert refused.failure is not None and refused.failure.code == "PARAM_ERROR"
+    assert "store_id" in refused.failure.message
+
+    kess = await make_kess(id_types="text", settings={"ids_as_text": True, "sub_store_id": "12345"})
+    request = create("QUICKPAY:134567890123456789")
+    assert (await kess.client.create_payment(request)).status is PaymentStatus.SUCCEEDED
+    assert (await kess.client.inquire_payment(ref(request))).status is PaymentStatus.SUCCEEDED

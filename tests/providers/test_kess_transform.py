@@ -244,7 +244,7 @@ def test_native_pay_body_is_the_seeds() -> None:
     assert json.loads(wire.encode_body(body)) == {
         "service_id": 30,
         "store_id": "12345",
-        "sub_store_id": "12345",
+        "sub_store_id": 12345,  # a number, as the seed prints it
         "sub_store_name": "Test Store",
         "amount": 0.01,
         "fee_rate": 2,
@@ -252,6 +252,19 @@ def test_native_pay_body_is_the_seeds() -> None:
         "out_trade_no": "ORDER-4339",
     }
     assert b'"amount":0.01' in wire.encode_body(body)
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [("109038", 109038), ("0", 0), ("0123", "0123"), ("S-12", "S-12"), ("١٢", "١٢")],
+)
+def test_ids_the_seed_prints_as_numbers_go_as_numbers_when_nothing_is_lost(value: str, sent: int | str) -> None:
+    assert wire.seed_number(value) == sent and type(wire.seed_number(value)) is type(sent)
+
+
+def test_status_checks_send_the_store_as_a_number_like_the_seed() -> None:
+    body = wire.PaymentStatusRequest(store_id=wire.seed_number("109038"), out_trade_no="ORDER-4339")
+    assert wire.encode_body(body) == b'{"store_id":109038,"out_trade_no":"ORDER-4339"}'
 
 
 def test_quick_pay_body_carries_the_buyers_code_and_its_wallets_service() -> None:
