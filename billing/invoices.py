@@ -215,7 +215,7 @@ class Invoice(BaseModel):
     #: The billing period it bills (and the plan generation the period belongs to).
     period: int | None = None
     generation: int = 1
-    #: The provider charged it itself (Waffo native subscriptions): the engine records what was charged.
+    #: The provider charged it itself (provider-managed subscriptions): the engine records what was charged.
     charged_by_provider: bool = False
     created_at: datetime | None = None
     #: When it was paid, voided or given up as uncollectible.
