@@ -61,10 +61,15 @@ CATALOG: tuple[FaultSpec, ...] = (
     FaultSpec("kess", "refund", "system_error"),
     FaultSpec("kess", "close", "http_500"),
     FaultSpec("kess", "token", "http_500"),
+    # The token request refused: a create's retry after a commit whose answer was lost must stay UNKNOWN.
+    FaultSpec("kess", "token", "refuse_token"),
     FaultSpec("waafipay", "HPP_PURCHASE", "timeout_after_commit", _hold()),
     FaultSpec("waafipay", "HPP_GETTRANINFO", "http_500"),
     FaultSpec("waafipay", "HPP_REFUNDPURCHASE", "timeout_after_commit", _hold()),
     FaultSpec("waafipay", "HPP_PURCHASE", "drop_connection"),
+    # A wallet hold's capture committed and its answer lost; a void at the end of the capture window refused.
+    FaultSpec("waafipay", "API_PREAUTHORIZE_COMMIT", "drop_connection"),
+    FaultSpec("waafipay", "API_PREAUTHORIZE_CANCEL", "http_500"),
 )
 
 
