@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from temporalio.client import Client
 
 from billing.settings import DevSettings, TemporalSettings
 from billing.temporal import connect
-from starter import devkeys
-from starter.devstack import DevCodec, DevStack, temporal_dev_server_argv, temporal_dev_server_env
+from starter import devkeys, stackbuilder
+from starter.devstack import temporal_dev_server_argv, temporal_dev_server_env
 from starter.events import SIGNATURE_HEADER, EventReceiver, MerchantEvent, SignatureError, construct_event
 from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
 
@@ -114,38 +113,34 @@ class ChaosStack:
         await self.start_temporal()
         self.emulators = self._child(
             "emulators",
-            [
-                sys.executable,
-                "-m",
-                "starter.cli",
-                "emulators",
-                "serve",
-                "--host",
+            stackbuilder.emulators_argv(
                 self.host,
-                "--port",
-                str(self.settings.emulator_port),
-                "--data-dir",
-                str(self.data_dir),
+                self.settings.emulator_port,
+                self.data_dir,
                 "--notify-time-scale",
                 str(notify_time_scale),
                 "--kess-qr-lifetime",
                 str(KESS_QR_LIFETIME_S),
-            ],
+            ),
             env=dict(os.environ),
         )
         await wait_for_port(self.host, self.settings.emulator_port, timeout=60)
         await self._ours_on_port(self.emulators, f"{self.emulator_url}/waffo/control/faults")
 
-        dev = DevStack(self.settings)
-        dev.codec = DevCodec.load_or_create(self.data_dir)
-        env = dev.service_environment(self.data_dir, self.emulator_url)
-        # Plain payloads: this process reads every order's state without the codec.
-        env = {name: value for name, value in env.items() if not name.startswith("BILLING_CODEC_")}
-        env["BILLING_EVENTS_URL"] = f"{self.receiver_server.url}{EVENTS_PATH}"
-        env["BILLING_WORKER_GRACE_SECONDS"] = "0"
-        # KESS cannot close a payment: an unpaid order waits out its QR code's life, shortened here.
-        env["BILLING_KESS_QR_LIFETIME_S"] = str(KESS_QR_LIFETIME_S)
-        env["BILLING_TEMPORAL_TASK_QUEUE"] = TASK_QUEUE
+        # Plain payloads (no BILLING_CODEC_*): this process reads every order's state without the codec.
+        env = stackbuilder.service_environment(
+            stackbuilder.LocalMerchant.dev(self.data_dir, goods_url=f"{self.http_url}/shop"),
+            temporal_address=self.temporal_address,
+            emulator_url=self.emulator_url,
+            http_url=self.http_url,
+            base={name: value for name, value in os.environ.items() if not name.startswith("BILLING_CODEC_")},
+            BILLING_EVENTS_URL=f"{self.receiver_server.url}{EVENTS_PATH}",
+            BILLING_EVENTS_SECRETS=devkeys.dev_secret(self.data_dir, "merchant-events.secret"),
+            BILLING_WORKER_GRACE_SECONDS="0",
+            # KESS cannot close a payment: an unpaid order waits out its QR code's life, shortened here.
+            BILLING_KESS_QR_LIFETIME_S=str(KESS_QR_LIFETIME_S),
+            BILLING_TEMPORAL_TASK_QUEUE=TASK_QUEUE,
+        )
         self.env = env
         self.start_http()
         self.start_worker()
@@ -195,10 +190,10 @@ class ChaosStack:
                 await asyncio.sleep(0.25)
 
     def start_http(self) -> None:
-        self.http = self._child("http", [sys.executable, "-m", "starter.cli", "serve"], env=self.env)
+        self.http = self._child("http", list(stackbuilder.HTTP_ARGV), env=self.env)
 
     def start_worker(self) -> None:
-        self.worker = self._child("worker", [sys.executable, "-m", "starter.cli", "worker"], env=self.env)
+        self.worker = self._child("worker", list(stackbuilder.WORKER_ARGV), env=self.env)
 
     @staticmethod
     async def sigkill(child: ChildProcess | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,21 +23,22 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import WorkflowRunner
 
 from activities.events import EventActivities
-from activities.payments import CallbackUrls, ProviderRegistry
 from billing.gateway import Customer
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
 from billing.subscriptions import StartSubscription, Subscription, subscription_workflow_id
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
+from emulators.hub import EmulatorHub, WaafiPayMerchant
 from providers.kess import KessClient, KessSettings
 from providers.waafipay import WaafiPayClient, WaafiPaySettings
-from providers.waffo import WaffoClient, WaffoNotifications
+from providers.waffo import WaffoClient
+from starter import stackbuilder
 from starter.client import BillingClient
-from starter.serving import AppServer, free_port
+from starter.serving import AppServer
+from starter.stackbuilder import KessAccount, LocalMerchant, RsaKeys, WaffoAccount
 from tests.support.keys import merchant_keys, waffo_keys
-from webhooks.app import WebhookService, create_app
-from worker import WorkerSettings, build_worker, checking_workflow_runner
+from webhooks.app import WebhookService
+from worker import checking_workflow_runner
 
 
 class RecordingBillingClient(BillingClient):
@@ -200,27 +202,33 @@ def waafipay_client(emulator_url: str, push_timeout: float = 1.5, **overrides: A
     return WaafiPayClient.from_settings(WaafiPaySettings(**options))
 
 
+@functools.cache
+def test_merchant() -> LocalMerchant:
+    """The merchant of every test stack: fixed ids and passwords, RSA keys generated for the run."""
+    merchant, waffo = merchant_keys(), waffo_keys()
+    return LocalMerchant(
+        {
+            "waffo": WaffoAccount(
+                API_KEY,
+                MERCHANT_ID,
+                RsaKeys(merchant.private_pem, merchant.public_pem),
+                RsaKeys(waffo.private_pem, waffo.public_pem),
+                GOODS_URL,
+            ),
+            "kess": KessAccount(KESS_USER, KESS_PASSWORD, KESS_STORE),
+            "waafipay": WAAFIPAY,
+        }
+    )
+
+
 @contextlib.asynccontextmanager
 async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple[EmulatorHub, AppServer]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    hub = build_hub(
-        public_base_url=url,
-        waffo_private_key_pem=waffo_keys().private_pem,
-        waffo_merchants=[MerchantRegistration(API_KEY, MERCHANT_ID, merchant_keys().public_pem)],
-        kess_merchants=[KessMerchant(KESS_USER, KESS_PASSWORD, KESS_STORE)],
-        waafipay_merchants=[WAAFIPAY],
-        waafipay_time_scale=0.1,
-        kess_time_scale=0.1,
-        notify_time_scale=notify_time_scale,
-    )
-    server = AppServer(hub.app, port=port)
-    await server.start()
-    try:
-        yield hub, server
-    finally:
-        await server.stop()
-        await hub.aclose()
+    """The emulators with the test merchant, on a free loopback port; wallet pushes and KESS's own delays
+    run ten times faster than real, notifications at ``notify_time_scale``."""
+    async with stackbuilder.serve_emulators(
+        test_merchant(), waafipay_time_scale=0.1, kess_time_scale=0.1, notify_time_scale=notify_time_scale
+    ) as served:
+        yield served.hub, served.server
 
 
 @contextlib.asynccontextmanager
@@ -245,29 +253,26 @@ async def order_stack(
     workflow runs fails the test. The suites that drive every workflow through its main paths run checked
     (each run there re-imports the engine's code, about 0.1 s); ``runner`` replaces either."""
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
-    async with emulator_hub() as (hub, emulator_server):
+    merchant = test_merchant()
+    async with emulator_hub() as (hub, emulator_server), stackbuilder.serve_http(client, merchant) as (service, http):
         if env is not None:
             now = await env.get_current_time()
             for clock in (hub.waffo.clock, hub.kess.clock, hub.waafipay.clock):
                 clock.set(now)
-        service = WebhookService(
-            client, {"waffo": WaffoNotifications(waffo_keys().public_b64, merchant_keys().private_b64)}
-        )
-        webhook_server = AppServer(create_app(service))
-        await webhook_server.start()
-        providers = ProviderRegistry(
+        providers = stackbuilder.provider_clients(
+            merchant,
+            emulator_server.url,
             {
-                "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
-                "kess": kess_client(emulator_server.url, **(kess_settings or {})),
-                "waafipay": waafipay_client(emulator_server.url, **(waafipay_settings or {})),
-            }
+                "waffo": {"read_timeout": read_timeout, "connect_timeout": 2.0},
+                "kess": {"read_timeout": 5.0, **(kess_settings or {})},
+                "waafipay": {"push_timeout": 1.5, "read_timeout": 5.0, **(waafipay_settings or {})},
+            },
         )
-        worker = build_worker(
+        worker = stackbuilder.in_process_worker(
             client,
             task_queue=task_queue,
             providers=providers,
-            callbacks=CallbackUrls(webhook_server.url),
-            settings=WorkerSettings(grace_seconds=0),
+            http_url=http.url,
             events=events,
             runner=runner or (checking_workflow_runner() if checked else None),
         )
@@ -280,7 +285,7 @@ async def order_stack(
                         task_queue=task_queue,
                         hub=hub,
                         emulator_url=emulator_server.url,
-                        webhook_url=webhook_server.url,
+                        webhook_url=http.url,
                         webhooks=service,
                         billing=billing,
                         control=control,
@@ -291,5 +296,4 @@ async def order_stack(
                     # time-skipping server's clock for the tests after).
                     await billing.terminate_all()
         finally:
-            await webhook_server.stop()
             await providers.aclose()
