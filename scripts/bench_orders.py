@@ -77,7 +77,8 @@ TARGET_EVENTS = 20
 
 API_KEY = "bench-api-key"
 MERCHANT_ID = "MID-BENCH-1"
-GOODS_URL = "https://merchant.example/shop"
+#: The merchant's site (Waffo orders name its ``/shop`` page).
+SITE_URL = "https://merchant.example"
 
 
 # -- baseline workflow (runs in the sandbox) ----------------------------------------------------------
@@ -396,12 +397,16 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
 
     merchant, waffo = keys
     if mode == "inprocess":
-        account = stackbuilder.WaffoAccount(
+        from emulators.waffo.local import WaffoAccount
+
+        account = WaffoAccount(
             API_KEY,
             MERCHANT_ID,
-            stackbuilder.RsaKeys(merchant.private_pem, merchant.public_pem),
-            stackbuilder.RsaKeys(waffo.private_pem, waffo.public_pem),
-            GOODS_URL,
+            merchant.private_pem,
+            merchant.public_pem,
+            waffo.private_pem,
+            waffo.public_pem,
+            f"{SITE_URL}/shop",
         )
         local = stackbuilder.LocalMerchant({"waffo": account})
         async with stackbuilder.serve_emulators(local, notify_time_scale=0.001) as served:
@@ -428,7 +433,7 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
         for name, pair in (("merchant", merchant), ("waffo-emulator", waffo)):
             (key_dir / f"{name}.key").write_bytes(pair.private_pem)
             (key_dir / f"{name}.pub").write_bytes(pair.public_pem)
-        local = stackbuilder.LocalMerchant.dev(Path(data_dir), GOODS_URL).only("waffo")
+        local = stackbuilder.LocalMerchant.dev(Path(data_dir), SITE_URL).only("waffo")
         argv = stackbuilder.emulators_argv("127.0.0.1", port, Path(data_dir), "--notify-time-scale", "0.001")
         child = ChildProcess("emulators", argv, log_path=Path(data_dir) / "emulators.log")
         child.start()

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from billing import errors
 from billing.settings import DevSettings, EmulatorSettings
+from providers.registry import PROVIDER_NAMES
 from starter import cli_faults, cli_find, cli_tools, provider_cli
 from starter.cli_common import (
     EXIT_CODES_HELP,
@@ -134,11 +135,12 @@ def emulators_serve(
     data_dir: Annotated[Path, typer.Option(help="Where the dev keys live")] = Path("var/dev"),
     notify_time_scale: Annotated[float, typer.Option(help="Multiplier of webhook retry delays")] = 1.0,
     public_url: Annotated[str | None, typer.Option(help="URL browsers reach the emulators at (checkout links)")] = None,
-    kess_qr_lifetime: Annotated[
+    unpaid_lifetime: Annotated[
         float | None,
         typer.Option(
+            "--kess-qr-lifetime",
             help="Seconds an unpaid KESS QR code stays payable (default 7200; give the worker the same "
-            "in BILLING_KESS_QR_LIFETIME_S)"
+            "in BILLING_KESS_QR_LIFETIME_S)",
         ),
     ] = None,
 ) -> None:
@@ -147,12 +149,15 @@ def emulators_serve(
     from starter.serving import AppServer
 
     base = public_url or f"http://{host}:{port}"
-    hub = build_dev_hub(data_dir, base, notify_time_scale, kess_qr_lifetime)
+    hub = build_dev_hub(data_dir, base, notify_time_scale, unpaid_lifetime)
 
     async def serve() -> None:
         server = AppServer(hub.app, host=host, port=port)
         await server.start()
-        console.print(f"Emulators on {base}: /waffo, /kess, /waafipay. Ctrl-C stops.")
+        from emulators.registry import EMULATOR_NAMES
+
+        mounts = ", ".join(f"/{name}" for name in EMULATOR_NAMES)
+        console.print(f"Emulators on {base}: {mounts}. Ctrl-C stops.")
         try:
             await asyncio.Event().wait()
         finally:
@@ -206,7 +211,7 @@ def order_create(
     amount: Annotated[str, typer.Option(help="Decimal amount in major units, e.g. 10.00")],
     currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. USD")],
     customer_id: Annotated[str, typer.Option("--customer-id", help="Your customer id (no personal data)")],
-    provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
+    provider: Annotated[str, typer.Option(help=f"Payment provider: {', '.join(PROVIDER_NAMES)}")] = PROVIDER_NAMES[0],
     customer_email: Annotated[str | None, typer.Option("--customer-email")] = None,
     customer_phone: Annotated[
         str | None, typer.Option("--customer-phone", help="Wallet number (WaafiPay pushes the payment to it)")
@@ -401,8 +406,10 @@ def _emulator_control(
     ORD-1"): the answer reads ``waffo emulator: the customer paid order ORD-1``, a miss ``the waffo
     emulator has no order ORD-1``.
     """
-    if provider not in ("waffo", "kess", "waafipay"):
-        raise fail(f"provider: no emulator for {provider!r}; expected waffo, kess or waafipay", 2)
+    from emulators.registry import EMULATOR_NAMES
+
+    if provider not in EMULATOR_NAMES:
+        raise fail(f"provider: no emulator for {provider!r}; expected {_one_of(EMULATOR_NAMES)}", 2)
     base = EmulatorSettings().url.rstrip("/")
 
     async def call() -> dict[str, Any]:
@@ -420,6 +427,11 @@ def _emulator_control(
     if returned:
         done += f"; {returned}"
     emit(result, as_json, lambda: console.print(f"{provider} emulator: {done}", highlight=False, soft_wrap=True))
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
 
 
 def _customer_returns(answer: dict[str, Any]) -> str | None:
@@ -497,12 +509,12 @@ def _customer_action(action: str, provider: str, reference: str, subscription: b
     if subscription:
         key, subject = _subscription_awaiting_customer(reference)
         path = f"subscriptions/{key}/{action}"
-    elif provider == "waafipay":
-        # WaafiPay's customer acts on the hosted payment page (a wallet push is approved on the phone).
-        verb = {"pay": "approve", "fail": "decline", "abandon": "cancel"}[action]
-        path, subject = f"hpp/{payment_key(reference)}/{verb}", f"order {reference}"
     else:
-        path, subject = f"orders/{payment_key(reference)}/{action}", f"order {reference}"
+        from emulators.registry import EMULATORS
+
+        local = next((local for local in EMULATORS if local.name == provider), None)
+        customer_path = local.customer_path if local else EMULATORS[0].customer_path
+        path, subject = customer_path(action, payment_key(reference)), f"order {reference}"
     did = _CUSTOMER_DID[action].format(subject)
     if subject.startswith("the plan change"):
         authorized = {"pay": "the customer authorized {}", "fail": "the customer's authorization of {} failed"}
@@ -611,7 +623,7 @@ def subscription_create(
             "--customer-phone", help="Wallet number each period is charged to or invoiced for (WaafiPay: required)"
         ),
     ] = None,
-    provider: Annotated[str, typer.Option(help="Payment provider")] = "waffo",
+    provider: Annotated[str, typer.Option(help=f"Payment provider: {', '.join(PROVIDER_NAMES)}")] = PROVIDER_NAMES[0],
     interval: Annotated[str, typer.Option(help="day, week, month or year")] = "month",
     interval_count: Annotated[int, typer.Option("--interval-count", help="Periods of N intervals")] = 1,
     periods: Annotated[int | None, typer.Option(help="Fixed number of paid periods (default: open-ended)")] = None,

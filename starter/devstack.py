@@ -42,6 +42,7 @@ from billing.codec import AesGcmCodec
 from billing.settings import CodecSettings, DevSettings
 from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
 from emulators.hub import EmulatorHub
+from emulators.registry import EMULATORS
 from starter import devkeys, stackbuilder
 from starter.binaries import temporal_cli
 from starter.events import EventReceiver, MerchantEvent
@@ -153,7 +154,7 @@ def build_dev_hub(
     data_dir: Path,
     public_base_url: str,
     notify_time_scale: float = 1.0,
-    kess_qr_lifetime_s: float | None = None,
+    unpaid_lifetime_s: float | None = None,
     *,
     keep_state: bool = False,
     fresh: bool = False,
@@ -161,9 +162,9 @@ def build_dev_hub(
     """The emulators with the local merchant registered (keys and passwords from the data directory).
 
     With ``keep_state`` their state lives in ``<data dir>/emulators.db`` and what an earlier run saved
-    there is restored (``fresh``: deleted first). ``kess_qr_lifetime_s`` shortens how long KESS keeps an
-    unpaid QR code payable (2 hours by default); the worker must then be told the same
-    (``BILLING_KESS_QR_LIFETIME_S``)."""
+    there is restored (``fresh``: deleted first). ``unpaid_lifetime_s`` shortens how long an unpaid payment
+    stays payable where the provider limits it (a QR code, 2 hours by default); the worker must then be told
+    the same (``stackbuilder.service_environment``)."""
     hub = stackbuilder.build_emulators(
         stackbuilder.LocalMerchant.dev(data_dir),
         public_base_url,
@@ -171,8 +172,8 @@ def build_dev_hub(
         state_file=data_dir / EMULATORS_STATE_FILE if keep_state else None,
         fresh=fresh,
     )
-    if kess_qr_lifetime_s is not None:
-        hub.kess.config.native_order_ttl_s = kess_qr_lifetime_s
+    if unpaid_lifetime_s is not None:
+        stackbuilder.shorten_unpaid_lifetime(hub, unpaid_lifetime_s)
     return hub
 
 
@@ -280,7 +281,7 @@ class DevStack:
             "Codec server (CLI)": f"{http_url}/codec",
             "Emulators": emulator_url,
             "Merchant events (stand-in)": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
-            "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
+            **{f"{local.title} emulator API": f"{emulator_url}{local.api_path}" for local in EMULATORS},
             "Logs and data": str(data_dir),
         }
 
@@ -290,7 +291,7 @@ class DevStack:
         http_url = f"http://{host}:{self.settings.http_port}"
         codec = self.codec or DevCodec.load_or_create(data_dir)
         return stackbuilder.service_environment(
-            stackbuilder.LocalMerchant.dev(data_dir, goods_url=f"{http_url}/shop"),
+            stackbuilder.LocalMerchant.dev(data_dir, site_url=http_url),
             temporal_address=f"{host}:{self.settings.temporal_port}",
             emulator_url=emulator_url,
             http_url=http_url,

@@ -13,9 +13,9 @@ all build theirs here. They differ only in where each part runs and what it is g
   clients from :func:`provider_clients`) or as ``billing serve`` / ``billing worker`` child processes given
   :func:`service_environment` (the same settings, as ``BILLING_*`` variables).
 
-What is particular to a provider (how its emulator learns the merchant, which of its settings point at the
-emulator, how its client and notification verifier are built for it) is one :class:`LocalProvider` each in
-:data:`LOCAL_PROVIDERS`.
+Nothing here names a provider: how an emulator learns the merchant and which of the engine's settings point
+at it are declared in ``emulators/<name>/local.py`` (listed in :mod:`emulators.registry`); how the engine
+builds the provider's client and notification verifier from those settings, in ``providers/<name>/spec.py``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
-
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
+from emulators.hub import EmulatorHub, build_hub
+from emulators.registry import EMULATORS
+from providers.registry import provider_spec
 from starter import devkeys
 from starter.serving import AppServer, free_port
 
@@ -45,191 +45,24 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class RsaKeys:
-    """An RSA key pair, PEM (the provider settings take PEM text as well as Base64 DER)."""
-
-    private_pem: bytes
-    public_pem: bytes
-
-
-@dataclass(frozen=True)
-class WaffoAccount:
-    """The merchant at the Waffo emulator: its API key and id, its own key pair (it signs requests and
-    notification replies), the emulator's key pair (the emulator signs answers and notifications), and the
-    product page every order names. With ``key_dir`` (holding ``merchant.key`` and ``waffo-emulator.pub``) a
-    worker process reads the keys from those files rather than from its environment."""
-
-    api_key: str
-    merchant_id: str
-    merchant_keys: RsaKeys
-    emulator_keys: RsaKeys
-    goods_url: str | None = None
-    key_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class KessAccount:
-    """The merchant at the KESS emulator."""
-
-    user: str
-    password: str
-    store_id: str
-
-
-@dataclass(frozen=True)
 class LocalMerchant:
-    """The local merchant's account at each emulator, by provider name; a provider without one is neither
-    registered at its emulator nor configured in the engine."""
+    """The local merchant's account at each emulator, by provider name (each account's type is declared in
+    ``emulators/<name>/local.py``); a provider without one is neither registered at its emulator nor
+    configured in the engine."""
 
     accounts: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def dev(cls, data_dir: Path, goods_url: str | None = None) -> LocalMerchant:
-        """The merchant of ``billing dev`` and the chaos run: keys and passwords generated once into the data
-        directory (``starter.devkeys``)."""
-        keys = devkeys.DevKeys.load(data_dir)
-        return cls(
-            {
-                "waffo": WaffoAccount(
-                    devkeys.DEV_WAFFO_API_KEY,
-                    devkeys.DEV_WAFFO_MERCHANT_ID,
-                    RsaKeys(keys.merchant.private_pem, keys.merchant.public_pem),
-                    RsaKeys(keys.waffo.private_pem, keys.waffo.public_pem),
-                    goods_url,
-                    key_dir=data_dir / "keys",
-                ),
-                "kess": KessAccount(devkeys.DEV_KESS_USER, devkeys.kess_password(data_dir), devkeys.DEV_KESS_STORE_ID),
-                "waafipay": WaafiPayMerchant(
-                    devkeys.DEV_WAAFIPAY_MERCHANT_UID,
-                    devkeys.DEV_WAAFIPAY_API_USER_ID,
-                    devkeys.dev_secret(data_dir, "waafipay.api-key"),
-                    devkeys.DEV_WAAFIPAY_STORE_ID,
-                    devkeys.dev_secret(data_dir, "waafipay.hpp-key"),
-                ),
-            }
-        )
+    def dev(cls, data_dir: Path, site_url: str | None = None) -> LocalMerchant:
+        """The merchant of ``billing dev``, ``billing emulators serve --data-dir`` and the chaos run: keys and
+        passwords generated once into the data directory (``starter.devkeys``); ``site_url``: the merchant's
+        site (the HTTP service), when known."""
+        secrets = devkeys.DevSecretsDir(data_dir)
+        return cls({local.name: local.dev_account(secrets, site_url) for local in EMULATORS})
 
     def only(self, *names: str) -> LocalMerchant:
         """The same merchant with accounts at ``names`` only."""
         return LocalMerchant({name: account for name, account in self.accounts.items() if name in names})
-
-
-# -- what is particular to each provider -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LocalProvider:
-    """How one provider joins a local stack."""
-
-    name: str
-    #: The merchant's accounts at the emulators, as :func:`build_hub` takes them.
-    hub_arguments: Callable[[Any], dict[str, Any]]
-    #: The provider's settings (``providers.<name>.settings`` fields) pointing at the emulators' base URL.
-    settings: Callable[[Any, str], dict[str, Any]]
-    #: The client, from those settings (with a caller's overrides).
-    client: Callable[[dict[str, Any]], PaymentProvider]
-    #: The verifier of the emulator's signed notifications, if the provider sends them.
-    verifier: Callable[[Any], NotificationVerifier] | None = None
-
-
-def _waffo_settings(account: WaffoAccount, emulator_url: str) -> dict[str, Any]:
-    keys: dict[str, Any]
-    if account.key_dir is not None:
-        keys = {
-            "private_key_file": account.key_dir / "merchant.key",
-            "public_key_file": account.key_dir / "waffo-emulator.pub",
-        }
-    else:
-        keys = {
-            "private_key": SecretStr(account.merchant_keys.private_pem.decode()),
-            "public_key": account.emulator_keys.public_pem.decode(),
-        }
-    return {
-        "base_url": f"{emulator_url}/waffo/api/v1",
-        "api_key": SecretStr(account.api_key),
-        "merchant_id": account.merchant_id,
-        **keys,
-        **({"goods_url": account.goods_url} if account.goods_url else {}),
-    }
-
-
-def _waffo_client(settings: dict[str, Any]) -> PaymentProvider:
-    from providers.waffo.client import WaffoClient
-    from providers.waffo.settings import WaffoSettings
-
-    return WaffoClient.from_settings(WaffoSettings(**settings))
-
-
-def _waffo_verifier(account: WaffoAccount) -> NotificationVerifier:
-    from providers.waffo.notifications import WaffoNotifications
-
-    return WaffoNotifications(account.emulator_keys.public_pem.decode(), account.merchant_keys.private_pem.decode())
-
-
-def _kess_settings(account: KessAccount, emulator_url: str) -> dict[str, Any]:
-    return {
-        "base_url": f"{emulator_url}/kess",
-        "user": account.user,
-        "password": SecretStr(account.password),
-        "store_id": account.store_id,
-    }
-
-
-def _kess_client(settings: dict[str, Any]) -> PaymentProvider:
-    from providers.kess.client import KessClient
-    from providers.kess.settings import KessSettings
-
-    return KessClient(KessSettings(**settings))
-
-
-def _waafipay_settings(account: WaafiPayMerchant, emulator_url: str) -> dict[str, Any]:
-    return {
-        "base_url": f"{emulator_url}/waafipay",
-        "merchant_uid": account.merchant_uid,
-        "api_user_id": account.api_user_id,
-        "api_key": SecretStr(account.api_key),
-        "store_id": account.store_id,
-        "hpp_key": SecretStr(account.hpp_key),
-    }
-
-
-def _waafipay_client(settings: dict[str, Any]) -> PaymentProvider:
-    from providers.waafipay.client import WaafiPayClient
-    from providers.waafipay.settings import WaafiPaySettings
-
-    return WaafiPayClient.from_settings(WaafiPaySettings(**settings))
-
-
-LOCAL_PROVIDERS: tuple[LocalProvider, ...] = (
-    LocalProvider(
-        "waffo",
-        lambda account: {
-            "waffo_private_key_pem": account.emulator_keys.private_pem,
-            "waffo_merchants": [
-                MerchantRegistration(account.api_key, account.merchant_id, account.merchant_keys.public_pem)
-            ],
-        },
-        _waffo_settings,
-        _waffo_client,
-        _waffo_verifier,
-    ),
-    LocalProvider(
-        "kess",
-        lambda account: {"kess_merchants": [KessMerchant(account.user, account.password, account.store_id)]},
-        _kess_settings,
-        _kess_client,
-    ),
-    LocalProvider(
-        "waafipay",
-        lambda account: {"waafipay_merchants": [account]},
-        _waafipay_settings,
-        _waafipay_client,
-    ),
-)
-
-
-def _local(merchant: LocalMerchant) -> list[tuple[LocalProvider, Any]]:
-    return [(local, merchant.accounts[local.name]) for local in LOCAL_PROVIDERS if local.name in merchant.accounts]
 
 
 # -- the emulators -----------------------------------------------------------------------------------
@@ -238,10 +71,15 @@ def _local(merchant: LocalMerchant) -> list[tuple[LocalProvider, Any]]:
 def build_emulators(merchant: LocalMerchant, public_base_url: str, **options: Any) -> EmulatorHub:
     """Every emulator behind one app (:func:`emulators.hub.build_hub`, which takes ``options``), with the
     merchant's accounts registered."""
-    arguments: dict[str, Any] = {}
-    for local, account in _local(merchant):
-        arguments.update(local.hub_arguments(account))
-    return build_hub(public_base_url=public_base_url, **arguments, **options)
+    return build_hub(public_base_url=public_base_url, accounts=merchant.accounts, **options)
+
+
+def shorten_unpaid_lifetime(hub: EmulatorHub, seconds: float) -> None:
+    """How long an unpaid payment stays payable at the emulators that limit it (a QR code's life): the
+    worker must be told the same (:func:`service_environment`'s ``unpaid_lifetime_s``)."""
+    for local in EMULATORS:
+        if local.set_unpaid_lifetime is not None:
+            local.set_unpaid_lifetime(hub.emulators[local.name], seconds)
 
 
 @dataclass
@@ -290,19 +128,16 @@ def emulators_argv(host: str, port: int, data_dir: Path, *options: str) -> list[
 
 def provider_settings(merchant: LocalMerchant, emulator_url: str) -> dict[str, dict[str, Any]]:
     """Each provider's settings (its settings class's fields), pointing at the emulators at ``emulator_url``."""
-    return {local.name: local.settings(account, emulator_url) for local, account in _local(merchant)}
+    declared = {local.name: local for local in EMULATORS}
+    return {name: declared[name].settings(account, emulator_url) for name, account in merchant.accounts.items()}
 
 
 def provider_environment(merchant: LocalMerchant, emulator_url: str) -> dict[str, str]:
     """The same settings as a worker or HTTP service process reads them (``BILLING_<NAME>_<FIELD>``)."""
-    from providers.registry import provider_spec
-
     env: dict[str, str] = {}
     for name, settings in provider_settings(merchant, emulator_url).items():
         prefix = provider_spec(name).settings_prefix
-        for key, value in settings.items():
-            text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-            env[f"{prefix}{key.upper()}"] = text
+        env.update({f"{prefix}{key.upper()}": str(value) for key, value in settings.items()})
     return env
 
 
@@ -310,22 +145,29 @@ def provider_clients(
     merchant: LocalMerchant, emulator_url: str, overrides: Mapping[str, Mapping[str, Any]] | None = None
 ) -> ProviderRegistry:
     """A client per provider the merchant has an account at; ``overrides`` replace settings by provider
-    (``{"kess": {"read_timeout": 1.0}}``)."""
+    (``{"<name>": {"read_timeout": 1.0}}``)."""
     from activities.payments import ProviderRegistry
 
     overrides = overrides or {}
-    clients = {
-        name: local.client({**settings, **overrides.get(name, {})})
-        for (local, _), (name, settings) in zip(
-            _local(merchant), provider_settings(merchant, emulator_url).items(), strict=True
-        )
-    }
+    clients: dict[str, PaymentProvider] = {}
+    for name, settings in provider_settings(merchant, emulator_url).items():
+        build = provider_spec(name).client_from_settings
+        if build is None:
+            raise ValueError(f"{name}: its declaration has no client_from_settings")
+        clients[name] = build({**settings, **overrides.get(name, {})})
     return ProviderRegistry(clients)
 
 
-def notification_verifiers(merchant: LocalMerchant) -> dict[str, NotificationVerifier]:
-    """The HTTP service's verifiers of the emulators' signed notifications."""
-    return {local.name: local.verifier(account) for local, account in _local(merchant) if local.verifier}
+def notification_verifiers(
+    merchant: LocalMerchant, emulator_url: str = "http://127.0.0.1"
+) -> dict[str, NotificationVerifier]:
+    """The HTTP service's verifiers of the emulators' signed notifications (for the providers that sign)."""
+    verifiers: dict[str, NotificationVerifier] = {}
+    for name, settings in provider_settings(merchant, emulator_url).items():
+        build = provider_spec(name).verifier_from_settings
+        if build is not None:
+            verifiers[name] = build(settings)
+    return verifiers
 
 
 # -- the HTTP service and the worker -----------------------------------------------------------------
@@ -385,18 +227,27 @@ def service_environment(
     emulator_url: str,
     http_url: str,
     base: Mapping[str, str],
+    unpaid_lifetime_s: float | None = None,
     **more: str,
 ) -> dict[str, str]:
     """The environment of ``billing serve`` and ``billing worker`` child processes: ``base`` (usually this
     process's environment), the Temporal address, every provider's settings pointing at the emulators, the
-    HTTP service's public URL (and its host and port, from the URL), and ``more`` (``BILLING_*`` names)."""
+    HTTP service's public URL (and its host and port, from the URL), and ``more`` (``BILLING_*`` names).
+    ``unpaid_lifetime_s``: what the emulators were told with :func:`shorten_unpaid_lifetime`."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(http_url)
+    lifetimes: dict[str, str] = {}
+    if unpaid_lifetime_s is not None:
+        for local in EMULATORS:
+            if local.name in merchant.accounts and local.unpaid_lifetime_setting is not None:
+                prefix = provider_spec(local.name).settings_prefix
+                lifetimes[f"{prefix}{local.unpaid_lifetime_setting.upper()}"] = str(unpaid_lifetime_s)
     return {
         **base,
         "BILLING_TEMPORAL_ADDRESS": temporal_address,
         **provider_environment(merchant, emulator_url),
+        **lifetimes,
         "BILLING_HTTP_HOST": parts.hostname or "127.0.0.1",
         "BILLING_HTTP_PORT": str(parts.port or 80),
         "BILLING_HTTP_PUBLIC_URL": http_url,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from providers.spec import ENGINE_CHARGED, ENGINE_INVOICED, ProviderSpec, Requirement
 from providers.waafipay.timing import LONGEST_WAIT
@@ -46,6 +47,13 @@ def _redirect_token(url: str) -> str | None:
     return parse_hpp_callback(url).result_token
 
 
+def _client_from(values: Mapping[str, Any]) -> PaymentProvider:
+    from providers.waafipay.client import WaafiPayClient
+    from providers.waafipay.settings import WaafiPaySettings
+
+    return WaafiPayClient.from_settings(WaafiPaySettings(**values))
+
+
 def _client() -> PaymentProvider | None:
     from billing.settings import load
     from providers.waafipay.client import WaafiPayClient
@@ -82,5 +90,6 @@ SPEC = ProviderSpec(
     waits_for_payer=_push,
     redirect_token=_redirect_token,
     build_client=_client,
+    client_from_settings=_client_from,
     settings=_settings,
 )

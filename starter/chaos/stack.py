@@ -33,9 +33,10 @@ from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
 TASK_QUEUE = "billing"
 #: Mounted on the receiver's own server; the worker's ``BILLING_EVENTS_URL`` points here.
 EVENTS_PATH = "/merchant/events"
-#: An unpaid KESS QR code stays payable this long (KESS: about 2 hours): 15 s past the orders' 30 s deadline, so
-#: late payments happen and every unpaid KESS order still concludes (EXPIRED) while the run settles.
-KESS_QR_LIFETIME_S = 45.0
+#: An unpaid payment stays payable this long where the provider limits it (a KESS QR code: about 2 hours): 15 s
+#: past the orders' 30 s deadline, so late payments happen and every such unpaid order still concludes
+#: (EXPIRED) while the run settles.
+UNPAID_LIFETIME_S = 45.0
 
 
 class RecordingReceiver(EventReceiver):
@@ -105,7 +106,7 @@ class ChaosStack:
     async def start(self, *, notify_time_scale: float = 0.01) -> Client:
         """Start everything; returns a client of the dev server (payloads in plain JSON: no codec keys)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        devkeys.DevKeys.load(self.data_dir)
+        stackbuilder.LocalMerchant.dev(self.data_dir)  # its keys and secrets, before any child reads them
         self.receiver = RecordingReceiver(devkeys.dev_secret(self.data_dir, "merchant-events.secret"))
         self.receiver_server = AppServer(self.receiver.app(EVENTS_PATH), host=self.host)
         await self.receiver_server.start()
@@ -120,25 +121,25 @@ class ChaosStack:
                 "--notify-time-scale",
                 str(notify_time_scale),
                 "--kess-qr-lifetime",
-                str(KESS_QR_LIFETIME_S),
+                str(UNPAID_LIFETIME_S),
             ),
             env=dict(os.environ),
         )
         await wait_for_port(self.host, self.settings.emulator_port, timeout=60)
-        await self._ours_on_port(self.emulators, f"{self.emulator_url}/waffo/control/faults")
+        await self._ours_on_port(self.emulators, f"{self.emulator_url}/healthz")
 
         # Plain payloads (no BILLING_CODEC_*): this process reads every order's state without the codec.
         env = stackbuilder.service_environment(
-            stackbuilder.LocalMerchant.dev(self.data_dir, goods_url=f"{self.http_url}/shop"),
+            stackbuilder.LocalMerchant.dev(self.data_dir, site_url=self.http_url),
             temporal_address=self.temporal_address,
             emulator_url=self.emulator_url,
             http_url=self.http_url,
             base={name: value for name, value in os.environ.items() if not name.startswith("BILLING_CODEC_")},
+            # Some providers cannot close a payment: an unpaid order waits out its life, shortened here.
+            unpaid_lifetime_s=UNPAID_LIFETIME_S,
             BILLING_EVENTS_URL=f"{self.receiver_server.url}{EVENTS_PATH}",
             BILLING_EVENTS_SECRETS=devkeys.dev_secret(self.data_dir, "merchant-events.secret"),
             BILLING_WORKER_GRACE_SECONDS="0",
-            # KESS cannot close a payment: an unpaid order waits out its QR code's life, shortened here.
-            BILLING_KESS_QR_LIFETIME_S=str(KESS_QR_LIFETIME_S),
             BILLING_TEMPORAL_TASK_QUEUE=TASK_QUEUE,
         )
         self.env = env

@@ -28,14 +28,17 @@ from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
 from billing.subscriptions import StartSubscription, Subscription, subscription_workflow_id
-from emulators.hub import EmulatorHub, WaafiPayMerchant
+from emulators.hub import EmulatorHub
+from emulators.kess.local import KessAccount
+from emulators.waafipay.local import WaafiPayAccount
+from emulators.waffo.local import WaffoAccount
 from providers.kess import KessClient, KessSettings
 from providers.waafipay import WaafiPayClient, WaafiPaySettings
 from providers.waffo import WaffoClient
 from starter import stackbuilder
 from starter.client import BillingClient
 from starter.serving import AppServer
-from starter.stackbuilder import KessAccount, LocalMerchant, RsaKeys, WaffoAccount
+from starter.stackbuilder import LocalMerchant
 from tests.support.keys import merchant_keys, waffo_keys
 from webhooks.app import WebhookService
 from worker import checking_workflow_runner
@@ -84,7 +87,7 @@ class RecordingBillingClient(BillingClient):
 
 
 KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"
-WAAFIPAY = WaafiPayMerchant("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
+WAAFIPAY = WaafiPayAccount("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
 API_KEY = "test-api-key"
 MERCHANT_ID = "MID-TEST-1"
 #: The merchant product page every Waffo order and subscription names (goodsInfo.goodsUrl).
@@ -211,8 +214,10 @@ def test_merchant() -> LocalMerchant:
             "waffo": WaffoAccount(
                 API_KEY,
                 MERCHANT_ID,
-                RsaKeys(merchant.private_pem, merchant.public_pem),
-                RsaKeys(waffo.private_pem, waffo.public_pem),
+                merchant.private_pem,
+                merchant.public_pem,
+                waffo.private_pem,
+                waffo.public_pem,
                 GOODS_URL,
             ),
             "kess": KessAccount(KESS_USER, KESS_PASSWORD, KESS_STORE),
@@ -226,7 +231,7 @@ async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple
     """The emulators with the test merchant, on a free loopback port; wallet pushes and KESS's own delays
     run ten times faster than real, notifications at ``notify_time_scale``."""
     async with stackbuilder.serve_emulators(
-        test_merchant(), waafipay_time_scale=0.1, kess_time_scale=0.1, notify_time_scale=notify_time_scale
+        test_merchant(), time_scales={"waafipay": 0.1, "kess": 0.1}, notify_time_scale=notify_time_scale
     ) as served:
         yield served.hub, served.server
 
