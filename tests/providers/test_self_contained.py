@@ -1,10 +1,11 @@
 """Each provider is one folder: the engine reads declarations and never names a provider.
 
 ``billing/``, ``workflows/``, ``activities/``, ``webhooks/`` and ``worker.py`` (code, comments and docstrings
-alike) name no provider; ``providers/registry.py`` is the one list of them. Workflow code reads the
-declarations, which are pure: importing the workflows loads no provider client. The declarations give
-exactly the answers the engine's per-provider sets gave before them (a workflow that asked one on an old
-history must get the same answer on replay).
+alike) name no provider; ``providers/registry.py`` is the one list of them (``emulators/registry.py`` of
+their emulators). ``starter/`` wires no provider outside the few files of :data:`STARTER_ALLOWLIST`. Workflow
+code reads the declarations, which are pure: importing the workflows loads no provider client. The
+declarations give exactly the answers the engine's per-provider sets gave before them (a workflow that
+asked one on an old history must get the same answer on replay).
 """
 
 from __future__ import annotations
