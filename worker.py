@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import (
     RestrictedWorkflowAccessError,
     SandboxedWorkflowRunner,
@@ -134,9 +135,10 @@ def build_worker(
     settings: WorkerSettings | None = None,
     events: EventActivities | None = None,
     runner: WorkflowRunner | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker for ``task_queue``; ``runner`` replaces the production :func:`workflow_runner` (tests pass
-    :func:`checking_workflow_runner`).
+    :func:`checking_workflow_runner`); ``interceptors`` are the worker's (tests record what ran).
 
     In a sandbox, a call it refuses fails the workflow run at once, naming the call, rather than retrying
     its workflow task for ever; production's runner never raises it."""
@@ -155,6 +157,7 @@ def build_worker(
         activities=[*payments.all(), *subscriptions.all(), *events.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
+        interceptors=interceptors,
     )
 
 

@@ -169,7 +169,7 @@ class OrderPolicy(InquiringPolicy):
     #: the waits between inquiries that look for a payment made after the close; one more is made as the
     #: refund window ends.
     #: Off unless set (e.g. LATE_PAYMENT_WATCH): see docs/architecture.md, "Late-payment watch".
-    late_payment_watch: tuple[timedelta, ...] = ()
+    late_payment_watch: tuple[timedelta, ...] = LATE_PAYMENT_WATCH
     #: Start-to-close timeout of one provider call. None: :func:`provider_call_limit` of the order's
     #: provider (its longest documented wait plus a margin).
     provider_call_timeout: timedelta | None = None

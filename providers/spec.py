@@ -89,6 +89,10 @@ class ProviderSpec:
     invoice_payment_method: str | None = None
     #: Customer fields an order paid by this method needs.
     requirements: Callable[[str], tuple[Requirement, ...]] = _no_requirements
+    #: How long a checkout of this payment method stays payable after its create (a hosted page that lapses
+    #: with no transaction until paid), or None. A create whose answer was lost made at most a page nobody
+    #: was shown; "no such transaction" after this long means nothing was taken (the order FAILS, unreviewed).
+    checkout_lifetime: Callable[[str], timedelta | None] = _no_window_limit
     #: Customer fields a subscription billed in this mode needs (its period orders would need them).
     subscription_requirements: Callable[[str], tuple[Requirement, ...]] = _no_mode_requirements
     #: The create call itself waits while the payer approves (a push to the handset, a PIN at a counter):

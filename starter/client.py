@@ -67,6 +67,7 @@ from billing.subscriptions import (
     subscription_workflow_id,
 )
 from billing.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
+from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -75,6 +76,9 @@ from workflows.subscription import SubscriptionWorkflow
 INPUT_ERRORS: dict[str, type[errors.InputError]] = {
     name: cls for name, cls in errors.ERRORS.items() if issubclass(cls, errors.InputError)
 }
+
+#: Between two reads of a workflow whose query was refused for a stale clock (``BillingClient._read``).
+STALE_READ_PAUSE = 0.5
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -182,17 +186,35 @@ class BillingClient:
         if not await await_quiet(self.temporal, workflow_id, within=self.read_wait):
             raise errors.WorkflowBusyError(f"{what} has a workflow task waiting for a worker; not read (try again)")
 
-    async def get_order(self, order_id: str) -> Order:
-        handle = self.temporal.get_workflow_handle(order_workflow_id(order_id))
+    async def _read(self, workflow_id: str, query: Any, what: str, field: str) -> Any:
+        """Query a workflow once no task is pending. A query refused for a stale clock (the worker that
+        answered did not hold the run, and new events were waiting: ``workflows.common.clock_now``) is
+        asked again until the run's task is done, within ``read_wait``; then WorkflowBusyError."""
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        give_up = asyncio.get_running_loop().time() + self.read_wait
         try:
-            await self._await_quiet(handle.id, f"order {order_id}")
-            return await handle.query(OrderWorkflow.status)
+            while True:
+                await self._await_quiet(handle.id, what)
+                try:
+                    return await handle.query(query)
+                except WorkflowQueryFailedError as exc:
+                    if STALE_CLOCK not in str(exc):
+                        raise errors.BillingError(f"{what}: {exc}") from exc
+                    if asyncio.get_running_loop().time() >= give_up:
+                        raise errors.WorkflowBusyError(
+                            f"{what} is being taken over by another worker; not read (try again)"
+                        ) from exc
+                    await asyncio.sleep(STALE_READ_PAUSE)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
-                raise errors.NotFoundError(f"no order {order_id}", field="order_id") from exc
+                raise errors.NotFoundError(f"no {what}", field=field) from exc
             raise
-        except WorkflowQueryFailedError as exc:
-            raise errors.BillingError(f"order {order_id}: {exc}") from exc
+
+    async def get_order(self, order_id: str) -> Order:
+        order: Order = await self._read(
+            order_workflow_id(order_id), OrderWorkflow.status, f"order {order_id}", "order_id"
+        )
+        return order
 
     async def capture(self, order_id: str, amount: Money | None = None) -> Order:
         return await self._update(order_id, OrderWorkflow.capture, CaptureRequest(amount=amount))
@@ -270,14 +292,13 @@ class BillingClient:
             return await self.get_subscription(request.subscription_id)
 
     async def get_subscription(self, subscription_id: str) -> Subscription:
-        handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
-        try:
-            await self._await_quiet(handle.id, f"subscription {subscription_id}")
-            return await handle.query(SubscriptionWorkflow.status)
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                raise errors.NotFoundError(f"no subscription {subscription_id}", field="subscription_id") from exc
-            raise
+        subscription: Subscription = await self._read(
+            subscription_workflow_id(subscription_id),
+            SubscriptionWorkflow.status,
+            f"subscription {subscription_id}",
+            "subscription_id",
+        )
+        return subscription
 
     async def cancel_subscription(
         self, subscription_id: str, *, at_period_end: bool = False, reason: str | None = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from starter.serving import AppServer, free_port
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-    from temporalio.worker import Worker, WorkflowRunner
+    from temporalio.worker import Interceptor, Worker, WorkflowRunner
 
     from activities.events import EventActivities
     from activities.payments import ProviderRegistry
@@ -203,6 +203,7 @@ def in_process_worker(
     settings: WorkerSettings | None = None,
     events: EventActivities | None = None,
     runner: WorkflowRunner | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The engine's worker in this process (``worker.build_worker``), notifications sent to ``http_url``;
     by default it lets go at once when stopped (no grace period)."""
@@ -217,6 +218,7 @@ def in_process_worker(
         settings=settings or WorkerSettings(grace_seconds=0),
         events=events,
         runner=runner,
+        interceptors=interceptors,
     )
 
 

@@ -375,7 +375,9 @@ class WebhookService:
             log.exception("redirect for order %s failed", order_id)
             return _neutral_page(500), "error"
         if seen.merchant_urls is None:
-            return _neutral_page(404), seen.outcome
+            # No such order: 404. An order whose workflow could not be read just now (a worker taking it
+            # over): the neutral page; the hint was still signalled.
+            return _neutral_page(404 if seen.outcome == "unroutable" else 200), seen.outcome
         success_url, failure_url = seen.merchant_urls
         merchant_url = success_url if request.path_params["result"] == "success" else failure_url
         if merchant_url:
@@ -447,8 +449,11 @@ class WebhookService:
             outcome = f"coalesced.{state.verdict.value}"
         urls = before.merchant_urls if before is not None else None
         if urls is None and quiet:  # asked just above: no second describe
-            order = await handle.query(OrderWorkflow.status)
-            urls = (order.success_url, order.failure_url)
+            try:
+                order = await handle.query(OrderWorkflow.status)
+                urls = (order.success_url, order.failure_url)
+            except WorkflowQueryFailedError:  # refused for a stale clock (workflows.common.clock_now)
+                log.info("redirect for order %s: status not readable now; neutral page", order_id)
         return _Redirected(at, token or (before.token if before else None), urls, outcome)
 
     def _remember(self, order_id: str, seen: _Redirected) -> None:

@@ -31,7 +31,7 @@ def clock_now() -> datetime:
     that came after the last completed workflow task (a timer that fired, a signal) as a live activation
     stamped with the time of that last task: ``workflow.now()`` is then stale, and a decision taken on it
     (is the deadline past?) differs from what any replay of the history decides later: the run no longer
-    replays (docs/architecture.md, "A stale clock after a query"). A fresh activation always has a later
+    replays (docs/architecture.md, "Queries and cold workers: a stale clock"). A fresh activation always has a later
     time than every earlier one with a shorter history; one that repeats the time of the last activation
     this run read the clock in, with a longer history, is stale, and is refused here with
     :class:`StaleClockError`. Only live activations are checked; queries and validators read freely.

@@ -119,6 +119,11 @@ COALESCE_HINTS_PATCH = "coalesce-hints"
 #: Orders of a late-paying provider (ProviderSpec.late_paying) that ended unpaid keep asking for a late
 #: payment (_late_payment_watch).
 LATE_PAYMENT_WATCH_PATCH = "late-payment-watch"
+#: A create of a lapsing checkout whose answer was lost fails once any page it made has lapsed
+#: (_unanswered_checkout_lapses).
+UNANSWERED_CHECKOUT_LAPSES = "unanswered-checkout-lapses"
+#: Added to a checkout's documented lifetime before "no such payment" counts as final: clocks differ.
+CHECKOUT_LAPSE_MARGIN = timedelta(minutes=1)
 LATE_WATCHED_STATUSES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED})
 #: An unknown outcome the provider has no query for goes to review at once (patched: orders that started
 #: before this rule replay as they ran, inquiring until their limit).
@@ -178,6 +183,9 @@ class OrderFlow:
         # until when it may still take the money (see _await_provider_window).
         self.provider_closes: bool | None = None
         self.payable_until: datetime | None = None
+        #: A create whose answer was lost, of a checkout that lapses (ProviderSpec.checkout_lifetime): when
+        #: any page it made has lapsed; "no such payment" after it means nothing was taken.
+        self.unanswered_lapse: datetime | None = None
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
@@ -235,11 +243,13 @@ class OrderFlow:
             # Seed 003: never a new payment. Inquire with the original request id, keep listening.
             self.create_unanswered = f"{exc} at {clock_now().isoformat()}"
             self.order.mark_unknown(str(exc), clock_now())
+            self._unanswered_checkout_lapses()
         except ActivityError as exc:
             if not is_not_done(exc) and workflow.patched("create-fails-only-when-not-done"):
                 # Not a statement that nothing happened: reconcile by inquiry like any unknown outcome.
                 self.create_unanswered = f"{describe(exc)} at {clock_now().isoformat()}"
                 self.order.mark_unknown(describe(exc), clock_now())
+                self._unanswered_checkout_lapses()
             else:
                 # Nothing was sent (configuration or request error) on any attempt, or the request was
                 # refused: a definite failure of this order.
@@ -247,6 +257,19 @@ class OrderFlow:
         finally:
             self.created = True
             self._publish()
+
+    def _unanswered_checkout_lapses(self) -> None:
+        """The create's answer was lost. Where the checkout lapses (a hosted page, payable for a documented
+        time after its create, with no transaction until paid), any page the call made was never shown to
+        anyone and lapses: the order waits that long (the page cannot be closed), and "no such payment"
+        after it concludes FAILED (see _inquiry_not_found) rather than going to review. (Patched: orders
+        that started before this rule replay as they ran.)"""
+        lifetime = self.provider.checkout_lifetime(self.request.payment_method or "")
+        if lifetime is None or not workflow.patched(UNANSWERED_CHECKOUT_LAPSES):
+            return
+        self.unanswered_lapse = clock_now() + lifetime + CHECKOUT_LAPSE_MARGIN
+        self.provider_closes = False
+        self.payable_until = self.unanswered_lapse
 
     async def _notify_issuer(self) -> None:
         """Tell the workflow that issued this order (a subscription's invoice) where it stands."""
@@ -358,6 +381,18 @@ class OrderFlow:
         self.not_found_last = now
         self.not_found_answer = not_found_answer(exc)
         self.order.note(now, "inquiry", f"not found: {self.not_found_answer}")
+        lapse = self.unanswered_lapse
+        if self.order.status is OrderStatus.UNKNOWN and lapse is not None and now >= lapse:
+            self.order.move(
+                OrderStatus.FAILED,
+                now,
+                "inquiry",
+                f"the create's answer was lost; any page it made was never shown and lapsed by "
+                f"{lapse.isoformat()}, and {self.request.provider} has no transaction for it "
+                f"({self.not_found_answer}): nothing was taken",
+            )
+            self._publish()
+            return
         if self.order.checkout_lapsed(now) and workflow.patched("expire-lapsed-checkout"):
             # The provider's page lapsed unpaid and it has no transaction for it: nothing was taken.
             action = self.order.customer_action

@@ -324,7 +324,7 @@ class WaafiPayClient(http.HttpClientOwner):
             if (answer.response_code or "").strip() == transform.NOT_FOUND_CODE:
                 # No transaction. For a hosted-page order that is all it says: the page exists (we created
                 # it) and its transaction appears once the payer pays; the page lapses after
-                # transform.HPP_PAYER_WINDOW (the order's customer_action.expires_at).
+                # timing.HPP_PAYER_WINDOW (the order's customer_action.expires_at).
                 raise NotFoundError(f"WaafiPay {service}: no such payment ({failure.code})", field="payment")
             return PaymentOutcome(
                 idempotency_key=payment.idempotency_key,

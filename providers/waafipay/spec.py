@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from providers.spec import ENGINE_CHARGED, ENGINE_INVOICED, ProviderSpec, Requirement
-from providers.waafipay.timing import LONGEST_WAIT
+from providers.waafipay.timing import HPP_PAYER_WINDOW, LONGEST_WAIT
 
 if TYPE_CHECKING:
     from providers.base import PaymentProvider
@@ -28,6 +29,12 @@ def _requirements(method: str) -> tuple[Requirement, ...]:
         # Seed 002: HPP_PURCHASE payerInfo.subscriptionId, "Required for MWALLET_ACCOUNT".
         return (Requirement("phone", "the wallet number the hosted page is for (MWALLET_ACCOUNT)"),)
     return ()
+
+
+def _checkout_lifetime(method: str) -> timedelta | None:
+    """A hosted page lapses 5 minutes after it was made (5309 RCS_HPP_USERACTION_TIMEOUT), with no
+    transaction until paid; a push has no page."""
+    return None if _push(method) else HPP_PAYER_WINDOW
 
 
 def _subscription_requirements(mode: str) -> tuple[Requirement, ...]:
@@ -86,6 +93,7 @@ SPEC = ProviderSpec(
     billing_modes=frozenset({ENGINE_CHARGED, ENGINE_INVOICED}),
     invoice_payment_method=HPP,
     requirements=_requirements,
+    checkout_lifetime=_checkout_lifetime,
     subscription_requirements=_subscription_requirements,
     waits_for_payer=_push,
     redirect_token=_redirect_token,

@@ -11,3 +11,6 @@ from datetime import timedelta
 
 #: The longest one WaafiPay call may wait for its answer: a wallet push waiting for the payer's PIN.
 LONGEST_WAIT = timedelta(seconds=120)
+#: The payer must finish on the hosted page within 5 minutes of its creation, else 5309
+#: RCS_HPP_USERACTION_TIMEOUT (reference B "timing" [V S1]); an HPP order has no transaction until paid.
+HPP_PAYER_WINDOW = timedelta(minutes=5)

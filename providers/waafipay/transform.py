@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypedDict
@@ -49,6 +49,7 @@ from providers.base import (
     ProviderFailure,
 )
 from providers.waafipay import wire
+from providers.waafipay.timing import HPP_PAYER_WINDOW
 
 SUCCESS_CODE = "2001"
 NO_ERROR = "0"
@@ -56,9 +57,6 @@ NO_ERROR = "0"
 ALREADY_CANCELLED_CODE = "5202"
 #: ``RCS_TRAN_NOT_FOUND``.
 NOT_FOUND_CODE = "5213"
-#: The payer must finish on the hosted page within 5 minutes, else 5309 RCS_HPP_USERACTION_TIMEOUT
-#: (reference B "timing" [V S1]); an HPP order has no transaction until the payer pays.
-HPP_PAYER_WINDOW = timedelta(minutes=5)
 #: Our own code for a refund refused before sending: the payment is not an approved transaction.
 NOT_REFUNDABLE_CODE = "NOT_REFUNDABLE"
 #: ``HPP_GETTRANINFO`` ``tranStatusId`` of an approved transaction (the only documented id).

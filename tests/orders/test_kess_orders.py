@@ -29,6 +29,14 @@ def kess_order(order_id: str, amount: str = "10.00") -> CreateOrder:
 
 
 @pytest.fixture
+async def time_skipping_env(own_time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """A time-skipping server per test here, not the shared one. KESS orders that end unpaid keep a
+    late-payment watch (timers, then inquiries); with one of them slept through and terminated, the shared
+    test server was seen to stop skipping time for every test after it (temporal-test-server 1.x)."""
+    return own_time_skipping_env
+
+
+@pytest.fixture
 async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
     async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
         yield running
@@ -375,8 +383,9 @@ async def test_a_payment_kess_takes_after_it_closed_the_code_is_found_by_the_lat
     # KESS sends no notification, and seed 004 documents neither a close nor a code lifetime: a buyer who
     # completes a payment on a code KESS already closed (the emulator's `late` payment) is only ever learned
     # by asking. The order is EXPIRED first; the engine keeps asking on its late-payment watch.
-    policy = OrderPolicy.for_provider("kess", late_payment_watch=LATE_PAYMENT_WATCH)
-    await stack.billing.create_order(kess_order("k-late").model_copy(update={"policy": policy}))
+    request = kess_order("k-late")
+    assert request.policy.late_payment_watch == LATE_PAYMENT_WATCH, "on by default"
+    await stack.billing.create_order(request)
     await time_skipping_env.sleep(timedelta(minutes=31))
     await kess_post(stack, "clock/advance", {"seconds": 2 * 3600 * 0.1 + 1})  # KESS closes the code itself
     await time_skipping_env.sleep(timedelta(hours=2))

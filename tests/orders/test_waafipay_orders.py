@@ -305,3 +305,27 @@ async def test_create_cut_off_by_its_call_limit_is_never_sent_again(stack: Order
     assert order.status is OrderStatus.UNKNOWN, order.timeline
     assert any("never sent again" in entry.detail for entry in order.timeline)
     assert len(stack.hub.waafipay.state.orders) == 1, "HPP_PURCHASE was sent once"
+
+
+async def test_a_hosted_page_whose_create_answer_was_lost_fails_once_the_page_has_lapsed_not_reviewed(
+    time_skipping_env: WorkflowEnvironment, stack: OrderStack
+) -> None:
+    # HPP_PURCHASE is committed, then the connection drops: WaafiPay may hold a page, but its URL never
+    # reached the engine, so no customer was shown it. HPP_GETTRANINFO answers 5213 for an unpaid page and
+    # for no page alike; once a page made by that call has lapsed (5 minutes, RCS_HPP_USERACTION_TIMEOUT,
+    # with no transaction until paid), 5213 means nothing was taken: FAILED, not an operator's review.
+    order_id = "w-hpp-create-lost"
+    await waafipay(stack, "faults", {"operation": "HPP_PURCHASE", "kind": "drop_connection"})
+    request = waafipay_order(order_id, payment_method="HPP", customer=PAGE_PAYER, policy=TEST_ORDER_POLICY)
+    created = await stack.billing.create_order(request)
+    assert created.status is OrderStatus.UNKNOWN, created.timeline
+    await time_skipping_env.sleep(timedelta(minutes=2))
+    waiting = await stack.billing.get_order(order_id)
+    assert waiting.status is OrderStatus.UNKNOWN, "a page made by the lost call may still be open"
+    await time_skipping_env.sleep(timedelta(minutes=6))
+    order = await stack.billing.wait_for_status(
+        order_id, {OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.NEEDS_REVIEW}, timeout=timedelta(seconds=20)
+    )
+    assert order.status is OrderStatus.FAILED, order.review
+    assert any("never shown and lapsed" in entry.detail for entry in order.timeline), order.timeline
+    assert not await charges(stack)

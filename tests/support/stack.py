@@ -17,10 +17,16 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import WorkflowRunner
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    WorkflowRunner,
+)
 
 from activities.events import EventActivities
 from billing.gateway import Customer
@@ -44,6 +50,29 @@ from webhooks.app import WebhookService
 from worker import checking_workflow_runner
 
 
+class SeenWorkflows(Interceptor):
+    """Every workflow that ran an activity on this worker, however it was started (a client, a subscription,
+    the HTTP service, a test's own start)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _RecordWorkflow(next, self.ids)
+
+
+class _RecordWorkflow(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, ids: set[str]) -> None:
+        super().__init__(next)
+        self.ids = ids
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        workflow_id = activity.info().workflow_id
+        if workflow_id:
+            self.ids.add(workflow_id)
+        return await super().execute_activity(input)
+
+
 class RecordingBillingClient(BillingClient):
     """Remembers the orders it created, so a test can terminate them when it ends.
 
@@ -54,6 +83,7 @@ class RecordingBillingClient(BillingClient):
         super().__init__(client, task_queue=task_queue)
         self.created: set[str] = set()
         self.subscriptions: set[str] = set()
+        self.seen = SeenWorkflows()
 
     async def create_order(self, request: CreateOrder) -> Order:
         self.created.add(request.order_id)
@@ -81,9 +111,10 @@ class RecordingBillingClient(BillingClient):
                 await self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id)).terminate(
                     "test finished"
                 )
-        for order_id in orders:
+        workflow_ids = {order_workflow_id(order_id) for order_id in orders} | self.seen.ids
+        for workflow_id in workflow_ids:
             with contextlib.suppress(RPCError):
-                await self.temporal.get_workflow_handle(order_workflow_id(order_id)).terminate("test finished")
+                await self.temporal.get_workflow_handle(workflow_id).terminate("test finished")
 
 
 KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"
@@ -273,6 +304,7 @@ async def order_stack(
                 "waafipay": {"push_timeout": 1.5, "read_timeout": 5.0, **(waafipay_settings or {})},
             },
         )
+        billing = RecordingBillingClient(client, task_queue=task_queue)
         worker = stackbuilder.in_process_worker(
             client,
             task_queue=task_queue,
@@ -280,8 +312,8 @@ async def order_stack(
             http_url=http.url,
             events=events,
             runner=runner or (checking_workflow_runner() if checked else None),
+            interceptors=[billing.seen],
         )
-        billing = RecordingBillingClient(client, task_queue=task_queue)
         try:
             async with worker, httpx.AsyncClient(base_url=f"{emulator_server.url}/waffo/control") as control:
                 try:

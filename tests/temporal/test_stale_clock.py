@@ -25,6 +25,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
+from starter.client import BillingClient
 from tests.support.processes import wait_for_line
 from tests.temporal.stale_clock_worker import DeadlineAfterTimer
 from workflows.common import STALE_CLOCK
@@ -70,10 +71,10 @@ async def test_a_query_on_a_cold_worker_cannot_make_a_deadline_check_use_a_stale
     second: subprocess.Popen[str] | None = None
     try:
         handles = {
-            checked: await client.start_workflow(
-                DeadlineAfterTimer.run, checked, id=f"{task_queue}-{checked}", task_queue=task_queue
+            name: await client.start_workflow(
+                DeadlineAfterTimer.run, name != "unchecked", id=f"{task_queue}-{name}", task_queue=task_queue
             )
-            for checked in (True, False)
+            for name in ("checked", "unchecked", "read by the client")
         }
         for handle in handles.values():
             await _has_event(handle, EventType.EVENT_TYPE_TIMER_STARTED, within=20)
@@ -81,13 +82,18 @@ async def test_a_query_on_a_cold_worker_cannot_make_a_deadline_check_use_a_stale
         second = _worker(address, task_queue)
         # Asked while the timers are pending; answered by the new worker after they fired (the dead worker's
         # sticky queue holds each query first).
-        answers = dict(zip(handles, await asyncio.gather(*(_query(h) for h in handles.values())), strict=True))
-        results = {checked: await asyncio.wait_for(h.result(), 60) for checked, h in handles.items()}
+        # The client asks again once the run's task is done, instead of failing the read.
+        reader = BillingClient(client, read_wait=60)
+        read = reader._read(handles["read by the client"].id, DeadlineAfterTimer.ping, "workflow", "workflow_id")
+        raw = [_query(handles[name]) for name in ("checked", "unchecked")]
+        checked, unchecked, client_read = await asyncio.gather(*raw, read)
+        answers = {"checked": checked, "unchecked": unchecked, "read by the client": client_read}
+        results = {name: await asyncio.wait_for(h.result(), 60) for name, h in handles.items()}
         replays = {}
-        for checked, handle in handles.items():
+        for name, handle in handles.items():
             history = await handle.fetch_history()
             replayer = Replayer(workflows=[DeadlineAfterTimer], workflow_runner=UnsandboxedWorkflowRunner())
-            replays[checked] = (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
+            replays[name] = (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
     finally:
         for proc in (first, second):
             if proc is not None:
@@ -97,10 +103,12 @@ async def test_a_query_on_a_cold_worker_cannot_make_a_deadline_check_use_a_stale
                 assert proc.stdout is not None
                 proc.stdout.close()
 
-    assert STALE_CLOCK in answers[True], answers
-    assert results[True] == "past the deadline"
-    assert replays[True] is None
+    assert STALE_CLOCK in answers["checked"], answers
+    assert answers["read by the client"] == "pong"
+    for name in ("checked", "read by the client"):
+        assert results[name] == "past the deadline"
+        assert replays[name] is None
 
-    if answers[False] != "pong" or results[False] != "before the deadline":
-        pytest.fail(f"the stale clock did not show without the check ({answers[False]}, {results[False]})")
-    assert replays[False] is not None and "Nondeterminism" in str(replays[False])
+    if answers["unchecked"] != "pong" or results["unchecked"] != "before the deadline":
+        pytest.fail(f"the stale clock did not show without the check ({answers['unchecked']}, {results['unchecked']})")
+    assert replays["unchecked"] is not None and "Nondeterminism" in str(replays["unchecked"])
