@@ -17,11 +17,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from billing.errors import ConfigurationError
 from billing.events import split_secrets
 
-# Transitional: the dev stack's settings moved to host.settings; starter/cli.py and starter/devstack.py still
-# import them from here (tests/billing/test_pure_domain.py fails once neither does, and this import goes then).
-from host.settings import DevSettings as DevSettings
-from host.settings import EmulatorSettings as EmulatorSettings
-
 if TYPE_CHECKING:
     from temporalio.service import TLSConfig
 

@@ -21,12 +21,6 @@ from temporalio.converter import CompositePayloadConverter, DataConverter, Defau
 from billing.errors import ConfigurationError
 from billing.settings import CodecSettings
 
-# Transitional: the dev-stack registry moved to host.devstacks; starter/devstack.py still imports these names
-# from here (tests/billing/test_pure_domain.py fails once it no longer does, and this import goes then).
-from host.devstacks import DEV_CODEC_FILE as DEV_CODEC_FILE
-from host.devstacks import register_dev_stack as register_dev_stack
-from host.devstacks import unregister_dev_stack as unregister_dev_stack
-
 #: The ``encoding`` metadata of a payload encrypted by :class:`billing.codec.AesGcmCodec`.
 ENCRYPTED_ENCODING = b"binary/encrypted"
 

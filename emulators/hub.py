@@ -1,4 +1,6 @@
-"""All provider emulators behind one ASGI app, each under its own prefix (``/waffo/...``, ``/kess/...``).
+"""All provider emulators behind one ASGI app, each under its own prefix (``/<name>/...``).
+
+The emulators are those of :mod:`emulators.registry`, each declared in ``emulators/<name>/local.py``.
 
 ``billing emulators serve`` and ``billing dev`` serve this on one loopback port; tests can mount it
 in-process through ``httpx.ASGITransport``.
@@ -9,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,47 +22,28 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulators import kess as kess_emulator
-from emulators import waafipay as waafipay_emulator
 from emulators.common.persistence import EmulatorStates, Persisted, StateFile
-from emulators.waffo import WaffoEmulator, WaffoEmulatorConfig, create_app
+from emulators.registry import EMULATOR_NAMES, EMULATORS
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class MerchantRegistration:
-    api_key: str
-    merchant_id: str
-    public_key_pem: bytes
-
-
-@dataclass(frozen=True)
-class KessMerchant:
-    username: str
-    password: str
-    store_id: str
-
-
-@dataclass(frozen=True)
-class WaafiPayMerchant:
-    merchant_uid: str
-    api_user_id: str
-    api_key: str
-    store_id: str
-    hpp_key: str
-
-
 @dataclass
 class EmulatorHub:
-    waffo: WaffoEmulator
-    kess: kess_emulator.KessEmulator
-    waafipay: waafipay_emulator.WaafiPayEmulator
+    """The emulators by provider name (``hub.emulators["<name>"]``, or ``hub.<name>``) behind one app."""
+
+    emulators: dict[str, Any]
     app: Starlette
     #: Where the emulators keep their state, when they keep it (``billing dev``).
     states: EmulatorStates | None = None
     #: The emulators whose saved state was loaded at start.
     restored: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        emulators = self.__dict__.get("emulators", {})
+        if name in emulators:
+            return emulators[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def save_state(self) -> None:
         """Write the emulators' state if it changed since the last save (no-op without a state file)."""
@@ -70,9 +54,8 @@ class EmulatorHub:
                 log.exception("the emulators' state could not be saved")
 
     async def aclose(self) -> None:
-        await self.waffo.aclose()
-        await self.kess.aclose()
-        await self.waafipay.aclose()
+        for emulator in self.emulators.values():
+            await emulator.aclose()
         if self.states is not None:
             self.save_state()
             self.states.close()
@@ -91,11 +74,7 @@ def _persist(hub: EmulatorHub, state_file: Path, fresh: bool) -> None:
             path.unlink(missing_ok=True)
     hub.states = EmulatorStates(
         StateFile(state_file),
-        {
-            "waffo": Persisted(hub.waffo.export_state, hub.waffo.restore_state),
-            "kess": Persisted(hub.kess.export_state, hub.kess.restore_state),
-            "waafipay": Persisted(hub.waafipay.export_state, hub.waafipay.restore_state),
-        },
+        {name: Persisted(emulator.export_state, emulator.restore_state) for name, emulator in hub.emulators.items()},
     )
     hub.restored = tuple(hub.states.restore())
     hub.save_state()
@@ -126,58 +105,40 @@ def _persist(hub: EmulatorHub, state_file: Path, fresh: bool) -> None:
 def build_hub(
     *,
     public_base_url: str,
-    waffo_private_key_pem: bytes | None = None,
-    waffo_merchants: Sequence[MerchantRegistration] = (),
-    kess_merchants: Sequence[KessMerchant] = (),
-    waafipay_merchants: Sequence[WaafiPayMerchant] = (),
+    accounts: Mapping[str, Any] | None = None,
     notify_time_scale: float = 1.0,
-    kess_time_scale: float = 1.0,
-    waafipay_time_scale: float = 1.0,
+    time_scales: Mapping[str, float] | None = None,
     state_file: Path | None = None,
     fresh: bool = False,
 ) -> EmulatorHub:
-    """The emulators behind one app. With ``state_file`` their state survives a restart (see
+    """Every emulator of :data:`emulators.registry.EMULATORS` behind one app, each under ``/<name>``, with
+    the merchant's account at each (``accounts``, by name: see each ``emulators/<name>/local.py``)
+    registered. ``time_scales`` (by name) multiply an emulator's own delays, ``notify_time_scale`` the
+    notification retries. With ``state_file`` their state survives a restart (see
     :mod:`emulators.common.persistence`); ``fresh`` deletes it first."""
     base = public_base_url.rstrip("/")
-    waffo = WaffoEmulator(
-        WaffoEmulatorConfig(
-            public_base_url=f"{base}/waffo",
-            waffo_private_key_pem=waffo_private_key_pem,
-            notify_time_scale=notify_time_scale,
-        )
-    )
-    for merchant in waffo_merchants:
-        waffo.register_merchant(merchant.api_key, merchant.merchant_id, merchant.public_key_pem)
-    kess = kess_emulator.KessEmulator(
-        kess_emulator.KessEmulatorConfig(public_base_url=f"{base}/kess", time_scale=kess_time_scale)
-    )
-    for account in kess_merchants:
-        kess.register_merchant(account.username, account.password, store_id=account.store_id)
-    waafipay = waafipay_emulator.WaafiPayEmulator(
-        waafipay_emulator.WaafiPayEmulatorConfig(public_base_url=f"{base}/waafipay", time_scale=waafipay_time_scale)
-    )
-    for wallet_merchant in waafipay_merchants:
-        waafipay.register_merchant(
-            wallet_merchant.merchant_uid,
-            wallet_merchant.api_user_id,
-            wallet_merchant.api_key,
-            wallet_merchant.store_id,
-            wallet_merchant.hpp_key,
-        )
+    accounts, time_scales = accounts or {}, time_scales or {}
+    unknown = sorted(set(accounts) - set(EMULATOR_NAMES))
+    if unknown:
+        raise ValueError(f"accounts: no emulator for {', '.join(unknown)}; expected {', '.join(EMULATOR_NAMES)}")
+    emulators: dict[str, Any] = {}
+    for local in EMULATORS:
+        account = accounts.get(local.name)
+        emulator = local.build(f"{base}/{local.name}", account, time_scales.get(local.name, 1.0), notify_time_scale)
+        if account is not None:
+            local.register(emulator, account)
+        emulators[local.name] = emulator
 
     async def index(_: Request) -> HTMLResponse:
-        return HTMLResponse(
-            "<h1>Payment provider emulators</h1><ul>"
-            f'<li>Waffo: API <code>{base}/waffo/api/v1</code>, ledger <a href="{base}/waffo/control/ledger">'
-            "/waffo/control/ledger</a></li>"
-            f'<li>KESS Pay: API <code>{base}/kess</code>, ledger <a href="{base}/kess/control/ledger">'
-            "/kess/control/ledger</a></li>"
-            f'<li>WaafiPay: API <code>{base}/waafipay/asm</code>, ledger <a href="{base}/waafipay/control/ledger">'
-            "/waafipay/control/ledger</a></li></ul>"
+        items = "".join(
+            f"<li>{local.title}: API <code>{base}{local.api_path}</code>, ledger "
+            f'<a href="{base}/{local.name}/control/ledger">/{local.name}/control/ledger</a></li>'
+            for local in EMULATORS
         )
+        return HTMLResponse(f"<h1>Payment provider emulators</h1><ul>{items}</ul>")
 
     async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "emulators": ["waffo", "kess", "waafipay"]})
+        return JSONResponse({"status": "ok", "emulators": list(EMULATOR_NAMES)})
 
     async def save_periodically() -> None:
         while True:
@@ -188,7 +149,9 @@ def build_hub(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         saver = None
         if hub.states is not None:
-            waffo.ensure_background()  # restored notifications and completions go out without a request
+            for local in EMULATORS:  # restored notifications and completions go out without a request
+                if local.resume is not None:
+                    local.resume(emulators[local.name])
             saver = asyncio.get_running_loop().create_task(save_periodically(), name="emulator-state-saver")
         try:
             yield
@@ -202,13 +165,11 @@ def build_hub(
         routes=[
             Route("/", index),
             Route("/healthz", healthz),
-            Mount("/waffo", app=create_app(waffo)),
-            Mount("/kess", app=kess_emulator.create_app(kess)),
-            Mount("/waafipay", app=waafipay_emulator.create_app(waafipay)),
+            *(Mount(f"/{local.name}", app=local.app(emulators[local.name])) for local in EMULATORS),
         ],
         lifespan=lifespan,
     )
-    hub = EmulatorHub(waffo=waffo, kess=kess, waafipay=waafipay, app=app)
+    hub = EmulatorHub(emulators=emulators, app=app)
     if state_file is not None:
         _persist(hub, state_file, fresh)
     return hub

@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from providers.base import NotificationVerifier, PaymentProvider
@@ -106,6 +106,11 @@ class ProviderSpec:
     #: The verifier of signed notifications, from the provider's settings; None when the provider sends none
     #: or is not configured.
     build_verifier: Callable[[], NotificationVerifier | None] = _none
+    #: The client from settings given in code (the settings class's fields by name) rather than the
+    #: environment: how a local stack, the tests and the benchmarks point it at the emulator.
+    client_from_settings: Callable[[Mapping[str, Any]], PaymentProvider] | None = None
+    #: The verifier of signed notifications from settings given in code; None when the provider sends none.
+    verifier_from_settings: Callable[[Mapping[str, Any]], NotificationVerifier] | None = None
     #: The result token a customer's redirect URL carries back from the provider's page (unsigned: a hint).
     redirect_token: Callable[[str], str | None] | None = None
     #: Checks the merchant's configuration at the provider when the worker starts (logs, or refuses to start).

@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from temporalio import activity, workflow
 
@@ -77,6 +77,8 @@ TARGET_EVENTS = 20
 
 API_KEY = "bench-api-key"
 MERCHANT_ID = "MID-BENCH-1"
+#: The merchant's site (Waffo orders name its ``/shop`` page).
+SITE_URL = "https://merchant.example"
 
 
 # -- baseline workflow (runs in the sandbox) ----------------------------------------------------------
@@ -388,61 +390,52 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -> Any:
-    """The Waffo emulator on loopback: served by this process, or by ``billing emulators serve``."""
-    from emulators.hub import MerchantRegistration, build_hub
-    from host.serving import AppServer, ChildProcess, free_port, wait_for_port
+    """The Waffo emulator on loopback: served by this process, or by ``billing emulators serve``. Yields its
+    URL, the merchant registered there (``starter.stackbuilder.LocalMerchant``) and how the customer pays."""
+    from host.serving import ChildProcess, free_port, wait_for_port
+    from starter import stackbuilder
 
     merchant, waffo = keys
+    if mode == "inprocess":
+        from emulators.waffo.local import WaffoAccount
+
+        account = WaffoAccount(
+            API_KEY,
+            MERCHANT_ID,
+            merchant.private_pem,
+            merchant.public_pem,
+            waffo.private_pem,
+            waffo.public_pem,
+            f"{SITE_URL}/shop",
+        )
+        local = stackbuilder.LocalMerchant({"waffo": account})
+        async with stackbuilder.serve_emulators(local, notify_time_scale=0.001) as served:
+            hub = served.hub
+
+            async def pay(reference: str) -> None:
+                # The customer pays at the provider: here the provider is in this process, so no HTTP request
+                # of the benchmark's own (which would weigh on the orders' side only) stands in for the
+                # customer.
+                order = hub.waffo.orders.find_any(reference)
+                if order is None:
+                    raise RuntimeError(f"the emulator has no order {reference}")
+                hub.waffo.orders.customer_pay(order, None)
+
+            yield served.url, local, pay
+        return
+    # A child process: the provider's CPU (signing responses and notifications) is not ours. It registers
+    # the dev merchant of its data directory, whose keys are this run's.
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    if mode == "inprocess":
-        hub = build_hub(
-            public_base_url=url,
-            waffo_private_key_pem=waffo.private_pem,
-            waffo_merchants=[MerchantRegistration(API_KEY, MERCHANT_ID, merchant.public_pem)],
-            notify_time_scale=0.001,
-        )
-        server = AppServer(hub.app, port=port)
-        await server.start()
-
-        async def pay(reference: str) -> None:
-            # The customer pays at the provider: here the provider is in this process, so no HTTP request
-            # of the benchmark's own (which would weigh on the orders' side only) stands in for the customer.
-            order = hub.waffo.orders.find_any(reference)
-            if order is None:
-                raise RuntimeError(f"the emulator has no order {reference}")
-            hub.waffo.orders.customer_pay(order, None)
-
-        try:
-            yield url, (API_KEY, MERCHANT_ID), pay
-        finally:
-            await server.stop()
-            await hub.aclose()
-        return
-    # A child process: the provider's CPU (signing responses and notifications) is not ours.
-    from starter import devkeys
-
     with tempfile.TemporaryDirectory(prefix="bench-emulator-") as data_dir:
         key_dir = Path(data_dir) / "keys"
         key_dir.mkdir()
         for name, pair in (("merchant", merchant), ("waffo-emulator", waffo)):
             (key_dir / f"{name}.key").write_bytes(pair.private_pem)
             (key_dir / f"{name}.pub").write_bytes(pair.public_pem)
-        child = ChildProcess(
-            "emulators",
-            [
-                str(Path(sys.executable).parent / "billing"),
-                "emulators",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                data_dir,
-                "--notify-time-scale",
-                "0.001",
-            ],
-            log_path=Path(data_dir) / "emulators.log",
-        )
+        local = stackbuilder.LocalMerchant.dev(Path(data_dir), SITE_URL).only("waffo")
+        argv = stackbuilder.emulators_argv("127.0.0.1", port, Path(data_dir), "--notify-time-scale", "0.001")
+        child = ChildProcess("emulators", argv, log_path=Path(data_dir) / "emulators.log")
         child.start()
         try:
             await wait_for_port("127.0.0.1", port, timeout=60)
@@ -451,7 +444,7 @@ async def emulator(mode: str, keys: tuple[KeyPair, KeyPair], console: Console) -
                 async def pay_over_http(reference: str) -> None:
                     (await control.post(f"/orders/{reference}/pay")).raise_for_status()
 
-                yield url, (devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID), pay_over_http
+                yield url, local, pay_over_http
         finally:
             child.stop()
 
@@ -471,42 +464,23 @@ def stock_runner(mode: str) -> SandboxedWorkflowRunner:
 
 @contextlib.asynccontextmanager
 async def order_stack(client: Client, args: argparse.Namespace, console: Console) -> Any:
-    from activities.payments import ProviderRegistry
-    from billing.callbacks import CallbackUrls
-    from host.serving import AppServer
-    from providers.waffo import WaffoClient, WaffoNotifications
+    from starter import stackbuilder
     from starter.client import BillingClient
-    from webhooks.app import create_app
-    from worker import WorkerSettings, build_worker, workflow_runner
+    from worker import WorkerSettings, workflow_runner
 
     merchant, waffo = KeyPair.generate(), KeyPair.generate()
     run_id = uuid.uuid4().hex[:8]
     task_queue, baseline_queue = f"bench-orders-{run_id}", f"bench-baseline-{run_id}"
     stock_queue = f"bench-stock-{run_id}"
-    async with emulator(args.emulator, (merchant, waffo), console) as (emulator_url, (api_key, mid), pay):
-        webhooks = TimingWebhookService(client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)})
-        webhook_server = AppServer(create_app(webhooks))
-        await webhook_server.start()
-        providers = ProviderRegistry(
-            {
-                "waffo": WaffoClient(
-                    base_url=f"{emulator_url}/waffo/api/v1",
-                    api_key=api_key,
-                    merchant_id=mid,
-                    merchant_private_key=merchant.private_b64,
-                    waffo_public_key=waffo.public_b64,
-                    goods_url="https://merchant.example/shop",
-                    read_timeout=10.0,
-                    connect_timeout=5.0,
-                )
-            }
+    async with (
+        emulator(args.emulator, (merchant, waffo), console) as (emulator_url, local, pay),
+        stackbuilder.serve_http(client, local, TimingWebhookService) as (webhooks, webhook_server),
+    ):
+        providers = stackbuilder.provider_clients(
+            local, emulator_url, {"waffo": {"read_timeout": 10.0, "connect_timeout": 5.0}}
         )
-        order_worker = build_worker(
-            client,
-            task_queue=task_queue,
-            providers=providers,
-            callbacks=CallbackUrls(webhook_server.url),
-            settings=WorkerSettings(grace_seconds=0),
+        order_worker = stackbuilder.in_process_worker(
+            client, task_queue=task_queue, providers=providers, http_url=webhook_server.url
         )
         try:
             async with httpx.AsyncClient(timeout=30) as ping_http:
@@ -535,12 +509,11 @@ async def order_stack(client: Client, args: argparse.Namespace, console: Console
                         baseline_queue=baseline_queue,
                         stock_queue=stock_queue,
                         emulator_url=emulator_url,
-                        webhooks=webhooks,
+                        webhooks=cast(TimingWebhookService, webhooks),
                         pay=pay,
                         ping=ping,
                     )
         finally:
-            await webhook_server.stop()
             await providers.aclose()
 
 

@@ -57,7 +57,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from rich.console import Console
@@ -369,26 +369,23 @@ def worker_env(
     temporal_address: str,
     task_queue: str,
     emulator_url: str,
-    api_key: str,
-    merchant_id: str,
-    keys: tuple[KeyPair, KeyPair],
+    merchant: Any,
     webhook_url: str,
     cache_size: int,
     bytecode: str,
 ) -> dict[str, str]:
-    merchant, waffo = keys
-    env = dict(
-        os.environ,
-        BILLING_TEMPORAL_ADDRESS=temporal_address,
+    """The worker process's environment (``starter.stackbuilder.service_environment``), ``merchant`` a
+    ``LocalMerchant``."""
+    from starter import stackbuilder
+
+    env = stackbuilder.service_environment(
+        merchant,
+        temporal_address=temporal_address,
+        emulator_url=emulator_url,
+        http_url=webhook_url,
+        base=os.environ,
         BILLING_TEMPORAL_TASK_QUEUE=task_queue,
-        BILLING_WAFFO_BASE_URL=f"{emulator_url}/waffo/api/v1",
-        BILLING_WAFFO_API_KEY=api_key,
-        BILLING_WAFFO_MERCHANT_ID=merchant_id,
-        BILLING_WAFFO_PRIVATE_KEY=merchant.private_b64,
-        BILLING_WAFFO_PUBLIC_KEY=waffo.public_b64,
         BILLING_WAFFO_READ_TIMEOUT="30",
-        BILLING_WAFFO_GOODS_URL="https://merchant.example/shop",
-        BILLING_HTTP_PUBLIC_URL=webhook_url,
         BILLING_WORKER_GRACE_SECONDS="0",
         BILLING_WORKER_MAX_CACHED_WORKFLOWS=str(cache_size),
     )
@@ -462,102 +459,81 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def subscription_stack(client: Client, args: argparse.Namespace, console: Console) -> AsyncIterator[Stack]:
-    from activities.payments import ProviderRegistry
-    from billing.callbacks import CallbackUrls
-    from host.serving import AppServer, ChildProcess
-    from providers.waffo import WaffoClient, WaffoNotifications
+    from host.serving import ChildProcess
+    from starter import stackbuilder
     from starter.client import BillingClient
-    from webhooks.app import create_app
-    from worker import WorkerSettings, build_worker
+    from worker import WorkerSettings
 
-    keys = merchant, waffo = KeyPair.generate(), KeyPair.generate()
+    keys = KeyPair.generate(), KeyPair.generate()
     task_queue = f"bench-subscriptions-{uuid.uuid4().hex[:8]}"
     # As large as the work unless --cache-size bounds it as a deployment would.
     cache_size = args.cache_size or max(WorkerSettings().max_cached_workflows, args.subscriptions + args.warmup + 100)
-    async with emulator(args.emulator, keys, console) as (emulator_url, (api_key, mid), _pay):
-        webhooks = SubscriptionWebhookService(
-            client, {"waffo": WaffoNotifications(waffo.public_b64, merchant.private_b64)}
-        )
-        webhook_server = AppServer(create_app(webhooks))
-        await webhook_server.start()
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                if args.worker == "process":
-                    log_dir = Path(tempfile.mkdtemp(prefix="bench-subscriptions-worker-"))
-                    env = worker_env(
-                        temporal_address=client.service_client.config.target_host,
-                        task_queue=task_queue,
-                        emulator_url=emulator_url,
-                        api_key=api_key,
-                        merchant_id=mid,
-                        keys=keys,
-                        webhook_url=webhook_server.url,
-                        cache_size=cache_size,
-                        bytecode=args.bytecode,
-                    )
-                    metrics_path: Path | None = log_dir / "sdk-metrics.json"
-                    argv = [sys.executable, "-c", METRICS_BOOTSTRAP, str(metrics_path)]
-                    trace_dir = None
-                    if args.trace_memory:
-                        metrics_path = None
-                        trace_dir = log_dir / "tracemalloc"
-                        trace_dir.mkdir()
-                        argv = [sys.executable, "-X", "tracemalloc=1", "-c", TRACE_BOOTSTRAP, str(trace_dir)]
-                    child = ChildProcess("worker", argv, log_path=log_dir / "worker.log", env=env)
-                    child.start()
-                    stack.callback(child.stop)
-                    worker = WorkerProcess(
-                        "process",
-                        child.pid,
-                        cache_size,
-                        log_dir / "worker.log",
-                        child,
-                        trace_dir=trace_dir,
-                        metrics_path=metrics_path,
-                    )
-                else:
-                    providers = ProviderRegistry(
-                        {
-                            "waffo": WaffoClient(
-                                base_url=f"{emulator_url}/waffo/api/v1",
-                                api_key=api_key,
-                                merchant_id=mid,
-                                merchant_private_key=merchant.private_b64,
-                                waffo_public_key=waffo.public_b64,
-                                goods_url="https://merchant.example/shop",
-                                read_timeout=30.0,
-                                connect_timeout=5.0,
-                            )
-                        }
-                    )
-                    stack.push_async_callback(providers.aclose)
-                    in_process = build_worker(
-                        client,
-                        task_queue=task_queue,
-                        providers=providers,
-                        callbacks=CallbackUrls(webhook_server.url),
-                        settings=WorkerSettings(grace_seconds=0, max_cached_workflows=cache_size),
-                    )
-                    await stack.enter_async_context(in_process)
-                    worker = WorkerProcess("inprocess", os.getpid(), cache_size)
-                await wait_for_poller(client, task_queue, worker)
-                control = await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        base_url=f"{emulator_url}/waffo/control",
-                        timeout=60,
-                        limits=httpx.Limits(max_connections=max(args.concurrency, args.renew_concurrency) + 10),
-                    )
-                )
-                yield Stack(
-                    client=client,
-                    billing=BillingClient(client, task_queue=task_queue),
+    async with (
+        emulator(args.emulator, keys, console) as (emulator_url, local, _pay),
+        stackbuilder.serve_http(client, local, SubscriptionWebhookService) as (webhooks, webhook_server),
+    ):
+        async with contextlib.AsyncExitStack() as stack:
+            if args.worker == "process":
+                log_dir = Path(tempfile.mkdtemp(prefix="bench-subscriptions-worker-"))
+                env = worker_env(
+                    temporal_address=client.service_client.config.target_host,
                     task_queue=task_queue,
-                    control=control,
-                    webhooks=webhooks,
-                    worker=worker,
+                    emulator_url=emulator_url,
+                    merchant=local,
+                    webhook_url=webhook_server.url,
+                    cache_size=cache_size,
+                    bytecode=args.bytecode,
                 )
-        finally:
-            await webhook_server.stop()
+                metrics_path: Path | None = log_dir / "sdk-metrics.json"
+                argv = [sys.executable, "-c", METRICS_BOOTSTRAP, str(metrics_path)]
+                trace_dir = None
+                if args.trace_memory:
+                    metrics_path = None
+                    trace_dir = log_dir / "tracemalloc"
+                    trace_dir.mkdir()
+                    argv = [sys.executable, "-X", "tracemalloc=1", "-c", TRACE_BOOTSTRAP, str(trace_dir)]
+                child = ChildProcess("worker", argv, log_path=log_dir / "worker.log", env=env)
+                child.start()
+                stack.callback(child.stop)
+                worker = WorkerProcess(
+                    "process",
+                    child.pid,
+                    cache_size,
+                    log_dir / "worker.log",
+                    child,
+                    trace_dir=trace_dir,
+                    metrics_path=metrics_path,
+                )
+            else:
+                providers = stackbuilder.provider_clients(
+                    local, emulator_url, {"waffo": {"read_timeout": 30.0, "connect_timeout": 5.0}}
+                )
+                stack.push_async_callback(providers.aclose)
+                in_process = stackbuilder.in_process_worker(
+                    client,
+                    task_queue=task_queue,
+                    providers=providers,
+                    http_url=webhook_server.url,
+                    settings=WorkerSettings(grace_seconds=0, max_cached_workflows=cache_size),
+                )
+                await stack.enter_async_context(in_process)
+                worker = WorkerProcess("inprocess", os.getpid(), cache_size)
+            await wait_for_poller(client, task_queue, worker)
+            control = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=f"{emulator_url}/waffo/control",
+                    timeout=60,
+                    limits=httpx.Limits(max_connections=max(args.concurrency, args.renew_concurrency) + 10),
+                )
+            )
+            yield Stack(
+                client=client,
+                billing=BillingClient(client, task_queue=task_queue),
+                task_queue=task_queue,
+                control=control,
+                webhooks=cast(SubscriptionWebhookService, webhooks),
+                worker=worker,
+            )
 
 
 # -- drivers --------------------------------------------------------------------------------------------

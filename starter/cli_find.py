@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 import typer
 from rich.text import Text
 
+from providers.registry import PROVIDER_NAMES
 from starter.cli_common import JsonOption, billing_client, console, emit, run
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 StatusOption = Annotated[
     list[str] | None, typer.Option("--status", help="Only these statuses (repeat, or comma-separated)")
 ]
-ProviderOption = Annotated[str | None, typer.Option(help="Only this provider: waffo, kess, waafipay")]
+ProviderOption = Annotated[str | None, typer.Option(help=f"Only this provider: {', '.join(PROVIDER_NAMES)}")]
 CustomerOption = Annotated[str | None, typer.Option("--customer-id", help="Only this customer id")]
 AfterOption = Annotated[
     str | None, typer.Option("--created-after", help="ISO 8601 date/time (UTC unless given) or an age: 2h, 7d")

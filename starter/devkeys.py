@@ -1,7 +1,8 @@
 """Key material for the local stack: generated on first use into the data directory, never committed.
 
-The merchant's RSA key pair signs our requests to the Waffo emulator and our notification replies; the
-emulator's own "Waffo" key pair signs its responses and notifications.
+RSA key pairs (the merchant's, which signs requests and notification replies; an emulator's own, which signs
+its answers and notifications) and random secrets (API passwords and keys), by name. Which ones each
+emulator's merchant account uses is declared in ``emulators/<name>/local.py`` (``dev_account``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,6 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-#: Fixed, non-secret identifiers of the local merchant. The API key only means something to the emulator.
-DEV_WAFFO_API_KEY = "dev-waffo-api-key"
-DEV_WAFFO_MERCHANT_ID = "DEV-MERCHANT-001"
 
 
 @dataclass(frozen=True)
@@ -51,31 +48,6 @@ def load_or_create(directory: Path, name: str) -> KeyPair:
     return pair
 
 
-@dataclass(frozen=True)
-class DevKeys:
-    merchant: KeyPair
-    waffo: KeyPair
-
-    @classmethod
-    def load(cls, data_dir: Path) -> DevKeys:
-        keys = data_dir / "keys"
-        return cls(merchant=load_or_create(keys, "merchant"), waffo=load_or_create(keys, "waffo-emulator"))
-
-
-DEV_KESS_USER = "dev-kess"
-DEV_KESS_STORE_ID = "109038"
-
-
-def kess_password(data_dir: Path) -> str:
-    """The local KESS emulator's API password: random, generated once into the data directory."""
-    return dev_secret(data_dir, "kess.password")
-
-
-DEV_WAAFIPAY_MERCHANT_UID = "M0910291"
-DEV_WAAFIPAY_API_USER_ID = "1000416"
-DEV_WAAFIPAY_STORE_ID = "1000200"
-
-
 def dev_secret(data_dir: Path, name: str) -> str:
     """A random secret of the local stack, generated once into the data directory (mode 0600)."""
     import secrets
@@ -89,3 +61,22 @@ def dev_secret(data_dir: Path, name: str) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(secret)
     return secret
+
+
+class DevSecretsDir:
+    """The local stack's secrets in ``data_dir`` (``emulators.common.local.DevSecrets``): random secrets and
+    RSA key pairs under ``<data dir>/keys``, generated on first use."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    @property
+    def key_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    def secret(self, name: str) -> str:
+        return dev_secret(self.data_dir, name)
+
+    def key_pair(self, name: str) -> tuple[bytes, bytes]:
+        pair = load_or_create(self.key_dir, name)
+        return pair.private_pem, pair.public_pem

@@ -25,7 +25,6 @@ import os
 import secrets
 import shlex
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,14 +39,16 @@ from temporalio.client import Client
 
 from billing import search_attributes
 from billing.codec import AesGcmCodec
-from billing.settings import CodecSettings, DevSettings
-from billing.temporal import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
-from starter import devkeys
+from billing.settings import CodecSettings
+from emulators.hub import EmulatorHub
+from emulators.registry import EMULATORS
+from host.devstacks import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
+from host.serving import AppServer, ChildProcess, free_port, wait_for_port
+from host.settings import DevSettings
+from starter import devkeys, stackbuilder
 from starter.binaries import temporal_cli
 from starter.events import EventReceiver, MerchantEvent
 from starter.render import event_line
-from starter.serving import AppServer, ChildProcess, free_port, wait_for_port
 from starter.uigateway import UiGateway
 
 #: Where the dev stack's stand-in merchant endpoint listens (on the emulators' server) and what it keeps.
@@ -154,7 +155,7 @@ def build_dev_hub(
     data_dir: Path,
     public_base_url: str,
     notify_time_scale: float = 1.0,
-    kess_qr_lifetime_s: float | None = None,
+    unpaid_lifetime_s: float | None = None,
     *,
     keep_state: bool = False,
     fresh: bool = False,
@@ -162,34 +163,18 @@ def build_dev_hub(
     """The emulators with the local merchant registered (keys and passwords from the data directory).
 
     With ``keep_state`` their state lives in ``<data dir>/emulators.db`` and what an earlier run saved
-    there is restored (``fresh``: deleted first). ``kess_qr_lifetime_s`` shortens how long KESS keeps an
-    unpaid QR code payable (2 hours by default); the worker must then be told the same
-    (``BILLING_KESS_QR_LIFETIME_S``)."""
-    keys = devkeys.DevKeys.load(data_dir)
-    hub = build_hub(
-        public_base_url=public_base_url,
-        waffo_private_key_pem=keys.waffo.private_pem,
-        waffo_merchants=[
-            MerchantRegistration(devkeys.DEV_WAFFO_API_KEY, devkeys.DEV_WAFFO_MERCHANT_ID, keys.merchant.public_pem)
-        ],
-        kess_merchants=[
-            KessMerchant(devkeys.DEV_KESS_USER, devkeys.kess_password(data_dir), devkeys.DEV_KESS_STORE_ID)
-        ],
-        waafipay_merchants=[
-            WaafiPayMerchant(
-                devkeys.DEV_WAAFIPAY_MERCHANT_UID,
-                devkeys.DEV_WAAFIPAY_API_USER_ID,
-                devkeys.dev_secret(data_dir, "waafipay.api-key"),
-                devkeys.DEV_WAAFIPAY_STORE_ID,
-                devkeys.dev_secret(data_dir, "waafipay.hpp-key"),
-            )
-        ],
+    there is restored (``fresh``: deleted first). ``unpaid_lifetime_s`` shortens how long an unpaid payment
+    stays payable where the provider limits it (a QR code, 2 hours by default); the worker must then be told
+    the same (``stackbuilder.service_environment``)."""
+    hub = stackbuilder.build_emulators(
+        stackbuilder.LocalMerchant.dev(data_dir),
+        public_base_url,
         notify_time_scale=notify_time_scale,
         state_file=data_dir / EMULATORS_STATE_FILE if keep_state else None,
         fresh=fresh,
     )
-    if kess_qr_lifetime_s is not None:
-        hub.kess.config.native_order_ttl_s = kess_qr_lifetime_s
+    if unpaid_lifetime_s is not None:
+        stackbuilder.shorten_unpaid_lifetime(hub, unpaid_lifetime_s)
     return hub
 
 
@@ -269,14 +254,14 @@ class DevStack:
         self.console.print("[bold]Starting[/] HTTP service and worker ...")
         self.http = ChildProcess(
             "http",
-            [sys.executable, "-m", "starter.cli", "serve"],
+            list(stackbuilder.HTTP_ARGV),
             log_path=data_dir / "http.log",
             env=env,
             private=True,
         )
         self.worker = ChildProcess(
             "worker",
-            [sys.executable, "-m", "starter.cli", "worker"],
+            list(stackbuilder.WORKER_ARGV),
             log_path=data_dir / "worker.log",
             env=env,
             private=True,
@@ -297,43 +282,27 @@ class DevStack:
             "Codec server (CLI)": f"{http_url}/codec",
             "Emulators": emulator_url,
             "Merchant events (stand-in)": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
-            "Waffo emulator API": f"{emulator_url}/waffo/api/v1",
+            **{f"{local.title} emulator API": f"{emulator_url}{local.api_path}" for local in EMULATORS},
             "Logs and data": str(data_dir),
         }
 
     def service_environment(self, data_dir: Path, emulator_url: str) -> dict[str, str]:
         """Settings for the HTTP service and the worker, pointing them at the local stack."""
-        host, keys = self.settings.host, data_dir / "keys"
+        host = self.settings.host
         http_url = f"http://{host}:{self.settings.http_port}"
         codec = self.codec or DevCodec.load_or_create(data_dir)
-        return {
-            **os.environ,
-            "BILLING_TEMPORAL_ADDRESS": f"{host}:{self.settings.temporal_port}",
-            "BILLING_WAFFO_BASE_URL": f"{emulator_url}/waffo/api/v1",
-            "BILLING_WAFFO_API_KEY": devkeys.DEV_WAFFO_API_KEY,
-            "BILLING_WAFFO_MERCHANT_ID": devkeys.DEV_WAFFO_MERCHANT_ID,
-            "BILLING_WAFFO_PRIVATE_KEY_FILE": str(keys / "merchant.key"),
-            "BILLING_WAFFO_PUBLIC_KEY_FILE": str(keys / "waffo-emulator.pub"),
-            "BILLING_WAFFO_GOODS_URL": f"{http_url}/shop",
-            "BILLING_KESS_BASE_URL": f"{emulator_url}/kess",
-            "BILLING_KESS_USER": devkeys.DEV_KESS_USER,
-            "BILLING_KESS_PASSWORD": devkeys.kess_password(data_dir),
-            "BILLING_KESS_STORE_ID": devkeys.DEV_KESS_STORE_ID,
-            "BILLING_WAAFIPAY_BASE_URL": f"{emulator_url}/waafipay",
-            "BILLING_WAAFIPAY_MERCHANT_UID": devkeys.DEV_WAAFIPAY_MERCHANT_UID,
-            "BILLING_WAAFIPAY_API_USER_ID": devkeys.DEV_WAAFIPAY_API_USER_ID,
-            "BILLING_WAAFIPAY_API_KEY": devkeys.dev_secret(data_dir, "waafipay.api-key"),
-            "BILLING_WAAFIPAY_STORE_ID": devkeys.DEV_WAAFIPAY_STORE_ID,
-            "BILLING_WAAFIPAY_HPP_KEY": devkeys.dev_secret(data_dir, "waafipay.hpp-key"),
-            "BILLING_HTTP_HOST": host,
-            "BILLING_HTTP_PORT": str(self.settings.http_port),
-            "BILLING_HTTP_PUBLIC_URL": http_url,
-            "BILLING_CODEC_KEYS": codec.keys,
-            "BILLING_CODEC_ACTIVE_KEY": codec.active_key,
-            "BILLING_CODEC_AUTH_TOKEN": codec.auth_token,
-            "BILLING_EVENTS_URL": f"{emulator_url}{MERCHANT_EVENTS_PATH}",
-            "BILLING_EVENTS_SECRETS": devkeys.dev_secret(data_dir, "merchant-events.secret"),
-        }
+        return stackbuilder.service_environment(
+            stackbuilder.LocalMerchant.dev(data_dir, site_url=http_url),
+            temporal_address=f"{host}:{self.settings.temporal_port}",
+            emulator_url=emulator_url,
+            http_url=http_url,
+            base=os.environ,
+            BILLING_CODEC_KEYS=codec.keys,
+            BILLING_CODEC_ACTIVE_KEY=codec.active_key,
+            BILLING_CODEC_AUTH_TOKEN=codec.auth_token,
+            BILLING_EVENTS_URL=f"{emulator_url}{MERCHANT_EVENTS_PATH}",
+            BILLING_EVENTS_SECRETS=devkeys.dev_secret(data_dir, "merchant-events.secret"),
+        )
 
     def ui_origins(self) -> list[str]:
         """The origins a browser may open the UI at (the UI port on loopback, by address or name)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from providers.kess.timing import LONGEST_WAIT, QUICK_PAY_WINDOW
 from providers.spec import ENGINE_INVOICED, ProviderSpec
@@ -21,6 +22,13 @@ def _quick_pay(method: str) -> bool:
 def _window_limit(method: str) -> timedelta | None:
     # The buyer is at the counter: quick pay is held up to 45 s for the PIN, then revoked (seed 004).
     return QUICK_PAY_WINDOW if _quick_pay(method) else None
+
+
+def _client_from(values: Mapping[str, Any]) -> PaymentProvider:
+    from providers.kess.client import KessClient
+    from providers.kess.settings import KessSettings
+
+    return KessClient.from_settings(KessSettings(**values))
 
 
 def _client() -> PaymentProvider | None:
@@ -56,5 +64,6 @@ SPEC = ProviderSpec(
     waits_for_payer=_quick_pay,
     payment_window_limit=_window_limit,
     build_client=_client,
+    client_from_settings=_client_from,
     settings=_settings,
 )

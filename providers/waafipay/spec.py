@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from providers.spec import ENGINE_CHARGED, ENGINE_INVOICED, ProviderSpec, Requirement
 from providers.waafipay.timing import HPP_PAYER_WINDOW, LONGEST_WAIT
@@ -53,6 +54,13 @@ def _redirect_token(url: str) -> str | None:
     return parse_hpp_callback(url).result_token
 
 
+def _client_from(values: Mapping[str, Any]) -> PaymentProvider:
+    from providers.waafipay.client import WaafiPayClient
+    from providers.waafipay.settings import WaafiPaySettings
+
+    return WaafiPayClient.from_settings(WaafiPaySettings(**values))
+
+
 def _client() -> PaymentProvider | None:
     from billing.settings import load
     from providers.waafipay.client import WaafiPayClient
@@ -90,5 +98,6 @@ SPEC = ProviderSpec(
     waits_for_payer=_push,
     redirect_token=_redirect_token,
     build_client=_client,
+    client_from_settings=_client_from,
     settings=_settings,
 )

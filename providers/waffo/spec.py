@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from providers.spec import ENGINE_INVOICED, PROVIDER_MANAGED, ProviderSpec, Requirement
 from providers.waffo.timing import LONGEST_WAIT
@@ -36,6 +37,20 @@ def _verifier() -> NotificationVerifier | None:
     return WaffoNotifications.from_settings(settings) if settings.configured() else None
 
 
+def _client_from(values: Mapping[str, Any]) -> PaymentProvider:
+    from providers.waffo.client import WaffoClient
+    from providers.waffo.settings import WaffoSettings
+
+    return WaffoClient.from_settings(WaffoSettings(**values))
+
+
+def _verifier_from(values: Mapping[str, Any]) -> NotificationVerifier:
+    from providers.waffo.notifications import WaffoNotifications
+    from providers.waffo.settings import WaffoSettings
+
+    return WaffoNotifications.from_settings(WaffoSettings(**values))
+
+
 async def _startup_check(client: PaymentProvider) -> None:
     from providers.waffo.config_check import check_contract
 
@@ -61,6 +76,8 @@ SPEC = ProviderSpec(
     requirements=_requirements,
     build_client=_client,
     build_verifier=_verifier,
+    client_from_settings=_client_from,
+    verifier_from_settings=_verifier_from,
     startup_check=_startup_check,
     settings=_settings,
 )

@@ -23,12 +23,13 @@ from billing.orders import (
     RefundState,
 )
 from billing.subscriptions import FINAL_SUBSCRIPTION_STATUSES, PeriodStatus, Subscription
+from emulators.registry import EMULATORS
 from starter.events import MerchantEvent
 
 #: Ledger entry kinds that move the customer's money to the merchant.
 CAPTURE_KINDS = frozenset({"charge", "capture"})
 #: The field of each provider's ledger entries that carries our payment request id.
-REFERENCE_FIELD = {"waffo": "paymentRequestId", "kess": "out_trade_no", "waafipay": "referenceId"}
+REFERENCE_FIELD = {local.name: local.ledger_reference for local in EMULATORS}
 #: Payment attempts per order whose request ids are recognised in the ledgers.
 ATTEMPTS = 3
 PAID_RANK = {OrderStatus.PAID: 0, OrderStatus.PARTIALLY_REFUNDED: 1, OrderStatus.REFUNDED: 2}

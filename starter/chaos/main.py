@@ -38,7 +38,10 @@ from billing.subscriptions import (
     Subscription,
     SubscriptionStatus,
 )
+from emulators.registry import EMULATOR_NAMES, EMULATORS
 from host.serving import stdout_to_stderr
+from providers.registry import provider_spec
+from providers.spec import PROVIDER_MANAGED
 from starter.chaos.faults import ChaosCounters, FaultInjector, HostileCaller
 from starter.chaos.invariants import (
     Violation,
@@ -311,15 +314,17 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                     if (not open_orders and not open_subs) or time.monotonic() > deadline:
                         break
                     await asyncio.sleep(3)
-                with contextlib.suppress(httpx.HTTPError):
-                    await emulators.post("/waffo/control/notifications/drain", json={"timeoutS": 10})
+                for local in EMULATORS:
+                    if local.sends_notifications:
+                        with contextlib.suppress(httpx.HTTPError):
+                            drain = f"/{local.name}/control/notifications/drain"
+                            await emulators.post(drain, json={"timeoutS": 10})
                 ledgers = {
-                    name: (await emulators.get(f"/{name}/control/ledger")).json()["entries"]
-                    for name in ("waffo", "kess", "waafipay")
+                    name: (await emulators.get(f"/{name}/control/ledger")).json()["entries"] for name in EMULATOR_NAMES
                 }
                 leftover = {
                     name: len((await emulators.get(f"/{name}/control/faults")).json()["faults"])
-                    for name in ("waffo", "kess", "waafipay")
+                    for name in EMULATOR_NAMES
                 }
                 # Read once more, after the ledgers: a state read before a ledger entry could miss it.
                 subscriptions = await read_subscriptions(billing, subscription_ids)
@@ -362,7 +367,14 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 for workflow_id, failure in sorted(failures.items())
             ]  # fmt: skip
             live_subs = {i: s for i, s in subscriptions.items() if s is not None}
-            violations += check_subscriptions(live_subs, ledgers["waffo"])
+            # The ledgers of the providers that bill subscriptions themselves.
+            managed = [
+                entry
+                for name in EMULATOR_NAMES
+                if PROVIDER_MANAGED in provider_spec(name).billing_modes
+                for entry in ledgers[name]
+            ]
+            violations += check_subscriptions(live_subs, managed)
             subjects = dict(providers) | {p.subscription_id: p.provider for p in subscription_plans}
             assert stack.receiver is not None
             violations += check_events(stack.receiver.deliveries, subjects)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,16 +27,17 @@ from billing.settings import TemporalSettings
 from host.serving import AppServer, ChildProcess, free_port, wait_for_port
 from host.settings import DevSettings
 from host.temporal import connect
-from starter import devkeys
-from starter.devstack import DevCodec, DevStack, temporal_dev_server_argv, temporal_dev_server_env
+from starter import devkeys, stackbuilder
+from starter.devstack import temporal_dev_server_argv, temporal_dev_server_env
 from starter.events import SIGNATURE_HEADER, EventReceiver, MerchantEvent, SignatureError, construct_event
 
 TASK_QUEUE = "billing"
 #: Mounted on the receiver's own server; the worker's ``BILLING_EVENTS_URL`` points here.
 EVENTS_PATH = "/merchant/events"
-#: An unpaid KESS QR code stays payable this long (KESS: about 2 hours): 15 s past the orders' 30 s deadline, so
-#: late payments happen and every unpaid KESS order still concludes (EXPIRED) while the run settles.
-KESS_QR_LIFETIME_S = 45.0
+#: An unpaid payment stays payable this long where the provider limits it (a KESS QR code: about 2 hours): 15 s
+#: past the orders' 30 s deadline, so late payments happen and every such unpaid order still concludes
+#: (EXPIRED) while the run settles.
+UNPAID_LIFETIME_S = 45.0
 
 
 class RecordingReceiver(EventReceiver):
@@ -107,7 +107,7 @@ class ChaosStack:
     async def start(self, *, notify_time_scale: float = 0.01) -> Client:
         """Start everything; returns a client of the dev server (payloads in plain JSON: no codec keys)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        devkeys.DevKeys.load(self.data_dir)
+        stackbuilder.LocalMerchant.dev(self.data_dir)  # its keys and secrets, before any child reads them
         self.receiver = RecordingReceiver(devkeys.dev_secret(self.data_dir, "merchant-events.secret"))
         self.receiver_server = AppServer(self.receiver.app(EVENTS_PATH), host=self.host)
         await self.receiver_server.start()
@@ -115,38 +115,34 @@ class ChaosStack:
         await self.start_temporal()
         self.emulators = self._child(
             "emulators",
-            [
-                sys.executable,
-                "-m",
-                "starter.cli",
-                "emulators",
-                "serve",
-                "--host",
+            stackbuilder.emulators_argv(
                 self.host,
-                "--port",
-                str(self.settings.emulator_port),
-                "--data-dir",
-                str(self.data_dir),
+                self.settings.emulator_port,
+                self.data_dir,
                 "--notify-time-scale",
                 str(notify_time_scale),
                 "--kess-qr-lifetime",
-                str(KESS_QR_LIFETIME_S),
-            ],
+                str(UNPAID_LIFETIME_S),
+            ),
             env=dict(os.environ),
         )
         await wait_for_port(self.host, self.settings.emulator_port, timeout=60)
-        await self._ours_on_port(self.emulators, f"{self.emulator_url}/waffo/control/faults")
+        await self._ours_on_port(self.emulators, f"{self.emulator_url}/healthz")
 
-        dev = DevStack(self.settings)
-        dev.codec = DevCodec.load_or_create(self.data_dir)
-        env = dev.service_environment(self.data_dir, self.emulator_url)
-        # Plain payloads: this process reads every order's state without the codec.
-        env = {name: value for name, value in env.items() if not name.startswith("BILLING_CODEC_")}
-        env["BILLING_EVENTS_URL"] = f"{self.receiver_server.url}{EVENTS_PATH}"
-        env["BILLING_WORKER_GRACE_SECONDS"] = "0"
-        # KESS cannot close a payment: an unpaid order waits out its QR code's life, shortened here.
-        env["BILLING_KESS_QR_LIFETIME_S"] = str(KESS_QR_LIFETIME_S)
-        env["BILLING_TEMPORAL_TASK_QUEUE"] = TASK_QUEUE
+        # Plain payloads (no BILLING_CODEC_*): this process reads every order's state without the codec.
+        env = stackbuilder.service_environment(
+            stackbuilder.LocalMerchant.dev(self.data_dir, site_url=self.http_url),
+            temporal_address=self.temporal_address,
+            emulator_url=self.emulator_url,
+            http_url=self.http_url,
+            base={name: value for name, value in os.environ.items() if not name.startswith("BILLING_CODEC_")},
+            # Some providers cannot close a payment: an unpaid order waits out its life, shortened here.
+            unpaid_lifetime_s=UNPAID_LIFETIME_S,
+            BILLING_EVENTS_URL=f"{self.receiver_server.url}{EVENTS_PATH}",
+            BILLING_EVENTS_SECRETS=devkeys.dev_secret(self.data_dir, "merchant-events.secret"),
+            BILLING_WORKER_GRACE_SECONDS="0",
+            BILLING_TEMPORAL_TASK_QUEUE=TASK_QUEUE,
+        )
         self.env = env
         self.start_http()
         self.start_worker()
@@ -196,10 +192,10 @@ class ChaosStack:
                 await asyncio.sleep(0.25)
 
     def start_http(self) -> None:
-        self.http = self._child("http", [sys.executable, "-m", "starter.cli", "serve"], env=self.env)
+        self.http = self._child("http", list(stackbuilder.HTTP_ARGV), env=self.env)
 
     def start_worker(self) -> None:
-        self.worker = self._child("worker", [sys.executable, "-m", "starter.cli", "worker"], env=self.env)
+        self.worker = self._child("worker", list(stackbuilder.WORKER_ARGV), env=self.env)
 
     @staticmethod
     async def sigkill(child: ChildProcess | None) -> None:

@@ -19,14 +19,6 @@ HOST_ONLY_MODULES = ("subprocess", "socket", "signal", "uvicorn")
 #: Exporters and SDK providers are installed by the process (host/telemetry.py, host/metrics.py); the
 #: domain only counts and opens spans through the OpenTelemetry API.
 HOST_ONLY_PACKAGES = ("opentelemetry.sdk", "opentelemetry.exporter")
-#: Imports allowed for now, each with the importer that still needs it: the allowance must go with it.
-TRANSITIONAL = {
-    ("temporal.py", "host.devstacks"): (("starter/devstack.py", "from billing.temporal import DEV_CODEC_FILE"),),
-    ("settings.py", "host.settings"): (
-        ("starter/cli.py", "from billing.settings import DevSettings"),
-        ("starter/devstack.py", "from billing.settings import CodecSettings, DevSettings"),
-    ),
-}
 HOST_ONLY_CALLS = {("os", "kill"), ("os", "killpg"), ("os", "fork"), ("os", "system")}
 
 
@@ -69,8 +61,6 @@ def _violations(path: Path) -> list[str]:
     rel = path.relative_to(BILLING.parent)
     out = []
     for line, name in _imported(tree):
-        if (str(path.relative_to(BILLING)), name) in TRANSITIONAL:
-            continue
         top = name.split(".")[0]
         host_package = any(name == p or name.startswith(p + ".") for p in HOST_ONLY_PACKAGES)
         if top in UPWARD or top in HOST_ONLY_MODULES or host_package:
@@ -94,13 +84,6 @@ def test_the_check_sees_every_kind_of_violation() -> None:
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(BILLING)))
 def test_billing_does_not_reach_into_the_host(path: Path) -> None:
     assert _violations(path) == []
-
-
-@pytest.mark.parametrize("allowance", sorted(TRANSITIONAL))
-def test_a_transitional_import_is_still_needed(allowance: tuple[str, str]) -> None:
-    importers = TRANSITIONAL[allowance]
-    still = [name for name, spelling in importers if spelling in (BILLING.parent / name).read_text()]
-    assert still, f"no importer needs it any more: drop {allowance}"
 
 
 #: Below the starter: the HTTP service and the activities share the host side (host/), never the starter's.

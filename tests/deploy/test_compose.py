@@ -23,12 +23,13 @@ from billing.settings import (
     MerchantEventSettings,
     TemporalSettings,
 )
+from emulators.registry import EMULATORS
 from host import telemetry
 from host.settings import EmulatorSettings
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings
 from providers.waffo import WaffoSettings
-from starter import devkeys
+from starter.stackbuilder import LocalMerchant
 from worker import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,18 +232,12 @@ def test_the_compose_defaults_enable_every_provider_against_the_emulators(
     assert settings.configured(), f"{provider}: not enabled by the compose defaults"  # type: ignore[attr-defined]
     base_url = urlsplit(settings.base_url or "")  # type: ignore[attr-defined]
     assert base_url.hostname == "emulators" and base_url.path.startswith(f"/{provider}")
-    registered = {
-        "waffo": (devkeys.DEV_WAFFO_MERCHANT_ID, getattr(settings, "merchant_id", None)),
-        "kess": ((devkeys.DEV_KESS_USER, devkeys.DEV_KESS_STORE_ID, devkeys.kess_password(tmp_path)),
-                 (getattr(settings, "user", None), getattr(settings, "store_id", None),
-                  _secret(getattr(settings, "password", None)))),
-        "waafipay": ((devkeys.DEV_WAAFIPAY_MERCHANT_UID, devkeys.DEV_WAAFIPAY_API_USER_ID,
-                      devkeys.DEV_WAAFIPAY_STORE_ID, devkeys.dev_secret(tmp_path, "waafipay.api-key"),
-                      devkeys.dev_secret(tmp_path, "waafipay.hpp-key")),
-                     (getattr(settings, "merchant_uid", None), getattr(settings, "api_user_id", None),
-                      getattr(settings, "store_id", None), _secret(getattr(settings, "api_key", None)),
-                      _secret(getattr(settings, "hpp_key", None)))),
-    }[provider]  # fmt: skip
+    # The emulator's merchant (as `emulators serve --data-dir` registers it) is the one the defaults configure.
+    local = next(local for local in EMULATORS if local.name == provider)
+    expected = local.settings(LocalMerchant.dev(tmp_path).accounts[provider], "http://emulators:8070")
+    credentials = {key: value for key, value in expected.items() if key != "base_url" and not key.endswith("_file")}
+    assert credentials, f"{provider}: no credentials to compare"
+    registered = (credentials, {key: _secret(getattr(settings, key, None)) for key in credentials})
     assert registered[0] == registered[1], f"{provider}: the defaults are not the emulator's merchant"
 
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, build_hub
+from emulators.hub import EmulatorHub, build_hub
+from emulators.kess.local import KessAccount
+from emulators.waffo.local import WaffoAccount
 from tests.emulators.waffo_support import new_key, public_b64
 
 
 def _hub(state_file: Path, key_b64: str, *, fresh: bool = False) -> EmulatorHub:
     return build_hub(
         public_base_url="http://127.0.0.1:1",
-        waffo_merchants=[MerchantRegistration("key-1", "MID-1", key_b64.encode())],
-        kess_merchants=[KessMerchant("user", "password", "109038")],
+        accounts={
+            "waffo": WaffoAccount("key-1", "MID-1", b"", key_b64.encode(), b"", b""),
+            "kess": KessAccount("user", "password", "109038"),
+        },
         state_file=state_file,
         fresh=fresh,
     )

@@ -1,10 +1,11 @@
 """Each provider is one folder: the engine reads declarations and never names a provider.
 
 ``billing/``, ``workflows/``, ``activities/``, ``webhooks/`` and ``worker.py`` (code, comments and docstrings
-alike) name no provider; ``providers/registry.py`` is the one list of them. Workflow code reads the
-declarations, which are pure: importing the workflows loads no provider client. The declarations give
-exactly the answers the engine's per-provider sets gave before them (a workflow that asked one on an old
-history must get the same answer on replay).
+alike) name no provider; ``providers/registry.py`` is the one list of them (``emulators/registry.py`` of
+their emulators). ``starter/`` wires no provider outside the few files of :data:`STARTER_ALLOWLIST`. Workflow
+code reads the declarations, which are pure: importing the workflows loads no provider client. The
+declarations give exactly the answers the engine's per-provider sets gave before them (a workflow that
+asked one on an old history must get the same answer on replay).
 """
 
 from __future__ import annotations
@@ -206,3 +207,78 @@ async def test_the_worker_and_the_http_service_build_what_each_declaration_offer
     finally:
         await providers.aclose()
     assert sorted(build_verifiers()) == ["waffo"]
+
+
+# -- starter/: the CLI, the dev stack, the chaos run --------------------------------------------------
+
+#: The files of ``starter/`` that must name providers, and why. Everywhere else in ``starter/`` a provider is
+#: reached through the registries (``providers.registry``, ``emulators.registry``); help text and prose may
+#: still name one.
+STARTER_ALLOWLIST = {
+    "starter/provider_cli.py": "`billing provider config waffo`: a look-up only Waffo offers, through its client",
+    "starter/cli_faults.py": "fault kinds particular to one emulator (Waffo's E0001 and webhooks, KESS errors)",
+    "starter/chaos/faults.py": "the faults the chaos run injects, by emulator operation",
+    "starter/chaos/workload.py": "the chaos workload's mix: each provider's customer, methods and late payments",
+    "starter/chaos/invariants.py": "the provider-managed subscriptions' ledger check reads Waffo's renewals",
+}
+
+_NAMES = "|".join(re.escape(name) for name in NAMES)
+#: A string literal that wires a provider: its name alone, a path segment of it, one of its settings'
+#: variables, its package.
+WIRING_STRING = re.compile(
+    rf"^(?:{_NAMES})$|/(?:{_NAMES})(?:/|$)|^BILLING_(?:{_NAMES})_\w*$|^(?:providers|emulators)\.(?:{_NAMES})\b",
+    re.IGNORECASE,
+)
+
+
+def provider_wiring(paths: list[Path], root: Path) -> list[str]:
+    """``file:line: token`` for every identifier naming a provider and every string literal wiring one
+    (:data:`WIRING_STRING`) in the ``.py`` files under ``paths``. Comments and prose are not wiring."""
+    import ast
+    import io
+    import tokenize
+
+    found: list[str] = []
+    for path in paths:
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            relative = file.relative_to(root).as_posix()
+            for token in tokenize.generate_tokens(io.StringIO(file.read_text()).readline):
+                if token.type == tokenize.NAME and NAME_PATTERN.search(token.string):
+                    found.append(f"{relative}:{token.start[0]}: {token.string}")
+                elif token.type == tokenize.STRING:
+                    try:
+                        value = ast.literal_eval(token.string)
+                    except ValueError:  # an f-string: its literal parts
+                        value = token.string
+                    parts = re.split(r"\{[^}]*\}", value) if isinstance(value, str) else []
+                    if any(WIRING_STRING.search(part.strip("\"'")) for part in parts):
+                        found.append(f"{relative}:{token.start[0]}: {token.string}")
+    return found
+
+
+def test_the_starter_reads_the_registries_instead_of_naming_providers() -> None:
+    starter = ROOT / "starter"
+    files = [
+        file for file in sorted(starter.rglob("*.py")) if file.relative_to(ROOT).as_posix() not in STARTER_ALLOWLIST
+    ]
+    wiring = provider_wiring(files, ROOT)
+    assert not wiring, "providers named in starter/ (read providers.registry or emulators.registry):\n" + "\n".join(
+        wiring
+    )
+    assert all((ROOT / name).is_file() for name in STARTER_ALLOWLIST), "the allowlist names a file that is gone"
+
+
+def test_the_wiring_scan_tells_wiring_from_prose(tmp_path: Path) -> None:
+    package = tmp_path / "starter"
+    package.mkdir()
+    (package / "a.py").write_text('provider = "waafipay"\n')
+    (package / "b.py").write_text('url = f"{base}/kess/control/faults"\n')
+    (package / "c.py").write_text('env = {"BILLING_WAFFO_API_KEY": key}\n')
+    (package / "d.py").write_text("from providers.waffo import WaffoClient\n")
+    (package / "e.py").write_text("hub.kess.config.ttl = 1\n")
+    (package / "f.py").write_text('HELP = "Provider method, e.g. HPP (WaafiPay), QUICKPAY:<code> (KESS)"  # Waffo\n')
+    (package / "g.py").write_text(
+        '"""Give the worker the same in BILLING_KESS_QR_LIFETIME_S (Waffo under /waffo)."""\n'
+    )
+    found = [entry.split(":")[0] for entry in provider_wiring([package], tmp_path)]
+    assert sorted(set(found)) == ["starter/a.py", "starter/b.py", "starter/c.py", "starter/d.py", "starter/e.py"]

@@ -18,7 +18,7 @@ from billing.idempotency import subscription_key
 from billing.invoices import INVOICE_SERIES, Invoice, InvoiceState, sequence_workflow_id
 from billing.settings import MerchantEventSettings
 from billing.subscriptions import DunningOutcome, PeriodStatus, SubscriptionStatus
-from starter.serving import AppServer
+from host.serving import AppServer
 from tests.orders.test_refund_outcomes import SECRET, Merchant
 from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set_wallet, start
 from tests.support.stack import order_stack

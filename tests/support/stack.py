@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,22 +32,26 @@ from temporalio.worker import (
 )
 
 from activities.events import EventActivities
-from activities.payments import CallbackUrls, ProviderRegistry
 from billing.gateway import Customer
 from billing.idempotency import payment_key
 from billing.invoices import CREDIT_NOTE_SERIES, INVOICE_SERIES, sequence_workflow_id
 from billing.money import Money
 from billing.orders import CreateOrder, Order, OrderPolicy, OrderStatus, order_workflow_id
 from billing.subscriptions import StartSubscription, Subscription, subscription_workflow_id
-from emulators.hub import EmulatorHub, KessMerchant, MerchantRegistration, WaafiPayMerchant, build_hub
+from emulators.hub import EmulatorHub
+from emulators.kess.local import KessAccount
+from emulators.waafipay.local import WaafiPayAccount
+from emulators.waffo.local import WaffoAccount
+from host.serving import AppServer
 from providers.kess import KessClient, KessSettings
 from providers.waafipay import WaafiPayClient, WaafiPaySettings
-from providers.waffo import WaffoClient, WaffoNotifications
+from providers.waffo import WaffoClient
+from starter import stackbuilder
 from starter.client import BillingClient
-from starter.serving import AppServer, free_port
+from starter.stackbuilder import LocalMerchant
 from tests.support.keys import merchant_keys, waffo_keys
-from webhooks.app import WebhookService, create_app
-from worker import WorkerSettings, build_worker, checking_workflow_runner
+from webhooks.app import WebhookService
+from worker import WorkerSettings, checking_workflow_runner
 
 
 class SeenWorkflows(Interceptor):
@@ -159,7 +164,7 @@ class RecordingBillingClient(BillingClient):
 
 
 KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"
-WAAFIPAY = WaafiPayMerchant("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
+WAAFIPAY = WaafiPayAccount("M0910291", "1000416", "API-test-key", "1000200", "HPP-test-key")
 API_KEY = "test-api-key"
 MERCHANT_ID = "MID-TEST-1"
 #: The merchant product page every Waffo order and subscription names (goodsInfo.goodsUrl).
@@ -277,27 +282,35 @@ def waafipay_client(emulator_url: str, push_timeout: float = 1.5, **overrides: A
     return WaafiPayClient.from_settings(WaafiPaySettings(**options))
 
 
+@functools.cache
+def test_merchant() -> LocalMerchant:
+    """The merchant of every test stack: fixed ids and passwords, RSA keys generated for the run."""
+    merchant, waffo = merchant_keys(), waffo_keys()
+    return LocalMerchant(
+        {
+            "waffo": WaffoAccount(
+                API_KEY,
+                MERCHANT_ID,
+                merchant.private_pem,
+                merchant.public_pem,
+                waffo.private_pem,
+                waffo.public_pem,
+                GOODS_URL,
+            ),
+            "kess": KessAccount(KESS_USER, KESS_PASSWORD, KESS_STORE),
+            "waafipay": WAAFIPAY,
+        }
+    )
+
+
 @contextlib.asynccontextmanager
 async def emulator_hub(notify_time_scale: float = 0.0005) -> AsyncIterator[tuple[EmulatorHub, AppServer]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    hub = build_hub(
-        public_base_url=url,
-        waffo_private_key_pem=waffo_keys().private_pem,
-        waffo_merchants=[MerchantRegistration(API_KEY, MERCHANT_ID, merchant_keys().public_pem)],
-        kess_merchants=[KessMerchant(KESS_USER, KESS_PASSWORD, KESS_STORE)],
-        waafipay_merchants=[WAAFIPAY],
-        waafipay_time_scale=0.1,
-        kess_time_scale=0.1,
-        notify_time_scale=notify_time_scale,
-    )
-    server = AppServer(hub.app, port=port)
-    await server.start()
-    try:
-        yield hub, server
-    finally:
-        await server.stop()
-        await hub.aclose()
+    """The emulators with the test merchant, on a free loopback port; wallet pushes and KESS's own delays
+    run ten times faster than real, notifications at ``notify_time_scale``."""
+    async with stackbuilder.serve_emulators(
+        test_merchant(), time_scales={"waafipay": 0.1, "kess": 0.1}, notify_time_scale=notify_time_scale
+    ) as served:
+        yield served.hub, served.server
 
 
 @contextlib.asynccontextmanager
@@ -324,29 +337,27 @@ async def order_stack(
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     # A merchant of its own: its invoice sequences run on this stack's queue and number from 1.
     invoice_merchant = f"m-{task_queue}"
-    async with emulator_hub() as (hub, emulator_server):
+    merchant = test_merchant()
+    async with emulator_hub() as (hub, emulator_server), stackbuilder.serve_http(client, merchant) as (service, http):
         if env is not None:
             now = await env.get_current_time()
             for clock in (hub.waffo.clock, hub.kess.clock, hub.waafipay.clock):
                 clock.set(now)
-        service = WebhookService(
-            client, {"waffo": WaffoNotifications(waffo_keys().public_b64, merchant_keys().private_b64)}
-        )
-        webhook_server = AppServer(create_app(service))
-        await webhook_server.start()
-        providers = ProviderRegistry(
+        providers = stackbuilder.provider_clients(
+            merchant,
+            emulator_server.url,
             {
-                "waffo": waffo_client(emulator_server.url, read_timeout=read_timeout),
-                "kess": kess_client(emulator_server.url, **(kess_settings or {})),
-                "waafipay": waafipay_client(emulator_server.url, **(waafipay_settings or {})),
-            }
+                "waffo": {"read_timeout": read_timeout, "connect_timeout": 2.0},
+                "kess": {"read_timeout": 5.0, **(kess_settings or {})},
+                "waafipay": {"push_timeout": 1.5, "read_timeout": 5.0, **(waafipay_settings or {})},
+            },
         )
         billing = RecordingBillingClient(client, task_queue=task_queue, invoice_merchant=invoice_merchant)
-        worker = build_worker(
+        worker = stackbuilder.in_process_worker(
             client,
             task_queue=task_queue,
             providers=providers,
-            callbacks=CallbackUrls(webhook_server.url),
+            http_url=http.url,
             settings=WorkerSettings(grace_seconds=0, invoice_merchant=invoice_merchant),
             events=events,
             runner=runner or (checking_workflow_runner() if checked else None),
@@ -360,7 +371,7 @@ async def order_stack(
                         task_queue=task_queue,
                         hub=hub,
                         emulator_url=emulator_server.url,
-                        webhook_url=webhook_server.url,
+                        webhook_url=http.url,
                         webhooks=service,
                         billing=billing,
                         control=control,
@@ -371,5 +382,4 @@ async def order_stack(
                     # time-skipping server's clock for the tests after).
                     await billing.terminate_all()
         finally:
-            await webhook_server.stop()
             await providers.aclose()

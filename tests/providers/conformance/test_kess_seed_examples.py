@@ -40,6 +40,7 @@ from pydantic import SecretStr
 from billing.errors import AnswerMismatchError, OutcomeUnknownError
 from billing.money import Money
 from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
+from host.serving import AppServer
 from providers.base import (
     CreatePayment,
     CreateRefund,
@@ -52,7 +53,6 @@ from providers.base import (
     RefundStatus,
 )
 from providers.kess import KessClient, KessSettings
-from starter.serving import AppServer
 
 USER, PASSWORD, STORE_ID = "kess-user", "kess-password", "109038"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
