@@ -61,7 +61,9 @@ def test_orders_benchmark() -> None:
 def test_subscriptions_benchmark() -> None:
     data = run("bench_subscriptions.py", "--subscriptions", "8", "--warmup", "2", "--concurrency", "4")
     assert data["renewal"]["settled"] == 8
-    assert 5 <= data["history"]["events_per_renewal_max"] <= 15
+    # Invoices cost a renewal two activities (the number's allocation and its confirmation) and their tasks:
+    # 23-35 events at most in the smoke runs, against 11 before them (docs/benchmarks.md: target missed).
+    assert 5 <= data["history"]["events_per_renewal_max"] <= 40
     assert data["memory"]["active_kb"]["VmRSS"] > 0
 
 
