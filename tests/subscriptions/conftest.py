@@ -1,0 +1,17 @@
+"""The subscription suites run on a time-skipping server per test, not the shared one.
+
+A subscription allocates each period's invoice number from the merchant's sequence workflow (activities and
+a signal-with-start while the test server skips time); under load the shared test server was seen to stop
+skipping time after such a test (``Timeout expired`` from a later ``env.sleep``), failing every test after
+it. A server of its own per test keeps one test's leftovers from stopping the next one's clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+
+@pytest.fixture
+async def time_skipping_env(own_time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    return own_time_skipping_env
