@@ -38,8 +38,16 @@ WORKFLOW_CODE = (
     "workflows.order",
     "workflows.order_flow",
     "workflows.subscription",
+    "workflows.subscription_engine",
+    "workflows.subscription_invoicing",
     "workflows.subscription_logic",
+    "workflows.subscription_mirror",
+    "workflows.subscription_run",
 )
+
+
+def test_every_module_of_the_workflows_package_is_checked_as_workflow_code() -> None:
+    assert set(WORKFLOW_CODE) == _submodules("workflows") - {"workflows"}
 
 
 def test_production_runs_workflows_unsandboxed() -> None:
