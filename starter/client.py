@@ -36,6 +36,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from billing import errors
 from billing import search_attributes as sa
+from billing.change_preview import ChangePreview
 from billing.events import features_memo
 from billing.gateway import ManagementLink, SubscriptionPlan
 from billing.invoices import Invoice
@@ -52,7 +53,6 @@ from billing.orders import (
     SubmitOrder,
     order_workflow_id,
 )
-from billing.proration import Proration
 from billing.settings import TemporalSettings
 from billing.subscriptions import (
     CancelSubscriptionRequest,
@@ -351,7 +351,8 @@ class BillingClient:
         request = ChangePlanRequest(plan=plan, at_period_end=at_period_end)
         return await self._subscription_update(subscription_id, SubscriptionWorkflow.change_plan, request)
 
-    async def preview_change(self, subscription_id: str, plan: SubscriptionPlan) -> Proration:
+    async def preview_change(self, subscription_id: str, plan: SubscriptionPlan) -> ChangePreview:
+        """What changing plan now would credit and charge, and the invoice it would create (``invoice``)."""
         return await self._subscription_update(subscription_id, SubscriptionWorkflow.preview_change, plan)
 
     async def management_link(self, subscription_id: str) -> ManagementLink:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from billing.change_preview import InvoicePreview
 from billing.invoices import Invoice, InvoiceLine, InvoiceState
 from billing.money import Money
 from starter.render import Field, percent_text, print_fields, print_table
@@ -185,3 +186,18 @@ def invoice_html(invoice: Invoice) -> str:
 </body>
 </html>
 """
+
+
+def print_invoice_preview(console: Console, preview: InvoicePreview | None) -> None:
+    """The invoice a plan change would create, line for line (``billing subscription preview-change``);
+    nothing when it creates none (a downgrade's credit is carried; a provider charges its new plan itself)."""
+    if preview is None:
+        return
+    table = Table(title=f"Invoice it would create ({preview.invoice_id})", title_justify="left")
+    for column in ("Description", "Quantity", "Amount"):
+        table.add_column(column, no_wrap=column != "Description")
+    for line in preview.lines:
+        table.add_row(line.description, _quantity(line), str(line.amount))
+    for label, amount in (("Total", preview.total), ("Amount due", preview.amount_due)):
+        table.add_row(label, "", str(Money(amount_minor=amount, currency=preview.currency)))
+    print_table(console, table, wrap=("Description",))

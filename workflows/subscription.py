@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from billing.change_preview import ChangePreview
 from billing.gateway import (
     ManagementLink,
     PaymentEvent,
@@ -18,7 +19,6 @@ from billing.gateway import (
 )
 from billing.invoices import Invoice
 from billing.orders import OrderUpdate
-from billing.proration import Proration
 from billing.subscriptions import (
     CancelSubscriptionRequest,
     ChangePlanRequest,
@@ -103,7 +103,7 @@ class SubscriptionWorkflow:
         self.logic.validate_change_plan(request)
 
     @workflow.update
-    def preview_change(self, plan: SubscriptionPlan) -> Proration:
+    def preview_change(self, plan: SubscriptionPlan) -> ChangePreview:
         return self.logic.preview_change(plan)
 
     @preview_change.validator

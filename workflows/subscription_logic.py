@@ -24,12 +24,12 @@ from __future__ import annotations
 from temporalio import workflow
 
 from billing import events, idempotency
+from billing.change_preview import ChangePreview, change_preview
 from billing.errors import ConflictError, InputError, InvalidStateError
 from billing.gateway import (
     CancelledBy,
     SubscriptionPlan,
 )
-from billing.proration import Proration
 from billing.subscriptions import (
     ENGINE_MODES,
     CancelSubscriptionRequest,
@@ -205,9 +205,11 @@ class SubscriptionLogic(EngineBilling, ProviderMirror):
         except InputError as exc:
             raise rejected(exc) from exc
 
-    def preview_change(self, plan: SubscriptionPlan) -> Proration:
-        """What changing to ``plan`` now would credit and charge; changes nothing."""
-        return self.sub.preview_change(plan, clock_now())
+    def preview_change(self, plan: SubscriptionPlan) -> ChangePreview:
+        """What changing to ``plan`` now would credit and charge, and the invoice it would create; changes
+        nothing (a run that has not decided on invoices yet would issue them: see ``_invoices_on``)."""
+        proration = self.sub.preview_change(plan, clock_now())
+        return change_preview(self.sub, plan, proration, invoices=self._invoicing is not False)
 
     def validate_preview(self, plan: SubscriptionPlan) -> None:
         try:
