@@ -10,6 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from billing.change_preview import ChangePreview
+from billing.credit_notes import RefundReport
 from billing.gateway import (
     ManagementLink,
     PaymentEvent,
@@ -17,7 +18,7 @@ from billing.gateway import (
     SubscriptionEvent,
     SubscriptionPlan,
 )
-from billing.invoices import Invoice
+from billing.invoices import CreditNote, Invoice
 from billing.orders import OrderUpdate
 from billing.subscriptions import (
     CancelSubscriptionRequest,
@@ -57,6 +58,10 @@ class SubscriptionWorkflow:
     @workflow.signal
     def order_update(self, update: OrderUpdate) -> None:
         self.logic.order_update(update)
+
+    @workflow.signal
+    async def order_refunded(self, report: RefundReport) -> None:
+        await self.logic.order_refunded(report)
 
     @workflow.signal
     def check_now(self) -> None:
@@ -125,3 +130,7 @@ class SubscriptionWorkflow:
     @workflow.query
     def invoices(self) -> list[Invoice]:
         return self.logic.invoices()
+
+    @workflow.query
+    def credit_notes(self) -> list[CreditNote]:
+        return self.logic.credit_notes()

@@ -8,9 +8,9 @@ pause, resume, plan change, management link) are Updates validated before anythi
 state travels across continue-as-new, so a subscription can live for years.
 
 The parts: ``subscription_run`` (the state and what both modes share: waits, inquiries, publishing),
-``subscription_invoicing`` (numbered invoices), ``subscription_engine`` (engine modes) and
-``subscription_mirror`` (provider-managed). This module joins them with the main line and the merchant
-commands that apply to both modes.
+``subscription_invoicing`` (numbered invoices), ``subscription_engine`` (engine modes),
+``subscription_mirror`` (provider-managed) and ``credit_notes`` (a credit note per refund of an invoice
+order). This module joins them with the main line and the merchant commands that apply to both modes.
 
 :class:`workflows.subscription.SubscriptionWorkflow` is the Temporal entry point: its handlers only
 delegate here. A worker loads this module once and every run shares it (``worker.workflow_runner``); it
@@ -45,12 +45,13 @@ from workflows.common import (
     clock_now,
     rejected,
 )
+from workflows.credit_notes import CreditNotes
 from workflows.subscription_engine import EngineBilling
 from workflows.subscription_mirror import ProviderMirror
 from workflows.subscription_run import SEEN_EVENTS_KEPT
 
 
-class SubscriptionLogic(EngineBilling, ProviderMirror):
+class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes):
     """One subscription run: the main line and the merchant commands that apply to both modes."""
 
     async def run(self) -> Subscription:

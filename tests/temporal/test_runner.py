@@ -33,10 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Every module of ours that runs as workflow code.
 WORKFLOW_CODE = (
     "workflows.common",
+    "workflows.credit_notes",
     "workflows.events",
     "workflows.invoice_sequence",
     "workflows.order",
     "workflows.order_flow",
+    "workflows.refund_reports",
     "workflows.subscription",
     "workflows.subscription_engine",
     "workflows.subscription_invoicing",
