@@ -39,7 +39,7 @@ from billing import search_attributes as sa
 from billing.change_preview import ChangePreview
 from billing.events import features_memo
 from billing.gateway import ManagementLink, SubscriptionPlan
-from billing.invoices import Invoice
+from billing.invoices import CreditNote, Invoice
 from billing.money import Money
 from billing.orders import (
     CancelRequest,
@@ -314,6 +314,21 @@ class BillingClient:
             raise
         except WorkflowQueryFailedError as exc:
             raise errors.BillingError(f"subscription {subscription_id}: {exc}") from exc
+
+    async def list_credit_notes(self, subscription_id: str, *, invoice: str | None = None) -> list[CreditNote]:
+        """The credit notes of a subscription's invoices, oldest first (the workflow's ``credit_notes``
+        query); with ``invoice`` (its number or invoice id), only that invoice's."""
+        handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
+        try:
+            await self._await_quiet(handle.id, f"subscription {subscription_id}")
+            notes = await handle.query(SubscriptionWorkflow.credit_notes)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no subscription {subscription_id}", field="subscription_id") from exc
+            raise
+        except WorkflowQueryFailedError as exc:
+            raise errors.BillingError(f"subscription {subscription_id}: {exc}") from exc
+        return [n for n in notes if invoice is None or invoice in (n.invoice_number, n.invoice_id)]
 
     async def get_invoice(self, invoice: str, *, subscription_id: str | None = None) -> Invoice:
         """One invoice, by its invoice id (``SUB-7-p2``, ``SUB-7-c1``: the subscription is read from it) or
