@@ -24,7 +24,7 @@ from billing.settings import MerchantEventSettings
 from billing.subscriptions import Subscription, SubscriptionStatus, subscription_workflow_id
 from host.serving import AppServer
 from tests.orders.test_refund_outcomes import SECRET, Merchant
-from tests.subscriptions.test_engine_invoiced import Engine, priced, start
+from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, start
 from tests.support.stack import order_stack
 from workflows.subscription import SubscriptionWorkflow
 
@@ -183,3 +183,34 @@ async def test_a_failed_refund_gives_no_credit_note(engine: Engine) -> None:
     await refund(engine, order_id, "r2", "5.00")
     sub = await engine.until(sub_id, lambda s: len(s.credit_notes) == 1)
     assert [(n.number, n.refund_id, n.amount) for n in sub.credit_notes] == [("CN-000001", "r2", 500)]
+
+
+async def test_a_report_repeated_after_continue_as_new_gives_nothing_new(engine: Engine) -> None:
+    sub_id = "sub-cn-can"
+    policy = POLICY.model_copy(update={"max_history_events": 40})
+    await engine.create(start(sub_id, plan=priced("basic", "30.00"), policy=policy))
+    order_id = await engine.invoice(sub_id, 1)
+    await engine.customer(order_id, "pay")
+    await engine.until(sub_id, lambda s: s.status is SubscriptionStatus.ACTIVE and s.invoices[0].amount_paid)
+    await refund(engine, order_id, "r1", "10.00")
+    await engine.until(sub_id, lambda s: len(s.credit_notes) == 1)
+
+    handle = engine.stack.client.get_workflow_handle(subscription_workflow_id(sub_id))
+    run_with_note = (await handle.describe()).run_id
+    for round_no in range(20):
+        if (await handle.describe()).run_id != run_with_note:
+            break
+        await engine.stack.billing.cancel_subscription(sub_id, at_period_end=True, reason=f"round {round_no}")
+        await engine.stack.billing.resume_subscription(sub_id)
+    assert (await handle.describe()).run_id != run_with_note, "the subscription continued as new"
+
+    report = RefundReport(order_id=order_id, refund_id="r1", amount=Money.parse("10.00", "USD"))
+    await handle.signal(SubscriptionWorkflow.order_refunded, report)
+    await engine.until(sub_id, lambda s: any("already credited" in e.detail for e in s.timeline))
+    await refund(engine, order_id, "r2", "20.00")
+    sub = await engine.until(sub_id, lambda s: len(s.credit_notes) == 2)
+    assert [(n.number, n.refund_id, n.amount) for n in sub.credit_notes] == [
+        ("CN-000001", "r1", 1000),
+        ("CN-000002", "r2", 2000),
+    ]
+    assert await sequence_last(engine, CREDIT_NOTE_SERIES) == 2
