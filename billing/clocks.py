@@ -128,12 +128,16 @@ class ClockPosition(BaseModel):
     """An attached run that caught up with the clock: its simulated time and when it next has something to do.
 
     ``handed_over``: the run continues as new; ask the next run. ``finished``: the run ends (nothing more due).
+    ``awaiting_order``: the run waits for the customer to pay that invoice order until ``next_due``; when the
+    clock reaches it unpaid, ``advance`` cancels the order, as its payment window would have ended it.
     """
 
     now: datetime
     next_due: datetime | None = None
     handed_over: bool = False
     finished: bool = False
+    #: An invoice order waiting for the customer; its payment window ends at ``next_due`` (clock time).
+    awaiting_order: str | None = None
 
 
 class ClockStep(BaseModel):
@@ -141,6 +145,8 @@ class ClockStep(BaseModel):
 
     now: datetime
     due: dict[str, datetime | None] = Field(default_factory=dict)
+    #: The subscriptions whose invoice waits for the customer to pay: the invoice order of each.
+    awaiting: dict[str, str] = Field(default_factory=dict)
 
 
 def check_advance(state: ClockState, to: datetime) -> None:

@@ -9,6 +9,7 @@ repeats until the target is reached and every attached run caught up with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,8 +34,10 @@ from billing.clocks import (
     clock_workflow_id,
     require_test_clocks,
 )
+from billing.orders import CancelRequest, order_workflow_id
 from billing.subscriptions import ENGINE_MODES, StartSubscription
 from workflows.clocks import SimulatedClockWorkflow
+from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 #: How long one attached subscription may take to catch up with one step (its invoice order settling).
@@ -103,20 +106,33 @@ class ClockCommands:
         state = await self.get_test_clock(clock_id)
         check_advance(state, to)
         while True:
-            due = await self._sync_all(state, step_wait)
+            step = await self._sync_all(state, step_wait)
             if progress is not None:
-                progress(ClockStep(now=state.now, due=due))
+                progress(step)
             if state.now >= to:
                 return state
-            ahead = [when for when in due.values() if when is not None and when > state.now]
+            ahead = [when for when in step.due.values() if when is not None and when > state.now]
             state = await self._clock_update(clock_id, SimulatedClockWorkflow.move, MoveClock(to=min([*ahead, to])))
 
-    async def _sync_all(self, state: ClockState, step_wait: timedelta) -> dict[str, datetime | None]:
+    async def _sync_all(self, state: ClockState, step_wait: timedelta) -> ClockStep:
         """Every attached run caught up with ``state.now``: its next due time (None: nothing more due)."""
         positions = await asyncio.gather(
             *(self._sync(workflow_id, state.now, step_wait) for workflow_id in state.attached)
         )
-        return {workflow_id: p.next_due for workflow_id, p in zip(state.attached, positions, strict=True) if p}
+        known = [(workflow_id, p) for workflow_id, p in zip(state.attached, positions, strict=True) if p]
+        return ClockStep(
+            now=state.now,
+            due={workflow_id: p.next_due for workflow_id, p in known},
+            awaiting={workflow_id: p.awaiting_order for workflow_id, p in known if p.awaiting_order},
+        )
+
+    async def _close_unpaid(self, order_id: str, due: datetime) -> None:
+        """The invoice's payment window ended in clock time: cancel its order (at the provider too), as the
+        order's own window would have. Paid or closed meanwhile: its own outcome stands."""
+        handle = self.temporal.get_workflow_handle(order_workflow_id(order_id))
+        reason = f"payment window ended at {due.isoformat()} (test clock)"
+        with contextlib.suppress(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderWorkflow.cancel, CancelRequest(reason=reason))
 
     async def _sync(self, workflow_id: str, now: datetime, step_wait: timedelta) -> ClockPosition | None:
         handle = self.temporal.get_workflow_handle(workflow_id)
@@ -152,6 +168,9 @@ class ClockCommands:
             if position.handed_over:
                 await asyncio.sleep(0.1)  # its next run takes over: ask that one
                 continue
+            if position.awaiting_order and position.next_due is not None and position.next_due <= now:
+                await self._close_unpaid(position.awaiting_order, position.next_due)
+                continue  # the run learns the order's end, and goes on (a dunning retry, say)
             return position if not position.finished else ClockPosition(now=position.now)
 
     async def _clock_update(self, clock_id: str, update: Any, argument: Any) -> ClockState:

@@ -218,11 +218,13 @@ class SubscriptionLogic(EngineBilling, ProviderMirror):
             self.simulated_now = request.now
             self._publish()
         await workflow.wait_condition(self.clock_idle)
+        awaiting = self.awaiting_customer()
         return ClockPosition(
             now=self.simulated_now,
-            next_due=self.clock_due,
+            next_due=self.clock_due or (awaiting[1] if awaiting else None),
             handed_over=self.clock_handover,
             finished=self.clock_finished,
+            awaiting_order=awaiting[0] if awaiting else None,
         )
 
     def validate_clock_sync(self, request: ClockSync) -> None:

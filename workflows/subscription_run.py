@@ -35,6 +35,7 @@ from billing.invoices import Invoice, InvoiceState
 from billing.orders import provider_call_limit
 from billing.subscriptions import (
     ENGINE_MODES,
+    BillingPeriodRecord,
     PeriodStatus,
     Subscription,
     SubscriptionInput,
@@ -82,6 +83,8 @@ class SubscriptionRun:
         self.test_clock = start.test_clock
         self.simulated_now: datetime | None = (start.clock_time or clock_now()) if start.test_clock else None
         self.clock_due: datetime | None = None
+        #: The invoice waiting for the customer to pay, and when its payment window ends in clock time.
+        self.clock_payment: tuple[BillingPeriodRecord, datetime] | None = None
         self.clock_handover = False
         self.clock_finished = False
         now = self.simulated_now or clock_now()
@@ -184,8 +187,21 @@ class SubscriptionRun:
         next timed wait), or it hands over to its next run, or it ends."""
         due = self.clock_due
         return (
-            self.clock_handover or self.clock_finished or (due is not None and not self._clock_at(due))
+            self.clock_handover
+            or self.clock_finished
+            or (due is not None and not self._clock_at(due))
+            or self.awaiting_customer() is not None
         ) and not self.check_requested
+
+    def awaiting_customer(self) -> tuple[str, datetime] | None:
+        """The invoice order waiting for the customer (its checkout or QR is out) and the end of its payment
+        window in clock time: nothing happens until the customer pays or the clock closes the window."""
+        if self.clock_payment is None:
+            return None
+        record, due = self.clock_payment
+        if record.status is not PeriodStatus.PENDING or record.checkout_url is None or record.order_id is None:
+            return None
+        return record.order_id, due
 
     def _snapshot(self) -> tuple[object, ...]:
         sub = self.sub

@@ -149,3 +149,49 @@ async def test_the_clock_only_moves_forward(stack: OrderStack) -> None:
     assert refused.value.field == "to"
     with pytest.raises(errors.NotFoundError):
         await stack.billing.advance_test_clock("no-such-clock", START)
+
+
+async def test_engine_invoiced_waits_for_the_customer_and_closes_unpaid_invoices_at_their_clock_due(
+    stack: OrderStack,
+) -> None:
+    sub_id = f"inv-{uuid.uuid4().hex[:6]}"
+    workflow_id = subscription_workflow_id(sub_id)
+    clock = await stack.billing.create_test_clock(start=START)
+    request = start(sub_id, customer=Customer(customer_id=f"cust-{sub_id}", email="inv@example.com"))
+    await stack.billing.create_subscription(request, test_clock=clock.clock_id)
+
+    steps: list[ClockStep] = []
+    await stack.billing.advance_test_clock(clock.clock_id, START + timedelta(days=2), progress=steps.append)
+    # The first invoice's page is out: the clock moves on while the customer has three days (invoice_due) to pay.
+    assert [(s.now, s.awaiting, s.due) for s in steps] == [
+        (START, {workflow_id: f"{sub_id}-p1"}, {workflow_id: START + timedelta(days=3)}),
+        (START + timedelta(days=2), {workflow_id: f"{sub_id}-p1"}, {workflow_id: START + timedelta(days=3)}),
+    ]
+    await stack.customer(f"{sub_id}-p1", "pay")
+    paid = await stack.billing.wait_for_subscription(sub_id, lambda s: s.current_period == 1)
+    assert paid.period_record(1).paid_at == START + timedelta(days=2), "paid at the clock's time"
+
+    steps.clear()
+    feb1 = datetime(2027, 2, 1, tzinfo=UTC)
+    after = await stack.billing.advance_test_clock(clock.clock_id, feb1 + timedelta(days=14), progress=steps.append)
+    # Nobody pays period 2: each invoice's window closes three clock days after it was issued, and the
+    # dunning retries follow one and three days later; after the last, the subscription is UNPAID.
+    day = timedelta(days=1)
+    assert [s.now for s in steps] == [
+        START + 2 * day, feb1, feb1 + 3 * day, feb1 + 4 * day, feb1 + 7 * day, feb1 + 10 * day, feb1 + 13 * day,
+        after.now,
+    ]  # fmt: skip
+    sub = await stack.billing.get_subscription(sub_id)
+    assert sub.status is SubscriptionStatus.UNPAID and sub.current_period == 1
+    assert sub.period_record(2).order_id == f"{sub_id}-p2-r2"
+    past_due = [e.at for e in sub.timeline if "-> PAST_DUE" in e.detail]
+    unpaid = [e.at for e in sub.timeline if "-> UNPAID" in e.detail]
+    assert past_due == [feb1 + 3 * day] and unpaid == [feb1 + 13 * day]
+    invoices = await stack.billing.list_invoices(sub_id)
+    assert [(i.invoice_id, i.state) for i in invoices] == [
+        (f"{sub_id}-p1", InvoiceState.PAID),
+        (f"{sub_id}-p2", InvoiceState.UNCOLLECTIBLE),
+    ]
+    for attempt in ("p2", "p2-r1", "p2-r2"):
+        order = await stack.billing.get_order(f"{sub_id}-{attempt}")
+        assert order.status.value == "CANCELLED", f"{attempt}: {order.status}"
