@@ -11,12 +11,12 @@ caught up (:class:`ClockPosition`), until the target time. Only for the emulator
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.errors import InputError, InvalidStateError
 
@@ -35,13 +35,23 @@ def clock_workflow_id(clock_id: str) -> str:
     return f"test-clock-{clock_id}"
 
 
-def clocks_enabled(environ: Mapping[str, str] | None = None) -> bool:
-    return (environ if environ is not None else os.environ).get(TEST_CLOCKS_VARIABLE, "").lower() == "enabled"
+class ClockSettings(BaseSettings):
+    """``BILLING_TEST_CLOCKS``: ``enabled`` where the worker's providers are the emulators."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLING_", extra="ignore")
+
+    test_clocks: Literal["enabled", "disabled"] = "disabled"
 
 
-def require_test_clocks(environ: Mapping[str, str] | None = None, *, field: str | None = None) -> None:
+def clocks_enabled() -> bool:
+    from billing.settings import load
+
+    return load(ClockSettings).test_clocks == "enabled"
+
+
+def require_test_clocks(*, field: str | None = None) -> None:
     """Test clocks move subscriptions through months in minutes: only against the emulators."""
-    if not clocks_enabled(environ):
+    if not clocks_enabled():
         raise InvalidStateError(
             f"test clocks are only for the emulators: set {TEST_CLOCKS_VARIABLE}=enabled where the worker's "
             "providers are emulators (`billing dev` does)",

@@ -74,6 +74,12 @@ def clock_advance(
         upcoming = [when for when in step.due.values() if when is not None]
         nxt = f" · next due {min(upcoming).isoformat()}" if upcoming else ""
         console.print(f"{step.now.isoformat()}: {len(step.due)} subscription(s) idle{nxt}", highlight=False)
+        for workflow_id, order_id in step.awaiting.items():
+            until = step.due.get(workflow_id)
+            closes = f" until {until.isoformat()}" if until is not None else ""
+            console.print(
+                f"  {workflow_id}: invoice order {order_id} awaits the customer's payment{closes}", highlight=False
+            )
 
     async def action() -> ClockState:
         if (to is None) == (by is None):
