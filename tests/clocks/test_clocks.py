@@ -17,7 +17,7 @@ from billing.clocks import TEST_CLOCKS_VARIABLE, ClockStep, clock_workflow_id
 from billing.gateway import Customer
 from billing.invoices import InvoiceState
 from billing.subscriptions import BillingMode, PeriodStatus, SubscriptionStatus, subscription_workflow_id
-from tests.subscriptions.test_engine_invoiced import priced, start
+from tests.subscriptions.test_engine_invoiced import POLICY, priced, start
 from tests.support.stack import OrderStack, order_stack
 
 START = datetime(2027, 1, 1, tzinfo=UTC)
@@ -195,3 +195,47 @@ async def test_engine_invoiced_waits_for_the_customer_and_closes_unpaid_invoices
     for attempt in ("p2", "p2-r1", "p2-r2"):
         order = await stack.billing.get_order(f"{sub_id}-{attempt}")
         assert order.status.value == "CANCELLED", f"{attempt}: {order.status}"
+
+
+async def test_trial_change_and_cancel_at_period_end_and_the_final_watch_across_new_runs(stack: OrderStack) -> None:
+    tag = uuid.uuid4().hex[:6]
+    sub_id, wallet = f"trial-{tag}", "252611119003"
+    workflow_id = subscription_workflow_id(sub_id)
+    await set_wallet(stack, wallet, ["approve", "approve"])
+    clock = await stack.billing.create_test_clock(start=START)
+    # A short history cap: the run continues as new several times while the clock moves.
+    request = wallet_subscription(
+        sub_id, wallet, trial_days=14, policy=POLICY.model_copy(update={"max_history_events": 30})
+    )
+    created = await stack.billing.create_subscription(request, test_clock=clock.clock_id)
+    assert created.status is SubscriptionStatus.TRIALING
+    day = timedelta(days=1)
+    jan15, feb15, mar15 = (datetime(2027, month, 15, tzinfo=UTC) for month in (1, 2, 3))
+
+    steps: list[ClockStep] = []
+    await stack.billing.advance_test_clock(clock.clock_id, START + 19 * day, progress=steps.append)
+    assert [(s.now, s.due[workflow_id]) for s in steps] == [(START, jan15), (jan15, feb15), (START + 19 * day, feb15)]
+    after_trial = await stack.billing.get_subscription(sub_id)
+    assert after_trial.status is SubscriptionStatus.ACTIVE and after_trial.period_record(1).paid_at == jan15
+
+    pro = priced("pro", "5.00")
+    changed = await stack.billing.change_plan(sub_id, pro, at_period_end=True)
+    assert changed.pending_change is not None and changed.pending_change.requested_at == START + 19 * day
+    await stack.billing.advance_test_clock(clock.clock_id, feb15 + 5 * day)
+    renewed = await stack.billing.get_subscription(sub_id)
+    assert renewed.plan.plan_id == "pro" and renewed.period_record(2).amount == pro.amount
+    assert renewed.period_record(2).paid_at == feb15
+
+    await stack.billing.cancel_subscription(sub_id, at_period_end=True)
+    steps.clear()
+    end = datetime(2027, 4, 30, tzinfo=UTC)
+    await stack.billing.advance_test_clock(clock.clock_id, end, progress=steps.append)
+    # Cancelled at the period end; the final watch (30 days) then ends the run, which drops out of the steps.
+    assert [s.now for s in steps] == [feb15 + 5 * day, mar15, mar15 + 30 * day, end]
+    assert steps[-1].due == {}
+    ended = await stack.billing.get_subscription(sub_id)
+    assert ended.status is SubscriptionStatus.CANCELLED and ended.cancelled_at == mar15
+    assert [r.amount for r in ended.periods] == [priced("wallet", "2.00").amount, pro.amount]
+    description = await stack.client.get_workflow_handle(workflow_id).describe()
+    assert description.status is not None and description.status.name == "COMPLETED"
+    assert description.raw_description.workflow_execution_info.first_run_id != description.run_id, "continued as new"
