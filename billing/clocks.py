@@ -49,14 +49,23 @@ def clocks_enabled() -> bool:
     return load(ClockSettings).test_clocks == "enabled"
 
 
+def refused(field: str | None = None) -> InvalidStateError:
+    return InvalidStateError(
+        f"test clocks are only for the emulators: set {TEST_CLOCKS_VARIABLE}=enabled where the worker's "
+        "providers are emulators (`billing dev` does)",
+        field=field,
+    )
+
+
+#: The worker's own refusal: the client allowed test clocks, the worker does not.
+WORKER_REFUSED = f"this worker does not allow test clocks ({TEST_CLOCKS_VARIABLE} is not enabled where it runs)"
+
+
 def require_test_clocks(*, field: str | None = None) -> None:
-    """Test clocks move subscriptions through months in minutes: only against the emulators."""
+    """Test clocks move subscriptions through months in minutes: only against the emulators. Checked by the
+    client (here) and by the worker (``activities.clocks``, when a clock starts)."""
     if not clocks_enabled():
-        raise InvalidStateError(
-            f"test clocks are only for the emulators: set {TEST_CLOCKS_VARIABLE}=enabled where the worker's "
-            "providers are emulators (`billing dev` does)",
-            field=field,
-        )
+        raise refused(field)
 
 
 def parse_duration(text: str, *, field: str = "by") -> timedelta:

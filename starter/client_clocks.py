@@ -13,7 +13,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -44,6 +44,15 @@ from workflows.subscription import SubscriptionWorkflow
 STEP_WAIT = timedelta(minutes=2)
 
 
+def _raise_clock_error(exc: WorkflowUpdateFailedError, clock_id: str) -> NoReturn:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type in {"InputError", "InvalidStateError"}:
+        cls = errors.InvalidStateError if cause.type == "InvalidStateError" else errors.InputError
+        field = cause.details[0] if cause.details and isinstance(cause.details[0], str) else None
+        raise cls(cause.message, field=field) from exc
+    raise errors.BillingError(f"test clock {clock_id}: {cause or exc}") from exc
+
+
 class ClockCommands:
     """Test clocks: only where ``BILLING_TEST_CLOCKS=enabled`` (the worker's providers are the emulators)."""
 
@@ -63,9 +72,12 @@ class ClockCommands:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"Test clock {request.clock_id}",
         )
-        state: ClockState = await self.temporal.execute_update_with_start_workflow(
-            SimulatedClockWorkflow.current, start_workflow_operation=operation
-        )
+        try:
+            state: ClockState = await self.temporal.execute_update_with_start_workflow(
+                SimulatedClockWorkflow.current, start_workflow_operation=operation
+            )
+        except WorkflowUpdateFailedError as exc:
+            _raise_clock_error(exc, request.clock_id)
         return state
 
     async def get_test_clock(self, clock_id: str) -> ClockState:
@@ -178,12 +190,7 @@ class ClockCommands:
         try:
             state: ClockState = await handle.execute_update(update, argument)
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type in {"InputError", "InvalidStateError"}:
-                cls = errors.InvalidStateError if cause.type == "InvalidStateError" else errors.InputError
-                field = cause.details[0] if cause.details and isinstance(cause.details[0], str) else None
-                raise cls(cause.message, field=field) from exc
-            raise errors.BillingError(f"test clock {clock_id}: {cause or exc}") from exc
+            _raise_clock_error(exc, clock_id)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 raise errors.NotFoundError(f"no test clock {clock_id}", field="test_clock") from exc

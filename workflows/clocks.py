@@ -9,9 +9,13 @@ Temporal suggests it. Workflow code.
 
 from __future__ import annotations
 
-from temporalio import workflow
+from datetime import timedelta
 
-from billing.clocks import MAX_ATTACHED, AttachToClock, ClockStart, ClockState, MoveClock
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from activities.clocks import ClockActivities
+from billing.clocks import MAX_ATTACHED, WORKER_REFUSED, AttachToClock, ClockStart, ClockState, MoveClock
 from billing.errors import InputError, InvalidStateError
 from workflows.common import clock_now, rejected
 
@@ -21,20 +25,35 @@ class SimulatedClockWorkflow:
     @workflow.init
     def __init__(self, start: ClockStart) -> None:
         self.state = start.state or ClockState(clock_id=start.clock_id, now=start.start or clock_now())
+        #: Whether the worker allows test clocks (None: not asked yet); a continued clock was allowed.
+        self.permitted: bool | None = True if start.state is not None else None
 
     @workflow.run
     async def run(self, start: ClockStart) -> ClockState:
+        if start.state is None:
+            # The worker knows its providers: a clock is refused where they are not the emulators.
+            self.permitted = await workflow.execute_activity_method(
+                ClockActivities.permitted,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
+                summary="test clocks allowed?",
+            )
+        if not self.permitted:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.state
         await workflow.wait_condition(lambda: workflow.info().is_continue_as_new_suggested())
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(ClockStart(clock_id=self.state.clock_id, state=self.state))
 
     @workflow.update
-    def current(self) -> ClockState:
-        """The clock as it is (for a client that starts it with this update)."""
+    async def current(self) -> ClockState:
+        """The clock as it is (for a client that starts it with this update), once the worker allowed it."""
+        await self._allowed(None)
         return self.state
 
     @workflow.update
-    def attach(self, request: AttachToClock) -> ClockState:
+    async def attach(self, request: AttachToClock) -> ClockState:
+        await self._allowed("test_clock")
         if request.workflow_id not in self.state.attached:
             self.state.attached.append(request.workflow_id)
             self._publish()
@@ -46,7 +65,8 @@ class SimulatedClockWorkflow:
             raise rejected(InvalidStateError(f"at most {MAX_ATTACHED} subscriptions per clock", field="test_clock"))
 
     @workflow.update
-    def move(self, request: MoveClock) -> ClockState:
+    async def move(self, request: MoveClock) -> ClockState:
+        await self._allowed(None)
         self.state.now = max(self.state.now, request.to)
         self._publish()
         return self.state
@@ -61,6 +81,11 @@ class SimulatedClockWorkflow:
     @workflow.query
     def show(self) -> ClockState:
         return self.state
+
+    async def _allowed(self, field: str | None) -> None:
+        await workflow.wait_condition(lambda: self.permitted is not None)
+        if not self.permitted:
+            raise rejected(InvalidStateError(WORKER_REFUSED, field=field))
 
     def _publish(self) -> None:
         workflow.set_current_details(

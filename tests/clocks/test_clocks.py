@@ -142,6 +142,16 @@ async def test_refused_unless_enabled(stack: OrderStack, monkeypatch: pytest.Mon
     assert refused.value.field == "test_clock"
 
 
+async def test_a_worker_without_the_setting_refuses_a_clock_the_client_allows(
+    stack: OrderStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client believes the providers are emulators; the worker (same process here) is not told so.
+    monkeypatch.setattr("starter.client_clocks.require_test_clocks", lambda **_: None)
+    monkeypatch.delenv(TEST_CLOCKS_VARIABLE)
+    with pytest.raises(errors.InvalidStateError, match="this worker does not allow test clocks"):
+        await stack.billing.create_test_clock(clock_id=f"refused-{uuid.uuid4().hex[:6]}")
+
+
 async def test_the_clock_only_moves_forward(stack: OrderStack) -> None:
     clock = await stack.billing.create_test_clock(start=START)
     with pytest.raises(errors.InputError) as refused:
