@@ -92,6 +92,10 @@ def subscription_create(
         str | None, typer.Option("--billing", help="provider (the provider renews) or invoice (one order per period)")
     ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
+    test_clock: Annotated[
+        str | None,
+        typer.Option("--test-clock", help="Live on this test clock's time (engine billing, emulators only)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a subscription; prints where the customer authorizes the first payment."""
@@ -117,7 +121,7 @@ def subscription_create(
             from starter.client import input_error_from_validation
 
             raise input_error_from_validation(exc) from None
-        return await (await _billing()).create_subscription(request)
+        return await (await _billing()).create_subscription(request, test_clock=test_clock)
 
     subscription = run(action)
     emit(subscription, as_json, lambda: print_subscription(console, subscription))

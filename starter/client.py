@@ -69,6 +69,7 @@ from billing.subscriptions import (
     subscription_workflow_id,
 )
 from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
+from starter.client_clocks import ClockCommands
 from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -108,7 +109,7 @@ def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn
     raise errors.BillingError(f"{subject}: {cause or exc}") from exc
 
 
-class BillingClient:
+class BillingClient(ClockCommands):
     """Create and command orders. One instance per application; safe to share across tasks."""
 
     def __init__(self, client: Client, *, task_queue: str = "billing", read_wait: float = QUERY_SETTLE_SECONDS) -> None:
@@ -256,17 +257,20 @@ class BillingClient:
 
     # -- subscriptions ----------------------------------------------------------------------------------
 
-    async def create_subscription(self, request: StartSubscription) -> Subscription:
+    async def create_subscription(self, request: StartSubscription, *, test_clock: str | None = None) -> Subscription:
         """Create the subscription at its provider; returns the customer's authorization action.
 
         Idempotent by ``subscription_id`` like orders. A customer field the provider needs for every period
-        is checked first (:meth:`StartSubscription.check_new`): missing, nothing is started.
+        is checked first (:meth:`StartSubscription.check_new`): missing, nothing is started. ``test_clock``:
+        an engine-billed subscription lives on that test clock's time (:mod:`billing.clocks`).
         """
         request.check_new()
+        workflow_id = subscription_workflow_id(request.subscription_id)
+        clock_time = await self.attach_to_clock(test_clock, request, workflow_id) if test_clock else None
         operation = WithStartWorkflowOperation(
             SubscriptionWorkflow.run,
-            SubscriptionInput(request=request),
-            id=subscription_workflow_id(request.subscription_id),
+            SubscriptionInput(request=request, test_clock=test_clock, clock_time=clock_time),
+            id=workflow_id,
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -118,10 +118,18 @@ class EngineBilling(Invoicing):
     async def _await_invoice(self, record: BillingPeriodRecord) -> None:
         """The invoice order ends by itself (its payment window is a deadline); it reports here."""
         before = record.status
-        await workflow.wait_condition(
-            lambda: record.status is not before or self.sub.is_final or self.sub.status is SubscriptionStatus.PAUSED,
-            timeout_summary=f"await invoice {record.order_id}",
-        )
+        if self.simulated_now is not None:
+            # On a test clock the order's payment window is the clock's: advance closes it when it passes.
+            self.clock_payment = (record, clock_now() + self.policy.invoice_due)
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    record.status is not before or self.sub.is_final or self.sub.status is SubscriptionStatus.PAUSED
+                ),
+                timeout_summary=f"await invoice {record.order_id}",
+            )
+        finally:
+            self.clock_payment = None
 
     async def _issue_invoice(self, record: BillingPeriodRecord, attempt: int) -> None:
         sub = self.sub

@@ -22,7 +22,7 @@ from billing.orders import (
     OrderStatus,
     RefundState,
 )
-from billing.subscriptions import FINAL_SUBSCRIPTION_STATUSES, PeriodStatus, Subscription
+from billing.subscriptions import FINAL_SUBSCRIPTION_STATUSES, BillingMode, PeriodStatus, Subscription
 from emulators.registry import EMULATORS
 from starter.events import MerchantEvent
 
@@ -183,19 +183,20 @@ def order_regressions(order: Order) -> list[str]:
 
 
 def check_subscriptions(
-    subscriptions: Mapping[str, Subscription], waffo_ledger: Sequence[Mapping[str, Any]]
+    subscriptions: Mapping[str, Subscription], managed_ledger: Sequence[Mapping[str, Any]]
 ) -> list[Violation]:
     """Provider-managed subscriptions: one charge per period at most, and the engine's paid periods are the
-    provider's charged ones. (Engine-billed periods are orders, checked with the orders.)"""
+    provider's charged ones. ``managed_ledger`` holds the ledgers of the providers that bill subscriptions
+    themselves. (Engine-billed periods are orders, checked with the orders.)"""
     charges: dict[tuple[str, str], int] = defaultdict(int)
-    for item in waffo_ledger:
+    for item in managed_ledger:
         if item.get("subscriptionId") and str(item["kind"]) in CAPTURE_KINDS:
             charges[(str(item["subscriptionId"]), str(item.get("period")))] += 1
     out: list[Violation] = []
     for subscription_id, subscription in subscriptions.items():
         provider = subscription.provider
         reference = subscription.provider_reference
-        if provider == "waffo" and reference:
+        if subscription.mode is BillingMode.PROVIDER_MANAGED and reference:
             for (sub, number), count in charges.items():
                 if sub == reference and count > 1:
                     out.append(
@@ -296,7 +297,12 @@ def reviews(orders: Mapping[str, Order]) -> list[Review]:
                         f"{order_id}/{refund.refund_id}",
                         order.provider,
                         "refund NEEDS_REVIEW",
-                        refund.failure.message if refund.failure else f"outcome of refund of {refund.amount} not known",
+                        refund.review_reason
+                        or (
+                            refund.failure.message
+                            if refund.failure
+                            else f"outcome of refund of {refund.amount} not known"
+                        ),
                     )
                 )
     return found

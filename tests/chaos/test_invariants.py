@@ -6,13 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.events import MerchantEvent, event_id
-from billing.gateway import CaptureMode
+from billing.gateway import BillingInterval, CaptureMode, SubscriptionPlan
 from billing.idempotency import payment_key
 from billing.money import Money
 from billing.orders import Order, OrderStatus, Refund, RefundState, Review
+from billing.subscriptions import BillingMode, BillingPeriodRecord, PeriodStatus, Subscription
 from starter.chaos.invariants import (
     check_events,
     check_orders,
+    check_subscriptions,
     ledger_by_order,
     order_regressions,
     reviews,
@@ -98,15 +100,23 @@ def test_each_money_invariant_is_caught() -> None:
 def test_money_in_review_is_listed_not_violated() -> None:
     held = order("held", OrderStatus.NEEDS_REVIEW, review=Review(reason="no final statement", since=T0))
     unsure = order("unsure", OrderStatus.PAID, provider="waafipay", captured_amount=Money.parse("10.00", "USD"),
-                   refunds=[refund("r1", "3.00", RefundState.NEEDS_REVIEW)])  # fmt: skip
+                   refunds=[refund("r1", "3.00", RefundState.NEEDS_REVIEW),
+                            refund("r2", "1.00", RefundState.NEEDS_REVIEW).model_copy(
+                                update={"review_reason": "no refund inquiry: check the portal"})])  # fmt: skip
     ledgers = {
         "waffo": [entry("waffo", "held", "charge", "10.00")],
-        "waafipay": [entry("waafipay", "unsure", "charge", "10.00"), entry("waafipay", "unsure", "refund", "3.00")],
+        "waafipay": [
+            entry("waafipay", "unsure", "charge", "10.00"),
+            entry("waafipay", "unsure", "refund", "3.00"),
+            entry("waafipay", "unsure", "refund", "1.00"),
+        ],
     }
     assert kinds({"held": held, "unsure": unsure}, ledgers) == set()
     assert {(r.subject, r.reason) for r in reviews({"held": held, "unsure": unsure})} == {
         ("held", "no final statement"),
         ("unsure/r1", "outcome of refund of 3.00 USD not known"),
+        # The reason the order recorded for the operator is the one the report shows.
+        ("unsure/r2", "no refund inquiry: check the portal"),
     }
     assert settled(held) and settled(unsure)
     assert not settled(order("open", OrderStatus.PAID, refunds=[refund("r", "1.00", RefundState.PENDING)]))
@@ -161,3 +171,50 @@ def test_an_order_whose_status_disagrees_with_its_refunds_is_caught() -> None:
         ]
     }
     assert kinds({"back": back, "fine": fine}, ledgers) == {("refund_state_backwards", "back")}
+
+
+def test_provider_managed_subscriptions_are_checked_by_mode_not_by_provider_name() -> None:
+    """A period charged twice, a PAID period the provider never charged and a charge the engine never saw
+    are caught for every provider-managed subscription; engine-billed ones are left to the order checks."""
+
+    def sub(subscription_id: str, provider: str, mode: BillingMode, periods: list[BillingPeriodRecord]) -> Subscription:
+        return Subscription(
+            subscription_id=subscription_id,
+            provider=provider,
+            mode=mode,
+            plan=SubscriptionPlan(
+                plan_id="p", description="P", amount=Money.parse("10.00", "USD"), interval=BillingInterval.MONTH
+            ),
+            customer_id="c",
+            request_key=f"key-{subscription_id}",
+            provider_reference=f"ref-{subscription_id}",
+            credit_balance=Money.parse("0", "USD"),
+            created_at=T0,
+            activation_deadline=T0 + timedelta(hours=1),
+            periods=periods,
+        )
+
+    paid = [
+        BillingPeriodRecord(number=1, status=PeriodStatus.PAID),
+        BillingPeriodRecord(number=2, status=PeriodStatus.PAID),
+    ]
+    ledger = [
+        {"kind": "charge", "subscriptionId": "ref-managed", "period": "1"},
+        {"kind": "charge", "subscriptionId": "ref-managed", "period": "1"},
+        {"kind": "charge", "subscriptionId": "ref-managed", "period": "3"},
+        {"kind": "charge", "subscriptionId": "ref-engine", "period": "1"},
+        {"kind": "charge", "subscriptionId": "ref-engine", "period": "1"},
+    ]
+    found = check_subscriptions(
+        {
+            # A provider that is not Waffo bills this one itself: its name must not matter.
+            "managed": sub("managed", "otherpay", BillingMode.PROVIDER_MANAGED, paid),
+            "engine": sub("engine", "otherpay", BillingMode.ENGINE_CHARGED, paid),
+        },
+        ledger,
+    )
+    assert {(v.invariant, v.subject, v.detail) for v in found} == {
+        ("double_charge", "managed", "period 1: 2 charges"),
+        ("phantom_paid", "managed", "period 2 PAID, nothing charged"),
+        ("lost_payment", "managed", "period 3 charged, unknown to the engine"),
+    }

@@ -112,9 +112,9 @@ class RecordingBillingClient(BillingClient):
         self.created.add(request.order_id)
         return await super().create_order(request)
 
-    async def create_subscription(self, request: StartSubscription) -> Subscription:
+    async def create_subscription(self, request: StartSubscription, *, test_clock: str | None = None) -> Subscription:
         self.subscriptions.add(request.subscription_id)
-        return await super().create_subscription(request)
+        return await super().create_subscription(request, test_clock=test_clock)
 
     async def wait_for_subscription(
         self,
