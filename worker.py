@@ -39,13 +39,14 @@ from host.telemetry import configure
 from host.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
+from workflows.balance import CustomerBalanceWorkflow
 from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow]
+WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow, CustomerBalanceWorkflow]
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
 #: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table
