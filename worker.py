@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import (
     SandboxRestrictions,
 )
 
+from activities.balance import BalanceActivities
 from activities.events import EventActivities
 from activities.invoices import InvoiceActivities
 from activities.payments import PaymentActivities, ProviderRegistry
@@ -154,13 +155,14 @@ def build_worker(
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
     subscriptions = SubscriptionActivities(providers, callbacks)
     invoices = InvoiceActivities(client, settings.invoice_merchant)
+    balances = BalanceActivities(client, settings.invoice_merchant)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=runner,
         workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
-        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all()],
+        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all(), *balances.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,

@@ -39,6 +39,7 @@ WORKFLOW_CODE = (
     "workflows.order",
     "workflows.order_flow",
     "workflows.subscription",
+    "workflows.subscription_balance",
     "workflows.subscription_engine",
     "workflows.subscription_invoicing",
     "workflows.subscription_logic",
