@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import (
     SandboxRestrictions,
 )
 
+from activities.balance import BalanceActivities
 from activities.clocks import ClockActivities
 from activities.events import EventActivities
 from activities.invoices import InvoiceActivities
@@ -40,6 +41,7 @@ from host.telemetry import configure
 from host.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
+from workflows.balance import CustomerBalanceWorkflow
 from workflows.clocks import SimulatedClockWorkflow
 from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
@@ -47,7 +49,13 @@ from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow, SimulatedClockWorkflow]
+WORKFLOWS = [
+    OrderWorkflow,
+    SubscriptionWorkflow,
+    InvoiceSequenceWorkflow,
+    SimulatedClockWorkflow,
+    CustomerBalanceWorkflow,
+]
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
 #: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table
@@ -156,13 +164,21 @@ def build_worker(
     subscriptions = SubscriptionActivities(providers, callbacks)
     invoices = InvoiceActivities(client, settings.invoice_merchant)
     clocks = ClockActivities()
+    balances = BalanceActivities(client, settings.invoice_merchant)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=runner,
         workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
-        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all(), *clocks.all()],
+        activities=[
+            *payments.all(),
+            *subscriptions.all(),
+            *events.all(),
+            *invoices.all(),
+            *clocks.all(),
+            *balances.all(),
+        ],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,
