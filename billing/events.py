@@ -47,11 +47,16 @@ MERCHANT_EVENTS_FEATURE = "merchant-events"
 HINTS_IN_RUN_FEATURE = "hints-in-run"
 #: Feature: the subscription run issues invoices (numbers from the merchant's sequence) for its periods.
 INVOICES_FEATURE = "invoices"
+#: Feature: the subscription run takes the status its search attributes were started with (by the client,
+#: or carried by continue-as-new) as published, and upserts it only when it changes.
+ATTRIBUTES_AT_START_FEATURE = "attributes-at-start"
 
 
 def features_memo() -> dict[str, list[str]]:
     """The memo every order and subscription run is started (or continued as new) with."""
-    return {FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE, INVOICES_FEATURE]}
+    return {
+        FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE, INVOICES_FEATURE, ATTRIBUTES_AT_START_FEATURE]
+    }
 
 
 def started_with(memo_features: list[str] | None, feature: str) -> bool:

@@ -25,8 +25,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -166,14 +164,11 @@ class BillingClient(ClockCommands):
             static_details=(
                 f"Customer `{request.customer.customer_id}` · capture {request.capture_mode.value.lower()}"
             ),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.BILLING_STATUS, OrderStatus.CREATED.value),
-                    SearchAttributePair(sa.PROVIDER, request.provider),
-                    SearchAttributePair(sa.CUSTOMER_ID, request.customer.customer_id),
-                    SearchAttributePair(sa.AMOUNT_MINOR, request.amount.amount_minor),
-                    SearchAttributePair(sa.CURRENCY, request.amount.currency),
-                ]
+            search_attributes=sa.at_start(
+                status=OrderStatus.CREATED.value,
+                provider=request.provider,
+                customer_id=request.customer.customer_id,
+                amount=request.amount,
             ),
         )
         try:
@@ -286,14 +281,11 @@ class BillingClient(ClockCommands):
             static_summary=request.summary,
             memo=features_memo(),
             static_details=f"Customer `{request.customer.customer_id}` · {request.mode.value.replace('_', '-')}",
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.BILLING_STATUS, SubscriptionStatus.INCOMPLETE.value),
-                    SearchAttributePair(sa.PROVIDER, request.provider),
-                    SearchAttributePair(sa.CUSTOMER_ID, request.customer.customer_id),
-                    SearchAttributePair(sa.AMOUNT_MINOR, request.plan.amount.amount_minor),
-                    SearchAttributePair(sa.CURRENCY, request.plan.amount.currency),
-                ]
+            search_attributes=sa.at_start(
+                status=SubscriptionStatus.INCOMPLETE.value,
+                provider=request.provider,
+                customer_id=request.customer.customer_id,
+                amount=request.plan.amount,
             ),
         )
         submit = SubmitSubscription(subscription_id=request.subscription_id, fingerprint=request.fingerprint())

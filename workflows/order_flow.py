@@ -1241,14 +1241,16 @@ class OrderFlow:
             if started_with is not None:
                 self._published = OrderStatus(started_with)
         if self._published is None:
+            # Started without them (an invoice order of a subscription): the same set the client starts with.
             workflow.upsert_search_attributes(
-                [
-                    sa.BILLING_STATUS.value_set(order.status.value),
-                    sa.PROVIDER.value_set(order.provider),
-                    sa.CUSTOMER_ID.value_set(order.customer_id),
-                    sa.AMOUNT_MINOR.value_set(order.amount.amount_minor),
-                    sa.CURRENCY.value_set(order.amount.currency),
-                ]
+                sa.upserts(
+                    sa.at_start(
+                        status=order.status.value,
+                        provider=order.provider,
+                        customer_id=order.customer_id,
+                        amount=order.amount,
+                    )
+                )
             )
         elif self._published is not order.status:
             workflow.upsert_search_attributes([sa.BILLING_STATUS.value_set(order.status.value)])

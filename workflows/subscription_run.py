@@ -106,6 +106,10 @@ class SubscriptionRun:
             workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.INVOICES_FEATURE
         )
         self._invoicing: bool | None = None
+        #: Runs started since the status set at start counts as published (older ones set it again).
+        self._attributes_at_start = events.started_with(
+            workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.ATTRIBUTES_AT_START_FEATURE
+        )
         if start.state is None and self.sub.mode in ENGINE_MODES:
             self._start_engine_calendar(now)
         self.seen: list[str] = list(start.seen_events)
@@ -273,13 +277,20 @@ class SubscriptionRun:
         """Search attributes and current details for the Temporal UI. No personal data."""
         sub = self.sub
         updates: list[SearchAttributeUpdate[Any]] = []
-        if self._published is None and workflow.info().typed_search_attributes.get(sa.BILLING_STATUS) is None:
-            updates += [
-                sa.PROVIDER.value_set(sub.provider),
-                sa.CUSTOMER_ID.value_set(sub.customer_id),
-                sa.AMOUNT_MINOR.value_set(sub.plan.amount.amount_minor),
-                sa.CURRENCY.value_set(sub.plan.amount.currency),
-            ]
+        if self._published is None:
+            started = workflow.info().typed_search_attributes.get(sa.BILLING_STATUS)
+            if started is None:
+                # Started without them (a client from before): the set the client starts with, status last.
+                attributes = sa.at_start(
+                    status=sub.status.value,
+                    provider=sub.provider,
+                    customer_id=sub.customer_id,
+                    amount=sub.plan.amount,
+                )
+                updates += sa.upserts(attributes, without=(sa.BILLING_STATUS.name,))
+            elif self._attributes_at_start:
+                # Set at start (or carried over by continue-as-new): only a change follows.
+                self._published = SubscriptionStatus(started)
         if self._published is not sub.status:
             updates.append(sa.BILLING_STATUS.value_set(sub.status.value))
         current_next = workflow.info().typed_search_attributes.get(sa.NEXT_BILLING_AT)
