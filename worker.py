@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import (
     SandboxRestrictions,
 )
 
+from activities.coupons import CouponActivities
 from activities.events import EventActivities
 from activities.invoices import InvoiceActivities
 from activities.payments import PaymentActivities, ProviderRegistry
@@ -39,13 +40,14 @@ from host.telemetry import configure
 from host.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
+from workflows.coupons import CouponWorkflow
 from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow]
+WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow, CouponWorkflow]
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
 #: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table
@@ -107,7 +109,8 @@ class WorkerSettings(BaseSettings):
 
     grace_seconds: float = Field(default=30.0, ge=0)
     max_cached_workflows: int = Field(default=2000, ge=0)
-    #: Whose invoice and credit note numbers this worker hands out: one gap-free sequence per merchant.
+    #: Whose invoice and credit note numbers this worker hands out (one gap-free sequence per merchant), and
+    #: whose coupons the subscriptions it runs redeem.
     invoice_merchant: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 
 
@@ -153,13 +156,14 @@ def build_worker(
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
     subscriptions = SubscriptionActivities(providers, callbacks)
     invoices = InvoiceActivities(client, settings.invoice_merchant)
+    coupons = CouponActivities(client, settings.invoice_merchant)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=runner,
         workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
-        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all()],
+        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all(), *coupons.all()],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,

@@ -25,10 +25,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from billing.calendar import BillingCalendar, Period
+from billing.coupons import AppliedCoupon, period_discount
 from billing.errors import InputError, InvalidAmountError, InvalidStateError
 from billing.events import EventLog
 from billing.gateway import (
@@ -148,6 +150,10 @@ class StartSubscription(Fingerprinted, _Frozen):
     trial_days: int | None = Field(default=None, ge=1, le=730)
     #: Engine modes: when the first paid period starts (after any trial); None is now.
     billing_anchor: datetime | None = None
+    #: Engine modes: a coupon code of the merchant's, redeemed for this subscription from its first period.
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
+    #: Left out of the fingerprint when None, so a request from before coupons keeps its fingerprint.
+    fingerprint_omit_none: ClassVar[frozenset[str]] = frozenset({"coupon"})
 
     @model_validator(mode="after")
     def _mode_fits(self) -> StartSubscription:
@@ -164,6 +170,11 @@ class StartSubscription(Fingerprinted, _Frozen):
             )
         if mode is BillingMode.PROVIDER_MANAGED and self.billing_anchor:
             raise InputError(f"the provider sets its own calendar in {mode.value} billing", field="billing_anchor")
+        if mode is BillingMode.PROVIDER_MANAGED and self.coupon:
+            raise InputError(
+                f"the provider charges the plan's price itself in {mode.value} billing; coupons apply in engine modes",
+                field="coupon",
+            )
         if mode in ENGINE_MODES and len(self.subscription_id) > 48:
             raise InputError(
                 "at most 48 characters in engine billing (period orders extend it)", field="subscription_id"
@@ -227,6 +238,12 @@ class ResumeSubscriptionRequest(_Frozen):
 
 class PauseSubscriptionRequest(_Frozen):
     reason: str | None = Field(default=None, max_length=256)
+
+
+class ApplyCouponRequest(_Frozen):
+    """Apply a coupon of the merchant's to a running subscription (engine modes), from its next period."""
+
+    code: str = Field(min_length=1, max_length=64)
 
 
 class ManagementLinkRequest(_Frozen):
@@ -323,6 +340,8 @@ class Subscription(BaseModel):
     credit_balance: Money
     pending_change: PendingChange | None = None
     adjustments: list[Adjustment] = Field(default_factory=list)
+    #: Engine modes: the coupon redeemed for it and the periods it covers (``billing.coupons``).
+    coupon: AppliedCoupon | None = None
     #: Every invoice of the subscription, oldest first (see "Invoices" below).
     invoices: list[Invoice] = Field(default_factory=list)
     #: Provider-managed: periods from this (generation, number) on get invoices; None before invoicing began
@@ -605,14 +624,19 @@ class Subscription(BaseModel):
             return True
         return False
 
-    def invoice_amount(self) -> Money:
-        """The next invoice: the plan's price less any carried credit (never below zero)."""
-        return max(self.plan.amount - self.credit_balance, Money.zero(self.plan.amount.currency))
+    def invoice_amount(self, discount: Money | None = None) -> Money:
+        """The next invoice: the plan's price less its ``discount`` and any carried credit (never below zero)."""
+        price = self.plan.amount - (discount or Money.zero(self.plan.amount.currency))
+        return max(price - self.credit_balance, Money.zero(self.plan.amount.currency))
 
-    def consume_credit(self, amount: Money) -> None:
-        """The credit used by an invoice of ``amount`` (the plan price less the credit)."""
-        used = self.plan.amount - amount
+    def consume_credit(self, amount: Money, discount: Money | None = None) -> None:
+        """The credit used by an invoice of ``amount`` (the plan price less the discount and the credit)."""
+        used = self.plan.amount - (discount or Money.zero(self.plan.amount.currency)) - amount
         self.credit_balance = self.credit_balance - used
+
+    def period_discount(self, record: BillingPeriodRecord) -> Money:
+        """Engine modes: what the applied coupon takes off this period at the plan's price (zero if none)."""
+        return period_discount(self.coupon, self.plan.plan_id, self.plan.amount, record.number)
 
     # -- invoices -------------------------------------------------------------------------------------
     #
@@ -632,8 +656,11 @@ class Subscription(BaseModel):
         """An invoice by its number or its invoice id."""
         return next((i for i in self.invoices if key in (i.number, i.invoice_id)), None)
 
-    def period_invoice_lines(self, record: BillingPeriodRecord, amount: Money) -> list[InvoiceLine]:
-        """A period at the plan's price, less the carried credit it uses (``amount`` is what is collected)."""
+    def period_invoice_lines(
+        self, record: BillingPeriodRecord, amount: Money, discount: Money | None = None
+    ) -> list[InvoiceLine]:
+        """A period at the plan's price, less its coupon ``discount`` and the carried credit it uses
+        (``amount`` is what is collected)."""
         price = record.amount if self.mode is BillingMode.PROVIDER_MANAGED and record.amount else self.plan.amount
         lines = [
             InvoiceLine(
@@ -644,6 +671,15 @@ class Subscription(BaseModel):
                 amount=price,
             )
         ]
+        if discount is not None and discount.is_positive() and self.coupon is not None:
+            lines.append(
+                InvoiceLine(
+                    kind=LineKind.DISCOUNT,
+                    description=f"Coupon {self.coupon.coupon.code} ({self.coupon.coupon.describe()})",
+                    amount=-discount,
+                )
+            )
+            price = price - discount
         used = price - amount
         if used.is_positive():
             lines.append(InvoiceLine(kind=LineKind.CREDIT_APPLIED, description="Credit applied", amount=-used))

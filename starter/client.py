@@ -69,6 +69,7 @@ from billing.subscriptions import (
     subscription_workflow_id,
 )
 from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
+from starter.client_coupons import CouponCommands
 from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -108,12 +109,21 @@ def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn
     raise errors.BillingError(f"{subject}: {cause or exc}") from exc
 
 
-class BillingClient:
+class BillingClient(CouponCommands):
     """Create and command orders. One instance per application; safe to share across tasks."""
 
-    def __init__(self, client: Client, *, task_queue: str = "billing", read_wait: float = QUERY_SETTLE_SECONDS) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = "billing",
+        read_wait: float = QUERY_SETTLE_SECONDS,
+        merchant: str = "default",
+    ) -> None:
         self.temporal = client
         self.task_queue = task_queue
+        #: Whose coupons it creates and redeems: the worker's ``BILLING_WORKER_INVOICE_MERCHANT``.
+        self.merchant = merchant
         #: How long a read waits for a pending workflow task before it gives up (WorkflowBusyError).
         self.read_wait = read_wait
 
@@ -126,7 +136,9 @@ class BillingClient:
             raise errors.ConfigurationError(
                 f"cannot reach Temporal at {settings.address}: {exc}", setting="BILLING_TEMPORAL_ADDRESS"
             ) from exc
-        return cls(client, task_queue=settings.task_queue)
+        from worker import WorkerSettings  # the worker's merchant: its coupons are the ones its subscriptions redeem
+
+        return cls(client, task_queue=settings.task_queue, merchant=WorkerSettings().invoice_merchant)
 
     async def __aenter__(self) -> Self:
         return self
@@ -263,6 +275,7 @@ class BillingClient:
         is checked first (:meth:`StartSubscription.check_new`): missing, nothing is started.
         """
         request.check_new()
+        await self._redeem_for_subscription(request)
         operation = WithStartWorkflowOperation(
             SubscriptionWorkflow.run,
             SubscriptionInput(request=request),
@@ -392,6 +405,9 @@ class BillingClient:
             raise
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _refused(self, exc: WorkflowUpdateFailedError, subject: str) -> NoReturn:
+        _raise_from_update(exc, subject)
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(order_workflow_id(order_id))

@@ -129,15 +129,17 @@ class EngineBilling(Invoicing):
         invoice_id = sub.period_invoice_id(record)
         invoice = sub.invoice(invoice_id)
         retry = invoice is not None and invoice.state is not InvoiceState.DRAFT
+        # The coupon's part of this period (zero without one: the amounts of every run before coupons).
+        discount = sub.period_discount(record)
         if invoice is not None and retry:
             # A dunning retry collects what the invoice says; its credit was used by the first attempt.
             amount = Money(amount_minor=invoice.amount_due, currency=invoice.currency)
         else:
-            amount = sub.invoice_amount()
+            amount = sub.invoice_amount(discount)
         if invoice is None and self._invoices_on():
             # Numbered before the charge is asked: the number is durable in this history, whatever happens.
             invoice = await self._new_invoice(
-                invoice_id, sub.period_invoice_lines(record, amount), order_id=order_id, record=record
+                invoice_id, sub.period_invoice_lines(record, amount, discount), order_id=order_id, record=record
             )
             if sub.is_final:
                 # Cancelled while the number was allocated: the period is never charged.
@@ -148,8 +150,8 @@ class EngineBilling(Invoicing):
         record.checkout_url = None
         record.amount = amount
         if not amount.is_positive():
-            # A carried credit (from a downgrade) covers the whole period: nothing to collect.
-            sub.consume_credit(amount)
+            # A carried credit (from a downgrade) or the coupon covers the whole period: nothing to collect.
+            sub.consume_credit(amount, discount)
             record.status = PeriodStatus.PAID
             record.paid_at = clock_now()
             sub.current_period = max(sub.current_period, record.number)
@@ -161,7 +163,7 @@ class EngineBilling(Invoicing):
             return
         record.status = PeriodStatus.PENDING
         if not retry:
-            sub.consume_credit(amount)
+            sub.consume_credit(amount, discount)
         if invoice is not None:
             sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now(), order_id=order_id)
         sub.note(clock_now(), "invoice", f"period {record.number}: order {order_id} for {amount}")

@@ -45,12 +45,13 @@ from workflows.common import (
     clock_now,
     rejected,
 )
+from workflows.subscription_coupons import SubscriptionCoupons
 from workflows.subscription_engine import EngineBilling
 from workflows.subscription_mirror import ProviderMirror
 from workflows.subscription_run import SEEN_EVENTS_KEPT
 
 
-class SubscriptionLogic(EngineBilling, ProviderMirror):
+class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
     """One subscription run: the main line and the merchant commands that apply to both modes."""
 
     async def run(self) -> Subscription:
@@ -58,6 +59,7 @@ class SubscriptionLogic(EngineBilling, ProviderMirror):
         if not self.created:
             self.sub.note(clock_now(), "created", self.request.summary)
             if engine:
+                await self._coupon_at_start()
                 self.created = True
             else:
                 await self._create_at_provider()

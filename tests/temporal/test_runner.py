@@ -33,11 +33,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Every module of ours that runs as workflow code.
 WORKFLOW_CODE = (
     "workflows.common",
+    "workflows.coupons",
     "workflows.events",
     "workflows.invoice_sequence",
     "workflows.order",
     "workflows.order_flow",
     "workflows.subscription",
+    "workflows.subscription_coupons",
     "workflows.subscription_engine",
     "workflows.subscription_invoicing",
     "workflows.subscription_logic",
@@ -182,7 +184,12 @@ async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_e
         callbacks=CallbackUrls("http://127.0.0.1:9"),
         runner=checking_workflow_runner(),
     )
-    assert {cls.__name__ for cls in WORKFLOWS} == {"OrderWorkflow", "SubscriptionWorkflow", "InvoiceSequenceWorkflow"}
+    assert {cls.__name__ for cls in WORKFLOWS} == {
+        "OrderWorkflow",
+        "SubscriptionWorkflow",
+        "InvoiceSequenceWorkflow",
+        "CouponWorkflow",
+    }
     # A refused call fails the run at once, naming the call, rather than retrying its task until the test times out.
     assert RestrictedWorkflowAccessError in worker.config()["workflow_failure_exception_types"]
     production = build_worker(
