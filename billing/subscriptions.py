@@ -686,24 +686,53 @@ class Subscription(BaseModel):
         return lines
 
     @staticmethod
-    def proration_lines(old: SubscriptionPlan, new: SubscriptionPlan, proration: Proration) -> list[InvoiceLine]:
-        """A plan change now: the unused part of the old plan credited, the rest of the period charged."""
+    def proration_lines(
+        old: SubscriptionPlan,
+        new: SubscriptionPlan,
+        proration: Proration,
+        *,
+        credit_less: str | None = None,
+        charge_less: str | None = None,
+    ) -> list[InvoiceLine]:
+        """A plan change now: the unused part of the old plan credited, the rest of the period charged
+        (``credit_less``, ``charge_less``: the coupon code each price was discounted by, if any)."""
         fraction = proration.fraction_remaining
         exact = {"numerator": fraction.numerator, "denominator": fraction.denominator}
         return [
             InvoiceLine(
                 kind=LineKind.PRORATION_CREDIT,
-                description=f"Unused time on {old.description}",
+                description=f"Unused time on {old.description}"
+                + (f", less coupon {credit_less}" if credit_less else ""),
                 amount=proration.credit,
                 **exact,
             ),
             InvoiceLine(
                 kind=LineKind.PRORATION_CHARGE,
-                description=f"Remaining time on {new.description}",
+                description=f"Remaining time on {new.description}"
+                + (f", less coupon {charge_less}" if charge_less else ""),
                 amount=proration.charge,
                 **exact,
             ),
         ]
+
+    def change_discounts(self, new_plan: SubscriptionPlan, at: datetime) -> tuple[Money, Money]:
+        """Engine modes: the coupon's discount on the period at ``at``, at the current plan's price and at
+        ``new_plan``'s (zero where it does not apply)."""
+        window = self.calendar.period_at(at) if self.calendar is not None else None
+        number = window.number if window is not None else 0
+        return (
+            period_discount(self.coupon, self.plan.plan_id, self.plan.amount, number),
+            period_discount(self.coupon, new_plan.plan_id, new_plan.amount, number),
+        )
+
+    def change_coupon_notes(self, new_plan: SubscriptionPlan, at: datetime) -> dict[str, str | None]:
+        """``proration_lines``' ``credit_less`` and ``charge_less`` for a change at ``at``."""
+        old_off, new_off = self.change_discounts(new_plan, at)
+        code = self.coupon.coupon.code if self.coupon is not None else None
+        return {
+            "credit_less": code if old_off.is_positive() else None,
+            "charge_less": code if new_off.is_positive() else None,
+        }
 
     def add_invoice(
         self,
@@ -830,7 +859,10 @@ class Subscription(BaseModel):
         instant = at
         if self.mode is BillingMode.PROVIDER_MANAGED:
             return restart_cycle(self.plan.amount, new_plan.amount, window, instant)
-        return prorate(self.plan.amount, new_plan.amount, window, instant)
+        # A period the coupon covers was billed at the discounted price: the change credits the unused part of
+        # what was billed and charges the rest of the period at what the coupon leaves of the new price.
+        old_off, new_off = self.change_discounts(new_plan, instant)
+        return prorate(self.plan.amount - old_off, new_plan.amount - new_off, window, instant)
 
     def check_change_request(self, request: ChangePlanRequest, at: datetime) -> Proration | None:
         """Validate a change; returns the proration of an immediate change."""

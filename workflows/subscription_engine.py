@@ -175,6 +175,7 @@ class EngineBilling(Invoicing):
         now = clock_now()
         sub.pending_change = None
         old_plan = sub.plan
+        coupon_notes = sub.change_coupon_notes(plan, now)
         previous, sub.plan = sub.plan.plan_id, plan
         sub.note(
             now,
@@ -188,7 +189,8 @@ class EngineBilling(Invoicing):
                 Adjustment(order_id=order_id, amount=proration.net, reason=f"upgrade to {plan.plan_id}")
             )
             if self._invoices_on():
-                await self._new_invoice(order_id, sub.proration_lines(old_plan, plan, proration), order_id=order_id)
+                lines = sub.proration_lines(old_plan, plan, proration, **coupon_notes)
+                await self._new_invoice(order_id, lines, order_id=order_id)
                 sub.move_invoice(order_id, InvoiceState.OPEN, clock_now())
             await self._start_order(order_id, proration.net, f"Upgrade to {plan.description}")
         elif proration.net.is_negative():

@@ -17,7 +17,7 @@ from billing.coupons import Coupon, CouponDuration, RedeemCoupon
 from billing.gateway import Customer
 from billing.invoices import InvoiceState
 from billing.money import Money
-from billing.subscriptions import SubscriptionStatus
+from billing.subscriptions import PeriodStatus, SubscriptionStatus
 from tests.subscriptions.test_engine_invoiced import Engine, priced, set_wallet, start
 from tests.subscriptions.test_invoices import table
 from tests.support.stack import order_stack
@@ -163,3 +163,53 @@ async def test_fifty_concurrent_redemptions_of_a_coupon_limited_to_ten(engine: E
     same = await asyncio.gather(*(billing.redeem_coupon("TWICE", RedeemCoupon(target="sub-x")) for _ in range(5)))
     assert len(set(same)) == 1
     assert (await billing.get_coupon("TWICE")).redeemed == 1
+
+
+async def test_an_upgrade_in_a_covered_period_is_prorated_on_discounted_prices(engine: Engine) -> None:
+    billing = engine.stack.billing
+    await billing.create_coupon(Coupon(code="LOYAL", percent_off_bp=2000, duration=CouponDuration.FOREVER))
+    wallet = "252611111141"
+    await set_wallet(engine, wallet, ["approve"] * 3)
+    now = await engine.env.get_current_time()
+    # April has 30 days: April 16 00:00 is exactly half-way through period 1.
+    anchor = datetime(now.year + 1, 4, 1, tzinfo=UTC)
+    sub_id = "sub-cpn-upg"
+    created = await engine.create(
+        start(
+            sub_id,
+            provider="waafipay",
+            billing_mode=None,
+            plan=priced("basic", "30.00"),
+            customer=Customer(customer_id="cust-cpn", phone=wallet),
+            billing_anchor=anchor,
+            coupon="LOYAL",
+        )
+    )
+    engine.orders += [f"{sub_id}-p1", f"{sub_id}-c1", f"{sub_id}-p2"]
+    await engine.skip_to(anchor)
+    await engine.until(sub_id, lambda s: s.current_period == 1 and s.status is SubscriptionStatus.ACTIVE)
+    await engine.skip_to(anchor + timedelta(days=15))
+    # By hand: 24.00 paid for April (30.00 less 20 %); half of it unused: credit -12.00; half of pro's 60.00
+    # less 20 % (48.00): charge 24.00; net 12.00 (without the coupon it would be 15.00).
+    preview = await billing.preview_change(sub_id, priced("pro", "60.00"))
+    assert (preview.credit, preview.charge, preview.net) == (usd("-12.00"), usd("24.00"), usd("12.00"))
+    changed = await billing.change_plan(sub_id, priced("pro", "60.00"))
+    assert changed.adjustments[0].amount == preview.net, "the change charges what the preview showed"
+    await engine.until(sub_id, lambda s: s.adjustments[0].status is PeriodStatus.PAID)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(2))
+    sub = await engine.until(sub_id, lambda s: s.current_period == 2 and s.invoices[-1].state is InvoiceState.PAID)
+    assert [table(i)[1:] for i in sub.invoices] == [
+        (f"{sub_id}-p1", "paid", (("period", 3000), ("discount", -600)), (3000, 600, 2400, 2400, 2400)),
+        (
+            f"{sub_id}-c1",
+            "paid",
+            (("proration_credit", -1200), ("proration_charge", 2400)),
+            (1200, 0, 1200, 1200, 1200),
+        ),
+        (f"{sub_id}-p2", "paid", (("period", 6000), ("discount", -1200)), (6000, 1200, 4800, 4800, 4800)),
+    ]
+    assert [line.description for line in sub.invoices[1].lines] == [
+        "Unused time on Basic, less coupon LOYAL",
+        "Remaining time on Pro, less coupon LOYAL",
+    ]
