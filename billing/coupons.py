@@ -64,6 +64,11 @@ def coupon_workflow_id(merchant: str, code: str) -> str:
     return f"coupon:{merchant}:{code.strip().upper()}"
 
 
+def normalize_code(code: str | None) -> str | None:
+    """A coupon code as stored (codes are case-insensitive): ``" spring20"`` -> ``"SPRING20"``."""
+    return code.strip().upper() if code is not None else None
+
+
 def parse_percent(text: str) -> int:
     """``"12.5"`` -> 1250 basis points; at most two decimals, more than 0 and at most 100."""
     try:
@@ -226,9 +231,8 @@ def check_redeemable(state: CouponState, request: RedeemCoupon, at: datetime) ->
             f"coupon {coupon.code} was redeemed {state.redeemed} times, its limit", field="max_redemptions"
         )
     if coupon.plans and request.plan_id not in coupon.plans:
-        raise InputError(
-            f"coupon {coupon.code} is for plans {', '.join(coupon.plans)}, not {request.plan_id}", field="plan_id"
-        )
+        other = f"not {request.plan_id}" if request.plan_id is not None else "not one-time orders"
+        raise InputError(f"coupon {coupon.code} is for plans {', '.join(coupon.plans)}, {other}", field="plan_id")
     if (
         coupon.amount_off is not None
         and request.currency is not None

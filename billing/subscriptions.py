@@ -30,7 +30,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from billing.calendar import BillingCalendar, Period
-from billing.coupons import AppliedCoupon, period_discount
+from billing.coupons import AppliedCoupon, normalize_code, period_discount
 from billing.errors import InputError, InvalidAmountError, InvalidStateError
 from billing.events import EventLog
 from billing.gateway import (
@@ -191,6 +191,11 @@ class StartSubscription(Fingerprinted, _Frozen):
         if value not in SUBSCRIPTION_PROVIDERS:
             raise ValueError(f"unknown provider {value!r}; expected one of {', '.join(SUBSCRIPTION_PROVIDERS)}")
         return value
+
+    @field_validator("coupon")
+    @classmethod
+    def _coupon_code(cls, value: str | None) -> str | None:
+        return normalize_code(value)
 
     @field_validator("plan")
     @classmethod

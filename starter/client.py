@@ -154,8 +154,10 @@ class BillingClient(CouponCommands):
         """Create the order and its payment at the provider; returns the customer action with the state.
 
         Idempotent by ``order_id``: the same request again returns the same order; a different request
-        with the same ``order_id`` raises ConflictError.
+        with the same ``order_id`` raises ConflictError. With a ``coupon``, the provider is asked for the
+        amount less its discount (the coupon is redeemed for the order id, once).
         """
+        request = await self._order_with_coupon(request)
         operation = WithStartWorkflowOperation(
             OrderWorkflow.run,
             request,

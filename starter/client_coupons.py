@@ -14,7 +14,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from billing import errors
-from billing.coupons import Coupon, CouponState, RedeemCoupon, Redemption, coupon_workflow_id
+from billing.coupons import Coupon, CouponState, RedeemCoupon, Redemption, coupon_workflow_id, discount
+from billing.orders import CreateOrder
 from billing.subscriptions import ApplyCouponRequest, StartSubscription, Subscription
 from workflows.coupons import CouponWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -85,6 +86,27 @@ class CouponCommands:
         )
         return subscription
 
+    async def _order_with_coupon(self, request: CreateOrder) -> CreateOrder:
+        """The order to start for a request with a coupon: redeemed for the order id, at ``amount`` less the
+        coupon's discount. Asking again returns the same redemption, so the same order at the same amount. A
+        refusal names ``coupon.<field>``; a coupon that would leave nothing to charge is refused before it
+        is redeemed, naming ``coupon``."""
+        if request.coupon is None:
+            return request
+        try:
+            state = await self.get_coupon(request.coupon)
+            off = discount(state.coupon, request.amount)
+            if off >= request.amount:
+                raise errors.InputError(
+                    f"coupon {state.coupon.code} takes the whole {request.amount} off; there is nothing to charge",
+                    field="coupon",
+                )
+            asked = RedeemCoupon(target=request.order_id, currency=request.amount.currency)
+            await self.redeem_coupon(request.coupon, asked)
+        except errors.InputError as exc:
+            raise _about_coupon(exc) from exc
+        return request.model_copy(update={"amount": request.amount - off})
+
     async def _redeem_for_subscription(self, request: StartSubscription) -> None:
         """Before a subscription with a coupon starts: redeem it for the subscription, so a refusal stops the
         creation with its field named (``coupon.<field>``) and nothing starts."""
@@ -96,5 +118,10 @@ class CouponCommands:
         try:
             await self.redeem_coupon(request.coupon, asked)
         except errors.InputError as exc:
-            field = "coupon" if exc.field in (None, "coupon") else f"coupon.{exc.field}"
-            raise type(exc)(exc.reason, field=field) from exc
+            raise _about_coupon(exc) from exc
+
+
+def _about_coupon(exc: errors.InputError) -> errors.InputError:
+    """The same refusal, its field named under ``coupon`` (``coupon.max_redemptions``)."""
+    field = "coupon" if exc.field in (None, "coupon") else f"coupon.{exc.field}"
+    return type(exc)(exc.reason, field=field)

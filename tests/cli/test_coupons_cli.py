@@ -52,6 +52,20 @@ def test_coupon_create_show_and_a_subscription_created_with_it(stack: Cli) -> No
 
     other = unique("OTHER")
     stack.json("coupon", "create", other, "--amount-off", "1.00", "--currency", "USD")
+    order_id = unique("ORD-CPN")
+    order = stack.json(
+        "order", "create", "--provider", "waafipay", "--order-id", order_id, "--amount", "2.50", "--currency", "USD",
+        "--customer-id", "cust-cpn-cli", "--customer-phone", WALLET, "--coupon", other.lower(),
+    )  # fmt: skip
+    # 1.00 off 2.50: 1.50 asked of the wallet.
+    assert (order["amount"]["amount_minor"], order["status"]) == (150, "PAID")
+    assert list(stack.json("coupon", "show", other)["redemptions"]) == [order_id]
+    plan_only = stack.run(
+        "order", "create", "--provider", "waafipay", "--order-id", unique("ORD-CPN"), "--amount", "2.50",
+        "--currency", "USD", "--customer-id", "cust-cpn-cli", "--customer-phone", WALLET, "--coupon", code,
+        check=False,
+    )  # fmt: skip
+    assert plan_only.returncode == 2 and "coupon.plan_id" in plan_only.stderr
     refused = stack.run("subscription", "apply-coupon", subscription_id, "--coupon", other, check=False)
     assert refused.returncode == 2
     assert f"coupon: coupon {code} is already applied" in refused.stderr
