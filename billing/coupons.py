@@ -211,6 +211,8 @@ class CouponState(BaseModel):
 
     coupon: Coupon
     redemptions: dict[str, Redemption] = Field(default_factory=dict)
+    #: The workflow continues as new once its history passes this many events.
+    history_limit: int = Field(default=COUPON_HISTORY_LIMIT, ge=10)
 
     @property
     def redeemed(self) -> int:

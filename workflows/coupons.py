@@ -21,7 +21,6 @@ from __future__ import annotations
 from temporalio import workflow
 
 from billing.coupons import (
-    COUPON_HISTORY_LIMIT,
     Coupon,
     CouponState,
     RedeemCoupon,
@@ -47,7 +46,7 @@ class CouponWorkflow:
     async def run(self, state: CouponState) -> None:
         await workflow.wait_condition(
             lambda: (
-                workflow.info().get_current_history_length() > COUPON_HISTORY_LIMIT
+                workflow.info().get_current_history_length() > self._state.history_limit
                 or workflow.info().is_continue_as_new_suggested()
             )
         )
