@@ -45,6 +45,8 @@ def test_coupon_create_show_and_a_subscription_created_with_it(stack: Cli) -> No
     ]
     assert (invoices[0]["discount"], invoices[0]["total"], invoices[0]["amount_paid"]) == (50, 200, 200)
 
+    subscription = stack.run("subscription", "show", subscription_id).stdout
+    assert f"{code}: 20% off for 3 periods, periods 1 to 3" in subscription
     shown = stack.json("coupon", "show", code)
     assert list(shown["redemptions"]) == [subscription_id]
     text = stack.run("coupon", "show", code).stdout
