@@ -15,8 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from billing import errors
 from billing.coupons import Coupon, CouponState, RedeemCoupon, Redemption, coupon_workflow_id, discount
-from billing.orders import CreateOrder
-from billing.subscriptions import ApplyCouponRequest, StartSubscription, Subscription
+from billing.orders import CreateOrder, order_workflow_id
+from billing.subscriptions import ApplyCouponRequest, StartSubscription, Subscription, subscription_workflow_id
 from workflows.coupons import CouponWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
@@ -86,11 +86,22 @@ class CouponCommands:
         )
         return subscription
 
+    async def _exists(self, workflow_id: str) -> bool:
+        """Whether a workflow ran under this id (open or closed): then a creation with the same id redeems
+        nothing (a request that conflicts with it must not use up a redemption)."""
+        try:
+            await self.temporal.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
     async def _order_with_coupon(self, request: CreateOrder) -> CreateOrder:
         """The order to start for a request with a coupon: redeemed for the order id, at ``amount`` less the
-        coupon's discount. Asking again returns the same redemption, so the same order at the same amount. A
-        refusal names ``coupon.<field>``; a coupon that would leave nothing to charge is refused before it
-        is redeemed, naming ``coupon``."""
+        coupon's discount. Asking again gets the same amount, so the same order; an order that exists is
+        not redeemed for (created without this coupon, it conflicts). A refusal names ``coupon.<field>``; a
+        coupon that would leave nothing to charge is refused before it is redeemed, naming ``coupon``."""
         if request.coupon is None:
             return request
         try:
@@ -101,8 +112,9 @@ class CouponCommands:
                     f"coupon {state.coupon.code} takes the whole {request.amount} off; there is nothing to charge",
                     field="coupon",
                 )
-            asked = RedeemCoupon(target=request.order_id, currency=request.amount.currency)
-            await self.redeem_coupon(request.coupon, asked)
+            if not await self._exists(order_workflow_id(request.order_id)):
+                asked = RedeemCoupon(target=request.order_id, currency=request.amount.currency)
+                await self.redeem_coupon(request.coupon, asked)
         except errors.InputError as exc:
             raise _about_coupon(exc) from exc
         return request.model_copy(update={"amount": request.amount - off})
@@ -110,7 +122,8 @@ class CouponCommands:
     async def _redeem_for_subscription(self, request: StartSubscription) -> None:
         """Before a subscription with a coupon starts: redeem it for the subscription, so a refusal stops the
         creation with its field named (``coupon.<field>``) and nothing starts."""
-        if request.coupon is None:
+        if request.coupon is None or await self._exists(subscription_workflow_id(request.subscription_id)):
+            # It exists: its submit answers (the same request, or a conflict), and nothing is redeemed here.
             return
         asked = RedeemCoupon(
             target=request.subscription_id, plan_id=request.plan.plan_id, currency=request.plan.amount.currency

@@ -11,10 +11,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from billing import errors
 from billing.coupons import Coupon, CouponDuration
+from billing.gateway import Customer
 from billing.money import Money
 from billing.orders import OrderStatus
-from tests.orders.test_waafipay_orders import charges, waafipay_order
+from tests.orders.test_waafipay_orders import WALLET, charges, waafipay_order
+from tests.subscriptions.test_engine_invoiced import start
 from tests.support.stack import OrderStack, order_stack
+
+WALLET_CUSTOMER = Customer(customer_id="cust-cpn", phone=WALLET)
 
 
 @pytest.fixture
@@ -57,3 +61,20 @@ async def test_a_coupon_on_an_order_charges_the_discounted_amount_once(stack: Or
         await billing.create_order(waafipay_order("ord-cpn-4", "10.00", coupon="PLANS"))
     assert for_plans.value.field == "coupon.plan_id"
     assert "not one-time orders" in str(for_plans.value)
+
+
+async def test_an_existing_order_or_subscription_asked_again_with_a_coupon_takes_no_redemption(
+    stack: OrderStack,
+) -> None:
+    billing = stack.billing
+    await billing.create_coupon(Coupon(code="LATE", percent_off_bp=1000, duration=CouponDuration.ONCE))
+    await billing.create_order(waafipay_order("ord-cpn-plain", "10.00"))
+    with pytest.raises(errors.ConflictError) as conflict:
+        await billing.create_order(waafipay_order("ord-cpn-plain", "10.00", coupon="LATE"))
+    assert conflict.value.field == "order_id"
+
+    subscription = start("sub-cpn-plain", provider="waafipay", billing_mode=None, customer=WALLET_CUSTOMER)
+    await billing.create_subscription(subscription)
+    with pytest.raises(errors.ConflictError):
+        await billing.create_subscription(subscription.model_copy(update={"coupon": "LATE"}))
+    assert (await billing.get_coupon("LATE")).redeemed == 0, "a refused creation redeemed nothing"
