@@ -207,3 +207,55 @@ def test_describe() -> None:
     assert coupon(percent_off_bp=None, amount_off=usd(500), duration=CouponDuration.FOREVER).describe() == (
         "5.00 USD off forever"
     )
+
+
+def _subscription(price: int, credit: int, applied: AppliedCoupon | None) -> Any:
+    from billing.gateway import BillingInterval, SubscriptionPlan
+    from billing.subscriptions import BillingMode, Subscription
+
+    plan = SubscriptionPlan(plan_id="basic", description="Basic", amount=usd(price), interval=BillingInterval.MONTH)
+    return Subscription(
+        subscription_id="sub-1",
+        provider="waafipay",
+        mode=BillingMode.ENGINE_CHARGED,
+        plan=plan,
+        customer_id="c",
+        request_key="k",
+        credit_balance=usd(credit),
+        coupon=applied,
+        created_at=NOW,
+        activation_deadline=NOW,
+    )
+
+
+@given(
+    price=st.integers(min_value=1, max_value=10**7),
+    credit=st.integers(min_value=0, max_value=10**7),
+    basis_points=st.one_of(st.none(), st.integers(min_value=1, max_value=10000)),
+    amount_off=st.integers(min_value=1, max_value=10**7),
+    number=st.integers(min_value=1, max_value=5),
+)
+def test_a_period_invoice_with_a_coupon_and_credit_adds_up(
+    price: int, credit: int, basis_points: int | None, amount_off: int, number: int
+) -> None:
+    """Whatever the price, coupon and carried credit: the invoice's amount due is what the order collects,
+    its discount is the coupon's, and the credit used is what leaves the balance, never below zero."""
+    from billing.invoices import Invoice
+    from billing.subscriptions import BillingPeriodRecord
+
+    off = {"percent_off_bp": basis_points} if basis_points else {"percent_off_bp": None, "amount_off": usd(amount_off)}
+    applied = AppliedCoupon(
+        redemption=_redemption(coupon(duration=CouponDuration.REPEATING, periods=2, **off)), first_period=2
+    )
+    sub = _subscription(price, credit, applied)
+    record = BillingPeriodRecord(number=number)
+    taken = sub.period_discount(record)
+    amount = sub.invoice_amount(taken)
+    lines = sub.period_invoice_lines(record, amount, taken)
+    invoice = Invoice.build(number="INV-1", merchant="m", customer_id="c", currency="USD", lines=lines)
+    sub.consume_credit(amount, taken)
+    assert invoice.amount_due == amount.amount_minor
+    expected = discount(applied.coupon, usd(price)).amount_minor if 2 <= number <= 3 else 0
+    assert invoice.discount == taken.amount_minor == expected
+    assert 0 <= sub.credit_balance.amount_minor <= credit
+    assert credit - sub.credit_balance.amount_minor == invoice.total - invoice.amount_due
