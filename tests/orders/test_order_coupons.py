@@ -22,8 +22,11 @@ WALLET_CUSTOMER = Customer(customer_id="cust-cpn", phone=WALLET)
 
 
 @pytest.fixture
-async def stack(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
-    async with order_stack(time_skipping_env.client, env=time_skipping_env) as running:
+async def stack(own_time_skipping_env: WorkflowEnvironment) -> AsyncIterator[OrderStack]:
+    # A server of its own: a subscription here numbers its invoices with activities, which were seen to stop
+    # a shared test server's clock for the tests after it (tests/subscriptions/conftest.py).
+    env = own_time_skipping_env
+    async with order_stack(env.client, env=env) as running:
         yield running
 
 
