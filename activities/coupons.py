@@ -22,6 +22,22 @@ from billing.coupons import RedeemCoupon, Redemption, coupon_workflow_id
 from billing.errors import NotFoundError
 
 COUPON_WORKFLOW = "CouponWorkflow"
+#: The server's answer to an Update that reached a workflow task which ended the run (the coupon continuing as
+#: new) before the handler ran: nothing happened, and the same Update to the next run is the whole remedy.
+UNPROCESSED_UPDATE = "UnprocessedUpdate"
+
+
+#: What the server answers an Update it did not admit or dropped unprocessed: too many in flight on the run
+#: (``RESOURCE_EXHAUSTED``), or aborted when the run closed to continue as new (``UNAVAILABLE``).
+NOT_ADMITTED = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE})
+
+
+def unprocessed(exc: BaseException) -> bool:
+    """The Update was not processed by the coupon's run (``UNPROCESSED_UPDATE``, ``NOT_ADMITTED``): safe to
+    send again, and a redemption is idempotent per target anyway."""
+    if isinstance(exc, WorkflowUpdateFailedError):
+        return isinstance(exc.cause, ApplicationError) and exc.cause.type == UNPROCESSED_UPDATE
+    return isinstance(exc, RPCError) and exc.status in NOT_ADMITTED
 
 
 class RedeemCall(BaseModel):
@@ -46,6 +62,9 @@ class CouponActivities:
             redemption: Redemption = await handle.execute_update("redeem", call.request, result_type=Redemption)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
+            if unprocessed(exc):
+                # Never processed (the run was continuing as new): Temporal retries the activity.
+                raise ApplicationError(str(cause), type=UNPROCESSED_UPDATE, non_retryable=False) from exc
             if isinstance(cause, ApplicationError) and cause.non_retryable:
                 # The coupon refused it (its error type and field): final, as the client would see it.
                 raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from exc

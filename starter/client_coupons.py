@@ -7,18 +7,25 @@ with the field named (``redeem_by``, ``max_redemptions``, ``plan_id``, ``currenc
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.coupons import unprocessed
 from billing import errors
 from billing.coupons import Coupon, CouponState, RedeemCoupon, Redemption, coupon_workflow_id, discount
 from billing.orders import CreateOrder, order_workflow_id
 from billing.subscriptions import ApplyCouponRequest, StartSubscription, Subscription, subscription_workflow_id
 from workflows.coupons import CouponWorkflow
 from workflows.subscription import SubscriptionWorkflow
+
+#: How often, and after what pause (doubling up to a second), an Update the coupon's run did not process is
+#: sent again: about 15 s in all.
+UNPROCESSED_RESENDS = 20
+UNPROCESSED_PAUSE = 0.05
 
 if TYPE_CHECKING:
     from temporalio.workflow import UpdateMethodMultiParam
@@ -71,7 +78,16 @@ class CouponCommands:
         """Redeem for ``request.target``; the same target again gets its redemption back."""
         handle = self.temporal.get_workflow_handle(coupon_workflow_id(self.merchant, code))
         try:
-            return await handle.execute_update(CouponWorkflow.redeem, request)
+            for attempt in range(UNPROCESSED_RESENDS + 1):
+                try:
+                    return await handle.execute_update(CouponWorkflow.redeem, request)
+                except (WorkflowUpdateFailedError, RPCError) as exc:
+                    # An Update the run did not process (too many in flight, or the run was continuing as new)
+                    # is sent again: to the next run, and idempotent per target in any case.
+                    if not unprocessed(exc) or attempt == UNPROCESSED_RESENDS:
+                        raise
+                    await asyncio.sleep(min(UNPROCESSED_PAUSE * 2**attempt, 1.0))
+            raise AssertionError("unreachable")
         except WorkflowUpdateFailedError as exc:
             self._refused(exc, f"coupon {code.upper()}")
         except RPCError as exc:
