@@ -33,7 +33,7 @@ test-slow: $(STAMP)
 # Replay a run with SEED=<seed printed by the run>.
 CHAOS_ARGS ?=
 chaos: $(STAMP)
-	$(BIN)/python scripts/chaos.py --orders 1000 --subscriptions 200 --duration 600 --settle 300 $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	$(BIN)/python scripts/chaos.py --orders 1000 --subscriptions 200 --duration 600 --settle 900 $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 # Benchmarks (scripts, not tests): the figures of docs/benchmarks.md, on the in-memory dev server.
 bench: $(STAMP)

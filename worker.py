@@ -22,6 +22,8 @@ from temporalio.worker.workflow_sandbox import (
     SandboxRestrictions,
 )
 
+from activities.balance import BalanceActivities
+from activities.clocks import ClockActivities
 from activities.coupons import CouponActivities
 from activities.events import EventActivities
 from activities.invoices import InvoiceActivities
@@ -40,6 +42,8 @@ from host.telemetry import configure
 from host.temporal import connect_or_explain
 from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
+from workflows.balance import CustomerBalanceWorkflow
+from workflows.clocks import SimulatedClockWorkflow
 from workflows.coupons import CouponWorkflow
 from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
@@ -47,7 +51,14 @@ from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
 
-WORKFLOWS = [OrderWorkflow, SubscriptionWorkflow, InvoiceSequenceWorkflow, CouponWorkflow]
+WORKFLOWS = [
+    OrderWorkflow,
+    SubscriptionWorkflow,
+    InvoiceSequenceWorkflow,
+    SimulatedClockWorkflow,
+    CustomerBalanceWorkflow,
+    CouponWorkflow,
+]
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
 #: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table
@@ -156,6 +167,8 @@ def build_worker(
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
     subscriptions = SubscriptionActivities(providers, callbacks)
     invoices = InvoiceActivities(client, settings.invoice_merchant)
+    clocks = ClockActivities()
+    balances = BalanceActivities(client, settings.invoice_merchant)
     coupons = CouponActivities(client, settings.invoice_merchant)
     return Worker(
         client,
@@ -163,7 +176,15 @@ def build_worker(
         workflows=WORKFLOWS,
         workflow_runner=runner,
         workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
-        activities=[*payments.all(), *subscriptions.all(), *events.all(), *invoices.all(), *coupons.all()],
+        activities=[
+            *payments.all(),
+            *subscriptions.all(),
+            *events.all(),
+            *invoices.all(),
+            *clocks.all(),
+            *balances.all(),
+            *coupons.all(),
+        ],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,

@@ -925,3 +925,6 @@ class SubscriptionInput(BaseModel):
     seen_events: list[str] = Field(default_factory=list)
     #: Merchant events: the sequence, what was announced and what waits to be delivered.
     events: EventLog | None = None
+    #: Attached to this test clock (``billing.clocks``), with the clock's time when the run starts.
+    test_clock: str | None = None
+    clock_time: datetime | None = None

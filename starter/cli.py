@@ -1,6 +1,7 @@
 """The ``billing`` command line: the local stack, the worker and the HTTP service; the command groups are in
-``cli_orders.py``, ``cli_subscriptions.py``, ``cli_emulators.py`` (with ``cli_faults.py``), ``cli_find.py``
-(lists and review), ``cli_tools.py`` (trace, replay, events) and ``provider_cli.py``.
+``cli_orders.py``, ``cli_subscriptions.py``, ``cli_balance.py`` (customers' credit balance), ``cli_emulators.py``
+(with ``cli_faults.py``), ``cli_find.py`` (lists and review), ``cli_tools.py`` (trace, replay, events) and
+``provider_cli.py``.
 
 Human-readable output by default, ``--json`` for scripts, non-zero exit codes on errors. Settings come
 from ``BILLING_*`` environment variables (see docs/configuration.md).
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 
 from host.settings import DevSettings
-from starter import cli_coupons, cli_find, cli_invoices, cli_tools, provider_cli
+from starter import cli_balance, cli_clocks, cli_coupons, cli_find, cli_invoices, cli_tools, provider_cli
 from starter.cli_common import (
     EXIT_CODES_HELP,
     console,
@@ -41,6 +42,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(provider_cli.app, name="provider")
 app.add_typer(cli_invoices.app, name="invoice")
 app.add_typer(cli_coupons.app, name="coupon")
+app.add_typer(cli_clocks.app, name="clock")
+app.add_typer(cli_balance.app, name="customer")
 
 
 @app.callback()

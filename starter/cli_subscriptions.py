@@ -93,6 +93,10 @@ def subscription_create(
     ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
     coupon: Annotated[str | None, typer.Option("--coupon", help="A coupon code, from the first period")] = None,
+    test_clock: Annotated[
+        str | None,
+        typer.Option("--test-clock", help="Live on this test clock's time (engine billing, emulators only)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a subscription; prints where the customer authorizes the first payment."""
@@ -119,7 +123,7 @@ def subscription_create(
             from starter.client import input_error_from_validation
 
             raise input_error_from_validation(exc) from None
-        return await (await _billing()).create_subscription(request)
+        return await (await _billing()).create_subscription(request, test_clock=test_clock)
 
     subscription = run(action)
     emit(subscription, as_json, lambda: print_subscription(console, subscription))

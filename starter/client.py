@@ -36,10 +36,18 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from billing import errors
 from billing import search_attributes as sa
+from billing.balance import (
+    DEFAULT_MERCHANT,
+    BalanceChange,
+    BalanceState,
+    CustomerBalance,
+    LedgerEntry,
+    balance_workflow_id,
+)
 from billing.events import features_memo
 from billing.gateway import ManagementLink, SubscriptionPlan
 from billing.invoices import Invoice
-from billing.money import Money
+from billing.money import Money, normalize_currency
 from billing.orders import (
     CancelRequest,
     CaptureRequest,
@@ -69,7 +77,9 @@ from billing.subscriptions import (
     subscription_workflow_id,
 )
 from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
+from starter.client_clocks import ClockCommands
 from starter.client_coupons import CouponCommands
+from workflows.balance import CustomerBalanceWorkflow
 from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -109,7 +119,7 @@ def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn
     raise errors.BillingError(f"{subject}: {cause or exc}") from exc
 
 
-class BillingClient(CouponCommands):
+class BillingClient(ClockCommands, CouponCommands):
     """Create and command orders. One instance per application; safe to share across tasks."""
 
     def __init__(
@@ -270,18 +280,21 @@ class BillingClient(CouponCommands):
 
     # -- subscriptions ----------------------------------------------------------------------------------
 
-    async def create_subscription(self, request: StartSubscription) -> Subscription:
+    async def create_subscription(self, request: StartSubscription, *, test_clock: str | None = None) -> Subscription:
         """Create the subscription at its provider; returns the customer's authorization action.
 
         Idempotent by ``subscription_id`` like orders. A customer field the provider needs for every period
-        is checked first (:meth:`StartSubscription.check_new`): missing, nothing is started.
+        is checked first (:meth:`StartSubscription.check_new`): missing, nothing is started. ``test_clock``:
+        an engine-billed subscription lives on that test clock's time (:mod:`billing.clocks`).
         """
         request.check_new()
         await self._redeem_for_subscription(request)
+        workflow_id = subscription_workflow_id(request.subscription_id)
+        clock_time = await self.attach_to_clock(test_clock, request, workflow_id) if test_clock else None
         operation = WithStartWorkflowOperation(
             SubscriptionWorkflow.run,
-            SubscriptionInput(request=request),
-            id=subscription_workflow_id(request.subscription_id),
+            SubscriptionInput(request=request, test_clock=test_clock, clock_time=clock_time),
+            id=workflow_id,
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -405,6 +418,82 @@ class BillingClient(CouponCommands):
             if exc.status is RPCStatusCode.NOT_FOUND:
                 raise errors.NotFoundError(f"no open subscription {subscription_id}", field="subscription_id") from exc
             raise
+
+    # -- customer credit balance ----------------------------------------------------------------------
+
+    async def credit_balance(
+        self, customer_id: str, amount: Money, *, reason: str, reference: str, merchant: str = DEFAULT_MERCHANT
+    ) -> LedgerEntry:
+        """Add ``amount`` to the customer's balance. Idempotent by ``reference``: the same reference again
+        returns the first entry and moves nothing; with another amount it is a ConflictError."""
+        return await self._balance_update(
+            customer_id, merchant, CustomerBalanceWorkflow.credit, amount, reason, reference
+        )
+
+    async def debit_balance(
+        self, customer_id: str, amount: Money, *, reason: str, reference: str, merchant: str = DEFAULT_MERCHANT
+    ) -> LedgerEntry:
+        """Take exactly ``amount``; InvalidStateError (field ``amount``) when the balance is smaller."""
+        return await self._balance_update(
+            customer_id, merchant, CustomerBalanceWorkflow.debit, amount, reason, reference
+        )
+
+    async def apply_balance(
+        self, customer_id: str, amount: Money, *, reason: str, reference: str, merchant: str = DEFAULT_MERCHANT
+    ) -> LedgerEntry:
+        """Take what the balance holds, at most ``amount``; the entry says how much (possibly nothing)."""
+        return await self._balance_update(
+            customer_id, merchant, CustomerBalanceWorkflow.apply_up_to, amount, reason, reference
+        )
+
+    async def get_balance(
+        self, customer_id: str, *, currency: str | None = None, merchant: str = DEFAULT_MERCHANT
+    ) -> CustomerBalance:
+        """The customer's balance in each currency (or in ``currency``) and the latest entries, newest first.
+        A customer that never had a movement has a zero balance."""
+        workflow_id = balance_workflow_id(merchant, customer_id)
+        currency = normalize_currency(currency) if currency is not None else None
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            await self._await_quiet(workflow_id, f"the balance of {customer_id}")
+            return await handle.query(CustomerBalanceWorkflow.balance, currency)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                zero = [Money.zero(currency)] if currency else []
+                return CustomerBalance(merchant=merchant, customer_id=customer_id, balances=zero, recent=[], entries=0)
+            raise
+        except WorkflowQueryFailedError as exc:
+            raise errors.BillingError(f"the balance of {customer_id}: {exc}") from exc
+
+    async def _balance_update(
+        self,
+        customer_id: str,
+        merchant: str,
+        update: UpdateMethodMultiParam[[Any, BalanceChange], LedgerEntry],
+        amount: Money,
+        reason: str,
+        reference: str,
+    ) -> LedgerEntry:
+        workflow_id = balance_workflow_id(merchant, customer_id)
+        try:
+            change = BalanceChange(amount=amount, reason=reason, reference=reference)
+        except ValidationError as exc:
+            raise input_error_from_validation(exc) from exc
+        change.check()
+        operation = WithStartWorkflowOperation(
+            CustomerBalanceWorkflow.run,
+            BalanceState(merchant=merchant, customer_id=customer_id),
+            id=workflow_id,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Credit balance of customer `{customer_id}`",
+        )
+        try:
+            return await self.temporal.execute_update_with_start_workflow(
+                update, change, start_workflow_operation=operation
+            )
+        except WorkflowUpdateFailedError as exc:
+            _raise_from_update(exc, f"the balance of {customer_id}")
 
     # -- helpers --------------------------------------------------------------------------------------
 

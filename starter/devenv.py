@@ -22,6 +22,9 @@ from host.devstacks import dev_stack_registry
 
 #: What a command takes from the stack's ``env`` file when the variable is not set.
 FOUND_VARIABLES = ("BILLING_TEMPORAL_ADDRESS", "BILLING_EMULATORS_URL")
+#: Taken too, but only by a command that talks to that stack's Temporal server: test clocks are allowed
+#: (``billing.clocks``) because its worker's providers are the emulators.
+STACK_ONLY_VARIABLES = ("BILLING_TEST_CLOCKS",)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -73,7 +76,7 @@ def running_stack_environment(data_dir: Path) -> dict[str, str]:
     address = values.get("BILLING_TEMPORAL_ADDRESS")
     if not address or not stack_running(address, data_dir):
         return {}
-    return {name: values[name] for name in FOUND_VARIABLES if values.get(name)}
+    return {name: values[name] for name in (*FOUND_VARIABLES, *STACK_ONLY_VARIABLES) if values.get(name)}
 
 
 def use_running_dev_stack(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
@@ -85,12 +88,16 @@ def use_running_dev_stack(environ: MutableMapping[str, str] | None = None) -> di
     from host.settings import DevSettings
 
     environ = os.environ if environ is None else environ
-    if all(environ.get(name) for name in FOUND_VARIABLES):
+    if all(environ.get(name) for name in (*FOUND_VARIABLES, *STACK_ONLY_VARIABLES)):
         return {}
     try:
         data_dir = load(DevSettings).data_dir
     except Exception:  # a bad BILLING_DEV_* value is reported by `billing dev`, not by every command
         return {}
-    found = {name: value for name, value in running_stack_environment(data_dir).items() if not environ.get(name)}
+    stack = running_stack_environment(data_dir)
+    found = {name: value for name, value in stack.items() if not environ.get(name) and name in FOUND_VARIABLES}
     environ.update(found)
+    if stack and environ.get("BILLING_TEMPORAL_ADDRESS") == stack.get("BILLING_TEMPORAL_ADDRESS"):
+        found |= {name: stack[name] for name in STACK_ONLY_VARIABLES if name in stack and not environ.get(name)}
+        environ.update(found)
     return found

@@ -331,6 +331,7 @@ class DevStack:
         "BILLING_CODEC_KEYS",
         "BILLING_CODEC_ACTIVE_KEY",
         "BILLING_CODEC_AUTH_TOKEN",
+        "BILLING_TEST_CLOCKS",
     )
 
     def write_cli_environment(self, data_dir: Path, env: dict[str, str]) -> Path:

@@ -253,6 +253,8 @@ def service_environment(
         "BILLING_HTTP_HOST": parts.hostname or "127.0.0.1",
         "BILLING_HTTP_PORT": str(parts.port or 80),
         "BILLING_HTTP_PUBLIC_URL": http_url,
+        # The providers are the emulators: test clocks are allowed (billing.clocks).
+        "BILLING_TEST_CLOCKS": "enabled",
         **more,
     }
 

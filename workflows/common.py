@@ -16,6 +16,8 @@ from billing.errors import InconclusiveCallError, InputError, StaleClockError, U
 
 #: The text a task or query failure carries when :func:`clock_now` refused a stale clock.
 STALE_CLOCK = "stale workflow clock"
+#: The attribute of a run's workflow object that holds its test clock's time (None: not attached).
+SIMULATED_NOW = "simulated_now"
 
 
 @dataclass
@@ -25,7 +27,8 @@ class _ClockState:
 
 
 def clock_now() -> datetime:
-    """``workflow.now()``, refusing a live activation whose time stayed behind its history.
+    """``workflow.now()``, refusing a live activation whose time stayed behind its history; for a run
+    attached to a test clock, the clock's time (the run's ``simulated_now``).
 
     A worker that answers a query for a run it does not hold replays the history, and applies the events
     that came after the last completed workflow task (a timer that fired, a signal) as a live activation
@@ -37,10 +40,13 @@ def clock_now() -> datetime:
     :class:`StaleClockError`. Only live activations are checked; queries and validators read freely.
     """
     current = workflow.now()
-    if workflow.unsafe.is_read_only():
-        return current
     owner = workflow.instance()
     if owner is None:  # the run's object is being built (its __init__): nothing read before
+        return current
+    simulated: datetime | None = getattr(owner, SIMULATED_NOW, None)
+    if simulated is not None:  # attached to a test clock (billing.clocks): its time, not the real one
+        return simulated
+    if workflow.unsafe.is_read_only():
         return current
     state: _ClockState | None = getattr(owner, "_billing_clock", None)
     if state is None:

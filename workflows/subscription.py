@@ -7,8 +7,11 @@ where the behaviour is described. A worker loads both modules once and every run
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 
+from billing.clocks import ClockPosition, ClockSync
 from billing.gateway import (
     ManagementLink,
     PaymentEvent,
@@ -126,6 +129,20 @@ class SubscriptionWorkflow:
     @management_link.validator
     def _validate_management_link(self, request: ManagementLinkRequest) -> None:
         self.logic.validate_management_link(request)
+
+    @workflow.update
+    async def clock_sync(self, request: ClockSync) -> ClockPosition:
+        return await self.logic.clock_sync(request)
+
+    @clock_sync.validator
+    def _validate_clock_sync(self, request: ClockSync) -> None:
+        self.logic.validate_clock_sync(request)
+
+    @property
+    def simulated_now(self) -> datetime | None:
+        """The test clock's time for an attached run (``workflows.common.clock_now`` reads it)."""
+        logic: SubscriptionLogic | None = getattr(self, "logic", None)  # None while the run is being built
+        return logic.simulated_now if logic is not None else None
 
     @workflow.query
     def status(self) -> Subscription:

@@ -2,7 +2,8 @@
 
 Each period is invoiced through a child OrderWorkflow; a failed period is retried on the dunning schedule
 and, when every retry failed, the subscription becomes UNPAID or CANCELLED (policy). A plan change now is
-priced here: the prorated net is charged through an order, or a credit is carried to the next invoices.
+priced here: the prorated net is charged through an order, or a credit goes to the customer's balance, which
+the next invoices consume first (``workflows/subscription_balance.py``).
 Workflow code.
 """
 
@@ -40,7 +41,18 @@ from workflows.common import (
     clock_now,
     rejected,
 )
+from workflows.subscription_balance import balance_line, consume_for_invoice, credit_downgrade, return_to_balance
 from workflows.subscription_invoicing import Invoicing
+
+#: A period covered by credit is billed on to the next period instead of waiting for an order never started.
+COVERED_PERIOD_PATCH = "covered-period-bills-on"
+#: States a paid period makes ACTIVE (``Subscription.apply_order_update``).
+BILLABLE_UNTIL_PAID = (SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE, SubscriptionStatus.INCOMPLETE)
+
+
+def _paid(record: BillingPeriodRecord) -> bool:
+    """Read after an await: issuing the invoice may have paid the period (the status is not what it was)."""
+    return record.status is PeriodStatus.PAID
 
 
 class EngineBilling(Invoicing):
@@ -107,6 +119,10 @@ class EngineBilling(Invoicing):
                         ):
                             return
                 await self._issue_invoice(record, attempt)
+            if _paid(record) and workflow.patched(COVERED_PERIOD_PATCH):
+                # Covered by credit when it was issued: no order to wait for. Runs from before this waited
+                # here for good (the next period was never billed); their histories replay as they were.
+                break
             await self._await_invoice(record)
             if sub.status is SubscriptionStatus.PAUSED:
                 return
@@ -118,10 +134,18 @@ class EngineBilling(Invoicing):
     async def _await_invoice(self, record: BillingPeriodRecord) -> None:
         """The invoice order ends by itself (its payment window is a deadline); it reports here."""
         before = record.status
-        await workflow.wait_condition(
-            lambda: record.status is not before or self.sub.is_final or self.sub.status is SubscriptionStatus.PAUSED,
-            timeout_summary=f"await invoice {record.order_id}",
-        )
+        if self.simulated_now is not None:
+            # On a test clock the order's payment window is the clock's: advance closes it when it passes.
+            self.clock_payment = (record, clock_now() + self.policy.invoice_due)
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    record.status is not before or self.sub.is_final or self.sub.status is SubscriptionStatus.PAUSED
+                ),
+                timeout_summary=f"await invoice {record.order_id}",
+            )
+        finally:
+            self.clock_payment = None
 
     async def _issue_invoice(self, record: BillingPeriodRecord, attempt: int) -> None:
         sub = self.sub
@@ -136,26 +160,38 @@ class EngineBilling(Invoicing):
             amount = Money(amount_minor=invoice.amount_due, currency=invoice.currency)
         else:
             amount = sub.invoice_amount(discount)
+        # What the subscription's own carried credit leaves; the customer's balance pays first from it.
+        local_due = amount
+        used = Money.zero(amount.currency)
         if invoice is None and self._invoices_on():
+            used = await consume_for_invoice(sub, invoice_id, local_due)
+            amount = local_due - used
+            lines = sub.period_invoice_lines(record, local_due, discount)
+            lines += [balance_line(used)] if used.is_positive() else []
             # Numbered before the charge is asked: the number is durable in this history, whatever happens.
-            invoice = await self._new_invoice(
-                invoice_id, sub.period_invoice_lines(record, amount, discount), order_id=order_id, record=record
-            )
+            invoice = await self._new_invoice(invoice_id, lines, order_id=order_id, record=record)
             if sub.is_final:
                 # Cancelled while the number was allocated: the period is never charged.
                 sub.move_invoice(invoice_id, InvoiceState.VOID, clock_now())
+                await return_to_balance(sub, invoice_id, used)
                 self._publish()
                 return
         record.order_id = order_id
         record.checkout_url = None
         record.amount = amount
         if not amount.is_positive():
-            # A carried credit (from a downgrade) or the coupon covers the whole period: nothing to collect.
-            sub.consume_credit(amount, discount)
+            # Credit (the customer's balance, a carried downgrade credit) or the coupon covers the whole period.
+            sub.consume_credit(local_due, discount)
             record.status = PeriodStatus.PAID
             record.paid_at = clock_now()
             sub.current_period = max(sub.current_period, record.number)
-            sub.note(clock_now(), "invoice", f"period {record.number} covered by credit")
+            covered = f"period {record.number} covered by credit"
+            if used.is_positive() and sub.status in BILLABLE_UNTIL_PAID:
+                # Paid by the customer's balance as an order would have paid it (only runs that ask the
+                # balance get here: older histories keep their commands).
+                sub.move(SubscriptionStatus.ACTIVE, clock_now(), "invoice", covered)
+            else:
+                sub.note(clock_now(), "invoice", covered)
             if invoice is not None:
                 sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now(), order_id=order_id)
                 sub.move_invoice(invoice_id, InvoiceState.PAID, clock_now())
@@ -163,7 +199,7 @@ class EngineBilling(Invoicing):
             return
         record.status = PeriodStatus.PENDING
         if not retry:
-            sub.consume_credit(amount, discount)
+            sub.consume_credit(local_due, discount)
         if invoice is not None:
             sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now(), order_id=order_id)
         sub.note(clock_now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
@@ -194,8 +230,12 @@ class EngineBilling(Invoicing):
                 sub.move_invoice(order_id, InvoiceState.OPEN, clock_now())
             await self._start_order(order_id, proration.net, f"Upgrade to {plan.description}")
         elif proration.net.is_negative():
-            sub.credit_balance = sub.credit_balance + proration.credit_carried
-            sub.note(now, "credit", f"{proration.credit_carried} carried to the next invoices")
+            entry = await credit_downgrade(sub, proration.credit_carried)
+            if entry is not None:
+                sub.note(now, "credit", f"{proration.credit_carried} credited to the customer's balance")
+            else:
+                sub.credit_balance = sub.credit_balance + proration.credit_carried
+                sub.note(now, "credit", f"{proration.credit_carried} carried to the next invoices")
 
     async def _start_order(self, order_id: str, amount: Money, description: str) -> None:
         request = CreateOrder(

@@ -24,6 +24,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from billing import events, idempotency
+from billing.clocks import ClockPosition, ClockSync
 from billing.errors import ConflictError, InputError, InvalidStateError
 from billing.gateway import (
     CancelledBy,
@@ -75,6 +76,7 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
                 await self._record_provider_invoices()
             if self._should_continue_as_new():
                 # Handlers first: an update in flight must finish in this run, and its effects travel.
+                self.clock_handover = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     SubscriptionInput(
@@ -82,12 +84,15 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
                         state=self.sub,
                         seen_events=self.seen[-SEEN_EVENTS_KEPT:],
                         events=self.events.log,
+                        test_clock=self.test_clock,
+                        clock_time=self.simulated_now,
                     ),
                     memo=events.features_memo(),
                 )
         if not engine:
             await self._record_provider_invoices()
         await self._watch_after_end()
+        self.clock_finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.events.flushed()
         return self.sub
@@ -96,11 +101,7 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
         """Stay open a while after the end: late statements are recorded, commands answered."""
         closes_at = (self.sub.cancelled_at or clock_now()) + self.policy.final_watch
         while clock_now() < closes_at:
-            try:
-                await workflow.wait_condition(
-                    lambda: self.check_requested, timeout=closes_at - clock_now(), timeout_summary="final watch"
-                )
-            except TimeoutError:
+            if not await self._wait_until(lambda: self.check_requested, closes_at - clock_now(), "final watch"):
                 return
             self.check_requested = False
             await self._inquire()
@@ -210,6 +211,31 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
     def preview_change(self, plan: SubscriptionPlan) -> Proration:
         """What changing to ``plan`` now would credit and charge; changes nothing."""
         return self.sub.preview_change(plan, clock_now())
+
+    async def clock_sync(self, request: ClockSync) -> ClockPosition:
+        """A test clock moved to ``request.now``: catch up with it, and answer when the run is idle again
+        (``clock_idle``) with its next due time."""
+        assert self.simulated_now is not None
+        if request.now > self.simulated_now:
+            self.simulated_now = request.now
+            self._publish()
+        await workflow.wait_condition(self.clock_idle)
+        awaiting = self.awaiting_customer()
+        return ClockPosition(
+            now=self.simulated_now,
+            next_due=self.clock_due or (awaiting[1] if awaiting else None),
+            handed_over=self.clock_handover,
+            finished=self.clock_finished,
+            awaiting_order=awaiting[0] if awaiting else None,
+        )
+
+    def validate_clock_sync(self, request: ClockSync) -> None:
+        if self.simulated_now is None:
+            raise rejected(
+                InvalidStateError(
+                    f"subscription {self.request.subscription_id} is not attached to a test clock", field="test_clock"
+                )
+            )
 
     def validate_preview(self, plan: SubscriptionPlan) -> None:
         try:

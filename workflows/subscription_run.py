@@ -35,6 +35,7 @@ from billing.invoices import Invoice, InvoiceState
 from billing.orders import provider_call_limit
 from billing.subscriptions import (
     ENGINE_MODES,
+    BillingPeriodRecord,
     PeriodStatus,
     Subscription,
     SubscriptionInput,
@@ -78,7 +79,15 @@ class SubscriptionRun:
         self.request = start.request
         self.policy = start.request.policy
         self.fingerprint = start.request.fingerprint()
-        now = clock_now()
+        #: A test clock's run (billing.clocks): the clock's time, what the run waits for and how far it got.
+        self.test_clock = start.test_clock
+        self.simulated_now: datetime | None = (start.clock_time or clock_now()) if start.test_clock else None
+        self.clock_due: datetime | None = None
+        #: The invoice waiting for the customer to pay, and when its payment window ends in clock time.
+        self.clock_payment: tuple[BillingPeriodRecord, datetime] | None = None
+        self.clock_handover = False
+        self.clock_finished = False
+        now = self.simulated_now or clock_now()
         self.sub = start.state or Subscription(
             subscription_id=self.request.subscription_id,
             provider=self.request.provider,
@@ -140,19 +149,59 @@ class SubscriptionRun:
     async def _statement_within(self, wait: timedelta, summary: str) -> bool:
         """Wait for a change of state (or a hint). True when something changed, False on timeout."""
         before = self._snapshot()
-        try:
-            await workflow.wait_condition(
-                lambda: self._snapshot() != before or self.check_requested or self._should_continue_as_new(),
-                timeout=max(wait, timedelta(seconds=1)),
-                timeout_summary=summary,
-            )
-        except TimeoutError:
+        if not await self._wait_until(
+            lambda: self._snapshot() != before or self.check_requested or self._should_continue_as_new(),
+            max(wait, timedelta(seconds=1)),
+            summary,
+        ):
             return False
         if self.check_requested:
             self.check_requested = False
             await self._inquire()
         self.inquiries = 0
         return True
+
+    async def _wait_until(self, condition: Callable[[], bool], wait: timedelta, summary: str) -> bool:
+        """``condition`` within ``wait``: True when it held, False when the time ran out. On a timer, or for a
+        run attached to a test clock, when the clock passes the due time (no timer: ``clock_sync`` moves it)."""
+        if self.simulated_now is None:
+            try:
+                await workflow.wait_condition(condition, timeout=wait, timeout_summary=summary)
+            except TimeoutError:
+                return False
+            return True
+        due = self.simulated_now + wait
+        self.clock_due = due
+        try:
+            await workflow.wait_condition(lambda: condition() or self._clock_at(due))
+        finally:
+            self.clock_due = None
+        return condition()
+
+    def _clock_at(self, due: datetime) -> bool:
+        return self.simulated_now is not None and self.simulated_now >= due
+
+    def clock_idle(self) -> bool:
+        """An attached run has caught up with its clock: it waits for a time still ahead (no work in flight
+        reaches this point: invoice orders, number allocations and provider calls are awaited before the
+        next timed wait), or it hands over to its next run, or it ends."""
+        due = self.clock_due
+        return (
+            self.clock_handover
+            or self.clock_finished
+            or (due is not None and not self._clock_at(due))
+            or self.awaiting_customer() is not None
+        ) and not self.check_requested
+
+    def awaiting_customer(self) -> tuple[str, datetime] | None:
+        """The invoice order waiting for the customer (its checkout or QR is out) and the end of its payment
+        window in clock time: nothing happens until the customer pays or the clock closes the window."""
+        if self.clock_payment is None:
+            return None
+        record, due = self.clock_payment
+        if record.status is not PeriodStatus.PENDING or record.checkout_url is None or record.order_id is None:
+            return None
+        return record.order_id, due
 
     def _snapshot(self) -> tuple[object, ...]:
         sub = self.sub
@@ -250,6 +299,8 @@ class SubscriptionRun:
             lines.append(f"next billing {sub.next_billing_at.isoformat()}")
         if sub.cancel_at_period_end:
             lines.append("cancels at period end")
+        if self.simulated_now is not None:
+            lines.append(f"simulated time: {self.simulated_now.isoformat()} (test clock {self.test_clock})")
         workflow.set_current_details("\n\n".join(lines))
         self._announce()
 

@@ -297,7 +297,12 @@ def reviews(orders: Mapping[str, Order]) -> list[Review]:
                         f"{order_id}/{refund.refund_id}",
                         order.provider,
                         "refund NEEDS_REVIEW",
-                        refund.failure.message if refund.failure else f"outcome of refund of {refund.amount} not known",
+                        refund.review_reason
+                        or (
+                            refund.failure.message
+                            if refund.failure
+                            else f"outcome of refund of {refund.amount} not known"
+                        ),
                     )
                 )
     return found

@@ -100,15 +100,23 @@ def test_each_money_invariant_is_caught() -> None:
 def test_money_in_review_is_listed_not_violated() -> None:
     held = order("held", OrderStatus.NEEDS_REVIEW, review=Review(reason="no final statement", since=T0))
     unsure = order("unsure", OrderStatus.PAID, provider="waafipay", captured_amount=Money.parse("10.00", "USD"),
-                   refunds=[refund("r1", "3.00", RefundState.NEEDS_REVIEW)])  # fmt: skip
+                   refunds=[refund("r1", "3.00", RefundState.NEEDS_REVIEW),
+                            refund("r2", "1.00", RefundState.NEEDS_REVIEW).model_copy(
+                                update={"review_reason": "no refund inquiry: check the portal"})])  # fmt: skip
     ledgers = {
         "waffo": [entry("waffo", "held", "charge", "10.00")],
-        "waafipay": [entry("waafipay", "unsure", "charge", "10.00"), entry("waafipay", "unsure", "refund", "3.00")],
+        "waafipay": [
+            entry("waafipay", "unsure", "charge", "10.00"),
+            entry("waafipay", "unsure", "refund", "3.00"),
+            entry("waafipay", "unsure", "refund", "1.00"),
+        ],
     }
     assert kinds({"held": held, "unsure": unsure}, ledgers) == set()
     assert {(r.subject, r.reason) for r in reviews({"held": held, "unsure": unsure})} == {
         ("held", "no final statement"),
         ("unsure/r1", "outcome of refund of 3.00 USD not known"),
+        # The reason the order recorded for the operator is the one the report shows.
+        ("unsure/r2", "no refund inquiry: check the portal"),
     }
     assert settled(held) and settled(unsure)
     assert not settled(order("open", OrderStatus.PAID, refunds=[refund("r", "1.00", RefundState.PENDING)]))

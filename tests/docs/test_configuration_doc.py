@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from billing.clocks import ClockSettings
 from billing.logs import LogSettings
 from billing.settings import (
     CodecSettings,
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "configuration.md").read_text()
 SETTINGS: list[type[BaseSettings]] = [
     TemporalSettings, WaffoSettings, KessSettings, WaafiPaySettings, HttpServiceSettings, CodecSettings,
-    MerchantEventSettings, LogSettings, WorkerSettings, DevSettings, EmulatorSettings,
+    MerchantEventSettings, LogSettings, WorkerSettings, DevSettings, EmulatorSettings, ClockSettings,
 ]  # fmt: skip
 
 

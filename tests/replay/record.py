@@ -272,6 +272,41 @@ async def subscription_engine_invoices(env: WorkflowEnvironment, stack: OrderSta
     return "replay-inv"
 
 
+async def subscription_engine_downgrade(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """An engine-charged WaafiPay subscription: period 1, a downgrade mid-period whose credit covers period 2
+    (recorded before the customer balance: the credit on the subscription; after: on the customer's balance)."""
+    wallet = "252611111141"
+    wallets = f"{stack.emulator_url}/waafipay/control/wallets"
+    body = {"number": wallet, "balance": "500.00", "pin": "1212", "behaviour": ["approve", "approve", "approve"]}
+    (await stack.control.post(wallets, json=body)).raise_for_status()
+
+    def priced(plan_id: str, amount: str) -> SubscriptionPlan:
+        return SubscriptionPlan(
+            plan_id=plan_id,
+            description=plan_id.title(),
+            amount=Money.parse(amount, "USD"),
+            interval=BillingInterval.MONTH,
+        )
+
+    request = StartSubscription(
+        subscription_id="replay-dwn",
+        provider="waafipay",
+        plan=priced("basic", "30.00"),
+        customer=Customer(customer_id="c-dwn", phone=wallet),
+    )
+    created = await stack.billing.create_subscription(request)
+    assert created.calendar is not None
+    await stack.billing.wait_for_subscription("replay-dwn", lambda s: len(s.invoices) == 1 and s.current_period == 1)
+    await env.sleep(timedelta(days=10))
+    await stack.billing.change_plan("replay-dwn", priced("lite", "10.00"))
+    now = await env.get_current_time()
+    await env.sleep(created.calendar.period_start(2) - now + timedelta(seconds=1))
+    await stack.billing.wait_for_subscription(
+        "replay-dwn", lambda s: s.current_period == 2 and s.invoices[-1].state.value == "paid"
+    )
+    return "replay-dwn"
+
+
 async def subscription_engine_coupon(env: WorkflowEnvironment, stack: OrderStack) -> str:
     """An engine-charged WaafiPay subscription created with a coupon (20 % off, repeating 2 periods): period 1
     discounted, an upgrade mid-period prorated on discounted prices, period 2 discounted, period 3 not."""
@@ -321,6 +356,7 @@ SUBSCRIPTION_SCENARIOS = [
     subscription_renewals_and_cancel,
     subscription_plan_change,
     subscription_engine_invoices,
+    subscription_engine_downgrade,
     subscription_engine_coupon,
 ]
 

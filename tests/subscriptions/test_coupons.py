@@ -213,3 +213,30 @@ async def test_an_upgrade_in_a_covered_period_is_prorated_on_discounted_prices(e
         "Unused time on Basic, less coupon LOYAL",
         "Remaining time on Pro, less coupon LOYAL",
     ]
+
+
+async def test_the_customer_balance_pays_what_the_coupon_leaves(engine: Engine) -> None:
+    billing = engine.stack.billing
+    await billing.create_coupon(Coupon(code="HALF", percent_off_bp=5000, duration=CouponDuration.ONCE))
+    await billing.credit_balance(
+        "cust-cpn-bal", usd("10.00"), reason="goodwill", reference="goodwill-1", merchant=billing.invoice_merchant
+    )
+    customer = Customer(customer_id="cust-cpn-bal", email="b@example.com")
+    sub_id = "sub-cpn-bal"
+    created = await engine.create(start(sub_id, plan=priced("basic", "30.00"), customer=customer, coupon="HALF"))
+    order_id = await engine.invoice(sub_id, 1)
+    # By hand: 30.00 less 50 % is 15.00; the balance pays 10.00 of it; 5.00 is collected.
+    assert (await billing.get_order(order_id)).amount == usd("5.00")
+    await engine.customer(order_id, "pay")
+    await engine.until(sub_id, lambda s: s.period_record(1).status is PeriodStatus.PAID)
+    assert created.calendar is not None
+    await engine.skip_to(created.calendar.period_start(2))
+    await engine.customer(await engine.invoice(sub_id, 2), "pay")
+    sub = await engine.until(sub_id, lambda s: s.current_period == 2 and s.invoices[-1].state is InvoiceState.PAID)
+    assert [table(i)[2:] for i in sub.invoices] == [
+        ("paid", (("period", 3000), ("discount", -1500), ("credit_applied", -1000)), (3000, 1500, 1500, 500, 500)),
+        ("paid", (("period", 3000),), (3000, 0, 3000, 3000, 3000)),
+    ]
+    assert (await billing.get_balance("cust-cpn-bal", currency="USD", merchant=billing.invoice_merchant)).balances == [
+        usd("0.00")
+    ]

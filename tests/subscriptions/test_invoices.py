@@ -133,8 +133,11 @@ async def test_downgrade_credit_is_applied_on_the_next_invoices(engine: Engine) 
     window = created.calendar.period(1)
     await engine.skip_to(window.start + (window.end - window.start) / 2)
     changed = await engine.stack.billing.change_plan("sub-inv-dwn", priced("lite", "10.00"))
-    # Half the period left: credit -15.00, charge 5.00, net -10.00 carried (no invoice for a credit).
-    assert changed.credit_balance.amount_minor == 1000
+    # Half the period left: credit -15.00, charge 5.00, net -10.00 to the customer's balance (no invoice
+    # for a credit).
+    assert changed.credit_balance.amount_minor == 0
+    balance = await engine.stack.billing.get_balance("cust-e", merchant=engine.stack.billing.invoice_merchant)
+    assert balance.of("USD").amount_minor == 1000
     assert len(changed.invoices) == 1
     await engine.skip_to(created.calendar.period_start(2))
     sub = await engine.until("sub-inv-dwn", lambda s: s.current_period == 2)
@@ -258,8 +261,11 @@ async def test_a_dunning_retry_collects_the_invoice_amount_not_the_full_price_ag
     window = created.calendar.period(1)
     await engine.skip_to(window.start + (window.end - window.start) / 2)
     changed = await engine.stack.billing.change_plan("sub-inv-retry", priced("lite", "20.00"))
-    # Half the period left: credit -15.00, charge 10.00: 5.00 carried to period 2 (20.00 - 5.00 = 15.00 due).
-    assert changed.credit_balance.amount_minor == 500
+    # Half the period left: credit -15.00, charge 10.00: 5.00 to the customer's balance, which period 2
+    # consumes (20.00 - 5.00 = 15.00 due).
+    billing = engine.stack.billing
+    assert changed.credit_balance.amount_minor == 0
+    assert (await billing.get_balance("cust-e", merchant=billing.invoice_merchant)).of("USD").amount_minor == 500
     await engine.skip_to(created.calendar.period_start(2))
     first = await engine.invoice("sub-inv-retry", 2)
     await engine.customer(first, "fail")
@@ -278,3 +284,8 @@ async def test_a_dunning_retry_collects_the_invoice_amount_not_the_full_price_ag
         (2000, 0, 2000, 1500, 1500),
     )
     assert sub.credit_balance.amount_minor == 0
+    ledger = await billing.get_balance("cust-e", merchant=billing.invoice_merchant)
+    assert ledger.of("USD").amount_minor == 0
+    assert [e.reference for e in ledger.recent if e.kind.value == "apply_up_to"] == ["sub-inv-retry-p2"], (
+        "the retry collected the same invoice without consuming the balance again"
+    )

@@ -32,6 +32,7 @@ from temporalio.worker import (
 )
 
 from activities.events import EventActivities
+from billing.balance import balance_workflow_id
 from billing.gateway import Customer
 from billing.idempotency import payment_key
 from billing.invoices import CREDIT_NOTE_SERIES, INVOICE_SERIES, sequence_workflow_id
@@ -107,14 +108,17 @@ class RecordingBillingClient(BillingClient):
         self.subscriptions: set[str] = set()
         self.seen = SeenWorkflows()
         self.invoice_merchant = invoice_merchant
+        #: Customers of the subscriptions started: their balance workflows are ended with the stack.
+        self.customers: set[str] = set()
 
     async def create_order(self, request: CreateOrder) -> Order:
         self.created.add(request.order_id)
         return await super().create_order(request)
 
-    async def create_subscription(self, request: StartSubscription) -> Subscription:
+    async def create_subscription(self, request: StartSubscription, *, test_clock: str | None = None) -> Subscription:
         self.subscriptions.add(request.subscription_id)
-        return await super().create_subscription(request)
+        self.customers.add(request.customer.customer_id)
+        return await super().create_subscription(request, test_clock=test_clock)
 
     async def wait_for_subscription(
         self,
@@ -161,6 +165,10 @@ class RecordingBillingClient(BillingClient):
             with contextlib.suppress(RPCError):
                 sequence = self.temporal.get_workflow_handle(sequence_workflow_id(self.invoice_merchant, series))
                 await sequence.terminate("test finished")
+        for customer_id in self.customers:
+            with contextlib.suppress(RPCError):
+                balance = self.temporal.get_workflow_handle(balance_workflow_id(self.invoice_merchant, customer_id))
+                await balance.terminate("test finished")
 
 
 KESS_USER, KESS_PASSWORD, KESS_STORE = "kess-test", "kess-test-password", "109038"

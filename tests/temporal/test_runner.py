@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Every module of ours that runs as workflow code.
 WORKFLOW_CODE = (
+    "workflows.clocks",
+    "workflows.balance",
     "workflows.common",
     "workflows.coupons",
     "workflows.events",
@@ -40,6 +42,7 @@ WORKFLOW_CODE = (
     "workflows.order_flow",
     "workflows.subscription",
     "workflows.subscription_coupons",
+    "workflows.subscription_balance",
     "workflows.subscription_engine",
     "workflows.subscription_invoicing",
     "workflows.subscription_logic",
@@ -189,6 +192,8 @@ async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_e
         "SubscriptionWorkflow",
         "InvoiceSequenceWorkflow",
         "CouponWorkflow",
+        "SimulatedClockWorkflow",
+        "CustomerBalanceWorkflow",
     }
     # A refused call fails the run at once, naming the call, rather than retrying its task until the test times out.
     assert RestrictedWorkflowAccessError in worker.config()["workflow_failure_exception_types"]

@@ -1,0 +1,95 @@
+"""Engine modes and the customer's credit balance: a downgrade credits it, the next invoices consume it first.
+
+Both movements are local activities on the customer's ``CustomerBalanceWorkflow`` (``activities/balance.py``),
+idempotent by their reference, so a retried activity or a replay never moves money twice: a downgrade's credit
+is referenced by the subscription, its plan generation and the change's number; an invoice's consumption by
+the invoice id. A local activity records one marker in the history, not an activity's three events: every
+period invoice asks the balance.
+
+Histories from before the balance carry a downgrade's credit on the subscription (``credit_balance``) and
+never ask the balance for an invoice; each behaviour is gated by its own patch, so they replay unchanged. A
+subscription that still carries such a credit uses it first, then the customer's balance. Workflow code.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from activities.balance import BalanceActivities, BalanceCall
+from billing.balance import BalanceChange, LedgerEntry
+from billing.invoices import InvoiceLine, LineKind
+from billing.money import Money
+from billing.subscriptions import Subscription
+
+#: A downgrade now credits the customer's balance (before: the subscription's own ``credit_balance``).
+DOWNGRADE_TO_BALANCE_PATCH = "downgrade-credits-customer-balance"
+#: A period invoice consumes the customer's balance before anything is charged.
+INVOICE_CONSUMES_BALANCE_PATCH = "invoice-consumes-customer-balance"
+#: The balance is another workflow of this namespace: asked again until it answers (the reference keeps
+#: every attempt to one movement).
+BALANCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+BALANCE_TIMEOUT = timedelta(seconds=30)
+
+DOWNGRADE_REASON = "downgrade"
+INVOICE_REASON = "invoice"
+
+
+def downgrade_reference(sub: Subscription) -> str:
+    """The n-th plan change of the subscription (its ``plan_changed`` notes, this one included)."""
+    changes = sum(1 for entry in sub.timeline if entry.event == "plan_changed")
+    return f"downgrade:{sub.subscription_id}:g{sub.generation}:{changes}"
+
+
+async def credit_downgrade(sub: Subscription, credit: Money) -> LedgerEntry | None:
+    """Credit a downgrade's unused part to the customer's balance; None for a history from before the
+    balance (the caller carries the credit on the subscription, as such histories did)."""
+    if not workflow.patched(DOWNGRADE_TO_BALANCE_PATCH):
+        return None
+    change = BalanceChange(amount=credit, reason=DOWNGRADE_REASON, reference=downgrade_reference(sub))
+    entry: LedgerEntry = await workflow.execute_local_activity_method(
+        BalanceActivities.credit,
+        BalanceCall(customer_id=sub.customer_id, change=change),
+        start_to_close_timeout=BALANCE_TIMEOUT,
+        retry_policy=BALANCE_RETRY,
+        summary=f"credit {credit} to the customer's balance",
+    )
+    return entry
+
+
+async def consume_for_invoice(sub: Subscription, invoice_id: str, due: Money) -> Money:
+    """What the customer's balance pays of an invoice that would collect ``due``: at most ``due``, taken
+    once per invoice id. Zero without asking when nothing is due or the history predates the balance."""
+    zero = Money.zero(due.currency)
+    if not due.is_positive() or not workflow.patched(INVOICE_CONSUMES_BALANCE_PATCH):
+        return zero
+    change = BalanceChange(amount=due, reason=INVOICE_REASON, reference=invoice_id)
+    entry: LedgerEntry = await workflow.execute_local_activity_method(
+        BalanceActivities.apply_up_to,
+        BalanceCall(customer_id=sub.customer_id, change=change),
+        start_to_close_timeout=BALANCE_TIMEOUT,
+        retry_policy=BALANCE_RETRY,
+        summary=f"customer balance for {invoice_id}",
+    )
+    return -entry.amount
+
+
+async def return_to_balance(sub: Subscription, invoice_id: str, used: Money) -> None:
+    """Give back what the balance paid of an invoice voided before it was charged (once per invoice)."""
+    if not used.is_positive():
+        return
+    change = BalanceChange(amount=used, reason="invoice voided", reference=f"{invoice_id}:void")
+    await workflow.execute_local_activity_method(
+        BalanceActivities.credit,
+        BalanceCall(customer_id=sub.customer_id, change=change),
+        start_to_close_timeout=BALANCE_TIMEOUT,
+        retry_policy=BALANCE_RETRY,
+        summary=f"return {used} to the customer's balance",
+    )
+
+
+def balance_line(used: Money) -> InvoiceLine:
+    """The invoice line of what the customer's balance paid (a ``credit_applied`` line)."""
+    return InvoiceLine(kind=LineKind.CREDIT_APPLIED, description="Customer balance applied", amount=-used)
