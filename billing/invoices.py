@@ -275,6 +275,13 @@ class CreditNote(BaseModel):
     lines: list[InvoiceLine] = Field(min_length=1)
     amount: int = Field(gt=0)
     reason: str = Field(min_length=1, max_length=500)
+    #: Where it came from (a refund of an invoice order: ``billing.credit_notes``); None when issued alone.
+    credit_note_id: str | None = Field(default=None, max_length=128)
+    invoice_id: str | None = Field(default=None, max_length=128)
+    order_id: str | None = None
+    refund_id: str | None = None
+    currency: str | None = None
+    created_at: datetime | None = None
 
 
 def credit_note(

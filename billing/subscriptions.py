@@ -46,7 +46,7 @@ from billing.gateway import (
     SubscriptionStatus as ProviderSubscriptionStatus,
 )
 from billing.idempotency import Fingerprinted
-from billing.invoices import Invoice, InvoiceLine, InvoiceNumber, InvoiceState, LineKind, transition
+from billing.invoices import CreditNote, Invoice, InvoiceLine, InvoiceNumber, InvoiceState, LineKind, transition
 from billing.money import Money
 from billing.orders import InquiringPolicy, MerchantId, OrderStatus, OrderUpdate
 from billing.proration import Proration, prorate, restart_cycle
@@ -349,6 +349,8 @@ class Subscription(BaseModel):
     coupon: AppliedCoupon | None = None
     #: Every invoice of the subscription, oldest first (see "Invoices" below).
     invoices: list[Invoice] = Field(default_factory=list)
+    #: Credit notes of its invoices, oldest first: one per refund that succeeded (``billing.credit_notes``).
+    credit_notes: list[CreditNote] = Field(default_factory=list)
     #: Provider-managed: periods from this (generation, number) on get invoices; None before invoicing began
     #: (a subscription that predates invoices starts with its next period).
     invoices_from: tuple[int, int] | None = None

@@ -1,4 +1,5 @@
-"""``billing invoice list|show|render``: a subscription's invoices, one invoice, and an HTML document of it.
+"""``billing invoice list|show|render|credit-notes``: a subscription's invoices, one invoice (with its credit
+notes), an HTML document of it, and the credit notes issued against a subscription's invoices.
 
 An invoice is named by its invoice id (``SUB-7-p2``, ``SUB-7-c1``; the subscription is read from it) or by
 its number (``INV-000042``) with ``--subscription``.
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from billing.invoices import Invoice
+from billing.invoices import CreditNote, Invoice
 from starter.cli_common import JsonOption, billing_client, console, emit, run
 
 app = typer.Typer(help="Invoices of subscriptions: list, show, render as HTML.", no_args_is_help=True)
@@ -26,6 +27,19 @@ SubscriptionOption = Annotated[
 def _get(invoice: str, subscription: str | None) -> Invoice:
     async def action() -> Invoice:
         return await (await billing_client()).get_invoice(invoice, subscription_id=subscription)
+
+    return run(action)
+
+
+def _with_notes(invoice: str, subscription: str | None) -> tuple[Invoice, list[CreditNote]]:
+    """The invoice and the credit notes issued against it."""
+
+    async def action() -> tuple[Invoice, list[CreditNote]]:
+        billing = await billing_client()
+        found = await billing.get_invoice(invoice, subscription_id=subscription)
+        if found.subscription_id is None:
+            return found, []
+        return found, await billing.list_credit_notes(found.subscription_id, invoice=found.number)
 
     return run(action)
 
@@ -54,11 +68,16 @@ def invoice_show(
     subscription: SubscriptionOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """One invoice: its lines, totals and payment status."""
+    """One invoice: its lines, totals, payment status and credit notes (--json: the invoice alone; its
+    credit notes with ``billing invoice credit-notes``)."""
     from starter.invoice_render import print_invoice
 
-    found = _get(invoice, subscription)
-    emit(found, as_json, lambda: print_invoice(console, found))
+    if as_json:
+        found = _get(invoice, subscription)
+        emit(found, as_json, lambda: None)
+        return
+    found, notes = _with_notes(invoice, subscription)
+    print_invoice(console, found, notes)
 
 
 @app.command("render")
@@ -67,9 +86,30 @@ def invoice_render(
     html: Annotated[Path, typer.Option("--html", help="Write the invoice as an HTML page to this file")],
     subscription: SubscriptionOption = None,
 ) -> None:
-    """Write a readable HTML invoice (ids, lines, totals, payment status; no personal data)."""
+    """Write a readable HTML invoice (ids, lines, totals, payment status, credit notes; no personal data)."""
     from starter.invoice_render import invoice_html
 
-    found = _get(invoice, subscription)
-    html.write_text(invoice_html(found), encoding="utf-8")
+    found, notes = _with_notes(invoice, subscription)
+    html.write_text(invoice_html(found, notes), encoding="utf-8")
     console.print(f"invoice {found.number} written to {html}", highlight=False, soft_wrap=True)
+
+
+@app.command("credit-notes")
+def invoice_credit_notes(
+    subscription: Annotated[str, typer.Option("--subscription", help="Subscription id")],
+    invoice: Annotated[
+        str | None, typer.Option("--invoice", help="Only this invoice's (its number or invoice id)")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The credit notes issued against a subscription's invoices (one per refund), oldest first."""
+    from starter.invoice_render import print_credit_notes
+
+    async def action() -> list[CreditNote]:
+        return await (await billing_client()).list_credit_notes(subscription, invoice=invoice)
+
+    notes = run(action)
+    if as_json:
+        sys.stdout.write(json.dumps([n.model_dump(mode="json") for n in notes], indent=2, sort_keys=True) + "\n")
+    else:
+        print_credit_notes(console, notes)

@@ -176,7 +176,8 @@ def subscription_preview_change(
     interval_count: Annotated[int, typer.Option("--interval-count")] = 1,
     as_json: JsonOption = False,
 ) -> None:
-    """What a plan change now would credit and charge (changes nothing)."""
+    """What a plan change now would credit and charge, and the invoice it would create (changes nothing)."""
+    from starter.invoice_render import print_invoice_preview
     from starter.render import percent_text
 
     async def action():  # type: ignore[no-untyped-def]
@@ -186,15 +187,16 @@ def subscription_preview_change(
         return await billing.preview_change(subscription_id, plan)
 
     proration = run(action)
-    emit(
-        proration,
-        as_json,
-        lambda: console.print(
+
+    def show() -> None:
+        console.print(
             f"credit {proration.credit} · charge {proration.charge} · net {proration.net} "
             f"({proration.settlement.value.lower()}; "
             f"{percent_text(proration.fraction_remaining)} of the period remains)"
-        ),
-    )
+        )
+        print_invoice_preview(console, proration.invoice)
+
+    emit(proration, as_json, show)
 
 
 @subscription_app.command("change-plan")

@@ -44,9 +44,10 @@ from billing.balance import (
     LedgerEntry,
     balance_workflow_id,
 )
+from billing.change_preview import ChangePreview
 from billing.events import features_memo
 from billing.gateway import ManagementLink, SubscriptionPlan
-from billing.invoices import Invoice
+from billing.invoices import CreditNote, Invoice
 from billing.money import Money, normalize_currency
 from billing.orders import (
     CancelRequest,
@@ -60,7 +61,6 @@ from billing.orders import (
     SubmitOrder,
     order_workflow_id,
 )
-from billing.proration import Proration
 from billing.settings import TemporalSettings
 from billing.subscriptions import (
     CancelSubscriptionRequest,
@@ -343,6 +343,21 @@ class BillingClient(ClockCommands, CouponCommands):
         except WorkflowQueryFailedError as exc:
             raise errors.BillingError(f"subscription {subscription_id}: {exc}") from exc
 
+    async def list_credit_notes(self, subscription_id: str, *, invoice: str | None = None) -> list[CreditNote]:
+        """The credit notes of a subscription's invoices, oldest first (the workflow's ``credit_notes``
+        query); with ``invoice`` (its number or invoice id), only that invoice's."""
+        handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
+        try:
+            await self._await_quiet(handle.id, f"subscription {subscription_id}")
+            notes = await handle.query(SubscriptionWorkflow.credit_notes)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise errors.NotFoundError(f"no subscription {subscription_id}", field="subscription_id") from exc
+            raise
+        except WorkflowQueryFailedError as exc:
+            raise errors.BillingError(f"subscription {subscription_id}: {exc}") from exc
+        return [n for n in notes if invoice is None or invoice in (n.invoice_number, n.invoice_id)]
+
     async def get_invoice(self, invoice: str, *, subscription_id: str | None = None) -> Invoice:
         """One invoice, by its invoice id (``SUB-7-p2``, ``SUB-7-c1``: the subscription is read from it) or
         by its number (``INV-000042``) together with ``subscription_id``."""
@@ -379,7 +394,8 @@ class BillingClient(ClockCommands, CouponCommands):
         request = ChangePlanRequest(plan=plan, at_period_end=at_period_end)
         return await self._subscription_update(subscription_id, SubscriptionWorkflow.change_plan, request)
 
-    async def preview_change(self, subscription_id: str, plan: SubscriptionPlan) -> Proration:
+    async def preview_change(self, subscription_id: str, plan: SubscriptionPlan) -> ChangePreview:
+        """What changing plan now would credit and charge, and the invoice it would create (``invoice``)."""
         return await self._subscription_update(subscription_id, SubscriptionWorkflow.preview_change, plan)
 
     async def management_link(self, subscription_id: str) -> ManagementLink:

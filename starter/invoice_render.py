@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from billing.invoices import Invoice, InvoiceLine, InvoiceState
+from billing.change_preview import InvoicePreview
+from billing.invoices import CreditNote, Invoice, InvoiceLine, InvoiceState
 from billing.money import Money
 from starter.render import Field, percent_text, print_fields, print_table
 
@@ -100,7 +101,7 @@ def invoice_fields(invoice: Invoice) -> list[Field]:
     return fields
 
 
-def print_invoice(console: Console, invoice: Invoice) -> None:
+def print_invoice(console: Console, invoice: Invoice, credit_notes: list[CreditNote] | None = None) -> None:
     print_fields(console, invoice_fields(invoice))
     table = Table(title="Lines", title_justify="left")
     for column in ("Description", "Dates", "Quantity", "Amount"):
@@ -108,6 +109,31 @@ def print_invoice(console: Console, invoice: Invoice) -> None:
     for line in invoice.lines:
         table.add_row(line.description, _dates(line), _quantity(line), str(line.amount))
     print_table(console, table, wrap=("Description",))
+    if credit_notes:
+        print_table(console, credit_notes_table(credit_notes), wrap=("Reason",))
+
+
+def _note_amount(note: CreditNote) -> str:
+    return str(note.lines[0].amount.model_copy(update={"amount_minor": note.amount}))
+
+
+def credit_notes_table(notes: list[CreditNote]) -> Table:
+    """Credit notes, one row each: number, the invoice credited, amount, the refund it gives back, reason."""
+    table = Table(title="Credit notes", title_justify="left")
+    for column in ("Number", "Invoice", "Amount", "Refund", "Issued", "Reason"):
+        table.add_column(column, no_wrap=column != "Reason")
+    for note in notes:
+        refund = f"{note.order_id} / {note.refund_id}" if note.order_id and note.refund_id else ""
+        issued = f"{note.created_at:%Y-%m-%d}" if note.created_at is not None else ""
+        table.add_row(note.number, note.invoice_number, _note_amount(note), refund, issued, note.reason)
+    return table
+
+
+def print_credit_notes(console: Console, notes: list[CreditNote]) -> None:
+    if not notes:
+        console.print("No credit notes.")
+        return
+    print_table(console, credit_notes_table(notes), wrap=("Reason",))
 
 
 _STYLE = """
@@ -123,8 +149,9 @@ dt { font-weight: bold; }
 """
 
 
-def invoice_html(invoice: Invoice) -> str:
-    """A self-contained HTML page of the invoice: ids, lines, totals and the payment status."""
+def invoice_html(invoice: Invoice, credit_notes: list[CreditNote] | None = None) -> str:
+    """A self-contained HTML page of the invoice: ids, lines, totals, the payment status and the credit
+    notes issued against it."""
 
     def cell(value: str, css: str = "") -> str:
         return f'<td class="{css}">{escape(value)}</td>' if css else f"<td>{escape(value)}</td>"
@@ -158,6 +185,21 @@ def invoice_html(invoice: Invoice) -> str:
         for label, value in totals
     )
     detail_rows = "\n".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in details if v)
+    notes_section = ""
+    if credit_notes:
+        note_rows = "\n".join(
+            "<tr>"
+            + cell(note.number)
+            + cell(note.lines[0].description)
+            + cell(note.reason)
+            + cell(_note_amount(note), "amount")
+            + "</tr>"
+            for note in credit_notes
+        )
+        notes_section = (
+            "<h2>Credit notes</h2>\n<table>\n<thead><tr><th>Number</th><th>Description</th><th>Reason</th>"
+            f'<th class="amount">Amount</th></tr></thead>\n<tbody>\n{note_rows}\n</tbody>\n</table>\n'
+        )
     state = invoice.state.value
     return f"""<!doctype html>
 <html lang="en">
@@ -182,6 +224,21 @@ def invoice_html(invoice: Invoice) -> str:
 </tfoot>
 </table>
 <p>Payment status: {escape(_payment_status(invoice))}</p>
-</body>
+{notes_section}</body>
 </html>
 """
+
+
+def print_invoice_preview(console: Console, preview: InvoicePreview | None) -> None:
+    """The invoice a plan change would create, line for line (``billing subscription preview-change``);
+    nothing when it creates none (a downgrade's credit is carried; a provider charges its new plan itself)."""
+    if preview is None:
+        return
+    table = Table(title=f"Invoice it would create ({preview.invoice_id})", title_justify="left")
+    for column in ("Description", "Quantity", "Amount"):
+        table.add_column(column, no_wrap=column != "Description")
+    for line in preview.lines:
+        table.add_row(line.description, _quantity(line), str(line.amount))
+    for label, amount in (("Total", preview.total), ("Amount due", preview.amount_due)):
+        table.add_row(label, "", str(Money(amount_minor=amount, currency=preview.currency)))
+    print_table(console, table, wrap=("Description",))

@@ -90,6 +90,7 @@ from workflows.common import (
     rejected,
 )
 from workflows.events import EventSender
+from workflows.refund_reports import report_refunds
 
 #: What ``workflows.order`` declares its handlers with: it imports this one module (one import per run).
 __all__ = [
@@ -176,6 +177,8 @@ class OrderFlow:
         # Provider calls that move money for this order are made one at a time.
         self.money_lock = asyncio.Lock()
         self._published: OrderStatus | None = None
+        #: Refunds reported to the issuer (an invoice order's subscription issues a credit note for each).
+        self.refunds_reported: set[str] = set()
         self.hints_in_run = events.started_with(
             workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.HINTS_IN_RUN_FEATURE
         )
@@ -788,6 +791,7 @@ class OrderFlow:
         closes_at = (self.order.closed_at or clock_now()) + self.policy.refund_window
         watch = self._late_payment_watch(closes_at)
         while True:
+            await report_refunds(self.order, self.request.notify_workflow_id, self.refunds_reported)
             open_refunds = self.order.open_refunds()
             now = clock_now()
             if watch and now >= watch[0]:

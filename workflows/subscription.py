@@ -11,7 +11,9 @@ from datetime import datetime
 
 from temporalio import workflow
 
+from billing.change_preview import ChangePreview
 from billing.clocks import ClockPosition, ClockSync
+from billing.credit_notes import RefundReport
 from billing.gateway import (
     ManagementLink,
     PaymentEvent,
@@ -19,9 +21,8 @@ from billing.gateway import (
     SubscriptionEvent,
     SubscriptionPlan,
 )
-from billing.invoices import Invoice
+from billing.invoices import CreditNote, Invoice
 from billing.orders import OrderUpdate
-from billing.proration import Proration
 from billing.subscriptions import (
     ApplyCouponRequest,
     CancelSubscriptionRequest,
@@ -61,6 +62,10 @@ class SubscriptionWorkflow:
     @workflow.signal
     def order_update(self, update: OrderUpdate) -> None:
         self.logic.order_update(update)
+
+    @workflow.signal
+    async def order_refunded(self, report: RefundReport) -> None:
+        await self.logic.order_refunded(report)
 
     @workflow.signal
     def check_now(self) -> None:
@@ -107,7 +112,7 @@ class SubscriptionWorkflow:
         self.logic.validate_change_plan(request)
 
     @workflow.update
-    def preview_change(self, plan: SubscriptionPlan) -> Proration:
+    def preview_change(self, plan: SubscriptionPlan) -> ChangePreview:
         return self.logic.preview_change(plan)
 
     @preview_change.validator
@@ -151,3 +156,7 @@ class SubscriptionWorkflow:
     @workflow.query
     def invoices(self) -> list[Invoice]:
         return self.logic.invoices()
+
+    @workflow.query
+    def credit_notes(self) -> list[CreditNote]:
+        return self.logic.credit_notes()

@@ -17,6 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from billing import events
+from billing.change_preview import adjustment_invoice_id
 from billing.errors import InputError
 from billing.gateway import (
     CancelledBy,
@@ -220,7 +221,7 @@ class EngineBilling(Invoicing):
             f"charge {proration.charge}, net {proration.net}",
         )
         if proration.net.is_positive():
-            order_id = f"{sub.subscription_id}-c{len(sub.adjustments) + 1}"
+            order_id = adjustment_invoice_id(sub)
             sub.adjustments.append(
                 Adjustment(order_id=order_id, amount=proration.net, reason=f"upgrade to {plan.plan_id}")
             )

@@ -8,9 +8,9 @@ pause, resume, plan change, management link) are Updates validated before anythi
 state travels across continue-as-new, so a subscription can live for years.
 
 The parts: ``subscription_run`` (the state and what both modes share: waits, inquiries, publishing),
-``subscription_invoicing`` (numbered invoices), ``subscription_engine`` (engine modes) and
-``subscription_mirror`` (provider-managed). This module joins them with the main line and the merchant
-commands that apply to both modes.
+``subscription_invoicing`` (numbered invoices), ``subscription_engine`` (engine modes),
+``subscription_mirror`` (provider-managed) and ``credit_notes`` (a credit note per refund of an invoice
+order). This module joins them with the main line and the merchant commands that apply to both modes.
 
 :class:`workflows.subscription.SubscriptionWorkflow` is the Temporal entry point: its handlers only
 delegate here. A worker loads this module once and every run shares it (``worker.workflow_runner``); it
@@ -24,13 +24,13 @@ from __future__ import annotations
 from temporalio import workflow
 
 from billing import events, idempotency
+from billing.change_preview import ChangePreview, change_preview
 from billing.clocks import ClockPosition, ClockSync
 from billing.errors import ConflictError, InputError, InvalidStateError
 from billing.gateway import (
     CancelledBy,
     SubscriptionPlan,
 )
-from billing.proration import Proration
 from billing.subscriptions import (
     ENGINE_MODES,
     CancelSubscriptionRequest,
@@ -46,13 +46,14 @@ from workflows.common import (
     clock_now,
     rejected,
 )
+from workflows.credit_notes import CreditNotes
 from workflows.subscription_coupons import SubscriptionCoupons
 from workflows.subscription_engine import EngineBilling
 from workflows.subscription_mirror import ProviderMirror
 from workflows.subscription_run import SEEN_EVENTS_KEPT
 
 
-class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
+class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, SubscriptionCoupons):
     """One subscription run: the main line and the merchant commands that apply to both modes."""
 
     async def run(self) -> Subscription:
@@ -208,9 +209,13 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, SubscriptionCoupons):
         except InputError as exc:
             raise rejected(exc) from exc
 
-    def preview_change(self, plan: SubscriptionPlan) -> Proration:
-        """What changing to ``plan`` now would credit and charge; changes nothing."""
-        return self.sub.preview_change(plan, clock_now())
+    def preview_change(self, plan: SubscriptionPlan) -> ChangePreview:
+        """What changing to ``plan`` now would credit and charge, and the invoice it would create; changes
+        nothing (a run that has not decided on invoices yet would issue them: see ``_invoices_on``)."""
+        now = clock_now()
+        proration = self.sub.preview_change(plan, now)
+        notes = self.sub.change_coupon_notes(plan, now)
+        return change_preview(self.sub, plan, proration, invoices=self._invoicing is not False, coupon_notes=notes)
 
     async def clock_sync(self, request: ClockSync) -> ClockPosition:
         """A test clock moved to ``request.now``: catch up with it, and answer when the run is idle again

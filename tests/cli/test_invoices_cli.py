@@ -1,6 +1,6 @@
-"""`billing invoice list|show|render` on a real `billing dev`, the CLI as a subprocess: the invoice of a
-WaafiPay wallet subscription's first period, found by its id and by its number, rendered as HTML without
-the customer's phone."""
+"""`billing invoice list|show|render|credit-notes` on a real `billing dev`, the CLI as a subprocess: the
+invoice of a WaafiPay wallet subscription's first period, found by its id and by its number, rendered as
+HTML without the customer's phone; a refund of its order gives a credit note that show and render list."""
 
 from __future__ import annotations
 
@@ -54,3 +54,37 @@ def test_invoice_list_show_and_render(stack: Cli, tmp_path: Path) -> None:
     assert "subscription_id" in by_number_alone.stderr
     missing = stack.run("invoice", "show", f"{subscription_id}-p9", check=False)
     assert missing.returncode == 2 and "no invoice" in missing.stderr
+
+
+def test_a_refund_gives_a_credit_note_that_show_render_and_credit_notes_list(stack: Cli, tmp_path: Path) -> None:
+    subscription_id = unique("SUB-CN")
+    stack.json(
+        "subscription", "create", "--provider", "waafipay", "--subscription-id", subscription_id,
+        "--plan-id", "plan-cn", "--amount", "2.50", "--currency", "USD", "--customer-id", "cust-cn-cli",
+        "--customer-phone", WALLET,
+    )  # fmt: skip
+    (invoice,) = stack.until(
+        ["invoice", "list", "--subscription", subscription_id],
+        lambda found: len(found) == 1 and found[0]["state"] == "paid",
+    )
+    assert stack.json("invoice", "credit-notes", "--subscription", subscription_id) == []
+    stack.json("order", "refund", invoice["order_id"], "--amount", "1.00", "--refund-id", "r1", "--reason", "outage")
+    (note,) = stack.until(["invoice", "credit-notes", "--subscription", subscription_id], lambda found: len(found) == 1)
+    assert re.fullmatch(r"CN-\d{6}", note["number"])
+    assert (note["invoice_number"], note["amount"], note["currency"], note["refund_id"], note["reason"]) == (
+        invoice["number"], 100, "USD", "r1", "outage",
+    )  # fmt: skip
+    assert stack.json(
+        "invoice", "credit-notes", "--subscription", subscription_id, "--invoice", f"{subscription_id}-p1"
+    ) == [note]
+    assert stack.json("invoice", "show", f"{subscription_id}-p1") == invoice, "the invoice's JSON is unchanged"
+
+    shown = stack.run("invoice", "show", f"{subscription_id}-p1").stdout
+    assert "Credit notes" in shown and note["number"] in shown and "1.00 USD" in shown and "outage" in shown
+    listed = stack.run("invoice", "credit-notes", "--subscription", subscription_id).stdout
+    assert note["number"] in listed and invoice["number"] in listed
+    page = tmp_path / "credited.html"
+    stack.run("invoice", "render", f"{subscription_id}-p1", "--html", str(page))
+    html = page.read_text()
+    assert "Credit notes" in html and note["number"] in html and "1.00 USD" in html
+    assert WALLET not in html

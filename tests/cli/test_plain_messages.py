@@ -137,10 +137,18 @@ def test_preview_change_prints_the_exact_percent(stack: Cli) -> None:
     stack.until(["subscription", "show", subscription_id], lambda sub: sub["status"] == "ACTIVE", timeout=60)
     change = ["subscription", "preview-change", subscription_id, "--plan-id", "plan-pro", "--amount", "8.00"]
 
-    before = Fraction(stack.json(*change)["fraction_remaining"])
+    previewed = stack.json(*change)
+    before = Fraction(previewed["fraction_remaining"])
     text = stack.run(*change).stdout
     after = Fraction(stack.json(*change)["fraction_remaining"])
     assert any(f"; {percent_text(f)} of the period remains" in text for f in (before, after)), text
+    # The upgrade's invoice, line for line: the unused part of 4.00 credited, the rest of 8.00 charged.
+    invoice = previewed["invoice"]
+    assert invoice["invoice_id"] == f"{subscription_id}-c1"
+    assert [line["kind"] for line in invoice["lines"]] == ["proration_credit", "proration_charge"]
+    assert invoice["amount_due"] == sum(line["amount"]["amount_minor"] for line in invoice["lines"])
+    assert invoice["amount_due"] == previewed["net"]["amount_minor"]
+    assert f"Invoice it would create ({subscription_id}-c1)" in text and "Amount due" in text, text
 
 
 @pytest.mark.parametrize(

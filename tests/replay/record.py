@@ -28,7 +28,7 @@ from billing.orders import (
     ResolveRequest,
     order_workflow_id,
 )
-from billing.subscriptions import StartSubscription, subscription_workflow_id
+from billing.subscriptions import BillingMode, StartSubscription, subscription_workflow_id
 from starter.binaries import temporal_test_server
 from tests.support.stack import TEST_ORDER_POLICY, OrderStack, order_stack
 
@@ -272,6 +272,44 @@ async def subscription_engine_invoices(env: WorkflowEnvironment, stack: OrderSta
     return "replay-inv"
 
 
+async def _period_refunded(env: WorkflowEnvironment, stack: OrderStack, subscription_id: str) -> str:
+    """An engine-invoiced Waffo subscription's period 1 paid, then refunded in part (a credit note)."""
+    plan = SubscriptionPlan(
+        plan_id="basic", description="Basic", amount=Money.parse("30.00", "USD"), interval=BillingInterval.MONTH
+    )
+    request = StartSubscription(
+        subscription_id=subscription_id,
+        provider="waffo",
+        billing_mode=BillingMode.ENGINE_INVOICED,
+        plan=plan,
+        customer=Customer(customer_id="cust-replay", email="replay@example.com"),
+    )
+    await stack.billing.create_subscription(request)
+    sub = await stack.billing.wait_for_subscription(
+        subscription_id, lambda s: bool(s.periods and s.periods[0].checkout_url)
+    )
+    order_id = sub.periods[0].order_id
+    assert order_id is not None
+    await stack.customer(order_id, "pay")
+    await stack.billing.wait_for_subscription(subscription_id, lambda s: s.current_period == 1)
+    await stack.billing.refund(order_id, RefundRequest(refund_id="r1", amount=Money.parse("10.00", "USD")))
+    await stack.billing.wait_for_status(order_id, {OrderStatus.PARTIALLY_REFUNDED})
+    await asyncio.sleep(1)  # the report (since credit notes) reaches the subscription
+    return order_id
+
+
+async def invoice_order_refunded(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """The invoice order's history: it reports the refund to its subscription (patch report-refunds-to-issuer)."""
+    return await _period_refunded(env, stack, "replay-cn-order")
+
+
+async def subscription_credit_note(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """The subscription's history: the refund of its period 1 order gives credit note CN-000001."""
+    await _period_refunded(env, stack, "replay-cn")
+    await stack.billing.wait_for_subscription("replay-cn", lambda s: len(s.credit_notes) == 1)
+    return "replay-cn"
+
+
 async def subscription_engine_downgrade(env: WorkflowEnvironment, stack: OrderStack) -> str:
     """An engine-charged WaafiPay subscription: period 1, a downgrade mid-period whose credit covers period 2
     (recorded before the customer balance: the credit on the subscription; after: on the customer's balance)."""
@@ -358,6 +396,7 @@ SUBSCRIPTION_SCENARIOS = [
     subscription_engine_invoices,
     subscription_engine_downgrade,
     subscription_engine_coupon,
+    subscription_credit_note,
 ]
 
 SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
@@ -374,6 +413,7 @@ SCENARIOS: list[Callable[[WorkflowEnvironment, OrderStack], Awaitable[str]]] = [
     refund_settled_before_its_call_ended,
     redirect_hints,
     create_not_found_resent,
+    invoice_order_refunded,
 ]
 
 

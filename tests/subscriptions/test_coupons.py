@@ -213,6 +213,11 @@ async def test_an_upgrade_in_a_covered_period_is_prorated_on_discounted_prices(e
         "Unused time on Basic, less coupon LOYAL",
         "Remaining time on Pro, less coupon LOYAL",
     ]
+    assert preview.invoice is not None, "the preview shows the invoice the change creates"
+    assert [(line.kind, line.description, line.amount) for line in preview.invoice.lines] == [
+        (line.kind, line.description, line.amount) for line in sub.invoices[1].lines
+    ]
+    assert (preview.invoice.invoice_id, preview.invoice.total) == (f"{sub_id}-c1", 1200)
 
 
 async def test_the_customer_balance_pays_what_the_coupon_leaves(engine: Engine) -> None:
