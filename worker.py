@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import (
 
 from activities.balance import BalanceActivities
 from activities.clocks import ClockActivities
+from activities.coupons import CouponActivities
 from activities.events import EventActivities
 from activities.invoices import InvoiceActivities
 from activities.payments import PaymentActivities, ProviderRegistry
@@ -43,6 +44,7 @@ from providers.base import PaymentProvider
 from providers.registry import PROVIDERS
 from workflows.balance import CustomerBalanceWorkflow
 from workflows.clocks import SimulatedClockWorkflow
+from workflows.coupons import CouponWorkflow
 from workflows.invoice_sequence import InvoiceSequenceWorkflow
 from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
@@ -55,6 +57,7 @@ WORKFLOWS = [
     InvoiceSequenceWorkflow,
     SimulatedClockWorkflow,
     CustomerBalanceWorkflow,
+    CouponWorkflow,
 ]
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
@@ -117,7 +120,8 @@ class WorkerSettings(BaseSettings):
 
     grace_seconds: float = Field(default=30.0, ge=0)
     max_cached_workflows: int = Field(default=2000, ge=0)
-    #: Whose invoice and credit note numbers this worker hands out: one gap-free sequence per merchant.
+    #: Whose invoice and credit note numbers this worker hands out (one gap-free sequence per merchant), and
+    #: whose coupons the subscriptions it runs redeem.
     invoice_merchant: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 
 
@@ -165,6 +169,7 @@ def build_worker(
     invoices = InvoiceActivities(client, settings.invoice_merchant)
     clocks = ClockActivities()
     balances = BalanceActivities(client, settings.invoice_merchant)
+    coupons = CouponActivities(client, settings.invoice_merchant)
     return Worker(
         client,
         task_queue=task_queue,
@@ -178,6 +183,7 @@ def build_worker(
             *invoices.all(),
             *clocks.all(),
             *balances.all(),
+            *coupons.all(),
         ],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),

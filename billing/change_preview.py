@@ -56,13 +56,19 @@ def adjustment_invoice_id(sub: Subscription) -> str:
 
 
 def change_preview(
-    sub: Subscription, plan: SubscriptionPlan, proration: Proration, *, invoices: bool = True
+    sub: Subscription,
+    plan: SubscriptionPlan,
+    proration: Proration,
+    *,
+    invoices: bool = True,
+    coupon_notes: dict[str, str | None] | None = None,
 ) -> ChangePreview:
     """``proration`` with the invoice a change of ``sub`` to ``plan`` would create (``invoices``: whether
-    the subscription issues invoices at all)."""
+    the subscription issues invoices at all; ``coupon_notes``: ``Subscription.change_coupon_notes``, the
+    coupon each price was discounted by, as the real change names it on its lines)."""
     invoice = None
     if invoices and sub.mode in ENGINE_MODES and proration.net.is_positive():
-        lines = sub.proration_lines(sub.plan, plan, proration)
+        lines = sub.proration_lines(sub.plan, plan, proration, **(coupon_notes or {}))
         currency = sub.plan.amount.currency
         totals = compute_totals(lines, currency)
         invoice = InvoicePreview(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import ClassVar
 
 from pydantic import BaseModel
 
@@ -20,10 +21,14 @@ class Fingerprinted(BaseModel):
     """A request that starts a workflow (an order, a subscription): the later ``submit`` of the same id
     carries its :meth:`fingerprint`, and a different one is a conflict."""
 
+    #: Fields added later, left out while None: a request that does not use them keeps the fingerprint it had.
+    fingerprint_omit_none: ClassVar[frozenset[str]] = frozenset()
+
     def fingerprint(self) -> str:
         """A digest of every parameter: equal requests, equal fingerprints (stable across versions: a
         running workflow compares against the one it was started with)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        omit = {name for name in self.fingerprint_omit_none if getattr(self, name) is None}
+        canonical = json.dumps(self.model_dump(mode="json", exclude=omit), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

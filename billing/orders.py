@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from billing.coupons import normalize_code
 from billing.errors import ConflictError, InputError, InvalidAmountError, InvalidStateError
 from billing.gateway import (
     CaptureMode,
@@ -203,6 +204,11 @@ class CreateOrder(Fingerprinted, _Frozen):
     policy: OrderPolicy = OrderPolicy()
     #: A workflow (e.g. the subscription that issued this order) told of the checkout and the outcome.
     notify_workflow_id: str | None = None
+    #: A coupon code of the merchant's: ``BillingClient.create_order`` redeems it for this order and asks the
+    #: provider for ``amount`` less its discount (``billing.coupons``).
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
+    #: Left out of the fingerprint when None, so a request from before coupons keeps its fingerprint.
+    fingerprint_omit_none: ClassVar[frozenset[str]] = frozenset({"coupon"})
 
     @field_validator("provider")
     @classmethod
@@ -210,6 +216,11 @@ class CreateOrder(Fingerprinted, _Frozen):
         if value not in PROVIDERS:
             raise ValueError(f"unknown provider {value!r}; expected one of {', '.join(PROVIDERS)}")
         return value
+
+    @field_validator("coupon")
+    @classmethod
+    def _coupon_code(cls, value: str | None) -> str | None:
+        return normalize_code(value)
 
     @field_validator("amount")
     @classmethod

@@ -25,10 +25,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from billing.calendar import BillingCalendar, Period
+from billing.coupons import AppliedCoupon, normalize_code, period_discount
 from billing.errors import InputError, InvalidAmountError, InvalidStateError
 from billing.events import EventLog
 from billing.gateway import (
@@ -148,6 +150,10 @@ class StartSubscription(Fingerprinted, _Frozen):
     trial_days: int | None = Field(default=None, ge=1, le=730)
     #: Engine modes: when the first paid period starts (after any trial); None is now.
     billing_anchor: datetime | None = None
+    #: Engine modes: a coupon code of the merchant's, redeemed for this subscription from its first period.
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
+    #: Left out of the fingerprint when None, so a request from before coupons keeps its fingerprint.
+    fingerprint_omit_none: ClassVar[frozenset[str]] = frozenset({"coupon"})
 
     @model_validator(mode="after")
     def _mode_fits(self) -> StartSubscription:
@@ -164,6 +170,11 @@ class StartSubscription(Fingerprinted, _Frozen):
             )
         if mode is BillingMode.PROVIDER_MANAGED and self.billing_anchor:
             raise InputError(f"the provider sets its own calendar in {mode.value} billing", field="billing_anchor")
+        if mode is BillingMode.PROVIDER_MANAGED and self.coupon:
+            raise InputError(
+                f"the provider charges the plan's price itself in {mode.value} billing; coupons apply in engine modes",
+                field="coupon",
+            )
         if mode in ENGINE_MODES and len(self.subscription_id) > 48:
             raise InputError(
                 "at most 48 characters in engine billing (period orders extend it)", field="subscription_id"
@@ -180,6 +191,11 @@ class StartSubscription(Fingerprinted, _Frozen):
         if value not in SUBSCRIPTION_PROVIDERS:
             raise ValueError(f"unknown provider {value!r}; expected one of {', '.join(SUBSCRIPTION_PROVIDERS)}")
         return value
+
+    @field_validator("coupon")
+    @classmethod
+    def _coupon_code(cls, value: str | None) -> str | None:
+        return normalize_code(value)
 
     @field_validator("plan")
     @classmethod
@@ -227,6 +243,12 @@ class ResumeSubscriptionRequest(_Frozen):
 
 class PauseSubscriptionRequest(_Frozen):
     reason: str | None = Field(default=None, max_length=256)
+
+
+class ApplyCouponRequest(_Frozen):
+    """Apply a coupon of the merchant's to a running subscription (engine modes), from its next period."""
+
+    code: str = Field(min_length=1, max_length=64)
 
 
 class ManagementLinkRequest(_Frozen):
@@ -323,6 +345,8 @@ class Subscription(BaseModel):
     credit_balance: Money
     pending_change: PendingChange | None = None
     adjustments: list[Adjustment] = Field(default_factory=list)
+    #: Engine modes: the coupon redeemed for it and the periods it covers (``billing.coupons``).
+    coupon: AppliedCoupon | None = None
     #: Every invoice of the subscription, oldest first (see "Invoices" below).
     invoices: list[Invoice] = Field(default_factory=list)
     #: Credit notes of its invoices, oldest first: one per refund that succeeded (``billing.credit_notes``).
@@ -607,14 +631,19 @@ class Subscription(BaseModel):
             return True
         return False
 
-    def invoice_amount(self) -> Money:
-        """The next invoice: the plan's price less any carried credit (never below zero)."""
-        return max(self.plan.amount - self.credit_balance, Money.zero(self.plan.amount.currency))
+    def invoice_amount(self, discount: Money | None = None) -> Money:
+        """The next invoice: the plan's price less its ``discount`` and any carried credit (never below zero)."""
+        price = self.plan.amount - (discount or Money.zero(self.plan.amount.currency))
+        return max(price - self.credit_balance, Money.zero(self.plan.amount.currency))
 
-    def consume_credit(self, amount: Money) -> None:
-        """The credit used by an invoice of ``amount`` (the plan price less the credit)."""
-        used = self.plan.amount - amount
+    def consume_credit(self, amount: Money, discount: Money | None = None) -> None:
+        """The credit used by an invoice of ``amount`` (the plan price less the discount and the credit)."""
+        used = self.plan.amount - (discount or Money.zero(self.plan.amount.currency)) - amount
         self.credit_balance = self.credit_balance - used
+
+    def period_discount(self, record: BillingPeriodRecord) -> Money:
+        """Engine modes: what the applied coupon takes off this period at the plan's price (zero if none)."""
+        return period_discount(self.coupon, self.plan.plan_id, self.plan.amount, record.number)
 
     # -- invoices -------------------------------------------------------------------------------------
     #
@@ -634,8 +663,11 @@ class Subscription(BaseModel):
         """An invoice by its number or its invoice id."""
         return next((i for i in self.invoices if key in (i.number, i.invoice_id)), None)
 
-    def period_invoice_lines(self, record: BillingPeriodRecord, amount: Money) -> list[InvoiceLine]:
-        """A period at the plan's price, less the carried credit it uses (``amount`` is what is collected)."""
+    def period_invoice_lines(
+        self, record: BillingPeriodRecord, amount: Money, discount: Money | None = None
+    ) -> list[InvoiceLine]:
+        """A period at the plan's price, less its coupon ``discount`` and the carried credit it uses
+        (``amount`` is what is collected)."""
         price = record.amount if self.mode is BillingMode.PROVIDER_MANAGED and record.amount else self.plan.amount
         lines = [
             InvoiceLine(
@@ -646,30 +678,68 @@ class Subscription(BaseModel):
                 amount=price,
             )
         ]
+        if discount is not None and discount.is_positive() and self.coupon is not None:
+            lines.append(
+                InvoiceLine(
+                    kind=LineKind.DISCOUNT,
+                    description=f"Coupon {self.coupon.coupon.code} ({self.coupon.coupon.describe()})",
+                    amount=-discount,
+                )
+            )
+            price = price - discount
         used = price - amount
         if used.is_positive():
             lines.append(InvoiceLine(kind=LineKind.CREDIT_APPLIED, description="Credit applied", amount=-used))
         return lines
 
     @staticmethod
-    def proration_lines(old: SubscriptionPlan, new: SubscriptionPlan, proration: Proration) -> list[InvoiceLine]:
-        """A plan change now: the unused part of the old plan credited, the rest of the period charged."""
+    def proration_lines(
+        old: SubscriptionPlan,
+        new: SubscriptionPlan,
+        proration: Proration,
+        *,
+        credit_less: str | None = None,
+        charge_less: str | None = None,
+    ) -> list[InvoiceLine]:
+        """A plan change now: the unused part of the old plan credited, the rest of the period charged
+        (``credit_less``, ``charge_less``: the coupon code each price was discounted by, if any)."""
         fraction = proration.fraction_remaining
         exact = {"numerator": fraction.numerator, "denominator": fraction.denominator}
         return [
             InvoiceLine(
                 kind=LineKind.PRORATION_CREDIT,
-                description=f"Unused time on {old.description}",
+                description=f"Unused time on {old.description}"
+                + (f", less coupon {credit_less}" if credit_less else ""),
                 amount=proration.credit,
                 **exact,
             ),
             InvoiceLine(
                 kind=LineKind.PRORATION_CHARGE,
-                description=f"Remaining time on {new.description}",
+                description=f"Remaining time on {new.description}"
+                + (f", less coupon {charge_less}" if charge_less else ""),
                 amount=proration.charge,
                 **exact,
             ),
         ]
+
+    def change_discounts(self, new_plan: SubscriptionPlan, at: datetime) -> tuple[Money, Money]:
+        """Engine modes: the coupon's discount on the period at ``at``, at the current plan's price and at
+        ``new_plan``'s (zero where it does not apply)."""
+        window = self.calendar.period_at(at) if self.calendar is not None else None
+        number = window.number if window is not None else 0
+        return (
+            period_discount(self.coupon, self.plan.plan_id, self.plan.amount, number),
+            period_discount(self.coupon, new_plan.plan_id, new_plan.amount, number),
+        )
+
+    def change_coupon_notes(self, new_plan: SubscriptionPlan, at: datetime) -> dict[str, str | None]:
+        """``proration_lines``' ``credit_less`` and ``charge_less`` for a change at ``at``."""
+        old_off, new_off = self.change_discounts(new_plan, at)
+        code = self.coupon.coupon.code if self.coupon is not None else None
+        return {
+            "credit_less": code if old_off.is_positive() else None,
+            "charge_less": code if new_off.is_positive() else None,
+        }
 
     def add_invoice(
         self,
@@ -796,7 +866,10 @@ class Subscription(BaseModel):
         instant = at
         if self.mode is BillingMode.PROVIDER_MANAGED:
             return restart_cycle(self.plan.amount, new_plan.amount, window, instant)
-        return prorate(self.plan.amount, new_plan.amount, window, instant)
+        # A period the coupon covers was billed at the discounted price: the change credits the unused part of
+        # what was billed and charges the rest of the period at what the coupon leaves of the new price.
+        old_off, new_off = self.change_discounts(new_plan, instant)
+        return prorate(self.plan.amount - old_off, new_plan.amount - new_off, window, instant)
 
     def check_change_request(self, request: ChangePlanRequest, at: datetime) -> Proration | None:
         """Validate a change; returns the proration of an immediate change."""

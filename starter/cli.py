@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from host.settings import DevSettings
-from starter import cli_balance, cli_clocks, cli_find, cli_invoices, cli_tools, provider_cli
+from starter import cli_balance, cli_clocks, cli_coupons, cli_find, cli_invoices, cli_tools, provider_cli
 from starter.cli_common import (
     EXIT_CODES_HELP,
     console,
@@ -41,6 +41,7 @@ events_app = typer.Typer(help="Merchant events: what the engine POSTs to your en
 app.add_typer(events_app, name="events")
 app.add_typer(provider_cli.app, name="provider")
 app.add_typer(cli_invoices.app, name="invoice")
+app.add_typer(cli_coupons.app, name="coupon")
 app.add_typer(cli_clocks.app, name="clock")
 app.add_typer(cli_balance.app, name="customer")
 

@@ -69,6 +69,11 @@ OPTION_FOR_FIELD = {
     "customer.phone": "--customer-phone",
     "customer.email": "--customer-email",
     "customer.customer_id": "--customer-id",
+    "coupon": "--coupon",
+    "percent_off": "--percent-off",
+    "amount_off": "--amount-off",
+    "redeem_by": "--redeem-by",
+    "max_redemptions": "--max-redemptions",
 }
 
 

@@ -77,6 +77,9 @@ def order_create(
             metavar="",
         ),
     ] = False,
+    coupon: Annotated[
+        str | None, typer.Option("--coupon", help="A coupon code: the customer pays the amount less its discount")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an order and its payment; prints where the customer pays."""
@@ -105,6 +108,7 @@ def order_create(
                 description=description,
                 capture_mode=capture_mode,
                 payment_method=payment_method,
+                coupon=coupon,
                 **chosen,
             )
         except ValidationError as exc:

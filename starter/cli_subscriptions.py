@@ -92,6 +92,7 @@ def subscription_create(
         str | None, typer.Option("--billing", help="provider (the provider renews) or invoice (one order per period)")
     ] = None,
     description: Annotated[str | None, typer.Option(help="Shown to the customer")] = None,
+    coupon: Annotated[str | None, typer.Option("--coupon", help="A coupon code, from the first period")] = None,
     test_clock: Annotated[
         str | None,
         typer.Option("--test-clock", help="Live on this test clock's time (engine billing, emulators only)"),
@@ -116,6 +117,7 @@ def subscription_create(
                 customer=Customer(customer_id=customer_id, email=customer_email, phone=customer_phone),
                 billing_mode=modes[billing] if billing else None,
                 trial_days=trial_days,
+                coupon=coupon,
             )
         except ValidationError as exc:
             from starter.client import input_error_from_validation

@@ -76,6 +76,7 @@ from billing.subscriptions import (
 )
 from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
 from starter.client_clocks import ClockCommands
+from starter.client_coupons import CouponCommands
 from workflows.balance import CustomerBalanceWorkflow
 from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
@@ -116,12 +117,21 @@ def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn
     raise errors.BillingError(f"{subject}: {cause or exc}") from exc
 
 
-class BillingClient(ClockCommands):
+class BillingClient(ClockCommands, CouponCommands):
     """Create and command orders. One instance per application; safe to share across tasks."""
 
-    def __init__(self, client: Client, *, task_queue: str = "billing", read_wait: float = QUERY_SETTLE_SECONDS) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = "billing",
+        read_wait: float = QUERY_SETTLE_SECONDS,
+        merchant: str = "default",
+    ) -> None:
         self.temporal = client
         self.task_queue = task_queue
+        #: Whose coupons it creates and redeems: the worker's ``BILLING_WORKER_INVOICE_MERCHANT``.
+        self.merchant = merchant
         #: How long a read waits for a pending workflow task before it gives up (WorkflowBusyError).
         self.read_wait = read_wait
 
@@ -134,7 +144,9 @@ class BillingClient(ClockCommands):
             raise errors.ConfigurationError(
                 f"cannot reach Temporal at {settings.address}: {exc}", setting="BILLING_TEMPORAL_ADDRESS"
             ) from exc
-        return cls(client, task_queue=settings.task_queue)
+        from worker import WorkerSettings  # the worker's merchant: its coupons are the ones its subscriptions redeem
+
+        return cls(client, task_queue=settings.task_queue, merchant=WorkerSettings().invoice_merchant)
 
     async def __aenter__(self) -> Self:
         return self
@@ -150,8 +162,10 @@ class BillingClient(ClockCommands):
         """Create the order and its payment at the provider; returns the customer action with the state.
 
         Idempotent by ``order_id``: the same request again returns the same order; a different request
-        with the same ``order_id`` raises ConflictError.
+        with the same ``order_id`` raises ConflictError. With a ``coupon``, the provider is asked for the
+        amount less its discount (the coupon is redeemed for the order id, once).
         """
+        request = await self._order_with_coupon(request)
         operation = WithStartWorkflowOperation(
             OrderWorkflow.run,
             request,
@@ -269,6 +283,7 @@ class BillingClient(ClockCommands):
         an engine-billed subscription lives on that test clock's time (:mod:`billing.clocks`).
         """
         request.check_new()
+        await self._redeem_for_subscription(request)
         workflow_id = subscription_workflow_id(request.subscription_id)
         clock_time = await self.attach_to_clock(test_clock, request, workflow_id) if test_clock else None
         operation = WithStartWorkflowOperation(
@@ -489,6 +504,9 @@ class BillingClient(ClockCommands):
             _raise_from_update(exc, f"the balance of {customer_id}")
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    def _refused(self, exc: WorkflowUpdateFailedError, subject: str) -> NoReturn:
+        _raise_from_update(exc, subject)
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(order_workflow_id(order_id))

@@ -239,6 +239,12 @@ def print_subscription(console: Console, subscription: Subscription) -> None:
         summary.append(("Next billing", subscription.next_billing_at.strftime("%Y-%m-%d %H:%M UTC")))
     if subscription.cancel_at_period_end:
         summary.append(("Cancels", "at the end of the current period"))
+    if subscription.coupon is not None:
+        applied = subscription.coupon
+        last = applied.last_period()
+        first = applied.first_period
+        covered = f"periods {first} to {last}" if last is not None else f"from period {first}"
+        summary.append(("Coupon", f"{applied.coupon.code}: {applied.coupon.describe()}, {covered}"))
     change = subscription.pending_change
     if change is not None:
         when = "at period end" if change.scheduled else "in progress"

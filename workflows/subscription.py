@@ -24,6 +24,7 @@ from billing.gateway import (
 from billing.invoices import CreditNote, Invoice
 from billing.orders import OrderUpdate
 from billing.subscriptions import (
+    ApplyCouponRequest,
     CancelSubscriptionRequest,
     ChangePlanRequest,
     ManagementLinkRequest,
@@ -117,6 +118,14 @@ class SubscriptionWorkflow:
     @preview_change.validator
     def _validate_preview(self, plan: SubscriptionPlan) -> None:
         self.logic.validate_preview(plan)
+
+    @workflow.update
+    async def apply_coupon(self, request: ApplyCouponRequest) -> Subscription:
+        return await self.logic.apply_coupon(request)
+
+    @apply_coupon.validator
+    def _validate_apply_coupon(self, request: ApplyCouponRequest) -> None:
+        self.logic.validate_apply_coupon(request)
 
     @workflow.update
     async def management_link(self, request: ManagementLinkRequest) -> ManagementLink:

@@ -154,18 +154,21 @@ class EngineBilling(Invoicing):
         invoice_id = sub.period_invoice_id(record)
         invoice = sub.invoice(invoice_id)
         retry = invoice is not None and invoice.state is not InvoiceState.DRAFT
+        # The coupon's part of this period (zero without one: the amounts of every run before coupons).
+        discount = sub.period_discount(record)
         if invoice is not None and retry:
             # A dunning retry collects what the invoice says; its credit was used by the first attempt.
             amount = Money(amount_minor=invoice.amount_due, currency=invoice.currency)
         else:
-            amount = sub.invoice_amount()
+            amount = sub.invoice_amount(discount)
         # What the subscription's own carried credit leaves; the customer's balance pays first from it.
         local_due = amount
         used = Money.zero(amount.currency)
         if invoice is None and self._invoices_on():
             used = await consume_for_invoice(sub, invoice_id, local_due)
             amount = local_due - used
-            lines = sub.period_invoice_lines(record, local_due) + ([balance_line(used)] if used.is_positive() else [])
+            lines = sub.period_invoice_lines(record, local_due, discount)
+            lines += [balance_line(used)] if used.is_positive() else []
             # Numbered before the charge is asked: the number is durable in this history, whatever happens.
             invoice = await self._new_invoice(invoice_id, lines, order_id=order_id, record=record)
             if sub.is_final:
@@ -178,8 +181,8 @@ class EngineBilling(Invoicing):
         record.checkout_url = None
         record.amount = amount
         if not amount.is_positive():
-            # Credit (the customer's balance, a carried downgrade credit) covers the whole period: no charge.
-            sub.consume_credit(local_due)
+            # Credit (the customer's balance, a carried downgrade credit) or the coupon covers the whole period.
+            sub.consume_credit(local_due, discount)
             record.status = PeriodStatus.PAID
             record.paid_at = clock_now()
             sub.current_period = max(sub.current_period, record.number)
@@ -197,7 +200,7 @@ class EngineBilling(Invoicing):
             return
         record.status = PeriodStatus.PENDING
         if not retry:
-            sub.consume_credit(local_due)
+            sub.consume_credit(local_due, discount)
         if invoice is not None:
             sub.move_invoice(invoice_id, InvoiceState.OPEN, clock_now(), order_id=order_id)
         sub.note(clock_now(), "invoice", f"period {record.number}: order {order_id} for {amount}")
@@ -209,6 +212,7 @@ class EngineBilling(Invoicing):
         now = clock_now()
         sub.pending_change = None
         old_plan = sub.plan
+        coupon_notes = sub.change_coupon_notes(plan, now)
         previous, sub.plan = sub.plan.plan_id, plan
         sub.note(
             now,
@@ -222,7 +226,8 @@ class EngineBilling(Invoicing):
                 Adjustment(order_id=order_id, amount=proration.net, reason=f"upgrade to {plan.plan_id}")
             )
             if self._invoices_on():
-                await self._new_invoice(order_id, sub.proration_lines(old_plan, plan, proration), order_id=order_id)
+                lines = sub.proration_lines(old_plan, plan, proration, **coupon_notes)
+                await self._new_invoice(order_id, lines, order_id=order_id)
                 sub.move_invoice(order_id, InvoiceState.OPEN, clock_now())
             await self._start_order(order_id, proration.net, f"Upgrade to {plan.description}")
         elif proration.net.is_negative():

@@ -47,12 +47,13 @@ from workflows.common import (
     rejected,
 )
 from workflows.credit_notes import CreditNotes
+from workflows.subscription_coupons import SubscriptionCoupons
 from workflows.subscription_engine import EngineBilling
 from workflows.subscription_mirror import ProviderMirror
 from workflows.subscription_run import SEEN_EVENTS_KEPT
 
 
-class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes):
+class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, SubscriptionCoupons):
     """One subscription run: the main line and the merchant commands that apply to both modes."""
 
     async def run(self) -> Subscription:
@@ -60,6 +61,7 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes):
         if not self.created:
             self.sub.note(clock_now(), "created", self.request.summary)
             if engine:
+                await self._coupon_at_start()
                 self.created = True
             else:
                 await self._create_at_provider()
@@ -210,8 +212,10 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes):
     def preview_change(self, plan: SubscriptionPlan) -> ChangePreview:
         """What changing to ``plan`` now would credit and charge, and the invoice it would create; changes
         nothing (a run that has not decided on invoices yet would issue them: see ``_invoices_on``)."""
-        proration = self.sub.preview_change(plan, clock_now())
-        return change_preview(self.sub, plan, proration, invoices=self._invoicing is not False)
+        now = clock_now()
+        proration = self.sub.preview_change(plan, now)
+        notes = self.sub.change_coupon_notes(plan, now)
+        return change_preview(self.sub, plan, proration, invoices=self._invoicing is not False, coupon_notes=notes)
 
     async def clock_sync(self, request: ClockSync) -> ClockPosition:
         """A test clock moved to ``request.now``: catch up with it, and answer when the run is idle again

@@ -345,11 +345,57 @@ async def subscription_engine_downgrade(env: WorkflowEnvironment, stack: OrderSt
     return "replay-dwn"
 
 
+async def subscription_engine_coupon(env: WorkflowEnvironment, stack: OrderStack) -> str:
+    """An engine-charged WaafiPay subscription created with a coupon (20 % off, repeating 2 periods): period 1
+    discounted, an upgrade mid-period prorated on discounted prices, period 2 discounted, period 3 not."""
+    from billing.coupons import Coupon, CouponDuration
+
+    wallet = "252611111142"
+    wallets = f"{stack.emulator_url}/waafipay/control/wallets"
+    body = {"number": wallet, "balance": "500.00", "pin": "1212", "behaviour": ["approve"] * 4}
+    (await stack.control.post(wallets, json=body)).raise_for_status()
+    await stack.billing.create_coupon(
+        Coupon(code="REPLAY20", percent_off_bp=2000, duration=CouponDuration.REPEATING, periods=2)
+    )
+
+    def priced(plan_id: str, amount: str) -> SubscriptionPlan:
+        return SubscriptionPlan(
+            plan_id=plan_id,
+            description=plan_id.title(),
+            amount=Money.parse(amount, "USD"),
+            interval=BillingInterval.MONTH,
+        )
+
+    request = StartSubscription(
+        subscription_id="replay-cpn",
+        provider="waafipay",
+        plan=priced("basic", "30.00"),
+        customer=Customer(customer_id="c-cpn", phone=wallet),
+        coupon="REPLAY20",
+    )
+    created = await stack.billing.create_subscription(request)
+    assert created.calendar is not None and created.coupon is not None
+    await stack.billing.wait_for_subscription("replay-cpn", lambda s: len(s.invoices) == 1 and s.current_period == 1)
+    await env.sleep(timedelta(days=10))
+    await stack.billing.change_plan("replay-cpn", priced("pro", "60.00"))
+    await stack.billing.wait_for_subscription("replay-cpn", lambda s: s.adjustments[0].status.value == "PAID")
+    for number in (2, 3):
+        now = await env.get_current_time()
+        await env.sleep(created.calendar.period_start(number) - now + timedelta(seconds=1))
+        await stack.billing.wait_for_subscription(
+            "replay-cpn", lambda s, n=number: s.current_period == n and s.invoices[-1].state.value == "paid"
+        )
+    sub = await stack.billing.get_subscription("replay-cpn")
+    assert [i.discount for i in sub.invoices] == [600, 0, 1200, 0]
+    return "replay-cpn"
+
+
 SUBSCRIPTION_SCENARIOS = [
     subscription_renewals_and_cancel,
     subscription_plan_change,
     subscription_engine_invoices,
     subscription_engine_downgrade,
+    subscription_engine_coupon,
     subscription_credit_note,
 ]
 

@@ -103,7 +103,7 @@ class RecordingBillingClient(BillingClient):
     """
 
     def __init__(self, client: Client, *, task_queue: str, invoice_merchant: str = "default") -> None:
-        super().__init__(client, task_queue=task_queue)
+        super().__init__(client, task_queue=task_queue, merchant=invoice_merchant)
         self.created: set[str] = set()
         self.subscriptions: set[str] = set()
         self.seen = SeenWorkflows()

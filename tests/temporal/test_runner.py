@@ -35,6 +35,7 @@ WORKFLOW_CODE = (
     "workflows.clocks",
     "workflows.balance",
     "workflows.common",
+    "workflows.coupons",
     "workflows.credit_notes",
     "workflows.events",
     "workflows.invoice_sequence",
@@ -42,6 +43,7 @@ WORKFLOW_CODE = (
     "workflows.order_flow",
     "workflows.refund_reports",
     "workflows.subscription",
+    "workflows.subscription_coupons",
     "workflows.subscription_balance",
     "workflows.subscription_engine",
     "workflows.subscription_invoicing",
@@ -191,6 +193,7 @@ async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_e
         "OrderWorkflow",
         "SubscriptionWorkflow",
         "InvoiceSequenceWorkflow",
+        "CouponWorkflow",
         "SimulatedClockWorkflow",
         "CustomerBalanceWorkflow",
     }
