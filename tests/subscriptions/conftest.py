@@ -8,10 +8,26 @@ it. A server of its own per test keeps one test's leftovers from stopping the ne
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from temporalio.testing import WorkflowEnvironment
+
+from tests.subscriptions.test_engine_invoiced import Engine
+from tests.support.stack import order_stack
 
 
 @pytest.fixture
 async def time_skipping_env(own_time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
     return own_time_skipping_env
+
+
+@pytest.fixture
+async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+    """The engine-billing stack the subscription suites drive, in the checking sandbox."""
+    async with order_stack(time_skipping_env.client, checked=True) as stack:
+        running = Engine(time_skipping_env, stack)
+        try:
+            yield running
+        finally:
+            await running.close()

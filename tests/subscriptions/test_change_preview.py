@@ -3,12 +3,8 @@ change creates exactly those lines and totals (time-skipping server, Waffo and W
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from billing.change_preview import ChangePreview
 from billing.gateway import Customer
@@ -16,17 +12,6 @@ from billing.invoices import InvoiceLine, InvoiceState
 from billing.proration import Proration
 from billing.subscriptions import PeriodStatus, SubscriptionStatus
 from tests.subscriptions.test_engine_invoiced import Engine, priced, set_wallet, start
-from tests.support.stack import order_stack
-
-
-@pytest.fixture
-async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client, checked=True) as stack:
-        running = Engine(time_skipping_env, stack)
-        try:
-            yield running
-        finally:
-            await running.close()
 
 
 def line_row(line: InvoiceLine) -> tuple[str, str, int, str]:

@@ -6,11 +6,9 @@ refusals, each naming its field."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from billing import errors
 from billing.coupons import Coupon, CouponDuration, RedeemCoupon
@@ -20,17 +18,6 @@ from billing.money import Money
 from billing.subscriptions import PeriodStatus, SubscriptionStatus
 from tests.subscriptions.test_engine_invoiced import Engine, priced, set_wallet, start
 from tests.subscriptions.test_invoices import table
-from tests.support.stack import order_stack
-
-
-@pytest.fixture
-async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client, checked=True) as stack:
-        running = Engine(time_skipping_env, stack)
-        try:
-            yield running
-        finally:
-            await running.close()
 
 
 def usd(text: str) -> Money:

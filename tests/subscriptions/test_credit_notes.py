@@ -30,16 +30,6 @@ from workflows.subscription import SubscriptionWorkflow
 
 
 @pytest.fixture
-async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client, checked=True) as stack:
-        running = Engine(time_skipping_env, stack)
-        try:
-            yield running
-        finally:
-            await running.close()
-
-
-@pytest.fixture
 async def announced(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[tuple[Engine, Merchant]]:
     endpoint = Merchant()
     server = AppServer(endpoint.receiver.app("/events"))

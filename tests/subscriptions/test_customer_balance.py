@@ -5,10 +5,6 @@ its id; the history replays under the checking sandbox."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from billing.gateway import Customer
@@ -18,18 +14,7 @@ from billing.subscriptions import PeriodStatus, SubscriptionStatus, subscription
 from billing.temporal import data_converter
 from tests.subscriptions.test_engine_invoiced import Engine, priced, start
 from tests.subscriptions.test_invoices import table
-from tests.support.stack import order_stack
 from worker import WORKFLOWS, checking_workflow_runner
-
-
-@pytest.fixture
-async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client, checked=True) as stack:
-        running = Engine(time_skipping_env, stack)
-        try:
-            yield running
-        finally:
-            await running.close()
 
 
 async def test_invoices_consume_the_customer_balance_first_and_a_downgrade_credits_it(engine: Engine) -> None:

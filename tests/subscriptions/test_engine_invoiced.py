@@ -3,7 +3,6 @@ each period through a child order (Waffo hosted checkout), with trials, dunning,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,7 @@ from billing.subscriptions import (
     SubscriptionStatus,
     subscription_workflow_id,
 )
-from tests.support.stack import OrderStack, allocations_done, order_stack
+from tests.support.stack import OrderStack, allocations_done
 
 POLICY = SubscriptionPolicy(
     invoice_due=timedelta(days=3),
@@ -101,16 +100,6 @@ class Engine:
                 await self.stack.client.get_workflow_handle(workflow_id).terminate("test finished")
             except Exception:  # noqa: S110 - already closed
                 pass
-
-
-@pytest.fixture
-async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client, checked=True) as stack:
-        running = Engine(time_skipping_env, stack)
-        try:
-            yield running
-        finally:
-            await running.close()
 
 
 async def test_three_years_of_monthly_invoices_from_a_january_31_anchor(engine: Engine) -> None:

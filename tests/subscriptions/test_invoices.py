@@ -24,16 +24,6 @@ from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set
 from tests.support.stack import order_stack
 
 
-@pytest.fixture
-async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
-    async with order_stack(time_skipping_env.client, checked=True) as stack:
-        running = Engine(time_skipping_env, stack)
-        try:
-            yield running
-        finally:
-            await running.close()
-
-
 def table(invoice: Invoice) -> tuple[Any, ...]:
     """An invoice as a row of the hand-computed tables: number, id, state, lines, totals, paid."""
     lines = tuple((line.kind.value, line.amount.amount_minor) for line in invoice.lines)
