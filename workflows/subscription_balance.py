@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 
 from activities.balance import BalanceActivities, BalanceCall
 from billing.balance import BalanceChange, LedgerEntry
-from billing.invoices import InvoiceLine, LineKind
+from billing.invoices import Invoice, InvoiceLine, InvoiceState, LineKind
 from billing.money import Money
 from billing.subscriptions import Subscription
 
@@ -32,6 +32,11 @@ INVOICE_CONSUMES_BALANCE_PATCH = "invoice-consumes-customer-balance"
 #: every attempt to one movement).
 BALANCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 BALANCE_TIMEOUT = timedelta(seconds=30)
+
+#: A voided invoice gives back what the balance paid of it (runs from before never had such an invoice).
+VOID_RETURNS_BALANCE_PATCH = "voided-invoice-returns-customer-balance"
+#: The description of the line that says what the customer's balance paid of an invoice.
+BALANCE_LINE = "Customer balance applied"
 
 DOWNGRADE_REASON = "downgrade"
 INVOICE_REASON = "invoice"
@@ -92,4 +97,27 @@ async def return_to_balance(sub: Subscription, invoice_id: str, used: Money) -> 
 
 def balance_line(used: Money) -> InvoiceLine:
     """The invoice line of what the customer's balance paid (a ``credit_applied`` line)."""
-    return InvoiceLine(kind=LineKind.CREDIT_APPLIED, description="Customer balance applied", amount=-used)
+    return InvoiceLine(kind=LineKind.CREDIT_APPLIED, description=BALANCE_LINE, amount=-used)
+
+
+def balance_paid(invoice: Invoice) -> Money:
+    """What the customer's balance paid of ``invoice`` (its balance lines)."""
+    paid = Money.zero(invoice.currency)
+    for line in invoice.lines:
+        if line.kind is LineKind.CREDIT_APPLIED and line.description == BALANCE_LINE:
+            paid = paid - line.amount
+    return paid
+
+
+async def return_voided(sub: Subscription, returned: set[str]) -> None:
+    """Give back to the balance what it paid of every voided invoice not given back yet (``returned``: the
+    invoice ids this run gave back). Only runs with such an invoice ask the patch."""
+    for invoice in sub.invoices:
+        invoice_id = invoice.invoice_id
+        if invoice.state is not InvoiceState.VOID or not invoice_id or invoice_id in returned:
+            continue
+        paid = balance_paid(invoice)
+        if not paid.is_positive() or not workflow.patched(VOID_RETURNS_BALANCE_PATCH):
+            continue
+        await return_to_balance(sub, invoice_id, paid)
+        returned.add(invoice_id)

@@ -175,6 +175,7 @@ class EngineBilling(Invoicing):
                 # Cancelled while the number was allocated: the period is never charged.
                 sub.move_invoice(invoice_id, InvoiceState.VOID, clock_now())
                 await return_to_balance(sub, invoice_id, used)
+                self._balance_returned.add(invoice_id)
                 self._publish()
                 return
         record.order_id = order_id

@@ -47,6 +47,7 @@ from workflows.common import (
     rejected,
 )
 from workflows.credit_notes import CreditNotes
+from workflows.subscription_balance import return_voided
 from workflows.subscription_coupons import SubscriptionCoupons
 from workflows.subscription_engine import EngineBilling
 from workflows.subscription_mirror import ProviderMirror
@@ -92,7 +93,10 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, Subscription
                 )
         if not engine:
             await self._record_provider_invoices()
+        await return_voided(self.sub, self._balance_returned)
         await self._watch_after_end()
+        # An invoice order that ended during the watch may have voided its invoice.
+        await return_voided(self.sub, self._balance_returned)
         self.clock_finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.events.flushed()

@@ -106,6 +106,8 @@ class SubscriptionRun:
             workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.INVOICES_FEATURE
         )
         self._invoicing: bool | None = None
+        #: Voided invoices whose balance part this run gave back (``workflows.subscription_balance``).
+        self._balance_returned: set[str] = set()
         #: Runs started since the status set at start counts as published (older ones set it again).
         self._attributes_at_start = events.started_with(
             workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.ATTRIBUTES_AT_START_FEATURE

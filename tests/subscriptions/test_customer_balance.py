@@ -5,6 +5,8 @@ its id; the history replays under the checking sandbox."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.worker import Replayer
 
 from billing.gateway import Customer
@@ -87,4 +89,40 @@ async def test_invoices_consume_the_customer_balance_first_and_a_downgrade_credi
         workflows=WORKFLOWS, workflow_runner=checking_workflow_runner(), data_converter=data_converter()
     )
     await replayer.replay_workflow(history)
+    await billing.temporal.get_workflow_handle(subscription_workflow_id(sub_id)).terminate("test done")
+
+
+async def test_an_invoice_voided_unpaid_gives_back_what_the_balance_paid_of_it(engine: Engine) -> None:
+    """The balance pays part of period 1, the customer declines the rest, the merchant cancels: the invoice
+    is void, so what the balance paid of it goes back to the balance, once."""
+    billing = engine.stack.billing
+    merchant = billing.invoice_merchant
+    customer = Customer(customer_id="cust-void", email="v@example.com")
+    await billing.credit_balance(
+        "cust-void", Money.parse("5.00", "USD"), reason="goodwill", reference="goodwill-v", merchant=merchant
+    )
+    sub_id = "sub-bal-void"
+    await engine.create(start(sub_id, customer=customer))
+    order_id = await engine.invoice(sub_id, 1)
+    assert (await billing.get_order(order_id)).amount == Money.parse("4.99", "USD"), "9.99 less the 5.00"
+    await engine.customer(order_id, "fail")
+    await engine.until(sub_id, lambda s: s.period_record(1).status is PeriodStatus.FAILED)
+    cancelled = await billing.cancel_subscription(sub_id, reason="customer left")
+    assert [i.state for i in cancelled.invoices] == [InvoiceState.VOID]
+
+    async def balance_entries() -> list[tuple[str, int, str]]:
+        ledger = await billing.get_balance("cust-void", merchant=merchant)
+        return [(e.kind.value, e.amount.amount_minor, e.reference) for e in reversed(ledger.recent)]
+
+    expected = [
+        ("credit", 500, "goodwill-v"),
+        ("apply_up_to", -500, f"{sub_id}-p1"),
+        ("credit", 500, f"{sub_id}-p1:void"),
+    ]
+    for _ in range(100):
+        if await balance_entries() == expected:
+            break
+        await engine.env.sleep(timedelta(seconds=1))
+    assert await balance_entries() == expected
+    assert (await billing.get_balance("cust-void", merchant=merchant)).of("USD") == Money.parse("5.00", "USD")
     await billing.temporal.get_workflow_handle(subscription_workflow_id(sub_id)).terminate("test done")
