@@ -40,6 +40,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+#: How long ``AppServer.stop`` lets running requests finish before cancelling them.
+GRACEFUL_SHUTDOWN_S = 3
+
+
 class _InProcessServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its owner."""
 
@@ -55,7 +59,17 @@ class AppServer:
         self.host = host
         self.port = port or free_port(host)
         self._server = _InProcessServer(
-            uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on", access_log=False)
+            uvicorn.Config(
+                app,
+                host=host,
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
+                # A request still running (an injected latency, a held long poll) is cancelled after this
+                # long, so the lifespan shutdown still runs inside ``stop``.
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            )
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -75,16 +89,23 @@ class AppServer:
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
+        """Stop accepting, let requests finish (cancelled after ``GRACEFUL_SHUTDOWN_S``), run the lifespan
+        shutdown, and return only when none of the server's request tasks is left on the loop."""
         if self._task is None:
             return
         self._server.should_exit = True
         try:
-            await asyncio.wait_for(self._task, timeout=10)
+            await asyncio.wait_for(self._task, timeout=GRACEFUL_SHUTDOWN_S + 10)
         except TimeoutError:
             self._server.force_exit = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        leftover = [task for task in self._server.server_state.tasks if not task.done()]
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            await asyncio.wait(leftover, timeout=5)
         self._task = None
 
 

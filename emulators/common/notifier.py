@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from emulators.common.background import cancel_and_wait
 from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue, references_in
 
@@ -283,13 +284,8 @@ class RetryingNotifier:
         if self._wakeup is not None:
             self._wakeup.set()
         worker, self._worker = self._worker, None
-        tasks = {task for task in (worker, *self._deliveries) if task is not None and not task.done()}
-        for task in tasks:
-            task.cancel()
-        running = {task for task in tasks if task.get_loop() is asyncio.get_running_loop()}
-        if running:
-            # The stop flag ends the loop even if a library swallowed the cancellation.
-            await asyncio.wait(running, timeout=5)
+        # The stop flag ends the loop even if a library swallowed the cancellation.
+        await cancel_and_wait([worker, *self._deliveries])
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             await client.aclose()

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from emulators.common.background import cancel_and_wait
 from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue
 from emulators.common.ledger import Ledger, LedgerEntry, LedgerKind
@@ -188,7 +189,4 @@ class KessEmulator:
 
     async def aclose(self) -> None:
         sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None and not sweeper.done():
-            sweeper.cancel()
-            if sweeper.get_loop() is asyncio.get_running_loop():
-                await asyncio.wait({sweeper}, timeout=5)
+        await cancel_and_wait([sweeper])

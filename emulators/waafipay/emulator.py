@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from emulators.common.background import cancel_and_wait
 from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue
 from emulators.common.ledger import Ledger, LedgerEntry, LedgerKind
@@ -216,8 +217,4 @@ class WaafiPayEmulator:
 
     async def aclose(self) -> None:
         """Cancel pushes still waiting for a payer."""
-        tasks = self._cancel_tasks()
-        current = asyncio.get_running_loop()
-        ours = [task for task in tasks if task.get_loop() is current]
-        if ours:
-            await asyncio.wait(ours, timeout=5)
+        await cancel_and_wait(self._cancel_tasks())

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from emulators.common.background import cancel_and_wait
 from emulators.common.clock import Clock
 from emulators.common.faults import FaultQueue
 from emulators.common.ledger import Ledger, LedgerEntry, LedgerKind
@@ -268,8 +269,5 @@ class WaffoEmulator:
             timer.cancel()
         self._timers.clear()
         sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None and not sweeper.done():
-            sweeper.cancel()
-            if sweeper.get_loop() is asyncio.get_running_loop():
-                await asyncio.wait({sweeper}, timeout=5)
+        await cancel_and_wait([sweeper])
         await self.notifier.aclose()
