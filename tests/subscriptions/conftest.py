@@ -13,6 +13,10 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.events import EventActivities
+from billing.settings import MerchantEventSettings
+from host.serving import AppServer
+from tests.orders.test_refund_outcomes import SECRET, Merchant
 from tests.subscriptions.test_engine_invoiced import Engine
 from tests.support.stack import order_stack
 
@@ -31,3 +35,22 @@ async def engine(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Engine
             yield running
         finally:
             await running.close()
+
+
+@pytest.fixture
+async def announced(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[tuple[Engine, Merchant]]:
+    """The same stack sending its merchant events, signed, to an endpoint on loopback that keeps them."""
+    endpoint = Merchant()
+    server = AppServer(endpoint.receiver.app("/events"))
+    await server.start()
+    sender = EventActivities(MerchantEventSettings(url=f"{server.url}/events", secrets=SECRET))
+    try:
+        async with order_stack(time_skipping_env.client, checked=True, events=sender) as stack:
+            running = Engine(time_skipping_env, stack)
+            try:
+                yield running, endpoint
+            finally:
+                await running.close()
+    finally:
+        await sender.aclose()
+        await server.stop()

@@ -6,45 +6,21 @@ report gives nothing new and takes no number."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from fractions import Fraction
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from activities.events import EventActivities
 from billing import errors
 from billing.credit_notes import RefundReport
 from billing.idempotency import refund_key
 from billing.invoices import CREDIT_NOTE_SERIES, INVOICE_SERIES, sequence_workflow_id
 from billing.money import Money
 from billing.orders import RefundRequest, RefundState
-from billing.settings import MerchantEventSettings
 from billing.subscriptions import Subscription, SubscriptionStatus, subscription_workflow_id
-from host.serving import AppServer
-from tests.orders.test_refund_outcomes import SECRET, Merchant
+from tests.orders.test_refund_outcomes import Merchant
 from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, start
-from tests.support.stack import order_stack
 from workflows.subscription import SubscriptionWorkflow
-
-
-@pytest.fixture
-async def announced(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[tuple[Engine, Merchant]]:
-    endpoint = Merchant()
-    server = AppServer(endpoint.receiver.app("/events"))
-    await server.start()
-    sender = EventActivities(MerchantEventSettings(url=f"{server.url}/events", secrets=SECRET))
-    try:
-        async with order_stack(time_skipping_env.client, checked=True, events=sender) as stack:
-            running = Engine(time_skipping_env, stack)
-            try:
-                yield running, endpoint
-            finally:
-                await running.close()
-    finally:
-        await sender.aclose()
-        await server.stop()
 
 
 async def sequence_last(engine: Engine, series: str) -> int:

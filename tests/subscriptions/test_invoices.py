@@ -4,24 +4,16 @@ checked against tables computed by hand here; numbers are gap-free and unique pe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
-from activities.events import EventActivities
 from billing.gateway import Customer
 from billing.idempotency import subscription_key
 from billing.invoices import INVOICE_SERIES, Invoice, InvoiceState, sequence_workflow_id
-from billing.settings import MerchantEventSettings
 from billing.subscriptions import DunningOutcome, PeriodStatus, SubscriptionStatus
-from host.serving import AppServer
-from tests.orders.test_refund_outcomes import SECRET, Merchant
+from tests.orders.test_refund_outcomes import Merchant
 from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set_wallet, start
-from tests.support.stack import order_stack
 
 
 def table(invoice: Invoice) -> tuple[Any, ...]:
@@ -193,24 +185,6 @@ async def waffo_control(engine: Engine, subscription_id: str, action: str, body:
         f"/subscriptions/{subscription_key(subscription_id)}/{action}", json=body or {}
     )
     response.raise_for_status()
-
-
-@pytest.fixture
-async def announced(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[tuple[Engine, Merchant]]:
-    endpoint = Merchant()
-    server = AppServer(endpoint.receiver.app("/events"))
-    await server.start()
-    sender = EventActivities(MerchantEventSettings(url=f"{server.url}/events", secrets=SECRET))
-    try:
-        async with order_stack(time_skipping_env.client, checked=True, events=sender) as stack:
-            running = Engine(time_skipping_env, stack)
-            try:
-                yield running, endpoint
-            finally:
-                await running.close()
-    finally:
-        await sender.aclose()
-        await server.stop()
 
 
 async def test_merchant_events_announce_invoices_created_paid_and_voided(
