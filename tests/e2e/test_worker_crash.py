@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -17,10 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from billing.gateway import CaptureMode, Customer
@@ -32,17 +27,8 @@ from providers.waffo import WaffoNotifications
 from starter.client import BillingClient
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub
+from tests.support.workers import kill_hard, wait_for_poller
 from webhooks.app import WebhookService, create_app
-
-
-async def _wait_for_poller(client: Client, task_queue: str, timeout: float = 30) -> None:
-    request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
-                                       task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)  # fmt: skip
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (await client.workflow_service.describe_task_queue(request)).pollers:
-        assert loop.time() < deadline, "the worker never polled"
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
@@ -83,7 +69,7 @@ async def test_sigkill_between_commit_and_completion_charges_once(
         second = ChildProcess("worker-2", argv, log_path=tmp_path / "worker-2.log", env=env)
         first.start()
         try:
-            await _wait_for_poller(client, task_queue)
+            await wait_for_poller(client, task_queue)
             billing = BillingClient(client, task_queue=task_queue)
             order = await billing.create_order(
                 CreateOrder(
@@ -111,9 +97,7 @@ async def test_sigkill_between_commit_and_completion_charges_once(
                     await asyncio.sleep(0.1)
                 else:
                     pytest.fail("the emulator never committed the capture")
-                os.kill(first.pid, signal.SIGKILL)
-                first.process.wait(timeout=10)  # type: ignore[union-attr]
-                assert not first.running()
+                kill_hard(first)
 
                 second.start()
                 captured = await asyncio.wait_for(capture, timeout=60)
