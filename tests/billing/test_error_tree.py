@@ -93,6 +93,31 @@ def test_application_errors_name_their_type_from_the_tree() -> None:
     assert not literal, literal
 
 
+def test_workflows_refuse_with_an_input_error_only_through_rejected() -> None:
+    """An ``InputError`` refusal is built in one place (``workflows.common.rejected``: message, field, type and
+    non-retryable together); an ``ApplicationError`` typed after an InputError class by hand is a second map."""
+    input_errors = {name for name, cls in errors.ERRORS.items() if issubclass(cls, errors.InputError)}
+    by_hand: set[str] = set()
+    for path in sorted((ROOT / "workflows").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.name == "rejected":
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ApplicationError":
+                    for keyword in node.keywords:
+                        value = keyword.value
+                        named = (
+                            isinstance(value, ast.Attribute)
+                            and value.attr == "__name__"
+                            and isinstance(value.value, ast.Name)
+                            and value.value.id in input_errors
+                        )
+                        if keyword.arg == "type" and named:
+                            by_hand.add(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not by_hand, f"raise rejected(<InputError>(...)) instead: {sorted(by_hand)}"
+
+
 @pytest.mark.parametrize(
     ("keys", "active", "message"),
     [
