@@ -18,7 +18,7 @@ from billing.codec import AesGcmCodec
 from starter import client
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("billing", "providers", "workflows", "activities", "webhooks", "starter", "emulators")
+PACKAGES = ("billing", "host", "providers", "workflows", "activities", "webhooks", "starter", "emulators")
 #: Exceptions outside the tree, and why: the emulators stand in for the providers, and their errors are the
 #: emulated providers' own (answered as HTTP replies), never raised by the engine.
 OUTSIDE_THE_TREE = {
@@ -52,6 +52,13 @@ def defined_exceptions() -> dict[str, type[BaseException]]:
             if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == name:
                 found[f"{name}.{value.__qualname__}"] = value
     return found
+
+
+def test_the_check_reads_every_package_of_the_product() -> None:
+    # tests and scripts (benchmarks, tools) are not the product.
+    top = {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests", "scripts"}
+    assert top <= set(PACKAGES), f"add to PACKAGES: {sorted(top - set(PACKAGES))}"
+    assert {"worker", "host.temporal", "billing.codec", "starter.client"} <= set(product_modules())
 
 
 def test_every_exception_of_the_product_is_in_the_tree() -> None:
