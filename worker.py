@@ -30,7 +30,6 @@ from activities.invoices import InvoiceActivities
 from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.callbacks import CallbackUrls
-from billing.logs import run_process
 from billing.settings import (
     CodecSettings,
     HttpServiceSettings,
@@ -38,6 +37,7 @@ from billing.settings import (
     TemporalSettings,
     load,
 )
+from host.logs import run_process
 from host.telemetry import configure
 from host.temporal import connect_or_explain
 from providers.base import PaymentProvider

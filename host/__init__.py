@@ -9,6 +9,8 @@ connects, serves or supervises lives here, used by ``worker.py``, ``webhooks/`` 
 * :mod:`host.telemetry` and :mod:`host.metrics`: installing the OpenTelemetry SDK and its exporters from
   ``OTEL_*``, and the Temporal runtime that exports the SDK's and the workflows' metrics;
 * :mod:`host.serving`: ASGI apps served in-process on loopback, child processes managed by process id.
+* :mod:`host.logs`: a process's ``main`` (:func:`host.logs.run_process`) and its logging: one handler on
+  stderr, JSON lines or text, personal data and secrets redacted (``BILLING_LOG_*``).
 
 ``billing/`` never imports this package (``tests/billing/test_pure_domain.py``).
 """

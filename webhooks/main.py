@@ -6,8 +6,8 @@ import asyncio
 import logging
 import signal
 
-from billing.logs import run_process
 from billing.settings import CodecSettings, HttpServiceSettings, TemporalSettings, load
+from host.logs import run_process
 from host.serving import AppServer
 from host.telemetry import configure
 from host.temporal import connect

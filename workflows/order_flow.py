@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 from activities.payments import (
     CancelPaymentCall,
@@ -92,7 +92,8 @@ from workflows.common import (
 from workflows.events import EventSender
 from workflows.refund_reports import report_refunds
 
-#: What ``workflows.order`` declares its handlers with: it imports this one module (one import per run).
+#: What ``workflows.order`` declares its handlers with: it imports this one module (once per worker; once per
+#: run in the tests' checking sandbox).
 __all__ = [
     "CancelRequest",
     "CaptureRequest",
@@ -1103,13 +1104,11 @@ class OrderFlow:
         except InputError as exc:
             raise rejected(exc) from exc
         if self.order.closing is not None:
-            raise ApplicationError("the authorization is being voided", type=InvalidStateError.__name__)
+            raise rejected(InvalidStateError("the authorization is being voided"))
         if self.capture_in_doubt and self.bounded_waits and amount == self.order.capture_requested:
             return  # a retry of the capture whose answer was lost
         if self.order.capture_requested is not None:
-            raise ApplicationError(
-                f"a capture of {self.order.capture_requested} is already in flight", type=InvalidStateError.__name__
-            )
+            raise rejected(InvalidStateError(f"a capture of {self.order.capture_requested} is already in flight"))
 
     async def cancel(self, request: CancelRequest) -> Order:
         try:
@@ -1132,9 +1131,7 @@ class OrderFlow:
         except InputError as exc:
             raise rejected(exc) from exc
         if self.order.capture_requested is not None and self.order.status is OrderStatus.AUTHORIZED:
-            raise ApplicationError(
-                "a capture is in flight; its outcome decides the order", type=InvalidStateError.__name__
-            )
+            raise rejected(InvalidStateError("a capture is in flight; its outcome decides the order"))
         self._refuse_cancel_without_close()
 
     async def refund(self, request: RefundRequest) -> Refund:

@@ -7,7 +7,7 @@ changes and cancellations are asked of the provider. Workflow code.
 
 from __future__ import annotations
 
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 from activities.subscriptions import (
     CancelSubscriptionCall,
@@ -272,11 +272,7 @@ class ProviderMirror(Invoicing):
             )
             return link
         except (InconclusiveCallError, ActivityError) as exc:
-            raise ApplicationError(
-                f"the provider gave no management link: {describe(exc)}",
-                type=InvalidStateError.__name__,
-                non_retryable=True,
-            ) from exc
+            raise rejected(InvalidStateError(f"the provider gave no management link: {describe(exc)}")) from exc
 
     def validate_management_link(self, request: ManagementLinkRequest) -> None:
         if self.sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):

@@ -18,7 +18,7 @@ from billing.codec import AesGcmCodec
 from starter import client
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("billing", "providers", "workflows", "activities", "webhooks", "starter", "emulators")
+PACKAGES = ("billing", "host", "providers", "workflows", "activities", "webhooks", "starter", "emulators")
 #: Exceptions outside the tree, and why: the emulators stand in for the providers, and their errors are the
 #: emulated providers' own (answered as HTTP replies), never raised by the engine.
 OUTSIDE_THE_TREE = {
@@ -52,6 +52,13 @@ def defined_exceptions() -> dict[str, type[BaseException]]:
             if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == name:
                 found[f"{name}.{value.__qualname__}"] = value
     return found
+
+
+def test_the_check_reads_every_package_of_the_product() -> None:
+    # tests and scripts (benchmarks, tools) are not the product.
+    top = {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests", "scripts"}
+    assert top <= set(PACKAGES), f"add to PACKAGES: {sorted(top - set(PACKAGES))}"
+    assert {"worker", "host.temporal", "billing.codec", "starter.client"} <= set(product_modules())
 
 
 def test_every_exception_of_the_product_is_in_the_tree() -> None:
@@ -91,6 +98,31 @@ def test_application_errors_name_their_type_from_the_tree() -> None:
                         if keyword.arg == "type" and isinstance(keyword.value, ast.Constant):
                             literal.append(f"{path.relative_to(ROOT)}:{node.lineno} {keyword.value.value!r}")
     assert not literal, literal
+
+
+def test_workflows_refuse_with_an_input_error_only_through_rejected() -> None:
+    """An ``InputError`` refusal is built in one place (``workflows.common.rejected``: message, field, type and
+    non-retryable together); an ``ApplicationError`` typed after an InputError class by hand is a second map."""
+    input_errors = {name for name, cls in errors.ERRORS.items() if issubclass(cls, errors.InputError)}
+    by_hand: set[str] = set()
+    for path in sorted((ROOT / "workflows").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.name == "rejected":
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ApplicationError":
+                    for keyword in node.keywords:
+                        value = keyword.value
+                        named = (
+                            isinstance(value, ast.Attribute)
+                            and value.attr == "__name__"
+                            and isinstance(value.value, ast.Name)
+                            and value.value.id in input_errors
+                        )
+                        if keyword.arg == "type" and named:
+                            by_hand.add(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not by_hand, f"raise rejected(<InputError>(...)) instead: {sorted(by_hand)}"
 
 
 @pytest.mark.parametrize(

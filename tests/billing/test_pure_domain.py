@@ -2,8 +2,9 @@
 
 A check over the source (every module of the package, its imports at any depth, lazy ones included):
 nothing from ``starter``, ``webhooks``, ``worker`` or ``host`` (the host side: serving, child processes,
-the dev-stack registry, exporter set-up), no process or socket control (``subprocess``, ``socket``,
-``signal``, ``os.kill``), no OpenTelemetry SDK or exporter (the process installs those).
+the dev-stack registry, exporter and logging set-up), no process or socket control (``subprocess``,
+``socket``, ``signal``, ``os.kill``), no running of an event loop (``asyncio.run``: a process's ``main``), no
+log handler or root-logger set-up, no OpenTelemetry SDK or exporter (the process installs those).
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ HOST_ONLY_MODULES = ("subprocess", "socket", "signal", "uvicorn")
 #: Exporters and SDK providers are installed by the process (host/telemetry.py, host/metrics.py); the
 #: domain only counts and opens spans through the OpenTelemetry API.
 HOST_ONLY_PACKAGES = ("opentelemetry.sdk", "opentelemetry.exporter")
-HOST_ONLY_CALLS = {("os", "kill"), ("os", "killpg"), ("os", "fork"), ("os", "system")}
+HOST_ONLY_CALLS = {
+    ("os", "kill"),
+    ("os", "killpg"),
+    ("os", "fork"),
+    ("os", "system"),
+    # A process's main and where its logs go (host/logs.py); the domain only logs through its loggers.
+    ("asyncio", "run"),
+    ("logging", "StreamHandler"),
+    ("logging", "FileHandler"),
+    ("logging", "basicConfig"),
+}
 
 
 def _sources() -> list[Path]:
@@ -51,8 +62,9 @@ def _host_calls(tree: ast.AST) -> list[tuple[int, str]]:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if (node.value.id, node.attr) in HOST_ONLY_CALLS:
                 found.append((node.lineno, f"{node.value.id}.{node.attr}"))
-        if isinstance(node, ast.ImportFrom) and node.module == "os":
-            found += [(node.lineno, f"os.{a.name}") for a in node.names if ("os", a.name) in HOST_ONLY_CALLS]
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            module = node.module
+            found += [(node.lineno, f"{module}.{a.name}") for a in node.names if (module, a.name) in HOST_ONLY_CALLS]
     return found
 
 
@@ -74,11 +86,17 @@ def test_the_check_sees_every_kind_of_violation() -> None:
         "import os\nimport subprocess\nfrom starter.serving import AppServer\n"
         "def f():\n    from host import devstacks\n    import importlib\n"
         "    importlib.import_module('webhooks.main')\n    os.kill(1, 0)\n"
+        "import asyncio, logging\nfrom asyncio import run\nasyncio.run(main())\nlogging.StreamHandler()\n"
     )
     tree = ast.parse(source)
     imports = {name for _, name in _imported(tree)}
     assert {"subprocess", "starter.serving", "host", "webhooks.main"} <= imports
-    assert [call for _, call in _host_calls(tree)] == ["os.kill"]
+    assert sorted(call for _, call in _host_calls(tree)) == [
+        "asyncio.run",
+        "asyncio.run",
+        "logging.StreamHandler",
+        "os.kill",
+    ]
 
 
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(BILLING)))

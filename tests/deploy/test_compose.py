@@ -16,7 +16,6 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from billing import search_attributes
-from billing.logs import LogSettings
 from billing.settings import (
     CodecSettings,
     HttpServiceSettings,
@@ -25,6 +24,7 @@ from billing.settings import (
 )
 from emulators.registry import EMULATORS
 from host import telemetry
+from host.logs import LogSettings
 from host.settings import EmulatorSettings
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings

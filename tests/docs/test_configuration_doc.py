@@ -9,13 +9,13 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from billing.clocks import ClockSettings
-from billing.logs import LogSettings
 from billing.settings import (
     CodecSettings,
     HttpServiceSettings,
     MerchantEventSettings,
     TemporalSettings,
 )
+from host.logs import LogSettings
 from host.settings import DevSettings, EmulatorSettings
 from providers.kess import KessSettings
 from providers.waafipay import WaafiPaySettings

@@ -440,7 +440,8 @@ async def main(names: list[str], suffix: str) -> None:
         for scenario in [*SCENARIOS, *SUBSCRIPTION_SCENARIOS]:
             if names and scenario.__name__ not in names:
                 continue
-            async with order_stack(env.client, events=events) as stack:
+            # The histories production's runner writes (the replay suite replays them in the checking one).
+            async with order_stack(env.client, events=events, checked=False) as stack:
                 subject = await scenario(env, stack)
                 is_subscription = scenario in SUBSCRIPTION_SCENARIOS
                 workflow_id = subscription_workflow_id(subject) if is_subscription else order_workflow_id(subject)

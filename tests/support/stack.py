@@ -330,7 +330,7 @@ async def order_stack(
     env: WorkflowEnvironment | None = None,
     kess_settings: dict[str, Any] | None = None,
     waafipay_settings: dict[str, Any] | None = None,
-    checked: bool = False,
+    checked: bool = True,
     runner: WorkflowRunner | None = None,
 ) -> AsyncIterator[OrderStack]:
     """A worker, HTTP service and emulators for orders. With ``env`` (a time-skipping server), the
@@ -338,10 +338,10 @@ async def order_stack(
     every earlier test's skips, and a provider timestamp compared with the workflow's clock (a payment
     time against the deadline) must not carry that drift.
 
-    Workflows run in production's runner (``worker.workflow_runner``, unsandboxed) unless ``checked``: then
-    in the checking sandbox (``worker.checking_workflow_runner``), where a nondeterministic call anywhere a
-    workflow runs fails the test. The suites that drive every workflow through its main paths run checked
-    (each run there re-imports the engine's code, about 0.1 s); ``runner`` replaces either."""
+    Workflows run in the checking sandbox (``worker.checking_workflow_runner``), where a nondeterministic call
+    anywhere a workflow runs fails the test, so every path a test reaches is checked (each run re-imports the
+    engine's code, about 0.1 s). ``checked=False`` runs production's runner (``worker.workflow_runner``,
+    unsandboxed), for a stack that says why (``tests/temporal/test_runner.py``); ``runner`` replaces either."""
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     # A merchant of its own: its invoice sequences run on this stack's queue and number from 1.
     invoice_merchant = f"m-{task_queue}"

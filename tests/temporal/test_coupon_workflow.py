@@ -7,11 +7,13 @@ import asyncio
 import uuid
 
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError
 
 from billing import errors
 from billing.coupons import Coupon, CouponDuration, CouponState, RedeemCoupon, coupon_workflow_id
 from starter.client import BillingClient
+from worker import checking_workflow_runner
 from workflows.coupons import CouponWorkflow
 
 
@@ -22,8 +24,13 @@ async def test_the_limit_holds_while_the_coupon_continues_as_new_under_concurren
     queue = f"coupon-{uuid.uuid4().hex[:8]}"
     billing = BillingClient(client, task_queue=queue, merchant=f"m-{uuid.uuid4().hex[:8]}")
     coupon = Coupon(code="BUSY", percent_off_bp=1000, duration=CouponDuration.ONCE, max_redemptions=30)
-    runner = UnsandboxedWorkflowRunner()
-    async with Worker(client, task_queue=queue, workflows=[CouponWorkflow], workflow_runner=runner):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[CouponWorkflow],
+        workflow_runner=checking_workflow_runner(),
+        workflow_failure_exception_types=[RestrictedWorkflowAccessError],
+    ):
         # A short history: the coupon's workflow continues as new several times during the burst.
         first = await client.start_workflow(
             CouponWorkflow.run,

@@ -8,14 +8,18 @@ replay suite (tests/replay) is what guards an upgrade.
 from __future__ import annotations
 
 import ast
+import os
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Every directory of Python we ship, run or test (tests included: fixtures and helpers are code too).
-SOURCES = ("billing", "providers", "workflows", "activities", "webhooks", "starter", "emulators", "scripts", "tests")
+#: Every Python file of the repository is scanned (tests included: fixtures and helpers are code too), so a
+#: new top-level package is covered without being listed; these directories are not ours or not code.
+NOT_SOURCES = {"var", "build", "dist", "node_modules"}
 
 #: This file names private paths on purpose, as examples the scan must catch.
 EXEMPT = {Path(__file__).resolve()}
@@ -74,15 +78,24 @@ def private_temporalio_uses(source: str) -> list[str]:
 
 
 def _sources() -> list[Path]:
-    files = [ROOT / "worker.py"]
-    for directory in SOURCES:
-        files += sorted((ROOT / directory).rglob("*.py"))
+    files: list[Path] = []
+    for directory, subdirectories, names in os.walk(ROOT):
+        subdirectories[:] = sorted(
+            d for d in subdirectories if not d.startswith(".") and d not in NOT_SOURCES and not d.endswith(".egg-info")
+        )
+        files += [Path(directory) / name for name in sorted(names) if name.endswith(".py")]
     return [f for f in files if f.resolve() not in EXEMPT]
 
 
 def test_the_scan_covers_the_code() -> None:
     names = {f.relative_to(ROOT).as_posix() for f in _sources()}
-    assert {"worker.py", "workflows/order.py", "tests/support/stack.py", "scripts/bench_orders.py"} <= names
+    assert {
+        "worker.py",
+        "workflows/order.py",
+        "host/temporal.py",
+        "tests/support/stack.py",
+        "scripts/bench_orders.py",
+    } <= names
 
 
 @pytest.mark.parametrize(
@@ -122,3 +135,13 @@ def test_no_private_temporalio_api_is_used() -> None:
         f.relative_to(ROOT).as_posix(): uses for f in _sources() if (uses := private_temporalio_uses(f.read_text()))
     }
     assert not problems, f"private temporalio API (use its public API instead): {problems}"
+
+
+def test_temporalio_is_a_version_range() -> None:
+    """Public API only is what lets the dependency take a range: a pin would hide a private use again."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = [d for d in project["dependencies"] if re.match(r"temporalio\b(?![-_])", d)]
+    assert len(specs) == 1, specs
+    spec = specs[0].removeprefix("temporalio").replace(" ", "")
+    assert "==" not in spec and "~=" not in spec, spec
+    assert re.search(r">=\d", spec) and re.search(r"<\d", spec), f"temporalio needs a lower and an upper bound: {spec}"

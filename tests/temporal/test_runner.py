@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import pkgutil
 import textwrap
 import uuid
@@ -239,3 +240,30 @@ def test_workflow_code_holds_no_state(module: str) -> None:
 
 def _frozen(value: ast.expr) -> bool:
     return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in {"frozenset", "tuple"}
+
+
+# -- every workflow test runs checked ----------------------------------------------------------------------
+
+#: Where a test stack runs production's runner on purpose, and why.
+PRODUCTION_RUNNER_STACKS = {
+    "tests/replay/record.py": "records the histories production's runner writes",
+}
+
+
+def test_test_stacks_run_workflows_in_the_checking_runner_unless_they_say_why() -> None:
+    """A path only an unchecked suite reaches (a late-paying provider's watch after the close, a refund's
+    'no such refund') would keep a clock call there from failing any test: test stacks are checked."""
+    from tests.support.stack import order_stack
+
+    assert inspect.signature(order_stack).parameters["checked"].default is True
+    unchecked = set()
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "order_stack":
+                for keyword in node.keywords:
+                    opts_out = keyword.arg == "checked" and not (
+                        isinstance(keyword.value, ast.Constant) and keyword.value.value is True
+                    )
+                    if opts_out:
+                        unchecked.add(path.relative_to(ROOT).as_posix())
+    assert unchecked == set(PRODUCTION_RUNNER_STACKS), unchecked

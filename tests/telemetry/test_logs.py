@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from billing.errors import ConfigurationError
-from billing.logs import REDACTED, JsonFormatter, LogSettings, RedactingFilter, configure_logging, redact
+from host.logs import REDACTED, JsonFormatter, LogSettings, RedactingFilter, configure_logging, redact
 
 
 @pytest.mark.parametrize(
