@@ -87,14 +87,12 @@ YEAR: list[tuple[str, str, int, int, int]] = [
 
 @pytest.mark.slow
 def test_a_year_of_a_wallet_subscription_through_clock_advance(stack: Cli) -> None:
-    """The year of tests/subscriptions/test_year.py from the CLI alone, but for the payer: the CLI has no
-    command for a WaafiPay wallet's answers, so the emulator's control API stands in for the customer whose
-    wallet is short of balance at period 2's first push."""
+    """The year of tests/subscriptions/test_year.py from the CLI alone; the wallet's owner answers the pushes
+    as `billing emulators wallet` says."""
     wallet = f"2526{uuid.uuid4().int % 10**8:08d}"
     customer_id, subscription_id, code = unique("cust-year"), unique("SUB-YEAR"), unique("YEAR20")
     # One answer per push: p1, the upgrade, p2 short of balance, p2's retry; the last answer stays.
-    stack.control("waafipay", "wallets", {"number": wallet, "balance": "500.00",
-                                         "behaviour": ["approve", "approve", "insufficient", "approve"]})  # fmt: skip
+    stack.run("emulators", "wallet", wallet, "--balance", "500.00", "--answers", "approve,approve,insufficient,approve")
     stack.run("coupon", "create", code, "--percent-off", "20", "--duration", "repeating", "--periods", "3")
     clock_id = stack.json("clock", "create", "--start", "2027-04-01")["clock_id"]
     stack.run(
