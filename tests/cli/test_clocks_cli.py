@@ -169,5 +169,9 @@ def test_a_year_of_a_wallet_subscription_through_clock_advance(stack: Cli) -> No
     assert (subscription["status"], subscription["current_period"], subscription["plan"]["plan_id"]) == (
         "ACTIVE", 13, "lite",
     )  # fmt: skip
+    # The upgrade's charge is noted once, at the clock's time it was paid.
+    assert [(e["at"], e["detail"]) for e in subscription["timeline"] if e["event"] == "adjustment"] == [
+        ("2027-04-16T00:00:00Z", f"upgrade to pro: 12.00 USD paid ({subscription_id}-c1)")
+    ]
     shown = stack.json("clock", "show", clock_id)
     assert shown["now"] == "2028-04-01T00:00:00Z" and shown["attached"] == [f"subscription-{subscription_id}"]
