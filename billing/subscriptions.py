@@ -619,6 +619,8 @@ class Subscription(BaseModel):
         if update.customer_action is not None and update.customer_action.url:
             adjustment.checkout_url = update.customer_action.url
         if update.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+            if adjustment.status is PeriodStatus.PAID:  # reported again (a refund later, say): paid once
+                return False
             adjustment.status = PeriodStatus.PAID
             self.move_invoice(adjustment.order_id, InvoiceState.PAID, at)
             self.note(at, "adjustment", f"{adjustment.reason}: {adjustment.amount} paid ({adjustment.order_id})")

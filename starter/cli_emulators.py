@@ -246,4 +246,61 @@ def emulators_renew(
     )
 
 
+WALLET_ANSWERS = ("approve", "reject", "insufficient", "wrong_pin", "timeout", "not_found", "no_route")
+
+
+@emulators_app.command("wallet")
+def emulators_wallet(
+    number: Annotated[str, typer.Argument(help="The WaafiPay wallet, digits, e.g. 252611111111")],
+    balance: Annotated[str | None, typer.Option(help="Set its balance, e.g. 500.00")] = None,
+    answers: Annotated[
+        str | None,
+        typer.Option(
+            help="How the customer answers the next pushes, one per push, comma-separated, the last one staying: "
+            + ", ".join(WALLET_ANSWERS)
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Act as a WaafiPay wallet's owner: show the wallet, or set its balance and its answers to the next
+    pushes (creating it), e.g. --answers approve,insufficient,approve for a declined renewal."""
+    steps = [answer.strip() for answer in answers.split(",")] if answers is not None else None
+    if steps is not None and (unknown := [a for a in steps if a not in WALLET_ANSWERS]):
+        raise fail(f"answers: {', '.join(unknown) or 'empty'} is not one of {', '.join(WALLET_ANSWERS)}", 2)
+    body: dict[str, Any] | None = None
+    if balance is not None or steps is not None:
+        body = {"number": number}
+        if balance is not None:
+            body["balance"] = balance
+        if steps is not None:
+            body["behaviour"] = steps
+    base = EmulatorSettings().url.rstrip("/")
+
+    async def call() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            if body is None:
+                response = await http.get(f"{base}/waafipay/control/wallets/{number}")
+            else:
+                response = await http.post(f"{base}/waafipay/control/wallets", json=body)
+        if response.status_code == 404:
+            raise errors.NotFoundError(f"the waafipay emulator has no wallet {number}")
+        if response.status_code >= 400:
+            raise errors.InvalidStateError(f"the waafipay emulator refused: {_emulator_error(response)}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    wallet = run(call)
+    pushes = ", ".join(step["action"] for step in wallet["behaviour"])
+    emit(
+        wallet,
+        as_json,
+        lambda: console.print(
+            f"waafipay emulator: wallet {wallet['number']} · balance {wallet['balance']} · next pushes: {pushes} "
+            "(the last one stays)",
+            highlight=False,
+            soft_wrap=True,
+        ),
+    )
+
+
 cli_faults.register(emulators_app)

@@ -30,6 +30,7 @@ from billing.gateway import SubscriptionStatus as ProviderStatus
 from billing.money import Money
 from billing.orders import OrderStatus, OrderUpdate
 from billing.subscriptions import (
+    Adjustment,
     BillingMode,
     CancelSubscriptionRequest,
     ChangePlanRequest,
@@ -328,6 +329,18 @@ def test_invoice_paid_activates_and_moves_the_next_billing() -> None:
     assert sub.next_billing_at == datetime(2026, 2, 15, 10, 0, tzinfo=UTC)
     # Reported again (a refund later, say): the period stays paid once.
     assert not sub.apply_order_update(update("sub-1-p1", OrderStatus.PARTIALLY_REFUNDED), at=T0)
+
+
+def test_an_upgrade_charge_is_paid_once_however_often_it_is_reported() -> None:
+    sub = engine()
+    sub.adjustments.append(Adjustment(order_id="sub-1-c1", amount=usd(1200), reason="upgrade to pro"))
+    assert sub.apply_order_update(update("sub-1-c1", OrderStatus.PAID), at=T0)
+    assert sub.adjustments[0].status is PeriodStatus.PAID
+    later = T0 + timedelta(days=16)
+    assert not sub.apply_order_update(update("sub-1-c1", OrderStatus.PAID), at=later)
+    assert not sub.apply_order_update(update("sub-1-c1", OrderStatus.REFUNDED), at=later)
+    notes = [(entry.at, entry.detail) for entry in sub.timeline if entry.event == "adjustment"]
+    assert notes == [(T0, "upgrade to pro: 12.00 USD paid (sub-1-c1)")]
 
 
 def test_failed_invoice_is_past_due_and_remembers_a_hard_decline() -> None:
