@@ -615,6 +615,10 @@ class Subscription(BaseModel):
         self.note(at, "invoice", f"period {record.number}: invoice {update.order_id} {update.status.value.lower()}")
         return False
 
+    def adjustment_in_flight(self) -> bool:
+        """An upgrade's charge was asked and has not ended, and no checkout or QR waits for the customer."""
+        return any(a.status is PeriodStatus.PENDING and a.checkout_url is None for a in self.adjustments)
+
     def _apply_adjustment_update(self, adjustment: Adjustment, update: OrderUpdate, at: datetime) -> bool:
         if update.customer_action is not None and update.customer_action.url:
             adjustment.checkout_url = update.customer_action.url

@@ -228,6 +228,10 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, Subscription
         if request.now > self.simulated_now:
             self.simulated_now = request.now
             self._publish()
+        if self.sub.adjustment_in_flight() and workflow.patched("clock-waits-for-upgrade-charge"):
+            # An upgrade's charge asked a moment ago settles at the change's clock time, before the clock
+            # passes anything else (a checkout or QR out for the customer does not hold the clock).
+            await workflow.wait_condition(lambda: not self.sub.adjustment_in_flight())
         await workflow.wait_condition(self.clock_idle)
         awaiting = self.awaiting_customer()
         return ClockPosition(

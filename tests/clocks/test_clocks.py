@@ -249,3 +249,26 @@ async def test_trial_change_and_cancel_at_period_end_and_the_final_watch_across_
     description = await stack.client.get_workflow_handle(workflow_id).describe()
     assert description.status is not None and description.status.name == "COMPLETED"
     assert description.raw_description.workflow_execution_info.first_run_id != description.run_id, "continued as new"
+
+
+async def test_an_advance_right_after_an_upgrade_waits_for_its_charge(stack: OrderStack) -> None:
+    """The upgrade's charge is in flight when the clock is asked to move: it settles at the change's clock
+    time, before the clock passes the next renewal (not at the renewal, as if paid a month late)."""
+    tag = uuid.uuid4().hex[:6]
+    sub_id, wallet = f"clk-up-{tag}", "252611119003"
+    await set_wallet(stack, wallet, ["approve"])
+    clock = await stack.billing.create_test_clock(start=START)
+    await stack.billing.create_subscription(wallet_subscription(sub_id, wallet), test_clock=clock.clock_id)
+    jan16, feb1 = START + timedelta(days=15), datetime(2027, 2, 1, tzinfo=UTC)
+    await stack.billing.advance_test_clock(clock.clock_id, jan16)
+
+    changed = await stack.billing.change_plan(sub_id, priced("wallet-pro", "4.00"))
+    assert changed.adjustments and changed.adjustments[0].status is PeriodStatus.PENDING
+    await stack.billing.advance_test_clock(clock.clock_id, feb1 + timedelta(days=1))
+
+    sub = await stack.billing.get_subscription(sub_id)
+    assert sub.adjustments[0].status is PeriodStatus.PAID
+    paid = [e.at for e in sub.timeline if e.event == "adjustment" and " paid (" in e.detail]
+    assert paid == [jan16], f"the upgrade charge settled at {paid}, not at the change's clock time"
+    assert sub.current_period == 2
+    assert [e.at for e in sub.timeline] == sorted(e.at for e in sub.timeline), "lived in order"
