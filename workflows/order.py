@@ -7,7 +7,7 @@ which holds the order and does the work.
 A worker imports this module once and every run shares the class (``worker.workflow_runner``); the
 tests' checking sandbox imports it afresh for every run, and ``@workflow.defn`` then inspects the class
 and resolves the type hints of every handler. So the module is kept small (the behaviour lives in
-``workflows.order_flow``), and its annotations are plain objects, not postponed strings (no
+``workflows.order_flow`` and the parts it joins), and its annotations are plain objects, not postponed strings (no
 ``from __future__ import annotations``): a string annotation is compiled and evaluated on each import.
 """
 
