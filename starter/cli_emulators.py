@@ -68,6 +68,24 @@ def emulators_serve(
 # -- emulator customer actions ----------------------------------------------------------------------
 
 
+def _control_call(provider: str, path: str, body: dict[str, Any] | None, subject: str) -> dict[str, Any]:
+    """One call to an emulator's control API: POST ``body``, or GET without one. A 404 names ``subject``
+    ("the waffo emulator has no order ORD-1"), any other refusal the emulator's own words."""
+    url = f"{EmulatorSettings().url.rstrip('/')}/{provider}/control/{path}"
+
+    async def call() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await (http.get(url) if body is None else http.post(url, json=body))
+        if response.status_code == 404:
+            raise errors.NotFoundError(f"the {provider} emulator has no {subject}")
+        if response.status_code >= 400:
+            raise errors.InvalidStateError(f"the {provider} emulator refused: {_emulator_error(response)}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    return run(call)
+
+
 def _emulator_control(
     provider: str, path: str, body: dict[str, Any] | None, subject: str, done: str, as_json: bool
 ) -> None:
@@ -81,19 +99,7 @@ def _emulator_control(
 
     if provider not in EMULATOR_NAMES:
         raise fail(f"provider: no emulator for {provider!r}; expected {_one_of(EMULATOR_NAMES)}", 2)
-    base = EmulatorSettings().url.rstrip("/")
-
-    async def call() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(f"{base}/{provider}/control/{path}", json=body or {})
-        if response.status_code == 404:
-            raise errors.NotFoundError(f"the {provider} emulator has no {subject}")
-        if response.status_code >= 400:
-            raise errors.InvalidStateError(f"the {provider} emulator refused: {_emulator_error(response)}")
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    result = run(call)
+    result = _control_call(provider, path, body or {}, subject)
     returned = _customer_returns(result)
     if returned:
         done += f"; {returned}"
@@ -274,22 +280,8 @@ def emulators_wallet(
             body["balance"] = balance
         if steps is not None:
             body["behaviour"] = steps
-    base = EmulatorSettings().url.rstrip("/")
-
-    async def call() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=10) as http:
-            if body is None:
-                response = await http.get(f"{base}/waafipay/control/wallets/{number}")
-            else:
-                response = await http.post(f"{base}/waafipay/control/wallets", json=body)
-        if response.status_code == 404:
-            raise errors.NotFoundError(f"the waafipay emulator has no wallet {number}")
-        if response.status_code >= 400:
-            raise errors.InvalidStateError(f"the waafipay emulator refused: {_emulator_error(response)}")
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    wallet = run(call)
+    path = "wallets" if body is not None else f"wallets/{number}"
+    wallet = _control_call("waafipay", path, body, f"wallet {number}")
     pushes = ", ".join(step["action"] for step in wallet["behaviour"])
     emit(
         wallet,
