@@ -16,6 +16,7 @@ import pytest
 import billing.errors as errors
 from billing.codec import AesGcmCodec
 from starter import client
+from tests.support.source import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("billing", "host", "providers", "workflows", "activities", "webhooks", "starter", "emulators")
@@ -92,7 +93,7 @@ def test_application_errors_name_their_type_from_the_tree() -> None:
     literal: list[str] = []
     for package in ("workflows", "activities"):
         for path in sorted((ROOT / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            for node in ast.walk(parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ApplicationError":
                     for keyword in node.keywords:
                         if keyword.arg == "type" and isinstance(keyword.value, ast.Constant):
@@ -106,7 +107,7 @@ def test_workflows_refuse_with_an_input_error_only_through_rejected() -> None:
     input_errors = {name for name, cls in errors.ERRORS.items() if issubclass(cls, errors.InputError)}
     by_hand: set[str] = set()
     for path in sorted((ROOT / "workflows").rglob("*.py")):
-        tree = ast.parse(path.read_text(), str(path))
+        tree = parse(path.read_text(), str(path))
         for function in ast.walk(tree):
             if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.name == "rejected":
                 continue

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.source import parse
+
 BILLING = Path(__file__).resolve().parents[2] / "billing"
 UPWARD = ("starter", "webhooks", "worker", "host")
 HOST_ONLY_MODULES = ("subprocess", "socket", "signal", "uvicorn")
@@ -69,7 +71,7 @@ def _host_calls(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def _violations(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parse(path.read_text(), str(path))
     rel = path.relative_to(BILLING.parent)
     out = []
     for line, name in _imported(tree):
@@ -88,7 +90,7 @@ def test_the_check_sees_every_kind_of_violation() -> None:
         "    importlib.import_module('webhooks.main')\n    os.kill(1, 0)\n"
         "import asyncio, logging\nfrom asyncio import run\nasyncio.run(main())\nlogging.StreamHandler()\n"
     )
-    tree = ast.parse(source)
+    tree = parse(source)
     imports = {name for _, name in _imported(tree)}
     assert {"subprocess", "starter.serving", "host", "webhooks.main"} <= imports
     assert sorted(call for _, call in _host_calls(tree)) == [
@@ -118,7 +120,7 @@ def test_lower_layers_do_not_import_upward(package: str) -> None:
     found = [
         f"{path.relative_to(BILLING.parent)}:{line} imports {name}"
         for path in sorted((BILLING.parent / package).rglob("*.py"))
-        for line, name in _imported(ast.parse(path.read_text()))
+        for line, name in _imported(parse(path.read_text()))
         if name.split(".")[0] in upward
     ]
     assert found == []

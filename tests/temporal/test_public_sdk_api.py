@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.source import parse
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Every Python file of the repository is scanned (tests included: fixtures and helpers are code too), so a
@@ -43,7 +45,7 @@ def _dotted(node: ast.expr) -> str | None:
 
 def private_temporalio_uses(source: str) -> list[str]:
     """Each use of a private temporalio path in ``source``: imports, imported names, attribute access."""
-    tree = ast.parse(source)
+    tree = parse(source)
     found: list[str] = []
     # Local names bound to temporalio modules or objects: `import temporalio.worker as tw`,
     # `from temporalio import worker`.

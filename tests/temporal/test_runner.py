@@ -27,6 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError, SandboxedWorkflowRunner
 
+from tests.support.source import parse
 from worker import ENGINE_PACKAGES, WORKFLOWS, build_worker, checking_workflow_runner, workflow_runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +218,7 @@ async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_e
 
 
 def _module_tree(module: str) -> ast.Module:
-    return ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+    return parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
 
 
 @pytest.mark.parametrize("module", WORKFLOW_CODE)
@@ -262,7 +263,7 @@ def test_test_stacks_run_workflows_in_the_checking_runner_unless_they_say_why() 
     assert inspect.signature(order_stack).parameters["checked"].default is True
     unchecked = set()
     for path in sorted((ROOT / "tests").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "order_stack":
                 for keyword in node.keywords:
                     opts_out = keyword.arg == "checked" and not (
