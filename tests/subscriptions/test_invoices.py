@@ -4,6 +4,7 @@ checked against tables computed by hand here; numbers are gap-free and unique pe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -279,3 +280,34 @@ async def test_a_dunning_retry_collects_the_invoice_amount_not_the_full_price_ag
     assert [e.reference for e in ledger.recent if e.kind.value == "apply_up_to"] == ["sub-inv-retry-p2"], (
         "the retry collected the same invoice without consuming the balance again"
     )
+
+
+@pytest.fixture
+async def two_slots(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+    """A worker that runs two workflow tasks at once: the subscriptions' and their merchant's sequence's. On
+    the dev server: the time-skipping one skips time while a workflow task waits for a local activity, and
+    times the task out."""
+    async with order_stack(dev_server_env.client, workflow_slots=2) as stack:
+        running = Engine(dev_server_env, stack)
+        try:
+            yield running
+        finally:
+            await running.close()
+
+
+async def test_numbers_taken_at_once_on_a_worker_with_two_workflow_task_slots(two_slots: Engine) -> None:
+    """Provider-managed subscriptions take their first invoice's number in the workflow task that applies the
+    first payment, from the sequence on the same worker: six at once cannot all hold the two slots waiting
+    for the sequence. Every one gets its number, gap-free and unique, within the test's time (a task waits
+    a bounded time, and on a worker this small not at all: it asks through an ordinary activity and lets its
+    slot go). Tasks that waited until the sequence answered never got it (``LOCAL_NUMBER_WAIT`` 60 s and no
+    cap on waits made this test fail)."""
+    ids = [f"sub-slot-{i}" for i in range(6)]
+    for sub_id in ids:
+        await two_slots.create(start(sub_id, billing_mode=None))
+    await asyncio.gather(*(waffo_control(two_slots, sub_id, "pay") for sub_id in ids))
+    await two_slots.stack.hub.waffo.drain_notifications(timeout_s=10)
+    subs = await asyncio.gather(*(two_slots.until(sub_id, lambda s: len(s.invoices) == 1) for sub_id in ids))
+    numbers = sorted(sub.invoices[0].number for sub in subs)
+    assert numbers == [f"INV-{n:06d}" for n in range(1, 7)]
+    assert await sequence_last(two_slots) == 6
