@@ -11,18 +11,33 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.events import EventActivities
+from billing import events
 from billing.gateway import Customer
 from billing.idempotency import subscription_key
 from billing.invoices import INVOICE_SERIES, Invoice, InvoiceState, sequence_workflow_id
 from billing.settings import MerchantEventSettings
-from billing.subscriptions import DunningOutcome, PeriodStatus, SubscriptionStatus
+from billing.subscriptions import (
+    DunningOutcome,
+    PeriodStatus,
+    SubmitSubscription,
+    SubscriptionInput,
+    SubscriptionStatus,
+    subscription_workflow_id,
+)
+from billing.temporal import data_converter
 from host.serving import AppServer
 from tests.orders.test_refund_outcomes import SECRET, Merchant
 from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set_wallet, start
 from tests.support.stack import order_stack
+from worker import WORKFLOWS, checking_workflow_runner
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_invoicing import NUMBERS_IN_TASK_PATCH
 
 
 def table(invoice: Invoice) -> tuple[Any, ...]:
@@ -311,3 +326,44 @@ async def test_numbers_taken_at_once_on_a_worker_with_two_workflow_task_slots(tw
     numbers = sorted(sub.invoices[0].number for sub in subs)
     assert numbers == [f"INV-{n:06d}" for n in range(1, 7)]
     assert await sequence_last(two_slots) == 6
+
+
+async def test_a_run_started_before_numbers_in_task_takes_them_past_its_patch_and_replays(engine: Engine) -> None:
+    """A run whose memo lacks the ``numbers-in-task`` feature (started by a client from before) asks the
+    patch at its first number: live, it takes the number in the task (no allocate activity); its history,
+    patch marker included, replays on today's code."""
+    request = start("sub-inv-patch")
+    older = [f for f in events.features_memo()[events.FEATURES_MEMO] if f != events.NUMBERS_IN_TASK_FEATURE]
+    client = engine.stack.client
+    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        SubscriptionWorkflow.run,
+        SubscriptionInput(request=request),
+        id=subscription_workflow_id(request.subscription_id),
+        task_queue=engine.stack.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        memo={events.FEATURES_MEMO: older},
+    )
+    engine.subscriptions.append(request.subscription_id)
+    submit = SubmitSubscription(subscription_id=request.subscription_id, fingerprint=request.fingerprint())
+    await client.execute_update_with_start_workflow(
+        SubscriptionWorkflow.submit, submit, start_workflow_operation=operation
+    )
+    sub = await engine.until(request.subscription_id, lambda s: len(s.invoices) == 1)
+    assert sub.invoices[0].number == "INV-000001"
+    history = await client.get_workflow_handle(subscription_workflow_id(request.subscription_id)).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "invoices.allocate" not in scheduled and "invoices.confirm" not in scheduled
+    markers = [
+        e.marker_recorded_event_attributes for e in history.events if e.HasField("marker_recorded_event_attributes")
+    ]
+    patches = [m for m in markers if m.marker_name == "core_patch" and NUMBERS_IN_TASK_PATCH in str(m.details)]
+    assert len(patches) == 1
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=checking_workflow_runner()
+    )
+    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None
