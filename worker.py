@@ -26,7 +26,7 @@ from activities.balance import BalanceActivities
 from activities.clocks import ClockActivities
 from activities.coupons import CouponActivities
 from activities.events import EventActivities
-from activities.invoices import InvoiceActivities
+from activities.invoices import InvoiceActivities, local_number_waits
 from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.callbacks import CallbackUrls
@@ -50,6 +50,9 @@ from workflows.order import OrderWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
 log = logging.getLogger("billing.worker")
+
+#: The workflow task slots temporalio's Worker runs with when none is set (its fixed-size default).
+SDK_WORKFLOW_TASK_SLOTS = 100
 
 WORKFLOWS = [
     OrderWorkflow,
@@ -123,6 +126,11 @@ class WorkerSettings(BaseSettings):
     #: Whose invoice and credit note numbers this worker hands out (one gap-free sequence per merchant), and
     #: whose coupons the subscriptions it runs redeem.
     invoice_merchant: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    #: Workflow tasks run at once (the SDK's default when unset). Subscriptions take invoice numbers in their
+    #: own workflow tasks from sequence workflows on the same workers, a quarter of the slots and of the cache
+    #: at most at once and for a bounded time (``activities.invoices.local_number_waits``), so no value leaves
+    #: the sequences without a slot.
+    max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
 
 
 def build_providers() -> ProviderRegistry:
@@ -166,7 +174,13 @@ def build_worker(
     events = events or EventActivities(MerchantEventSettings())
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
     subscriptions = SubscriptionActivities(providers, callbacks)
-    invoices = InvoiceActivities(client, settings.invoice_merchant)
+    invoices = InvoiceActivities(
+        client,
+        settings.invoice_merchant,
+        local_waits=local_number_waits(
+            settings.max_cached_workflows, settings.max_concurrent_workflow_tasks or SDK_WORKFLOW_TASK_SLOTS
+        ),
+    )
     clocks = ClockActivities()
     balances = BalanceActivities(client, settings.invoice_merchant)
     coupons = CouponActivities(client, settings.invoice_merchant)
@@ -186,6 +200,7 @@ def build_worker(
             *coupons.all(),
         ],
         max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,
     )

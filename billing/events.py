@@ -50,12 +50,21 @@ INVOICES_FEATURE = "invoices"
 #: Feature: the subscription run takes the status its search attributes were started with (by the client,
 #: or carried by continue-as-new) as published, and upserts it only when it changes.
 ATTRIBUTES_AT_START_FEATURE = "attributes-at-start"
+#: Feature: the subscription run takes invoice numbers in the workflow task that needs them (a local activity)
+#: and confirms them from a later one (``workflows/subscription_invoicing.py``).
+NUMBERS_IN_TASK_FEATURE = "numbers-in-task"
 
 
 def features_memo() -> dict[str, list[str]]:
     """The memo every order and subscription run is started (or continued as new) with."""
     return {
-        FEATURES_MEMO: [MERCHANT_EVENTS_FEATURE, HINTS_IN_RUN_FEATURE, INVOICES_FEATURE, ATTRIBUTES_AT_START_FEATURE]
+        FEATURES_MEMO: [
+            MERCHANT_EVENTS_FEATURE,
+            HINTS_IN_RUN_FEATURE,
+            INVOICES_FEATURE,
+            ATTRIBUTES_AT_START_FEATURE,
+            NUMBERS_IN_TASK_FEATURE,
+        ]
     }
 
 

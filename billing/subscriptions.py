@@ -936,3 +936,6 @@ class SubscriptionInput(BaseModel):
     #: Attached to this test clock (``billing.clocks``), with the clock's time when the run starts.
     test_clock: str | None = None
     clock_time: datetime | None = None
+    #: Invoice numbers stored with their documents and not yet confirmed to their sequence: (sequence workflow
+    #: id, document id) pairs the next run confirms.
+    unconfirmed_numbers: list[tuple[str, str]] = Field(default_factory=list)

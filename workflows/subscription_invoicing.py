@@ -2,6 +2,13 @@
 
 Numbers are allocated before a charge is asked, so a number is durable in the history whatever happens
 next (see docs/architecture.md, "Subscription invoices"). Workflow code.
+
+Runs started with the ``numbers-in-task`` feature (or past the ``invoice-numbers-in-task`` patch) take a
+number in the workflow task that needs it (a local activity, one marker) and confirm it from a later workflow
+task, one the run has anyway (the next signal, timer or activity result): two markers a period instead of two
+activities and their two workflow tasks. Confirming in the allocation's own task would be too early: until
+that task completes the number is not in the history, and a sequence that forgot a confirmed id would hand
+a retried task a second number.
 """
 
 from __future__ import annotations
@@ -10,9 +17,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from activities.invoices import AllocateNumber, ConfirmNumber, InvoiceActivities
+from billing import events
 from billing.invoices import INVOICE_SERIES, Invoice, InvoiceLine, InvoiceNumber, InvoiceState
 from billing.subscriptions import (
     BillingPeriodRecord,
@@ -31,6 +40,18 @@ ALLOCATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inte
 CONFIRM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=5
 )
+#: Runs started without the ``numbers-in-task`` feature in their memo ask this patch at their first number.
+NUMBERS_IN_TASK_PATCH = "invoice-numbers-in-task"
+#: How long a workflow task waits for the sequence's answer before asking through an ordinary activity: the
+#: sequence runs on the same workers, so a task that waited longer could hold the slot and cache entry the
+#: sequence needs (the worker also bounds how many wait at once: ``activities.invoices.local_number_waits``).
+LOCAL_NUMBER_WAIT = timedelta(seconds=1)
+LOCAL_NUMBER_RETRY = RetryPolicy(maximum_attempts=1)
+#: How a local activity's failure reaches the workflow: its own error, or wrapped, or its timeout.
+LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
+#: A confirmation in a workflow task: a signal to the sequence, quick or failed.
+LOCAL_CONFIRM_TIMEOUT = timedelta(seconds=5)
+LOCAL_CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 
 
 class Invoicing(SubscriptionRun):
@@ -46,7 +67,29 @@ class Invoicing(SubscriptionRun):
                 self.sub.invoices_from = (self.sub.generation, self.sub.current_period + 1)
         return self._invoicing
 
+    def _numbers_in_task(self) -> bool:
+        """Whether this run takes its numbers in the workflow task that needs them (decided at its first number;
+        runs from before ask the patch there, so their histories replay with their activities)."""
+        if self._in_task is None:
+            self._in_task = events.started_with(
+                workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.NUMBERS_IN_TASK_FEATURE
+            ) or workflow.patched(NUMBERS_IN_TASK_PATCH)
+        return self._in_task
+
     async def _allocate(self, document_id: str, series: str = INVOICE_SERIES) -> InvoiceNumber:
+        if self._numbers_in_task():
+            try:
+                local: InvoiceNumber = await workflow.execute_local_activity_method(
+                    InvoiceActivities.allocate,
+                    AllocateNumber(document_id=document_id, series=series, wait_s=LOCAL_NUMBER_WAIT.total_seconds()),
+                    schedule_to_close_timeout=LOCAL_NUMBER_WAIT + timedelta(seconds=3),
+                    retry_policy=LOCAL_NUMBER_RETRY,
+                    summary=f"number for {document_id}",
+                )
+                return local
+            except LOCAL_FAILURES as exc:
+                # The sequence did not answer in time (busy workers): the ordinary activity waits for it.
+                self.sub.note(clock_now(), "invoice", f"number for {document_id} asked again: {describe(exc)}")
         number: InvoiceNumber = await workflow.execute_activity_method(
             InvoiceActivities.allocate,
             AllocateNumber(document_id=document_id, series=series),
@@ -59,7 +102,12 @@ class Invoicing(SubscriptionRun):
     async def _confirm(self, allocated: InvoiceNumber, document_id: str) -> None:
         """The number is stored with its document (this history): the sequence may forget the id. An
         activity, not a signal from the workflow: the confirmation is a courtesy to the sequence's memory,
-        and a failed one only keeps the id there longer."""
+        and a failed one only keeps the id there longer. Runs that take numbers in the task leave it to a later
+        workflow task (:meth:`_confirm_stored_numbers`)."""
+        if self._numbers_in_task():
+            stored_in = workflow.info().get_current_history_length()
+            self._unconfirmed.append((allocated.sequence_workflow_id, document_id, stored_in))
+            return
         try:
             await workflow.execute_activity_method(
                 InvoiceActivities.confirm,
@@ -70,6 +118,43 @@ class Invoicing(SubscriptionRun):
             )
         except ActivityError as exc:
             self.sub.note(clock_now(), "invoice", f"{allocated.number} not confirmed: {describe(exc)}")
+
+    def _confirmations_due(self) -> bool:
+        now = workflow.info().get_current_history_length()
+        return any(stored_in < now for _, _, stored_in in self._unconfirmed)
+
+    async def _confirm_stored_numbers(self) -> None:
+        """Confirms each number once a later workflow task runs: the task that stored it completed, so the
+        number is in the history. Runs alongside the run's main line for its whole life."""
+        while True:
+            await workflow.wait_condition(self._confirmations_due)
+            self._confirming = True
+            try:
+                await self._confirm_due_numbers()
+            finally:
+                self._confirming = False
+
+    async def _confirm_due_numbers(self) -> None:
+        now = workflow.info().get_current_history_length()
+        for entry in [entry for entry in self._unconfirmed if entry[2] < now]:
+            sequence_id, document_id, _ = entry
+            try:
+                await workflow.execute_local_activity_method(
+                    InvoiceActivities.confirm,
+                    ConfirmNumber(sequence_workflow_id=sequence_id, document_id=document_id),
+                    start_to_close_timeout=LOCAL_CONFIRM_TIMEOUT,
+                    retry_policy=LOCAL_CONFIRM_RETRY,
+                    summary=f"confirm {document_id}",
+                )
+            except LOCAL_FAILURES as exc:
+                self.sub.note(clock_now(), "invoice", f"{document_id} not confirmed: {describe(exc)}")
+            # Kept until now: a run that continues as new meanwhile carries it to the next (confirming twice
+            # is harmless).
+            self._unconfirmed.remove(entry)
+
+    def _carried_confirmations(self) -> list[tuple[str, str]]:
+        """What the next run confirms (continue-as-new): every number stored in this run's history."""
+        return [(sequence_id, document_id) for sequence_id, document_id, _ in self._unconfirmed]
 
     async def _new_invoice(
         self,

@@ -21,6 +21,8 @@ instance a run owns).
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import workflow
 
 from billing import events, idempotency
@@ -59,6 +61,8 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, Subscription
 
     async def run(self) -> Subscription:
         engine = self.sub.mode in ENGINE_MODES
+        # Numbers stored by this run are confirmed from a later workflow task, alongside the main line.
+        confirming = asyncio.create_task(self._confirm_stored_numbers())
         if not self.created:
             self.sub.note(clock_now(), "created", self.request.summary)
             if engine:
@@ -88,6 +92,7 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, Subscription
                         events=self.events.log,
                         test_clock=self.test_clock,
                         clock_time=self.simulated_now,
+                        unconfirmed_numbers=self._carried_confirmations(),
                     ),
                     memo=events.features_memo(),
                 )
@@ -100,6 +105,9 @@ class SubscriptionLogic(EngineBilling, ProviderMirror, CreditNotes, Subscription
         self.clock_finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.events.flushed()
+        # Numbers due for confirmation are confirmed before the run ends (a later task's are kept by the sequence).
+        await workflow.wait_condition(lambda: not self._confirming and not self._confirmations_due())
+        confirming.cancel()
         return self.sub
 
     async def _watch_after_end(self) -> None:

@@ -106,6 +106,11 @@ class SubscriptionRun:
             workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.INVOICES_FEATURE
         )
         self._invoicing: bool | None = None
+        #: Whether numbers are taken in the workflow task (``workflows.subscription_invoicing``), and the numbers
+        #: stored and not yet confirmed: (sequence workflow id, document id, history length when stored).
+        self._in_task: bool | None = None
+        self._unconfirmed: list[tuple[str, str, int]] = [(seq, doc, 0) for seq, doc in start.unconfirmed_numbers]
+        self._confirming = False
         #: Voided invoices whose balance part this run gave back (``workflows.subscription_balance``).
         self._balance_returned: set[str] = set()
         #: Runs started since the status set at start counts as published (older ones set it again).

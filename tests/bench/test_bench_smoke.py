@@ -61,9 +61,12 @@ def test_orders_benchmark() -> None:
 def test_subscriptions_benchmark() -> None:
     data = run("bench_subscriptions.py", "--subscriptions", "8", "--warmup", "2", "--concurrency", "4")
     assert data["renewal"]["settled"] == 8
-    # Invoices cost a renewal two activities (the number's allocation and its confirmation) and their tasks:
-    # 23-35 events at most in the smoke runs, against 11 before them (docs/benchmarks.md: target missed).
-    assert 5 <= data["history"]["events_per_renewal_max"] <= 40
+    # A renewal's invoice number costs two markers (taken and confirmed in workflow tasks the renewal has
+    # anyway): 13 events, target 15 (docs/benchmarks.md). A number the sequence was too busy to give within
+    # 1 s is asked again through an activity (about 19 events): allowed for one, not on average.
+    history = data["history"]
+    assert 5 <= history["events_per_renewal_mean"] <= 15
+    assert history["events_per_renewal_max"] <= 25
     assert data["memory"]["active_kb"]["VmRSS"] > 0
 
 

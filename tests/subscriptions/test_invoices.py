@@ -4,16 +4,37 @@ checked against tables computed by hand here; numbers are gap-free and unique pe
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import pytest
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from billing import events
 from billing.gateway import Customer
 from billing.idempotency import subscription_key
 from billing.invoices import INVOICE_SERIES, Invoice, InvoiceState, sequence_workflow_id
-from billing.subscriptions import DunningOutcome, PeriodStatus, SubscriptionStatus
+from billing.subscriptions import (
+    DunningOutcome,
+    PeriodStatus,
+    SubmitSubscription,
+    SubscriptionInput,
+    SubscriptionStatus,
+    subscription_workflow_id,
+)
+from billing.temporal import data_converter
 from tests.orders.test_refund_outcomes import Merchant
 from tests.subscriptions.test_engine_invoiced import POLICY, Engine, priced, set_wallet, start
+from tests.support.stack import order_stack
+from worker import WORKFLOWS, checking_workflow_runner
+from workflows.subscription import SubscriptionWorkflow
+from workflows.subscription_invoicing import NUMBERS_IN_TASK_PATCH
 
 
 def table(invoice: Invoice) -> tuple[Any, ...]:
@@ -253,3 +274,75 @@ async def test_a_dunning_retry_collects_the_invoice_amount_not_the_full_price_ag
     assert [e.reference for e in ledger.recent if e.kind.value == "apply_up_to"] == ["sub-inv-retry-p2"], (
         "the retry collected the same invoice without consuming the balance again"
     )
+
+
+@pytest.fixture
+async def two_slots(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Engine]:
+    """A worker that runs two workflow tasks at once: the subscriptions' and their merchant's sequence's. On
+    the dev server: the time-skipping one skips time while a workflow task waits for a local activity, and
+    times the task out."""
+    async with order_stack(dev_server_env.client, workflow_slots=2) as stack:
+        running = Engine(dev_server_env, stack)
+        try:
+            yield running
+        finally:
+            await running.close()
+
+
+async def test_numbers_taken_at_once_on_a_worker_with_two_workflow_task_slots(two_slots: Engine) -> None:
+    """Provider-managed subscriptions take their first invoice's number in the workflow task that applies the
+    first payment, from the sequence on the same worker: six at once cannot all hold the two slots waiting
+    for the sequence. Every one gets its number, gap-free and unique, within the test's time (a task waits
+    a bounded time, and on a worker this small not at all: it asks through an ordinary activity and lets its
+    slot go). Tasks that waited until the sequence answered never got it (``LOCAL_NUMBER_WAIT`` 60 s and no
+    cap on waits made this test fail)."""
+    ids = [f"sub-slot-{i}" for i in range(6)]
+    for sub_id in ids:
+        await two_slots.create(start(sub_id, billing_mode=None))
+    await asyncio.gather(*(waffo_control(two_slots, sub_id, "pay") for sub_id in ids))
+    await two_slots.stack.hub.waffo.drain_notifications(timeout_s=10)
+    subs = await asyncio.gather(*(two_slots.until(sub_id, lambda s: len(s.invoices) == 1) for sub_id in ids))
+    numbers = sorted(sub.invoices[0].number for sub in subs)
+    assert numbers == [f"INV-{n:06d}" for n in range(1, 7)]
+    assert await sequence_last(two_slots) == 6
+
+
+async def test_a_run_started_before_numbers_in_task_takes_them_past_its_patch_and_replays(engine: Engine) -> None:
+    """A run whose memo lacks the ``numbers-in-task`` feature (started by a client from before) asks the
+    patch at its first number: live, it takes the number in the task (no allocate activity); its history,
+    patch marker included, replays on today's code."""
+    request = start("sub-inv-patch")
+    older = [f for f in events.features_memo()[events.FEATURES_MEMO] if f != events.NUMBERS_IN_TASK_FEATURE]
+    client = engine.stack.client
+    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        SubscriptionWorkflow.run,
+        SubscriptionInput(request=request),
+        id=subscription_workflow_id(request.subscription_id),
+        task_queue=engine.stack.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        memo={events.FEATURES_MEMO: older},
+    )
+    engine.subscriptions.append(request.subscription_id)
+    submit = SubmitSubscription(subscription_id=request.subscription_id, fingerprint=request.fingerprint())
+    await client.execute_update_with_start_workflow(
+        SubscriptionWorkflow.submit, submit, start_workflow_operation=operation
+    )
+    sub = await engine.until(request.subscription_id, lambda s: len(s.invoices) == 1)
+    assert sub.invoices[0].number == "INV-000001"
+    history = await client.get_workflow_handle(subscription_workflow_id(request.subscription_id)).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "invoices.allocate" not in scheduled and "invoices.confirm" not in scheduled
+    markers = [
+        e.marker_recorded_event_attributes for e in history.events if e.HasField("marker_recorded_event_attributes")
+    ]
+    patches = [m for m in markers if m.marker_name == "core_patch" and NUMBERS_IN_TASK_PATCH in str(m.details)]
+    assert len(patches) == 1
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=data_converter(), workflow_runner=checking_workflow_runner()
+    )
+    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None

@@ -332,6 +332,7 @@ async def order_stack(
     waafipay_settings: dict[str, Any] | None = None,
     checked: bool = True,
     runner: WorkflowRunner | None = None,
+    workflow_slots: int | None = None,
 ) -> AsyncIterator[OrderStack]:
     """A worker, HTTP service and emulators for orders. With ``env`` (a time-skipping server), the
     emulators' clocks start at the server's time: a shared server's clock runs ahead of the wall clock by
@@ -341,7 +342,8 @@ async def order_stack(
     Workflows run in the checking sandbox (``worker.checking_workflow_runner``), where a nondeterministic call
     anywhere a workflow runs fails the test, so every path a test reaches is checked (each run re-imports the
     engine's code, about 0.1 s). ``checked=False`` runs production's runner (``worker.workflow_runner``,
-    unsandboxed), for a stack that says why (``tests/temporal/test_runner.py``); ``runner`` replaces either."""
+    unsandboxed), for a stack that says why (``tests/temporal/test_runner.py``); ``runner`` replaces either.
+    ``workflow_slots`` bounds the workflow tasks the worker runs at once."""
     task_queue = f"orders-{uuid.uuid4().hex[:12]}"
     # A merchant of its own: its invoice sequences run on this stack's queue and number from 1.
     invoice_merchant = f"m-{task_queue}"
@@ -366,7 +368,9 @@ async def order_stack(
             task_queue=task_queue,
             providers=providers,
             http_url=http.url,
-            settings=WorkerSettings(grace_seconds=0, invoice_merchant=invoice_merchant),
+            settings=WorkerSettings(
+                grace_seconds=0, invoice_merchant=invoice_merchant, max_concurrent_workflow_tasks=workflow_slots
+            ),
             events=events,
             runner=runner or (checking_workflow_runner() if checked else None),
             interceptors=[billing.seen],

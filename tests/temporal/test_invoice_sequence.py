@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 import uuid
 
-from temporalio.testing import WorkflowEnvironment
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities.invoices import NUMBER_NOT_READY, AllocateNumber, InvoiceActivities, local_number_waits
 from workflows.invoice_sequence import InvoiceSequenceWorkflow, SequenceState
 
 
@@ -62,3 +67,43 @@ async def test_request_signal_allocates_like_the_update_and_number_of_reads_it(
         assert await handle.query(InvoiceSequenceWorkflow.number_of, "") is None
         assert await handle.execute_update(InvoiceSequenceWorkflow.allocate, "sub-p1") == 1
         await handle.terminate("test done")
+
+
+async def test_a_bounded_allocation_gives_up_in_time_and_asking_again_answers_the_same_number(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """What a subscription's workflow task does (``invoices.allocate`` as a local activity, ``wait_s`` set)
+    while no worker can run the sequence: it fails within its bound, holding nothing longer; the request it
+    left is kept, so the ordinary allocation later answers that number, and the next id the next one."""
+    client = dev_server_env.client
+    queue = f"seq-{uuid.uuid4().hex[:8]}"
+    merchant = f"m-{uuid.uuid4().hex[:8]}"
+    activities = InvoiceActivities(client, merchant)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, task_queue=queue)
+    started = time.monotonic()
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p1", wait_s=0.5))
+    assert refused.value.type == NUMBER_NOT_READY and refused.value.non_retryable
+    assert time.monotonic() - started < 5, "the bound is the wait"
+    async with Worker(
+        client, task_queue=queue, workflows=[InvoiceSequenceWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        first = await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p1"))
+        again = await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p1", wait_s=5))
+        second = await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p2", wait_s=5))
+        assert (first.sequence, again.number, second.sequence) == (1, first.number, 2)
+        await client.get_workflow_handle(first.sequence_workflow_id).terminate("test done")
+
+
+async def test_a_worker_with_its_bounded_waits_taken_refuses_at_once(dev_server_env: WorkflowEnvironment) -> None:
+    """Past its share of waiting workflow tasks (none for a worker caching fewer than four runs), a bounded
+    allocation fails at once: the task lets its slot and cache entry go and asks through an activity."""
+    assert [local_number_waits(cache, 100) for cache in (0, 3, 4, 40, 2000)] == [0, 0, 1, 10, 16]
+    assert local_number_waits(2000, 2) == 0
+    env = ActivityEnvironment()
+    activities = InvoiceActivities(dev_server_env.client, f"m-{uuid.uuid4().hex[:8]}", local_waits=0)
+    started = time.monotonic()
+    with pytest.raises(ApplicationError, match="already awaited") as refused:
+        await env.run(activities.allocate, AllocateNumber(document_id="sub-w-p1", wait_s=30))
+    assert refused.value.type == NUMBER_NOT_READY and time.monotonic() - started < 5
