@@ -280,14 +280,19 @@ def emulators_wallet(
             body["balance"] = balance
         if steps is not None:
             body["behaviour"] = steps
-    path = "wallets" if body is not None else f"wallets/{number}"
-    wallet = _control_call("waafipay", path, body, f"wallet {number}")
+    from emulators.registry import EMULATORS
+
+    owner = next((emulator for emulator in EMULATORS if emulator.wallet_path is not None), None)
+    if owner is None or owner.wallet_path is None:
+        raise fail("no emulator has payer wallets", 2)
+    path = owner.wallet_path(number if body is None else None)
+    wallet = _control_call(owner.name, path, body, f"wallet {number}")
     pushes = ", ".join(step["action"] for step in wallet["behaviour"])
     emit(
         wallet,
         as_json,
         lambda: console.print(
-            f"waafipay emulator: wallet {wallet['number']} · balance {wallet['balance']} · next pushes: {pushes} "
+            f"{owner.name} emulator: wallet {wallet['number']} · balance {wallet['balance']} · next pushes: {pushes} "
             "(the last one stays)",
             highlight=False,
             soft_wrap=True,

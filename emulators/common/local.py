@@ -67,6 +67,9 @@ class LocalEmulator:
     #: The control API path where the customer acts on the checkout of the payment ``key``: ``action`` is
     #: ``pay``, ``fail`` or ``abandon``.
     customer_path: Callable[[str, str], str] = lambda action, key: f"orders/{key}/{action}"
+    #: The control API path of the payer's wallet ``number``, or of the wallets (``None``: where one is set);
+    #: None: the provider has no payer wallets.
+    wallet_path: Callable[[str | None], str] | None = None
     #: It sends signed notifications, and its control API drains them (``POST control/notifications/drain``).
     sends_notifications: bool = False
     #: Starts the emulator's background work when its state was restored (what it owes goes out without

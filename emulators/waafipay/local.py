@@ -73,4 +73,5 @@ LOCAL = LocalEmulator(
     api_path="/waafipay/asm",
     ledger_reference="referenceId",
     customer_path=_customer_path,
+    wallet_path=lambda number: "wallets" if number is None else f"wallets/{number}",
 )
