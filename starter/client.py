@@ -11,12 +11,13 @@ Every method validates its input before anything is sent and raises the engine's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, NoReturn, Self, TypeVar
 
 from pydantic import ValidationError
+from temporalio.api.errordetails.v1 import MultiOperationExecutionFailure, WorkflowNotReadyFailure
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -105,6 +106,41 @@ def input_error_from_validation(exc: ValidationError, prefix: str = "") -> error
     return errors.InputError(message, field=field or prefix or None)
 
 
+#: How long a command is sent again while the run's workflow task is being retried (its worker died or
+#: failed the task) before the server's refusal is raised.
+NOT_READY_PATIENCE_S = 60.0
+
+
+def workflow_not_ready(exc: BaseException) -> bool:
+    """The server refused an Update because the run's workflow task is being retried (a worker killed or
+    failing mid-task): nothing was applied, and the same Update is admitted once a worker runs the task."""
+    if not isinstance(exc, RPCError) or exc.status is not RPCStatusCode.FAILED_PRECONDITION:
+        return False
+    details = list(exc.grpc_status.details)
+    for detail in list(details):
+        multi = MultiOperationExecutionFailure()
+        if detail.Unpack(multi):
+            details.extend(any_detail for status in multi.statuses for any_detail in status.details)
+    return any(detail.Is(WorkflowNotReadyFailure.DESCRIPTOR) for detail in details)
+
+
+async def admitted(send: Callable[[], Awaitable[R]], patience_s: float = NOT_READY_PATIENCE_S) -> R:
+    """``send()`` an Update (idempotent, as every command of this client is), again while the server answers
+    that the run's workflow task is being retried, for up to ``patience_s``; any other answer is returned or
+    raised as it is."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    delay = 0.1
+    while True:
+        try:
+            return await send()
+        except RPCError as exc:
+            if not workflow_not_ready(exc) or loop.time() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
 def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn:
     cause = exc.cause
     if isinstance(cause, ApplicationError):
@@ -166,30 +202,35 @@ class BillingClient(ClockCommands, CouponCommands):
         amount less its discount (the coupon is redeemed for the order id, once).
         """
         request = await self._order_with_coupon(request)
-        operation = WithStartWorkflowOperation(
-            OrderWorkflow.run,
-            request,
-            id=order_workflow_id(request.order_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=request.summary,
-            memo=features_memo(),
-            static_details=(
-                f"Customer `{request.customer.customer_id}` · capture {request.capture_mode.value.lower()}"
-            ),
-            search_attributes=sa.at_start(
-                status=OrderStatus.CREATED.value,
-                provider=request.provider,
-                customer_id=request.customer.customer_id,
-                amount=request.amount,
-            ),
-        )
+
+        def operation() -> WithStartWorkflowOperation[Any, Any]:
+            return WithStartWorkflowOperation(
+                OrderWorkflow.run,
+                request,
+                id=order_workflow_id(request.order_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=request.summary,
+                memo=features_memo(),
+                static_details=(
+                    f"Customer `{request.customer.customer_id}` · capture {request.capture_mode.value.lower()}"
+                ),
+                search_attributes=sa.at_start(
+                    status=OrderStatus.CREATED.value,
+                    provider=request.provider,
+                    customer_id=request.customer.customer_id,
+                    amount=request.amount,
+                ),
+            )
+
         try:
-            return await self.temporal.execute_update_with_start_workflow(
-                OrderWorkflow.submit,
-                SubmitOrder(order_id=request.order_id, fingerprint=request.fingerprint()),
-                start_workflow_operation=operation,
+            return await admitted(
+                lambda: self.temporal.execute_update_with_start_workflow(
+                    OrderWorkflow.submit,
+                    SubmitOrder(order_id=request.order_id, fingerprint=request.fingerprint()),
+                    start_workflow_operation=operation(),
+                )
             )
         except WorkflowUpdateFailedError as exc:
             _raise_from_update(exc, request.order_id)
@@ -286,27 +327,32 @@ class BillingClient(ClockCommands, CouponCommands):
         await self._redeem_for_subscription(request)
         workflow_id = subscription_workflow_id(request.subscription_id)
         clock_time = await self.attach_to_clock(test_clock, request, workflow_id) if test_clock else None
-        operation = WithStartWorkflowOperation(
-            SubscriptionWorkflow.run,
-            SubscriptionInput(request=request, test_clock=test_clock, clock_time=clock_time),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=request.summary,
-            memo=features_memo(),
-            static_details=f"Customer `{request.customer.customer_id}` · {request.mode.value.replace('_', '-')}",
-            search_attributes=sa.at_start(
-                status=SubscriptionStatus.INCOMPLETE.value,
-                provider=request.provider,
-                customer_id=request.customer.customer_id,
-                amount=request.plan.amount,
-            ),
-        )
+
+        def operation() -> WithStartWorkflowOperation[Any, Any]:
+            return WithStartWorkflowOperation(
+                SubscriptionWorkflow.run,
+                SubscriptionInput(request=request, test_clock=test_clock, clock_time=clock_time),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=request.summary,
+                memo=features_memo(),
+                static_details=f"Customer `{request.customer.customer_id}` · {request.mode.value.replace('_', '-')}",
+                search_attributes=sa.at_start(
+                    status=SubscriptionStatus.INCOMPLETE.value,
+                    provider=request.provider,
+                    customer_id=request.customer.customer_id,
+                    amount=request.plan.amount,
+                ),
+            )
+
         submit = SubmitSubscription(subscription_id=request.subscription_id, fingerprint=request.fingerprint())
         try:
-            return await self.temporal.execute_update_with_start_workflow(
-                SubscriptionWorkflow.submit, submit, start_workflow_operation=operation
+            return await admitted(
+                lambda: self.temporal.execute_update_with_start_workflow(
+                    SubscriptionWorkflow.submit, submit, start_workflow_operation=operation()
+                )
             )
         except WorkflowUpdateFailedError as exc:
             _raise_from_update(exc, request.subscription_id)
@@ -419,7 +465,7 @@ class BillingClient(ClockCommands, CouponCommands):
     ) -> R:
         handle = self.temporal.get_workflow_handle(subscription_workflow_id(subscription_id))
         try:
-            return await handle.execute_update(update, argument)
+            return await admitted(lambda: handle.execute_update(update, argument))
         except WorkflowUpdateFailedError as exc:
             _raise_from_update(exc, subscription_id)
         except RPCError as exc:
@@ -488,17 +534,22 @@ class BillingClient(ClockCommands, CouponCommands):
         except ValidationError as exc:
             raise input_error_from_validation(exc) from exc
         change.check()
-        operation = WithStartWorkflowOperation(
-            CustomerBalanceWorkflow.run,
-            BalanceState(merchant=merchant, customer_id=customer_id),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"Credit balance of customer `{customer_id}`",
-        )
+
+        def operation() -> WithStartWorkflowOperation[Any, Any]:
+            return WithStartWorkflowOperation(
+                CustomerBalanceWorkflow.run,
+                BalanceState(merchant=merchant, customer_id=customer_id),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"Credit balance of customer `{customer_id}`",
+            )
+
         try:
-            return await self.temporal.execute_update_with_start_workflow(
-                update, change, start_workflow_operation=operation
+            return await admitted(
+                lambda: self.temporal.execute_update_with_start_workflow(
+                    update, change, start_workflow_operation=operation()
+                )
             )
         except WorkflowUpdateFailedError as exc:
             _raise_from_update(exc, f"the balance of {customer_id}")
@@ -513,7 +564,7 @@ class BillingClient(ClockCommands, CouponCommands):
 
     async def _update(self, order_id: str, update: UpdateMethodMultiParam[[Any, A], R], argument: A) -> R:
         try:
-            return await self._handle(order_id).execute_update(update, argument)
+            return await admitted(lambda: self._handle(order_id).execute_update(update, argument))
         except WorkflowUpdateFailedError as exc:
             _raise_from_update(exc, order_id)
         except RPCError as exc:

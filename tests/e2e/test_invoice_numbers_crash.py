@@ -42,19 +42,28 @@ KILLS = 2
 
 
 async def requested(client: Client, merchant: str) -> list[str]:
-    """The invoice ids the merchant's sequence has been asked to number, once per ask (its ``request``
-    signals as the server recorded them: each is numbered by the sequence's next workflow task, whatever
-    the worker does next; a retried allocation asks again)."""
+    """The invoice ids the merchant's sequence has been asked to number, once per ask, as the server
+    recorded them: its ``request`` signals (the activity's path) and its accepted ``allocate`` Updates (a
+    number taken in the subscription's own workflow task). Each is numbered by the sequence whatever the
+    worker does next; a retried allocation asks again."""
     handle = client.get_workflow_handle(sequence_workflow_id(merchant, INVOICE_SERIES))
     asks: list[str] = []
     try:
         async for event in handle.fetch_history_events():
-            if event.event_type is not EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            if event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                signal = event.workflow_execution_signaled_event_attributes
+                name, payloads = signal.signal_name, signal.input.payloads
+                if name != "request":
+                    continue
+            elif event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                update = event.workflow_execution_update_accepted_event_attributes.accepted_request.input
+                name, payloads = update.name, update.args.payloads
+                if name != "allocate":
+                    continue
+            else:
                 continue
-            signal = event.workflow_execution_signaled_event_attributes
-            if signal.signal_name == "request":
-                (invoice_id,) = await client.data_converter.decode(signal.input.payloads, [str])
-                asks.append(invoice_id)
+            (invoice_id,) = await client.data_converter.decode(payloads, [str])
+            asks.append(invoice_id)
     except RPCError as exc:
         if exc.status is not RPCStatusCode.NOT_FOUND:
             raise
