@@ -11,13 +11,12 @@ Every method validates its input before anything is sent and raises the engine's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, NoReturn, Self, TypeVar
 
 from pydantic import ValidationError
-from temporalio.api.errordetails.v1 import MultiOperationExecutionFailure, WorkflowNotReadyFailure
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -78,6 +77,7 @@ from billing.subscriptions import (
 from host.temporal import QUERY_SETTLE_SECONDS, await_quiet, connect
 from starter.client_clocks import ClockCommands
 from starter.client_coupons import CouponCommands
+from starter.client_resend import admitted
 from workflows.balance import CustomerBalanceWorkflow
 from workflows.common import STALE_CLOCK
 from workflows.order import OrderWorkflow
@@ -104,41 +104,6 @@ def input_error_from_validation(exc: ValidationError, prefix: str = "") -> error
         field = f"{prefix}.{field}"
     message = str(first["msg"]).removeprefix("Value error, ")
     return errors.InputError(message, field=field or prefix or None)
-
-
-#: How long a command is sent again while the run's workflow task is being retried (its worker died or
-#: failed the task) before the server's refusal is raised.
-NOT_READY_PATIENCE_S = 60.0
-
-
-def workflow_not_ready(exc: BaseException) -> bool:
-    """The server refused an Update because the run's workflow task is being retried (a worker killed or
-    failing mid-task): nothing was applied, and the same Update is admitted once a worker runs the task."""
-    if not isinstance(exc, RPCError) or exc.status is not RPCStatusCode.FAILED_PRECONDITION:
-        return False
-    details = list(exc.grpc_status.details)
-    for detail in list(details):
-        multi = MultiOperationExecutionFailure()
-        if detail.Unpack(multi):
-            details.extend(any_detail for status in multi.statuses for any_detail in status.details)
-    return any(detail.Is(WorkflowNotReadyFailure.DESCRIPTOR) for detail in details)
-
-
-async def admitted(send: Callable[[], Awaitable[R]], patience_s: float = NOT_READY_PATIENCE_S) -> R:
-    """``send()`` an Update (idempotent, as every command of this client is), again while the server answers
-    that the run's workflow task is being retried, for up to ``patience_s``; any other answer is returned or
-    raised as it is."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience_s
-    delay = 0.1
-    while True:
-        try:
-            return await send()
-        except RPCError as exc:
-            if not workflow_not_ready(exc) or loop.time() + delay > deadline:
-                raise
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 2.0)
 
 
 def _raise_from_update(exc: WorkflowUpdateFailedError, subject: str) -> NoReturn:

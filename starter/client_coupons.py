@@ -7,7 +7,6 @@ with the field named (``redeem_by``, ``max_redemptions``, ``plan_id``, ``currenc
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -19,12 +18,12 @@ from billing import errors
 from billing.coupons import Coupon, CouponState, RedeemCoupon, Redemption, coupon_workflow_id, discount
 from billing.orders import CreateOrder, order_workflow_id
 from billing.subscriptions import ApplyCouponRequest, StartSubscription, Subscription, subscription_workflow_id
+from starter.client_resend import admitted, workflow_not_ready
 from workflows.coupons import CouponWorkflow
 from workflows.subscription import SubscriptionWorkflow
 
-#: How often, and after what pause (doubling up to a second), an Update the coupon's run did not process is
-#: sent again: about 15 s in all.
-UNPROCESSED_RESENDS = 20
+#: The first pause before an Update the coupon's run did not process is sent again (doubling up to a second,
+#: for up to ``client_resend.NOT_READY_PATIENCE_S``).
 UNPROCESSED_PAUSE = 0.05
 
 if TYPE_CHECKING:
@@ -78,16 +77,14 @@ class CouponCommands:
         """Redeem for ``request.target``; the same target again gets its redemption back."""
         handle = self.temporal.get_workflow_handle(coupon_workflow_id(self.merchant, code))
         try:
-            for attempt in range(UNPROCESSED_RESENDS + 1):
-                try:
-                    return await handle.execute_update(CouponWorkflow.redeem, request)
-                except (WorkflowUpdateFailedError, RPCError) as exc:
-                    # An Update the run did not process (too many in flight, or the run was continuing as new)
-                    # is sent again: to the next run, and idempotent per target in any case.
-                    if not unprocessed(exc) or attempt == UNPROCESSED_RESENDS:
-                        raise
-                    await asyncio.sleep(min(UNPROCESSED_PAUSE * 2**attempt, 1.0))
-            raise AssertionError("unreachable")
+            # An Update the run did not process (too many in flight, the run continuing as new, its task being
+            # retried) is sent again: to the next run, and idempotent per target in any case.
+            return await admitted(
+                lambda: handle.execute_update(CouponWorkflow.redeem, request),
+                resend_when=lambda exc: unprocessed(exc) or workflow_not_ready(exc),
+                first_pause_s=UNPROCESSED_PAUSE,
+                max_pause_s=1.0,
+            )
         except WorkflowUpdateFailedError as exc:
             self._refused(exc, f"coupon {code.upper()}")
         except RPCError as exc:

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from starter.client import admitted, workflow_not_ready
+from starter.client_resend import admitted, workflow_not_ready
 
 #: While set, every workflow task of ``Flaky`` fails (a bug, or a worker dying mid-task, as the server sees it).
 BROKEN = {"flag": False}
