@@ -40,6 +40,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (binding as servers do, with ``SO_REUSEADDR``, so a
+    port whose last connections are only in TIME_WAIT counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 #: How long ``AppServer.stop`` lets running requests finish before cancelling them.
 GRACEFUL_SHUTDOWN_S = 3
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
@@ -58,6 +60,7 @@ def enable_bytecode_cache() -> str:
     if not sys.flags.dont_write_bytecode and sys.pycache_prefix is None:
         return "default"
     sys.pycache_prefix = tempfile.mkdtemp(prefix="bench-pycache-")
+    atexit.register(shutil.rmtree, sys.pycache_prefix, ignore_errors=True)
     sys.dont_write_bytecode = False
     return "temporary"
 

@@ -57,9 +57,10 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 def serve_until_interrupted(server: Callable[[], Awaitable[None]]) -> None:
-    """Run a foreground server until Ctrl-C, which is the normal way to stop it."""
+    """Run a foreground server until Ctrl-C, which is the normal way to stop it; the engine's errors (a port
+    in use, a child that would not start) become a message and a non-zero exit, as in :func:`run`."""
     try:
-        asyncio.run(server())  # type: ignore[arg-type]
+        run(server)
     except KeyboardInterrupt:
         pass
 

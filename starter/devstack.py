@@ -28,6 +28,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -37,13 +38,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 from temporalio.client import Client
 
-from billing import search_attributes
+from billing import errors, search_attributes
 from billing.codec import AesGcmCodec
 from billing.settings import CodecSettings
 from emulators.hub import EmulatorHub
 from emulators.registry import EMULATORS
 from host.devstacks import DEV_CODEC_FILE, register_dev_stack, unregister_dev_stack
-from host.serving import AppServer, ChildProcess, free_port, wait_for_port
+from host.serving import AppServer, ChildProcess, free_port, port_is_free, wait_for_port
 from host.settings import DevSettings
 from starter import devkeys, stackbuilder
 from starter.binaries import temporal_cli
@@ -54,6 +55,8 @@ from starter.uigateway import UiGateway
 #: Where the dev stack's stand-in merchant endpoint listens (on the emulators' server) and what it keeps.
 MERCHANT_EVENTS_PATH = "/merchant/events"
 EVENTS_FILE = "merchant-events.jsonl"
+#: How many times the dev server is started on another internal UI port when it finds that port taken.
+TEMPORAL_START_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -202,18 +205,10 @@ class DevStack:
         self.codec = DevCodec.load_or_create(data_dir)
         host = self.settings.host
 
+        self.refuse_taken_ports()
         self.console.print("[bold]Starting[/] Temporal dev server ...")
-        internal_ui_port = free_port(host)
-        self.temporal = ChildProcess(
-            "temporal",
-            temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings), internal_ui_port),
-            log_path=data_dir / "temporal.log",
-            env=temporal_dev_server_env(),
-            private=True,
-        )
-        self.temporal.start()
-        await wait_for_port(host, self.settings.temporal_port, timeout=60)
-        await self._wait_for_temporal(f"{host}:{self.settings.temporal_port}")
+        internal_ui_port = await self._start_temporal(data_dir)
+        assert self.temporal is not None
         self.registered = f"{host}:{self.settings.temporal_port}"
         register_dev_stack(self.registered, data_dir, {"temporal": self.temporal.pid})
 
@@ -359,20 +354,74 @@ class DevStack:
                 raise TimeoutError("no worker polls the billing task queue")
             await asyncio.sleep(0.2)
 
-    async def _wait_for_temporal(self, address: str, timeout: float = 60.0) -> None:
+    def refuse_taken_ports(self) -> None:
+        """ConfigurationError naming the setting of the first of the stack's ports that another program holds
+        (another ``billing dev``, a Temporal server), before anything starts."""
+        host = self.settings.host
+        for name in ("temporal_port", "ui_port", "emulator_port", "http_port"):
+            port = getattr(self.settings, name)
+            if not port_is_free(host, port):
+                raise errors.ConfigurationError(
+                    f"BILLING_DEV_{name.upper()}: {host}:{port} is already in use (another billing dev or "
+                    "Temporal server?); stop it, or choose another port"
+                )
+
+    async def _start_temporal(self, data_dir: Path) -> int:
+        """Start the dev server with its Web UI on a free internal port (the gateway serves it on ``ui_port``)
+        and wait until both answer; the internal port.
+
+        That port is free when it is picked, but the dev server picks free ports for its own services too and
+        can take it first; it then exits at once (``address already in use``) and is started again on another
+        port. Any other exit is an error that quotes the end of its log."""
+        host = self.settings.host
+        log_path = data_dir / "temporal.log"
+        for attempt in range(1, TEMPORAL_START_ATTEMPTS + 1):
+            internal_ui_port = free_port(host)
+            log_offset = log_path.stat().st_size if log_path.exists() else 0
+            self.temporal = ChildProcess(
+                "temporal",
+                temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings), internal_ui_port),
+                log_path=log_path,
+                env=temporal_dev_server_env(),
+                private=True,
+            )
+            self.temporal.start()
+            if await self._wait_for_temporal(f"{host}:{self.settings.temporal_port}", internal_ui_port):
+                return internal_ui_port
+            self.temporal.stop()
+            with log_path.open("rb") as log:
+                log.seek(log_offset)
+                said = log.read().decode("utf-8", "replace").strip()
+            if "address already in use" in said and attempt < TEMPORAL_START_ATTEMPTS:
+                self.console.print(f"The dev server found a port taken ({said.splitlines()[-1]}); starting it again.",
+                                   highlight=False, soft_wrap=True)  # fmt: skip
+                continue
+            last = said.splitlines()[-1] if said else "(nothing in its log)"
+            raise errors.BillingError(f"the Temporal dev server exited while starting: {last}; see {log_path}")
+        raise AssertionError("unreachable")
+
+    async def _wait_for_temporal(self, address: str, ui_port: int, timeout: float = 60.0) -> bool:
+        """True once the dev server answers on its frontend and its Web UI answers on ``ui_port``, and is still
+        running then; False if it exits first. TimeoutError after ``timeout`` seconds."""
+        assert self.temporal is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            if self.temporal is not None and not self.temporal.running():
-                raise RuntimeError(f"the Temporal dev server exited; see {self.settings.data_dir / 'temporal.log'}")
-            try:
-                client = await Client.connect(address)
-                await client.workflow_service.get_system_info(GetSystemInfoRequest())
-                return
-            except Exception:
+        ui_settings = f"http://{self.settings.host}:{ui_port}/api/v1/settings"
+        async with httpx.AsyncClient(timeout=5) as http:
+            while self.temporal.running():
+                # Not up yet, or the UI port answers for another program: asked again.
+                with contextlib.suppress(Exception):
+                    client = await Client.connect(address)
+                    await client.workflow_service.get_system_info(GetSystemInfoRequest())
+                    # The UI's own API, not merely something listening on its port.
+                    answer = await http.get(ui_settings)
+                    if answer.status_code == 200 and "Auth" in answer.json():
+                        await asyncio.sleep(0.2)
+                        return self.temporal.running()
                 if loop.time() > deadline:
-                    raise
+                    raise TimeoutError(f"the Temporal dev server did not answer within {timeout:.0f} s; see its log")
                 await asyncio.sleep(0.25)
+        return False
 
     def print_urls(self) -> None:
         table = Table(title="billing dev: local stack", show_header=False)

@@ -17,6 +17,9 @@ from tests.support.processes import wait_for_line
 
 #: The ports ``billing dev`` takes (``BILLING_DEV_<name>``): each test stack gets free ones.
 DEV_PORTS = ("TEMPORAL_PORT", "UI_PORT", "EMULATOR_PORT", "HTTP_PORT")
+#: What ``billing dev`` prints once every part answers (and nowhere else: a traceback's source lines hold the
+#: markup, not this text).
+READY_LINE = "Press Ctrl-C to stop everything."
 
 
 def run_billing(
@@ -93,7 +96,8 @@ def running_dev_stack(
         start_new_session=True,
     )
     try:
-        output = wait_for_line(proc, "Ctrl-C", timeout=120)
+        output = wait_for_line(proc, READY_LINE, timeout=120)
+        assert proc.poll() is None, f"billing dev exited after it was ready:\n{output}"
         yield RunningDevStack(proc, ports, data_dir or Path(cwd or ".") / "var" / "dev", output, clean)
     finally:
         if proc.poll() is None:
