@@ -25,6 +25,7 @@ import os
 import secrets
 import shlex
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,6 +153,71 @@ def temporal_dev_server_env() -> dict[str, str]:
     server reads them too and refuses to start on values it does not support (``OTEL_TRACES_EXPORTER=console``).
     """
     return {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+
+
+async def start_temporal_dev_server(
+    settings: DevSettings,
+    data_dir: Path,
+    *,
+    log_path: Path | None = None,
+    codec_endpoint: str | None = None,
+    private: bool = False,
+    retrying: Callable[[str], object] = lambda said: None,
+    timeout: float = 60.0,
+) -> tuple[ChildProcess, int]:
+    """The dev server started, with its Web UI on a free internal port, once both answer: the child and that
+    port. Its log goes to ``log_path`` (default ``<data dir>/temporal.log``), appended.
+
+    The internal port is free when it is picked, but the dev server picks free ports for its own services too
+    and can take it first; it then exits at once (``address already in use``) and is started again on another
+    port (``retrying`` is told what it said). Any other exit is a BillingError quoting the end of its log."""
+    host = settings.host
+    log_path = log_path or data_dir / "temporal.log"
+    address = f"{host}:{settings.temporal_port}"
+    for attempt in range(1, TEMPORAL_START_ATTEMPTS + 1):
+        ui_port = free_port(host)
+        log_offset = log_path.stat().st_size if log_path.exists() else 0
+        child = ChildProcess(
+            "temporal",
+            temporal_dev_server_argv(settings, data_dir, codec_endpoint, ui_port),
+            log_path=log_path,
+            env=temporal_dev_server_env(),
+            private=private,
+        )
+        child.start()
+        if await _dev_server_answers(child, address, f"http://{host}:{ui_port}/api/v1/settings", timeout):
+            return child, ui_port
+        child.stop()
+        with log_path.open("rb") as log:
+            log.seek(log_offset)
+            said = log.read().decode("utf-8", "replace").strip()
+        last = said.splitlines()[-1] if said else "(nothing in its log)"
+        if "address already in use" in said and attempt < TEMPORAL_START_ATTEMPTS:
+            retrying(last)
+            continue
+        raise errors.BillingError(f"the Temporal dev server exited while starting: {last}; see {log_path}")
+    raise AssertionError("unreachable")
+
+
+async def _dev_server_answers(child: ChildProcess, address: str, ui_settings_url: str, timeout: float) -> bool:
+    """True once the dev server answers on its frontend and its Web UI's own API answers (not merely something
+    on its port), and it is still running then; False if it exits first; TimeoutError after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with httpx.AsyncClient(timeout=5) as http:
+        while child.running():
+            # Not up yet, or the UI port answers for another program: asked again.
+            with contextlib.suppress(Exception):
+                client = await Client.connect(address)
+                await client.workflow_service.get_system_info(GetSystemInfoRequest())
+                answer = await http.get(ui_settings_url)
+                if answer.status_code == 200 and "Auth" in answer.json():
+                    await asyncio.sleep(0.2)
+                    return child.running()
+            if loop.time() > deadline:
+                raise TimeoutError(f"the Temporal dev server did not answer on {address} within {timeout:.0f} s")
+            await asyncio.sleep(0.25)
+    return False
 
 
 def build_dev_hub(
@@ -367,61 +433,17 @@ class DevStack:
                 )
 
     async def _start_temporal(self, data_dir: Path) -> int:
-        """Start the dev server with its Web UI on a free internal port (the gateway serves it on ``ui_port``)
-        and wait until both answer; the internal port.
-
-        That port is free when it is picked, but the dev server picks free ports for its own services too and
-        can take it first; it then exits at once (``address already in use``) and is started again on another
-        port. Any other exit is an error that quotes the end of its log."""
-        host = self.settings.host
-        log_path = data_dir / "temporal.log"
-        for attempt in range(1, TEMPORAL_START_ATTEMPTS + 1):
-            internal_ui_port = free_port(host)
-            log_offset = log_path.stat().st_size if log_path.exists() else 0
-            self.temporal = ChildProcess(
-                "temporal",
-                temporal_dev_server_argv(self.settings, data_dir, codec_ui_endpoint(self.settings), internal_ui_port),
-                log_path=log_path,
-                env=temporal_dev_server_env(),
-                private=True,
-            )
-            self.temporal.start()
-            if await self._wait_for_temporal(f"{host}:{self.settings.temporal_port}", internal_ui_port):
-                return internal_ui_port
-            self.temporal.stop()
-            with log_path.open("rb") as log:
-                log.seek(log_offset)
-                said = log.read().decode("utf-8", "replace").strip()
-            if "address already in use" in said and attempt < TEMPORAL_START_ATTEMPTS:
-                self.console.print(f"The dev server found a port taken ({said.splitlines()[-1]}); starting it again.",
-                                   highlight=False, soft_wrap=True)  # fmt: skip
-                continue
-            last = said.splitlines()[-1] if said else "(nothing in its log)"
-            raise errors.BillingError(f"the Temporal dev server exited while starting: {last}; see {log_path}")
-        raise AssertionError("unreachable")
-
-    async def _wait_for_temporal(self, address: str, ui_port: int, timeout: float = 60.0) -> bool:
-        """True once the dev server answers on its frontend and its Web UI answers on ``ui_port``, and is still
-        running then; False if it exits first. TimeoutError after ``timeout`` seconds."""
-        assert self.temporal is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        ui_settings = f"http://{self.settings.host}:{ui_port}/api/v1/settings"
-        async with httpx.AsyncClient(timeout=5) as http:
-            while self.temporal.running():
-                # Not up yet, or the UI port answers for another program: asked again.
-                with contextlib.suppress(Exception):
-                    client = await Client.connect(address)
-                    await client.workflow_service.get_system_info(GetSystemInfoRequest())
-                    # The UI's own API, not merely something listening on its port.
-                    answer = await http.get(ui_settings)
-                    if answer.status_code == 200 and "Auth" in answer.json():
-                        await asyncio.sleep(0.2)
-                        return self.temporal.running()
-                if loop.time() > deadline:
-                    raise TimeoutError(f"the Temporal dev server did not answer within {timeout:.0f} s; see its log")
-                await asyncio.sleep(0.25)
-        return False
+        """Start the dev server (:func:`start_temporal_dev_server`); its internal Web UI port."""
+        self.temporal, internal_ui_port = await start_temporal_dev_server(
+            self.settings,
+            data_dir,
+            codec_endpoint=codec_ui_endpoint(self.settings),
+            private=True,
+            retrying=lambda said: self.console.print(
+                f"The dev server found a port taken ({said}); starting it again.", highlight=False, soft_wrap=True
+            ),
+        )
+        return internal_ui_port
 
     def print_urls(self) -> None:
         table = Table(title="billing dev: local stack", show_header=False)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from billing.settings import TemporalSettings
@@ -28,7 +28,7 @@ from host.serving import AppServer, ChildProcess, free_port, wait_for_port
 from host.settings import DevSettings
 from host.temporal import connect
 from starter import devkeys, stackbuilder
-from starter.devstack import temporal_dev_server_argv, temporal_dev_server_env
+from starter.devstack import start_temporal_dev_server
 from starter.events import SIGNATURE_HEADER, EventReceiver, MerchantEvent, SignatureError, construct_event
 
 TASK_QUEUE = "billing"
@@ -84,7 +84,6 @@ class ChaosStack:
             data_dir=self.data_dir,
             host=self.host,
             temporal_port=free_port(self.host),
-            ui_port=free_port(self.host),
             emulator_port=free_port(self.host),
             http_port=free_port(self.host),
         )
@@ -173,23 +172,8 @@ class ChaosStack:
         return child
 
     async def start_temporal(self) -> None:
-        self.temporal = self._child(
-            "temporal", temporal_dev_server_argv(self.settings, self.data_dir), env=temporal_dev_server_env()
-        )
-        await wait_for_port(self.host, self.settings.temporal_port, timeout=60)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while True:
-            try:
-                client = await Client.connect(self.temporal_address)
-                await client.workflow_service.get_system_info(GetSystemInfoRequest())
-                return
-            except Exception:
-                if not self.temporal.running():
-                    raise RuntimeError(f"the Temporal dev server exited; see {self.log('temporal')}") from None
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.25)
+        self.starts["temporal"] = self.starts.get("temporal", 0) + 1
+        self.temporal, _ = await start_temporal_dev_server(self.settings, self.data_dir, log_path=self.log("temporal"))
 
     def start_http(self) -> None:
         self.http = self._child("http", list(stackbuilder.HTTP_ARGV), env=self.env)
