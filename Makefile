@@ -18,11 +18,14 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/billing dev
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), a file's tests together on one of them (its module
+# fixtures, a billing dev stack for instance, start once). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy billing host providers workflows activities webhooks starter emulators worker.py
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile
 
 # The long suites (pytest -m slow): the chaos slice and the longer chaos run, each its own stack of processes;
 # load (tests/bench/test_bench_load.py).
