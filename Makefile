@@ -20,7 +20,7 @@ dev: $(STAMP)
 
 # Test files run on TEST_WORKERS processes (pytest-xdist), a file's tests together on one of them (its module
 # fixtures, a billing dev stack for instance, start once). TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -26,7 +26,8 @@ from activities.balance import BalanceActivities
 from activities.clocks import ClockActivities
 from activities.coupons import CouponActivities
 from activities.events import EventActivities
-from activities.invoices import InvoiceActivities, local_number_waits
+from activities.invoices import InvoiceActivities
+from activities.local_waits import LocalWaits, local_waits
 from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.callbacks import CallbackUrls
@@ -126,10 +127,10 @@ class WorkerSettings(BaseSettings):
     #: Whose invoice and credit note numbers this worker hands out (one gap-free sequence per merchant), and
     #: whose coupons the subscriptions it runs redeem.
     invoice_merchant: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    #: Workflow tasks run at once (the SDK's default when unset). Subscriptions take invoice numbers in their
-    #: own workflow tasks from sequence workflows on the same workers, a quarter of the slots and of the cache
-    #: at most at once and for a bounded time (``activities.invoices.local_number_waits``), so no value leaves
-    #: the sequences without a slot.
+    #: Workflow tasks run at once (the SDK's default when unset). Subscriptions take invoice numbers and ask
+    #: their customer's balance in their own workflow tasks, from workflows on the same workers, a quarter of
+    #: the slots and of the cache at most at once and for a bounded time (``activities.local_waits``), so no
+    #: value leaves those workflows without a slot.
     max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
 
 
@@ -174,15 +175,13 @@ def build_worker(
     events = events or EventActivities(MerchantEventSettings())
     payments = PaymentActivities(providers, callbacks, merchant_events=events.settings.enabled())
     subscriptions = SubscriptionActivities(providers, callbacks)
-    invoices = InvoiceActivities(
-        client,
-        settings.invoice_merchant,
-        local_waits=local_number_waits(
-            settings.max_cached_workflows, settings.max_concurrent_workflow_tasks or SDK_WORKFLOW_TASK_SLOTS
-        ),
+    # One count of the workflow tasks that wait for another workflow (a number, a balance) on this worker.
+    waits = LocalWaits(
+        local_waits(settings.max_cached_workflows, settings.max_concurrent_workflow_tasks or SDK_WORKFLOW_TASK_SLOTS)
     )
+    invoices = InvoiceActivities(client, settings.invoice_merchant, waits)
     clocks = ClockActivities()
-    balances = BalanceActivities(client, settings.invoice_merchant)
+    balances = BalanceActivities(client, settings.invoice_merchant, waits)
     coupons = CouponActivities(client, settings.invoice_merchant)
     return Worker(
         client,

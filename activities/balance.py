@@ -4,6 +4,10 @@ Each asks the customer's ``CustomerBalanceWorkflow`` (``workflows/balance.py``) 
 activity's own task queue, for the worker's merchant. A movement is idempotent by its reference (a
 downgrade's ``downgrade:<subscription>:g<generation>``, an invoice's id), so a retried activity, or one whose
 answer was lost, moves nothing twice: asking again answers the entry recorded the first time.
+
+Subscriptions started with the memo feature ``balance-waits-bounded`` ask as a local activity with ``wait_s``
+set: the wait is bounded and counted with the worker's other such waits (``activities.local_waits``), and on
+``NotReady`` the workflow asks again through the ordinary activity.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import to_application_error
+from activities.local_waits import LocalWaits
 from billing.balance import BalanceChange, BalanceState, LedgerEntry, MovementKind, balance_workflow_id
 from billing.errors import ERRORS, InputError
 
@@ -31,12 +36,17 @@ class BalanceCall(BaseModel):
 
     customer_id: str = Field(min_length=1, max_length=128)
     change: BalanceChange
+    #: At most this long waiting for the balance's answer (a workflow task's local activity,
+    #: ``activities.local_waits``); None: until it answers.
+    wait_s: float | None = Field(default=None, gt=0)
 
 
 class BalanceActivities:
-    def __init__(self, client: Client, merchant: str) -> None:
+    def __init__(self, client: Client, merchant: str, waits: LocalWaits | None = None) -> None:
         self.client = client
         self.merchant = merchant
+        #: The worker's bounded waits, shared with the invoice numbers'.
+        self.waits = waits or LocalWaits()
 
     def all(self) -> list[Callable[..., object]]:
         return [self.credit, self.apply_up_to]
@@ -58,13 +68,19 @@ class BalanceActivities:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=f"Credit balance of customer `{call.customer_id}`",
         )
-        try:
+
+        async def moved() -> LedgerEntry:
             entry: LedgerEntry = await self.client.execute_update_with_start_workflow(
                 kind.value, call.change, start_workflow_operation=operation, result_type=LedgerEntry
             )
+            return entry
+
+        try:
+            if call.wait_s is None:
+                return await moved()
+            return await self.waits.bounded(moved, call.wait_s, f"the balance of {call.customer_id}")
         except WorkflowUpdateFailedError as exc:
             raise to_application_error(refusal(exc)) from exc
-        return entry
 
 
 def refusal(exc: WorkflowUpdateFailedError) -> InputError:

@@ -21,16 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.local_waits import LocalWaits
 from billing.invoices import (
     INVOICE_SERIES,
     SERIES_PREFIXES,
@@ -62,25 +57,12 @@ class ConfirmNumber(BaseModel):
     document_id: str
 
 
-#: At most this many workflow tasks of one worker wait for a number at once (``local_number_waits``).
-LOCAL_WAITS_CAP = 16
-
-
-def local_number_waits(max_cached_workflows: int, workflow_task_slots: int) -> int:
-    """How many workflow tasks may wait for a number at once on a worker: a quarter of its cache and of its
-    workflow task slots (at most :data:`LOCAL_WAITS_CAP`), so the sequence, which needs one of each to answer,
-    and the other workflows always find one. Zero (every number through the ordinary activity) for a worker
-    whose cache holds fewer than four runs."""
-    return max(0, min(LOCAL_WAITS_CAP, max_cached_workflows // 4, workflow_task_slots // 4))
-
-
 class InvoiceActivities:
-    def __init__(self, client: Client, merchant: str, local_waits: int = LOCAL_WAITS_CAP) -> None:
+    def __init__(self, client: Client, merchant: str, waits: LocalWaits | None = None) -> None:
         self.client = client
         self.merchant = merchant
-        #: Bounded waits (``wait_s``, a workflow task's local activity) allowed at once on this worker.
-        self.local_waits = local_waits
-        self._waiting = 0
+        #: The worker's bounded waits (``wait_s``, a workflow task's local activity), shared with the balance's.
+        self.waits = waits or LocalWaits()
 
     def all(self) -> list[Callable[..., object]]:
         return [self.allocate, self.confirm]
@@ -93,26 +75,10 @@ class InvoiceActivities:
         if call.wait_s is None:
             sequence = await self._requested(workflow_id, call.document_id)
         else:
-            if self._waiting >= self.local_waits:
-                # Enough workflow tasks of this worker wait already: this one lets its slot go at once.
-                raise ApplicationError(
-                    f"{self._waiting} numbers already awaited in workflow tasks here",
-                    type=NUMBER_NOT_READY,
-                    non_retryable=True,
-                )
-            self._waiting += 1
-            try:
-                sequence = await asyncio.wait_for(self._updated(workflow_id, call.document_id), call.wait_s)
-            except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-                # An Update accepted stays with the sequence: asking again for this id answers the same number
-                # (one never accepted numbered nothing).
-                raise ApplicationError(
-                    f"no number for {call.document_id} within {call.wait_s:g} s",
-                    type=NUMBER_NOT_READY,
-                    non_retryable=True,
-                ) from None
-            finally:
-                self._waiting -= 1
+            sequence = await self.waits.bounded(
+                lambda: self._updated(workflow_id, call.document_id), call.wait_s, f"the number of "
+                f"{call.document_id}", error_type=NUMBER_NOT_READY,
+            )  # fmt: skip
         return InvoiceNumber(
             merchant=self.merchant,
             series=call.series,

@@ -53,6 +53,8 @@ ATTRIBUTES_AT_START_FEATURE = "attributes-at-start"
 #: Feature: the subscription run takes invoice numbers in the workflow task that needs them (a local activity)
 #: and confirms them from a later one (``workflows/subscription_invoicing.py``).
 NUMBERS_IN_TASK_FEATURE = "numbers-in-task"
+#: The run bounds its waits for the customer's balance in a workflow task (``workflows.subscription_balance``).
+BALANCE_WAITS_BOUNDED_FEATURE = "balance-waits-bounded"
 
 
 def features_memo() -> dict[str, list[str]]:
@@ -64,6 +66,7 @@ def features_memo() -> dict[str, list[str]]:
             INVOICES_FEATURE,
             ATTRIBUTES_AT_START_FEATURE,
             NUMBERS_IN_TASK_FEATURE,
+            BALANCE_WAITS_BOUNDED_FEATURE,
         ]
     }
 

@@ -13,12 +13,17 @@ subscription that still carries such a credit uses it first, then the customer's
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from activities.balance import BalanceActivities, BalanceCall
+from activities.local_waits import NOT_READY
+from billing import events
 from billing.balance import BalanceChange, LedgerEntry
 from billing.invoices import Invoice, InvoiceLine, InvoiceState, LineKind
 from billing.money import Money
@@ -32,6 +37,8 @@ INVOICE_CONSUMES_BALANCE_PATCH = "invoice-consumes-customer-balance"
 #: every attempt to one movement).
 BALANCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 BALANCE_TIMEOUT = timedelta(seconds=30)
+#: How long a workflow task waits for the balance before it asks through the ordinary activity.
+LOCAL_BALANCE_WAIT = timedelta(seconds=1)
 
 #: A voided invoice gives back what the balance paid of it (runs from before never had such an invoice).
 VOID_RETURNS_BALANCE_PATCH = "voided-invoice-returns-customer-balance"
@@ -40,6 +47,57 @@ BALANCE_LINE = "Customer balance applied"
 
 DOWNGRADE_REASON = "downgrade"
 INVOICE_REASON = "invoice"
+
+
+def _bounded() -> bool:
+    """Whether this run bounds its waits for the balance (started with the feature; runs from before wait in
+    the local activity until it answers, as their histories recorded)."""
+    return events.started_with(
+        workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.BALANCE_WAITS_BOUNDED_FEATURE
+    )
+
+
+async def _move(
+    method: Callable[[BalanceActivities, BalanceCall], Awaitable[LedgerEntry]], call: BalanceCall, summary: str
+) -> LedgerEntry:
+    """One movement, asked in the workflow task (a local activity: one marker); bounded, for runs started with
+    the feature: at most :data:`LOCAL_BALANCE_WAIT`, else (``NotReady``: the balance did not answer in time or
+    enough tasks of the worker wait already) through the ordinary activity, which holds no workflow task slot.
+    The reference makes the second ask the same movement."""
+    if not _bounded():
+        entry: LedgerEntry = await workflow.execute_local_activity_method(
+            method, call, start_to_close_timeout=BALANCE_TIMEOUT, retry_policy=BALANCE_RETRY, summary=summary
+        )
+        return entry
+    try:
+        local: LedgerEntry = await workflow.execute_local_activity_method(
+            method,
+            call.model_copy(update={"wait_s": LOCAL_BALANCE_WAIT.total_seconds()}),
+            schedule_to_close_timeout=LOCAL_BALANCE_WAIT + timedelta(seconds=3),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+            summary=summary,
+        )
+        return local
+    except (ActivityError, ApplicationError, TemporalTimeoutError) as exc:
+        if not _not_ready(exc):
+            raise
+    asked: LedgerEntry = await workflow.execute_activity_method(
+        method, call, start_to_close_timeout=BALANCE_TIMEOUT, retry_policy=BALANCE_RETRY, summary=summary
+    )
+    return asked
+
+
+def _not_ready(exc: BaseException) -> bool:
+    """A bounded wait that ran out or was refused (asked again through the activity), not the balance's
+    refusal of the movement (raised as before)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, TemporalTimeoutError):
+            return True
+        if isinstance(cause, ApplicationError):
+            return cause.type == NOT_READY
+        cause = cause.__cause__
+    return False
 
 
 def downgrade_reference(sub: Subscription) -> str:
@@ -54,14 +112,10 @@ async def credit_downgrade(sub: Subscription, credit: Money) -> LedgerEntry | No
     if not workflow.patched(DOWNGRADE_TO_BALANCE_PATCH):
         return None
     change = BalanceChange(amount=credit, reason=DOWNGRADE_REASON, reference=downgrade_reference(sub))
-    entry: LedgerEntry = await workflow.execute_local_activity_method(
-        BalanceActivities.credit,
-        BalanceCall(customer_id=sub.customer_id, change=change),
-        start_to_close_timeout=BALANCE_TIMEOUT,
-        retry_policy=BALANCE_RETRY,
-        summary=f"credit {credit} to the customer's balance",
-    )
-    return entry
+    return await _move(
+        BalanceActivities.credit, BalanceCall(customer_id=sub.customer_id, change=change),
+        f"credit {credit} to the customer's balance",
+    )  # fmt: skip
 
 
 async def consume_for_invoice(sub: Subscription, invoice_id: str, due: Money) -> Money:
@@ -71,13 +125,10 @@ async def consume_for_invoice(sub: Subscription, invoice_id: str, due: Money) ->
     if not due.is_positive() or not workflow.patched(INVOICE_CONSUMES_BALANCE_PATCH):
         return zero
     change = BalanceChange(amount=due, reason=INVOICE_REASON, reference=invoice_id)
-    entry: LedgerEntry = await workflow.execute_local_activity_method(
-        BalanceActivities.apply_up_to,
-        BalanceCall(customer_id=sub.customer_id, change=change),
-        start_to_close_timeout=BALANCE_TIMEOUT,
-        retry_policy=BALANCE_RETRY,
-        summary=f"customer balance for {invoice_id}",
-    )
+    entry = await _move(
+        BalanceActivities.apply_up_to, BalanceCall(customer_id=sub.customer_id, change=change),
+        f"customer balance for {invoice_id}",
+    )  # fmt: skip
     return -entry.amount
 
 
@@ -86,13 +137,10 @@ async def return_to_balance(sub: Subscription, invoice_id: str, used: Money) -> 
     if not used.is_positive():
         return
     change = BalanceChange(amount=used, reason="invoice voided", reference=f"{invoice_id}:void")
-    await workflow.execute_local_activity_method(
-        BalanceActivities.credit,
-        BalanceCall(customer_id=sub.customer_id, change=change),
-        start_to_close_timeout=BALANCE_TIMEOUT,
-        retry_policy=BALANCE_RETRY,
-        summary=f"return {used} to the customer's balance",
-    )
+    await _move(
+        BalanceActivities.credit, BalanceCall(customer_id=sub.customer_id, change=change),
+        f"return {used} to the customer's balance",
+    )  # fmt: skip
 
 
 def balance_line(used: Money) -> InvoiceLine:

@@ -44,7 +44,7 @@ CONFIRM_RETRY = RetryPolicy(
 NUMBERS_IN_TASK_PATCH = "invoice-numbers-in-task"
 #: How long a workflow task waits for the sequence's answer before asking through an ordinary activity: the
 #: sequence runs on the same workers, so a task that waited longer could hold the slot and cache entry the
-#: sequence needs (the worker also bounds how many wait at once: ``activities.invoices.local_number_waits``).
+#: sequence needs (the worker also bounds how many wait at once: ``activities.local_waits``).
 LOCAL_NUMBER_WAIT = timedelta(seconds=1)
 LOCAL_NUMBER_RETRY = RetryPolicy(maximum_attempts=1)
 #: How a local activity's failure reaches the workflow: its own error, or wrapped, or its timeout.

@@ -346,3 +346,35 @@ async def test_a_run_started_before_numbers_in_task_takes_them_past_its_patch_an
     )
     replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replayed.replay_failure is None
+
+
+async def test_balances_asked_at_once_on_a_worker_with_two_workflow_task_slots(two_slots: Engine) -> None:
+    """Each engine-invoiced subscription's first invoice asks its customer's balance (a workflow of its own,
+    started by the question) in the workflow task that issues it: six customers at once cannot all hold the
+    two slots waiting for six balance workflows that need a slot to answer. Every invoice is issued within
+    the test's time, the balance asked once per invoice. (A local activity that waited until the balance
+    answered, retried without bound, stalled every one of them.)"""
+    ids = [f"sub-bal-{i}" for i in range(6)]
+    await asyncio.gather(
+        *(
+            two_slots.create(start(sub_id, customer=Customer(customer_id=f"cust-{sub_id}", email="b@example.com")))
+            for sub_id in ids
+        )
+    )
+    subs = await asyncio.gather(*(two_slots.until(sub_id, lambda s: len(s.invoices) == 1) for sub_id in ids))
+    assert sorted(sub.invoices[0].number for sub in subs) == [f"INV-{n:06d}" for n in range(1, 7)]
+    billing = two_slots.stack.billing
+    for sub in subs:
+        assert sub.invoices[0].amount_due == 999, "nothing on the balance: the whole period is due"
+        ledger = await billing.get_balance(sub.customer_id, merchant=billing.invoice_merchant)
+        assert ledger.of("USD").amount_minor == 0 and not ledger.recent, "nothing moved"
+        # On a worker this small no task waits: the balance is asked through the ordinary activity.
+        history = await two_slots.stack.client.get_workflow_handle(
+            f"subscription-{sub.subscription_id}"
+        ).fetch_history()
+        asked = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert asked.count("balance.apply_up_to") == 1, asked

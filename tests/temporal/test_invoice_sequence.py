@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.invoices import NUMBER_NOT_READY, AllocateNumber, InvoiceActivities, local_number_waits
+from activities.invoices import NUMBER_NOT_READY, AllocateNumber, InvoiceActivities
+from activities.local_waits import LocalWaits, local_waits
 from workflows.invoice_sequence import InvoiceSequenceWorkflow, SequenceState
 
 
@@ -99,11 +100,11 @@ async def test_a_bounded_allocation_gives_up_in_time_and_asking_again_answers_th
 async def test_a_worker_with_its_bounded_waits_taken_refuses_at_once(dev_server_env: WorkflowEnvironment) -> None:
     """Past its share of waiting workflow tasks (none for a worker caching fewer than four runs), a bounded
     allocation fails at once: the task lets its slot and cache entry go and asks through an activity."""
-    assert [local_number_waits(cache, 100) for cache in (0, 3, 4, 40, 2000)] == [0, 0, 1, 10, 16]
-    assert local_number_waits(2000, 2) == 0
+    assert [local_waits(cache, 100) for cache in (0, 3, 4, 40, 2000)] == [0, 0, 1, 10, 16]
+    assert local_waits(2000, 2) == 0
     env = ActivityEnvironment()
-    activities = InvoiceActivities(dev_server_env.client, f"m-{uuid.uuid4().hex[:8]}", local_waits=0)
+    activities = InvoiceActivities(dev_server_env.client, f"m-{uuid.uuid4().hex[:8]}", LocalWaits(0))
     started = time.monotonic()
-    with pytest.raises(ApplicationError, match="already awaited") as refused:
+    with pytest.raises(ApplicationError, match="already wait") as refused:
         await env.run(activities.allocate, AllocateNumber(document_id="sub-w-p1", wait_s=30))
     assert refused.value.type == NUMBER_NOT_READY and time.monotonic() - started < 5
