@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -250,6 +251,11 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     counters = ChaosCounters()
     started = time.monotonic()
     progress.say(f"starting stack in {data_dir}")
+    # SIGTERM (a CI job's timeout, a test's) stops the run and then the stack: its children run in sessions
+    # of their own, and would outlive a process that died at once.
+    this_run = asyncio.current_task()
+    assert this_run is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
     try:
         client = await stack.start()
         billing = BillingClient(client, task_queue=TASK_QUEUE)
@@ -436,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         # The SDK's core and the child processes may print to stdout: it stays for the report alone.
         with stdout_to_stderr():
             data = asyncio.run(run(args, progress))
+    except asyncio.CancelledError:
+        err.print("[red]the chaos run was stopped[/] (SIGTERM); its stack is stopped too")
+        return 2
     except Exception as exc:
         err.print(f"[red]the chaos run could not be carried out[/]: {type(exc).__name__}: {exc}")
         return 2

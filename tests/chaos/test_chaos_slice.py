@@ -23,16 +23,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_chaos(tmp_path: Path, *args: str, timeout: float) -> tuple[int, dict[str, Any], str]:
-    completed = subprocess.run(
+    """``scripts/chaos.py`` run to its end; past ``timeout``, SIGTERM (the run stops its stack), then SIGKILL."""
+    proc = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "chaos.py"), "--json", "--data-dir", str(tmp_path / "stack"), *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         cwd=ROOT,
-        check=False,
     )
-    assert completed.returncode in (0, 1), f"the run itself failed:\n{completed.stderr[-4000:]}"
-    return completed.returncode, json.loads(completed.stdout), completed.stderr
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        raise AssertionError(f"the chaos run took over {timeout} s:\n{stderr[-4000:]}") from None
+    assert proc.returncode in (0, 1), f"the run itself failed:\n{stderr[-4000:]}"
+    return proc.returncode, json.loads(stdout), stderr
 
 
 def assert_every_kind_of_chaos(report: dict[str, Any]) -> None:
