@@ -7,6 +7,7 @@ tasks are polled and running activities get ``BILLING_WORKER_GRACE_SECONDS`` to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from activities.local_waits import LocalWaits, local_waits
 from activities.payments import PaymentActivities, ProviderRegistry
 from activities.subscriptions import SubscriptionActivities
 from billing.callbacks import CallbackUrls
+from billing.queues import ledger_task_queue
 from billing.settings import (
     CodecSettings,
     HttpServiceSettings,
@@ -63,6 +65,13 @@ WORKFLOWS = [
     CustomerBalanceWorkflow,
     CouponWorkflow,
 ]
+#: The workflows of the ledger queue (:mod:`billing.queues`): the ones other workflows' tasks wait for. The
+#: engine's queue runs them too, for runs started there before ledger queues existed (they move at their next
+#: continue-as-new).
+LEDGER_WORKFLOWS = [InvoiceSequenceWorkflow, CustomerBalanceWorkflow]
+#: The ledger worker's cache: a quarter of the engine worker's, at least this many runs (the sequences are few
+#: and hot; a balance is asked once per invoice of its customer).
+LEDGER_CACHE_FLOOR = 64
 
 #: Third-party packages the engine's workflow code imports, directly or through ``billing`` and ``activities``.
 #: The checking sandbox (:func:`checking_workflow_runner`) hands these to each run from the host's module table
@@ -127,10 +136,10 @@ class WorkerSettings(BaseSettings):
     #: Whose invoice and credit note numbers this worker hands out (one gap-free sequence per merchant), and
     #: whose coupons the subscriptions it runs redeem.
     invoice_merchant: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    #: Workflow tasks run at once (the SDK's default when unset). Subscriptions take invoice numbers and ask
-    #: their customer's balance in their own workflow tasks, from workflows on the same workers, a quarter of
-    #: the slots and of the cache at most at once and for a bounded time (``activities.local_waits``), so no
-    #: value leaves those workflows without a slot.
+    #: Workflow tasks run at once by each of the process's two workers (the SDK's default when unset).
+    #: Subscriptions take invoice numbers and ask their customer's balance in their own workflow tasks, from
+    #: workflows on the ledger queue's worker, half of the slots and of the cache at most at once and for a
+    #: bounded time (``activities.local_waits``), so the other half always serves the other workflows.
     max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
 
 
@@ -153,6 +162,27 @@ async def check_providers(providers: ProviderRegistry) -> None:
             await spec.startup_check(providers.get(spec.name))
 
 
+class EngineWorkers:
+    """The engine's two workers of one process, started and stopped together (``async with``): ``main`` polls
+    the engine's task queue (every workflow and activity), ``ledger`` its ledger queue (:mod:`billing.queues`:
+    invoice sequences and customer balances, with workflow task slots and a cache of their own)."""
+
+    def __init__(self, main: Worker, ledger: Worker) -> None:
+        self.main = main
+        self.ledger = ledger
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> EngineWorkers:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.ledger)
+            await stack.enter_async_context(self.main)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+
 def build_worker(
     client: Client,
     *,
@@ -163,9 +193,10 @@ def build_worker(
     events: EventActivities | None = None,
     runner: WorkflowRunner | None = None,
     interceptors: Sequence[Interceptor] = (),
-) -> Worker:
-    """The worker for ``task_queue``; ``runner`` replaces the production :func:`workflow_runner` (tests pass
-    :func:`checking_workflow_runner`); ``interceptors`` are the worker's (tests record what ran).
+) -> EngineWorkers:
+    """The workers for ``task_queue`` and its ledger queue; ``runner`` replaces the production
+    :func:`workflow_runner` (tests pass :func:`checking_workflow_runner`); ``interceptors`` are the workers'
+    (tests record what ran).
 
     In a sandbox, a call it refuses fails the workflow run at once, naming the call, rather than retrying
     its workflow task for ever; production's runner never raises it."""
@@ -183,12 +214,13 @@ def build_worker(
     clocks = ClockActivities()
     balances = BalanceActivities(client, settings.invoice_merchant, waits)
     coupons = CouponActivities(client, settings.invoice_merchant)
-    return Worker(
+    failure_types: list[type[BaseException]] = [RestrictedWorkflowAccessError] if sandboxed else []
+    main = Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=runner,
-        workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandboxed else [],
+        workflow_failure_exception_types=failure_types,
         activities=[
             *payments.all(),
             *subscriptions.all(),
@@ -203,6 +235,18 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
         interceptors=interceptors,
     )
+    ledger = Worker(
+        client,
+        task_queue=ledger_task_queue(task_queue),
+        workflows=LEDGER_WORKFLOWS,
+        workflow_runner=runner,
+        workflow_failure_exception_types=failure_types,
+        max_cached_workflows=max(LEDGER_CACHE_FLOOR, settings.max_cached_workflows // 4),
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=settings.grace_seconds),
+        interceptors=interceptors,
+    )
+    return EngineWorkers(main, ledger)
 
 
 async def run_worker(stop: asyncio.Event | None = None) -> None:
@@ -235,8 +279,9 @@ async def run_worker(stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker polling %s on %s (providers: %s)",
+        "worker polling %s and %s on %s (providers: %s)",
         temporal.task_queue,
+        ledger_task_queue(temporal.task_queue),
         temporal.address,
         ", ".join(providers.names()) or "none",
     )

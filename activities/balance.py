@@ -25,6 +25,7 @@ from activities.errors import to_application_error
 from activities.local_waits import LocalWaits
 from billing.balance import BalanceChange, BalanceState, LedgerEntry, MovementKind, balance_workflow_id
 from billing.errors import ERRORS, InputError
+from billing.queues import ledger_task_queue
 
 BALANCE_WORKFLOW = "CustomerBalanceWorkflow"
 
@@ -64,7 +65,7 @@ class BalanceActivities:
             BALANCE_WORKFLOW,
             BalanceState(merchant=self.merchant, customer_id=call.customer_id),
             id=balance_workflow_id(self.merchant, call.customer_id),
-            task_queue=activity.info().task_queue,
+            task_queue=ledger_task_queue(activity.info().task_queue),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=f"Credit balance of customer `{call.customer_id}`",
         )

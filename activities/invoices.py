@@ -34,6 +34,7 @@ from billing.invoices import (
     document_number,
     sequence_workflow_id,
 )
+from billing.queues import ledger_task_queue
 
 SEQUENCE_WORKFLOW = "InvoiceSequenceWorkflow"
 #: The error type of an allocation whose ``wait_s`` ran out before the sequence answered.
@@ -93,7 +94,7 @@ class InvoiceActivities:
             SEQUENCE_WORKFLOW,
             SequenceState(),
             id=workflow_id,
-            task_queue=activity.info().task_queue,
+            task_queue=ledger_task_queue(activity.info().task_queue),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal="request",
             start_signal_args=[document_id],
@@ -107,7 +108,7 @@ class InvoiceActivities:
             SEQUENCE_WORKFLOW,
             SequenceState(),
             id=workflow_id,
-            task_queue=activity.info().task_queue,
+            task_queue=ledger_task_queue(activity.info().task_queue),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         number: int = await self.client.execute_update_with_start_workflow(

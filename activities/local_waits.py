@@ -1,11 +1,13 @@
 """Bounded waits for another workflow of this namespace, from a workflow task's local activity.
 
 A local activity runs inside its workflow's task and holds the worker's workflow task slot (and the run's
-cache entry) while it waits. Where it waits for another workflow on the same workers (a merchant's invoice
-sequence, a customer's balance), that workflow needs a slot of its own to answer: with every slot held by
-waiting tasks, nothing answers. So a worker lets at most :func:`local_waits` tasks wait at once, each for a
-bounded time; a wait refused or run out fails with :data:`NOT_READY` and the workflow asks again through the
-ordinary activity, which holds no workflow task slot (the same idempotent request, the same answer).
+cache entry) while it waits. The workflows waited for (a merchant's invoice sequence, a customer's balance) run
+on the ledger queue (:mod:`billing.queues`), whose worker has slots and a cache of its own, so waiting tasks
+never hold what they wait for; but every task that waits holds a slot the engine's other workflows could use,
+and a sequence started before ledger queues existed still runs on the engine's queue until its next
+continue-as-new. So a worker lets at most :func:`local_waits` tasks wait at once, each for a bounded time; a
+wait refused or run out fails with :data:`NOT_READY` and the workflow asks again through the ordinary activity,
+which holds no workflow task slot (the same idempotent request, the same answer).
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ T = TypeVar("T")
 #: The error type of a bounded wait refused or run out before the other workflow answered.
 NOT_READY = "NotReady"
 #: At most this many workflow tasks of one worker wait at once (:func:`local_waits`).
-LOCAL_WAITS_CAP = 16
+LOCAL_WAITS_CAP = 50
 
 
 def local_waits(max_cached_workflows: int, workflow_task_slots: int) -> int:
-    """How many workflow tasks may wait at once on a worker: a quarter of its cache and of its workflow task
-    slots (at most :data:`LOCAL_WAITS_CAP`), so the workflows they wait for, which need one of each to answer,
-    and the other workflows always find one. Zero (every request through the ordinary activity) for a worker
-    whose cache holds fewer than four runs."""
-    return max(0, min(LOCAL_WAITS_CAP, max_cached_workflows // 4, workflow_task_slots // 4))
+    """How many workflow tasks may wait at once on a worker: half of its cache and of its workflow task slots
+    (at most :data:`LOCAL_WAITS_CAP`), so the other half is always there for the engine's other workflows (and
+    for a sequence still on the engine's queue). Zero (every request through the ordinary activity) for a
+    worker whose cache holds fewer than two runs."""
+    return max(0, min(LOCAL_WAITS_CAP, max_cached_workflows // 2, workflow_task_slots // 2))
 
 
 class LocalWaits:

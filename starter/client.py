@@ -59,6 +59,7 @@ from billing.orders import (
     SubmitOrder,
     order_workflow_id,
 )
+from billing.queues import ledger_task_queue
 from billing.settings import TemporalSettings
 from billing.subscriptions import (
     CancelSubscriptionRequest,
@@ -505,7 +506,7 @@ class BillingClient(ClockCommands, CouponCommands):
                 CustomerBalanceWorkflow.run,
                 BalanceState(merchant=merchant, customer_id=customer_id),
                 id=workflow_id,
-                task_queue=self.task_queue,
+                task_queue=ledger_task_queue(self.task_queue),
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 static_summary=f"Credit balance of customer `{customer_id}`",
             )

@@ -35,13 +35,13 @@ from starter import devkeys
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-    from temporalio.worker import Interceptor, Worker, WorkflowRunner
+    from temporalio.worker import Interceptor, WorkflowRunner
 
     from activities.events import EventActivities
     from activities.payments import ProviderRegistry
     from providers.base import NotificationVerifier, PaymentProvider
     from webhooks.app import WebhookService
-    from worker import WorkerSettings
+    from worker import EngineWorkers, WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -204,8 +204,8 @@ def in_process_worker(
     events: EventActivities | None = None,
     runner: WorkflowRunner | None = None,
     interceptors: Sequence[Interceptor] = (),
-) -> Worker:
-    """The engine's worker in this process (``worker.build_worker``), notifications sent to ``http_url``;
+) -> EngineWorkers:
+    """The engine's workers in this process (``worker.build_worker``), notifications sent to ``http_url``;
     by default it lets go at once when stopped (no grace period)."""
     from billing.callbacks import CallbackUrls
     from worker import WorkerSettings, build_worker

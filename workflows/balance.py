@@ -18,7 +18,7 @@ from temporalio import workflow
 
 from billing.balance import BalanceChange, BalanceState, CustomerBalance, Ledger, LedgerEntry, MovementKind
 from billing.errors import InputError
-from workflows.common import clock_now, rejected
+from workflows.common import clock_now, ledger_queue_to_continue_on, rejected
 
 
 @workflow.defn(name="CustomerBalanceWorkflow")
@@ -37,7 +37,7 @@ class CustomerBalanceWorkflow:
             )
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self.ledger.carry())
+        workflow.continue_as_new(self.ledger.carry(), task_queue=ledger_queue_to_continue_on())
 
     def _move(self, kind: MovementKind, change: BalanceChange) -> LedgerEntry:
         try:

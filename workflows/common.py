@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
 from billing.errors import InconclusiveCallError, InputError, StaleClockError, UnsupportedOperationError
+from billing.queues import is_ledger_task_queue, ledger_task_queue
 
 #: The text a task or query failure carries when :func:`clock_now` refused a stale clock.
 STALE_CLOCK = "stale workflow clock"
@@ -61,6 +62,24 @@ def clock_now() -> datetime:
             )
         state.length, state.seen = length, current
     return current
+
+
+#: How long a workflow task waits for a workflow of the ledger queue (a number from a sequence, a movement of a
+#: customer's balance) before it asks through the ordinary activity: the waiting task holds one of its
+#: worker's workflow task slots, which the engine's other workflows need too (the worker also bounds how many
+#: wait at once: ``activities.local_waits``).
+LEDGER_WAIT = timedelta(seconds=2)
+
+
+def ledger_queue_to_continue_on() -> str | None:
+    """The task queue a ledger workflow (an invoice sequence, a customer balance) continues as new on: None (the
+    queue it runs on) on a ledger queue; else the ledger queue of the one it runs on (:mod:`billing.queues`), so
+    that a run started on the engine's queue before ledger queues existed moves there at its next continue-as-new
+    (patch ``ledger-task-queue``: runs that continued as new before replay unchanged)."""
+    current = workflow.info().task_queue
+    if is_ledger_task_queue(current) or not workflow.patched("ledger-task-queue"):
+        return None
+    return ledger_task_queue(current)
 
 
 def rejected(exc: InputError) -> ApplicationError:

@@ -17,6 +17,7 @@ from temporalio import workflow
 
 from billing.invoices import SEQUENCE_HISTORY_LIMIT as HISTORY_LIMIT
 from billing.invoices import SequenceState, sequence_workflow_id
+from workflows.common import ledger_queue_to_continue_on
 
 __all__ = ["HISTORY_LIMIT", "InvoiceSequenceWorkflow", "SequenceState", "sequence_workflow_id"]
 
@@ -41,7 +42,10 @@ class InvoiceSequenceWorkflow:
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         pending = tuple((k, v) for k, v in self._pending.items() if k not in self._confirmed)
-        workflow.continue_as_new(SequenceState(last=self._last, pending=pending, history_limit=self._history_limit))
+        workflow.continue_as_new(
+            SequenceState(last=self._last, pending=pending, history_limit=self._history_limit),
+            task_queue=ledger_queue_to_continue_on(),
+        )
 
     @workflow.update
     def allocate(self, invoice_id: str) -> int:

@@ -28,6 +28,7 @@ from billing.balance import BalanceChange, LedgerEntry
 from billing.invoices import Invoice, InvoiceLine, InvoiceState, LineKind
 from billing.money import Money
 from billing.subscriptions import Subscription
+from workflows.common import LEDGER_WAIT
 
 #: A downgrade now credits the customer's balance (before: the subscription's own ``credit_balance``).
 DOWNGRADE_TO_BALANCE_PATCH = "downgrade-credits-customer-balance"
@@ -38,7 +39,7 @@ INVOICE_CONSUMES_BALANCE_PATCH = "invoice-consumes-customer-balance"
 BALANCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 BALANCE_TIMEOUT = timedelta(seconds=30)
 #: How long a workflow task waits for the balance before it asks through the ordinary activity.
-LOCAL_BALANCE_WAIT = timedelta(seconds=1)
+LOCAL_BALANCE_WAIT = LEDGER_WAIT
 
 #: A voided invoice gives back what the balance paid of it (runs from before never had such an invoice).
 VOID_RETURNS_BALANCE_PATCH = "voided-invoice-returns-customer-balance"

@@ -26,10 +26,7 @@ from billing.invoices import INVOICE_SERIES, Invoice, InvoiceLine, InvoiceNumber
 from billing.subscriptions import (
     BillingPeriodRecord,
 )
-from workflows.common import (
-    clock_now,
-    describe,
-)
+from workflows.common import LEDGER_WAIT, clock_now, describe
 from workflows.subscription_run import SubscriptionRun
 
 #: Runs started without the invoices feature in their memo (histories from before invoices) ask this patch
@@ -42,10 +39,8 @@ CONFIRM_RETRY = RetryPolicy(
 )
 #: Runs started without the ``numbers-in-task`` feature in their memo ask this patch at their first number.
 NUMBERS_IN_TASK_PATCH = "invoice-numbers-in-task"
-#: How long a workflow task waits for the sequence's answer before asking through an ordinary activity: the
-#: sequence runs on the same workers, so a task that waited longer could hold the slot and cache entry the
-#: sequence needs (the worker also bounds how many wait at once: ``activities.local_waits``).
-LOCAL_NUMBER_WAIT = timedelta(seconds=1)
+#: How long a workflow task waits for the sequence's answer before asking through an ordinary activity.
+LOCAL_NUMBER_WAIT = LEDGER_WAIT
 LOCAL_NUMBER_RETRY = RetryPolicy(maximum_attempts=1)
 #: How a local activity's failure reaches the workflow: its own error, or wrapped, or its timeout.
 LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from billing import errors
 from billing.balance import BalanceChange, BalanceState, LedgerEntry, balance_workflow_id
 from billing.money import Money
+from billing.queues import ledger_task_queue
 from starter.client import BillingClient
 from worker import checking_workflow_runner
 from workflows.balance import CustomerBalanceWorkflow
@@ -30,7 +31,7 @@ async def billing(dev_server_env: WorkflowEnvironment) -> AsyncIterator[BillingC
     queue = f"balance-{uuid.uuid4().hex[:8]}"
     async with Worker(
         dev_server_env.client,
-        task_queue=queue,
+        task_queue=ledger_task_queue(queue),
         workflows=[CustomerBalanceWorkflow],
         workflow_runner=checking_workflow_runner(),
     ):
@@ -120,7 +121,7 @@ async def test_the_balance_and_its_references_survive_continue_as_new(
         CustomerBalanceWorkflow.run,
         BalanceState(merchant="default", customer_id=customer, history_limit=40),
         id=workflow_id,
-        task_queue=billing.task_queue,
+        task_queue=ledger_task_queue(billing.task_queue),
     )
     first_run = (await handle.describe()).run_id
     entries = [await billing.credit_balance(customer, usd(10), reason="goodwill", reference=f"r{i}") for i in range(30)]

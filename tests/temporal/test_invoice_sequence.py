@@ -14,6 +14,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.invoices import NUMBER_NOT_READY, AllocateNumber, InvoiceActivities
 from activities.local_waits import LocalWaits, local_waits
+from billing.queues import ledger_task_queue
 from workflows.invoice_sequence import InvoiceSequenceWorkflow, SequenceState
 
 
@@ -21,7 +22,7 @@ async def test_concurrent_allocations_are_gap_free_and_idempotent_across_continu
     dev_server_env: WorkflowEnvironment,
 ) -> None:
     client = dev_server_env.client
-    queue = f"seq-{uuid.uuid4().hex[:8]}"
+    queue = ledger_task_queue(f"seq-{uuid.uuid4().hex[:8]}")
     wf_id = f"invoice-seq:m-{uuid.uuid4().hex[:8]}:default"
     async with Worker(
         client, task_queue=queue, workflows=[InvoiceSequenceWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
@@ -51,7 +52,7 @@ async def test_request_signal_allocates_like_the_update_and_number_of_reads_it(
     dev_server_env: WorkflowEnvironment,
 ) -> None:
     client = dev_server_env.client
-    queue = f"seq-{uuid.uuid4().hex[:8]}"
+    queue = ledger_task_queue(f"seq-{uuid.uuid4().hex[:8]}")
     wf_id = f"invoice-seq:m-{uuid.uuid4().hex[:8]}:default"
     async with Worker(
         client, task_queue=queue, workflows=[InvoiceSequenceWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
@@ -88,23 +89,55 @@ async def test_a_bounded_allocation_gives_up_in_time_and_asking_again_answers_th
     assert refused.value.type == NUMBER_NOT_READY and refused.value.non_retryable
     assert time.monotonic() - started < 5, "the bound is the wait"
     async with Worker(
-        client, task_queue=queue, workflows=[InvoiceSequenceWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+        client,
+        task_queue=ledger_task_queue(queue),
+        workflows=[InvoiceSequenceWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         first = await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p1"))
         again = await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p1", wait_s=5))
         second = await env.run(activities.allocate, AllocateNumber(document_id="sub-b-p2", wait_s=5))
         assert (first.sequence, again.number, second.sequence) == (1, first.number, 2)
+        described = await client.get_workflow_handle(first.sequence_workflow_id).describe()
+        assert described.task_queue == f"{queue}-ledger", "a sequence runs on the ledger queue"
         await client.get_workflow_handle(first.sequence_workflow_id).terminate("test done")
 
 
 async def test_a_worker_with_its_bounded_waits_taken_refuses_at_once(dev_server_env: WorkflowEnvironment) -> None:
-    """Past its share of waiting workflow tasks (none for a worker caching fewer than four runs), a bounded
+    """Past its share of waiting workflow tasks (none for a worker caching fewer than two runs), a bounded
     allocation fails at once: the task lets its slot and cache entry go and asks through an activity."""
-    assert [local_waits(cache, 100) for cache in (0, 3, 4, 40, 2000)] == [0, 0, 1, 10, 16]
-    assert local_waits(2000, 2) == 0
+    assert [local_waits(cache, 100) for cache in (0, 1, 2, 40, 2000)] == [0, 0, 1, 20, 50]
+    assert [local_waits(2000, slots) for slots in (1, 2, 40)] == [0, 1, 20]
     env = ActivityEnvironment()
     activities = InvoiceActivities(dev_server_env.client, f"m-{uuid.uuid4().hex[:8]}", LocalWaits(0))
     started = time.monotonic()
     with pytest.raises(ApplicationError, match="already wait") as refused:
         await env.run(activities.allocate, AllocateNumber(document_id="sub-w-p1", wait_s=30))
     assert refused.value.type == NUMBER_NOT_READY and time.monotonic() - started < 5
+
+
+async def test_a_sequence_started_on_the_engines_queue_moves_to_the_ledger_queue_at_continue_as_new(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """A sequence started before ledger queues existed runs on the engine's queue: it keeps answering there,
+    continues as new on the ledger queue with its numbers, and its next numbers come from there."""
+    client = dev_server_env.client
+    queue = f"seq-{uuid.uuid4().hex[:8]}"
+    wf_id = f"invoice-seq:m-{uuid.uuid4().hex[:8]}:default"
+    workers = [
+        Worker(client, task_queue=q, workflows=[InvoiceSequenceWorkflow], workflow_runner=UnsandboxedWorkflowRunner())
+        for q in (queue, ledger_task_queue(queue))
+    ]
+    async with workers[0], workers[1]:
+        handle = await client.start_workflow(
+            InvoiceSequenceWorkflow.run, SequenceState(history_limit=30), id=wf_id, task_queue=queue
+        )
+        numbers = [await handle.execute_update(InvoiceSequenceWorkflow.allocate, f"inv-{i}") for i in range(12)]
+        assert numbers == list(range(1, 13))
+        latest = client.get_workflow_handle(wf_id)
+        described = await latest.describe()
+        assert described.run_id != handle.first_execution_run_id, "continued as new"
+        assert described.task_queue == f"{queue}-ledger"
+        assert await latest.execute_update(InvoiceSequenceWorkflow.allocate, "inv-3") == 4, "carried over"
+        assert await latest.execute_update(InvoiceSequenceWorkflow.allocate, "inv-new") == 13
+        await latest.terminate("test done")

@@ -204,14 +204,21 @@ async def test_the_engines_workflows_load_in_the_checking_runner(time_skipping_e
         "CustomerBalanceWorkflow",
     }
     # A refused call fails the run at once, naming the call, rather than retrying its task until the test times out.
-    assert RestrictedWorkflowAccessError in worker.config()["workflow_failure_exception_types"]
+    for each in (worker.main, worker.ledger):
+        assert RestrictedWorkflowAccessError in each.config()["workflow_failure_exception_types"]
+    assert worker.ledger.config()["task_queue"] == worker.main.config()["task_queue"] + "-ledger"
+    assert {cls.__name__ for cls in worker.ledger.config()["workflows"]} == {
+        "InvoiceSequenceWorkflow",
+        "CustomerBalanceWorkflow",
+    }
     production = build_worker(
         time_skipping_env.client,
         task_queue=f"runner-{uuid.uuid4().hex[:8]}",
         providers=ProviderRegistry({}),
         callbacks=CallbackUrls("http://127.0.0.1:9"),
     )
-    assert not production.config()["workflow_failure_exception_types"]
+    assert not production.main.config()["workflow_failure_exception_types"]
+    assert not production.ledger.config()["workflow_failure_exception_types"]
 
 
 # -- production shares the workflow modules between runs: they must hold no state ----------------------------
