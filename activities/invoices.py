@@ -7,10 +7,12 @@ number, so a retried or replayed allocation never takes a second one. The callin
 number once it stored it on the document: ``invoices.confirm`` signals ``confirm`` to the sequence.
 
 Subscriptions run ``invoices.allocate`` as a local activity first, with ``wait_s`` set: it then asks with
-the ``allocate`` Update (update-with-start, one round trip), waits at most that long for the sequence's
-answer and fails with :data:`NUMBER_NOT_READY` otherwise, so a workflow task never holds its worker's slots
-for long while the sequence (on the same task queue) waits for one; the workflow then asks again through
-the ordinary activity, which waits as long as it takes (the same id, the same number).
+an Update (update-with-start, one round trip), waits at most that long for the sequence's answer and fails
+with :data:`NUMBER_NOT_READY` otherwise, so a workflow task never holds its worker's slot for long; the
+workflow then asks again through the ordinary activity, which waits as long as it takes (the same id, the
+same number). The numbers a worker's tasks ask one sequence for at once travel together
+(:class:`SequenceBatches`): the server runs at most a few Updates of one workflow at a time (10 by default)
+and refuses more, so one Update per number would queue a burst of renewals behind the server's retries.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from billing.invoices import (
     SequenceState,
     document_number,
     sequence_workflow_id,
+)
+from billing.invoices import (
+    SEQUENCE_MAX_BATCH as MAX_BATCH,
 )
 from billing.queues import ledger_task_queue
 
@@ -58,12 +63,83 @@ class ConfirmNumber(BaseModel):
     document_id: str
 
 
+class SequenceBatches:
+    """The numbers this worker process asks sequences for, sent together: each sequence gets at most
+    :data:`IN_FLIGHT` ``allocate_many`` Updates at once, each carrying every id asked since the one before
+    (at most ``MAX_BATCH``). A caller that stops waiting (its bound ran out) leaves its id in the batch: the
+    sequence numbers it, and asking again answers that number."""
+
+    #: ``allocate_many`` Updates to one sequence in flight at once from this process.
+    IN_FLIGHT = 2
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        #: Per sequence: the ids not sent yet, each with the future its callers wait on.
+        self._waiting: dict[str, dict[str, asyncio.Future[int]]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._senders: set[asyncio.Task[None]] = set()
+        #: Updates sent (``allocate_many``), for tests and benchmarks.
+        self.updates = 0
+
+    async def number(self, workflow_id: str, document_id: str, task_queue: str) -> int:
+        waiting = self._waiting.setdefault(workflow_id, {})
+        future = waiting.get(document_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            # Read, so that a batch failed after its callers stopped waiting logs nothing.
+            future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+            waiting[document_id] = future
+            if self._in_flight.get(workflow_id, 0) < self.IN_FLIGHT:
+                self._in_flight[workflow_id] = self._in_flight.get(workflow_id, 0) + 1
+                sender = asyncio.create_task(self._send(workflow_id, task_queue))
+                self._senders.add(sender)
+                sender.add_done_callback(self._senders.discard)
+        return await asyncio.shield(future)
+
+    async def _send(self, workflow_id: str, task_queue: str) -> None:
+        try:
+            while waiting := self._waiting.get(workflow_id):
+                batch = dict(list(waiting.items())[:MAX_BATCH])
+                for document_id in batch:
+                    del waiting[document_id]
+                if not waiting:
+                    del self._waiting[workflow_id]
+                await self._allocate(workflow_id, task_queue, batch)
+        finally:
+            self._in_flight[workflow_id] -= 1
+            if not self._in_flight[workflow_id]:
+                del self._in_flight[workflow_id]
+
+    async def _allocate(self, workflow_id: str, task_queue: str, batch: dict[str, asyncio.Future[int]]) -> None:
+        operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+            SEQUENCE_WORKFLOW,
+            SequenceState(),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        self.updates += 1
+        try:
+            numbers: list[int] = await self.client.execute_update_with_start_workflow(
+                "allocate_many", list(batch), start_workflow_operation=operation, result_type=list[int]
+            )
+        except Exception as exc:  # every caller of the batch gets the error (and asks again)
+            for future in batch.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, number in zip(batch.values(), numbers, strict=True):
+            if not future.done():
+                future.set_result(number)
+
+
 class InvoiceActivities:
     def __init__(self, client: Client, merchant: str, waits: LocalWaits | None = None) -> None:
         self.client = client
         self.merchant = merchant
         #: The worker's bounded waits (``wait_s``, a workflow task's local activity), shared with the balance's.
         self.waits = waits or LocalWaits()
+        self.batches = SequenceBatches(client)
 
     def all(self) -> list[Callable[..., object]]:
         return [self.allocate, self.confirm]
@@ -76,9 +152,10 @@ class InvoiceActivities:
         if call.wait_s is None:
             sequence = await self._requested(workflow_id, call.document_id)
         else:
+            task_queue = ledger_task_queue(activity.info().task_queue)
             sequence = await self.waits.bounded(
-                lambda: self._updated(workflow_id, call.document_id), call.wait_s, f"the number of "
-                f"{call.document_id}", error_type=NUMBER_NOT_READY,
+                lambda: self.batches.number(workflow_id, call.document_id, task_queue), call.wait_s,
+                f"the number of {call.document_id}", error_type=NUMBER_NOT_READY,
             )  # fmt: skip
         return InvoiceNumber(
             merchant=self.merchant,
@@ -100,21 +177,6 @@ class InvoiceActivities:
             start_signal_args=[document_id],
         )
         return await self._number_of(handle, document_id)
-
-    async def _updated(self, workflow_id: str, document_id: str) -> int:
-        """The ``allocate`` Update with start: one round trip, answered with the sequence's next workflow task
-        (a bounded wait polls nothing: many waiting at once would otherwise load the sequence with queries)."""
-        operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-            SEQUENCE_WORKFLOW,
-            SequenceState(),
-            id=workflow_id,
-            task_queue=ledger_task_queue(activity.info().task_queue),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        number: int = await self.client.execute_update_with_start_workflow(
-            "allocate", document_id, start_workflow_operation=operation, result_type=int
-        )
-        return number
 
     @staticmethod
     async def _number_of(handle: WorkflowHandle[Any, Any], document_id: str) -> int:

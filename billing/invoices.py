@@ -63,6 +63,8 @@ CREDIT_NOTE_SERIES = "credit-notes"
 SERIES_PREFIXES = {INVOICE_SERIES: "INV", CREDIT_NOTE_SERIES: "CN"}
 #: Continue the sequence workflow as new once its history passes this many events.
 SEQUENCE_HISTORY_LIMIT = 2000
+#: At most this many ids in one ``allocate_many`` Update of a sequence.
+SEQUENCE_MAX_BATCH = 200
 
 
 def sequence_workflow_id(merchant: str, series: str) -> str:

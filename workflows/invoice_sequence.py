@@ -1,10 +1,10 @@
 """InvoiceSequenceWorkflow: gap-free, never-reused invoice numbers for one merchant and series.
 
-``allocate(invoice_id)`` (an Update) hands out the next number; asking again with the same invoice id
-returns the same number, so a caller that crashes between allocation and use asks again and gets no gap
-and no second number. ``request(invoice_id)`` (a signal, for signal-with-start callers) allocates the
-same way; such callers read the number with the ``number_of`` query. ``confirm(invoice_id)`` (a signal) says the
-number is stored on the invoice.
+``allocate(invoice_id)`` (an Update) hands out the next number, ``allocate_many(invoice_ids)`` one for each id
+in one Update; asking again with the same invoice id returns the same number, so a caller that crashes
+between allocation and use asks again and gets no gap and no second number. ``request(invoice_id)`` (a
+signal, for signal-with-start callers) allocates the same way; such callers read the number with the
+``number_of`` query. ``confirm(invoice_id)`` (a signal) says the number is stored on the invoice.
 
 Bounded memory rule: at continue-as-new, confirmed ids are dropped and unconfirmed ones carried over. A
 caller confirms only after the number is durably stored with its invoice, and from then on reads the
@@ -16,10 +16,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 from billing.invoices import SEQUENCE_HISTORY_LIMIT as HISTORY_LIMIT
+from billing.invoices import SEQUENCE_MAX_BATCH as MAX_BATCH
 from billing.invoices import SequenceState, sequence_workflow_id
 from workflows.common import ledger_queue_to_continue_on
 
-__all__ = ["HISTORY_LIMIT", "InvoiceSequenceWorkflow", "SequenceState", "sequence_workflow_id"]
+__all__ = ["HISTORY_LIMIT", "MAX_BATCH", "InvoiceSequenceWorkflow", "SequenceState", "sequence_workflow_id"]
 
 
 @workflow.defn
@@ -50,6 +51,19 @@ class InvoiceSequenceWorkflow:
     @workflow.update
     def allocate(self, invoice_id: str) -> int:
         return self._number(invoice_id)
+
+    @workflow.update
+    def allocate_many(self, invoice_ids: list[str]) -> list[int]:
+        """``allocate`` for each id, in order, in one Update: a worker sends the numbers its workflow tasks
+        ask for at once together (the server runs at most a few Updates of one workflow at a time)."""
+        return [self._number(invoice_id) for invoice_id in invoice_ids]
+
+    @allocate_many.validator
+    def _check_many(self, invoice_ids: list[str]) -> None:
+        if not invoice_ids or len(invoice_ids) > MAX_BATCH:
+            raise ValueError(f"invoice_ids: must be 1 to {MAX_BATCH} ids")
+        for invoice_id in invoice_ids:
+            self._check(invoice_id)
 
     def _number(self, invoice_id: str) -> int:
         known = self._pending.get(invoice_id)

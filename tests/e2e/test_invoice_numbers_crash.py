@@ -43,9 +43,9 @@ KILLS = 2
 
 async def requested(client: Client, merchant: str) -> list[str]:
     """The invoice ids the merchant's sequence has been asked to number, once per ask, as the server
-    recorded them: its ``request`` signals (the activity's path) and its accepted ``allocate`` Updates (a
-    number taken in the subscription's own workflow task). Each is numbered by the sequence whatever the
-    worker does next; a retried allocation asks again."""
+    recorded them: its ``request`` signals (the activity's path) and the ids of its accepted ``allocate_many``
+    Updates (numbers taken in the subscriptions' own workflow tasks, sent together by the worker). Each is
+    numbered by the sequence whatever the worker does next; a retried allocation asks again."""
     handle = client.get_workflow_handle(sequence_workflow_id(merchant, INVOICE_SERIES))
     asks: list[str] = []
     try:
@@ -55,15 +55,13 @@ async def requested(client: Client, merchant: str) -> list[str]:
                 name, payloads = signal.signal_name, signal.input.payloads
                 if name != "request":
                     continue
+                (invoice_id,) = await client.data_converter.decode(payloads, [str])
+                asks.append(invoice_id)
             elif event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 update = event.workflow_execution_update_accepted_event_attributes.accepted_request.input
-                name, payloads = update.name, update.args.payloads
-                if name != "allocate":
-                    continue
-            else:
-                continue
-            (invoice_id,) = await client.data_converter.decode(payloads, [str])
-            asks.append(invoice_id)
+                if update.name == "allocate_many":
+                    (invoice_ids,) = await client.data_converter.decode(update.args.payloads, [list[str]])
+                    asks.extend(invoice_ids)
     except RPCError as exc:
         if exc.status is not RPCStatusCode.NOT_FOUND:
             raise

@@ -141,3 +141,33 @@ async def test_a_sequence_started_on_the_engines_queue_moves_to_the_ledger_queue
         assert await latest.execute_update(InvoiceSequenceWorkflow.allocate, "inv-3") == 4, "carried over"
         assert await latest.execute_update(InvoiceSequenceWorkflow.allocate, "inv-new") == 13
         await latest.terminate("test done")
+
+
+async def test_a_burst_of_bounded_allocations_travels_in_few_updates_and_numbers_each_id_once(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """200 workflow tasks of one worker ask one sequence at once (a burst of renewals): the server runs at
+    most 10 Updates of one workflow at a time and refuses more, so one Update per number queued them behind
+    its retries (past their bound). Sent together, every id gets its number within the bound, the numbers are
+    exactly 1..200, an id asked twice at once gets one number, and a few Updates carried them all."""
+    client = dev_server_env.client
+    queue = f"seq-{uuid.uuid4().hex[:8]}"
+    activities = InvoiceActivities(client, f"m-{uuid.uuid4().hex[:8]}", LocalWaits(500))
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, task_queue=queue)
+    ids = [f"sub-{i}-p2" for i in range(200)]
+    async with Worker(
+        client,
+        task_queue=ledger_task_queue(queue),
+        workflows=[InvoiceSequenceWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        numbers = await asyncio.gather(
+            *(env.run(activities.allocate, AllocateNumber(document_id=i, wait_s=30)) for i in [*ids, ids[7]])
+        )
+        assert sorted(n.sequence for n in numbers[:200]) == list(range(1, 201))
+        assert numbers[200] == numbers[7], "the same id, the same number"
+        assert activities.batches.updates <= 40, activities.batches.updates
+        again = await env.run(activities.allocate, AllocateNumber(document_id=ids[199]))
+        assert again == numbers[199], "the ordinary allocation answers the same number"
+        await client.get_workflow_handle(numbers[0].sequence_workflow_id).terminate("test done")
