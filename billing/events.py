@@ -71,11 +71,6 @@ def features_memo() -> dict[str, list[str]]:
     }
 
 
-def started_with(memo_features: list[str] | None, feature: str) -> bool:
-    """Whether a run's memo (``FEATURES_MEMO``) lists ``feature``."""
-    return memo_features is not None and feature in memo_features
-
-
 SIGNATURE_HEADER = "Billing-Signature"
 EVENT_ID_HEADER = "Billing-Event-Id"
 SIGNATURE_SCHEME = "v1"

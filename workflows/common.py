@@ -12,8 +12,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUTCOME_UNKNOWN
+from activities.local_waits import NOT_READY
 from billing.errors import InconclusiveCallError, InputError, StaleClockError, UnsupportedOperationError
+from billing.events import FEATURES_MEMO
 from billing.queues import is_ledger_task_queue, ledger_task_queue
+
+T = TypeVar("T")
 
 #: The text a task or query failure carries when :func:`clock_now` refused a stale clock.
 STALE_CLOCK = "stale workflow clock"
@@ -69,6 +73,47 @@ def clock_now() -> datetime:
 #: worker's workflow task slots, which the engine's other workflows need too (the worker also bounds how many
 #: wait at once: ``activities.local_waits``).
 LEDGER_WAIT = timedelta(seconds=2)
+
+
+def started_with(feature: str) -> bool:
+    """Whether this run was started with ``feature`` in its memo (``billing.events.FEATURES_MEMO``): how a run
+    learns, without a marker in its history, that its starter knew the behaviour the feature names."""
+    return feature in (workflow.memo_value(FEATURES_MEMO, None, type_hint=list[str]) or ())
+
+
+#: How a local activity's failure reaches the workflow: its own error, or wrapped, or its timeout.
+LOCAL_FAILURES = (ActivityError, ApplicationError, TimeoutError)
+
+
+async def asked_in_task_first(
+    in_task: Callable[[], Awaitable[T]],
+    through_activity: Callable[[], Awaitable[T]],
+    *,
+    falls_back: Callable[[BaseException], bool],
+) -> T:
+    """``in_task()``, a local activity bounded by :data:`LEDGER_WAIT` (one marker, no workflow task of its
+    own); when it fails and ``falls_back(exc)``, ``through_activity()``, which holds no workflow task slot while
+    it waits: the same idempotent request (an id, a reference), so asking twice is one allocation or movement.
+    A failure ``falls_back`` refuses is raised."""
+    try:
+        return await in_task()
+    except LOCAL_FAILURES as exc:
+        if not falls_back(exc):
+            raise
+    return await through_activity()
+
+
+def not_ready(exc: BaseException) -> bool:
+    """A bounded wait that ran out (its timeout) or was refused or ran out in the activity (``NotReady``),
+    not the other workflow's refusal of the request."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, TimeoutError):
+            return True
+        if isinstance(cause, ApplicationError):
+            return cause.type == NOT_READY
+        cause = cause.__cause__
+    return False
 
 
 def ledger_queue_to_continue_on() -> str | None:

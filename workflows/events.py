@@ -29,8 +29,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from activities.events import EventActivities
-from billing.events import FEATURES_MEMO, MERCHANT_EVENTS_FEATURE, EventLog
-from workflows.common import describe
+from billing.events import MERCHANT_EVENTS_FEATURE, EventLog
+from workflows.common import describe, started_with
 
 #: Histories recorded before merchant events existed replay without them.
 EVENTS_PATCH = "merchant-events"
@@ -44,10 +44,7 @@ EVENT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 
 
 def _started_with_events() -> bool:
-    features = workflow.memo_value(FEATURES_MEMO, None, type_hint=list[str])
-    if features is not None and MERCHANT_EVENTS_FEATURE in features:
-        return True
-    return workflow.patched(EVENTS_PATCH)
+    return started_with(MERCHANT_EVENTS_FEATURE) or workflow.patched(EVENTS_PATCH)
 
 
 class EventSender:

@@ -46,6 +46,7 @@ from workflows.common import (
     S,
     call_provider,
     clock_now,
+    started_with,
 )
 from workflows.events import EventSender
 
@@ -103,9 +104,7 @@ class OrderRun:
         self._published: OrderStatus | None = None
         #: Refunds reported to the issuer (an invoice order's subscription issues a credit note for each).
         self.refunds_reported: set[str] = set()
-        self.hints_in_run = events.started_with(
-            workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.HINTS_IN_RUN_FEATURE
-        )
+        self.hints_in_run = started_with(events.HINTS_IN_RUN_FEATURE)
         log = events.EventLog(kind="order", object_id=request.order_id)
         log.start("status", self.order.status.value)
         self.events = EventSender(log, lambda kind, detail: self.order.note(clock_now(), kind, detail))

@@ -18,17 +18,14 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from activities.balance import BalanceActivities, BalanceCall
-from activities.local_waits import NOT_READY
 from billing import events
 from billing.balance import BalanceChange, LedgerEntry
 from billing.invoices import Invoice, InvoiceLine, InvoiceState, LineKind
 from billing.money import Money
 from billing.subscriptions import Subscription
-from workflows.common import LEDGER_WAIT
+from workflows.common import LEDGER_WAIT, asked_in_task_first, not_ready, started_with
 
 #: A downgrade now credits the customer's balance (before: the subscription's own ``credit_balance``).
 DOWNGRADE_TO_BALANCE_PATCH = "downgrade-credits-customer-balance"
@@ -53,9 +50,7 @@ INVOICE_REASON = "invoice"
 def _bounded() -> bool:
     """Whether this run bounds its waits for the balance (started with the feature; runs from before wait in
     the local activity until it answers, as their histories recorded)."""
-    return events.started_with(
-        workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.BALANCE_WAITS_BOUNDED_FEATURE
-    )
+    return started_with(events.BALANCE_WAITS_BOUNDED_FEATURE)
 
 
 async def _move(
@@ -70,7 +65,8 @@ async def _move(
             method, call, start_to_close_timeout=BALANCE_TIMEOUT, retry_policy=BALANCE_RETRY, summary=summary
         )
         return entry
-    try:
+
+    async def in_task() -> LedgerEntry:
         local: LedgerEntry = await workflow.execute_local_activity_method(
             method,
             call.model_copy(update={"wait_s": LOCAL_BALANCE_WAIT.total_seconds()}),
@@ -79,26 +75,15 @@ async def _move(
             summary=summary,
         )
         return local
-    except (ActivityError, ApplicationError, TemporalTimeoutError) as exc:
-        if not _not_ready(exc):
-            raise
-    asked: LedgerEntry = await workflow.execute_activity_method(
-        method, call, start_to_close_timeout=BALANCE_TIMEOUT, retry_policy=BALANCE_RETRY, summary=summary
-    )
-    return asked
 
+    async def through_activity() -> LedgerEntry:
+        asked: LedgerEntry = await workflow.execute_activity_method(
+            method, call, start_to_close_timeout=BALANCE_TIMEOUT, retry_policy=BALANCE_RETRY, summary=summary
+        )
+        return asked
 
-def _not_ready(exc: BaseException) -> bool:
-    """A bounded wait that ran out or was refused (asked again through the activity), not the balance's
-    refusal of the movement (raised as before)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, TemporalTimeoutError):
-            return True
-        if isinstance(cause, ApplicationError):
-            return cause.type == NOT_READY
-        cause = cause.__cause__
-    return False
+    # The balance's refusal of the movement is raised as before; only a wait run out or refused asks again.
+    return await asked_in_task_first(in_task, through_activity, falls_back=not_ready)
 
 
 def downgrade_reference(sub: Subscription) -> str:

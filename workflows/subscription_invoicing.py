@@ -17,8 +17,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.exceptions import ActivityError
 
 from activities.invoices import AllocateNumber, ConfirmNumber, InvoiceActivities
 from billing import events
@@ -26,7 +25,7 @@ from billing.invoices import INVOICE_SERIES, Invoice, InvoiceLine, InvoiceNumber
 from billing.subscriptions import (
     BillingPeriodRecord,
 )
-from workflows.common import LEDGER_WAIT, clock_now, describe
+from workflows.common import LEDGER_WAIT, LOCAL_FAILURES, asked_in_task_first, clock_now, describe, started_with
 from workflows.subscription_run import SubscriptionRun
 
 #: Runs started without the invoices feature in their memo (histories from before invoices) ask this patch
@@ -42,8 +41,6 @@ NUMBERS_IN_TASK_PATCH = "invoice-numbers-in-task"
 #: How long a workflow task waits for the sequence's answer before asking through an ordinary activity.
 LOCAL_NUMBER_WAIT = LEDGER_WAIT
 LOCAL_NUMBER_RETRY = RetryPolicy(maximum_attempts=1)
-#: How a local activity's failure reaches the workflow: its own error, or wrapped, or its timeout.
-LOCAL_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
 #: A confirmation in a workflow task: a signal to the sequence, quick or failed.
 LOCAL_CONFIRM_TIMEOUT = timedelta(seconds=5)
 LOCAL_CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
@@ -66,33 +63,38 @@ class Invoicing(SubscriptionRun):
         """Whether this run takes its numbers in the workflow task that needs them (decided at its first number;
         runs from before ask the patch there, so their histories replay with their activities)."""
         if self._in_task is None:
-            self._in_task = events.started_with(
-                workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.NUMBERS_IN_TASK_FEATURE
-            ) or workflow.patched(NUMBERS_IN_TASK_PATCH)
+            self._in_task = started_with(events.NUMBERS_IN_TASK_FEATURE) or workflow.patched(NUMBERS_IN_TASK_PATCH)
         return self._in_task
 
     async def _allocate(self, document_id: str, series: str = INVOICE_SERIES) -> InvoiceNumber:
-        if self._numbers_in_task():
-            try:
-                local: InvoiceNumber = await workflow.execute_local_activity_method(
-                    InvoiceActivities.allocate,
-                    AllocateNumber(document_id=document_id, series=series, wait_s=LOCAL_NUMBER_WAIT.total_seconds()),
-                    schedule_to_close_timeout=LOCAL_NUMBER_WAIT + timedelta(seconds=3),
-                    retry_policy=LOCAL_NUMBER_RETRY,
-                    summary=f"number for {document_id}",
-                )
-                return local
-            except LOCAL_FAILURES as exc:
-                # The sequence did not answer in time (busy workers): the ordinary activity waits for it.
-                self.sub.note(clock_now(), "invoice", f"number for {document_id} asked again: {describe(exc)}")
-        number: InvoiceNumber = await workflow.execute_activity_method(
-            InvoiceActivities.allocate,
-            AllocateNumber(document_id=document_id, series=series),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=ALLOCATE_RETRY,
-            summary=f"number for {document_id}",
-        )
-        return number
+        async def in_task() -> InvoiceNumber:
+            local: InvoiceNumber = await workflow.execute_local_activity_method(
+                InvoiceActivities.allocate,
+                AllocateNumber(document_id=document_id, series=series, wait_s=LOCAL_NUMBER_WAIT.total_seconds()),
+                schedule_to_close_timeout=LOCAL_NUMBER_WAIT + timedelta(seconds=3),
+                retry_policy=LOCAL_NUMBER_RETRY,
+                summary=f"number for {document_id}",
+            )
+            return local
+
+        async def through_activity() -> InvoiceNumber:
+            number: InvoiceNumber = await workflow.execute_activity_method(
+                InvoiceActivities.allocate,
+                AllocateNumber(document_id=document_id, series=series),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=ALLOCATE_RETRY,
+                summary=f"number for {document_id}",
+            )
+            return number
+
+        def asked_again(exc: BaseException) -> bool:
+            # Whatever failed in the task (histories recorded so), the ordinary activity asks again and waits.
+            self.sub.note(clock_now(), "invoice", f"number for {document_id} asked again: {describe(exc)}")
+            return True
+
+        if not self._numbers_in_task():
+            return await through_activity()
+        return await asked_in_task_first(in_task, through_activity, falls_back=asked_again)
 
     async def _confirm(self, allocated: InvoiceNumber, document_id: str) -> None:
         """The number is stored with its document (this history): the sequence may forget the id. An

@@ -50,6 +50,7 @@ from workflows.common import (
     call_provider,
     clock_now,
     describe,
+    started_with,
 )
 from workflows.events import EventSender
 
@@ -102,9 +103,7 @@ class SubscriptionRun:
         self.created = start.state is not None
         if start.state is None:
             self.sub.invoices_from = (1, 1)
-        self._invoices_in_memo = events.started_with(
-            workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.INVOICES_FEATURE
-        )
+        self._invoices_in_memo = started_with(events.INVOICES_FEATURE)
         self._invoicing: bool | None = None
         #: Whether numbers are taken in the workflow task (``workflows.subscription_invoicing``), and the numbers
         #: stored and not yet confirmed: (sequence workflow id, document id, history length when stored).
@@ -114,9 +113,7 @@ class SubscriptionRun:
         #: Voided invoices whose balance part this run gave back (``workflows.subscription_balance``).
         self._balance_returned: set[str] = set()
         #: Runs started since the status set at start counts as published (older ones set it again).
-        self._attributes_at_start = events.started_with(
-            workflow.memo_value(events.FEATURES_MEMO, None, type_hint=list[str]), events.ATTRIBUTES_AT_START_FEATURE
-        )
+        self._attributes_at_start = started_with(events.ATTRIBUTES_AT_START_FEATURE)
         if start.state is None and self.sub.mode in ENGINE_MODES:
             self._start_engine_calendar(now)
         self.seen: list[str] = list(start.seen_events)
