@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,6 +126,26 @@ def ledger_queue_to_continue_on() -> str | None:
     if is_ledger_task_queue(current) or not workflow.patched("ledger-task-queue"):
         return None
     return ledger_task_queue(current)
+
+
+async def wait_or_time_out(condition: Callable[[], bool], timeout: timedelta, summary: str) -> bool:
+    """``workflow.wait_condition`` bounded by ``timeout``: True when ``condition`` held, False when the time ran
+    out. A time-out applied in a live activation whose clock is behind the timer's end is stale (see
+    :func:`clock_now`; the server fires a timer no sooner than its end, and the task that applies it carries a
+    later time): it is refused with :class:`StaleClockError`, so the query or task fails and the run is replayed
+    afresh, whether or not the run read the clock in its last task before."""
+    end = workflow.now() + timeout
+    try:
+        await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+    except builtins.TimeoutError:
+        now = workflow.now()
+        if now < end and not workflow.unsafe.is_replaying() and not workflow.unsafe.is_read_only():
+            raise StaleClockError(
+                f"{STALE_CLOCK}: a timer of {timeout} that ends at {end.isoformat()} fired in an activation at "
+                f"{now.isoformat()}; failing the task so the run is replayed afresh"
+            ) from None
+        return False
+    return True
 
 
 def rejected(exc: InputError) -> ApplicationError:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from activities.payments import (
@@ -35,6 +34,7 @@ from workflows.common import (
     clock_now,
     describe,
     is_not_done,
+    wait_or_time_out,
 )
 from workflows.order_inquiry import OrderInquiry
 
@@ -64,30 +64,22 @@ class OrderCapture(OrderInquiry):
                 # Held money is released when the merchant neither captured nor cancelled in time.
                 await self._void_authorization(ClosingReason.CAPTURE_WINDOW)
             else:
-                try:
-                    await workflow.wait_condition(
-                        lambda: (
-                            self.order.status is not OrderStatus.AUTHORIZED
-                            or self.order.capture_requested is not None
-                            or self.capture_in_doubt
-                            or self.void_in_doubt
-                        ),
-                        timeout=window_end - clock_now(),
-                        timeout_summary="await capture",
-                    )
-                except TimeoutError:
-                    pass
+                await wait_or_time_out(
+                    lambda: (
+                        self.order.status is not OrderStatus.AUTHORIZED
+                        or self.order.capture_requested is not None
+                        or self.capture_in_doubt
+                        or self.void_in_doubt
+                    ),
+                    window_end - clock_now(),
+                    "await capture",
+                )
 
     async def _authorized_pause(self, wait: timedelta, summary: str) -> None:
         """Sleep ``wait`` unless a statement ends AUTHORIZED first."""
-        try:
-            await workflow.wait_condition(
-                lambda: self.order.status is not OrderStatus.AUTHORIZED,
-                timeout=max(wait, timedelta(seconds=1)),
-                timeout_summary=summary,
-            )
-        except TimeoutError:
-            pass
+        await wait_or_time_out(
+            lambda: self.order.status is not OrderStatus.AUTHORIZED, max(wait, timedelta(seconds=1)), summary
+        )
 
     async def _inquiry(self) -> PaymentOutcome | None:
         """Inquire and apply the answer; None when there was none."""
@@ -294,15 +286,12 @@ class OrderCapture(OrderInquiry):
                 # A capture or void is in flight: confirm it on the inquiry schedule.
                 await self._wait_then_inquire(self.policy.inquiry_wait(self.inquiries))
                 continue
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        self.order.status is not OrderStatus.AUTHORIZED
-                        or self.order.capture_requested is not None
-                        or self.order.closing is not None
-                    ),
-                    timeout=window_end - now,
-                    timeout_summary="await capture",
-                )
-            except TimeoutError:
-                pass
+            await wait_or_time_out(
+                lambda: (
+                    self.order.status is not OrderStatus.AUTHORIZED
+                    or self.order.capture_requested is not None
+                    or self.order.closing is not None
+                ),
+                window_end - now,
+                "await capture",
+            )

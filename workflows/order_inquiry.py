@@ -38,6 +38,7 @@ from workflows.common import (
     is_unsupported,
     not_found_answer,
     rejected,
+    wait_or_time_out,
 )
 from workflows.order_run import OrderRun
 
@@ -52,14 +53,11 @@ class OrderInquiry(OrderRun):
     async def _wait_then_inquire(self, wait: timedelta) -> None:
         """Sleep until ``wait`` passes, a statement changes the status, or a check is requested."""
         status = self.order.status
-        try:
-            await workflow.wait_condition(
-                lambda: self.order.status is not status or self.check_requested,
-                timeout=max(wait, timedelta(seconds=1)),
-                timeout_summary="await provider notification",
-            )
-        except TimeoutError:
-            pass
+        await wait_or_time_out(
+            lambda: self.order.status is not status or self.check_requested,
+            max(wait, timedelta(seconds=1)),
+            "await provider notification",
+        )
         if self.order.status is not status and not self.check_requested:
             return
         self.check_requested = False

@@ -41,6 +41,7 @@ from workflows.common import (
     clock_now,
     describe,
     is_not_found,
+    wait_or_time_out,
 )
 from workflows.order_inquiry import OrderInquiry
 from workflows.refund_reports import report_refunds
@@ -126,13 +127,11 @@ class OrderRefunds(OrderInquiry):
     async def _refunds_changed_within(self, wait: timedelta, summary: str) -> bool:
         """Wait up to ``wait`` for a refund to be added or settled (or a check hint)."""
         before = (len(self.order.refunds), len(self.order.open_refunds()))
-        try:
-            await workflow.wait_condition(
-                lambda: (len(self.order.refunds), len(self.order.open_refunds())) != before or self.check_requested,
-                timeout=wait,
-                timeout_summary=summary,
-            )
-        except TimeoutError:
+        if not await wait_or_time_out(
+            lambda: (len(self.order.refunds), len(self.order.open_refunds())) != before or self.check_requested,
+            wait,
+            summary,
+        ):
             return False
         hinted, self.check_requested = self.check_requested, False
         return not hinted

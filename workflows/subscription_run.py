@@ -51,6 +51,7 @@ from workflows.common import (
     clock_now,
     describe,
     started_with,
+    wait_or_time_out,
 )
 from workflows.events import EventSender
 
@@ -173,11 +174,7 @@ class SubscriptionRun:
         """``condition`` within ``wait``: True when it held, False when the time ran out. On a timer, or for a
         run attached to a test clock, when the clock passes the due time (no timer: ``clock_sync`` moves it)."""
         if self.simulated_now is None:
-            try:
-                await workflow.wait_condition(condition, timeout=wait, timeout_summary=summary)
-            except TimeoutError:
-                return False
-            return True
+            return await wait_or_time_out(condition, wait, summary)
         due = self.simulated_now + wait
         self.clock_due = due
         try:

@@ -27,7 +27,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from starter.client import BillingClient
 from tests.support.processes import wait_for_line
-from tests.temporal.stale_clock_worker import DeadlineAfterTimer
+from tests.temporal.stale_clock_worker import DeadlineAfterQuietTask, DeadlineAfterTimer
 from workflows.common import STALE_CLOCK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,8 +76,17 @@ async def test_a_query_on_a_cold_worker_cannot_make_a_deadline_check_use_a_stale
             )
             for name in ("checked", "unchecked", "read by the client")
         }
-        for handle in handles.values():
+        quiet = await client.start_workflow(DeadlineAfterQuietTask.run, id=f"{task_queue}-quiet", task_queue=task_queue)
+        for handle in [*handles.values(), quiet]:
             await _has_event(handle, EventType.EVENT_TYPE_TIMER_STARTED, within=20)
+        # The quiet run's last task before the query reads no clock: a signal that only counts.
+        await quiet.signal(DeadlineAfterQuietTask.poke)
+        await _has_event(quiet, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, within=20)
+        for _ in range(100):
+            events = [e.event_type for e in (await quiet.fetch_history()).events]
+            if events.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) >= 2:
+                break
+            await asyncio.sleep(0.1)
         first.kill()
         second = _worker(address, task_queue)
         # Asked while the timers are pending; answered by the new worker after they fired (the dead worker's
@@ -86,13 +95,16 @@ async def test_a_query_on_a_cold_worker_cannot_make_a_deadline_check_use_a_stale
         reader = BillingClient(client, read_wait=60)
         read = reader._read(handles["read by the client"].id, DeadlineAfterTimer.ping, "workflow", "workflow_id")
         raw = [_query(handles[name]) for name in ("checked", "unchecked")]
-        checked, unchecked, client_read = await asyncio.gather(*raw, read)
+        checked, unchecked, client_read, quiet_answer = await asyncio.gather(*raw, read, _query(quiet))
         answers = {"checked": checked, "unchecked": unchecked, "read by the client": client_read}
+        handles["quiet"] = quiet
         results = {name: await asyncio.wait_for(h.result(), 60) for name, h in handles.items()}
         replays = {}
         for name, handle in handles.items():
             history = await handle.fetch_history()
-            replayer = Replayer(workflows=[DeadlineAfterTimer], workflow_runner=UnsandboxedWorkflowRunner())
+            replayer = Replayer(
+                workflows=[DeadlineAfterTimer, DeadlineAfterQuietTask], workflow_runner=UnsandboxedWorkflowRunner()
+            )
             replays[name] = (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
     finally:
         for proc in (first, second):
@@ -104,8 +116,9 @@ async def test_a_query_on_a_cold_worker_cannot_make_a_deadline_check_use_a_stale
                 proc.stdout.close()
 
     assert STALE_CLOCK in answers["checked"], answers
+    assert STALE_CLOCK in quiet_answer, quiet_answer
     assert answers["read by the client"] == "pong"
-    for name in ("checked", "read by the client"):
+    for name in ("checked", "read by the client", "quiet"):
         assert results[name] == "past the deadline"
         assert replays[name] is None
 
