@@ -166,6 +166,30 @@ async def scheduled_work(client: Client, workflow_id: str) -> str | None:
     return None
 
 
+#: A workflow task failed this many times in a row (and not completed since) is failing, not retrying a refusal:
+#: a stale-clock refusal (``workflows.common``) fails one attempt and the next replays afresh.
+FAILING_TASK_ATTEMPTS = 3
+
+
+async def failing_task(client: Client, workflow_id: str) -> str | None:
+    """Why a running workflow's task keeps failing (its last failure, with the attempt it is at); None when its
+    task is not failing (no task pending, or fewer than :data:`FAILING_TASK_ATTEMPTS` attempts). Such a run is
+    stuck, even though its last completed task scheduled work and its history so far replays."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe()
+    except Exception:
+        return None
+    pending = description.raw_description.pending_workflow_task
+    if description.status is not WorkflowExecutionStatus.RUNNING or pending.attempt < FAILING_TASK_ATTEMPTS:
+        return None
+    message = "no failure recorded"
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            message = event.workflow_task_failed_event_attributes.failure.message
+    return f"workflow task failing (attempt {pending.attempt}): {message}"
+
+
 async def discover_period_orders(
     billing: BillingClient,
     subscriptions: dict[str, Subscription | None],
@@ -349,7 +373,11 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 if outcome is not None and not outcome.created:
                     continue  # the engine refused or never answered the create: there is no order
                 status = await workflow_status(client, order_workflow_id(order_id))
-                if status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
+                failing = await failing_task(client, order_workflow_id(order_id))
+                if failing is not None:
+                    # Unreadable because its task fails on every worker (a query replays to that task).
+                    violations.append(Violation("stuck", order_id, providers[order_id], failing))
+                elif status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
                     # Its state could not be queried in time (a loaded worker): listed, not judged.
                     unreadable.append(order_id)
                 else:
@@ -357,6 +385,10 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
             open_orders = [i for i in open_orders if i not in known or not settled(known[i])]
             for order_id in open_orders:
                 if order_id not in known:
+                    continue
+                failing = await failing_task(client, order_workflow_id(order_id))
+                if failing is not None:
+                    violations.append(Violation("stuck", order_id, known[order_id].provider, failing))
                     continue
                 waiting = await scheduled_work(client, order_workflow_id(order_id))
                 if waiting is None:
