@@ -30,14 +30,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.local_waits import LocalWaits
 from billing.invoices import (
     INVOICE_SERIES,
+    SEQUENCE_MAX_BATCH,
     SERIES_PREFIXES,
     InvoiceNumber,
     SequenceState,
     document_number,
     sequence_workflow_id,
-)
-from billing.invoices import (
-    SEQUENCE_MAX_BATCH as MAX_BATCH,
 )
 from billing.queues import ledger_task_queue
 
@@ -66,7 +64,7 @@ class ConfirmNumber(BaseModel):
 class SequenceBatches:
     """The numbers this worker process asks sequences for, sent together: each sequence gets at most
     :data:`IN_FLIGHT` ``allocate_many`` Updates at once, each carrying every id asked since the one before
-    (at most ``MAX_BATCH``). A caller that stops waiting (its bound ran out) leaves its id in the batch: the
+    (at most ``SEQUENCE_MAX_BATCH``). A caller that stops waiting (its bound ran out) leaves its id in the batch: the
     sequence numbers it, and asking again answers that number."""
 
     #: ``allocate_many`` Updates to one sequence in flight at once from this process.
@@ -99,7 +97,7 @@ class SequenceBatches:
     async def _send(self, workflow_id: str, task_queue: str) -> None:
         try:
             while waiting := self._waiting.get(workflow_id):
-                batch = dict(list(waiting.items())[:MAX_BATCH])
+                batch = dict(list(waiting.items())[:SEQUENCE_MAX_BATCH])
                 for document_id in batch:
                     del waiting[document_id]
                 if not waiting:

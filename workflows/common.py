@@ -74,6 +74,8 @@ def clock_now() -> datetime:
 #: worker's workflow task slots, which the engine's other workflows need too (the worker also bounds how many
 #: wait at once: ``activities.local_waits``).
 LEDGER_WAIT = timedelta(seconds=2)
+#: The local activity's own bound around :data:`LEDGER_WAIT` (the activity's wait, plus its round trips).
+LEDGER_WAIT_TIMEOUT = LEDGER_WAIT + timedelta(seconds=3)
 
 
 def started_with(feature: str) -> bool:

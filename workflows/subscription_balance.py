@@ -25,7 +25,7 @@ from billing.balance import BalanceChange, LedgerEntry
 from billing.invoices import Invoice, InvoiceLine, InvoiceState, LineKind
 from billing.money import Money
 from billing.subscriptions import Subscription
-from workflows.common import LEDGER_WAIT, asked_in_task_first, not_ready, started_with
+from workflows.common import LEDGER_WAIT, LEDGER_WAIT_TIMEOUT, SINGLE_SHOT, asked_in_task_first, not_ready, started_with
 
 #: A downgrade now credits the customer's balance (before: the subscription's own ``credit_balance``).
 DOWNGRADE_TO_BALANCE_PATCH = "downgrade-credits-customer-balance"
@@ -35,8 +35,6 @@ INVOICE_CONSUMES_BALANCE_PATCH = "invoice-consumes-customer-balance"
 #: every attempt to one movement).
 BALANCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 BALANCE_TIMEOUT = timedelta(seconds=30)
-#: How long a workflow task waits for the balance before it asks through the ordinary activity.
-LOCAL_BALANCE_WAIT = LEDGER_WAIT
 
 #: A voided invoice gives back what the balance paid of it (runs from before never had such an invoice).
 VOID_RETURNS_BALANCE_PATCH = "voided-invoice-returns-customer-balance"
@@ -57,7 +55,7 @@ async def _move(
     method: Callable[[BalanceActivities, BalanceCall], Awaitable[LedgerEntry]], call: BalanceCall, summary: str
 ) -> LedgerEntry:
     """One movement, asked in the workflow task (a local activity: one marker); bounded, for runs started with
-    the feature: at most :data:`LOCAL_BALANCE_WAIT`, else (``NotReady``: the balance did not answer in time or
+    the feature: at most :data:`workflows.common.LEDGER_WAIT`, else (``NotReady``: the balance did not answer in time or
     enough tasks of the worker wait already) through the ordinary activity, which holds no workflow task slot.
     The reference makes the second ask the same movement."""
     if not _bounded():
@@ -69,9 +67,9 @@ async def _move(
     async def in_task() -> LedgerEntry:
         local: LedgerEntry = await workflow.execute_local_activity_method(
             method,
-            call.model_copy(update={"wait_s": LOCAL_BALANCE_WAIT.total_seconds()}),
-            schedule_to_close_timeout=LOCAL_BALANCE_WAIT + timedelta(seconds=3),
-            retry_policy=RetryPolicy(maximum_attempts=1),
+            call.model_copy(update={"wait_s": LEDGER_WAIT.total_seconds()}),
+            schedule_to_close_timeout=LEDGER_WAIT_TIMEOUT,
+            retry_policy=SINGLE_SHOT,
             summary=summary,
         )
         return local

@@ -25,7 +25,16 @@ from billing.invoices import INVOICE_SERIES, Invoice, InvoiceLine, InvoiceNumber
 from billing.subscriptions import (
     BillingPeriodRecord,
 )
-from workflows.common import LEDGER_WAIT, LOCAL_FAILURES, asked_in_task_first, clock_now, describe, started_with
+from workflows.common import (
+    LEDGER_WAIT,
+    LEDGER_WAIT_TIMEOUT,
+    LOCAL_FAILURES,
+    SINGLE_SHOT,
+    asked_in_task_first,
+    clock_now,
+    describe,
+    started_with,
+)
 from workflows.subscription_run import SubscriptionRun
 
 #: Runs started without the invoices feature in their memo (histories from before invoices) ask this patch
@@ -38,9 +47,6 @@ CONFIRM_RETRY = RetryPolicy(
 )
 #: Runs started without the ``numbers-in-task`` feature in their memo ask this patch at their first number.
 NUMBERS_IN_TASK_PATCH = "invoice-numbers-in-task"
-#: How long a workflow task waits for the sequence's answer before asking through an ordinary activity.
-LOCAL_NUMBER_WAIT = LEDGER_WAIT
-LOCAL_NUMBER_RETRY = RetryPolicy(maximum_attempts=1)
 #: A confirmation in a workflow task: a signal to the sequence, quick or failed.
 LOCAL_CONFIRM_TIMEOUT = timedelta(seconds=5)
 LOCAL_CONFIRM_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
@@ -70,9 +76,9 @@ class Invoicing(SubscriptionRun):
         async def in_task() -> InvoiceNumber:
             local: InvoiceNumber = await workflow.execute_local_activity_method(
                 InvoiceActivities.allocate,
-                AllocateNumber(document_id=document_id, series=series, wait_s=LOCAL_NUMBER_WAIT.total_seconds()),
-                schedule_to_close_timeout=LOCAL_NUMBER_WAIT + timedelta(seconds=3),
-                retry_policy=LOCAL_NUMBER_RETRY,
+                AllocateNumber(document_id=document_id, series=series, wait_s=LEDGER_WAIT.total_seconds()),
+                schedule_to_close_timeout=LEDGER_WAIT_TIMEOUT,
+                retry_policy=SINGLE_SHOT,
                 summary=f"number for {document_id}",
             )
             return local

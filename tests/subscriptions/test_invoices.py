@@ -293,9 +293,9 @@ async def test_numbers_taken_at_once_on_a_worker_with_two_workflow_task_slots(tw
     """Provider-managed subscriptions take their first invoice's number in the workflow task that applies the
     first payment, from the sequence on the same worker: six at once cannot all hold the two slots waiting
     for the sequence. Every one gets its number, gap-free and unique, within the test's time (a task waits
-    a bounded time, and on a worker this small not at all: it asks through an ordinary activity and lets its
-    slot go). Tasks that waited until the sequence answered never got it (``LOCAL_NUMBER_WAIT`` 60 s and no
-    cap on waits made this test fail)."""
+    a bounded time, and on a worker this small one task at most: the others ask through an ordinary activity
+    and let their slots go). Tasks that waited until the sequence answered never got it (a 60 s local wait
+    and no cap on waits made this test fail, when sequences shared the subscriptions' queue)."""
     ids = [f"sub-slot-{i}" for i in range(6)]
     for sub_id in ids:
         await two_slots.create(start(sub_id, billing_mode=None))
