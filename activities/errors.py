@@ -11,10 +11,14 @@ name, so workflows choose per call site (``non_retryable_error_types``) what a r
 "Not sent" is a statement about one attempt. A retry of a money-moving call whose earlier attempt may have
 reached the provider (it timed out, the worker died) is unknown for the call as a whole, whatever the retry
 itself ran into: :func:`reconciled_retries` turns its "not sent" into ``OutcomeUnknown``.
+
+Every provider activity is :func:`kept_alive`: it heartbeats while its call waits, so a worker that dies
+mid-call is noticed within ``PROVIDER_HEARTBEAT_TIMEOUT`` instead of the call limit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
@@ -33,6 +37,7 @@ from billing.errors import (
     ProviderUnavailableError,
     UnsupportedOperationError,
 )
+from billing.orders import PROVIDER_HEARTBEAT_EVERY
 
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 #: A look-up the provider answered with "no such object" (``billing.errors.NotFoundError``).
@@ -63,6 +68,8 @@ NOT_DONE_TYPES = frozenset(
 )
 #: Heartbeat details an attempt leaves when it failed without sending: ``(NOT_SENT_MARK, attempt)``.
 NOT_SENT_MARK = "not-sent"
+#: Heartbeat details of an attempt whose call is in flight: ``(IN_FLIGHT_MARK, attempt)`` (it may have sent).
+IN_FLIGHT_MARK = "in-flight"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -127,3 +134,29 @@ def translate_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
             raise to_application_error(exc) from exc
 
     return wrapper
+
+
+def kept_alive(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """For provider activities: heartbeat every ``PROVIDER_HEARTBEAT_EVERY`` while the call runs.
+
+    A call answered sooner sends no heartbeat at all. The details say the attempt is in flight, which is not
+    the "not sent" mark, so a retry after a lost worker counts the attempt as one that may have sent (see
+    :func:`reconciled_retries`, which must wrap this decorator: its mark is the last heartbeat).
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        beating = asyncio.create_task(_heartbeat(activity.info().attempt))
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            beating.cancel()
+
+    wrapper.keeps_alive = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+async def _heartbeat(attempt: int) -> None:
+    while True:
+        await asyncio.sleep(PROVIDER_HEARTBEAT_EVERY.total_seconds())
+        activity.heartbeat(IN_FLIGHT_MARK, attempt)

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities.errors import earlier_attempts_not_sent, reconciled_retries, translate_errors
+from activities.errors import earlier_attempts_not_sent, kept_alive, reconciled_retries, translate_errors
 from billing.callbacks import CallbackUrls
 from billing.errors import BillingError, ConfigurationError, OutcomeUnknownError
 from billing.gateway import (
@@ -112,6 +112,7 @@ class PaymentActivities:
     @activity.defn(name="payments.create")
     @translate_errors
     @reconciled_retries
+    @kept_alive
     async def create_payment(self, call: CreatePaymentCall) -> CreatedPayment:
         info = activity.info()
         if not provider_spec(call.provider).create_resend and not earlier_attempts_not_sent(info):
@@ -144,23 +145,27 @@ class PaymentActivities:
 
     @activity.defn(name="payments.inquire")
     @translate_errors
+    @kept_alive
     async def inquire_payment(self, call: PaymentCall) -> PaymentOutcome:
         return await self.providers.get(call.provider).inquire_payment(call.payment)
 
     @activity.defn(name="payments.cancel")
     @translate_errors
+    @kept_alive
     async def cancel_payment(self, call: CancelPaymentCall) -> PaymentOutcome:
         return await self.providers.get(call.provider).cancel_payment(call.request)
 
     @activity.defn(name="payments.capture")
     @translate_errors
     @reconciled_retries
+    @kept_alive
     async def capture_payment(self, call: CapturePaymentCall) -> PaymentOutcome:
         return await self.providers.get(call.provider).capture_payment(call.request)
 
     @activity.defn(name="refunds.create")
     @translate_errors
     @reconciled_retries
+    @kept_alive
     async def refund(self, call: RefundCall) -> RefundOutcome:
         request = self.callbacks.notified(call.request, call.provider, call.order_id)
         try:
@@ -176,6 +181,7 @@ class PaymentActivities:
 
     @activity.defn(name="refunds.inquire")
     @translate_errors
+    @kept_alive
     async def inquire_refund(self, call: RefundInquiryCall) -> RefundOutcome:
         return await self.providers.get(call.provider).inquire_refund(call.refund)
 

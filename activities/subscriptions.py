@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities.errors import translate_errors
+from activities.errors import kept_alive, translate_errors
 from activities.payments import ProviderRegistry
 from billing.callbacks import CallbackUrls
 from billing.gateway import (
@@ -63,6 +63,7 @@ class SubscriptionActivities:
 
     @activity.defn(name="subscriptions.create")
     @translate_errors
+    @kept_alive
     async def create(self, call: CreateSubscriptionCall) -> SubscriptionOutcome:
         request = call.request
         if request.notify_url is None:
@@ -72,21 +73,25 @@ class SubscriptionActivities:
 
     @activity.defn(name="subscriptions.inquire")
     @translate_errors
+    @kept_alive
     async def inquire(self, call: SubscriptionCall) -> SubscriptionOutcome:
         return await self.providers.get(call.provider).inquire_subscription(call.subscription)
 
     @activity.defn(name="subscriptions.cancel")
     @translate_errors
+    @kept_alive
     async def cancel(self, call: CancelSubscriptionCall) -> SubscriptionOutcome:
         return await self.providers.get(call.provider).cancel_subscription(call.request)
 
     @activity.defn(name="subscriptions.manage")
     @translate_errors
+    @kept_alive
     async def manage(self, call: ManageSubscriptionCall) -> ManagementLink:
         return await self.providers.get(call.provider).manage_subscription(call.request)
 
     @activity.defn(name="subscriptions.change")
     @translate_errors
+    @kept_alive
     async def change(self, call: ChangeSubscriptionCall) -> ChangeOutcome:
         request = call.request
         if request.notify_url is None:
@@ -96,6 +101,7 @@ class SubscriptionActivities:
 
     @activity.defn(name="subscriptions.inquire_change")
     @translate_errors
+    @kept_alive
     async def inquire_change(self, call: ChangeInquiryCall) -> ChangeOutcome:
         return await self.providers.get(call.provider).inquire_subscription_change(call.request)
 

@@ -70,6 +70,12 @@ LATE_PAYMENT_WATCH = (
 )
 #: What a call limit leaves above the provider's longest wait: connecting, the worker's own work.
 CALL_LIMIT_MARGIN = timedelta(seconds=30)
+#: A provider call in flight heartbeats (``activities.errors.kept_alive``) every PROVIDER_HEARTBEAT_EVERY
+#: once it has waited that long; Temporal gives up an attempt that has not heartbeaten for
+#: PROVIDER_HEARTBEAT_TIMEOUT. So a worker that dies while a call waits (a wallet push waits up to two minutes
+#: for the payer) is noticed within this, not after the call limit, and the call is reconciled sooner.
+PROVIDER_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+PROVIDER_HEARTBEAT_EVERY = timedelta(seconds=5)
 
 
 def provider_call_limit(provider: str) -> timedelta:

@@ -16,6 +16,7 @@ from activities.errors import NOT_DONE_TYPES, NOT_FOUND, NOT_SENT_RETRYABLE, OUT
 from activities.local_waits import NOT_READY
 from billing.errors import InconclusiveCallError, InputError, StaleClockError, UnsupportedOperationError
 from billing.events import FEATURES_MEMO
+from billing.orders import PROVIDER_HEARTBEAT_TIMEOUT
 from billing.queues import is_ledger_task_queue, ledger_task_queue
 
 T = TypeVar("T")
@@ -229,10 +230,17 @@ async def call_provider(
     """Run a provider activity; an inconclusive failure becomes :class:`~billing.errors.InconclusiveCallError`.
 
     Typed: mypy checks ``call`` against the activity's parameter and gives the caller the activity's result type.
+    Every provider activity heartbeats while its call waits (``activities.errors.kept_alive``): an attempt whose
+    worker died is given up after ``PROVIDER_HEARTBEAT_TIMEOUT``, not ``timeout``.
     """
     try:
         return await workflow.execute_activity_method(
-            activity, call, start_to_close_timeout=timeout, retry_policy=retry, summary=summary
+            activity,
+            call,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=PROVIDER_HEARTBEAT_TIMEOUT,
+            retry_policy=retry,
+            summary=summary,
         )
     except ActivityError as exc:
         if is_outcome_unknown(exc):

@@ -7,6 +7,7 @@ violation: it is an honest "an operator must decide", listed separately with its
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -182,12 +183,30 @@ def order_regressions(order: Order) -> list[str]:
     return found
 
 
+def notification_trail(notifications: Iterable[Mapping[str, Any]], reference: str) -> str:
+    """What became of the provider's notifications naming ``reference``, from the emulators' journals
+    (``GET /<provider>/control/notifications``): each event, its period and its delivery status, in order."""
+    trail = []
+    for notification in notifications:
+        payload = notification.get("payload")
+        if reference not in json.dumps(payload):
+            continue
+        result = payload.get("result", {}) if isinstance(payload, dict) else {}
+        period = result.get("currentPeriod") or result.get("period") if isinstance(result, dict) else None
+        name = str(notification.get("eventType", "?")).removesuffix("_NOTIFICATION").lower()
+        trail.append(f"{name}{f' p{period}' if period else ''} {notification.get('status')}")
+    return "; ".join(trail) if trail else "no notification journaled"
+
+
 def check_subscriptions(
-    subscriptions: Mapping[str, Subscription], managed_ledger: Sequence[Mapping[str, Any]]
+    subscriptions: Mapping[str, Subscription],
+    managed_ledger: Sequence[Mapping[str, Any]],
+    notifications: Sequence[Mapping[str, Any]] = (),
 ) -> list[Violation]:
     """Provider-managed subscriptions: one charge per period at most, and the engine's paid periods are the
     provider's charged ones. ``managed_ledger`` holds the ledgers of the providers that bill subscriptions
-    themselves. (Engine-billed periods are orders, checked with the orders.)"""
+    themselves; ``notifications`` their notification journals, which a lost payment's detail summarises.
+    (Engine-billed periods are orders, checked with the orders.)"""
     charges: dict[tuple[str, str], int] = defaultdict(int)
     for item in managed_ledger:
         if item.get("subscriptionId") and str(item["kind"]) in CAPTURE_KINDS:
@@ -218,9 +237,9 @@ def check_subscriptions(
                 record = next((p for p in subscription.periods if str(p.number) == period_no), None)
                 if record is None or record.status is not PeriodStatus.PAID:
                     state = "unknown to the engine" if record is None else str(record.status)
-                    out.append(
-                        Violation("lost_payment", subscription_id, provider, f"period {period_no} charged, {state}")
-                    )
+                    trail = notification_trail(notifications, reference) if notifications else ""
+                    detail = f"period {period_no} charged, {state}" + (f" (notifications: {trail})" if trail else "")
+                    out.append(Violation("lost_payment", subscription_id, provider, detail))
         previous = None
         for entry in subscription.timeline:
             if entry.status is None or entry.status == previous:

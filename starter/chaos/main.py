@@ -352,6 +352,16 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 ledgers = {
                     name: (await emulators.get(f"/{name}/control/ledger")).json()["entries"] for name in EMULATOR_NAMES
                 }
+                # Every notification the emulators sent, dropped or gave up, with its attempts: kept with the
+                # run's logs, and read by the subscription check to say what became of a period's notification.
+                journals: dict[str, list[dict[str, Any]]] = {}
+                for local in EMULATORS:
+                    if local.sends_notifications:
+                        with contextlib.suppress(httpx.HTTPError):
+                            sent = await emulators.get(f"/{local.name}/control/notifications")
+                            journals[local.name] = sent.json()["notifications"]
+                for name, journal in journals.items():
+                    (data_dir / f"notifications-{name}.json").write_text(json.dumps(journal, indent=1))
                 leftover = {
                     name: len((await emulators.get(f"/{name}/control/faults")).json()["faults"])
                     for name in EMULATOR_NAMES
@@ -412,7 +422,7 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                 if PROVIDER_MANAGED in provider_spec(name).billing_modes
                 for entry in ledgers[name]
             ]
-            violations += check_subscriptions(live_subs, managed)
+            violations += check_subscriptions(live_subs, managed, [n for j in journals.values() for n in j])
             subjects = dict(providers) | {p.subscription_id: p.provider for p in subscription_plans}
             assert stack.receiver is not None
             violations += check_events(stack.receiver.deliveries, subjects)

@@ -1,11 +1,13 @@
 """A "not sent" from a retry of a money-moving activity: definite only when every earlier attempt left its
-"not sent" mark. The real payment activity, the real KESS client and emulator over loopback HTTP."""
+"not sent" mark; a call in flight heartbeats with a mark that is not that one. The real payment activity, the
+real KESS client and emulator over loopback HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,9 +16,12 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.errors import NOT_SENT_MARK, OUTCOME_UNKNOWN
+from activities import errors
+from activities.errors import IN_FLIGHT_MARK, NOT_SENT_MARK, OUTCOME_UNKNOWN
 from activities.payments import CreatePaymentCall, PaymentActivities, ProviderRegistry
+from activities.subscriptions import SubscriptionActivities
 from billing.callbacks import CallbackUrls
+from billing.errors import ProviderUnavailableError
 from billing.gateway import CreatePayment, Customer
 from billing.money import Money
 from emulators.kess import KessEmulator, KessEmulatorConfig, create_app
@@ -32,9 +37,9 @@ class Kess:
     control: httpx.AsyncClient
     emulator: KessEmulator
 
-    async def fault(self, kind: str, **params: Any) -> None:
+    async def fault(self, kind: str, operation: str = "token", **params: Any) -> None:
         response = await self.control.post(
-            "/control/faults", json={"operation": "token", "kind": kind, "params": params}
+            "/control/faults", json={"operation": operation, "kind": kind, "params": params}
         )
         response.raise_for_status()
 
@@ -116,3 +121,58 @@ async def test_a_stale_mark_does_not_count(kess: Kess) -> None:
     with pytest.raises(ApplicationError) as info:
         await env.run(kess.activities.create_payment, call("o-stale"))
     assert info.value.type == OUTCOME_UNKNOWN
+
+
+@pytest.fixture
+def beat_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(errors, "PROVIDER_HEARTBEAT_EVERY", timedelta(milliseconds=100))
+
+
+@pytest.mark.usefixtures("beat_often")
+async def test_a_call_that_waits_heartbeats_that_it_may_have_sent(kess: Kess) -> None:
+    await kess.fault("latency", operation="native_pay", ms=450)
+    env, beats = attempt(1)
+    created = await env.run(kess.activities.create_payment, call("o-slow"))
+    assert created.provider_reference
+    assert len(beats) >= 2 and set(beats) == {(IN_FLIGHT_MARK, 1)}, beats
+    count = len(beats)
+    await asyncio.sleep(0.3)
+    assert len(beats) == count, "no heartbeat after the call ended"
+    # A retry after an attempt that heartbeat in flight may not count it as "not sent".
+    assert not errors.earlier_attempts_not_sent(dataclasses.replace(env.info, attempt=2, heartbeat_details=beats[-1]))
+
+
+@pytest.mark.usefixtures("beat_often")
+async def test_a_call_answered_at_once_sends_no_heartbeat(kess: Kess) -> None:
+    env, beats = attempt(1)
+    await env.run(kess.activities.create_payment, call("o-fast"))
+    assert beats == []
+
+
+@pytest.mark.usefixtures("beat_often")
+async def test_a_not_sent_mark_is_the_last_heartbeat_after_a_wait() -> None:
+    """An attempt that waited (heartbeating in flight) and then sent nothing leaves the "not sent" mark last:
+    the decorators' order (``reconciled_retries`` outside ``kept_alive``) is what every activity uses."""
+
+    @errors.reconciled_retries
+    @errors.kept_alive
+    async def token_then_nothing(_: str) -> None:
+        await asyncio.sleep(0.35)
+        raise ProviderUnavailableError("no token", provider="kess", operation="native_pay")
+
+    env, beats = attempt(1)
+    with pytest.raises(ProviderUnavailableError):
+        await env.run(token_then_nothing, "o-slow-refused")
+    assert beats[-1] == (NOT_SENT_MARK, 1) and (IN_FLIGHT_MARK, 1) in beats, beats
+
+
+def test_every_provider_activity_keeps_alive() -> None:
+    """Workflows call every provider activity with a heartbeat timeout (``workflows.common.call_provider``):
+    one that did not heartbeat would be given up while a slow provider still answers."""
+    registry = ProviderRegistry({})
+    provider_activities = [
+        *PaymentActivities(registry, CallbackUrls("http://127.0.0.1:9")).all(),
+        *SubscriptionActivities(registry, CallbackUrls("http://127.0.0.1:9")).all(),
+    ]
+    assert len(provider_activities) == 12
+    assert [a.__name__ for a in provider_activities if not getattr(a, "keeps_alive", False)] == []

@@ -16,6 +16,7 @@ from starter.chaos.invariants import (
     check_orders,
     check_subscriptions,
     ledger_by_order,
+    notification_trail,
     order_regressions,
     reviews,
     settled,
@@ -218,3 +219,42 @@ def test_provider_managed_subscriptions_are_checked_by_mode_not_by_provider_name
         ("phantom_paid", "managed", "period 2 PAID, nothing charged"),
         ("lost_payment", "managed", "period 3 charged, unknown to the engine"),
     }
+
+
+def test_a_lost_subscription_payment_says_what_became_of_its_notifications() -> None:
+    """The emulators' notification journals, summarised in the violation: which of the subscription's
+    notifications were delivered, retried or dropped (here the period-3 one, by an injected fault)."""
+    journal = [
+        {"eventType": "SUBSCRIPTION_STATUS_NOTIFICATION", "status": "delivered",
+         "payload": {"result": {"subscriptionId": "ref-s", "currentPeriod": "1"}}},
+        {"eventType": "PAYMENT_NOTIFICATION", "status": "delivered",
+         "payload": {"result": {"subscriptionId": "ref-other", "period": "3"}}},
+        {"eventType": "SUBSCRIPTION_PERIOD_CHANGED_NOTIFICATION", "status": "dropped",
+         "payload": {"result": {"subscriptionId": "ref-s", "currentPeriod": "3"}}},
+    ]  # fmt: skip
+    assert (
+        notification_trail(journal, "ref-s")
+        == "subscription_status p1 delivered; subscription_period_changed p3 dropped"
+    )
+    assert notification_trail(journal, "ref-none") == "no notification journaled"
+    subscription = Subscription(
+        subscription_id="s",
+        provider="waffo",
+        mode=BillingMode.PROVIDER_MANAGED,
+        plan=SubscriptionPlan(
+            plan_id="p", description="P", amount=Money.parse("10.00", "USD"), interval=BillingInterval.MONTH
+        ),
+        customer_id="c",
+        request_key="key-s",
+        provider_reference="ref-s",
+        credit_balance=Money.parse("0", "USD"),
+        created_at=T0,
+        activation_deadline=T0 + timedelta(hours=1),
+        periods=[BillingPeriodRecord(number=1, status=PeriodStatus.PAID)],
+    )
+    ledger = [{"kind": "charge", "subscriptionId": "ref-s", "period": p} for p in ("1", "3")]
+    (found,) = check_subscriptions({"s": subscription}, ledger, journal)
+    assert found.invariant == "lost_payment"
+    assert found.detail.endswith(
+        "(notifications: subscription_status p1 delivered; subscription_period_changed p3 dropped)"
+    )
