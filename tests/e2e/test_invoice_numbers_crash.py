@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from starter import stackbuilder
 from starter.client import BillingClient
 from tests.subscriptions.test_engine_invoiced import priced, start
 from tests.support import stack
-from tests.support.workers import kill_hard, terminate_queue, wait_for_poller
+from tests.support.workers import kill_hard, terminate_queue, wait_for_poller, worker_processes
 
 SUBSCRIPTIONS = 24
 #: A sandbox wallet (PIN 1212, 1000.00): the payer approves each push.
@@ -104,21 +103,10 @@ async def test_numbers_stay_gap_free_across_worker_kills(dev_server_env: Workflo
         # A kill can land while a period's wallet push waits for the payer: with the status query for pushes
         # on at both ends, that push is reconciled (within the heartbeat timeout) instead of reviewed by hand.
         hub.waafipay.config.tran_info_includes_api = True
-        env = stackbuilder.service_environment(
-            stack.test_merchant(),
-            temporal_address=client.service_client.config.target_host,
-            emulator_url=emulator.url,
-            http_url=http.url,
-            base=os.environ,
-            BILLING_TEMPORAL_TASK_QUEUE=task_queue,
-            BILLING_WORKER_GRACE_SECONDS="0",
-            BILLING_WORKER_INVOICE_MERCHANT=merchant,
-            BILLING_WAAFIPAY_TRAN_INFO_FOR_PUSHES="true",
-        )
-        workers = [
-            ChildProcess(name, stackbuilder.WORKER_ARGV, log_path=tmp_path / f"{name}.log", env=env)
-            for name in [f"worker-{n}" for n in range(1, KILLS + 2)]
-        ]
+        workers = worker_processes(
+            client, emulator_url=emulator.url, http_url=http.url, task_queue=task_queue, count=KILLS + 1,
+            log_dir=tmp_path, BILLING_WORKER_INVOICE_MERCHANT=merchant, BILLING_WAAFIPAY_TRAN_INFO_FOR_PUSHES="true",
+        )  # fmt: skip
         billing = BillingClient(client, task_queue=task_queue, merchant=merchant)
         ids = [f"{task_queue}-{i:02d}" for i in range(SUBSCRIPTIONS)]
         try:

@@ -32,7 +32,7 @@ from starter.client import BillingClient
 from tests.support import stack
 from tests.support.keys import merchant_keys, waffo_keys
 from tests.support.stack import API_KEY, GOODS_URL, MERCHANT_ID, emulator_hub
-from tests.support.workers import kill_hard, terminate_queue, wait_for_poller
+from tests.support.workers import kill_hard, terminate_queue, wait_for_poller, worker_processes
 from webhooks.app import WebhookService, create_app
 
 
@@ -145,20 +145,10 @@ async def test_a_worker_killed_during_a_wallet_push_is_replaced_within_the_heart
         wallet = {"number": SLOW_PAYER, "balance": "100.00", "pin": "1212",
                   "behaviour": [{"action": "approve", "afterS": 50}, "reject"]}  # fmt: skip
         (await control.post("/wallets", json=wallet)).raise_for_status()
-        env = stackbuilder.service_environment(
-            stack.test_merchant(),
-            temporal_address=client.service_client.config.target_host,
-            emulator_url=emulator.url,
-            http_url=http.url,
-            base=os.environ,
-            BILLING_TEMPORAL_TASK_QUEUE=task_queue,
-            BILLING_WORKER_GRACE_SECONDS="0",
+        first, second = worker_processes(
+            client, emulator_url=emulator.url, http_url=http.url, task_queue=task_queue, count=2, log_dir=tmp_path,
             BILLING_WAAFIPAY_TRAN_INFO_FOR_PUSHES="true",
-        )
-        first, second = (
-            ChildProcess(name, stackbuilder.WORKER_ARGV, log_path=tmp_path / f"{name}.log", env=env)
-            for name in ("worker-1", "worker-2")
-        )
+        )  # fmt: skip
         billing = BillingClient(client, task_queue=task_queue)
         order_id = f"pushkill-{uuid.uuid4().hex[:6]}"
         try:

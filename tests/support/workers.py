@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -16,6 +17,28 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from host.serving import ChildProcess
+from starter import stackbuilder
+from tests.support.stack import test_merchant
+
+
+def worker_processes(
+    client: Client, *, emulator_url: str, http_url: str, task_queue: str, count: int, log_dir: Path, **settings: str
+) -> list[ChildProcess]:
+    """``count`` worker processes (not started: ``worker-1``, ``worker-2``...) of the test merchant on
+    ``task_queue``, at the emulators and HTTP service given, with no shutdown grace (a stop is a kill) and
+    ``settings`` (``BILLING_*`` names) on top; each logs to ``log_dir/<name>.log``."""
+    env = stackbuilder.service_environment(
+        test_merchant(),
+        temporal_address=client.service_client.config.target_host,
+        emulator_url=emulator_url,
+        http_url=http_url,
+        base=os.environ,
+        BILLING_TEMPORAL_TASK_QUEUE=task_queue,
+        BILLING_WORKER_GRACE_SECONDS="0",
+        **settings,
+    )
+    names = [f"worker-{n}" for n in range(1, count + 1)]
+    return [ChildProcess(name, stackbuilder.WORKER_ARGV, log_path=log_dir / f"{name}.log", env=env) for name in names]
 
 
 async def wait_for_poller(client: Client, task_queue: str, timeout: float = 30) -> None:
