@@ -5,7 +5,7 @@ runs that started before it replay the unbounded wait. Workflow code.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.exceptions import ActivityError
 
@@ -52,7 +52,7 @@ class OrderCapture(OrderInquiry):
         if not self._bounded():
             await self._await_capture_unbounded()
             return
-        window_end = (self.order.authorized_at or clock_now()) + self.policy.capture_window
+        window_end = self._capture_window_end()
         while self.order.status is OrderStatus.AUTHORIZED:
             if self.capture_in_doubt:
                 await self._reconcile_capture()
@@ -74,6 +74,10 @@ class OrderCapture(OrderInquiry):
                     window_end - clock_now(),
                     "await capture",
                 )
+
+    def _capture_window_end(self) -> datetime:
+        """When held money is released unless captured: the capture window from the authorization."""
+        return (self.order.authorized_at or clock_now()) + self.policy.capture_window
 
     async def _authorized_pause(self, wait: timedelta, summary: str) -> None:
         """Sleep ``wait`` unless a statement ends AUTHORIZED first."""
@@ -276,7 +280,7 @@ class OrderCapture(OrderInquiry):
 
     async def _await_capture_unbounded(self) -> None:
         """AUTHORIZED as orders that started before BOUNDED_AUTHORIZED_WAITS ran it (kept for replay)."""
-        window_end = (self.order.authorized_at or clock_now()) + self.policy.capture_window
+        window_end = self._capture_window_end()
         while self.order.status is OrderStatus.AUTHORIZED:
             now = clock_now()
             if now >= window_end and self.order.closing is None:

@@ -303,6 +303,14 @@ class OrderFlow(OrderCapture, OrderRefunds):
             return  # a retry of the capture whose answer was lost
         if self.order.capture_requested is not None:
             raise rejected(InvalidStateError(f"a capture of {self.order.capture_requested} is already in flight"))
+        window_end = self._capture_window_end()
+        if clock_now() >= window_end:
+            # Decided by the time the capture arrives, not by whether the release already began: a capture
+            # that comes after the window is refused even when no worker ran at its end (the void follows).
+            # Validators do not run in replay: histories that accepted such a capture replay unchanged.
+            raise rejected(
+                InvalidStateError(f"the capture window ended at {window_end.isoformat()}: the hold is being released")
+            )
 
     async def cancel(self, request: CancelRequest) -> Order:
         try:
