@@ -359,9 +359,8 @@ async def run(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
                     if local.sends_notifications:
                         with contextlib.suppress(httpx.HTTPError):
                             sent = await emulators.get(f"/{local.name}/control/notifications")
-                            journals[local.name] = sent.json()["notifications"]
-                for name, journal in journals.items():
-                    (data_dir / f"notifications-{name}.json").write_text(json.dumps(journal, indent=1))
+                            journals[local.name] = journal = sent.json()["notifications"]
+                            (data_dir / f"notifications-{local.name}.json").write_text(json.dumps(journal, indent=1))
                 leftover = {
                     name: len((await emulators.get(f"/{name}/control/faults")).json()["faults"])
                     for name in EMULATOR_NAMES

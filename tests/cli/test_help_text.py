@@ -54,22 +54,22 @@ def command_at(path: list[str]) -> Any:
     return command
 
 
-def help_of(path: list[str], columns: int | None) -> str:
+def python_output(argv: list[str], columns: int | None, timeout: float = 60) -> str:
+    """The standard output of ``python argv`` run from the repository with a clean environment, at ``columns``
+    (None: piped, no COLUMNS); it must exit 0."""
     env = clean_environment()
     env.pop("COLUMNS", None)
     if columns is not None:
         env["COLUMNS"] = str(columns)
     result = subprocess.run(
-        [sys.executable, "-m", "starter.cli", *path, "--help"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [sys.executable, *argv], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def help_of(path: list[str], columns: int | None) -> str:
+    return python_output(["-m", "starter.cli", *path, "--help"], columns)
 
 
 #: Renders ``--help`` of each command path in argv[1] (JSON) in one process, piped (no COLUMNS): a JSON
@@ -91,19 +91,7 @@ print(json.dumps(shown))
 
 
 def helps_of(paths: list[list[str]]) -> dict[str, str]:
-    env = clean_environment()
-    env.pop("COLUMNS", None)
-    result = subprocess.run(
-        [sys.executable, "-c", EVERY_HELP, json.dumps(paths)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    shown: dict[str, str] = json.loads(result.stdout)
+    shown: dict[str, str] = json.loads(python_output(["-c", EVERY_HELP, json.dumps(paths)], None, timeout=120))
     return shown
 
 
